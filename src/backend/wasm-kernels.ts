@@ -1,0 +1,172 @@
+/**
+ * Training kernels for the wasm backend.
+ *
+ * tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter (so a conv layer cannot be
+ * trained at all) and its Conv2DBackpropInput is a naive loop about 10x slower
+ * than its Conv2D. Both gradients are correlations themselves, so we express
+ * them as the backend's own XNNPACK Conv2D over transposed / zero-dilated
+ * tensors, composed at the kernel level (TensorInfo in, TensorInfo out) so the
+ * engine sees one kernel call and no intermediate tensors escape.
+ *
+ * Gradients of dilated convolutions are not supported by tfjs itself, so the
+ * forward dilation is always 1 here.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { backend_util } from '@tensorflow/tfjs';
+
+type TensorInfo = tf.TensorInfo;
+type Pads = [[number, number], [number, number], [number, number], [number, number]];
+
+interface WasmBackendLike extends tf.KernelBackend {
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+const BACKEND = 'wasm';
+
+/** Calls another wasm kernel directly on TensorInfos. */
+function runKernel(name: string, backend: WasmBackendLike, inputs: tf.NamedTensorInfoMap, attrs: object): TensorInfo {
+  const kernel = tf.getKernel(name, BACKEND);
+  if (kernel === undefined) throw new Error(`wasm backend has no ${name} kernel`);
+  return kernel.kernelFunc({ inputs, backend, attrs: attrs as tf.NamedAttrMap }) as TensorInfo;
+}
+
+/** Runs the steps in order, each on the previous result, freeing every intermediate. */
+class KernelChain {
+  private readonly owned: TensorInfo[] = [];
+  constructor(private readonly backend: WasmBackendLike) {}
+
+  run(name: string, inputs: tf.NamedTensorInfoMap, attrs: object): TensorInfo {
+    const out = runKernel(name, this.backend, inputs, attrs);
+    this.owned.push(out);
+    return out;
+  }
+
+  transpose(x: TensorInfo, perm: number[]): TensorInfo {
+    return this.run('Transpose', { x }, { perm });
+  }
+
+  reshape(x: TensorInfo, shape: number[]): TensorInfo {
+    return this.run('Reshape', { x }, { shape });
+  }
+
+  /** Slices away negative paddings; returns the non-negative remainder to pad with. */
+  cropNegative(x: TensorInfo, pads: Pads): { x: TensorInfo; pads: Pads } {
+    if (pads.every(([before, after]) => before >= 0 && after >= 0)) return { x, pads };
+    const begin = pads.map(([before]) => Math.max(0, -before));
+    const size = x.shape.map((n, i) => n - begin[i] - Math.max(0, -pads[i][1]));
+    const cropped = this.run('Slice', { x }, { begin, size });
+    const rest = pads.map(([b, a]) => [Math.max(0, b), Math.max(0, a)]) as Pads;
+    return { x: cropped, pads: rest };
+  }
+
+  /** Inserts stride-1 zeros after every element along H and W (NHWC). */
+  zeroDilate(x: TensorInfo, strideH: number, strideW: number): TensorInfo {
+    const [b, h, w, c] = x.shape;
+    let out = x;
+    if (strideH > 1) {
+      out = this.reshape(out, [b, h, 1, w * c]);
+      out = this.run('PadV2', { x: out }, { paddings: [[0, 0], [0, 0], [0, strideH - 1], [0, 0]], constantValue: 0 });
+      out = this.reshape(out, [b, h * strideH, w, c]);
+    }
+    if (strideW > 1) {
+      const rows = out.shape[0] * out.shape[1];
+      out = this.reshape(out, [rows, w, 1, c]);
+      out = this.run('PadV2', { x: out }, { paddings: [[0, 0], [0, 0], [0, strideW - 1], [0, 0]], constantValue: 0 });
+      out = this.reshape(out, [b, h * strideH, w * strideW, c]);
+    }
+    return out;
+  }
+
+  conv2d(x: TensorInfo, filter: TensorInfo, pads: Pads, dilations: [number, number]): TensorInfo {
+    const cropped = this.cropNegative(x, pads);
+    return this.run(
+      'Conv2D',
+      { x: cropped.x, filter },
+      { strides: [1, 1], pad: cropped.pads, dataFormat: 'NHWC', dilations, dimRoundingMode: undefined },
+    );
+  }
+
+  /** Frees every intermediate except `result`. */
+  finish(result: TensorInfo): TensorInfo {
+    for (const info of this.owned) {
+      if (info !== result) this.backend.disposeData(info.dataId);
+    }
+    return result;
+  }
+}
+
+interface ConvGradAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
+function assertNHWC(kernel: string, attrs: ConvGradAttrs): void {
+  if (attrs.dataFormat !== 'NHWC') throw new Error(`${kernel} on wasm supports NHWC only, got ${attrs.dataFormat}`);
+}
+
+/**
+ * dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s+kh-top, ow*s+kw-left, ci] * dy[b,oh,ow,co]:
+ * a conv of x (batch and channels swapped) with dy as the filter, dilated by the stride.
+ */
+function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const attrs = args.attrs as unknown as ConvGradAttrs & { filterShape: [number, number, number, number] };
+  assertNHWC('Conv2DBackpropFilter', attrs);
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+  );
+  const chain = new KernelChain(args.backend as WasmBackendLike);
+  const xT = chain.transpose(x, [3, 1, 2, 0]); // [ci, H, W, batch]
+  const dyT = chain.transpose(dy, [1, 2, 0, 3]); // [outH, outW, batch, co]
+  const { top, left } = info.padInfo;
+  const bottom = info.filterHeight - info.inHeight - top + (info.outHeight - 1) * info.strideHeight;
+  const right = info.filterWidth - info.inWidth - left + (info.outWidth - 1) * info.strideWidth;
+  const pads: Pads = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]];
+  let grad = chain.conv2d(xT, dyT, pads, [info.strideHeight, info.strideWidth]); // [ci, >=kh, >=kw, co]
+  if (grad.shape[1] !== info.filterHeight || grad.shape[2] !== info.filterWidth) {
+    grad = chain.run('Slice', { x: grad }, { begin: [0, 0, 0, 0], size: [-1, info.filterHeight, info.filterWidth, -1] });
+  }
+  return chain.finish(chain.transpose(grad, [1, 2, 0, 3]));
+}
+
+/**
+ * dx = correlation of the zero-dilated dy with the spatially reversed,
+ * in/out-swapped filter, padded so the output has the input's size.
+ */
+function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap }): TensorInfo {
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number] };
+  assertNHWC('Conv2DBackpropInput', attrs);
+  const info = backend_util.computeConv2DInfo(
+    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+  );
+  const chain = new KernelChain(args.backend as WasmBackendLike);
+  const dilated = chain.zeroDilate(dy, info.strideHeight, info.strideWidth); // [b, outH*s, outW*s, co]
+  const reversed = chain.run('Reverse', { x: filter }, { dims: [0, 1] });
+  const swapped = chain.transpose(reversed, [0, 1, 3, 2]); // [kh, kw, co, ci]
+  const { top, left } = info.padInfo;
+  const pads: Pads = [
+    [0, 0],
+    [info.filterHeight - 1 - top, info.inHeight - dilated.shape[1] + top],
+    [info.filterWidth - 1 - left, info.inWidth - dilated.shape[2] + left],
+    [0, 0],
+  ];
+  return chain.finish(chain.conv2d(dilated, swapped, pads, [1, 1]));
+}
+
+let registered = false;
+
+/** Registers the fast conv gradient kernels on the wasm backend (idempotent). */
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  for (const [kernelName, kernelFunc] of [
+    ['Conv2DBackpropFilter', conv2dBackpropFilter],
+    ['Conv2DBackpropInput', conv2dBackpropInput],
+  ] as const) {
+    if (tf.getKernel(kernelName, BACKEND) !== undefined) tf.unregisterKernel(kernelName, BACKEND);
+    tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+  registered = true;
+}

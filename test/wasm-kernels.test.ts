@@ -1,0 +1,94 @@
+import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../src/backend/backend.js';
+
+type Shape4 = [number, number, number, number];
+type Pad = 'same' | 'valid';
+
+function randomArray(size: number, rng: seedrandom.PRNG): Float32Array {
+  return Float32Array.from({ length: size }, () => rng() * 2 - 1);
+}
+
+/** Runs one kernel on the named backend from plain arrays and returns its output values. */
+async function runOn(backend: string, kernel: string, inputs: Record<string, { shape: Shape4; values: Float32Array }>, attrs: object) {
+  await tf.setBackend(backend);
+  const tensors = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor4d(v.values, v.shape)]));
+  const out = tf.engine().runKernel(kernel, tensors, attrs as tf.NamedAttrMap) as tf.Tensor;
+  const result = { shape: out.shape, values: await out.data() };
+  tf.dispose([out, ...Object.values(tensors)]);
+  return result;
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+const cases: { k: number; stride: number; pad: Pad; size: number }[] = [];
+for (const k of [1, 2, 3, 4, 5]) for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const size of [7, 8]) cases.push({ k, stride, pad, size });
+
+describe('wasm conv gradient kernels match the cpu backend', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it.each(cases)('k=$k stride=$stride pad=$pad input=$size', async ({ k, stride, pad, size }) => {
+    const rng = seedrandom(`${k}-${stride}-${pad}-${size}`);
+    const [batch, cin, cout] = [3, 4, 5];
+    const xShape: Shape4 = [batch, size, size + 1, cin];
+    const filterShape: Shape4 = [k, k, cin, cout];
+    const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, 1, pad);
+    const dyShape: Shape4 = [batch, info.outHeight, info.outWidth, cout];
+    const x = { shape: xShape, values: randomArray(xShape.reduce((a, b) => a * b), rng) };
+    const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
+    const filter = { shape: filterShape, values: randomArray(filterShape.reduce((a, b) => a * b), rng) };
+    const attrs = { strides: [stride, stride], pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+
+    const filterAttrs = { ...attrs, filterShape };
+    const inputAttrs = { ...attrs, inputShape: xShape };
+    const dwCpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, filterAttrs);
+    const dxCpu = await runOn('cpu', 'Conv2DBackpropInput', { dy, filter }, inputAttrs);
+    await tf.setBackend('wasm');
+    const tensorsBefore = tf.memory().numTensors;
+    const dataBefore = tf.backend().numDataIds();
+    const dwWasm = await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, filterAttrs);
+    const dxWasm = await runOn('wasm', 'Conv2DBackpropInput', { dy, filter }, inputAttrs);
+
+    expect(dwWasm.shape).toEqual(filterShape);
+    expect(dxWasm.shape).toEqual(xShape);
+    const dwDiff = maxAbsDiff(dwWasm.values, dwCpu.values);
+    const dxDiff = maxAbsDiff(dxWasm.values, dxCpu.values);
+    if (process.env.AUTOPRUNE_VERBOSE) console.log(`k=${k} s=${stride} ${pad} ${size}: max |dW diff| ${dwDiff.toExponential(2)}, max |dx diff| ${dxDiff.toExponential(2)}`);
+    expect(dwDiff).toBeLessThan(1e-4);
+    expect(dxDiff).toBeLessThan(1e-4);
+    // No tensor leaks, and every intermediate buffer inside the kernels was freed.
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(tf.backend().numDataIds()).toBe(dataBefore);
+  });
+});
+
+describe('a conv layer trains on wasm', () => {
+  it('gives the same gradients as cpu through tf.grads, with no leaks', async () => {
+    const rng = seedrandom('grads');
+    const xValues = randomArray(2 * 9 * 9 * 3, rng);
+    const wValues = randomArray(3 * 3 * 3 * 6, rng);
+    async function gradsOn(backend: string) {
+      await tf.setBackend(backend);
+      const x = tf.tensor4d(xValues, [2, 9, 9, 3]);
+      const w = tf.tensor4d(wValues, [3, 3, 3, 6]);
+      const tensorsBefore = tf.memory().numTensors;
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same').square().sum())([x, w]);
+      const values = [await dx.data(), await dw.data()];
+      tf.dispose([dx, dw]);
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
+      tf.dispose([x, w]);
+      return values;
+    }
+    const [dxCpu, dwCpu] = await gradsOn('cpu');
+    const [dxWasm, dwWasm] = await gradsOn('wasm');
+    expect(maxAbsDiff(dxWasm, dxCpu)).toBeLessThan(1e-3);
+    expect(maxAbsDiff(dwWasm, dwCpu)).toBeLessThan(1e-3);
+  });
+});
