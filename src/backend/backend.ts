@@ -5,8 +5,10 @@
  * libtensorflow, which fails on machines without internet), so they are
  * probed with a dynamic import and skipped when absent.
  */
+import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerBroadcastingBatchNormGradient } from './batchnorm-gradient.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -33,11 +35,14 @@ async function tryNative(name: BackendName): Promise<string | undefined> {
   const pkg = NATIVE_PACKAGES[name];
   if (pkg === undefined) return undefined;
   try {
+    createRequire(import.meta.url).resolve(pkg);
+  } catch {
+    return `${pkg} is not installed`;
+  }
+  try {
     await import(pkg);
     return undefined;
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') return `${pkg} is not installed`;
     return `${pkg} failed to load: ${(err as Error).message.split('\n')[0]}`;
   }
 }
@@ -46,6 +51,7 @@ async function activate(name: BackendName): Promise<string | undefined> {
   const unavailable = await tryNative(name);
   if (unavailable !== undefined) return unavailable;
   if (name === 'wasm') registerWasmTrainingKernels();
+  registerBroadcastingBatchNormGradient();
   try {
     const ok = await tf.setBackend(name);
     if (!ok) return `backend ${name} failed to initialise`;

@@ -1,0 +1,111 @@
+/**
+ * Baseline numbers for the README: accuracy of the zoo models trained by
+ * `autoprune train`, and training / inference throughput on each backend,
+ * with PyTorch on the same machine for scale when Debian's python3-torch is
+ * installed.
+ *
+ *   npx tsx bench/baselines.ts accuracy     # trains lenet5/mnist and vgg-small/fashion-mnist (about 90 min)
+ *   npx tsx bench/baselines.ts throughput   # images/s per model and backend (a few minutes)
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../src/backend/backend.js';
+import { buildZooModel, ZOO_NAMES } from '../src/models/zoo.js';
+
+const RUNS_DIR = process.env.AUTOPRUNE_BENCH_RUNS ?? 'runs';
+
+const ACCURACY_TARGETS = [
+  { model: 'lenet5', dataset: 'mnist', epochs: 6, target: 0.99 },
+  { model: 'vgg-small', dataset: 'fashion-mnist', epochs: 5, target: 0.92 },
+];
+
+function accuracy(): void {
+  console.log(`# accuracy: node bin/autoprune.mjs --no-tui train --model M --dataset D --epochs E --seed 0 (wasm, batch 64, Adam 1e-3 with cosine decay; best-validation-epoch weights)`);
+  for (const { model, dataset, epochs, target } of ACCURACY_TARGETS) {
+    const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', RUNS_DIR, 'train', '--model', model, '--dataset', dataset, '--epochs', String(epochs), '--seed', '0'];
+    console.log(`$ node ${args.join(' ')}`);
+    const started = Date.now();
+    const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`training ${model} on ${dataset} failed (exit ${child.status})`);
+    const runId = child.stdout.trim().split('\n').pop()!;
+    const record = JSON.parse(readFileSync(join(RUNS_DIR, runId, 'run.json'), 'utf8'));
+    const { testAccuracy, validationAccuracy, epochs: history } = record.result;
+    const trainRate = history.map((e: { imagesPerSecond: number }) => e.imagesPerSecond).sort((a: number, b: number) => a - b)[Math.floor(history.length / 2)];
+    console.log(
+      `${model} on ${dataset}: test accuracy ${(100 * testAccuracy).toFixed(2)}% (target >= ${100 * target}%: ${testAccuracy >= target ? 'met' : 'NOT met'}), ` +
+        `validation ${(100 * validationAccuracy).toFixed(2)}%, ${epochs} epochs in ${((Date.now() - started) / 60000).toFixed(1)} min, ` +
+        `median training ${trainRate.toFixed(0)} img/s, run ${runId}`,
+    );
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Median images/s over `repeats` timed calls after `warmup` untimed ones. */
+async function imagesPerSecond(images: number, step: () => Promise<void>, warmup = 2, repeats = 5): Promise<number> {
+  for (let i = 0; i < warmup; i++) await step();
+  const rates: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    await step();
+    rates.push(images / ((performance.now() - t) / 1000));
+  }
+  return median(rates);
+}
+
+async function tfjsThroughput(backend: string, model: string) {
+  await selectBackend(backend);
+  const net = buildZooModel(model, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+  net.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
+  const trainBatch = 64;
+  const inferBatch = 256;
+  const xs = tf.randomUniform([trainBatch, 28, 28, 1]);
+  const ys = tf.oneHot(tf.randomUniform([trainBatch], 0, 10, 'int32'), 10).toFloat();
+  const xsInfer = tf.randomUniform([inferBatch, 28, 28, 1]);
+  const slow = backend === 'cpu';
+  const train = await imagesPerSecond(trainBatch, async () => void (await net.trainOnBatch(xs, ys)), 1, slow ? 2 : 5);
+  const infer = await imagesPerSecond(inferBatch, async () => {
+    const out = net.predict(xsInfer, { batchSize: inferBatch }) as tf.Tensor;
+    await out.data();
+    out.dispose();
+  }, 1, slow ? 2 : 5);
+  tf.dispose([xs, ys, xsInfer]);
+  net.dispose();
+  return { train, infer };
+}
+
+/** Debian's python3-torch installs for the system python, which may not be the first python3 on PATH. */
+function pythonWithTorch(): string | undefined {
+  return ['/usr/bin/python3', 'python3'].find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+}
+
+async function throughput(): Promise<void> {
+  console.log('# throughput: images/s, median of 5 timed steps after warm-up; training = Adam step at batch 64, inference = forward at batch 256; random 28x28x1 inputs');
+  const python = pythonWithTorch();
+  if (python === undefined) console.log('PyTorch: skipped (python3-torch is not installed: apt-get install python3-torch)');
+  const rows: string[] = ['| model | wasm train | wasm infer | cpu train | cpu infer | PyTorch train | PyTorch infer | wasm / PyTorch (train, infer) |', '|---|---|---|---|---|---|---|---|'];
+  for (const model of ZOO_NAMES) {
+    const wasm = await tfjsThroughput('wasm', model);
+    const cpu = await tfjsThroughput('cpu', model);
+    let torchCells = ['skipped', 'skipped', '-'];
+    if (python !== undefined) {
+      const out = execFileSync(python, ['bench/torch_throughput.py', model], { encoding: 'utf8' });
+      const torch = JSON.parse(out.trim().split('\n').pop()!) as { train: number; infer: number };
+      torchCells = [torch.train.toFixed(0), torch.infer.toFixed(0), `${(wasm.train / torch.train).toFixed(2)}x, ${(wasm.infer / torch.infer).toFixed(2)}x`];
+    }
+    rows.push(`| ${model} | ${wasm.train.toFixed(0)} | ${wasm.infer.toFixed(0)} | ${cpu.train.toFixed(0)} | ${cpu.infer.toFixed(0)} | ${torchCells.join(' | ')} |`);
+    console.log(rows[rows.length - 1]);
+  }
+  console.log(`\n${rows.join('\n')}`);
+  if (python !== undefined) console.log('PyTorch runs with torch.set_num_threads(1), as wasm uses one core.');
+}
+
+const part = process.argv[2] ?? 'throughput';
+if (part === 'accuracy' || part === 'all') accuracy();
+if (part === 'throughput' || part === 'all') await throughput();
+if (!['accuracy', 'throughput', 'all'].includes(part)) {
+  console.error(`unknown part "${part}"; use accuracy, throughput or all`);
+  process.exitCode = 2;
+}

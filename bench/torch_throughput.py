@@ -1,0 +1,91 @@
+"""Times the autoprune zoo architectures in PyTorch (CPU, one thread), for scale.
+
+Usage: python3 bench/torch_throughput.py MODEL   (lenet5 | vgg-small | resnet-small)
+Prints one JSON line: {"train": images/s, "infer": images/s}, measured like
+bench/baselines.ts: Adam step at batch 64, forward at batch 256, median of 5
+timed repeats after warm-up.
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+torch.set_num_threads(1)
+
+
+def lenet5():
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(20, 50, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(800, 500), nn.ReLU(), nn.Linear(500, 10))
+
+
+def vgg_small():
+    layers, cin = [], 1
+    for cout in (32, 64, 128):
+        for _ in range(2):
+            layers += [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+            cin = cout
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 3 * 3, 256), nn.ReLU(), nn.Linear(256, 10))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.proj = None
+        if stride != 1 or cin != cout:
+            self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        return torch.relu(y + (x if self.proj is None else self.proj(x)))
+
+
+def resnet_small():
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        Block(16, 16, 1), Block(16, 32, 2), Block(32, 32, 1), Block(32, 64, 2),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+
+def rate(images, step, warmup=2, repeats=5):
+    for _ in range(warmup):
+        step()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        rates.append(images / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def main():
+    model = {"lenet5": lenet5, "vgg-small": vgg_small, "resnet-small": resnet_small}[sys.argv[1]]()
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    xs, ys = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+
+    def train_step():
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(xs), ys).backward()
+        optimizer.step()
+
+    model.train()
+    train = rate(64, train_step)
+    model.eval()
+    xs_infer = torch.rand(256, 1, 28, 28)
+    with torch.no_grad():
+        infer = rate(256, lambda: model(xs_infer))
+    print(json.dumps({"train": train, "infer": infer}))
+
+
+if __name__ == "__main__":
+    main()

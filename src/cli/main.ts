@@ -1,0 +1,87 @@
+/** The `autoprune` command line. */
+import { Command, Option } from 'commander';
+import { BACKEND_NAMES, BackendError, selectBackend, type BackendChoice } from '../backend/backend.js';
+import { DATASET_NAMES } from '../data/datasets.js';
+import { DataError } from '../data/idx.js';
+import { ZOO_NAMES, ModelError } from '../models/zoo.js';
+import { RunError } from '../runs/records.js';
+import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
+import { ProgressLog } from './log.js';
+import { integerIn, numberIn } from './options.js';
+import { trainCommand } from './train-command.js';
+
+/** Errors caused by the user's input: printed as one line, no stack. */
+const USER_ERRORS = [BackendError, DataError, ModelError, RunError];
+
+interface GlobalOptions {
+  backend?: string;
+  runsDir: string;
+  tui: boolean;
+}
+
+async function startBackend(global: GlobalOptions, log: ProgressLog): Promise<BackendChoice> {
+  const choice = await selectBackend(global.backend);
+  const skipped = choice.skipped.length > 0 ? `; skipped: ${choice.skipped.map((s) => s.why).join('; ')}` : '';
+  log.line(`backend: ${choice.name} (${choice.reason}${skipped})`);
+  return choice;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('autoprune')
+    .description('Prune TensorFlow.js CNNs automatically: a reinforcement-learning agent learns which filters to remove within an accuracy tolerance.')
+    .option('--backend <name>', `force a TensorFlow.js backend (${BACKEND_NAMES.join(', ')}); default: the fastest available`)
+    .option('--runs-dir <dir>', 'where run records are written', 'runs')
+    .option('--no-tui', 'plain line logs instead of the live display')
+    .showHelpAfterError('(run with --help for usage)');
+
+  program
+    .command('train')
+    .description('train a zoo model on a data set and save it as a baseline run')
+    .addOption(new Option('--model <name>', 'zoo model').choices([...ZOO_NAMES]).makeOptionMandatory())
+    .addOption(new Option('--dataset <name>', 'data set').choices([...DATASET_NAMES]).makeOptionMandatory())
+    .option('--data-dir <dir>', 'folder with the four IDX files (default: the bundled / Debian copy)')
+    .option('--epochs <n>', 'passes over the training split', integerIn(1, 1000), DEFAULT_TRAIN_CONFIG.epochs)
+    .option('--batch-size <n>', 'images per step', integerIn(1, 4096), DEFAULT_TRAIN_CONFIG.batchSize)
+    .option('--lr <x>', "Adam's initial learning rate (cosine decay to 0)", numberIn(0, 1, { minExclusive: true }), DEFAULT_TRAIN_CONFIG.learningRate)
+    .option('--seed <n>', 'seed of weights, split and batch order', integerIn(0), DEFAULT_TRAIN_CONFIG.seed)
+    .option('--validation-size <n>', 'training images held out for validation', integerIn(1))
+    .option('--train-limit <n>', 'use only the first N training images (quick runs)', integerIn(1))
+    .action(async (opts, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
+      const backend = await startBackend(global, log);
+      const run = await trainCommand(
+        {
+          model: opts.model,
+          dataset: opts.dataset,
+          dataDir: opts.dataDir,
+          epochs: opts.epochs,
+          batchSize: opts.batchSize,
+          learningRate: opts.lr,
+          seed: opts.seed,
+          restoreBest: true,
+          validationSize: opts.validationSize,
+          trainLimit: opts.trainLimit,
+          runsDir: global.runsDir,
+        },
+        backend,
+        log,
+      );
+      process.stdout.write(`${run.id}\n`);
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (USER_ERRORS.some((E) => err instanceof E)) {
+      process.stderr.write(`autoprune: ${(err as Error).message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,65 @@
+/** `autoprune train`: train a zoo model on a data set and record the baseline. */
+import { join } from 'node:path';
+import type { BackendChoice } from '../backend/backend.js';
+import { loadDataset } from '../data/datasets.js';
+import { saveModel } from '../models/io.js';
+import { buildZooModel } from '../models/zoo.js';
+import { Run } from '../runs/records.js';
+import { evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
+import type { ProgressLog } from './log.js';
+
+export interface TrainOptions extends TrainConfig {
+  model: string;
+  dataset: string;
+  dataDir?: string;
+  validationSize?: number;
+  trainLimit?: number;
+  runsDir: string;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export async function trainCommand(options: TrainOptions, backend: BackendChoice, log: ProgressLog): Promise<Run> {
+  // Everything that can be rejected is checked before the run folder exists.
+  const data = loadDataset(options.dataset, { dataDir: options.dataDir, validationSize: options.validationSize, seed: options.seed, trainLimit: options.trainLimit });
+  const model = buildZooModel(options.model, { inputShape: data.inputShape, numClasses: data.numClasses, seed: options.seed });
+  log.line(`data: ${data.name} from ${data.source}: ${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test`);
+  log.line(`model: ${options.model}, ${model.countParams()} parameters`);
+
+  const config = { ...options, dataSource: data.source };
+  const run = await Run.create(options.runsDir, { command: 'train', label: `${options.model}-${data.name}`, config, backend: backend.name });
+  log.line(`run: ${run.dir}`);
+  const onSignal = () => {
+    void run.finish('interrupted', 'stopped by SIGINT').finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  try {
+    const result = await trainModel(model, data, options, {
+      onBatch: (p) => log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),
+      onEpoch: (e) => log.line(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation accuracy ${pct(e.validationAccuracy)}, ${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`),
+    });
+    const testAccuracy = await evaluateAccuracy(model, data.test, data.inputShape);
+    const modelPath = await saveModel(model, join(run.dir, 'model'));
+    await run.update((r) => {
+      r.result = {
+        parameters: model.countParams(),
+        validationAccuracy: result.validationAccuracy,
+        testAccuracy,
+        bestEpoch: result.bestEpoch,
+        epochs: result.epochs,
+        trainSeconds: result.seconds,
+        modelPath,
+      };
+    });
+    await run.finish('done');
+    log.line(`validation accuracy ${pct(result.validationAccuracy)} (best epoch ${result.bestEpoch}), test accuracy ${pct(testAccuracy)}`);
+    log.line(`saved ${modelPath}`);
+    return run;
+  } catch (err) {
+    await run.finish('failed', (err as Error).message);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    model.dispose();
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Loading and saving TF.js layers models (model.json + binary weight files)
+ * on the local file system, with errors that name the file at fault.
+ *
+ * Plain @tensorflow/tfjs has no file:// handler (that lives in tfjs-node), so
+ * this reads and writes the documented layers-model format itself.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { ModelError } from './zoo.js';
+
+const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
+
+interface ModelJson {
+  format?: string;
+  modelTopology?: object;
+  weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+}
+
+/** Writes via a temporary file and a rename, so a crash never leaves half a file. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+function specBytes(spec: tf.io.WeightsManifestEntry): number {
+  const elements = spec.shape.reduce((a, b) => a * b, 1);
+  const dtype = spec.quantization?.dtype ?? spec.dtype;
+  const width = BYTES_PER_ELEMENT[dtype];
+  if (width === undefined) throw new ModelError(`weight ${spec.name}: unsupported dtype ${dtype}`);
+  return elements * width;
+}
+
+/** Saves `model` as `dir/model.json` + `dir/weights.bin`; returns the model.json path. */
+export async function saveModel(model: tf.LayersModel, dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const modelPath = join(dir, 'model.json');
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData === undefined ? new Uint8Array(0) : new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+      writeFileAtomic(join(dir, 'weights.bin'), weightData);
+      const json = {
+        format: 'layers-model',
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+      };
+      writeFileAtomic(modelPath, JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weightData.byteLength } };
+    }),
+  );
+  return modelPath;
+}
+
+/** Reads model.json and its weight files, checking every size before TF.js sees them. */
+export async function loadModel(path: string): Promise<tf.LayersModel> {
+  const modelPath = resolve(path.endsWith('.json') ? path : join(path, 'model.json'));
+  if (!existsSync(modelPath)) throw new ModelError(`${modelPath}: model file not found`);
+  let json: ModelJson;
+  try {
+    json = JSON.parse(readFileSync(modelPath, 'utf8')) as ModelJson;
+  } catch (err) {
+    throw new ModelError(`${modelPath}: not valid JSON (${(err as Error).message})`);
+  }
+  if (json.format === 'graph-model') {
+    throw new ModelError(`${modelPath}: is a TF.js graph model; only layers models (format "layers-model", e.g. saved by model.save) can be pruned`);
+  }
+  if (json.modelTopology === undefined || json.weightsManifest === undefined) {
+    throw new ModelError(`${modelPath}: not a TF.js layers model (expected "modelTopology" and "weightsManifest" fields)`);
+  }
+  const weightSpecs: tf.io.WeightsManifestEntry[] = [];
+  const buffers: Uint8Array[] = [];
+  for (const group of json.weightsManifest) {
+    const files = group.paths.map((p) => join(dirname(modelPath), p));
+    const expected = group.weights.reduce((sum, spec) => sum + specBytes(spec), 0);
+    let actual = 0;
+    for (const file of files) {
+      if (!existsSync(file)) throw new ModelError(`${file}: weight file listed in ${modelPath} is missing`);
+      actual += statSync(file).size;
+    }
+    if (actual !== expected) {
+      throw new ModelError(`${files.join(', ')}: weight data is ${actual} bytes but ${modelPath} declares ${expected} bytes for ${group.weights.map((w) => w.name).join(', ')}`);
+    }
+    weightSpecs.push(...group.weights);
+    buffers.push(...files.map((f) => readFileSync(f)));
+  }
+  const weightData = tf.io.CompositeArrayBuffer.join(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+  try {
+    return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));
+  } catch (err) {
+    throw new ModelError(`${modelPath}: TF.js could not build the model (${(err as Error).message})`);
+  }
+}

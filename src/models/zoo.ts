@@ -1,0 +1,129 @@
+/**
+ * The CNNs autoprune ships, as TF.js layers models (serialisable with model.save).
+ *
+ * Every initializer is seeded from one model seed, so the same seed builds the
+ * same weights. No dropout: tfjs draws dropout masks from an unseeded
+ * generator, which would break run-to-run reproducibility.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export const ZOO_NAMES = ['lenet5', 'vgg-small', 'resnet-small'] as const;
+export type ZooName = (typeof ZOO_NAMES)[number];
+
+export interface ZooOptions {
+  inputShape: [number, number, number];
+  numClasses: number;
+  seed: number;
+}
+
+/** Hands each layer its own initializer seed, derived from the model seed. */
+class Seeds {
+  private next = 0;
+  constructor(private readonly base: number) {}
+  heNormal() {
+    return tf.initializers.heNormal({ seed: this.base * 1009 + this.next++ });
+  }
+  glorotUniform() {
+    return tf.initializers.glorotUniform({ seed: this.base * 1009 + this.next++ });
+  }
+}
+
+/** Caffe LeNet-5 as used by the pruning literature (431K parameters), with ReLU after every hidden layer. */
+function lenet5({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel {
+  const s = new Seeds(seed);
+  return tf.sequential({
+    name: 'lenet5',
+    layers: [
+      tf.layers.conv2d({ name: 'conv1', inputShape, filters: 20, kernelSize: 5, activation: 'relu', kernelInitializer: s.heNormal() }),
+      tf.layers.maxPooling2d({ name: 'pool1', poolSize: 2 }),
+      tf.layers.conv2d({ name: 'conv2', filters: 50, kernelSize: 5, activation: 'relu', kernelInitializer: s.heNormal() }),
+      tf.layers.maxPooling2d({ name: 'pool2', poolSize: 2 }),
+      tf.layers.flatten({ name: 'flatten' }),
+      tf.layers.dense({ name: 'fc1', units: 500, activation: 'relu', kernelInitializer: s.heNormal() }),
+      tf.layers.dense({ name: 'fc2', units: numClasses, activation: 'softmax', kernelInitializer: s.glorotUniform() }),
+    ],
+  });
+}
+
+/** conv-BN-ReLU blocks 32-32-pool-64-64-pool-128-128-pool, then flatten -> dense 256 -> dense classes. */
+function vggSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel {
+  const s = new Seeds(seed);
+  const layers: tf.layers.Layer[] = [];
+  let block = 0;
+  for (const filters of [32, 64, 128]) {
+    block++;
+    for (const part of ['a', 'b']) {
+      const name = `block${block}${part}`;
+      layers.push(
+        tf.layers.conv2d({
+          name: `${name}_conv`,
+          ...(layers.length === 0 ? { inputShape } : {}),
+          filters,
+          kernelSize: 3,
+          padding: 'same',
+          useBias: false,
+          kernelInitializer: s.heNormal(),
+        }),
+        tf.layers.batchNormalization({ name: `${name}_bn` }),
+        tf.layers.activation({ name: `${name}_relu`, activation: 'relu' }),
+      );
+    }
+    layers.push(tf.layers.maxPooling2d({ name: `block${block}_pool`, poolSize: 2 }));
+  }
+  layers.push(
+    tf.layers.flatten({ name: 'flatten' }),
+    tf.layers.dense({ name: 'fc1', units: 256, activation: 'relu', kernelInitializer: s.heNormal() }),
+    tf.layers.dense({ name: 'fc2', units: numClasses, activation: 'softmax', kernelInitializer: s.glorotUniform() }),
+  );
+  return tf.sequential({ name: 'vgg_small', layers });
+}
+
+/** A basic residual block; a 1x1 projection shortcut when the shape changes. */
+function basicBlock(input: tf.SymbolicTensor, filters: number, stride: number, name: string, s: Seeds): tf.SymbolicTensor {
+  const conv = (x: tf.SymbolicTensor, k: number, st: number, suffix: string) =>
+    tf.layers
+      .conv2d({ name: `${name}_${suffix}`, filters, kernelSize: k, strides: st, padding: 'same', useBias: false, kernelInitializer: s.heNormal() })
+      .apply(x) as tf.SymbolicTensor;
+  const bn = (x: tf.SymbolicTensor, suffix: string) => tf.layers.batchNormalization({ name: `${name}_${suffix}` }).apply(x) as tf.SymbolicTensor;
+  const relu = (x: tf.SymbolicTensor, suffix: string) => tf.layers.activation({ name: `${name}_${suffix}`, activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+
+  let y = relu(bn(conv(input, 3, stride, 'conv1'), 'bn1'), 'relu1');
+  y = bn(conv(y, 3, 1, 'conv2'), 'bn2');
+  const inChannels = input.shape[input.shape.length - 1];
+  const shortcut = stride !== 1 || inChannels !== filters ? bn(conv(input, 1, stride, 'proj'), 'proj_bn') : input;
+  const sum = tf.layers.add({ name: `${name}_add` }).apply([y, shortcut]) as tf.SymbolicTensor;
+  return relu(sum, 'relu2');
+}
+
+/** ResNet-style: stem 16, stages of 16 (identity), 32 (projection + identity), 64 (projection); global pooling. */
+function resnetSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel {
+  const s = new Seeds(seed);
+  const input = tf.input({ shape: inputShape, name: 'input' });
+  let x = tf.layers.conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() }).apply(input) as tf.SymbolicTensor;
+  x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.activation({ name: 'stem_relu', activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  x = basicBlock(x, 16, 1, 'stage1_block1', s);
+  x = basicBlock(x, 32, 2, 'stage2_block1', s);
+  x = basicBlock(x, 32, 1, 'stage2_block2', s);
+  x = basicBlock(x, 64, 2, 'stage3_block1', s);
+  x = tf.layers.globalAveragePooling2d({ name: 'gap' }).apply(x) as tf.SymbolicTensor;
+  const output = tf.layers.dense({ name: 'fc', units: numClasses, activation: 'softmax', kernelInitializer: s.glorotUniform() }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ name: 'resnet_small', inputs: input, outputs: output });
+}
+
+const BUILDERS: Record<ZooName, (o: ZooOptions) => tf.LayersModel> = {
+  lenet5,
+  'vgg-small': vggSmall,
+  'resnet-small': resnetSmall,
+};
+
+export function isZooName(name: string): name is ZooName {
+  return (ZOO_NAMES as readonly string[]).includes(name);
+}
+
+export class ModelError extends Error {}
+
+export function buildZooModel(name: string, options: ZooOptions): tf.LayersModel {
+  if (!isZooName(name)) throw new ModelError(`unknown model "${name}"; choose one of ${ZOO_NAMES.join(', ')} or give a path to a model.json`);
+  return BUILDERS[name](options);
+}

@@ -1,0 +1,91 @@
+/**
+ * Run records: every command that produces results writes `runs/<run-id>/`
+ * holding a lowdb JSON record (written atomically by lowdb's steno writer)
+ * next to the artefacts (models, checkpoints, reports).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Low } from 'lowdb';
+import { JSONFile } from 'lowdb/node';
+
+export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
+
+export interface RunRecord {
+  id: string;
+  /** The CLI command that created the run, e.g. "train". */
+  command: string;
+  status: RunStatus;
+  createdAt: string;
+  updatedAt: string;
+  /** Everything needed to repeat the run: resolved options, seed, data set, model. */
+  config: Record<string, unknown>;
+  /** The TensorFlow.js backend the numbers were measured on. */
+  backend: string;
+  /** Command-specific results (accuracies, timings, metrics); filled as the run progresses. */
+  result: Record<string, unknown>;
+  error?: string;
+}
+
+export const RECORD_FILE = 'run.json';
+
+export class RunError extends Error {}
+
+export function newRunId(command: string, label: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stamp}-${command}-${label}-${randomBytes(2).toString('hex')}`;
+}
+
+export class Run {
+  private constructor(
+    readonly dir: string,
+    private readonly db: Low<RunRecord>,
+  ) {}
+
+  get record(): RunRecord {
+    return this.db.data;
+  }
+
+  get id(): string {
+    return this.db.data.id;
+  }
+
+  /** Creates `runsDir/<id>/` and its record with status "running". */
+  static async create(runsDir: string, init: Pick<RunRecord, 'command' | 'config' | 'backend'> & { label: string }): Promise<Run> {
+    const id = newRunId(init.command, init.label);
+    const dir = resolve(runsDir, id);
+    mkdirSync(dir, { recursive: true });
+    const now = new Date().toISOString();
+    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {} };
+    const db = new Low<RunRecord>(new JSONFile(join(dir, RECORD_FILE)), record);
+    await db.write();
+    return new Run(dir, db);
+  }
+
+  static async open(runsDir: string, id: string): Promise<Run> {
+    const dir = resolve(runsDir, id);
+    const file = join(dir, RECORD_FILE);
+    if (!existsSync(file)) throw new RunError(`run "${id}" not found (no ${file})`);
+    const db = new Low<RunRecord>(new JSONFile(file), undefined as unknown as RunRecord);
+    try {
+      await db.read();
+    } catch (err) {
+      throw new RunError(`${file}: unreadable run record (${(err as Error).message})`);
+    }
+    if (db.data === null || typeof db.data !== 'object' || typeof db.data.id !== 'string') throw new RunError(`${file}: not a run record`);
+    return new Run(dir, db);
+  }
+
+  async update(change: (record: RunRecord) => void): Promise<void> {
+    change(this.db.data);
+    this.db.data.updatedAt = new Date().toISOString();
+    await this.db.write();
+  }
+
+  async finish(status: Exclude<RunStatus, 'running'>, error?: string): Promise<void> {
+    await this.update((r) => {
+      r.status = status;
+      if (error !== undefined) r.error = error;
+    });
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Supervised training and evaluation, shared by baseline training and the
+ * fine-tuning after pruning. A plain loop rather than model.fit: the batch
+ * order comes from a seeded generator (model.fit shuffles with Math.random),
+ * and the caller sees every batch.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Dataset, Split } from '../data/datasets.js';
+import { seededPermutation } from '../data/datasets.js';
+
+export interface TrainConfig {
+  /** Passes over the training split. */
+  epochs: number;
+  /** Images per gradient step. */
+  batchSize: number;
+  /** Adam's initial learning rate; decays to zero along a cosine over the run. */
+  learningRate: number;
+  /** Seed of the batch order. */
+  seed: number;
+  /** Keep the weights of the epoch with the best validation accuracy (early stopping without stopping). */
+  restoreBest: boolean;
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = { epochs: 5, batchSize: 64, learningRate: 1e-3, seed: 0, restoreBest: true };
+
+export interface BatchProgress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  imagesPerSecond: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  loss: number;
+  validationAccuracy: number;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface TrainResult {
+  epochs: EpochRecord[];
+  bestEpoch: number;
+  validationAccuracy: number;
+  seconds: number;
+}
+
+export interface TrainHooks {
+  onBatch?: (p: BatchProgress) => void;
+  onEpoch?: (e: EpochRecord) => void;
+  /** How often onBatch fires, in batches. */
+  batchEvery?: number;
+}
+
+const perImage = (shape: [number, number, number]) => shape[0] * shape[1] * shape[2];
+
+/** Copies the selected images and labels into one batch of tensors. */
+function gatherBatch(split: Split, indices: ArrayLike<number>, inputShape: [number, number, number], numClasses: number) {
+  const size = perImage(inputShape);
+  const images = new Float32Array(indices.length * size);
+  const labels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    images.set(split.images.subarray(indices[i] * size, (indices[i] + 1) * size), i * size);
+    labels[i] = split.labels[indices[i]];
+  }
+  return tf.tidy(() => ({
+    xs: tf.tensor4d(images, [indices.length, ...inputShape]),
+    ys: tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses).toFloat(),
+  }));
+}
+
+/** Top-1 accuracy of the model on a split, as a fraction. */
+export async function evaluateAccuracy(model: tf.LayersModel, split: Split, inputShape: [number, number, number], batchSize = 256): Promise<number> {
+  const size = perImage(inputShape);
+  let correct = 0;
+  for (let start = 0; start < split.count; start += batchSize) {
+    const end = Math.min(start + batchSize, split.count);
+    const predicted = tf.tidy(() => {
+      const xs = tf.tensor4d(split.images.subarray(start * size, end * size), [end - start, ...inputShape]);
+      return (model.predict(xs) as tf.Tensor).argMax(-1);
+    });
+    const labels = await predicted.data();
+    predicted.dispose();
+    for (let i = 0; i < labels.length; i++) if (labels[i] === split.labels[start + i]) correct++;
+  }
+  return correct / split.count;
+}
+
+/** Trains in place. The model is (re)compiled with a fresh Adam optimizer. */
+export async function trainModel(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const optimizer = tf.train.adam(config.learningRate);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
+  const batches = Math.ceil(data.train.count / config.batchSize);
+  const totalSteps = config.epochs * batches;
+  const records: EpochRecord[] = [];
+  let best: { epoch: number; accuracy: number; weights: tf.Tensor[] } | undefined;
+  const started = performance.now();
+  let step = 0;
+  for (let epoch = 1; epoch <= config.epochs; epoch++) {
+    const order = seededPermutation(data.train.count, `${config.seed}-epoch-${epoch}`);
+    const epochStart = performance.now();
+    let lossSum = 0;
+    for (let b = 0; b < batches; b++) {
+      // Cosine decay: large steps early, fine adjustments at the end.
+      (optimizer as unknown as { learningRate: number }).learningRate = 0.5 * config.learningRate * (1 + Math.cos((Math.PI * step) / totalSteps));
+      const { xs, ys } = gatherBatch(data.train, order.subarray(b * config.batchSize, (b + 1) * config.batchSize), data.inputShape, data.numClasses);
+      const loss = (await model.trainOnBatch(xs, ys)) as number;
+      tf.dispose([xs, ys]);
+      lossSum += loss;
+      step++;
+      if (hooks.onBatch && ((b + 1) % (hooks.batchEvery ?? 20) === 0 || b === batches - 1)) {
+        const seen = Math.min((b + 1) * config.batchSize, data.train.count);
+        hooks.onBatch({ epoch, epochs: config.epochs, batch: b + 1, batches, loss: lossSum / (b + 1), imagesPerSecond: seen / ((performance.now() - epochStart) / 1000) });
+      }
+    }
+    const seconds = (performance.now() - epochStart) / 1000;
+    const validationAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
+    const record = { epoch, loss: lossSum / batches, validationAccuracy, seconds, imagesPerSecond: data.train.count / seconds };
+    records.push(record);
+    hooks.onEpoch?.(record);
+    if (config.restoreBest && (best === undefined || validationAccuracy > best.accuracy)) {
+      best?.weights.forEach((w) => w.dispose());
+      best = { epoch, accuracy: validationAccuracy, weights: model.getWeights().map((w) => w.clone()) };
+    }
+  }
+  optimizer.dispose();
+  let bestEpoch = records.length;
+  if (best !== undefined) {
+    if (best.epoch !== records.length) model.setWeights(best.weights);
+    best.weights.forEach((w) => w.dispose());
+    bestEpoch = best.epoch;
+  }
+  return {
+    epochs: records,
+    bestEpoch,
+    validationAccuracy: records[bestEpoch - 1]?.validationAccuracy ?? NaN,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

@@ -1,0 +1,58 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../src/backend/backend.js';
+import { loadDataset } from '../src/data/datasets.js';
+import { buildZooModel } from '../src/models/zoo.js';
+import { evaluateAccuracy, trainModel } from '../src/train/train.js';
+
+const data = loadDataset('mnist', { seed: 0, validationSize: 500, trainLimit: 1024, testLimit: 500 });
+const config = { epochs: 2, batchSize: 64, learningRate: 2e-3, seed: 5, restoreBest: true };
+
+async function trainedWeights(seed: number) {
+  const model = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: 10, seed: 1 });
+  const result = await trainModel(model, data, { ...config, seed });
+  const weights = await Promise.all(model.getWeights().map((w) => w.data()));
+  return { model, result, weights };
+}
+
+describe('training on wasm', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('learns MNIST from 1024 images, and the same seed gives bit-identical weights', async () => {
+    const tensorsBefore = tf.memory().numTensors;
+    const a = await trainedWeights(5);
+    expect(a.result.epochs).toHaveLength(2);
+    expect(a.result.validationAccuracy).toBeGreaterThan(0.85);
+    expect(await evaluateAccuracy(a.model, data.test, data.inputShape)).toBeGreaterThan(0.85);
+    const b = await trainedWeights(5);
+    expect(b.weights).toEqual(a.weights);
+    const c = await trainedWeights(6);
+    expect(c.weights).not.toEqual(a.weights);
+    [a, b, c].forEach(({ model }) => model.dispose());
+    // Training leaves nothing behind but the models (disposed above) and the optimizer state (disposed by trainModel).
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+
+  it('trains a BatchNorm model with the broadcasting BN gradient to the same gradients as plain ops', async () => {
+    const x = tf.randomNormal([8, 5, 5, 3], 0, 1, 'float32', 1);
+    const gamma = tf.tensor1d([0.5, 1.5, -1]);
+    const beta = tf.tensor1d([0.1, 0, -0.2]);
+    const eps = 1e-3;
+    const loss = (fused: boolean) => (input: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(input, [0, 1, 2]);
+      const normed = fused
+        ? tf.batchNorm(input, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, eps)
+        : tf.add(tf.mul(tf.div(tf.sub(input, mean), tf.sqrt(tf.add(variance, eps))), g), b);
+      return tf.sum(tf.mul(normed, tf.linspace(-1, 1, 3)).square());
+    };
+    const fused = tf.grads(loss(true))([x, gamma, beta]);
+    const plain = tf.grads(loss(false))([x, gamma, beta]);
+    for (let i = 0; i < 3; i++) {
+      const diff = (await tf.max(tf.abs(tf.sub(fused[i], plain[i]))).data())[0];
+      expect(diff).toBeLessThan(1e-4);
+    }
+    tf.dispose([x, gamma, beta, ...fused, ...plain]);
+  });
+});
