@@ -1,0 +1,151 @@
+/**
+ * How to prune: builds a new, smaller model from a dependency graph and the
+ * channels to keep per group. Each layer type has one small rule naming which
+ * weight axes are indexed by which channel references; surgery gathers the
+ * kept positions along those axes and shrinks `filters` / `units`. The
+ * original model is never modified.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '../models/tfjs-fixes.js';
+import { type ChannelRef, DependencyGraph, GraphError, type LayerNode } from './graph.js';
+
+/** Channels to keep per group id; groups not named keep all their channels. */
+export type KeepPlan = Map<number, number[]>;
+
+/** For each weight (by its name inside the layer), the channel references along each pruned axis. */
+type WeightAxes = Record<string, Record<number, ChannelRef[]>>;
+
+interface LayerRule {
+  axes: WeightAxes;
+  /** The config field holding the output channel count, and the references it counts. */
+  resize?: { field: 'filters' | 'units'; refs: ChannelRef[] };
+}
+
+const repeatEach = (refs: ChannelRef[], times: number) => refs.flatMap((r) => Array.from({ length: times }, () => r));
+
+const LAYER_RULES: Record<string, (node: LayerNode) => LayerRule> = {
+  Conv2D: ({ inputRefs: [input], outputRefs: out }) => ({
+    axes: { kernel: { 2: input, 3: out }, bias: { 0: out } },
+    resize: { field: 'filters', refs: out },
+  }),
+  Dense: ({ inputRefs: [input], outputRefs: out }) => ({
+    axes: { kernel: { 0: input, 1: out }, bias: { 0: out } },
+    resize: { field: 'units', refs: out },
+  }),
+  DepthwiseConv2D: ({ inputRefs: [input], outputRefs: out }) => ({
+    axes: { depthwise_kernel: { 2: input }, bias: { 0: out } },
+  }),
+  SeparableConv2D: ({ layer, inputRefs: [input], outputRefs: out }) => {
+    const multiplier = (layer.getConfig() as { depthMultiplier?: number }).depthMultiplier ?? 1;
+    return {
+      axes: { depthwise_kernel: { 2: input }, pointwise_kernel: { 2: repeatEach(input, multiplier), 3: out }, bias: { 0: out } },
+      resize: { field: 'filters', refs: out },
+    };
+  },
+  BatchNormalization: ({ inputRefs: [input] }) => ({
+    axes: { gamma: { 0: input }, beta: { 0: input }, moving_mean: { 0: input }, moving_variance: { 0: input } },
+  }),
+};
+
+export class PruneError extends Error {}
+
+/** Checks the plan against the graph and returns it as sorted sets of kept channels. */
+function validatePlan(graph: DependencyGraph, plan: KeepPlan): Map<number, Set<number>> {
+  const checked = new Map<number, Set<number>>();
+  for (const [groupId, channels] of plan) {
+    let group;
+    try {
+      group = graph.group(groupId);
+    } catch (err) {
+      throw new PruneError((err as GraphError).message);
+    }
+    const label = `group ${groupId} (${group.producers.join(', ')})`;
+    if (!group.prunable) throw new PruneError(`${label} cannot be pruned: ${group.reason}`);
+    if (channels.length === 0) throw new PruneError(`${label}: the keep list is empty; a group keeps at least one channel`);
+    const kept = new Set<number>();
+    for (const c of channels) {
+      if (!Number.isInteger(c) || c < 0 || c >= group.size) throw new PruneError(`${label}: channel ${c} does not exist (the group has channels 0..${group.size - 1})`);
+      if (kept.has(c)) throw new PruneError(`${label}: channel ${c} is listed twice`);
+      kept.add(c);
+    }
+    if (kept.size < group.size) checked.set(groupId, kept);
+  }
+  return checked;
+}
+
+/** Positions of a reference list that survive the plan, or undefined when all do. */
+function keptPositions(graph: DependencyGraph, plan: Map<number, Set<number>>, refs: ChannelRef[]): number[] | undefined {
+  const positions: number[] = [];
+  refs.forEach((ref, p) => {
+    const group = graph.groupOf(ref);
+    const kept = group === undefined ? undefined : plan.get(group.id);
+    if (kept === undefined || kept.has(ref.index)) positions.push(p);
+  });
+  return positions.length === refs.length ? undefined : positions;
+}
+
+/**
+ * Gathers the kept positions along each axis. The result is rebuilt from its
+ * values: wasm's Gather records its output under an internal 4-D shape, which
+ * its FusedConv2D then rejects as a bias.
+ */
+function sliceWeight(weight: tf.Tensor, axes: Record<number, number[] | undefined>): tf.Tensor {
+  const sliced = tf.tidy(() => {
+    let out = weight;
+    for (const [axis, positions] of Object.entries(axes)) {
+      if (positions !== undefined) out = tf.gather(out, positions, Number(axis));
+    }
+    return out === weight ? weight.clone() : out;
+  });
+  const fresh = tf.tensor(sliced.dataSync(), sliced.shape, sliced.dtype);
+  sliced.dispose();
+  return fresh;
+}
+
+/** The part of a variable name after the layer's scope: "conv1/kernel" -> "kernel". */
+const weightKey = (variable: tf.LayerVariable) => (variable.originalName ?? variable.name).split('/').pop()!.replace(/_\d+$/, '');
+
+interface LayerJson {
+  class_name: string;
+  config: Record<string, unknown> & { name: string };
+}
+
+/**
+ * Returns a new model with the channels outside `plan` removed from every
+ * layer the graph couples to them.
+ */
+export async function pruneModel(graph: DependencyGraph, plan: KeepPlan): Promise<tf.LayersModel> {
+  const kept = validatePlan(graph, plan);
+  const topology = graph.model.toJSON(null, false) as unknown as { config: { layers: LayerJson[] } };
+  const configs = new Map(topology.config.layers.map((l) => [l.config.name, l.config]));
+  const newWeights = new Map<string, tf.Tensor[]>();
+
+  for (const name of graph.order) {
+    const node = graph.node(name);
+    const ruleFor = LAYER_RULES[node.className];
+    if (ruleFor === undefined) continue;
+    const rule = ruleFor(node);
+    if (rule.resize !== undefined) {
+      const config = configs.get(name);
+      if (config === undefined) throw new GraphError(`layer "${name}" is missing from the model topology`);
+      const positions = keptPositions(graph, kept, rule.resize.refs);
+      config[rule.resize.field] = positions?.length ?? rule.resize.refs.length;
+    }
+    newWeights.set(
+      name,
+      node.layer.weights.map((variable) => {
+        const axes = rule.axes[weightKey(variable)] ?? {};
+        const positions = Object.fromEntries(Object.entries(axes).map(([axis, refs]) => [axis, keptPositions(graph, kept, refs)]));
+        return sliceWeight(variable.read(), positions);
+      }),
+    );
+  }
+
+  const pruned = await tf.models.modelFromJSON({ modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'] });
+  for (const layer of pruned.layers) {
+    const weights = newWeights.get(layer.name) ?? graph.nodes.get(layer.name)?.layer.getWeights();
+    if (weights !== undefined && weights.length > 0) layer.setWeights(weights);
+    if (newWeights.has(layer.name)) tf.dispose(weights);
+  }
+  return pruned;
+}
