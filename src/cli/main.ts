@@ -3,15 +3,19 @@ import { Command, Option } from 'commander';
 import { BACKEND_NAMES, BackendError, selectBackend, type BackendChoice } from '../backend/backend.js';
 import { DATASET_NAMES } from '../data/datasets.js';
 import { DataError } from '../data/idx.js';
+import { resolveModel } from '../models/resolve.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
+import { GraphError } from '../prune/graph.js';
+import { PruneError } from '../prune/surgery.js';
 import { RunError } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { ProgressLog } from './log.js';
+import { formatInspect, inspectModel } from './inspect-command.js';
 import { integerIn, numberIn } from './options.js';
 import { trainCommand } from './train-command.js';
 
 /** Errors caused by the user's input: printed as one line, no stack. */
-const USER_ERRORS = [BackendError, DataError, ModelError, RunError];
+const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError];
 
 interface GlobalOptions {
   backend?: string;
@@ -70,7 +74,31 @@ export function buildProgram(): Command {
       process.stdout.write(`${run.id}\n`);
     });
 
+  program
+    .command('inspect')
+    .description('show the layers, their cost, and the channel groups pruning would act on')
+    .argument('<model>', `a zoo model (${ZOO_NAMES.join(', ')}) or a path to a TF.js layers model.json`)
+    .option('--input-shape <h,w,c>', 'input shape for zoo models', '28,28,1')
+    .option('--classes <n>', 'classes for zoo models', integerIn(2), 10)
+    .option('--json', 'print the report as JSON')
+    .action(async (spec: string, opts, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      await selectBackend(global.backend);
+      const inputShape = parseShape(opts.inputShape);
+      const model = await resolveModel(spec, { inputShape, numClasses: opts.classes, seed: 0 });
+      const report = inspectModel(model);
+      process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatInspect(report)}\n`);
+    });
+
   return program;
+}
+
+function parseShape(value: string): [number, number, number] {
+  const dims = value.split(',').map(Number);
+  if (dims.length !== 3 || dims.some((d) => !Number.isInteger(d) || d < 1)) {
+    throw new ModelError(`--input-shape: expected three positive integers like 28,28,1, got "${value}"`);
+  }
+  return dims as [number, number, number];
 }
 
 export async function main(argv: string[]): Promise<number> {

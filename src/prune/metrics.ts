@@ -1,0 +1,120 @@
+/**
+ * Cost of a model: parameters and multiply-accumulates per layer, ShrinkBench's
+ * compression ratio and theoretical speedup, measured latency and size on disk.
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { saveModel } from '../models/io.js';
+
+export interface LayerCost {
+  name: string;
+  className: string;
+  outputShape: (number | null)[];
+  params: number;
+  /** Multiply-accumulates for one input image (conv, depthwise and dense layers; 0 for the rest). */
+  macs: number;
+}
+
+export interface ModelCost {
+  layers: LayerCost[];
+  params: number;
+  macs: number;
+}
+
+const product = (xs: (number | null)[]) => xs.reduce((a: number, b) => a * (b ?? 1), 1);
+
+function kernelShape(layer: tf.layers.Layer, key: string): number[] {
+  const variable = layer.weights.find((w) => (w.originalName ?? w.name).endsWith(`/${key}`));
+  if (variable === undefined) throw new Error(`layer "${layer.name}" has no ${key}`);
+  return variable.shape as number[];
+}
+
+/** MACs of one layer for one image. */
+export function layerMacs(layer: tf.layers.Layer): number {
+  const out = layer.outputShape as (number | null)[];
+  const positions = product(out.slice(1, -1)); // spatial positions (1 for a dense layer on a vector)
+  switch (layer.getClassName()) {
+    case 'Conv2D': {
+      const [kh, kw, cin, cout] = kernelShape(layer, 'kernel');
+      return positions * cout * kh * kw * cin;
+    }
+    case 'DepthwiseConv2D': {
+      const [kh, kw, cin, multiplier] = kernelShape(layer, 'depthwise_kernel');
+      return positions * cin * multiplier * kh * kw;
+    }
+    case 'SeparableConv2D': {
+      const [kh, kw, cin, multiplier] = kernelShape(layer, 'depthwise_kernel');
+      const [, , mid, cout] = kernelShape(layer, 'pointwise_kernel');
+      return positions * (cin * multiplier * kh * kw + mid * cout);
+    }
+    case 'Dense': {
+      const [cin, cout] = kernelShape(layer, 'kernel');
+      return positions * cin * cout;
+    }
+    default:
+      return 0;
+  }
+}
+
+export function modelCost(model: tf.LayersModel): ModelCost {
+  const layers = model.layers.map((layer) => ({
+    name: layer.name,
+    className: layer.getClassName(),
+    outputShape: layer.outputShape as (number | null)[],
+    params: layer.countParams(),
+    macs: layerMacs(layer),
+  }));
+  return { layers, params: layers.reduce((s, l) => s + l.params, 0), macs: layers.reduce((s, l) => s + l.macs, 0) };
+}
+
+export interface Reduction {
+  /** ShrinkBench: total params / remaining params. */
+  compressionRatio: number;
+  /** ShrinkBench: total MACs / remaining MACs. */
+  theoreticalSpeedup: number;
+}
+
+export function reduction(original: ModelCost, pruned: ModelCost): Reduction {
+  return { compressionRatio: original.params / pruned.params, theoreticalSpeedup: original.macs / pruned.macs };
+}
+
+export interface Latency {
+  batch: number;
+  /** Median wall time of one forward pass over the batch. */
+  medianMs: number;
+  repeats: number;
+}
+
+/** Times model.predict on a zero batch: `warmup` untimed calls, then the median of `repeats`. */
+export async function measureLatency(model: tf.LayersModel, batch: number, { warmup = 3, repeats = 15 } = {}): Promise<Latency> {
+  const shape = (model.inputs[0].shape as number[]).slice(1);
+  const x = tf.zeros([batch, ...shape]);
+  const run = async () => {
+    const y = model.predict(x, { batchSize: batch }) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  };
+  for (let i = 0; i < warmup; i++) await run();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    await run();
+    times.push(performance.now() - start);
+  }
+  x.dispose();
+  times.sort((a, b) => a - b);
+  return { batch, medianMs: times[Math.floor(times.length / 2)], repeats };
+}
+
+/** Bytes of model.json + weights as saved by saveModel. */
+export async function sizeOnDisk(model: tf.LayersModel): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'autoprune-size-'));
+  try {
+    await saveModel(model, dir);
+    return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,107 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../src/backend/backend.js';
+import { loadModel, saveModel } from '../src/models/io.js';
+import { buildZooModel } from '../src/models/zoo.js';
+import { buildGraph } from '../src/prune/graph.js';
+import { measureLatency, modelCost, reduction, sizeOnDisk } from '../src/prune/metrics.js';
+import { pruneModel } from '../src/prune/surgery.js';
+import { tempDir } from './helpers.js';
+import { maxOutputDiff, randomizeWeights, randomPlan } from './prune-helpers.js';
+
+const zoo = { inputShape: [28, 28, 1] as [number, number, number], numClasses: 10, seed: 0 };
+const keepFirst = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+describe('metrics', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('counts LeNet-5 parameters and MACs as computed by hand', () => {
+    const cost = modelCost(buildZooModel('lenet5', zoo));
+    const byName = Object.fromEntries(cost.layers.map((l) => [l.name, [l.params, l.macs]]));
+    expect(byName.conv1).toEqual([5 * 5 * 1 * 20 + 20, 24 * 24 * 20 * 5 * 5 * 1]);
+    expect(byName.conv2).toEqual([5 * 5 * 20 * 50 + 50, 8 * 8 * 50 * 5 * 5 * 20]);
+    expect(byName.fc1).toEqual([800 * 500 + 500, 800 * 500]);
+    expect(byName.fc2).toEqual([500 * 10 + 10, 500 * 10]);
+    expect(byName.pool1).toEqual([0, 0]);
+    expect([cost.params, cost.macs]).toEqual([431_080, 288_000 + 1_600_000 + 400_000 + 5_000]);
+  });
+
+  it('gives compression ratio and theoretical speedup of a pruned LeNet-5 by hand', async () => {
+    const model = buildZooModel('lenet5', zoo);
+    // conv1 20 -> 10, conv2 50 -> 25, fc1 500 -> 250.
+    const pruned = await pruneModel(buildGraph(model), new Map([[0, keepFirst(10)], [1, keepFirst(25)], [2, keepFirst(250)]]));
+    const after = modelCost(pruned);
+    const params = 25 * 10 + 10 + 25 * 10 * 25 + 25 + 400 * 250 + 250 + 250 * 10 + 10;
+    const macs = 24 * 24 * 10 * 25 + 8 * 8 * 25 * 25 * 10 + 400 * 250 + 250 * 10;
+    expect([after.params, after.macs]).toEqual([params, macs]);
+    const r = reduction(modelCost(model), after);
+    expect(r.compressionRatio).toBeCloseTo(431_080 / params, 10);
+    expect(r.theoreticalSpeedup).toBeCloseTo(2_293_000 / macs, 10);
+  });
+
+  it('measures latency (median of repeats) and size on disk, both smaller after pruning', async () => {
+    const model = buildZooModel('vgg-small', zoo);
+    const pruned = await pruneModel(buildGraph(model), randomPlan(buildGraph(model), 'size', 0.3));
+    const [before, after] = [await measureLatency(model, 8, { repeats: 5 }), await measureLatency(pruned, 8, { repeats: 5 })];
+    expect(before.medianMs).toBeGreaterThan(0);
+    expect(before.repeats).toBe(5);
+    expect(after.medianMs).toBeLessThan(before.medianMs);
+    expect(await sizeOnDisk(pruned)).toBeLessThan(await sizeOnDisk(model));
+  });
+});
+
+describe('pruned model files', () => {
+  it('save in the layers format and reload with tf.loadLayersModel giving the same outputs', async () => {
+    for (const name of ['vgg-small', 'resnet-small']) {
+      const model = buildZooModel(name, zoo);
+      randomizeWeights(model);
+      const pruned = await pruneModel(buildGraph(model), randomPlan(buildGraph(model), name));
+      const dir = tempDir();
+      await saveModel(pruned, dir);
+      const reloaded = await loadModel(join(dir, 'model.json'));
+      expect(await maxOutputDiff(pruned, reloaded)).toBe(0);
+      expect(reloaded.countParams()).toBe(pruned.countParams());
+      [model, pruned, reloaded].forEach((m) => m.dispose());
+    }
+  });
+});
+
+describe('autoprune inspect', () => {
+  const run = (args: string[]) => spawnSync('node', ['bin/autoprune.mjs', ...args], { encoding: 'utf8' });
+
+  it('prints the layer table and the groups of a zoo model, or JSON', () => {
+    const text = run(['inspect', 'lenet5']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/conv1\s+Conv2D\s+\[N,24,24,20\]\s+520\s+288,000\s+0\s+-\s+yes/);
+    expect(text.stdout).toMatch(/fc2\s+Dense\s+\[N,10\]\s+5,010\s+5,000\s+3\s+2\s+no: feeds the model output "fc2"/);
+    expect(text.stdout).toMatch(/total: 431,080 parameters, 2,293,000 MACs per image/);
+    expect(text.stdout).toMatch(/3 prunable groups, 570 prunable channels/);
+    const json = JSON.parse(run(['inspect', 'resnet-small', '--json']).stdout);
+    expect(json.groups[0].producers).toEqual(['stem_conv', 'stage1_block1_conv2']);
+    expect(json.totals.prunableGroups).toBe(7);
+  });
+
+  it('reads a user model.json and explains what it cannot prune', async () => {
+    await selectBackend('wasm');
+    const dir = tempDir();
+    await saveModel(buildZooModel('vgg-small', zoo), dir);
+    expect(run(['inspect', join(dir, 'model.json')]).stdout).toMatch(/block3b_conv\s+Conv2D/);
+
+    writeFileSync(join(dir, 'graph.json'), JSON.stringify({ format: 'graph-model', modelTopology: {}, weightsManifest: [] }));
+    const graph = run(['inspect', join(dir, 'graph.json')]);
+    expect(graph.status).toBe(1);
+    expect(graph.stderr).toMatch(/graph\.json: is a TF\.js graph model; only layers models/);
+
+    const reshape = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, name: 'c' }), tf.layers.reshape({ targetShape: [72], name: 'to_vector' }), tf.layers.dense({ units: 2 })] });
+    const dir2 = tempDir();
+    await saveModel(reshape, dir2);
+    const unsupported = run(['inspect', dir2]);
+    expect(unsupported.status).toBe(1);
+    expect(unsupported.stderr).toMatch(/layer "to_vector" \(Reshape\): autoprune cannot trace channels through this layer type/);
+  });
+});
