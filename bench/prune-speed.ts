@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/backend.js';
 import { buildZooModel } from '../src/models/zoo.js';
-import { l1Norm, topChannels } from '../src/heuristics/criteria.js';
+import { scoreGroups, topChannels } from '../src/heuristics/criteria.js';
 import { buildGraph } from '../src/prune/graph.js';
 import { measureLatency, modelCost, reduction } from '../src/prune/metrics.js';
 import { pruneModel } from '../src/prune/surgery.js';
@@ -28,7 +28,8 @@ const rows = ['| model | params | MACs | compression | theoretical speedup | mea
 for (const name of values.models!.split(',')) {
   const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
   const graph = buildGraph(model);
-  const plan = new Map(graph.prunableGroups().map((g) => [g.id, topChannels(l1Norm(graph, g), Math.max(1, Math.round(g.size * (1 - ratio))))]));
+  const scores = scoreGroups('l1', { graph, seed: 0 }, graph.prunableGroups());
+  const plan = new Map(graph.prunableGroups().map((g) => [g.id, topChannels(scores.get(g.id)!, Math.max(1, Math.round(g.size * (1 - ratio))))]));
   const pruned = await pruneModel(graph, plan);
   const [before, after] = [modelCost(model), modelCost(pruned)];
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);

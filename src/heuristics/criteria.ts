@@ -1,43 +1,208 @@
 /**
- * What to prune: scoring functions from a channel group to one score per
- * channel (higher = more important). Weight criteria read the kernels of all
- * of the group's producers, so a residual group is scored as one.
+ * What to prune: scoring functions from channel groups to one score per
+ * channel, higher = more important. Every criterion aggregates over all
+ * layers of a coupled group (all producers of a residual group, every BN on
+ * it, every place its activations are consumed).
+ *
+ * Data-driven criteria read activations where the group's consumers see them:
+ * walking back from each consumer's input through pooling / flatten / dropout
+ * to the activation that produced it (post-ReLU in the zoo models). They use
+ * the split they are given, which callers take from the training data.
  */
 import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import type { Split } from '../data/datasets.js';
+import { execute } from '../prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
 
-/** The output-channel kernel of a producer: last axis = output channels. */
-function producerKernel(graph: DependencyGraph, layerName: string): tf.Tensor {
-  const node = graph.node(layerName);
-  const key = node.className === 'SeparableConv2D' ? 'pointwise_kernel' : 'kernel';
-  const variable = node.layer.weights.find((w) => (w.originalName ?? w.name).split('/').pop() === key);
-  if (variable === undefined) throw new Error(`layer "${layerName}" has no ${key}`);
-  return variable.read();
+export const CRITERIA = ['l1', 'l2', 'random', 'apoz', 'mean-activation', 'bn-scale', 'taylor', 'fpgm'] as const;
+export type CriterionName = (typeof CRITERIA)[number];
+export const DATA_CRITERIA: readonly CriterionName[] = ['apoz', 'mean-activation', 'taylor'];
+
+export class CriterionError extends Error {}
+
+export interface ScoringData {
+  /** Images the data-driven criteria look at (a training split, never the test split). */
+  split: Split;
+  inputShape: [number, number, number];
+  numClasses: number;
+  /** How many of the split's images to use. */
+  samples: number;
+  batchSize: number;
 }
 
-/** Sums a per-element function of every producer kernel over all axes but the output one. */
-function kernelReduce(graph: DependencyGraph, group: ChannelGroup, perElement: (w: tf.Tensor) => tf.Tensor): Float32Array {
-  const scores = tf.tidy(() =>
-    group.producers
-      .map((name) => {
-        const kernel = producerKernel(graph, name);
-        return tf.sum(perElement(kernel), kernel.shape.slice(0, -1).map((_, axis) => axis));
-      })
-      .reduce((a, b) => tf.add(a, b)),
-  );
-  const values = scores.dataSync() as Float32Array;
-  scores.dispose();
+export interface ScoreContext {
+  graph: DependencyGraph;
+  /** Required by apoz, mean-activation and taylor. */
+  data?: ScoringData;
+  /** Seed of the random criterion. */
+  seed: number;
+}
+
+export type GroupScores = Map<number, Float32Array>;
+
+export function parseCriterion(name: string): CriterionName {
+  if (!(CRITERIA as readonly string[]).includes(name)) throw new CriterionError(`--criterion: unknown criterion "${name}"; choose one of ${CRITERIA.join(', ')}`);
+  return name as CriterionName;
+}
+
+function layerWeight(graph: DependencyGraph, layerName: string, key: string): tf.LayerVariable | undefined {
+  return graph.node(layerName).layer.weights.find((w) => (w.originalName ?? w.name).split('/').pop() === key);
+}
+
+/** Each producer's kernel as [channels, fan-in] rows (the output axis is last in TF.js kernels). */
+function filterRows(graph: DependencyGraph, group: ChannelGroup): tf.Tensor2D[] {
+  return group.producers.map((name) => {
+    const key = graph.node(name).className === 'SeparableConv2D' ? 'pointwise_kernel' : 'kernel';
+    const kernel = layerWeight(graph, name, key);
+    if (kernel === undefined) throw new CriterionError(`layer "${name}" has no ${key}`);
+    const w = kernel.read();
+    return tf.transpose(tf.reshape(w, [-1, w.shape[w.shape.length - 1]])) as tf.Tensor2D;
+  });
+}
+
+function toArray(t: tf.Tensor): Float32Array {
+  const values = t.dataSync() as Float32Array;
+  t.dispose();
   return values;
 }
 
 /** Li et al. 2017: sum of absolute filter weights. */
-export function l1Norm(graph: DependencyGraph, group: ChannelGroup): Float32Array {
-  return kernelReduce(graph, group, tf.abs);
+function l1(graph: DependencyGraph, group: ChannelGroup): Float32Array {
+  return toArray(tf.tidy(() => tf.addN(filterRows(graph, group).map((rows) => tf.sum(tf.abs(rows), 1)))));
 }
 
-/** Euclidean norm of the filter (all producers' filters concatenated). */
-export function l2Norm(graph: DependencyGraph, group: ChannelGroup): Float32Array {
-  return kernelReduce(graph, group, tf.square).map(Math.sqrt);
+/** Euclidean norm of the group's filters. */
+function l2(graph: DependencyGraph, group: ChannelGroup): Float32Array {
+  return toArray(tf.tidy(() => tf.sqrt(tf.addN(filterRows(graph, group).map((rows) => tf.sum(tf.square(rows), 1))))));
+}
+
+/** FPGM (He et al. 2019): total distance of a filter to the others; filters near the geometric median are redundant. */
+function fpgm(graph: DependencyGraph, group: ChannelGroup): Float32Array {
+  return toArray(
+    tf.tidy(() => {
+      const filters = tf.concat(filterRows(graph, group), 1);
+      const squared = tf.sum(tf.square(filters), 1, true);
+      const d2 = tf.relu(tf.sub(tf.add(squared, tf.transpose(squared)), tf.mul(2, tf.matMul(filters, filters, false, true))));
+      return tf.sum(tf.sqrt(d2), 1);
+    }),
+  );
+}
+
+/** Network Slimming: |gamma| of the BatchNorm layers on the group. */
+function bnScale(graph: DependencyGraph, group: ChannelGroup): Float32Array {
+  const gammas = group.members
+    .filter((m) => m.role === 'channel' && graph.node(m.layer).className === 'BatchNormalization')
+    .map((m) => layerWeight(graph, m.layer, 'gamma'));
+  if (gammas.length === 0 || gammas.some((g) => g === undefined)) {
+    throw new CriterionError(`criterion bn-scale: group ${group.id} (${group.producers.join(', ')}) has no BatchNormalization with a scale (gamma) after it`);
+  }
+  return toArray(tf.tidy(() => tf.addN(gammas.map((g) => tf.abs(g!.read())))));
+}
+
+function random(group: ChannelGroup, seed: number): Float32Array {
+  const rng = seedrandom(`${seed}-group-${group.id}`);
+  return Float32Array.from({ length: group.size }, () => rng());
+}
+
+/** Layers that only move or subsample activations: the walk back to the activation passes through them. */
+const REARRANGING = new Set(['MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'Flatten', 'Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ZeroPadding2D', 'Cropping2D', 'UpSampling2D']);
+
+/** Layers whose outputs carry the groups' activations as their consumers see them. */
+export function activationLayers(graph: DependencyGraph, groups: ChannelGroup[]): string[] {
+  const found = new Set<string>();
+  for (const group of groups) {
+    for (const member of group.members.filter((m) => m.role === 'in')) {
+      for (let name of graph.node(member.layer).inputs) {
+        while (REARRANGING.has(graph.node(name).className)) name = graph.node(name).inputs[0];
+        found.add(name);
+      }
+    }
+  }
+  return [...found];
+}
+
+type ActivationStat = 'apoz' | 'mean-activation' | 'taylor';
+
+/**
+ * One pass over the data; for every captured position, a statistic averaged
+ * over images and spatial positions; then positions are mapped back to
+ * group channels (averaging positions that hold the same channel).
+ */
+function activationScores(ctx: ScoreContext, groups: ChannelGroup[], stat: ActivationStat): GroupScores {
+  const { graph, data } = ctx;
+  if (data === undefined) throw new CriterionError(`criterion ${stat} needs data: give it a training split`);
+  if (data.samples < 1 || data.split.count < 1) throw new CriterionError(`criterion ${stat} needs data: the split has no images`);
+  const layers = activationLayers(graph, groups);
+  const sums = new Map(layers.map((name) => [name, new Float64Array(graph.node(name).outputRefs.length)]));
+  const perImage = data.inputShape.reduce((a, b) => a * b, 1);
+  const samples = Math.min(data.samples, data.split.count);
+  for (let start = 0; start < samples; start += data.batchSize) {
+    const end = Math.min(start + data.batchSize, samples);
+    const batchStats = tf.tidy(() => {
+      const x = tf.tensor4d(data.split.images.subarray(start * perImage, end * perImage), [end - start, ...data.inputShape]);
+      if (stat !== 'taylor') {
+        const { captured } = execute(graph, x, { capture: layers });
+        return layers.map((name) => {
+          const a = captured.get(name)!;
+          const perPosition = stat === 'apoz' ? tf.lessEqual(a, 0).toFloat() : a;
+          // Sum over images of the per-image spatial mean.
+          return tf.mul(tf.mean(tf.reshape(perPosition, [-1, a.shape[a.shape.length - 1]]), 0), end - start);
+        });
+      }
+      // Taylor (Molchanov et al. 2017): per image, |spatial mean of activation x gradient|. A per-image,
+      // per-channel gate of ones on each activation has exactly that sum (times the spatial size) as its gradient.
+      const y = tf.oneHot(tf.tensor1d(data.split.labels.subarray(start, end), 'int32'), data.numClasses);
+      const shapes = layers.map((name) => graph.node(name).layer.outputShape as number[]);
+      const gateShapes = shapes.map((s) => [end - start, ...s.slice(1, -1).map(() => 1), s[s.length - 1]]);
+      const gates = gateShapes.map((s) => tf.ones(s));
+      const loss = (...g: tf.Tensor[]) => {
+        const { output } = execute(graph, x, { gates: new Map(layers.map((name, i) => [name, g[i]])) });
+        return tf.neg(tf.sum(tf.mul(y, tf.log(tf.add(output, 1e-7))))) as tf.Scalar;
+      };
+      const grads = tf.grads(loss)(gates);
+      return grads.map((g, i) => {
+        const spatial = shapes[i].slice(1, -1).reduce((a, b) => a * b, 1);
+        return tf.div(tf.sum(tf.abs(tf.reshape(g, [end - start, -1])), 0), spatial);
+      });
+    });
+    batchStats.forEach((t, i) => {
+      const values = t.dataSync();
+      const sum = sums.get(layers[i])!;
+      for (let p = 0; p < values.length; p++) sum[p] += values[p];
+      t.dispose();
+    });
+  }
+  const totals = new Map(groups.map((g) => [g.id, { value: new Float64Array(g.size), count: new Float64Array(g.size) }]));
+  for (const name of layers) {
+    const sum = sums.get(name)!;
+    graph.node(name).outputRefs.forEach((ref, p) => {
+      const group = graph.groupOf(ref);
+      const total = group === undefined ? undefined : totals.get(group.id);
+      if (total === undefined) return;
+      total.value[ref.index] += sum[p] / samples;
+      total.count[ref.index] += 1;
+    });
+  }
+  const scores: GroupScores = new Map();
+  for (const [id, { value, count }] of totals) {
+    // APoZ: a channel that is mostly zero is unimportant, so the score is the share of non-zeros.
+    scores.set(id, Float32Array.from(value, (v, c) => (stat === 'apoz' ? 1 - v / count[c] : v / count[c])));
+  }
+  return scores;
+}
+
+/** Scores every group in `groups` by the named criterion. */
+export function scoreGroups(criterion: CriterionName, ctx: ScoreContext, groups: ChannelGroup[]): GroupScores {
+  if (criterion === 'apoz' || criterion === 'mean-activation' || criterion === 'taylor') return activationScores(ctx, groups, criterion);
+  const byGroup: Record<Exclude<CriterionName, ActivationStat>, (g: ChannelGroup) => Float32Array> = {
+    l1: (g) => l1(ctx.graph, g),
+    l2: (g) => l2(ctx.graph, g),
+    fpgm: (g) => fpgm(ctx.graph, g),
+    'bn-scale': (g) => bnScale(ctx.graph, g),
+    random: (g) => random(g, ctx.seed),
+  };
+  return new Map(groups.map((g) => [g.id, byGroup[criterion](g)]));
 }
 
 /** Indices of the `keep` highest scores, in ascending channel order (ties keep the lower index). */

@@ -95,3 +95,10 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
     throw new ModelError(`${modelPath}: TF.js could not build the model (${(err as Error).message})`);
   }
 }
+
+/** An independent copy of a model: same topology, copied weights. */
+export async function cloneModel(model: tf.LayersModel): Promise<tf.LayersModel> {
+  const copy = await tf.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'] });
+  copy.setWeights(model.getWeights()); // assign shares the data and counts the reference
+  return copy;
+}

@@ -19,6 +19,8 @@ export interface TrainConfig {
   seed: number;
   /** Keep the weights of the epoch with the best validation accuracy (early stopping without stopping). */
   restoreBest: boolean;
+  /** Train on only this many images per epoch (a fresh seeded sample each epoch); all when absent. */
+  imagesPerEpoch?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = { epochs: 5, batchSize: 64, learningRate: 1e-3, seed: 0, restoreBest: true };
@@ -92,14 +94,15 @@ export async function evaluateAccuracy(model: tf.LayersModel, split: Split, inpu
 export async function trainModel(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const optimizer = tf.train.adam(config.learningRate);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-  const batches = Math.ceil(data.train.count / config.batchSize);
+  const perEpoch = Math.min(config.imagesPerEpoch ?? data.train.count, data.train.count);
+  const batches = Math.ceil(perEpoch / config.batchSize);
   const totalSteps = config.epochs * batches;
   const records: EpochRecord[] = [];
   let best: { epoch: number; accuracy: number; weights: tf.Tensor[] } | undefined;
   const started = performance.now();
   let step = 0;
   for (let epoch = 1; epoch <= config.epochs; epoch++) {
-    const order = seededPermutation(data.train.count, `${config.seed}-epoch-${epoch}`);
+    const order = seededPermutation(data.train.count, `${config.seed}-epoch-${epoch}`).subarray(0, perEpoch);
     const epochStart = performance.now();
     let lossSum = 0;
     for (let b = 0; b < batches; b++) {
@@ -111,13 +114,13 @@ export async function trainModel(model: tf.LayersModel, data: Dataset, config: T
       lossSum += loss;
       step++;
       if (hooks.onBatch && ((b + 1) % (hooks.batchEvery ?? 20) === 0 || b === batches - 1)) {
-        const seen = Math.min((b + 1) * config.batchSize, data.train.count);
+        const seen = Math.min((b + 1) * config.batchSize, perEpoch);
         hooks.onBatch({ epoch, epochs: config.epochs, batch: b + 1, batches, loss: lossSum / (b + 1), imagesPerSecond: seen / ((performance.now() - epochStart) / 1000) });
       }
     }
     const seconds = (performance.now() - epochStart) / 1000;
     const validationAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
-    const record = { epoch, loss: lossSum / batches, validationAccuracy, seconds, imagesPerSecond: data.train.count / seconds };
+    const record = { epoch, loss: lossSum / batches, validationAccuracy, seconds, imagesPerSecond: perEpoch / seconds };
     records.push(record);
     hooks.onEpoch?.(record);
     if (config.restoreBest && (best === undefined || validationAccuracy > best.accuracy)) {

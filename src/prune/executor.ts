@@ -1,0 +1,57 @@
+/**
+ * Runs a layers model one layer at a time over its dependency graph, so that
+ * callers can read intermediate activations, scale a layer's output by a gate
+ * (the handle for gradient-based criteria), or start from cached activations
+ * and run only the rest of the network.
+ *
+ * Call inside tf.tidy (or dispose the results): every tensor it returns is new
+ * except those passed in through `given`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { DependencyGraph } from './graph.js';
+
+export interface ExecuteOptions {
+  /** Multiply these layers' outputs by the given tensor (broadcast over the output). */
+  gates?: Map<string, tf.Tensor>;
+  /** Layers whose outputs to return in `captured`. */
+  capture?: Iterable<string>;
+  /** Use these tensors as the outputs of these layers instead of computing them (and what feeds only them). */
+  given?: Map<string, tf.Tensor>;
+  /** Run BatchNorm / dropout in training mode. */
+  training?: boolean;
+}
+
+export interface ExecuteResult {
+  output: tf.Tensor;
+  captured: Map<string, tf.Tensor>;
+}
+
+export function outputLayerName(graph: DependencyGraph): string {
+  if (graph.model.outputs.length !== 1) throw new Error(`the model has ${graph.model.outputs.length} outputs; autoprune handles single-output classifiers`);
+  return graph.model.outputs[0].sourceLayer.name;
+}
+
+export function execute(graph: DependencyGraph, input: tf.Tensor, options: ExecuteOptions = {}): ExecuteResult {
+  const values = new Map<string, tf.Tensor>(options.given ?? []);
+  const kwargs = { training: options.training ?? false };
+  const evaluate = (name: string): tf.Tensor => {
+    const known = values.get(name);
+    if (known !== undefined) return known;
+    const node = graph.node(name);
+    let out: tf.Tensor;
+    if (node.kind === 'input') {
+      out = input;
+    } else {
+      const inputs = node.inputs.map(evaluate);
+      out = node.layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor;
+    }
+    const gate = options.gates?.get(name);
+    if (gate !== undefined) out = tf.mul(out, gate);
+    values.set(name, out);
+    return out;
+  };
+  const output = evaluate(outputLayerName(graph));
+  const captured = new Map<string, tf.Tensor>();
+  for (const name of options.capture ?? []) captured.set(name, evaluate(name));
+  return { output, captured };
+}
