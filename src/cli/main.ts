@@ -10,12 +10,18 @@ import { PruneError } from '../prune/surgery.js';
 import { RunError } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { ProgressLog } from './log.js';
+import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
+import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
+import { baselineCommand } from './baseline-command.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
-import { integerIn, numberIn } from './options.js';
+import { integerIn, numberIn, numberBelow } from './options.js';
 import { trainCommand } from './train-command.js';
 
 /** Errors caused by the user's input: printed as one line, no stack. */
-const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError];
+/** A combination of options that does not make sense. */
+export class UsageError extends Error {}
+
+const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError];
 
 interface GlobalOptions {
   backend?: string;
@@ -74,6 +80,46 @@ export function buildProgram(): Command {
       process.stdout.write(`${run.id}\n`);
     });
 
+  const baseline = program
+    .command('baseline')
+    .description('prune with a hand-made criterion to a ratio, or to the largest ratio within an accuracy tolerance')
+    .requiredOption('--model <model>', `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, trained first if none), a run id, or a model.json path`)
+    .addOption(new Option('--dataset <name>', 'data set').choices([...DATASET_NAMES]).makeOptionMandatory())
+    .addOption(new Option('--criterion <name>', 'filter-scoring criterion').choices([...CRITERIA]).default(DEFAULT_HEURISTIC_CONFIG.criterion))
+    .addOption(new Option('--ranking <name>', 'local: same share per group; global: ranked across groups').choices([...RANKINGS]).default(DEFAULT_HEURISTIC_CONFIG.ranking))
+    .addOption(new Option('--schedule <name>', 'one-shot, iterative or agp (automated gradual pruning)').choices([...SCHEDULES]).default(DEFAULT_HEURISTIC_CONFIG.schedule))
+    .option('--steps <n>', 'pruning steps for iterative / agp', integerIn(1, 100), DEFAULT_HEURISTIC_CONFIG.steps)
+    .option('--ratio <r>', 'share of prunable channels to remove, in [0, 1)', numberBelow(0, 1))
+    .option('--tolerance <points>', 'accuracy points the pruned model may lose on validation data (searches the largest ratio)', numberIn(0, 100, { minExclusive: true }))
+    .option('--probes <n>', 'bisection probes of the tolerance search', integerIn(1, 30), DEFAULT_SEARCH.probes)
+    .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio);
+  addFinetuneOptions(baseline).action(async (opts, command: Command) => {
+    const global = command.optsWithGlobals() as GlobalOptions;
+    if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('baseline: give exactly one of --ratio R and --tolerance POINTS');
+    const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
+    const backend = await startBackend(global, log);
+    const run = await baselineCommand(
+      {
+        ...modelSource(opts, global),
+        heuristic: {
+          criterion: opts.criterion,
+          ranking: opts.ranking,
+          schedule: opts.schedule,
+          steps: opts.steps,
+          minKeepFraction: opts.minKeep,
+          finetune: finetuneConfig(opts),
+          scoringSamples: opts.scoringSamples,
+          seed: opts.seed,
+        },
+        ratio: opts.ratio,
+        search: opts.tolerance === undefined ? undefined : { tolerance: opts.tolerance, probes: opts.probes, maxRatio: opts.maxRatio },
+      },
+      backend,
+      log,
+    );
+    process.stdout.write(`${run.id}\n`);
+  });
+
   program
     .command('inspect')
     .description('show the layers, their cost, and the channel groups pruning would act on')
@@ -91,6 +137,30 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** Options shared by every command that prunes a trained model and fine-tunes it. */
+function addFinetuneOptions(command: Command): Command {
+  const d = DEFAULT_HEURISTIC_CONFIG;
+  return command
+    .option('--data-dir <dir>', 'folder with the four IDX files')
+    .option('--seed <n>', 'seed of the split, scoring and fine-tuning', integerIn(0), 0)
+    .option('--validation-size <n>', 'training images held out for validation', integerIn(1))
+    .option('--finetune-epochs <n>', 'fine-tuning epochs after each pruning step', integerIn(0, 1000), d.finetune.epochs)
+    .option('--finetune-lr <x>', 'fine-tuning learning rate (Adam, cosine decay)', numberIn(0, 1, { minExclusive: true }), d.finetune.learningRate)
+    .option('--finetune-batch-size <n>', 'fine-tuning batch size', integerIn(1, 4096), d.finetune.batchSize)
+    .option('--finetune-images <n>', 'training images per fine-tuning epoch (default: all)', integerIn(1))
+    .option('--scoring-samples <n>', 'training images read by data-driven criteria', integerIn(1), d.scoringSamples)
+    .option('--min-keep <share>', "share of a group's channels always kept", numberIn(0, 1), d.minKeepFraction)
+    .option('--train-epochs <n>', 'epochs when the baseline has to be trained first', integerIn(1, 1000), 6);
+}
+
+function finetuneConfig(opts: Record<string, number | undefined>) {
+  return { epochs: opts.finetuneEpochs!, learningRate: opts.finetuneLr!, batchSize: opts.finetuneBatchSize!, imagesPerEpoch: opts.finetuneImages, seed: opts.seed!, restoreBest: true };
+}
+
+function modelSource(opts: Record<string, never>, global: GlobalOptions) {
+  return { model: opts.model, dataset: opts.dataset, dataDir: opts.dataDir, validationSize: opts.validationSize, seed: opts.seed, runsDir: global.runsDir, trainEpochs: opts.trainEpochs };
 }
 
 function parseShape(value: string): [number, number, number] {

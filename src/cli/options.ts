@@ -27,3 +27,12 @@ export function oneOf<T extends string>(allowed: readonly T[]) {
     return value as T;
   };
 }
+
+/** A number in [min, max). */
+export function numberBelow(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n >= max) throw new InvalidArgumentError(`expected a number >= ${min} and < ${max}, got "${value}"`);
+    return n;
+  };
+}

@@ -76,7 +76,7 @@ export interface Reduction {
   theoreticalSpeedup: number;
 }
 
-export function reduction(original: ModelCost, pruned: ModelCost): Reduction {
+export function reduction(original: Pick<ModelCost, 'params' | 'macs'>, pruned: Pick<ModelCost, 'params' | 'macs'>): Reduction {
   return { compressionRatio: original.params / pruned.params, theoreticalSpeedup: original.macs / pruned.macs };
 }
 

@@ -1,0 +1,117 @@
+/** `autoprune baseline`: prune with a hand-made criterion, to a ratio or to an accuracy tolerance. */
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendChoice } from '../backend/backend.js';
+import { type Dataset, loadDataset } from '../data/datasets.js';
+import { type HeuristicConfig, type HeuristicEvent, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
+import { saveModel } from '../models/io.js';
+import { ModelError } from '../models/zoo.js';
+import { formatReport, pruneReport } from '../prune/report.js';
+import { findBaseline, loadBaseline } from '../runs/baselines.js';
+import { Run } from '../runs/records.js';
+import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
+import type { ProgressLog } from './log.js';
+import { trainCommand } from './train-command.js';
+
+export interface ModelSourceOptions {
+  /** Zoo name (newest finished train run, trained now if there is none), run id, or model.json path. */
+  model: string;
+  dataset: string;
+  dataDir?: string;
+  validationSize?: number;
+  seed: number;
+  runsDir: string;
+  /** Epochs for the baseline when one has to be trained first. */
+  trainEpochs: number;
+}
+
+export interface BaselineOptions extends ModelSourceOptions {
+  heuristic: HeuristicConfig;
+  /** Exactly one of ratio and search. */
+  ratio?: number;
+  search?: ToleranceSearch;
+}
+
+/** Loads the data and the trained model to prune, training one first when a zoo name has none yet. */
+export async function trainedModelAndData(options: ModelSourceOptions, backend: BackendChoice, log: ProgressLog): Promise<{ data: Dataset; model: tf.LayersModel; source: string }> {
+  const data = loadDataset(options.dataset, { dataDir: options.dataDir, validationSize: options.validationSize, seed: options.seed });
+  let source = findBaseline(options.model, data.name, options.runsDir);
+  if (source.kind === 'none') {
+    log.line(`no trained ${options.model} for ${data.name} in ${options.runsDir}/: training one first (${options.trainEpochs} epochs)`);
+    const run = await trainCommand({ ...DEFAULT_TRAIN_CONFIG, model: options.model, dataset: options.dataset, dataDir: options.dataDir, validationSize: options.validationSize, seed: options.seed, epochs: options.trainEpochs, runsDir: options.runsDir }, backend, log);
+    source = { kind: 'run', path: join(run.dir, 'model', 'model.json'), runId: run.id };
+  }
+  const model = await loadBaseline(source);
+  const modelShape = (model.inputs[0].shape as (number | null)[]).slice(1);
+  if (modelShape.join('x') !== data.inputShape.join('x')) {
+    throw new ModelError(`${source.path}: the model takes inputs of ${modelShape.join('x')} but ${data.name} images are ${data.inputShape.join('x')}`);
+  }
+  const outputs = (model.outputs[0].shape as number[])[1];
+  if (outputs !== data.numClasses) throw new ModelError(`${source.path}: the model has ${outputs} outputs but ${data.name} has ${data.numClasses} classes`);
+  log.line(`baseline: ${source.path}`);
+  return { data, model, source: source.path };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
+  switch (event.type) {
+    case 'step-start':
+      log.line(`step ${event.step}/${event.steps}: pruning ${(100 * event.ratio).toFixed(1)}% of the prunable channels, then fine-tuning`);
+      break;
+    case 'finetune-progress': {
+      const p = event.progress;
+      log.status(`  fine-tune epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} ${p.imagesPerSecond.toFixed(0)} img/s`);
+      break;
+    }
+    case 'step-done':
+      log.line(`step ${event.record.step}: kept ${Object.values(event.record.kept).join('/')} channels per group, validation ${pct(event.record.validationAccuracy)} (${event.record.seconds.toFixed(1)} s)`);
+      break;
+    case 'probe-done': {
+      const p = event.probe;
+      log.line(`probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${pct(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`);
+      break;
+    }
+  }
+}
+
+export async function baselineCommand(options: BaselineOptions, backend: BackendChoice, log: ProgressLog): Promise<Run> {
+  const { data, model, source } = await trainedModelAndData(options, backend, log);
+  const target = options.search ? `tolerance ${options.search.tolerance} points` : `ratio ${options.ratio}`;
+  const config = { ...options, baseline: source, dataSource: data.source };
+  const run = await Run.create(options.runsDir, { command: 'baseline', label: `${options.heuristic.criterion}-${data.name}`, config, backend: backend.name });
+  log.line(`run: ${run.dir}`);
+  log.line(`criterion ${options.heuristic.criterion}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`);
+  const onSignal = () => void run.finish('interrupted', 'stopped by SIGINT').finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  const steps: unknown[] = [];
+  const probes: unknown[] = [];
+  const emit = (event: HeuristicEvent) => {
+    describeEvent(event, log);
+    if (event.type === 'step-done') steps.push(event.record);
+    if (event.type === 'probe-done') probes.push({ ...event.probe, steps: undefined });
+    if (event.type === 'step-done' || event.type === 'probe-done') void run.update((r) => (r.result = { ...r.result, steps, probes }));
+  };
+  try {
+    const outcome = options.search
+      ? await pruneToTolerance(model, data, options.heuristic, options.search, emit)
+      : { ...(await pruneToRatio(model, data, options.heuristic, options.ratio!, emit)), ratio: options.ratio! };
+    const report = await pruneReport(model, outcome.model, data);
+    const modelPath = await saveModel(outcome.model, join(run.dir, 'model'));
+    await run.update((r) => {
+      r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath };
+    });
+    await run.finish('done');
+    log.line(`pruned ${(100 * outcome.ratio).toFixed(1)}% of the prunable channels`);
+    for (const line of formatReport(report)) log.line(line);
+    log.line(`saved ${modelPath}`);
+    outcome.model.dispose();
+    return run;
+  } catch (err) {
+    await run.finish('failed', (err as Error).message);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    model.dispose();
+  }
+}

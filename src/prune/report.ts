@@ -1,0 +1,66 @@
+/** The numbers every pruning run reports: cost, reduction, measured speed, accuracy. */
+import type * as tf from '@tensorflow/tfjs';
+import type { Dataset } from '../data/datasets.js';
+import { evaluateAccuracy } from '../train/train.js';
+import { measureLatency, modelCost, reduction, sizeOnDisk } from './metrics.js';
+
+export interface ModelSummary {
+  params: number;
+  macs: number;
+  bytesOnDisk: number;
+  latencyMs: { batch1: number; batch256: number };
+  validationAccuracy: number;
+  testAccuracy: number;
+}
+
+export interface PruneReport {
+  original: ModelSummary;
+  pruned: ModelSummary;
+  compressionRatio: number;
+  theoreticalSpeedup: number;
+  measuredSpeedup: { batch1: number; batch256: number };
+  /** Accuracy points lost, validation and test. */
+  validationDrop: number;
+  testDrop: number;
+}
+
+async function summarise(model: tf.LayersModel, data: Dataset): Promise<ModelSummary> {
+  const cost = modelCost(model);
+  return {
+    params: cost.params,
+    macs: cost.macs,
+    bytesOnDisk: await sizeOnDisk(model),
+    latencyMs: { batch1: (await measureLatency(model, 1, { repeats: 30 })).medianMs, batch256: (await measureLatency(model, 256, { repeats: 5 })).medianMs },
+    validationAccuracy: await evaluateAccuracy(model, data.validation, data.inputShape),
+    // The test split is read here, for the final report only.
+    testAccuracy: await evaluateAccuracy(model, data.test, data.inputShape),
+  };
+}
+
+export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset): Promise<PruneReport> {
+  const before = await summarise(original, data);
+  const after = await summarise(pruned, data);
+  const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
+  return {
+    original: before,
+    pruned: after,
+    compressionRatio,
+    theoreticalSpeedup,
+    measuredSpeedup: { batch1: before.latencyMs.batch1 / after.latencyMs.batch1, batch256: before.latencyMs.batch256 / after.latencyMs.batch256 },
+    validationDrop: 100 * (before.validationAccuracy - after.validationAccuracy),
+    testDrop: 100 * (before.testAccuracy - after.testAccuracy),
+  };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function formatReport(r: PruneReport): string[] {
+  return [
+    `parameters ${r.original.params.toLocaleString('en-US')} -> ${r.pruned.params.toLocaleString('en-US')} (compression ${r.compressionRatio.toFixed(2)}x)`,
+    `MACs/image ${r.original.macs.toLocaleString('en-US')} -> ${r.pruned.macs.toLocaleString('en-US')} (theoretical speedup ${r.theoreticalSpeedup.toFixed(2)}x)`,
+    `latency batch 1 ${r.original.latencyMs.batch1.toFixed(2)} -> ${r.pruned.latencyMs.batch1.toFixed(2)} ms (${r.measuredSpeedup.batch1.toFixed(2)}x); batch 256 ${r.original.latencyMs.batch256.toFixed(1)} -> ${r.pruned.latencyMs.batch256.toFixed(1)} ms (${r.measuredSpeedup.batch256.toFixed(2)}x)`,
+    `size on disk ${(r.original.bytesOnDisk / 1024).toFixed(0)} KiB -> ${(r.pruned.bytesOnDisk / 1024).toFixed(0)} KiB`,
+    `validation accuracy ${pct(r.original.validationAccuracy)} -> ${pct(r.pruned.validationAccuracy)} (${r.validationDrop >= 0 ? '-' : '+'}${Math.abs(r.validationDrop).toFixed(2)} points)`,
+    `test accuracy ${pct(r.original.testAccuracy)} -> ${pct(r.pruned.testAccuracy)} (${r.testDrop >= 0 ? '-' : '+'}${Math.abs(r.testDrop).toFixed(2)} points)`,
+  ];
+}

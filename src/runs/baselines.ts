@@ -1,0 +1,41 @@
+/**
+ * Finds the trained model a pruning command starts from: a model.json path,
+ * a run id, or a zoo name (the newest finished `train` run of that model on
+ * that data set).
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { loadModel } from '../models/io.js';
+import { isZooName } from '../models/zoo.js';
+import { RECORD_FILE, type RunRecord } from './records.js';
+
+export type BaselineSource = { kind: 'file' | 'run'; path: string; runId?: string } | { kind: 'none'; zooName: string };
+
+export function findBaseline(spec: string, dataset: string, runsDir: string): BaselineSource {
+  if (existsSync(spec) && !isZooName(spec)) return { kind: 'file', path: resolve(spec) };
+  const runModel = join(runsDir, spec, 'model', 'model.json');
+  if (existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
+  if (!isZooName(spec)) return { kind: 'file', path: resolve(spec) }; // loadModel names the missing file
+  const candidates = existsSync(runsDir)
+    ? readdirSync(runsDir)
+        .map((id) => join(runsDir, id, RECORD_FILE))
+        .filter((file) => existsSync(file))
+        .flatMap((file) => {
+          try {
+            return [JSON.parse(readFileSync(file, 'utf8')) as RunRecord];
+          } catch {
+            return []; // a damaged record is not a baseline
+          }
+        })
+        .filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && r.config.dataset === dataset)
+        .filter((r) => existsSync(join(runsDir, r.id, 'model', 'model.json')))
+        .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+    : [];
+  if (candidates.length === 0) return { kind: 'none', zooName: spec };
+  return { kind: 'run', path: join(runsDir, candidates[0].id, 'model', 'model.json'), runId: candidates[0].id };
+}
+
+export async function loadBaseline(source: Exclude<BaselineSource, { kind: 'none' }>): Promise<tf.LayersModel> {
+  return loadModel(source.path);
+}
