@@ -120,6 +120,14 @@ export function checkData(config: HeuristicConfig, data: Dataset | undefined): v
   }
 }
 
+/** Fails early when the criterion cannot score this model (e.g. bn-scale without BatchNorm); cheap for weight criteria. */
+export function checkCriterion(model: tf.LayersModel, config: HeuristicConfig, data: Dataset): void {
+  checkData(config, data);
+  if (DATA_CRITERIA.includes(config.criterion)) return;
+  const graph = buildGraph(model);
+  scoreGroups(config.criterion, { graph, seed: config.seed }, graph.prunableGroups());
+}
+
 /** Prunes `ratio` of the prunable channels of `model` by the configured schedule; returns a new model. */
 export async function pruneToRatio(model: tf.LayersModel, data: Dataset, config: HeuristicConfig, ratio: number, emit: EventSink = () => {}): Promise<{ model: tf.LayersModel; steps: StepRecord[] }> {
   checkData(config, data);
