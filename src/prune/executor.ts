@@ -17,6 +17,8 @@ export interface ExecuteOptions {
   capture?: Iterable<string>;
   /** Use these tensors as the outputs of these layers instead of computing them (and what feeds only them). */
   given?: Map<string, tf.Tensor>;
+  /** Run these layers instead of the model's own (same name): pruned stand-ins for a candidate. */
+  replace?: Map<string, tf.layers.Layer>;
   /** Run BatchNorm / dropout in training mode. */
   training?: boolean;
 }
@@ -43,7 +45,8 @@ export function execute(graph: DependencyGraph, input: tf.Tensor, options: Execu
       out = input;
     } else {
       const inputs = node.inputs.map(evaluate);
-      out = node.layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor;
+      const layer = options.replace?.get(name) ?? node.layer;
+      out = layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor;
     }
     const gate = options.gates?.get(name);
     if (gate !== undefined) out = tf.mul(out, gate);

@@ -50,7 +50,7 @@ const LAYER_RULES: Record<string, (node: LayerNode) => LayerRule> = {
 export class PruneError extends Error {}
 
 /** Checks the plan against the graph and returns it as sorted sets of kept channels. */
-function validatePlan(graph: DependencyGraph, plan: KeepPlan): Map<number, Set<number>> {
+export function validatePlan(graph: DependencyGraph, plan: KeepPlan): Map<number, Set<number>> {
   const checked = new Map<number, Set<number>>();
   for (const [groupId, channels] of plan) {
     let group;
@@ -110,6 +110,26 @@ interface LayerJson {
   config: Record<string, unknown> & { name: string };
 }
 
+/** A layer's pruned form: its new output-channel count (if it has one) and sliced weights. */
+interface PrunedLayer {
+  resize?: { field: 'filters' | 'units'; count: number };
+  weights: tf.Tensor[];
+}
+
+/** Slices one layer by a validated plan; undefined for layers that carry no channel-indexed weights. */
+function pruneLayer(graph: DependencyGraph, kept: Map<number, Set<number>>, node: LayerNode): PrunedLayer | undefined {
+  const ruleFor = LAYER_RULES[node.className];
+  if (ruleFor === undefined) return undefined;
+  const rule = ruleFor(node);
+  const resize = rule.resize && { field: rule.resize.field, count: keptPositions(graph, kept, rule.resize.refs)?.length ?? rule.resize.refs.length };
+  const weights = node.layer.weights.map((variable) => {
+    const axes = rule.axes[weightKey(variable)] ?? {};
+    const positions = Object.fromEntries(Object.entries(axes).map(([axis, refs]) => [axis, keptPositions(graph, kept, refs)]));
+    return sliceWeight(variable.read(), positions);
+  });
+  return { resize, weights };
+}
+
 /**
  * Returns a new model with the channels outside `plan` removed from every
  * layer the graph couples to them.
@@ -119,33 +139,48 @@ export async function pruneModel(graph: DependencyGraph, plan: KeepPlan): Promis
   const topology = graph.model.toJSON(null, false) as unknown as { config: { layers: LayerJson[] } };
   const configs = new Map(topology.config.layers.map((l) => [l.config.name, l.config]));
   const newWeights = new Map<string, tf.Tensor[]>();
-
   for (const name of graph.order) {
-    const node = graph.node(name);
-    const ruleFor = LAYER_RULES[node.className];
-    if (ruleFor === undefined) continue;
-    const rule = ruleFor(node);
-    if (rule.resize !== undefined) {
+    const pruned = pruneLayer(graph, kept, graph.node(name));
+    if (pruned === undefined) continue;
+    if (pruned.resize !== undefined) {
       const config = configs.get(name);
       if (config === undefined) throw new GraphError(`layer "${name}" is missing from the model topology`);
-      const positions = keptPositions(graph, kept, rule.resize.refs);
-      config[rule.resize.field] = positions?.length ?? rule.resize.refs.length;
+      config[pruned.resize.field] = pruned.resize.count;
     }
-    newWeights.set(
-      name,
-      node.layer.weights.map((variable) => {
-        const axes = rule.axes[weightKey(variable)] ?? {};
-        const positions = Object.fromEntries(Object.entries(axes).map(([axis, refs]) => [axis, keptPositions(graph, kept, refs)]));
-        return sliceWeight(variable.read(), positions);
-      }),
-    );
+    newWeights.set(name, pruned.weights);
   }
 
-  const pruned = await tf.models.modelFromJSON({ modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'] });
-  for (const layer of pruned.layers) {
+  const model = await tf.models.modelFromJSON({ modelTopology: topology as unknown as tf.io.ModelJSON['modelTopology'] });
+  for (const layer of model.layers) {
     const weights = newWeights.get(layer.name) ?? graph.nodes.get(layer.name)?.layer.getWeights();
     if (weights !== undefined && weights.length > 0) layer.setWeights(weights);
     if (newWeights.has(layer.name)) tf.dispose(weights);
   }
-  return pruned;
+  return model;
+}
+
+/**
+ * Standalone pruned copies of the named layers, built for their pruned input
+ * and holding sliced weights: what the environment swaps in to evaluate a
+ * candidate without rebuilding the model. Dispose them after use.
+ */
+export function prunedLayers(graph: DependencyGraph, plan: KeepPlan, names: Iterable<string>): Map<string, tf.layers.Layer> {
+  const kept = validatePlan(graph, plan);
+  const layers = new Map<string, tf.layers.Layer>();
+  for (const name of names) {
+    const node = graph.node(name);
+    const pruned = pruneLayer(graph, kept, node);
+    if (pruned === undefined) continue;
+    const config = { ...node.layer.getConfig(), ...(pruned.resize && { [pruned.resize.field]: pruned.resize.count }) };
+    const Layer = node.layer.constructor as new (config: object) => tf.layers.Layer;
+    const layer = new Layer(config);
+    const inputShape = (graph.node(node.inputs[0]).layer.outputShape as (number | null)[]).slice(0, -1);
+    const inputChannels = keptPositions(graph, kept, node.inputRefs[0])?.length ?? node.inputRefs[0].length;
+    layer.build([...inputShape, inputChannels]);
+    layer.built = true;
+    layer.setWeights(pruned.weights);
+    tf.dispose(pruned.weights);
+    layers.set(name, layer);
+  }
+  return layers;
 }
