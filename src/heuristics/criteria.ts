@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { Split } from '../data/datasets.js';
+import { layerWeight, outputKernel } from '../models/weights.js';
 import { execute } from '../prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
 
@@ -46,17 +47,10 @@ export function parseCriterion(name: string): CriterionName {
   return name as CriterionName;
 }
 
-function layerWeight(graph: DependencyGraph, layerName: string, key: string): tf.LayerVariable | undefined {
-  return graph.node(layerName).layer.weights.find((w) => (w.originalName ?? w.name).split('/').pop() === key);
-}
-
 /** Each producer's kernel as [channels, fan-in] rows (the output axis is last in TF.js kernels). */
-function filterRows(graph: DependencyGraph, group: ChannelGroup): tf.Tensor2D[] {
+export function filterRows(graph: DependencyGraph, group: ChannelGroup): tf.Tensor2D[] {
   return group.producers.map((name) => {
-    const key = graph.node(name).className === 'SeparableConv2D' ? 'pointwise_kernel' : 'kernel';
-    const kernel = layerWeight(graph, name, key);
-    if (kernel === undefined) throw new CriterionError(`layer "${name}" has no ${key}`);
-    const w = kernel.read();
+    const w = outputKernel(graph.node(name).layer).read();
     return tf.transpose(tf.reshape(w, [-1, w.shape[w.shape.length - 1]])) as tf.Tensor2D;
   });
 }
@@ -93,7 +87,7 @@ function fpgm(graph: DependencyGraph, group: ChannelGroup): Float32Array {
 function bnScale(graph: DependencyGraph, group: ChannelGroup): Float32Array {
   const gammas = group.members
     .filter((m) => m.role === 'channel' && graph.node(m.layer).className === 'BatchNormalization')
-    .map((m) => layerWeight(graph, m.layer, 'gamma'));
+    .map((m) => layerWeight(graph.node(m.layer).layer, 'gamma'));
   if (gammas.length === 0 || gammas.some((g) => g === undefined)) {
     throw new CriterionError(`criterion bn-scale: group ${group.id} (${group.producers.join(', ')}) has no BatchNormalization with a scale (gamma) after it`);
   }

@@ -33,7 +33,8 @@ export function outputLayerName(graph: DependencyGraph): string {
   return graph.model.outputs[0].sourceLayer.name;
 }
 
-export function execute(graph: DependencyGraph, input: tf.Tensor, options: ExecuteOptions = {}): ExecuteResult {
+/** `input` may be omitted when `given` covers every path from the input. */
+export function execute(graph: DependencyGraph, input: tf.Tensor | undefined, options: ExecuteOptions = {}): ExecuteResult {
   const values = new Map<string, tf.Tensor>(options.given ?? []);
   const kwargs = { training: options.training ?? false };
   const evaluate = (name: string): tf.Tensor => {
@@ -42,6 +43,7 @@ export function execute(graph: DependencyGraph, input: tf.Tensor, options: Execu
     const node = graph.node(name);
     let out: tf.Tensor;
     if (node.kind === 'input') {
+      if (input === undefined) throw new Error(`execute: layer "${name}" needs the model input, which was not given`);
       out = input;
     } else {
       const inputs = node.inputs.map(evaluate);

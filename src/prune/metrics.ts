@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../models/io.js';
+import { layerWeight } from '../models/weights.js';
 
 export interface LayerCost {
   name: string;
@@ -26,14 +27,14 @@ export interface ModelCost {
 const product = (xs: (number | null)[]) => xs.reduce((a: number, b) => a * (b ?? 1), 1);
 
 function kernelShape(layer: tf.layers.Layer, key: string): number[] {
-  const variable = layer.weights.find((w) => (w.originalName ?? w.name).endsWith(`/${key}`));
+  const variable = layerWeight(layer, key);
   if (variable === undefined) throw new Error(`layer "${layer.name}" has no ${key}`);
   return variable.shape as number[];
 }
 
-/** MACs of one layer for one image. */
-export function layerMacs(layer: tf.layers.Layer): number {
-  const out = layer.outputShape as (number | null)[];
+/** MACs of one layer for one image; `outputShape` for a standalone layer not connected to a model. */
+export function layerMacs(layer: tf.layers.Layer, outputShape = layer.outputShape as (number | null)[]): number {
+  const out = outputShape;
   const positions = product(out.slice(1, -1)); // spatial positions (1 for a dense layer on a vector)
   switch (layer.getClassName()) {
     case 'Conv2D': {

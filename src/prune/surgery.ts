@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '../models/tfjs-fixes.js';
+import { weightKey } from '../models/weights.js';
 import { type ChannelRef, DependencyGraph, GraphError, type LayerNode } from './graph.js';
 
 /** Channels to keep per group id; groups not named keep all their channels. */
@@ -102,8 +103,6 @@ function sliceWeight(weight: tf.Tensor, axes: Record<number, number[] | undefine
   return fresh;
 }
 
-/** The part of a variable name after the layer's scope: "conv1/kernel" -> "kernel". */
-const weightKey = (variable: tf.LayerVariable) => (variable.originalName ?? variable.name).split('/').pop()!.replace(/_\d+$/, '');
 
 interface LayerJson {
   class_name: string;
@@ -183,4 +182,9 @@ export function prunedLayers(graph: DependencyGraph, plan: KeepPlan, names: Iter
     layers.set(name, layer);
   }
   return layers;
+}
+
+/** Frees the weights of layers made by prunedLayers (Layer.dispose refuses layers never called). */
+export function disposeLayers(layers: Map<string, tf.layers.Layer>): void {
+  for (const layer of layers.values()) for (const variable of layer.weights) variable.dispose();
 }

@@ -1,0 +1,47 @@
+/**
+ * The try-and-learn reward (Huang et al. 2018, eq. 2): R = psi * phi.
+ *
+ *   psi = (b - (p - p_hat)) / b   accuracy term: 1 with no loss, 0 at the
+ *                                 tolerance b, negative beyond it
+ *   phi = log(N / kept)           efficiency term: grows as filters are removed
+ *
+ * p is the unpruned network's accuracy, p_hat the pruned candidate's (both in
+ * percent, on the same validation subset), b the accuracy points the user
+ * tolerates losing. The FLOPs variant replaces N / kept by
+ * MACs before / MACs after, rewarding what actually costs time.
+ */
+export interface RewardConfig {
+  /** b: accuracy points the pruned network may lose. */
+  tolerance: number;
+  /** filters: phi = log(N / kept), as in the paper; flops: phi = log(MACs / pruned MACs). */
+  phi: 'filters' | 'flops';
+}
+
+export interface RewardInput {
+  /** p: the unpruned network's accuracy, percent. */
+  baseAccuracy: number;
+  /** p_hat: the candidate's accuracy, percent. */
+  accuracy: number;
+  /** N: channels in the group. */
+  total: number;
+  /** Channels the candidate keeps (an empty group counts as one). */
+  kept: number;
+  /** Network MACs per image before and with the candidate, for the flops variant. */
+  macs?: { total: number; pruned: number };
+}
+
+export function psi(input: Pick<RewardInput, 'baseAccuracy' | 'accuracy'>, tolerance: number): number {
+  return (tolerance - (input.baseAccuracy - input.accuracy)) / tolerance;
+}
+
+export function phi(input: RewardInput, kind: RewardConfig['phi']): number {
+  if (kind === 'flops') {
+    if (input.macs === undefined) throw new Error('the flops reward needs MACs before and after');
+    return Math.log(input.macs.total / input.macs.pruned);
+  }
+  return Math.log(input.total / Math.max(1, input.kept));
+}
+
+export function reward(input: RewardInput, config: RewardConfig): number {
+  return psi(input, config.tolerance) * phi(input, config.phi);
+}

@@ -1,0 +1,74 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PruningEnv } from '../env/pruning-env.js';
+import { phi, psi, reward } from '../env/reward.js';
+import { selectBackend } from '../src/backend/backend.js';
+import { loadDataset } from '../src/data/datasets.js';
+import { cloneModel } from '../src/models/io.js';
+import { buildZooModel } from '../src/models/zoo.js';
+import { pruneModel } from '../src/prune/surgery.js';
+import { trainModel } from '../src/train/train.js';
+import { randomizeWeights, randomPlan } from './prune-helpers.js';
+
+describe('reward', () => {
+  it('is psi * phi with psi = (b - (p - p_hat)) / b and phi = log(N / kept)', () => {
+    expect(psi({ baseAccuracy: 99, accuracy: 99 }, 1)).toBe(1);
+    expect(psi({ baseAccuracy: 99, accuracy: 98 }, 1)).toBe(0);
+    expect(psi({ baseAccuracy: 99, accuracy: 97 }, 2)).toBe(0);
+    expect(psi({ baseAccuracy: 99, accuracy: 96 }, 1)).toBe(-2);
+    expect(phi({ baseAccuracy: 0, accuracy: 0, total: 20, kept: 5 }, 'filters')).toBeCloseTo(Math.log(4), 12);
+    expect(phi({ baseAccuracy: 0, accuracy: 0, total: 20, kept: 20 }, 'filters')).toBe(0);
+    expect(reward({ baseAccuracy: 99, accuracy: 98.5, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(0.5 * Math.log(5), 12);
+    expect(reward({ baseAccuracy: 99, accuracy: 97, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(-Math.log(5), 12);
+    expect(reward({ baseAccuracy: 99, accuracy: 99, total: 50, kept: 10, macs: { total: 300, pruned: 100 } }, { tolerance: 1, phi: 'flops' })).toBeCloseTo(Math.log(3), 12);
+  });
+});
+
+describe('pruning environment', () => {
+  const data = loadDataset('mnist', { seed: 0, validationSize: 700, trainLimit: 1024, testLimit: 10 });
+  const config = { rewardSamples: 400, evalBatchSize: 128, seed: 0, tolerance: 1, phi: 'filters' as const };
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('evaluates candidates by the fast cached path exactly as the physically pruned whole model (LeNet-5)', async () => {
+    const model = buildZooModel('lenet5', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+    await trainModel(model, data, { epochs: 1, batchSize: 64, learningRate: 2e-3, seed: 0, restoreBest: false });
+    const env = await PruningEnv.create(await cloneModel(model), data, config);
+    expect(env.baseAccuracy).toBe(await env.modelAccuracy(model));
+    expect(env.baseAccuracy).toBeGreaterThan(70);
+    const plan = randomPlan(env.graph, 'env', 0.4);
+    for (const group of env.graph.prunableGroups()) {
+      env.setGroup(group.id);
+      const mask = Array.from({ length: group.size }, (_, c) => (plan.get(group.id)!.includes(c) ? 1 : 0));
+      const before = tf.memory().numTensors;
+      const fast = await env.evaluate(mask);
+      expect(tf.memory().numTensors).toBe(before);
+      const whole = await pruneModel(env.graph, new Map([[group.id, plan.get(group.id)!]]));
+      expect(fast).toBe(await env.modelAccuracy(whole));
+      expect(fast).toBeLessThan(env.baseAccuracy);
+      whole.dispose();
+      expect(env.observation().shape).toEqual([group.size, group.id === 2 ? 800 : group.id === 1 ? 500 : 25]);
+    }
+    env.dispose();
+  });
+
+  it('handles residual groups and the FLOPs reward on resnet-small', async () => {
+    const model = buildZooModel('resnet-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+    randomizeWeights(model, 3);
+    const env = await PruningEnv.create(model, data, { ...config, rewardSamples: 200, phi: 'flops' });
+    const group = env.setGroup(3); // stage 2: two convs and a projection added together
+    expect(group.producers).toHaveLength(3);
+    const plan = randomPlan(env.graph, 'res', 0.5);
+    const mask = Array.from({ length: group.size }, (_, c) => (plan.get(3)!.includes(c) ? 1 : 0));
+    const whole = await pruneModel(env.graph, new Map([[3, plan.get(3)!]]));
+    expect(await env.evaluate(mask)).toBe(await env.modelAccuracy(whole));
+    const { modelCost } = await import('../src/prune/metrics.js');
+    expect(env.macsWith(mask)).toBe(modelCost(whole).macs);
+    expect(env.reward(env.baseAccuracy, mask)).toBeCloseTo(Math.log(modelCost(env.model).macs / modelCost(whole).macs), 10);
+    expect(await env.evaluate(new Array(group.size).fill(0))).toBe(10); // an empty group scores chance level
+    whole.dispose();
+    env.dispose();
+  });
+});
