@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../src/data/datasets.js';
 import { seededPermutation } from '../src/data/datasets.js';
 import { filterRows } from '../src/heuristics/criteria.js';
+import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prune/graph.js';
 import { layerMacs } from '../src/prune/metrics.js';
@@ -135,16 +136,38 @@ export class PruningEnv {
   }
 
   /**
-   * The group's filters as an N x M array (N channels; M = the fan-in of all
-   * producers concatenated), standardised over the whole array so that
-   * relative filter magnitudes survive.
+   * The group's filters as an N x (M + 1) array: N channels; M = the fan-in of
+   * all producers concatenated, standardised over the whole array so relative
+   * filter magnitudes survive; plus one column with how strongly the next
+   * layers read each channel (the norm of their input weights on it), so that
+   * an unused filter differs from an identical used one.
    */
   private buildObservation(group: ChannelGroup): tf.Tensor2D {
+    const readNorm = this.consumerWeightNorms(group);
     return tf.tidy(() => {
-      const matrix = tf.concat(filterRows(this.graphOfModel, group), 1);
-      const { mean, variance } = tf.moments(matrix);
-      return tf.div(tf.sub(matrix, mean), tf.add(tf.sqrt(variance), 1e-8)) as tf.Tensor2D;
+      const standardise = (t: tf.Tensor) => {
+        const { mean, variance } = tf.moments(t);
+        return tf.div(tf.sub(t, mean), tf.add(tf.sqrt(variance), 1e-8));
+      };
+      const filters = standardise(tf.concat(filterRows(this.graphOfModel, group), 1));
+      return tf.concat([filters, standardise(tf.tensor2d(readNorm, [group.size, 1]))], 1) as tf.Tensor2D;
     });
+  }
+
+  /** Per channel: the L2 norm of every consumer weight that reads it. */
+  private consumerWeightNorms(group: ChannelGroup): Float32Array {
+    const squares = new Float64Array(group.size);
+    for (const member of group.members.filter((m) => m.role === 'in')) {
+      const node = this.graphOfModel.node(member.layer);
+      const key = node.className === 'SeparableConv2D' ? 'depthwise_kernel' : 'kernel';
+      const inputAxis = node.className === 'Dense' ? 0 : 2;
+      const kernel = layerWeight(node.layer, key)!.read();
+      const perPosition = tf.tidy(() => tf.sum(tf.square(kernel), kernel.shape.map((_, a) => a).filter((a) => a !== inputAxis)).dataSync());
+      node.inputRefs[0].forEach((ref, p) => {
+        if (this.graphOfModel.groupOf(ref)?.id === group.id) squares[ref.index] += perPosition[p];
+      });
+    }
+    return Float32Array.from(squares, Math.sqrt);
   }
 
   observation(): tf.Tensor2D {

@@ -49,7 +49,7 @@ describe('pruning environment', () => {
       expect(fast).toBe(await env.modelAccuracy(whole));
       expect(fast).toBeLessThan(env.baseAccuracy);
       whole.dispose();
-      expect(env.observation().shape).toEqual([group.size, group.id === 2 ? 800 : group.id === 1 ? 500 : 25]);
+      expect(env.observation().shape).toEqual([group.size, group.id === 2 ? 801 : group.id === 1 ? 501 : 26]);
     }
     env.dispose();
   });
