@@ -12,7 +12,9 @@ import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
+import { ConfigError, describeConfig, parsePruneConfig, readConfigFile, setPath } from '../run/config.js';
 import { baselineCommand } from './baseline-command.js';
+import { logEvent, pruneCommand, resumeCommand } from './prune-command.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
 import { integerIn, numberIn, numberBelow } from './options.js';
 import { trainCommand } from './train-command.js';
@@ -21,7 +23,7 @@ import { trainCommand } from './train-command.js';
 /** A combination of options that does not make sense. */
 export class UsageError extends Error {}
 
-const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError];
+const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError, ConfigError];
 
 interface GlobalOptions {
   backend?: string;
@@ -120,6 +122,44 @@ export function buildProgram(): Command {
     process.stdout.write(`${run.id}\n`);
   });
 
+  const prune = program
+    .command('prune')
+    .description('prune with the try-and-learn agent within an accuracy tolerance (trains the baseline first if none is given)')
+    .option('--config <file>', 'a JSON config (see configs/); flags override its fields')
+    .option('--set <field=value...>', 'override any config field, e.g. --set agent.hidden=32');
+  for (const [flag, , parse, help] of PRUNE_FLAGS) prune.option(flag, help, parse);
+  prune.addHelpText('after', `\nConfig fields (defaults):\n  ${describeConfig().join('\n  ')}`);
+  prune.action(async (opts, command: Command) => {
+    const global = command.optsWithGlobals() as GlobalOptions;
+    const raw = (opts.config === undefined ? {} : readConfigFile(opts.config)) as Record<string, unknown>;
+    for (const [flag, path] of PRUNE_FLAGS) {
+      const value = opts[camel(flag)];
+      if (value !== undefined) setPath(raw, path, value);
+    }
+    for (const assignment of (opts.set as string[] | undefined) ?? []) {
+      const [path, ...rest] = assignment.split('=');
+      if (rest.length === 0) throw new UsageError(`--set ${assignment}: expected field=value`);
+      setPath(raw, path, parseLiteral(rest.join('=')));
+    }
+    const config = parsePruneConfig(raw, opts.config ?? 'options');
+    const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
+    const backend = await startBackend(global, log);
+    const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
+    process.stdout.write(`${run.id}\n`);
+  });
+
+  program
+    .command('resume')
+    .description('continue an interrupted prune run from its last finished group')
+    .argument('<run-id>', 'the run folder name under --runs-dir')
+    .action(async (runId: string, _opts, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
+      const backend = await startBackend(global, log);
+      const run = await resumeCommand(runId, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
+      process.stdout.write(`${run.id}\n`);
+    });
+
   program
     .command('inspect')
     .description('show the layers, their cost, and the channel groups pruning would act on')
@@ -137,6 +177,35 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** prune's flags: flag, config field it sets, parser, help. */
+const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
+  ['--model <model>', 'model', String, 'trained model: zoo name, run id or model.json path'],
+  ['--dataset <name>', 'dataset', String, `data set (${DATASET_NAMES.join(', ')})`],
+  ['--data-dir <dir>', 'dataDir', String, 'folder with the four IDX files'],
+  ['--tolerance <points>', 'tolerance', Number, 'accuracy points the pruned model may lose (b)'],
+  ['--seed <n>', 'seed', Number, 'seed of everything random'],
+  ['--phi <kind>', 'phi', String, 'efficiency term: filters or flops'],
+  ['--reward-samples <n>', 'rewardSamples', Number, 'validation images each candidate is scored on'],
+  ['--max-iterations <n>', 'agent.maxIterations', Number, 'REINFORCE iterations at most per group'],
+  ['--min-iterations <n>', 'agent.minIterations', Number, 'REINFORCE iterations at least per group'],
+  ['--finetune-epochs <n>', 'finetune.epochs', Number, 'fine-tuning epochs after each group'],
+  ['--finetune-images <n>', 'finetune.imagesPerEpoch', Number, 'training images per fine-tuning epoch'],
+  ['--final-finetune-epochs <n>', 'finalFinetune.epochs', Number, 'fine-tuning epochs at the end'],
+  ['--validation-size <n>', 'validationSize', Number, 'training images held out for validation'],
+  ['--train-epochs <n>', 'trainEpochs', Number, 'epochs when the baseline has to be trained first'],
+];
+
+const camel = (flag: string) => flag.replace(/^--/, '').split(' ')[0].replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
+/** --set values: JSON when it parses (numbers, booleans), a string otherwise. */
+function parseLiteral(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
 }
 
 /** Options shared by every command that prunes a trained model and fine-tunes it. */

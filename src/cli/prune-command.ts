@@ -1,0 +1,118 @@
+/** `autoprune prune` and `autoprune resume`: the try-and-learn run with its record, checkpoints and line log. */
+import { existsSync } from 'node:fs';
+import { lastValueFrom, tap } from 'rxjs';
+import type { BackendChoice } from '../backend/backend.js';
+import { loadDataset } from '../data/datasets.js';
+import { loadModel } from '../models/io.js';
+import { formatReport } from '../prune/report.js';
+import { type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { InterruptedError, type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
+import { Run, RunError } from '../runs/records.js';
+import { trainedModelAndData } from './baseline-command.js';
+import type { ProgressLog } from './log.js';
+
+const pct = (x: number) => `${x.toFixed(2)}%`;
+
+/** The plain line log of a run's events (the dashboard renders the same stream). */
+export function logEvent(event: RunEvent, log: ProgressLog): void {
+  switch (event.type) {
+    case 'run-start':
+      log.line(
+        `try-and-learn on ${event.model} / ${event.dataset}: tolerance ${event.tolerance} point(s), seed ${event.seed}, ${event.groups.length} groups, ` +
+          `unpruned validation accuracy ${pct(100 * event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${event.resumedGroups} finished groups` : ''}`,
+      );
+      break;
+    case 'group-start':
+      log.line(`group ${event.groupId} (${event.producers.join(', ')}): ${event.size} channels, ${event.index + 1}/${event.count}: training the agent`);
+      break;
+    case 'iteration': {
+      const r = event.record;
+      log.status(
+        `  group ${event.groupId} iteration ${r.iteration}/${event.maxIterations}: mean reward ${r.meanReward.toFixed(3)}, best ${r.bestReward.toFixed(3)}, ` +
+          `sampled accuracy ${pct(r.meanAccuracy)} (floor ${pct(event.floor)}), kept ${r.meanKept.toFixed(1)} (greedy ${r.greedyKept}), entropy ${r.entropy.toFixed(3)}`,
+      );
+      break;
+    }
+    case 'finetune-progress': {
+      const p = event.progress;
+      log.status(`  fine-tuning ${event.groupId === 'final' ? 'the final model' : `after group ${event.groupId}`}: epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)}`);
+      break;
+    }
+    case 'group-done': {
+      const d = event.decision;
+      log.line(
+        `group ${d.groupId}: kept ${d.kept.length}/${d.size} (agent ${d.agentKept}${d.relaxed > 0 ? `, relaxed ${d.relaxed}x to stay within the tolerance` : ''}) after ${d.iterations.length} iterations; ` +
+          `validation ${pct(100 * d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
+      );
+      break;
+    }
+    case 'run-done':
+      for (const line of formatReport(event.summary.report)) log.line(line);
+      log.line(`agent search: ${event.summary.evaluationsPerSecond.toFixed(1)} candidate networks/s (${event.summary.candidateImagesPerSecond.toFixed(0)} images/s); whole run ${(event.summary.seconds / 60).toFixed(1)} min`);
+      log.line(`saved ${event.summary.modelPath}`);
+      break;
+    case 'error':
+      break;
+  }
+}
+
+export interface RunContext {
+  runsDir: string;
+  backend: BackendChoice;
+  log: ProgressLog;
+  /** Receives every event of the run (the line log, or the dashboard). */
+  onEvent: (event: RunEvent) => void;
+}
+
+/** Runs the loop for an open run; marks it interrupted on SIGINT (resumable) or failed on error. */
+async function execute(run: Run, config: PruneConfig, { backend, log, onEvent }: RunContext): Promise<Run> {
+  const baselinePath = (run.record.result as { baseline: string }).baseline;
+  const data = loadDataset(config.dataset, { dataDir: config.dataDir, validationSize: config.validationSize, seed: config.seed });
+  const baseline = await loadModel(baselinePath);
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    log.line('interrupted: stopping at the next step; finished groups are kept');
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    await run.update((r) => (r.status = 'running'));
+    await lastValueFrom(tryAndLearn({ baseline, data, config, run, backend: backend.name, shouldStop: () => interrupted }).pipe(tap(onEvent)), { defaultValue: undefined });
+    return run;
+  } catch (err) {
+    if (err instanceof InterruptedError) {
+      await run.finish('interrupted', err.message);
+      log.line(`run ${run.id} interrupted; continue it with: autoprune resume ${run.id}`);
+      process.exitCode = 130;
+      return run;
+    }
+    await run.finish('failed', (err as Error).message);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    baseline.dispose();
+  }
+}
+
+export async function pruneCommand(config: PruneConfig, context: RunContext): Promise<Run> {
+  const { data, model, source } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
+  model.dispose();
+  const run = await Run.create(context.runsDir, { command: 'prune', label: `${config.model.replace(/[^\w-]+/g, '_').slice(-40)}-${data.name}`, config, backend: context.backend.name });
+  await run.update((r) => (r.result = { baseline: source }));
+  context.log.line(`run: ${run.dir}`);
+  return execute(run, config, context);
+}
+
+export async function resumeCommand(runId: string, context: RunContext): Promise<Run> {
+  const run = await Run.open(context.runsDir, runId);
+  if (run.record.command !== 'prune') throw new RunError(`run "${runId}" is a ${run.record.command} run; only prune runs can be resumed`);
+  if (run.record.status === 'done') throw new RunError(`run "${runId}" has already finished`);
+  const config = parsePruneConfig(run.record.config, `${run.dir}/run.json config`);
+  const result = run.record.result as { baseline?: string; groups?: { checkpoint: string; groupId: number }[] };
+  if (result.baseline === undefined || !existsSync(result.baseline)) throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);
+  for (const group of result.groups ?? []) {
+    if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
+  }
+  context.log.line(`resuming ${run.dir} (${result.groups?.length ?? 0} groups finished)`);
+  return execute(run, config, context);
+}

@@ -1,0 +1,117 @@
+/**
+ * The configuration of a try-and-learn run, as a schema: every field has a
+ * default and a one-line description, unknown fields are rejected, and an
+ * error names the field. Config files in configs/ are partial: what they omit
+ * takes the default; CLI flags override both.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { DEFAULT_AGENT_CONFIG as A } from '../../agent/reinforce.js';
+import { DATASET_NAMES } from '../data/datasets.js';
+
+const finetune = (epochs: number, learningRate: number) =>
+  z
+    .object({
+      epochs: z.number().int().min(0).max(1000).default(epochs).describe('passes over the training images'),
+      imagesPerEpoch: z.number().int().min(1).optional().describe('training images per epoch (a fresh seeded sample each epoch); all when absent'),
+      batchSize: z.number().int().min(1).max(4096).default(64).describe('images per step'),
+      learningRate: z.number().positive().max(1).default(learningRate).describe("Adam's initial learning rate, cosine decay to 0"),
+    })
+    .strict();
+
+export const PruneConfigSchema = z
+  .object({
+    model: z.string().min(1).default('lenet5').describe('trained model: zoo name (its newest train run, trained first if none), run id, or model.json path'),
+    dataset: z.enum(DATASET_NAMES).default('mnist').describe('data set'),
+    dataDir: z.string().optional().describe('folder with the four IDX files (default: the bundled / Debian copy)'),
+    validationSize: z.number().int().min(100).default(5000).describe('training images held out for validation (rewards, fine-tuning choice, the tolerance check)'),
+    seed: z.number().int().min(0).default(0).describe('seed of the split, reward subset, agents, sampling and fine-tuning'),
+    tolerance: z.number().gt(0).lt(100).default(1).describe('b: accuracy points the pruned model may lose on validation data'),
+    phi: z.enum(['filters', 'flops']).default('filters').describe("efficiency term: log(N / kept) as in the paper, or log(MACs / pruned MACs)"),
+    rewardSamples: z.number().int().min(10).default(1000).describe('validation images each candidate is scored on'),
+    evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
+    agent: z
+      .object({
+        samplesPerIteration: z.number().int().min(2).max(100).default(A.samplesPerIteration).describe('masks sampled per REINFORCE iteration (the paper\'s M)'),
+        maxIterations: z.number().int().min(1).default(A.maxIterations).describe('iterations at most per group'),
+        minIterations: z.number().int().min(0).default(A.minIterations).describe('iterations at least before the stop rule applies'),
+        patience: z.number().int().min(1).default(A.patience).describe('stop once the greedy mask has not changed for this many iterations'),
+        hidden: z.number().int().min(4).max(1024).default(A.hidden).describe('width of the policy network'),
+        learningRate: z.number().positive().max(1).default(A.learningRate).describe("the policy's Adam learning rate"),
+        initialKeep: z.number().gt(0).lt(1).default(A.initialKeep).describe('keep probability of every filter before training'),
+        entropyBonus: z.number().min(0).default(A.entropyBonus).describe('weight of an entropy bonus in the policy objective'),
+        normalizeAdvantages: z.boolean().default(A.normalizeAdvantages).describe("divide advantages by the batch's reward spread"),
+      })
+      .strict()
+      .prefault({}),
+    finetune: finetune(1, 5e-4).prefault({}).describe('fine-tuning after each group is pruned'),
+    finalFinetune: finetune(2, 5e-4).prefault({}).describe('fine-tuning after the last group'),
+    relaxSteps: z.number().int().min(1).max(20).default(4).describe('times a group decision may be relaxed to stay within the tolerance; the last keeps every filter'),
+    trainEpochs: z.number().int().min(1).default(6).describe('epochs when the baseline has to be trained first'),
+  })
+  .strict();
+
+export type PruneConfig = z.infer<typeof PruneConfigSchema>;
+
+export class ConfigError extends Error {}
+
+/** Validates a partial config; the error names each offending field. */
+export function parsePruneConfig(input: unknown, source = 'config'): PruneConfig {
+  const result = PruneConfigSchema.safeParse(input ?? {});
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const field = issue.path.join('.') || '(top level)';
+      if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')}`;
+      return `${field}: ${issue.message}`;
+    });
+    throw new ConfigError(`${source}: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
+
+export function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+/** Sets `value` at a dotted path ("agent.maxIterations") of a plain object. */
+export function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = target;
+  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  node[keys[keys.length - 1]] = value;
+}
+
+/** One line per field: name, default, description (for --help and the README). */
+export function describeConfig(): string[] {
+  const lines: string[] = [];
+  const walk = (shape: Record<string, z.ZodType>, prefix: string) => {
+    for (const [key, field] of Object.entries(shape)) {
+      const inner = unwrap(field);
+      if (inner instanceof z.ZodObject) walk(inner.shape as Record<string, z.ZodType>, `${prefix}${key}.`);
+      else lines.push(`${prefix}${key} (default ${JSON.stringify(defaultOf(field))}): ${field.description ?? inner.description ?? ''}`);
+    }
+  };
+  walk(PruneConfigSchema.shape as Record<string, z.ZodType>, '');
+  return lines;
+}
+
+function unwrap(field: z.ZodType): z.ZodType {
+  let inner: z.ZodType = field;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+  return inner;
+}
+
+function defaultOf(field: z.ZodType): unknown {
+  const parsed = field.safeParse(undefined);
+  return parsed.success ? parsed.data : undefined;
+}
