@@ -17,6 +17,7 @@
 import seedrandom from 'seedrandom';
 import type { PruningEnv } from '../env/pruning-env.js';
 import { keptIndices } from '../env/pruning-env.js';
+import { yieldToEventLoop } from '../src/train/train.js';
 import { meanEntropy, type PolicyConfig, PolicyNetwork } from './policy.js';
 
 export interface AgentConfig extends PolicyConfig {
@@ -121,6 +122,7 @@ export async function trainAgent(env: PruningEnv, config: AgentConfig, seed: num
       };
       iterations.push(record);
       onIteration(record);
+      await yieldToEventLoop();
       if (unchanged >= config.patience && iteration >= config.minIterations) break;
     }
     const probabilities = policy.probabilities(observation);

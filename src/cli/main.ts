@@ -249,6 +249,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`autoprune: ${(err as Error).message}\n`);
       return 1;
     }
-    throw err;
+    // A bug, not bad input: say so and give the stack (rethrowing would let the wasm runtime's handler dump its source).
+    process.stderr.write(`autoprune: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
+    return 2;
   }
 }

@@ -4,7 +4,7 @@
  * next to the artefacts (models, checkpoints, reports).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -66,14 +66,14 @@ export class Run {
     const dir = resolve(runsDir, id);
     const file = join(dir, RECORD_FILE);
     if (!existsSync(file)) throw new RunError(`run "${id}" not found (no ${file})`);
-    const db = new Low<RunRecord>(new JSONFile(file), undefined as unknown as RunRecord);
+    let data: RunRecord;
     try {
-      await db.read();
+      data = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
     } catch (err) {
       throw new RunError(`${file}: unreadable run record (${(err as Error).message})`);
     }
-    if (db.data === null || typeof db.data !== 'object' || typeof db.data.id !== 'string') throw new RunError(`${file}: not a run record`);
-    return new Run(dir, db);
+    if (data === null || typeof data !== 'object' || typeof data.id !== 'string') throw new RunError(`${file}: not a run record`);
+    return new Run(dir, new Low<RunRecord>(new JSONFile(file), data));
   }
 
   async update(change: (record: RunRecord) => void): Promise<void> {

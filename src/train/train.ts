@@ -56,6 +56,13 @@ export interface TrainHooks {
   batchEvery?: number;
 }
 
+/**
+ * Lets pending signals and I/O run. wasm kernels resolve their promises as
+ * microtasks, so a long loop of them never yields to the event loop by itself,
+ * and a Ctrl-C handler would wait until the loop ends.
+ */
+export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const perImage = (shape: [number, number, number]) => shape[0] * shape[1] * shape[2];
 
 /** Copies the selected images and labels into one batch of tensors. */
@@ -110,6 +117,7 @@ export async function trainModel(model: tf.LayersModel, data: Dataset, config: T
       (optimizer as unknown as { learningRate: number }).learningRate = 0.5 * config.learningRate * (1 + Math.cos((Math.PI * step) / totalSteps));
       const { xs, ys } = gatherBatch(data.train, order.subarray(b * config.batchSize, (b + 1) * config.batchSize), data.inputShape, data.numClasses);
       const loss = (await model.trainOnBatch(xs, ys)) as number;
+      await yieldToEventLoop();
       tf.dispose([xs, ys]);
       lossSum += loss;
       step++;

@@ -1,0 +1,125 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './helpers.js';
+
+const autoprune = (args: string[]) => spawnSync('node', ['bin/autoprune.mjs', '--no-tui', ...args], { encoding: 'utf8' });
+const record = (runsDir: string, id: string) => JSON.parse(readFileSync(join(runsDir, id, 'run.json'), 'utf8'));
+
+/** Starts a run and sends `signal` when stderr first matches `when`; resolves with its output. */
+function runUntil(args: string[], when: RegExp, signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('node', ['bin/autoprune.mjs', '--no-tui', ...args]);
+    let [stdout, stderr, sent] = ['', '', false];
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!sent && when.test(stderr)) {
+        sent = true;
+        child.kill(signal);
+      }
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('autoprune prune / resume', () => {
+  const runsDir = tempDir();
+  const configPath = join(runsDir, 'tiny.json');
+  const common = ['--runs-dir', runsDir];
+
+  beforeAll(() => {
+    const train = autoprune([...common, 'train', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '1', '--train-limit', '640', '--validation-size', '500']);
+    expect(train.status).toBe(0);
+    const tiny = {
+      model: 'lenet5',
+      dataset: 'mnist',
+      validationSize: 500,
+      tolerance: 2,
+      rewardSamples: 200,
+      evalBatchSize: 200,
+      agent: { maxIterations: 6, minIterations: 3, patience: 2, samplesPerIteration: 3 },
+      finetune: { epochs: 1, imagesPerEpoch: 192 },
+      finalFinetune: { epochs: 1, imagesPerEpoch: 192 },
+    };
+    writeFileSync(configPath, JSON.stringify(tiny));
+  });
+
+  it('runs the whole loop from a config, recording every group, iteration and the final report', () => {
+    const { status, stdout, stderr } = autoprune([...common, 'prune', '--config', configPath, '--seed', '4']);
+    expect(stderr).toMatch(/try-and-learn on lenet5 \/ mnist: tolerance 2 point\(s\), seed 4, 3 groups/);
+    expect(stderr).toMatch(/group 0: kept \d+\/20 \(agent \d+/);
+    expect(stderr).toMatch(/candidate networks\/s/);
+    expect(status).toBe(0);
+    const r = record(runsDir, stdout.trim());
+    expect(r.status).toBe('done');
+    expect(r.config.seed).toBe(4);
+    expect(r.result.groups.map((g: { groupId: number }) => g.groupId)).toEqual([0, 1, 2]);
+    for (const g of r.result.groups) {
+      expect(g.iterations.length).toBeGreaterThanOrEqual(3);
+      expect(Object.keys(g.iterations[0])).toEqual(['iteration', 'meanReward', 'bestReward', 'meanAccuracy', 'meanKept', 'greedyKept', 'entropy', 'seconds']);
+    }
+    // The tolerance guarantee, on the validation split.
+    expect(r.result.report.validationDrop).toBeLessThanOrEqual(2);
+    expect(r.result.report.pruned.params).toBe(r.result.groups[2].params);
+  });
+
+  it('resumes an interrupted run (SIGINT) and a killed one (SIGKILL) to the same result as an uninterrupted run', async () => {
+    const args = [...common, 'prune', '--config', configPath, '--seed', '9'];
+    const whole = autoprune(args);
+    expect(whole.status).toBe(0);
+    const reference = record(runsDir, whole.stdout.trim());
+
+    const interrupted = await runUntil(args, /group 1 \(conv2\)/, 'SIGINT');
+    expect(interrupted.code).toBe(130);
+    expect(interrupted.stderr).toMatch(/interrupted; continue it with: autoprune resume/);
+    const id = interrupted.stdout.trim() || /run: .*\/([^/\s]+)\n/.exec(interrupted.stderr)![1];
+    const saved = record(runsDir, id);
+    expect(saved.status).toBe('interrupted');
+    expect(saved.result.groups).toHaveLength(1);
+
+    const resumed = autoprune([...common, 'resume', id]);
+    expect(resumed.stderr).toMatch(/resuming after 1 finished groups/);
+    expect(resumed.status).toBe(0);
+    const after = record(runsDir, id);
+    expect(after.status).toBe('done');
+    const decisions = (r: typeof reference) => r.result.groups.map((g: { kept: number[]; iterations: { meanReward: number }[] }) => [g.kept, g.iterations.map((i) => i.meanReward)]);
+    expect(decisions(after)).toEqual(decisions(reference));
+    expect(readFileSync(join(runsDir, id, 'model', 'weights.bin'))).toEqual(readFileSync(join(runsDir, whole.stdout.trim(), 'model', 'weights.bin')));
+
+    const killed = await runUntil(args, /group 2 \(fc1\)/, 'SIGKILL');
+    expect(killed.code).toBe(null);
+    const killedId = /run: .*\/([^/\s]+)\n/.exec(killed.stderr)![1];
+    const partial = record(runsDir, killedId); // parses: never corrupt
+    expect(partial.result.groups).toHaveLength(2);
+    expect(autoprune([...common, 'resume', killedId]).status).toBe(0);
+    expect(decisions(record(runsDir, killedId))).toEqual(decisions(reference));
+  });
+
+  it.each([
+    [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /options: tolerance: Too small: expected number to be >0/],
+    [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
+    [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],
+    [['resume', 'no-such-run'], /run "no-such-run" not found/],
+  ])('rejects %j clearly', (args, message) => {
+    const { status, stderr } = autoprune([...common, ...args]);
+    expect(status).toBe(1);
+    expect(stderr).toMatch(message);
+  });
+
+  it('names an unknown field in a config file, and refuses to resume a run whose checkpoint was removed', async () => {
+    const bad = join(runsDir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ model: 'lenet5', tolerence: 1 }));
+    expect(autoprune([...common, 'prune', '--config', bad]).stderr).toMatch(new RegExp(`${bad}: unknown field tolerence`));
+
+    const stopped = await runUntil([...common, 'prune', '--config', configPath], /group 1 \(conv2\)/, 'SIGINT');
+    const id = /run: .*\/([^/\s]+)\n/.exec(stopped.stderr)![1];
+    const before = readFileSync(join(runsDir, id, 'run.json'), 'utf8');
+    rmSync(join(runsDir, id, 'checkpoints', 'group-0'), { recursive: true });
+    const resumed = autoprune([...common, 'resume', id]);
+    expect(resumed.status).toBe(1);
+    expect(resumed.stderr).toMatch(/the checkpoint of group 0 .* is missing/);
+    expect(readFileSync(join(runsDir, id, 'run.json'), 'utf8')).toBe(before); // the run folder is not damaged
+  });
+});
