@@ -107,7 +107,7 @@ export function describeConfig(): string[] {
 
 function unwrap(field: z.ZodType): z.ZodType {
   let inner: z.ZodType = field;
-  while (inner instanceof z.ZodDefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodPrefault || inner instanceof z.ZodOptional) inner = inner.unwrap() as z.ZodType;
   return inner;
 }
 

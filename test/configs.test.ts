@@ -1,0 +1,27 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, describeConfig, parsePruneConfig, PruneConfigSchema } from '../src/run/config.js';
+
+describe('run configs', () => {
+  it.each(readdirSync('configs'))('configs/%s is valid', (file) => {
+    const config = parsePruneConfig(JSON.parse(readFileSync(join('configs', file), 'utf8')), file);
+    expect(config.tolerance).toBeGreaterThan(0);
+  });
+
+  it('gives every field a default and a description', () => {
+    const empty = parsePruneConfig({});
+    expect(empty.agent.samplesPerIteration).toBe(5);
+    expect(empty.finetune.epochs).toBe(1);
+    const lines = describeConfig();
+    expect(lines.length).toBeGreaterThan(20);
+    for (const line of lines) expect(line).toMatch(/^[\w.]+ \(default .*\): \S/);
+    expect(Object.keys(PruneConfigSchema.shape).every((k) => lines.some((l) => l.startsWith(k)))).toBe(true);
+  });
+
+  it('names unknown and invalid fields', () => {
+    expect(() => parsePruneConfig({ agent: { sampels: 3 } }, 'my.json')).toThrow(new ConfigError('my.json: unknown field agent.sampels'));
+    expect(() => parsePruneConfig({ tolerance: 0 })).toThrow(/config: tolerance: Too small/);
+    expect(() => parsePruneConfig({ finetune: { epochs: 'two' } })).toThrow(/finetune\.epochs: Invalid input: expected number/);
+  });
+});
