@@ -27,6 +27,12 @@ export const PruneConfigSchema = z
     validationSize: z.number().int().min(100).default(5000).describe('training images held out for validation (rewards, fine-tuning choice, the tolerance check)'),
     seed: z.number().int().min(0).default(0).describe('seed of the split, reward subset, agents, sampling and fine-tuning'),
     tolerance: z.number().gt(0).lt(100).default(1).describe('b: accuracy points the pruned model may lose on validation data'),
+    rewardTolerance: z
+      .number()
+      .gt(0)
+      .lt(100)
+      .optional()
+      .describe('b inside the reward: points a candidate may lose before fine-tuning (default: tolerance, as in the paper); the guarantee after fine-tuning always uses tolerance'),
     phi: z.enum(['filters', 'flops']).default('filters').describe("efficiency term: log(N / kept) as in the paper, or log(MACs / pruned MACs)"),
     rewardSamples: z.number().int().min(10).default(1000).describe('validation images each candidate is scored on'),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),

@@ -118,7 +118,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
 
   // Continue from the last finished group's checkpoint, or from the baseline.
   const start = done.length > 0 ? await loadModel(done[done.length - 1].checkpoint) : await cloneModel(baseline);
-  const envConfig = { tolerance: config.tolerance, phi: config.phi, rewardSamples: config.rewardSamples, evalBatchSize: config.evalBatchSize, seed: config.seed };
+  const envConfig = { tolerance: config.rewardTolerance ?? config.tolerance, phi: config.phi, rewardSamples: config.rewardSamples, evalBatchSize: config.evalBatchSize, seed: config.seed };
   const env = await PruningEnv.create(start, data, envConfig, recorded.rewardBaseAccuracy);
   if (recorded.rewardBaseAccuracy === undefined) {
     // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
@@ -136,7 +136,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
 
       // 1. Train a fresh agent on this group.
       env.setGroup(group.id);
-      const floor = env.baseAccuracy - config.tolerance;
+      const floor = env.baseAccuracy - envConfig.tolerance;
       const searchStarted = performance.now();
       const agent = await trainAgent(env, config.agent, groupSeed(config.seed, group.id), (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }), shouldStop);
       searchSeconds += (performance.now() - searchStarted) / 1000;
