@@ -8,7 +8,7 @@ import { saveModel } from '../models/io.js';
 import { ModelError } from '../models/zoo.js';
 import { formatReport, pruneReport } from '../prune/report.js';
 import { findBaseline, loadBaseline } from '../runs/baselines.js';
-import { Run } from '../runs/records.js';
+import { guardRun, Run } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import type { ProgressLog } from './log.js';
 import { trainCommand } from './train-command.js';
@@ -83,8 +83,6 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
   const run = await Run.create(options.runsDir, { command: 'baseline', label: `${options.heuristic.criterion}-${data.name}`, config, backend: backend.name });
   log.line(`run: ${run.dir}`);
   log.line(`criterion ${options.heuristic.criterion}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`);
-  const onSignal = () => void run.finish('interrupted', 'stopped by SIGINT').finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
   const steps: unknown[] = [];
   const probes: unknown[] = [];
   const emit = (event: HeuristicEvent) => {
@@ -94,25 +92,23 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
     if (event.type === 'step-done' || event.type === 'probe-done') void run.update((r) => (r.result = { ...r.result, steps, probes }));
   };
   try {
-    const outcome = options.search
-      ? await pruneToTolerance(model, data, options.heuristic, options.search, emit)
-      : { ...(await pruneToRatio(model, data, options.heuristic, options.ratio!, emit)), ratio: options.ratio! };
-    const report = await pruneReport(model, outcome.model, data);
-    const modelPath = await saveModel(outcome.model, join(run.dir, 'model'));
-    await run.update((r) => {
-      r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath };
+    return await guardRun(run, async () => {
+      const outcome = options.search
+        ? await pruneToTolerance(model, data, options.heuristic, options.search, emit)
+        : { ...(await pruneToRatio(model, data, options.heuristic, options.ratio!, emit)), ratio: options.ratio! };
+      const report = await pruneReport(model, outcome.model, data);
+      const modelPath = await saveModel(outcome.model, join(run.dir, 'model'));
+      await run.update((r) => {
+        r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath };
+      });
+      await run.finish('done');
+      log.line(`pruned ${(100 * outcome.ratio).toFixed(1)}% of the prunable channels`);
+      for (const line of formatReport(report)) log.line(line);
+      log.line(`saved ${modelPath}`);
+      outcome.model.dispose();
+      return run;
     });
-    await run.finish('done');
-    log.line(`pruned ${(100 * outcome.ratio).toFixed(1)}% of the prunable channels`);
-    for (const line of formatReport(report)) log.line(line);
-    log.line(`saved ${modelPath}`);
-    outcome.model.dispose();
-    return run;
-  } catch (err) {
-    await run.finish('failed', (err as Error).message);
-    throw err;
   } finally {
-    process.off('SIGINT', onSignal);
     model.dispose();
   }
 }

@@ -31,6 +31,13 @@ interface GlobalOptions {
   tui: boolean;
 }
 
+/** What every working command starts with: global options, the progress log, the backend. */
+async function setUp(command: Command): Promise<{ global: GlobalOptions; log: ProgressLog; backend: BackendChoice }> {
+  const global = command.optsWithGlobals() as GlobalOptions;
+  const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
+  return { global, log, backend: await startBackend(global, log) };
+}
+
 async function startBackend(global: GlobalOptions, log: ProgressLog): Promise<BackendChoice> {
   const choice = await selectBackend(global.backend);
   const skipped = choice.skipped.length > 0 ? `; skipped: ${choice.skipped.map((s) => s.why).join('; ')}` : '';
@@ -59,9 +66,7 @@ export function buildProgram(): Command {
     .option('--validation-size <n>', 'training images held out for validation', integerIn(1))
     .option('--train-limit <n>', 'use only the first N training images (quick runs)', integerIn(1))
     .action(async (opts, command: Command) => {
-      const global = command.optsWithGlobals() as GlobalOptions;
-      const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
-      const backend = await startBackend(global, log);
+      const { global, log, backend } = await setUp(command);
       const run = await trainCommand(
         {
           model: opts.model,
@@ -96,10 +101,8 @@ export function buildProgram(): Command {
     .option('--probes <n>', 'bisection probes of the tolerance search', integerIn(1, 30), DEFAULT_SEARCH.probes)
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio);
   addFinetuneOptions(baseline).action(async (opts, command: Command) => {
-    const global = command.optsWithGlobals() as GlobalOptions;
     if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('baseline: give exactly one of --ratio R and --tolerance POINTS');
-    const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
-    const backend = await startBackend(global, log);
+    const { global, log, backend } = await setUp(command);
     const run = await baselineCommand(
       {
         ...modelSource(opts, global),
@@ -142,8 +145,7 @@ export function buildProgram(): Command {
       setPath(raw, path, parseLiteral(rest.join('=')));
     }
     const config = parsePruneConfig(raw, opts.config ?? 'options');
-    const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
-    const backend = await startBackend(global, log);
+    const { log, backend } = await setUp(command);
     const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
     process.stdout.write(`${run.id}\n`);
   });
@@ -153,9 +155,7 @@ export function buildProgram(): Command {
     .description('continue an interrupted prune run from its last finished group')
     .argument('<run-id>', 'the run folder name under --runs-dir')
     .action(async (runId: string, _opts, command: Command) => {
-      const global = command.optsWithGlobals() as GlobalOptions;
-      const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
-      const backend = await startBackend(global, log);
+      const { global, log, backend } = await setUp(command);
       const run = await resumeCommand(runId, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
       process.stdout.write(`${run.id}\n`);
     });

@@ -4,7 +4,7 @@ import type { BackendChoice } from '../backend/backend.js';
 import { loadDataset } from '../data/datasets.js';
 import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
-import { Run } from '../runs/records.js';
+import { guardRun, Run } from '../runs/records.js';
 import { evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
 import type { ProgressLog } from './log.js';
 
@@ -29,37 +29,31 @@ export async function trainCommand(options: TrainOptions, backend: BackendChoice
   const config = { ...options, dataSource: data.source };
   const run = await Run.create(options.runsDir, { command: 'train', label: `${options.model}-${data.name}`, config, backend: backend.name });
   log.line(`run: ${run.dir}`);
-  const onSignal = () => {
-    void run.finish('interrupted', 'stopped by SIGINT').finally(() => process.exit(130));
-  };
-  process.once('SIGINT', onSignal);
   try {
-    const result = await trainModel(model, data, options, {
-      onBatch: (p) => log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),
-      onEpoch: (e) => log.line(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation accuracy ${pct(e.validationAccuracy)}, ${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`),
+    return await guardRun(run, async () => {
+      const result = await trainModel(model, data, options, {
+        onBatch: (p) => log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),
+        onEpoch: (e) => log.line(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation accuracy ${pct(e.validationAccuracy)}, ${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`),
+      });
+      const testAccuracy = await evaluateAccuracy(model, data.test, data.inputShape);
+      const modelPath = await saveModel(model, join(run.dir, 'model'));
+      await run.update((r) => {
+        r.result = {
+          parameters: model.countParams(),
+          validationAccuracy: result.validationAccuracy,
+          testAccuracy,
+          bestEpoch: result.bestEpoch,
+          epochs: result.epochs,
+          trainSeconds: result.seconds,
+          modelPath,
+        };
+      });
+      await run.finish('done');
+      log.line(`validation accuracy ${pct(result.validationAccuracy)} (best epoch ${result.bestEpoch}), test accuracy ${pct(testAccuracy)}`);
+      log.line(`saved ${modelPath}`);
+      return run;
     });
-    const testAccuracy = await evaluateAccuracy(model, data.test, data.inputShape);
-    const modelPath = await saveModel(model, join(run.dir, 'model'));
-    await run.update((r) => {
-      r.result = {
-        parameters: model.countParams(),
-        validationAccuracy: result.validationAccuracy,
-        testAccuracy,
-        bestEpoch: result.bestEpoch,
-        epochs: result.epochs,
-        trainSeconds: result.seconds,
-        modelPath,
-      };
-    });
-    await run.finish('done');
-    log.line(`validation accuracy ${pct(result.validationAccuracy)} (best epoch ${result.bestEpoch}), test accuracy ${pct(testAccuracy)}`);
-    log.line(`saved ${modelPath}`);
-    return run;
-  } catch (err) {
-    await run.finish('failed', (err as Error).message);
-    throw err;
   } finally {
-    process.off('SIGINT', onSignal);
     model.dispose();
   }
 }

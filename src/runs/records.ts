@@ -89,3 +89,20 @@ export class Run {
     });
   }
 }
+
+/**
+ * Runs `body` for a run that cannot stop half-way: Ctrl-C marks the run
+ * interrupted and exits (130); an error marks it failed with the message.
+ */
+export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> {
+  const onSignal = () => void run.finish('interrupted', 'stopped by SIGINT').finally(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  try {
+    return await body();
+  } catch (err) {
+    await run.finish('failed', (err as Error).message);
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
