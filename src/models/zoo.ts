@@ -16,9 +16,12 @@ export interface ZooOptions {
   seed: number;
 }
 
-/** Hands each layer its own initializer seed, derived from the model seed. */
+/**
+ * Hands each layer its own initializer seed, derived from the model seed.
+ * Never 0: tfjs treats a seed of 0 as "no seed" and draws from Math.random.
+ */
 class Seeds {
-  private next = 0;
+  private next = 1;
   constructor(private readonly base: number) {}
   heNormal() {
     return tf.initializers.heNormal({ seed: this.base * 1009 + this.next++ });
