@@ -10,8 +10,8 @@
  *
  * FLOP-bound rate: 15 GFLOP/s (7.5 GMAC/s, the wasm SIMD figure for one core)
  * divided by the MACs a candidate runs: for each group, the layers from the
- * group's first layer to the output, at the widths the model had before the
- * group was pruned, times the reward images.
+ * group's first layer to the output, at the widths of the group's final
+ * decision (the converged policy samples masks near it), times the reward images.
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -41,10 +41,9 @@ const r = result.report;
 console.log(`# run ${runId}: ${config.model} / ${config.dataset}, tolerance ${config.tolerance}, seed ${config.seed}, ${config.rewardSamples} reward images, backend ${run.record.backend}`);
 console.log('\n| group | layers | kept / total | agent kept | relaxed | iterations | validation after fine-tune | candidate nets/s | FLOP-bound nets/s |');
 console.log('|---|---|---|---|---|---|---|---|---|');
-let previous = result.baseline;
 for (const g of result.groups) {
-  // Cost of one candidate: the layers the group touches and everything after them, in the model before this group.
-  const model = await loadModel(previous);
+  // Cost of one candidate: the layers the group touches and everything after them, at the decided width.
+  const model = await loadModel(g.checkpoint);
   const graph = buildGraph(model);
   const members = new Set(graph.group(g.groupId).members.map((m) => m.layer));
   const affected = new Set<string>();
@@ -55,7 +54,6 @@ for (const g of result.groups) {
   const bound = MACS_PER_SECOND / (macs * config.rewardSamples);
   console.log(`| ${g.groupId} | ${g.producers.join(', ')} | ${g.kept.length} / ${g.size} | ${g.agentKept} | ${g.relaxed} | ${g.iterations.length} | ${(100 * g.validationAccuracy).toFixed(2)}% | ${measured.toFixed(1)} | ${bound.toFixed(1)} (${((100 * measured) / bound).toFixed(0)}%) |`);
   model.dispose();
-  previous = g.checkpoint;
 }
 console.log(`
 | FLOPs reduction | params reduction | measured speedup batch 1 / 256 | validation drop | test accuracy (drop) | wall time |
