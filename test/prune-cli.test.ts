@@ -78,6 +78,7 @@ describe('autoprune prune / resume', () => {
     const saved = record(runsDir, id);
     expect(saved.status).toBe('interrupted');
     expect(saved.result.groups).toHaveLength(1);
+    expect(autoprune([...common, 'show', id]).stdout).toMatch(/status interrupted \(stopped during group 1\)[\s\S]*resume with: autoprune resume/);
 
     const resumed = autoprune([...common, 'resume', id]);
     expect(resumed.stderr).toMatch(/resuming after 1 finished groups/);
@@ -93,8 +94,15 @@ describe('autoprune prune / resume', () => {
     const killedId = /run: .*\/([^/\s]+)\n/.exec(killed.stderr)![1];
     const partial = record(runsDir, killedId); // parses: never corrupt
     expect(partial.result.groups).toHaveLength(2);
+    // A run whose process died shows as crashed, with the way to continue it.
+    const show = autoprune([...common, 'show', killedId]);
+    expect(show.stdout).toMatch(/command prune, status crashed/);
+    expect(show.stdout).toMatch(/group 1 \(conv2\): kept \d+\/50/);
+    expect(show.stdout).toMatch(new RegExp(`resume with: autoprune resume ${killedId}`));
+    expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+crashed\\s+2 groups finished`));
     expect(autoprune([...common, 'resume', killedId]).status).toBe(0);
     expect(decisions(record(runsDir, killedId))).toEqual(decisions(reference));
+    expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
   });
 
   it.each([

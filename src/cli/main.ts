@@ -7,7 +7,7 @@ import { resolveModel } from '../models/resolve.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
 import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
-import { RunError } from '../runs/records.js';
+import { listRuns, Run, RunError } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
@@ -17,12 +17,13 @@ import { baselineCommand } from './baseline-command.js';
 import { logEvent, pruneCommand, resumeCommand } from './prune-command.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
 import { integerIn, numberIn, numberBelow } from './options.js';
+import { formatRuns, formatShow } from './runs-command.js';
 import { trainCommand } from './train-command.js';
 
-/** Errors caused by the user's input: printed as one line, no stack. */
 /** A combination of options that does not make sense. */
 export class UsageError extends Error {}
 
+/** Errors caused by the user's input: printed as one line, no stack. */
 const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError, ConfigError];
 
 interface GlobalOptions {
@@ -158,6 +159,23 @@ export function buildProgram(): Command {
       const { global, log, backend } = await setUp(command);
       const run = await resumeCommand(runId, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
       process.stdout.write(`${run.id}\n`);
+    });
+
+  program
+    .command('runs')
+    .description('list the runs: command, model, status (a run whose process died shows as crashed), headline numbers')
+    .action((_opts, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      process.stdout.write(`${formatRuns(listRuns(global.runsDir))}\n`);
+    });
+
+  program
+    .command('show')
+    .description("one run's summary, and how to resume it if it did not finish")
+    .argument('<run-id>', 'the run folder name under --runs-dir')
+    .action(async (runId: string, _opts, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      process.stdout.write(`${formatShow((await Run.open(global.runsDir, runId)).record)}\n`);
     });
 
   program

@@ -76,7 +76,10 @@ async function execute(run: Run, config: PruneConfig, { backend, log, onEvent }:
   };
   process.on('SIGINT', onSignal);
   try {
-    await run.update((r) => (r.status = 'running'));
+    await run.update((r) => {
+      r.status = 'running';
+      r.pid = process.pid;
+    });
     await lastValueFrom(tryAndLearn({ baseline, data, config, run, backend: backend.name, shouldStop: () => interrupted }).pipe(tap(onEvent)), { defaultValue: undefined });
     return run;
   } catch (err) {

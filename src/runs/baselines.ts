@@ -3,12 +3,12 @@
  * a run id, or a zoo name (the newest finished `train` run of that model on
  * that data set).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../models/io.js';
 import { isZooName } from '../models/zoo.js';
-import { RECORD_FILE, type RunRecord } from './records.js';
+import { listRuns } from './records.js';
 
 export type BaselineSource = { kind: 'file' | 'run'; path: string; runId?: string } | { kind: 'none'; zooName: string };
 
@@ -17,21 +17,10 @@ export function findBaseline(spec: string, dataset: string, runsDir: string): Ba
   const runModel = join(runsDir, spec, 'model', 'model.json');
   if (existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
   if (!isZooName(spec)) return { kind: 'file', path: resolve(spec) }; // loadModel names the missing file
-  const candidates = existsSync(runsDir)
-    ? readdirSync(runsDir)
-        .map((id) => join(runsDir, id, RECORD_FILE))
-        .filter((file) => existsSync(file))
-        .flatMap((file) => {
-          try {
-            return [JSON.parse(readFileSync(file, 'utf8')) as RunRecord];
-          } catch {
-            return []; // a damaged record is not a baseline
-          }
-        })
-        .filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && r.config.dataset === dataset)
-        .filter((r) => existsSync(join(runsDir, r.id, 'model', 'model.json')))
-        .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
-    : [];
+  const candidates = listRuns(runsDir)
+    .filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && r.config.dataset === dataset)
+    .filter((r) => existsSync(join(runsDir, r.id, 'model', 'model.json')))
+    .reverse();
   if (candidates.length === 0) return { kind: 'none', zooName: spec };
   return { kind: 'run', path: join(runsDir, candidates[0].id, 'model', 'model.json'), runId: candidates[0].id };
 }

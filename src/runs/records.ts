@@ -4,7 +4,7 @@
  * next to the artefacts (models, checkpoints, reports).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -25,6 +25,8 @@ export interface RunRecord {
   /** Command-specific results (accuracies, timings, metrics); filled as the run progresses. */
   result: Record<string, unknown>;
   error?: string;
+  /** Process that last ran it: a "running" run whose process is gone has crashed. */
+  pid?: number;
 }
 
 export const RECORD_FILE = 'run.json';
@@ -56,7 +58,7 @@ export class Run {
     const dir = resolve(runsDir, id);
     mkdirSync(dir, { recursive: true });
     const now = new Date().toISOString();
-    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {} };
+    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {}, pid: process.pid };
     const db = new Low<RunRecord>(new JSONFile(join(dir, RECORD_FILE)), record);
     await db.write();
     return new Run(dir, db);
@@ -105,4 +107,32 @@ export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> 
   } finally {
     process.off('SIGINT', onSignal);
   }
+}
+
+/** A run's status as a user should read it: "running" whose process has gone is "crashed". */
+export function effectiveStatus(record: RunRecord): RunStatus | 'crashed' {
+  if (record.status !== 'running' || record.pid === undefined) return record.status;
+  try {
+    process.kill(record.pid, 0);
+    return 'running';
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'running' : 'crashed';
+  }
+}
+
+/** Every readable run record under `runsDir`, oldest first (unreadable folders are skipped). */
+export function listRuns(runsDir: string): RunRecord[] {
+  if (!existsSync(runsDir)) return [];
+  return readdirSync(runsDir)
+    .map((id) => join(runsDir, id, RECORD_FILE))
+    .filter((file) => existsSync(file))
+    .flatMap((file) => {
+      try {
+        const record = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
+        return typeof record.id === 'string' ? [record] : [];
+      } catch {
+        return [];
+      }
+    })
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
 }

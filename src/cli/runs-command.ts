@@ -1,0 +1,57 @@
+/** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
+import { effectiveStatus, type RunRecord } from '../runs/records.js';
+import { formatTable } from './table.js';
+
+interface ReportLike {
+  theoreticalSpeedup: number;
+  compressionRatio: number;
+  testDrop: number;
+  pruned: { testAccuracy: number };
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+/** One line of numbers that matter for the run's command. */
+export function headline(record: RunRecord): string {
+  const result = record.result as { testAccuracy?: number; report?: ReportLike; groups?: unknown[] };
+  if (record.command === 'train' && result.testAccuracy !== undefined) return `test accuracy ${pct(result.testAccuracy)}`;
+  if (result.report !== undefined) {
+    const r = result.report;
+    return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${pct(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)})`;
+  }
+  if (record.command === 'prune') return `${result.groups?.length ?? 0} groups finished`;
+  return '-';
+}
+
+/** What to do next, for a run that did not finish. */
+export function nextStep(record: RunRecord): string | undefined {
+  const status = effectiveStatus(record);
+  if (status === 'done' || status === 'running') return undefined;
+  if (record.command === 'prune') return `resume with: autoprune resume ${record.id}`;
+  return `start it again: its ${record.command} command cannot resume`;
+}
+
+export function formatRuns(records: RunRecord[]): string {
+  if (records.length === 0) return 'no runs yet';
+  const rows = records.map((r) => {
+    const config = r.config as { model?: string; dataset?: string };
+    return [r.id, r.command, config.model ?? '-', config.dataset ?? '-', effectiveStatus(r), headline(r)];
+  });
+  return formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);
+}
+
+export function formatShow(record: RunRecord): string {
+  const config = record.config as { model?: string; dataset?: string; seed?: number; tolerance?: number };
+  const lines = [
+    `run ${record.id}`,
+    `command ${record.command}, status ${effectiveStatus(record)}${record.error ? ` (${record.error})` : ''}`,
+    `model ${config.model ?? '-'}, data set ${config.dataset ?? '-'}, seed ${config.seed ?? '-'}${config.tolerance !== undefined ? `, tolerance ${config.tolerance}` : ''}, backend ${record.backend}`,
+    `started ${record.createdAt}, last written ${record.updatedAt}`,
+    `result: ${headline(record)}`,
+  ];
+  const groups = (record.result as { groups?: { groupId: number; producers: string[]; kept: number[]; size: number; relaxed: number }[] }).groups ?? [];
+  for (const g of groups) lines.push(`  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size}${g.relaxed > 0 ? `, relaxed ${g.relaxed}x` : ''}`);
+  const next = nextStep(record);
+  if (next !== undefined) lines.push(next);
+  return lines.join('\n');
+}
