@@ -65,6 +65,16 @@ describe('autoprune prune / resume', () => {
     expect(r.result.report.pruned.params).toBe(r.result.groups[2].params);
   });
 
+  it('prints one JSON event per line with --json', () => {
+    const { status, stdout } = autoprune([...common, 'prune', '--config', configPath, '--json', '--set', 'agent.maxIterations=2', '--set', 'agent.minIterations=0']);
+    expect(status).toBe(0);
+    const events = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    expect(events[0]).toMatchObject({ type: 'run-start', model: 'lenet5', tolerance: 2 });
+    expect(events.at(-1).type).toBe('run-done');
+    expect(events.filter((e) => e.type === 'group-done')).toHaveLength(3);
+    expect(events.filter((e) => e.type === 'iteration').map((e) => e.record.iteration)).toEqual([1, 2, 1, 2, 1, 2]);
+  });
+
   it('resumes an interrupted run (SIGINT) and a killed one (SIGKILL) to the same result as an uninterrupted run', async () => {
     const args = [...common, 'prune', '--config', configPath, '--seed', '9'];
     const whole = autoprune(args);

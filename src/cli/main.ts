@@ -17,6 +17,9 @@ import { baselineCommand } from './baseline-command.js';
 import { logEvent, pruneCommand, resumeCommand } from './prune-command.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
 import { integerIn, numberIn, numberBelow } from './options.js';
+import { Subject } from 'rxjs';
+import type { RunEvent } from '../run/try-and-learn.js';
+import { showDashboard } from './dashboard.js';
 import { formatRuns, formatShow } from './runs-command.js';
 import { trainCommand } from './train-command.js';
 
@@ -130,7 +133,8 @@ export function buildProgram(): Command {
     .command('prune')
     .description('prune with the try-and-learn agent within an accuracy tolerance (trains the baseline first if none is given)')
     .option('--config <file>', 'a JSON config (see configs/); flags override its fields')
-    .option('--set <field=value...>', 'override any config field, e.g. --set agent.hidden=32');
+    .option('--set <field=value...>', 'override any config field, e.g. --set agent.hidden=32')
+    .option('--json', 'print every event as one JSON line on stdout');
   for (const [flag, , parse, help] of PRUNE_FLAGS) prune.option(flag, help, parse);
   prune.addHelpText('after', `\nConfig fields (defaults):\n  ${describeConfig().join('\n  ')}`);
   prune.action(async (opts, command: Command) => {
@@ -147,18 +151,21 @@ export function buildProgram(): Command {
     }
     const config = parsePruneConfig(raw, opts.config ?? 'options');
     const { log, backend } = await setUp(command);
-    const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
-    process.stdout.write(`${run.id}\n`);
+    const view = presenter(global, opts.json === true, log);
+    const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
+    if (opts.json !== true) process.stdout.write(`${run.id}\n`);
   });
 
   program
     .command('resume')
     .description('continue an interrupted prune run from its last finished group')
     .argument('<run-id>', 'the run folder name under --runs-dir')
-    .action(async (runId: string, _opts, command: Command) => {
+    .option('--json', 'print every event as one JSON line on stdout')
+    .action(async (runId: string, opts, command: Command) => {
       const { global, log, backend } = await setUp(command);
-      const run = await resumeCommand(runId, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
-      process.stdout.write(`${run.id}\n`);
+      const view = presenter(global, opts.json === true, log);
+      const run = await resumeCommand(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
+      if (opts.json !== true) process.stdout.write(`${run.id}\n`);
     });
 
   program
@@ -195,6 +202,27 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/**
+ * Where a run's events go: one JSON line each (--json), the live dashboard on
+ * a terminal, or the plain line log (not a terminal, or --no-tui).
+ */
+function presenter(global: GlobalOptions, json: boolean, log: ProgressLog): { onEvent: (e: RunEvent) => void; close: () => Promise<void> } {
+  if (json) return { onEvent: (e) => process.stdout.write(`${JSON.stringify(e)}\n`), close: async () => {} };
+  if (!(process.stderr.isTTY === true && global.tui)) return { onEvent: (e) => logEvent(e, log), close: async () => {} };
+  const events = new Subject<RunEvent>();
+  let stop: (() => Promise<void>) | undefined;
+  return {
+    onEvent: (e) => {
+      stop ??= showDashboard(events); // from the first event on: what comes before (baseline training) uses the line log
+      events.next(e);
+    },
+    close: async () => {
+      events.complete();
+      await stop?.();
+    },
+  };
 }
 
 /** prune's flags: flag, config field it sets, parser, help. */

@@ -1,0 +1,79 @@
+/**
+ * The live terminal dashboard (ink): subscribes to a run's event stream and
+ * renders the folded state at most every `intervalMs`, so drawing never slows
+ * the run however fast events arrive.
+ */
+import { Box, render, Text } from 'ink';
+import { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import type { Observable } from 'rxjs';
+import type { RunEvent } from '../run/try-and-learn.js';
+import { bar, type DashboardState, initialState, reduce, remainingSeconds, sparkline } from './dashboard-state.js';
+
+const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;
+
+const minutes = (seconds: number) => `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+
+export function DashboardView({ state, now }: { state: DashboardState; now: number }) {
+  const { search, finetune } = state;
+  const remaining = remainingSeconds(state);
+  return (
+    <Box flexDirection="column">
+      <Text bold>
+        autoprune · {state.model} on {state.dataset} · backend {state.backend} · tolerance {state.tolerance} pt · seed {state.seed}
+      </Text>
+      {state.groups.map((g) => (
+        <Text key={g.id}>
+          <Text color={STATUS_COLOR[g.status]}>{g.status.padEnd(11)}</Text> group {g.id} {g.producers.join(', ').padEnd(24)} {g.kept !== undefined ? `${g.kept}/${g.size} kept` : `${g.size} filters`}
+        </Text>
+      ))}
+      {search && search.iteration > 0 && (
+        <Box flexDirection="column" marginTop={1}>
+          <Text>
+            group {search.groupId}: iteration {search.iteration}/{search.maxIterations} · kept {search.kept}/{search.size} ({((100 * search.kept) / search.size).toFixed(0)}%) · entropy {search.entropy.toFixed(3)}
+          </Text>
+          <Text>
+            mean reward <Text color="magenta">{sparkline(search.rewards)}</Text> {search.rewards.at(-1)?.toFixed(3)}
+          </Text>
+          <Text>
+            sampled accuracy <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> (floor p - b = {search.floor.toFixed(2)}%)
+          </Text>
+        </Box>
+      )}
+      {finetune && (
+        <Text>
+          fine-tuning {finetune.label}: {bar(((finetune.epoch - 1) * finetune.batches + finetune.batch) / (finetune.epochs * finetune.batches))} epoch {finetune.epoch}/{finetune.epochs}
+        </Text>
+      )}
+      <Text>
+        FLOPs {state.flopsReduction.toFixed(2)}x · params {state.paramsReduction.toFixed(2)}x · elapsed {minutes((now - state.startedAt) / 1000)}
+        {remaining !== undefined && !state.done ? ` · about ${minutes(remaining)} left` : ''}
+      </Text>
+      {state.done?.lines.map((line) => <Text key={line} color="green">{line}</Text>)}
+      {state.error && <Text color="red">error: {state.error}</Text>}
+    </Box>
+  );
+}
+
+export function Dashboard({ events, intervalMs = 100 }: { events: Observable<RunEvent>; intervalMs?: number }) {
+  const latest = useRef(initialState());
+  const [snapshot, setSnapshot] = useState({ state: latest.current, now: Date.now() });
+  // Subscribe before the first paint, so no early event is missed.
+  useLayoutEffect(() => {
+    const subscription = events.subscribe({ next: (e) => (latest.current = reduce(latest.current, e)), error: () => {} });
+    return () => subscription.unsubscribe();
+  }, [events]);
+  useEffect(() => {
+    const timer = setInterval(() => setSnapshot({ state: latest.current, now: Date.now() }), intervalMs);
+    return () => clearInterval(timer);
+  }, [intervalMs]);
+  return <DashboardView state={snapshot.state} now={snapshot.now} />;
+}
+
+/** Renders the dashboard on stderr until the stream ends; returns a function that waits for the last frame. */
+export function showDashboard(events: Observable<RunEvent>): () => Promise<void> {
+  const app = render(<Dashboard events={events} />, { stdout: process.stderr, patchConsole: false });
+  return async () => {
+    await new Promise((resolve) => setTimeout(resolve, 150)); // one more frame with the final state
+    app.unmount();
+  };
+}
