@@ -19,7 +19,6 @@ import { formatInspect, inspectModel } from './inspect-command.js';
 import { integerIn, numberIn, numberBelow } from './options.js';
 import { Subject } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
-import { showDashboard } from './dashboard.js';
 import { formatRuns, formatShow } from './runs-command.js';
 import { trainCommand } from './train-command.js';
 
@@ -151,7 +150,7 @@ export function buildProgram(): Command {
     }
     const config = parsePruneConfig(raw, opts.config ?? 'options');
     const { log, backend } = await setUp(command);
-    const view = presenter(global, opts.json === true, log);
+    const view = await presenter(global, opts.json === true, log);
     const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
     if (opts.json !== true) process.stdout.write(`${run.id}\n`);
   });
@@ -163,7 +162,7 @@ export function buildProgram(): Command {
     .option('--json', 'print every event as one JSON line on stdout')
     .action(async (runId: string, opts, command: Command) => {
       const { global, log, backend } = await setUp(command);
-      const view = presenter(global, opts.json === true, log);
+      const view = await presenter(global, opts.json === true, log);
       const run = await resumeCommand(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
       if (opts.json !== true) process.stdout.write(`${run.id}\n`);
     });
@@ -208,9 +207,10 @@ export function buildProgram(): Command {
  * Where a run's events go: one JSON line each (--json), the live dashboard on
  * a terminal, or the plain line log (not a terminal, or --no-tui).
  */
-function presenter(global: GlobalOptions, json: boolean, log: ProgressLog): { onEvent: (e: RunEvent) => void; close: () => Promise<void> } {
+async function presenter(global: GlobalOptions, json: boolean, log: ProgressLog): Promise<{ onEvent: (e: RunEvent) => void; close: () => Promise<void> }> {
   if (json) return { onEvent: (e) => process.stdout.write(`${JSON.stringify(e)}\n`), close: async () => {} };
   if (!(process.stderr.isTTY === true && global.tui)) return { onEvent: (e) => logEvent(e, log), close: async () => {} };
+  const { showDashboard } = await import('./dashboard.js'); // ink and react load only for the dashboard
   const events = new Subject<RunEvent>();
   let stop: (() => Promise<void>) | undefined;
   return {
