@@ -5,7 +5,8 @@
  * installed.
  *
  *   npx tsx bench/baselines.ts accuracy     # trains lenet5/mnist and vgg-small/fashion-mnist (about 90 min)
- *   npx tsx bench/baselines.ts throughput   # images/s per model and backend (a few minutes)
+ *   npx tsx bench/baselines.ts throughput   # images/s per model on wasm and PyTorch (a few minutes)
+ *   npx tsx bench/baselines.ts throughput --with-cpu   # also tfjs's pure-JS cpu backend (slow: tens of minutes)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -85,17 +86,21 @@ async function throughput(): Promise<void> {
   console.log('# throughput: images/s, median of 5 timed steps after warm-up; training = Adam step at batch 64, inference = forward at batch 256; random 28x28x1 inputs');
   const python = pythonWithTorch();
   if (python === undefined) console.log('PyTorch: skipped (python3-torch is not installed: apt-get install python3-torch)');
-  const rows: string[] = ['| model | wasm train | wasm infer | cpu train | cpu infer | PyTorch train | PyTorch infer | wasm / PyTorch (train, infer) |', '|---|---|---|---|---|---|---|---|'];
+  const withCpu = process.argv.includes('--with-cpu');
+  const rows: string[] = [
+    `| model | wasm train | wasm infer |${withCpu ? ' cpu train | cpu infer |' : ''} PyTorch train | PyTorch infer | wasm / PyTorch (train, infer) |`,
+    `|---|---|---|${withCpu ? '---|---|' : ''}---|---|---|`,
+  ];
   for (const model of ZOO_NAMES) {
     const wasm = await tfjsThroughput('wasm', model);
-    const cpu = await tfjsThroughput('cpu', model);
+    const cpuCells = withCpu ? await tfjsThroughput('cpu', model).then((cpu) => ` ${cpu.train.toFixed(0)} | ${cpu.infer.toFixed(0)} |`) : '';
     let torchCells = ['skipped', 'skipped', '-'];
     if (python !== undefined) {
       const out = execFileSync(python, ['bench/torch_throughput.py', model], { encoding: 'utf8' });
       const torch = JSON.parse(out.trim().split('\n').pop()!) as { train: number; infer: number };
       torchCells = [torch.train.toFixed(0), torch.infer.toFixed(0), `${(wasm.train / torch.train).toFixed(2)}x, ${(wasm.infer / torch.infer).toFixed(2)}x`];
     }
-    rows.push(`| ${model} | ${wasm.train.toFixed(0)} | ${wasm.infer.toFixed(0)} | ${cpu.train.toFixed(0)} | ${cpu.infer.toFixed(0)} | ${torchCells.join(' | ')} |`);
+    rows.push(`| ${model} | ${wasm.train.toFixed(0)} | ${wasm.infer.toFixed(0)} |${cpuCells} ${torchCells.join(' | ')} |`);
     console.log(rows[rows.length - 1]);
   }
   console.log(`\n${rows.join('\n')}`);
