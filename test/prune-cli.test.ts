@@ -115,7 +115,25 @@ describe('autoprune prune / resume', () => {
     expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
   });
 
+  it('compares the agent with hand-made criteria from the same baseline; a failing method is marked, the others finish', () => {
+    const { status, stdout, stderr } = autoprune([...common, 'compare', '--config', configPath, '--methods', 'rl,l1,bn-scale', '--set', 'agent.maxIterations=3', '--set', 'agent.minIterations=0']);
+    expect(status).toBe(0);
+    const dir = join(runsDir, stdout.trim());
+    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['rl', 'done'], ['l1', 'done'], ['bn-scale', 'failed']]);
+    expect(results.rows[2].error).toMatch(/has no BatchNormalization/);
+    for (const row of results.rows.slice(0, 2)) {
+      expect(row.theoreticalSpeedup).toBeGreaterThanOrEqual(1);
+      expect(100 * (record(runsDir, results.rows[0].runId).result.report.original.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
+    }
+    const csv = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error');
+    expect(csv).toHaveLength(4);
+    expect(stderr).toMatch(/unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed: criterion bn-scale/);
+  });
+
   it.each([
+    [['compare', '--methods', 'rl,magic'], /--methods: unknown method magic; choose from rl, l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /options: tolerance: Too small: expected number to be >0/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
     [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],

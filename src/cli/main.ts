@@ -21,9 +21,8 @@ import { Subject } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { formatRuns, formatShow } from './runs-command.js';
 import { trainCommand } from './train-command.js';
-
-/** A combination of options that does not make sense. */
-export class UsageError extends Error {}
+import { UsageError } from './usage-error.js';
+import { compareCommand, METHODS, parseMethods } from './compare-command.js';
 
 /** Errors caused by the user's input: printed as one line, no stack. */
 const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError, ConfigError];
@@ -138,21 +137,26 @@ export function buildProgram(): Command {
   prune.addHelpText('after', `\nConfig fields (defaults):\n  ${describeConfig().join('\n  ')}`);
   prune.action(async (opts, command: Command) => {
     const global = command.optsWithGlobals() as GlobalOptions;
-    const raw = (opts.config === undefined ? {} : readConfigFile(opts.config)) as Record<string, unknown>;
-    for (const [flag, path] of PRUNE_FLAGS) {
-      const value = opts[camel(flag)];
-      if (value !== undefined) setPath(raw, path, value);
-    }
-    for (const assignment of (opts.set as string[] | undefined) ?? []) {
-      const [path, ...rest] = assignment.split('=');
-      if (rest.length === 0) throw new UsageError(`--set ${assignment}: expected field=value`);
-      setPath(raw, path, parseLiteral(rest.join('=')));
-    }
-    const config = parsePruneConfig(raw, opts.config ?? 'options');
+    const config = parsePruneConfig(configFromOptions(opts), opts.config ?? 'options');
     const { log, backend } = await setUp(command);
     const view = await presenter(global, opts.json === true, log);
     const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
     if (opts.json !== true) process.stdout.write(`${run.id}\n`);
+  });
+
+  const compare = program
+    .command('compare')
+    .description('prune the same baseline with the agent and with hand-made criteria at the same tolerance, and compare them')
+    .option('--methods <list>', `comma-separated, from ${METHODS.join(',')}`, METHODS.join(','))
+    .option('--config <file>', "a JSON prune config: the agent's settings; its tolerance, seed and fine-tuning apply to every method")
+    .option('--set <field=value...>', 'override any config field');
+  for (const [flag, , parse, help] of PRUNE_FLAGS) compare.option(flag, help, parse);
+  compare.action(async (opts, command: Command) => {
+    const methods = parseMethods(opts.methods);
+    const config = parsePruneConfig(configFromOptions(opts), opts.config ?? 'options');
+    const { global, log, backend } = await setUp(command);
+    const run = await compareCommand({ config, methods, runsDir: global.runsDir }, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
+    process.stdout.write(`${run.id}\n`);
   });
 
   program
@@ -245,6 +249,21 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
 ];
 
 const camel = (flag: string) => flag.replace(/^--/, '').split(' ')[0].replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+
+/** A prune config from --config, then the flags, then --set (later wins). */
+function configFromOptions(opts: Record<string, unknown>): Record<string, unknown> {
+  const raw = (opts.config === undefined ? {} : readConfigFile(opts.config as string)) as Record<string, unknown>;
+  for (const [flag, path] of PRUNE_FLAGS) {
+    const value = opts[camel(flag)];
+    if (value !== undefined) setPath(raw, path, value);
+  }
+  for (const assignment of (opts.set as string[] | undefined) ?? []) {
+    const [path, ...rest] = assignment.split('=');
+    if (rest.length === 0) throw new UsageError(`--set ${assignment}: expected field=value`);
+    setPath(raw, path, parseLiteral(rest.join('=')));
+  }
+  return raw;
+}
 
 /** --set values: JSON when it parses (numbers, booleans), a string otherwise. */
 function parseLiteral(text: string): unknown {

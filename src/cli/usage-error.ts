@@ -1,0 +1,2 @@
+/** A combination of options that does not make sense: printed as one line. */
+export class UsageError extends Error {}
