@@ -1,16 +1,28 @@
 /**
  * Finds the trained model a pruning command starts from: a model.json path,
  * a run id, or a zoo name (the newest finished `train` run of that model on
- * that data set).
+ * that data set, else a baseline shipped in the repository).
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../models/io.js';
 import { isZooName } from '../models/zoo.js';
 import { listRuns } from './records.js';
 
-export type BaselineSource = { kind: 'file' | 'run'; path: string; runId?: string } | { kind: 'none'; zooName: string };
+export type BaselineSource = { kind: 'file' | 'run' | 'shipped'; path: string; runId?: string } | { kind: 'none'; zooName: string };
+
+/**
+ * Baselines trained by `autoprune train` and committed with their run record
+ * (seed, accuracies) beside the model, so a first prune need not train.
+ */
+const SHIPPED_DIR = fileURLToPath(new URL('../models/pretrained/', import.meta.url));
+
+export function shippedBaseline(model: string, dataset: string): string | undefined {
+  const path = join(SHIPPED_DIR, `${model}-${dataset}`, 'model.json');
+  return existsSync(path) ? path : undefined;
+}
 
 export function findBaseline(spec: string, dataset: string, runsDir: string): BaselineSource {
   if (existsSync(spec) && !isZooName(spec)) return { kind: 'file', path: resolve(spec) };
@@ -21,7 +33,10 @@ export function findBaseline(spec: string, dataset: string, runsDir: string): Ba
     .filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && r.config.dataset === dataset)
     .filter((r) => existsSync(join(runsDir, r.id, 'model', 'model.json')))
     .reverse();
-  if (candidates.length === 0) return { kind: 'none', zooName: spec };
+  if (candidates.length === 0) {
+    const shipped = shippedBaseline(spec, dataset);
+    return shipped === undefined ? { kind: 'none', zooName: spec } : { kind: 'shipped', path: shipped };
+  }
   return { kind: 'run', path: join(runsDir, candidates[0].id, 'model', 'model.json'), runId: candidates[0].id };
 }
 
