@@ -4,17 +4,15 @@
  * A method that fails is marked failed with its reason; the others still run,
  * and each finished row is recorded before the next method starts.
  */
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { BackendChoice } from '../backend/backend.js';
 import { CRITERIA } from '../heuristics/criteria.js';
+import { writeFileAtomic } from '../models/io.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, pruneToTolerance } from '../heuristics/pipeline.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
 import type { PruneConfig } from '../run/config.js';
 import { guardRun, Run } from '../runs/records.js';
-import { trainedModelAndData } from './baseline-command.js';
 import { evaluateAccuracy } from '../train/train.js';
-import type { ProgressLog } from './log.js';
+import { trainedModelAndData } from './baseline-command.js';
 import { pruneCommand, type RunContext } from './prune-command.js';
 import { formatTable } from './table.js';
 import { UsageError } from './usage-error.js';
@@ -88,7 +86,7 @@ export interface CompareOptions {
   runsDir: string;
 }
 
-export async function compareCommand(options: CompareOptions, context: RunContext & { backend: BackendChoice; log: ProgressLog }): Promise<Run> {
+export async function compareCommand(options: CompareOptions, context: RunContext): Promise<Run> {
   const { config, methods } = options;
   const { log, backend } = context;
   const { data, model: baseline, source } = await trainedModelAndData({ ...config, runsDir: options.runsDir }, backend, log);
@@ -122,8 +120,8 @@ export async function compareCommand(options: CompareOptions, context: RunContex
         rows.push(row);
         await run.update((r) => (r.result = { baseline: source, rows }));
       }
-      writeFileSync(join(run.dir, 'results.json'), `${JSON.stringify({ baseline: source, dataset: data.name, tolerance: config.tolerance, rows }, null, 2)}\n`);
-      writeFileSync(join(run.dir, 'results.csv'), toCsv(rows));
+      writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify({ baseline: source, dataset: data.name, tolerance: config.tolerance, rows }, null, 2)}\n`);
+      writeFileAtomic(join(run.dir, 'results.csv'), toCsv(rows));
       const base = { validation: await evaluateAccuracy(baseline, data.validation, data.inputShape), test: await evaluateAccuracy(baseline, data.test, data.inputShape) };
       log.line(formatResults(rows, base));
       log.line(`wrote ${join(run.dir, 'results.json')} and results.csv`);
