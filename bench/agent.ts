@@ -45,10 +45,8 @@ for (const g of result.groups) {
   // Cost of one candidate: the layers the group touches and everything after them, at the decided width.
   const model = await loadModel(g.checkpoint);
   const graph = buildGraph(model);
-  const members = new Set(graph.group(g.groupId).members.map((m) => m.layer));
-  const affected = new Set<string>();
-  for (const name of graph.order) if (members.has(name) || graph.node(name).inputs.some((i) => affected.has(i))) affected.add(name);
-  const macs = [...affected].reduce((sum, name) => sum + layerMacs(graph.node(name).layer), 0);
+  const affected = graph.downstreamOf(graph.group(g.groupId).members.map((m) => m.layer));
+  const macs = affected.reduce((sum, name) => sum + layerMacs(graph.node(name).layer), 0);
   const searchSeconds = g.iterations.reduce((s, i) => s + i.seconds, 0);
   const measured = g.evaluations / searchSeconds;
   const bound = MACS_PER_SECOND / (macs * config.rewardSamples);

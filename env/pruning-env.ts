@@ -17,8 +17,8 @@ import { filterRows } from '../src/heuristics/criteria.js';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prune/graph.js';
-import { layerMacs } from '../src/prune/metrics.js';
-import { disposeLayers, type KeepPlan, pruneModel, prunedLayers } from '../src/prune/surgery.js';
+import { layerMacs, modelCost } from '../src/prune/metrics.js';
+import { disposeLayers, prunedLayers } from '../src/prune/surgery.js';
 import { type RewardConfig, reward } from './reward.js';
 
 export interface EnvConfig extends RewardConfig {
@@ -38,8 +38,8 @@ interface GroupCache {
   /** Per batch: outputs of the unaffected layers that feed affected ones. */
   batches: Map<string, tf.Tensor>[];
   observation: tf.Tensor2D;
-  /** MACs of the network for one image, and the part that depends on this group's width. */
-  macs: { total: number };
+  /** MACs of the current network for one image (the flops reward's denominator). */
+  totalMacs: number;
 }
 
 export class PruningEnv {
@@ -47,18 +47,14 @@ export class PruningEnv {
   private readonly images: tf.Tensor4D;
   private readonly labels: Int32Array;
   private cache?: GroupCache;
-  /** Evaluations run so far (candidates x images), for throughput reports. */
-  evaluatedImages = 0;
+  /** p: the unpruned model's accuracy on the reward subset, in percent (set by create). */
+  private p = NaN;
 
-  /**
-   * @param model the network being pruned (the environment owns it from here on)
-   * @param baseAccuracy p: the unpruned model's accuracy on the reward subset, in percent
-   */
+  /** @param currentModel the network being pruned (the environment owns it from here on) */
   private constructor(
     private currentModel: tf.LayersModel,
     readonly data: Dataset,
     readonly config: EnvConfig,
-    readonly baseAccuracy: number,
     subset: Uint32Array,
   ) {
     this.graphOfModel = buildGraph(currentModel);
@@ -76,9 +72,13 @@ export class PruningEnv {
   static async create(model: tf.LayersModel, data: Dataset, config: EnvConfig, baseAccuracy?: number): Promise<PruningEnv> {
     const count = Math.min(config.rewardSamples, data.validation.count);
     const subset = seededPermutation(data.validation.count, `${config.seed}-reward-subset`).slice(0, count);
-    const env = new PruningEnv(model, data, config, 0, subset);
-    const p = baseAccuracy ?? (await env.modelAccuracy(model));
-    return Object.assign(env, { baseAccuracy: p }) as PruningEnv;
+    const env = new PruningEnv(model, data, config, subset);
+    env.p = baseAccuracy ?? (await env.modelAccuracy(model));
+    return env;
+  }
+
+  get baseAccuracy(): number {
+    return this.p;
   }
 
   get model(): tf.LayersModel {
@@ -100,7 +100,6 @@ export class PruningEnv {
       predicted.dispose();
       for (let i = 0; i < values.length; i++) if (values[i] === this.labels[start + i]) correct++;
     }
-    this.evaluatedImages += n;
     return (100 * correct) / n;
   }
 
@@ -117,11 +116,7 @@ export class PruningEnv {
     if (!group.prunable) throw new Error(`group ${groupId} cannot be pruned: ${group.reason}`);
     const members = [...new Set(group.members.map((m) => m.layer))];
     // Affected: the members and everything downstream of them; cached: unaffected layers feeding affected ones.
-    const affected = new Set<string>();
-    for (const name of graph.order) {
-      const node = graph.node(name);
-      if (members.includes(name) || node.inputs.some((i) => affected.has(i))) affected.add(name);
-    }
+    const affected = new Set(graph.downstreamOf(members));
     const frontier = [...new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))))];
     const batches: Map<string, tf.Tensor>[] = [];
     for (let start = 0; start < this.labels.length; start += this.config.evalBatchSize) {
@@ -130,8 +125,7 @@ export class PruningEnv {
       batches.push(new Map(Object.entries(captured)));
     }
     const observation = this.buildObservation(group);
-    const total = graph.order.reduce((sum, name) => sum + layerMacs(graph.node(name).layer), 0);
-    this.cache = { group, members, batches, observation, macs: { total } };
+    this.cache = { group, members, batches, observation, totalMacs: modelCost(this.currentModel).macs };
     return group;
   }
 
@@ -207,17 +201,10 @@ export class PruningEnv {
 
   /** The paper's reward R = psi * phi for an evaluated mask. */
   reward(accuracy: number, mask: ArrayLike<number>): number {
-    const { group, macs } = this.current();
+    const { group, totalMacs } = this.current();
     const kept = keptIndices(mask).length;
-    const pruned = this.config.phi === 'flops' ? { total: macs.total, pruned: this.macsWith(mask) } : undefined;
+    const pruned = this.config.phi === 'flops' ? { total: totalMacs, pruned: this.macsWith(mask) } : undefined;
     return reward({ baseAccuracy: this.baseAccuracy, accuracy, total: group.size, kept, macs: pruned }, this.config);
-  }
-
-  /** Physically prunes the current group to `kept` channels; the environment continues from the smaller model. */
-  async commit(plan: KeepPlan): Promise<tf.LayersModel> {
-    const pruned = await pruneModel(this.graphOfModel, plan);
-    this.replaceModel(pruned);
-    return pruned;
   }
 
   /** Continues from another model (after fine-tuning or a relaxed decision). */

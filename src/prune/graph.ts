@@ -181,6 +181,13 @@ export class DependencyGraph {
     return node;
   }
 
+  /** The named layers and every layer that depends on them, in topological order. */
+  downstreamOf(names: Iterable<string>): string[] {
+    const reached = new Set(names);
+    for (const name of this.order) if (this.node(name).inputs.some((i) => reached.has(i))) reached.add(name);
+    return this.order.filter((name) => reached.has(name));
+  }
+
   /** Groups that may be pruned, in topological order of their first producer. */
   prunableGroups(): ChannelGroup[] {
     return this.groups.filter((g) => g.prunable);
