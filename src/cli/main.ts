@@ -92,7 +92,7 @@ export function buildProgram(): Command {
   const baseline = program
     .command('baseline')
     .description('prune with a hand-made criterion to a ratio, or to the largest ratio within an accuracy tolerance')
-    .requiredOption('--model <model>', `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, trained first if none), a run id, or a model.json path`)
+    .requiredOption('--model <model>', `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`)
     .addOption(new Option('--dataset <name>', 'data set').choices([...DATASET_NAMES]).makeOptionMandatory())
     .addOption(new Option('--criterion <name>', 'filter-scoring criterion').choices([...CRITERIA]).default(DEFAULT_HEURISTIC_CONFIG.criterion))
     .addOption(new Option('--ranking <name>', 'local: same share per group; global: ranked across groups').choices([...RANKINGS]).default(DEFAULT_HEURISTIC_CONFIG.ranking))
@@ -129,7 +129,7 @@ export function buildProgram(): Command {
 
   const prune = program
     .command('prune')
-    .description('prune with the try-and-learn agent within an accuracy tolerance (trains the baseline first if none is given)')
+    .description('prune with the try-and-learn agent within an accuracy tolerance (uses a shipped or newly trained baseline if none is given)')
     .option('--config <file>', 'a JSON config (see configs/); flags override its fields')
     .option('--set <field=value...>', 'override any config field, e.g. --set agent.hidden=32')
     .option('--json', 'print every event as one JSON line on stdout');

@@ -2,7 +2,8 @@
 import { existsSync } from 'node:fs';
 import { lastValueFrom, tap } from 'rxjs';
 import type { BackendChoice } from '../backend/backend.js';
-import { loadDataset } from '../data/datasets.js';
+import type * as tf from '@tensorflow/tfjs';
+import { type Dataset, loadDataset } from '../data/datasets.js';
 import { loadModel } from '../models/io.js';
 import { formatReport } from '../prune/report.js';
 import { type PruneConfig, parsePruneConfig } from '../run/config.js';
@@ -64,11 +65,11 @@ export interface RunContext {
   onEvent: (event: RunEvent) => void;
 }
 
-/** Runs the loop for an open run; marks it interrupted on SIGINT (resumable) or failed on error. */
-async function execute(run: Run, config: PruneConfig, { backend, log, onEvent }: RunContext): Promise<Run> {
-  const baselinePath = (run.record.result as { baseline: string }).baseline;
-  const data = loadDataset(config.dataset, { dataDir: config.dataDir, validationSize: config.validationSize, seed: config.seed });
-  const baseline = await loadModel(baselinePath);
+/**
+ * Runs the loop for an open run on its data and baseline (which it disposes);
+ * marks the run interrupted on SIGINT (resumable) or failed on error.
+ */
+async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: tf.LayersModel, { backend, log, onEvent }: RunContext): Promise<Run> {
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
@@ -99,11 +100,10 @@ async function execute(run: Run, config: PruneConfig, { backend, log, onEvent }:
 
 export async function pruneCommand(config: PruneConfig, context: RunContext): Promise<Run> {
   const { data, model, source } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
-  model.dispose();
   const run = await Run.create(context.runsDir, { command: 'prune', label: `${config.model.replace(/[^\w-]+/g, '_').slice(-40)}-${data.name}`, config, backend: context.backend.name });
   await run.update((r) => (r.result = { baseline: source }));
   context.log.line(`run: ${run.dir}`);
-  return execute(run, config, context);
+  return execute(run, config, data, model, context);
 }
 
 export async function resumeCommand(runId: string, context: RunContext): Promise<Run> {
@@ -117,5 +117,6 @@ export async function resumeCommand(runId: string, context: RunContext): Promise
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
   context.log.line(`resuming ${run.dir} (${result.groups?.length ?? 0} groups finished)`);
-  return execute(run, config, context);
+  const data = loadDataset(config.dataset, { dataDir: config.dataDir, validationSize: config.validationSize, seed: config.seed });
+  return execute(run, config, data, await loadModel(result.baseline), context);
 }
