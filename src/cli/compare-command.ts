@@ -4,16 +4,22 @@
  * A method that fails is marked failed with its reason; the others still run,
  * and each finished row is recorded before the next method starts.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CRITERIA } from '../heuristics/criteria.js';
-import { writeFileAtomic } from '../models/io.js';
-import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, pruneToTolerance } from '../heuristics/pipeline.js';
-import { type PruneReport, pruneReport } from '../prune/report.js';
+import type * as tf from '@tensorflow/tfjs';
+import type { Dataset } from '../data/datasets.js';
+import { CRITERIA, type CriterionName } from '../heuristics/criteria.js';
+import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, type HeuristicEvent, pruneToTolerance } from '../heuristics/pipeline.js';
+import { cloneModel, loadModel, saveModel, writeFileAtomic } from '../models/io.js';
+import { modelCost } from '../prune/metrics.js';
+import { type LayerWidth, layerWidths, type PruneReport, pruneReport } from '../prune/report.js';
+import { checkWritable, writeReport } from '../report/report-html.js';
 import type { PruneConfig } from '../run/config.js';
-import { guardRun, Run } from '../runs/records.js';
-import { evaluateAccuracy } from '../train/train.js';
+import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
+import { guardRun, Run, RunError } from '../runs/records.js';
+import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from './baseline-command.js';
-import { pruneCommand, type RunContext } from './prune-command.js';
+import { pruneLoaded, type RunContext } from './prune-command.js';
 import { formatTable } from './table.js';
 import { UsageError } from './usage-error.js';
 
@@ -28,6 +34,22 @@ export function parseMethods(list: string): Method[] {
   return [...new Set(names)] as Method[];
 }
 
+/** One point of a method's accuracy-vs-FLOPs trade-off (a tolerance probe, or the agent after a group). */
+export interface TradeOffPoint {
+  flopsReduction: number;
+  validationAccuracy: number;
+  label: string;
+}
+
+/** The agent's learning curve on one group, for the report. */
+export interface AgentGroupHistory {
+  groupId: number;
+  producers: string[];
+  size: number;
+  kept: number;
+  iterations: { iteration: number; meanReward: number; keptRatio: number }[];
+}
+
 export interface ResultRow {
   method: Method;
   status: 'done' | 'failed';
@@ -38,11 +60,17 @@ export interface ResultRow {
   validationAccuracy?: number;
   testAccuracy?: number;
   seconds: number;
-  /** The run holding the method's pruned model (rl), or the compare run itself. */
+  /** Where the method's pruned model was saved. */
+  modelPath?: string;
+  /** The prune run of the rl method. */
   runId?: string;
+  /** Filters (units) kept per layer. */
+  layers?: LayerWidth[];
+  tradeOff?: TradeOffPoint[];
+  agent?: AgentGroupHistory[];
 }
 
-function fromReport(method: Method, report: PruneReport, seconds: number, runId?: string): ResultRow {
+function fromReport(method: Method, report: PruneReport, seconds: number, details: Partial<ResultRow>): ResultRow {
   return {
     method,
     status: 'done',
@@ -52,7 +80,7 @@ function fromReport(method: Method, report: PruneReport, seconds: number, runId?
     validationAccuracy: report.pruned.validationAccuracy,
     testAccuracy: report.pruned.testAccuracy,
     seconds,
-    runId,
+    ...details,
   };
 }
 
@@ -84,16 +112,122 @@ export interface CompareOptions {
   config: PruneConfig;
   methods: Method[];
   runsDir: string;
+  /** Bisection probes of each heuristic's tolerance search. */
+  probes: number;
+  /** Where report.html goes (default: the run folder). */
+  reportPath?: string;
+  /** Shows the agent's run (the dashboard, or the line log); closed when the agent is done. */
+  presentAgent: () => Promise<AgentView>;
+}
+
+export interface AgentView {
+  onEvent: (event: RunEvent) => void;
+  close: () => Promise<void>;
+}
+
+/** What results.json holds: enough to redraw the report without the run. */
+export interface CompareResults {
+  baseline: string;
+  model: string;
+  dataset: string;
+  tolerance: number;
+  seed: number;
+  backend: string;
+  unpruned: { validationAccuracy: number; testAccuracy: number; macs: number; params: number };
+  rows: ResultRow[];
+}
+
+/** The agent's per-group learning curves, from its prune run's record. */
+function agentHistory(groups: GroupDecision[]): AgentGroupHistory[] {
+  return groups.map((g) => ({
+    groupId: g.groupId,
+    producers: g.producers,
+    size: g.size,
+    kept: g.kept.length,
+    iterations: g.iterations.map((it) => ({ iteration: it.iteration, meanReward: it.meanReward, keptRatio: it.meanKept / g.size })),
+  }));
+}
+
+async function runAgent(options: CompareOptions, data: Dataset, baseline: tf.LayersModel, source: string, context: RunContext): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const view = await options.presentAgent();
+  const child = await pruneLoaded({ ...options.config, model: source }, data, await cloneModel(baseline), source, { ...context, onEvent: view.onEvent }).finally(view.close);
+  const result = child.record.result as { report?: PruneReport; groups?: GroupDecision[]; modelPath?: string };
+  if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined) throw new Error(`prune run ${child.id} ended ${child.record.status}`);
+  const originalMacs = result.report.original.macs;
+  const pruned = await loadModel(result.modelPath!);
+  try {
+    return {
+      report: result.report,
+      runId: child.id,
+      modelPath: result.modelPath,
+      layers: layerWidths(baseline, pruned),
+      tradeOff: result.groups.map((g) => ({ flopsReduction: originalMacs / g.macs, validationAccuracy: g.validationAccuracy, label: `after group ${g.groupId}` })),
+      agent: agentHistory(result.groups),
+    };
+  } finally {
+    pruned.dispose();
+  }
+}
+
+/** A criterion's tolerance search, then the same final fine-tune the agent's model gets (kept only if it helps). */
+async function runHeuristic(method: CriterionName, options: CompareOptions, data: Dataset, baseline: tf.LayersModel, runDir: string, context: RunContext): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const { config } = options;
+  const heuristic = { ...DEFAULT_HEURISTIC_CONFIG, criterion: method, finetune: { ...config.finetune, seed: config.seed, restoreBest: true }, seed: config.seed };
+  checkCriterion(baseline, heuristic, data);
+  const onEvent = (event: HeuristicEvent) => {
+    if (event.type === 'finetune-progress') context.log.status(`  ${method}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
+    if (event.type === 'probe-done') context.log.line(`  ${method} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, validation drop ${event.probe.drop.toFixed(2)} points${event.probe.withinTolerance ? '' : ' (over the tolerance)'}`);
+  };
+  const search = await pruneToTolerance(baseline, data, heuristic, { ...DEFAULT_SEARCH, tolerance: config.tolerance, probes: options.probes }, onEvent);
+  const originalMacs = modelCost(baseline).macs;
+  let model = search.model;
+  if (search.ratio > 0 && config.finalFinetune.epochs > 0) {
+    const tuned = await cloneModel(model);
+    const { validationAccuracy } = await trainModel(tuned, data, { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true });
+    if (validationAccuracy > search.validationAccuracy) {
+      search.model.dispose();
+      model = tuned;
+    } else {
+      tuned.dispose();
+    }
+  }
+  try {
+    const modelPath = await saveModel(model, join(runDir, 'models', method));
+    return {
+      report: await pruneReport(baseline, model, data),
+      modelPath,
+      layers: layerWidths(baseline, model),
+      tradeOff: search.probes.map((p) => ({ flopsReduction: originalMacs / p.steps[p.steps.length - 1].macs, validationAccuracy: p.validationAccuracy, label: `ratio ${p.ratio.toFixed(3)}` })),
+    };
+  } finally {
+    model.dispose();
+  }
 }
 
 export async function compareCommand(options: CompareOptions, context: RunContext): Promise<Run> {
   const { config, methods } = options;
   const { log, backend } = context;
+  const reportPath = options.reportPath;
+  if (reportPath !== undefined) checkWritable(reportPath);
   const { data, model: baseline, source } = await trainedModelAndData({ ...config, runsDir: options.runsDir }, backend, log);
   const run = await Run.create(options.runsDir, { command: 'compare', label: `${data.name}`, config: { ...config, methods }, backend: backend.name });
   log.line(`run: ${run.dir}`);
-  const rows: ResultRow[] = [];
-  const finetune = { ...config.finetune, seed: config.seed, restoreBest: true };
+  const cost = modelCost(baseline);
+  const results: CompareResults = {
+    baseline: source,
+    model: config.model,
+    dataset: data.name,
+    tolerance: config.tolerance,
+    seed: config.seed,
+    backend: backend.name,
+    unpruned: {
+      validationAccuracy: await evaluateAccuracy(baseline, data.validation, data.inputShape),
+      testAccuracy: await evaluateAccuracy(baseline, data.test, data.inputShape),
+      macs: cost.macs,
+      params: cost.params,
+    },
+    rows: [],
+  };
   try {
     return await guardRun(run, async () => {
       for (const method of methods) {
@@ -101,34 +235,33 @@ export async function compareCommand(options: CompareOptions, context: RunContex
         const started = performance.now();
         let row: ResultRow;
         try {
-          if (method === 'rl') {
-            const child = await pruneCommand({ ...config, model: source }, context);
-            const report = (child.record.result as { report?: PruneReport }).report;
-            if (child.record.status !== 'done' || report === undefined) throw new Error(`prune run ${child.id} ended ${child.record.status}`);
-            row = fromReport(method, report, (performance.now() - started) / 1000, child.id);
-          } else {
-            const heuristic = { ...DEFAULT_HEURISTIC_CONFIG, criterion: method, finetune, seed: config.seed };
-            const result = await pruneToTolerance(baseline, data, heuristic, { ...DEFAULT_SEARCH, tolerance: config.tolerance });
-            const report = await pruneReport(baseline, result.model, data);
-            result.model.dispose();
-            row = fromReport(method, report, (performance.now() - started) / 1000);
-          }
+          const { report, ...details } = method === 'rl' ? await runAgent(options, data, baseline, source, context) : await runHeuristic(method, options, data, baseline, run.dir, context);
+          row = fromReport(method, report, (performance.now() - started) / 1000, details);
         } catch (err) {
           row = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
           log.line(`${method} failed: ${row.error}`);
         }
-        rows.push(row);
-        await run.update((r) => (r.result = { baseline: source, rows }));
+        results.rows.push(row);
+        await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
+        writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
       }
-      writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify({ baseline: source, dataset: data.name, tolerance: config.tolerance, rows }, null, 2)}\n`);
-      writeFileAtomic(join(run.dir, 'results.csv'), toCsv(rows));
-      const base = { validation: await evaluateAccuracy(baseline, data.validation, data.inputShape), test: await evaluateAccuracy(baseline, data.test, data.inputShape) };
-      log.line(formatResults(rows, base));
-      log.line(`wrote ${join(run.dir, 'results.json')} and results.csv`);
+      writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
+      log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
+      const html = await writeReport(results, reportPath ?? join(run.dir, 'report.html'));
+      log.line(`wrote ${join(run.dir, 'results.json')}, results.csv and ${html}`);
       await run.finish('done');
       return run;
     });
   } finally {
     baseline.dispose();
   }
+}
+
+/** Redraws a compare run's report.html from its results.json; returns the path written. */
+export async function reportCommand(runId: string, runsDir: string, out?: string): Promise<string> {
+  const run = await Run.open(runsDir, runId);
+  const resultsPath = join(run.dir, 'results.json');
+  if (run.record.command !== 'compare') throw new RunError(`run "${runId}" is a ${run.record.command} run; only compare runs have a report`);
+  if (!existsSync(resultsPath)) throw new RunError(`run "${runId}" has no results.json yet (no method finished)`);
+  return writeReport(JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults, out ?? join(run.dir, 'report.html'));
 }

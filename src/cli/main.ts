@@ -22,10 +22,13 @@ import type { RunEvent } from '../run/try-and-learn.js';
 import { formatRuns, formatShow } from './runs-command.js';
 import { trainCommand } from './train-command.js';
 import { UsageError } from './usage-error.js';
-import { compareCommand, METHODS, parseMethods } from './compare-command.js';
+import { type CompareOptions, compareCommand, METHODS, parseMethods, reportCommand } from './compare-command.js';
+import { ReportPathError } from '../report/report-html.js';
+import { shippedBaseline } from '../runs/baselines.js';
+import { fileURLToPath } from 'node:url';
 
 /** Errors caused by the user's input: printed as one line, no stack. */
-const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError, ConfigError];
+const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError, ConfigError, ReportPathError];
 
 interface GlobalOptions {
   backend?: string;
@@ -46,6 +49,11 @@ async function startBackend(global: GlobalOptions, log: ProgressLog): Promise<Ba
   log.line(`backend: ${choice.name} (${choice.reason}${skipped})`);
   return choice;
 }
+
+/** The demo: the shipped LeNet-5 baseline and a config sized for a few minutes on 2 cores. */
+const DEMO_CONFIG = fileURLToPath(new URL('../../configs/demo-lenet5-mnist.json', import.meta.url));
+const SHIPPED_LENET = shippedBaseline('lenet5', 'mnist')!;
+const DEMO_PROBES = 4;
 
 export function buildProgram(): Command {
   const program = new Command('autoprune')
@@ -149,15 +157,33 @@ export function buildProgram(): Command {
     .description('prune the same baseline with the agent and with hand-made criteria at the same tolerance, and compare them')
     .option('--methods <list>', `comma-separated, from ${METHODS.join(',')}`, METHODS.join(','))
     .option('--config <file>', "a JSON prune config: the agent's settings; its tolerance, seed and fine-tuning apply to every method")
-    .option('--set <field=value...>', 'override any config field');
+    .option('--set <field=value...>', 'override any config field')
+    .option('--probes <n>', "bisection probes of each heuristic's tolerance search", integerIn(1, 30), DEFAULT_SEARCH.probes)
+    .option('--report <file>', 'where to write report.html (default: the run folder)');
   for (const [flag, , parse, help] of PRUNE_FLAGS) compare.option(flag, help, parse);
   compare.action(async (opts, command: Command) => {
     const methods = parseMethods(opts.methods);
     const config = parsePruneConfig(configFromOptions(opts), opts.config ?? 'options');
-    const { global, log, backend } = await setUp(command);
-    const run = await compareCommand({ config, methods, runsDir: global.runsDir }, { runsDir: global.runsDir, backend, log, onEvent: (e) => logEvent(e, log) });
-    process.stdout.write(`${run.id}\n`);
+    await runCompare(command, { config, methods, probes: opts.probes, reportPath: opts.report });
   });
+
+  program
+    .command('demo')
+    .description('prune the shipped LeNet-5 on MNIST at a 1-point tolerance with the agent, then compare it with L1-norm pruning (a few minutes on 2 cores)')
+    .action(async (_opts, command: Command) => {
+      const config = parsePruneConfig({ ...(readConfigFile(DEMO_CONFIG) as object), model: SHIPPED_LENET }, DEMO_CONFIG);
+      await runCompare(command, { config, methods: ['rl', 'l1'], probes: DEMO_PROBES });
+    });
+
+  program
+    .command('report')
+    .description("redraw a compare run's report.html from its results.json")
+    .argument('<run-id>', 'the compare run folder name under --runs-dir')
+    .option('--out <file>', 'where to write it (default: the run folder)')
+    .action(async (runId: string, opts, command: Command) => {
+      const global = command.optsWithGlobals() as GlobalOptions;
+      process.stdout.write(`${await reportCommand(runId, global.runsDir, opts.out)}\n`);
+    });
 
   program
     .command('resume')
@@ -227,6 +253,12 @@ async function presenter(global: GlobalOptions, json: boolean, log: ProgressLog)
       await stop?.();
     },
   };
+}
+
+async function runCompare(command: Command, options: Omit<CompareOptions, 'runsDir' | 'presentAgent'>): Promise<void> {
+  const { global, log, backend } = await setUp(command);
+  const run = await compareCommand({ ...options, runsDir: global.runsDir, presentAgent: () => presenter(global, false, log) }, { runsDir: global.runsDir, backend, log, onEvent: () => {} });
+  process.stdout.write(`${run.id}\n`);
 }
 
 /** prune's flags: flag, config field it sets, parser, help. */

@@ -100,6 +100,11 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
 
 export async function pruneCommand(config: PruneConfig, context: RunContext): Promise<Run> {
   const { data, model, source } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
+  return pruneLoaded(config, data, model, source, context);
+}
+
+/** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. */
+export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
   const run = await Run.create(context.runsDir, { command: 'prune', label: `${config.model.replace(/[^\w-]+/g, '_').slice(-40)}-${data.name}`, config, backend: context.backend.name });
   await run.update((r) => (r.result = { baseline: source }));
   context.log.line(`run: ${run.dir}`);

@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/datasets.js';
 import { cloneModel } from '../models/io.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
+import { modelCost } from '../prune/metrics.js';
 import { pruneModel, type KeepPlan } from '../prune/surgery.js';
 import { evaluateAccuracy, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
 import { type CriterionName, CriterionError, DATA_CRITERIA, type GroupScores, scoreGroups, topChannels } from './criteria.js';
@@ -102,6 +103,8 @@ export interface StepRecord {
   ratio: number;
   /** Channels kept per group id. */
   kept: Record<number, number>;
+  /** Network MACs per image after this step. */
+  macs: number;
   validationAccuracy: number;
   seconds: number;
 }
@@ -152,6 +155,7 @@ export async function pruneToRatio(model: tf.LayersModel, data: Dataset, config:
       step,
       ratio: stepRatio,
       kept: Object.fromEntries([...plan].map(([id, kept]) => [id, kept.length])),
+      macs: modelCost(current).macs,
       validationAccuracy: tuned.validationAccuracy,
       seconds: (performance.now() - started) / 1000,
     };

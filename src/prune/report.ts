@@ -64,3 +64,23 @@ export function formatReport(r: PruneReport): string[] {
     `test accuracy ${pct(r.original.testAccuracy)} -> ${pct(r.pruned.testAccuracy)} (${r.testDrop >= 0 ? '-' : '+'}${Math.abs(r.testDrop).toFixed(2)} points)`,
   ];
 }
+
+export interface LayerWidth {
+  layer: string;
+  kept: number;
+  total: number;
+}
+
+/** Filters (conv) or units (dense) per layer, pruned against original; the output layer is left out. */
+export function layerWidths(original: tf.LayersModel, pruned: tf.LayersModel): LayerWidth[] {
+  const width = (layer: tf.layers.Layer) => {
+    const config = layer.getConfig();
+    return (config.filters ?? config.units) as number | undefined;
+  };
+  const outputs = new Set(original.outputLayers.map((l) => l.name));
+  return original.layers.flatMap((layer) => {
+    const total = width(layer);
+    if (total === undefined || outputs.has(layer.name)) return [];
+    return [{ layer: layer.name, kept: width(pruned.getLayer(layer.name)) ?? total, total }];
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * report.html of a `compare` run: one self-contained file (inline SVG and CSS,
+ * no scripts, nothing fetched at view time). The charts are Vega-Lite specs
+ * rendered to SVG here, at build time.
+ */
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import type { CompareResults, ResultRow } from '../cli/compare-command.js';
+import { writeFileAtomic } from '../models/io.js';
+
+export class ReportPathError extends Error {}
+
+/** Fails before any work when `path` cannot be written: a missing or read-only folder, or a folder in the way. */
+export function checkWritable(path: string): void {
+  const target = resolve(path);
+  const folder = dirname(target);
+  if (!existsSync(folder)) throw new ReportPathError(`report path ${path}: folder ${folder} does not exist`);
+  if (existsSync(target) && statSync(target).isDirectory()) throw new ReportPathError(`report path ${path}: is a folder, not a file`);
+  try {
+    accessSync(folder, constants.W_OK);
+    if (existsSync(target)) accessSync(target, constants.W_OK);
+  } catch {
+    throw new ReportPathError(`report path ${path}: not writable (no write permission on ${existsSync(target) ? target : folder})`);
+  }
+}
+
+const WIDTH = 420;
+const HEIGHT = 280;
+
+async function toSvg(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+const done = (rows: ResultRow[]) => rows.filter((r) => r.status === 'done');
+
+/** Each method's final model as a point, its search (probes, or the agent group by group) as a line, the tolerance floor as a rule. */
+function tradeOffSpec(results: CompareResults): TopLevelSpec {
+  const floor = 100 * results.unpruned.validationAccuracy - results.tolerance;
+  const finals = done(results.rows).map((r) => ({ method: r.method, flops: r.theoreticalSpeedup, accuracy: 100 * r.validationAccuracy! }));
+  const searches = done(results.rows).flatMap((r) =>
+    (r.tradeOff ?? []).map((p) => ({ method: r.method, flops: p.flopsReduction, accuracy: 100 * p.validationAccuracy, label: p.label })),
+  );
+  const x = { field: 'flops', type: 'quantitative', title: 'FLOPs reduction (x, log scale)', scale: { type: 'log' } } as const;
+  const y = { field: 'accuracy', type: 'quantitative', title: 'validation accuracy (%)', scale: { zero: false } } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: WIDTH,
+    height: HEIGHT,
+    layer: [
+      { data: { values: [{ flops: 1, accuracy: 100 * results.unpruned.validationAccuracy, method: 'unpruned' }] }, mark: { type: 'point', shape: 'diamond', size: 90, color: 'black' }, encoding: { x, y } },
+      { data: { values: searches }, mark: { type: 'line', point: { size: 20 }, opacity: 0.45, strokeDash: [4, 3] }, encoding: { x, y, color: { field: 'method', type: 'nominal' }, order: { field: 'flops' } } },
+      { data: { values: finals }, mark: { type: 'point', filled: true, size: 110 }, encoding: { x, y, color: { field: 'method', type: 'nominal', title: 'method' } } },
+      { data: { values: [{ floor }] }, mark: { type: 'rule', color: 'firebrick', strokeWidth: 1.5 }, encoding: { y: { field: 'floor', type: 'quantitative' } } },
+      {
+        data: { values: [{ floor, text: `tolerance floor: ${floor.toFixed(2)}% (unpruned - ${results.tolerance})` }] },
+        mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'firebrick', x: 0 },
+        encoding: { y: { field: 'floor', type: 'quantitative' }, text: { field: 'text' } },
+      },
+    ],
+  };
+}
+
+/** Share of filters (units) kept per layer, one bar per method. */
+function layersSpec(results: CompareResults): TopLevelSpec {
+  const values = done(results.rows).flatMap((r) => (r.layers ?? []).map((l) => ({ method: r.method, layer: l.layer, kept: l.kept, total: l.total, share: l.kept / l.total })));
+  const layerOrder = [...new Set(values.map((v) => v.layer))];
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: Math.max(WIDTH, layerOrder.length * 16 * Math.max(1, done(results.rows).length) * 0.6),
+    height: HEIGHT,
+    data: { values },
+    mark: 'bar',
+    encoding: {
+      x: { field: 'layer', type: 'nominal', sort: layerOrder, title: 'layer' },
+      xOffset: { field: 'method', type: 'nominal' },
+      y: { field: 'share', type: 'quantitative', title: 'filters kept (share of original)', scale: { domain: [0, 1] } },
+      color: { field: 'method', type: 'nominal', title: 'method' },
+    },
+  };
+}
+
+/** The agent's mean sampled reward and kept share per REINFORCE iteration, one line per group. */
+function agentSpec(row: ResultRow, field: 'meanReward' | 'keptRatio', title: string): TopLevelSpec {
+  const values = (row.agent ?? []).flatMap((g) => g.iterations.map((it) => ({ group: `${g.groupId}: ${g.producers.join('+')} (${g.size})`, iteration: it.iteration, value: it[field] })));
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    width: WIDTH,
+    height: HEIGHT * 0.8,
+    data: { values },
+    mark: { type: 'line', strokeWidth: 1.5 },
+    encoding: {
+      x: { field: 'iteration', type: 'quantitative', title: 'iteration' },
+      y: { field: 'value', type: 'quantitative', title, ...(field === 'keptRatio' ? { scale: { domain: [0, 1] } } : {}) },
+      color: { field: 'group', type: 'nominal', title: 'group (filters)' },
+    },
+  };
+}
+
+const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const pct = (x?: number) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
+const times = (x?: number) => (x === undefined ? '' : `${x.toFixed(2)}x`);
+
+function tableHtml(results: CompareResults): string {
+  const best = Math.max(...done(results.rows).map((r) => r.theoreticalSpeedup!), 0);
+  const head = ['method', 'FLOPs reduction', 'compression', 'measured speedup (batch 256)', 'validation', 'test', 'wall time'];
+  const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), pct(results.unpruned.testAccuracy), ''];
+  const rows = results.rows.map((r) =>
+    r.status === 'failed'
+      ? `<tr class="failed"><td>${escape(r.method)}</td><td colspan="5">failed: ${escape(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
+      : `<tr${r.theoreticalSpeedup === best ? ' class="best"' : ''}>${[r.method, times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`].map((c) => `<td>${escape(c)}</td>`).join('')}</tr>`,
+  );
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table>`;
+}
+
+export async function renderReport(results: CompareResults): Promise<string> {
+  const agentRow = done(results.rows).find((r) => r.agent !== undefined && r.agent.length > 0);
+  const figure = (id: string, caption: string, svg: string) => `<figure id="${id}">${svg}<figcaption>${caption}</figcaption></figure>`;
+  const figures = [
+    figure('trade-off', 'Validation accuracy against FLOPs reduction. Filled points: each method\'s final model. Dashed lines: its search (a heuristic\'s tolerance probes, the agent after each group).', await toSvg(tradeOffSpec(results))),
+    figure('layers', 'Share of filters kept in each layer, per method.', await toSvg(layersSpec(results))),
+    ...(agentRow === undefined
+      ? []
+      : [
+          figure('agent-reward', 'The agent: mean reward of the sampled masks per REINFORCE iteration, one line per group.', await toSvg(agentSpec(agentRow, 'meanReward', 'mean reward'))),
+          figure('agent-kept', 'The agent: mean share of filters kept by the sampled masks per iteration.', await toSvg(agentSpec(agentRow, 'keptRatio', 'filters kept (share)'))),
+        ]),
+  ];
+  const title = `autoprune compare: ${results.model} on ${results.dataset}, tolerance ${results.tolerance} point${results.tolerance === 1 ? '' : 's'}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+tr.best td { font-weight: bold; }
+tr.failed td { color: #a00; }
+figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; }
+figcaption { max-width: ${WIDTH + 100}px; color: #555; }
+</style></head><body>
+<h1>${escape(title)}</h1>
+<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}. Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Bold: the largest FLOPs reduction.</p>
+${tableHtml(results)}
+${figures.join('\n')}
+</body></html>
+`;
+}
+
+/** Renders and writes the report; returns its path. */
+export async function writeReport(results: CompareResults, path: string): Promise<string> {
+  checkWritable(path);
+  writeFileAtomic(path, await renderReport(results));
+  return path;
+}
