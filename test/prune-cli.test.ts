@@ -2,8 +2,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tempDir } from './helpers.js';
+import { tempDir, writeIdxDataset } from './helpers.js';
 
+const SHIPPED_LENET = 'src/models/pretrained/lenet5-mnist/model.json';
+const LARGER_IMAGES = writeIdxDataset(tempDir(), { size: 32 });
 const autoprune = (args: string[]) => spawnSync('node', ['bin/autoprune.mjs', '--no-tui', ...args], { encoding: 'utf8' });
 const record = (runsDir: string, id: string) => JSON.parse(readFileSync(join(runsDir, id, 'run.json'), 'utf8'));
 
@@ -130,10 +132,28 @@ describe('autoprune prune / resume', () => {
     expect(csv[0]).toBe('method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error');
     expect(csv).toHaveLength(4);
     expect(stderr).toMatch(/unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed: criterion bn-scale/);
+    // What the report draws: every layer's width, each method's search, the agent's curves per group.
+    const [rl, l1] = results.rows;
+    expect(rl.layers.map((l: { layer: string }) => l.layer)).toEqual(['conv1', 'conv2', 'fc1']);
+    expect(l1.layers.map((l: { total: number }) => l.total)).toEqual([20, 50, 500]);
+    expect(rl.agent.map((g: { groupId: number; iterations: unknown[] }) => [g.groupId, g.iterations.length])).toEqual([[0, 3], [1, 3], [2, 3]]);
+    expect(rl.tradeOff).toHaveLength(3);
+    expect(l1.tradeOff.length).toBeGreaterThanOrEqual(1);
+    expect(l1.modelPath).toBe(join(dir, 'models', 'l1', 'model.json'));
+    const html = readFileSync(join(dir, 'report.html'), 'utf8');
+    for (const id of ['trade-off', 'layers', 'agent-reward', 'agent-kept']) expect(html).toContain(`<figure id="${id}"><svg`);
+    // The report can be redrawn from results.json, elsewhere.
+    const out = join(runsDir, 'again.html');
+    const redraw = autoprune([...common, 'report', stdout.trim(), '--out', out]);
+    expect(redraw.status).toBe(0);
+    expect(readFileSync(out, 'utf8')).toBe(html);
   });
 
   it.each([
     [['compare', '--methods', 'rl,magic'], /--methods: unknown method magic; choose from rl, l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
+    [['compare', '--methods', 'l1', '--report', '/proc/report.html'], /report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/],
+    [['compare', '--methods', 'l1', '--model', SHIPPED_LENET, '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--validation-size', '100'], /lenet5-mnist\/model\.json: the model takes inputs of 28x28x1 but mnist images are 32x32x1/],
+    [['report', 'no-such-run'], /run "no-such-run" not found/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /options: tolerance: Too small: expected number to be >0/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
     [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],

@@ -3,8 +3,8 @@
  * no scripts, nothing fetched at view time). The charts are Vega-Lite specs
  * rendered to SVG here, at build time.
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { CompareResults, ResultRow } from '../cli/compare-command.js';
@@ -12,17 +12,19 @@ import { writeFileAtomic } from '../models/io.js';
 
 export class ReportPathError extends Error {}
 
-/** Fails before any work when `path` cannot be written: a missing or read-only folder, or a folder in the way. */
+/** Fails before any work when `path` cannot be written: a missing folder, a folder in the way, or no right to write there. */
 export function checkWritable(path: string): void {
   const target = resolve(path);
   const folder = dirname(target);
   if (!existsSync(folder)) throw new ReportPathError(`report path ${path}: folder ${folder} does not exist`);
   if (existsSync(target) && statSync(target).isDirectory()) throw new ReportPathError(`report path ${path}: is a folder, not a file`);
+  // Permissions alone do not say (root, read-only mounts): try it.
+  const probe = join(folder, `.${basename(target)}.${process.pid}.check`);
   try {
-    accessSync(folder, constants.W_OK);
-    if (existsSync(target)) accessSync(target, constants.W_OK);
-  } catch {
-    throw new ReportPathError(`report path ${path}: not writable (no write permission on ${existsSync(target) ? target : folder})`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+  } catch (err) {
+    throw new ReportPathError(`report path ${path}: cannot write in ${folder} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
@@ -43,10 +45,12 @@ const done = (rows: ResultRow[]) => rows.filter((r) => r.status === 'done');
 /** Each method's final model as a point, its search (probes, or the agent group by group) as a line, the tolerance floor as a rule. */
 function tradeOffSpec(results: CompareResults): TopLevelSpec {
   const floor = 100 * results.unpruned.validationAccuracy - results.tolerance;
+  // Probes that collapsed would squash the region that matters into a line; they are left out.
+  const lowest = floor - 3 * results.tolerance;
   const finals = done(results.rows).map((r) => ({ method: r.method, flops: r.theoreticalSpeedup, accuracy: 100 * r.validationAccuracy! }));
-  const searches = done(results.rows).flatMap((r) =>
-    (r.tradeOff ?? []).map((p) => ({ method: r.method, flops: p.flopsReduction, accuracy: 100 * p.validationAccuracy, label: p.label })),
-  );
+  const searches = done(results.rows)
+    .flatMap((r) => (r.tradeOff ?? []).map((p) => ({ method: r.method, flops: p.flopsReduction, accuracy: 100 * p.validationAccuracy, label: p.label })))
+    .filter((p) => p.accuracy >= lowest);
   const x = { field: 'flops', type: 'quantitative', title: 'FLOPs reduction (x, log scale)', scale: { type: 'log' } } as const;
   const y = { field: 'accuracy', type: 'quantitative', title: 'validation accuracy (%)', scale: { zero: false } } as const;
   return {
@@ -123,7 +127,7 @@ export async function renderReport(results: CompareResults): Promise<string> {
   const agentRow = done(results.rows).find((r) => r.agent !== undefined && r.agent.length > 0);
   const figure = (id: string, caption: string, svg: string) => `<figure id="${id}">${svg}<figcaption>${caption}</figcaption></figure>`;
   const figures = [
-    figure('trade-off', 'Validation accuracy against FLOPs reduction. Filled points: each method\'s final model. Dashed lines: its search (a heuristic\'s tolerance probes, the agent after each group).', await toSvg(tradeOffSpec(results))),
+    figure('trade-off', 'Validation accuracy against FLOPs reduction. Filled points: each method\'s final model. Dashed lines: its search (a heuristic\'s tolerance probes, the agent after each group); probes more than 3 tolerances below the unpruned accuracy are left out. Red: the tolerance floor.', await toSvg(tradeOffSpec(results))),
     figure('layers', 'Share of filters kept in each layer, per method.', await toSvg(layersSpec(results))),
     ...(agentRow === undefined
       ? []

@@ -1,0 +1,122 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { CompareResults, ResultRow } from '../src/cli/compare-command.js';
+import { checkWritable, ReportPathError, writeReport } from '../src/report/report-html.js';
+import { chromiumAvailable, evaluateInChromium } from './chromium.js';
+import { tempDir } from './helpers.js';
+
+const iterations = (n: number) => Array.from({ length: n }, (_, i) => ({ iteration: i + 1, meanReward: -1 + i / n, keptRatio: 0.9 - (0.5 * i) / n }));
+const layers = (kept: number[]) => ['conv1', 'conv2', 'fc1'].map((layer, i) => ({ layer, kept: kept[i], total: [20, 50, 500][i] }));
+
+/** A compare result with an agent, a heuristic with its probes, and a failed method. */
+const RESULTS: CompareResults = {
+  baseline: 'src/models/pretrained/lenet5-mnist/model.json',
+  model: 'lenet5',
+  dataset: 'mnist',
+  tolerance: 1,
+  seed: 0,
+  backend: 'wasm',
+  unpruned: { validationAccuracy: 0.99, testAccuracy: 0.993, macs: 2_293_000, params: 431_080 },
+  rows: [
+    {
+      method: 'rl',
+      status: 'done',
+      theoreticalSpeedup: 4.9,
+      compressionRatio: 8.3,
+      measuredSpeedupBatch256: 3.6,
+      validationAccuracy: 0.9886,
+      testAccuracy: 0.991,
+      seconds: 500,
+      layers: layers([11, 15, 188]),
+      tradeOff: [
+        { flopsReduction: 1.8, validationAccuracy: 0.989, label: 'after group 0' },
+        { flopsReduction: 4.8, validationAccuracy: 0.9884, label: 'after group 1' },
+        { flopsReduction: 4.9, validationAccuracy: 0.9886, label: 'after group 2' },
+      ],
+      agent: [
+        { groupId: 0, producers: ['conv1'], size: 20, kept: 11, iterations: iterations(150) },
+        { groupId: 1, producers: ['conv2'], size: 50, kept: 15, iterations: iterations(158) },
+        { groupId: 2, producers: ['fc1'], size: 500, kept: 188, iterations: iterations(250) },
+      ],
+    },
+    {
+      method: 'l1',
+      status: 'done',
+      theoreticalSpeedup: 4.2,
+      compressionRatio: 5.1,
+      measuredSpeedupBatch256: 3.1,
+      validationAccuracy: 0.9852,
+      testAccuracy: 0.988,
+      seconds: 200,
+      layers: layers([10, 25, 250]),
+      tradeOff: [
+        { flopsReduction: 120, validationAccuracy: 0.11, label: 'ratio 0.950' },
+        { flopsReduction: 3.5, validationAccuracy: 0.987, label: 'ratio 0.475' },
+        { flopsReduction: 4.2, validationAccuracy: 0.9852, label: 'ratio 0.713' },
+      ],
+    },
+    { method: 'bn-scale', status: 'failed', error: 'criterion bn-scale: group 0 (conv1) has no BatchNormalization <gamma>', seconds: 0 } as ResultRow,
+  ],
+};
+
+describe('report.html', () => {
+  it.skipIf(!chromiumAvailable() && process.env.CI === undefined)('renders every plot in headless Chromium, self-contained', async () => {
+    const path = await writeReport(RESULTS, join(tempDir(), 'report.html'));
+    const html = readFileSync(path, 'utf8');
+    expect(html).not.toMatch(/<script|<link|src="http/); // nothing to run or fetch at view time
+    const inspect = `(() => {
+      const visible = (svg, selector) => [...svg.querySelectorAll(selector)].filter((e) => { const b = e.getBBox(); return b.width > 0 || b.height > 0; }).length;
+      return {
+        figures: [...document.querySelectorAll('figure')].map((f) => {
+          const svg = f.querySelector('svg');
+          const box = svg.getBoundingClientRect();
+          return { id: f.id, width: box.width, height: box.height,
+            points: visible(svg, '.mark-symbol.role-mark path'), bars: visible(svg, '.mark-rect.role-mark path'),
+            lines: visible(svg, '.mark-line.role-mark path'), rules: visible(svg, '.mark-rule.role-mark line'),
+            legend: [...svg.querySelectorAll('.role-legend-label text')].map((t) => t.textContent) };
+        }),
+        rows: [...document.querySelectorAll('tbody tr')].map((tr) => tr.firstElementChild.textContent),
+        best: document.querySelector('tr.best td').textContent,
+        failed: document.querySelector('tr.failed').textContent,
+      };
+    })()`;
+    type Figure = { id: string; width: number; height: number; points: number; bars: number; lines: number; rules: number; legend: string[] };
+    const { value, requests } = await evaluateInChromium<{ figures: Figure[]; rows: string[]; best: string; failed: string }>(path, inspect);
+    expect(requests).toEqual([`file://${path}`]);
+    expect(value.rows).toEqual(['unpruned', 'rl', 'l1', 'bn-scale']);
+    expect(value.best).toBe('rl');
+    expect(value.failed).toContain('has no BatchNormalization <gamma>'); // escaped, shown as text
+    const figure = Object.fromEntries(value.figures.map((f) => [f.id, f]));
+    expect(Object.keys(figure)).toEqual(['trade-off', 'layers', 'agent-reward', 'agent-kept']);
+    for (const f of value.figures) {
+      expect(f.width).toBeGreaterThan(300);
+      expect(f.height).toBeGreaterThan(150);
+    }
+    // Unpruned + 2 final models, and the probes near the floor (the collapsed one at 11% is left out): 3 + 2.
+    expect(figure['trade-off'].points).toBe(1 + 2 + 3 + 2);
+    expect(figure['trade-off'].rules).toBe(1);
+    expect(figure['trade-off'].lines).toBe(2);
+    expect(figure.layers.bars).toBe(2 * 3);
+    expect(figure.layers.legend).toEqual(['l1', 'rl']);
+    for (const id of ['agent-reward', 'agent-kept']) {
+      expect(figure[id].lines).toBe(3);
+      expect(figure[id].legend).toEqual(['0: conv1 (20)', '1: conv2 (50)', '2: fc1 (500)']);
+    }
+  });
+
+  it('leaves out the agent plots when no agent ran', async () => {
+    const html = readFileSync(await writeReport({ ...RESULTS, rows: RESULTS.rows.slice(1) }, join(tempDir(), 'report.html')), 'utf8');
+    expect(html).toContain('id="trade-off"');
+    expect(html).not.toContain('id="agent-reward"');
+  });
+
+  it('says why a report path cannot be written', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'taken.html'));
+    expect(() => checkWritable(join(dir, 'missing', 'report.html'))).toThrow(new ReportPathError(`report path ${join(dir, 'missing', 'report.html')}: folder ${join(dir, 'missing')} does not exist`));
+    expect(() => checkWritable(join(dir, 'taken.html'))).toThrow(/taken\.html: is a folder, not a file/);
+    expect(() => checkWritable('/proc/report.html')).toThrow(/report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/);
+    expect(() => checkWritable(join(dir, 'report.html'))).not.toThrow();
+  });
+});
