@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { CompareResults, ResultRow } from '../src/cli/compare-command.js';
+import { type CompareResults, type ResultRow, verdict } from '../src/cli/compare-command.js';
 import { checkWritable, ReportPathError, writeReport } from '../src/report/report-html.js';
 import { chromiumAvailable, evaluateInChromium } from './chromium.js';
 import { tempDir } from './helpers.js';
@@ -79,13 +79,15 @@ describe('report.html', () => {
         rows: [...document.querySelectorAll('tbody tr')].map((tr) => tr.firstElementChild.textContent),
         best: document.querySelector('tr.best td').textContent,
         failed: document.querySelector('tr.failed').textContent,
+        verdict: document.querySelector('#verdict').textContent,
       };
     })()`;
     type Figure = { id: string; width: number; height: number; points: number; bars: number; lines: number; rules: number; legend: string[] };
-    const { value, requests } = await evaluateInChromium<{ figures: Figure[]; rows: string[]; best: string; failed: string }>(path, inspect);
+    const { value, requests } = await evaluateInChromium<{ figures: Figure[]; rows: string[]; best: string; failed: string; verdict: string }>(path, inspect);
     expect(requests).toEqual([`file://${path}`]);
     expect(value.rows).toEqual(['unpruned', 'rl', 'l1', 'bn-scale']);
     expect(value.best).toBe('rl');
+    expect(value.verdict).toBe('At this tolerance, the agent removes at least as many FLOPs as the best hand-made criterion: 4.90x against 4.20x (l1).');
     expect(value.failed).toContain('has no BatchNormalization <gamma>'); // escaped, shown as text
     const figure = Object.fromEntries(value.figures.map((f) => [f.id, f]));
     expect(Object.keys(figure)).toEqual(['trade-off', 'layers', 'agent-reward', 'agent-kept']);
@@ -103,6 +105,15 @@ describe('report.html', () => {
       expect(figure[id].lines).toBe(3);
       expect(figure[id].legend).toEqual(['0: conv1 (20)', '1: conv2 (50)', '2: fc1 (500)']);
     }
+  });
+
+  it('says honestly when the agent removes fewer FLOPs than the best criterion', () => {
+    const [rl, l1, failed] = RESULTS.rows;
+    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6 }, { ...l1, method: 'l2', theoreticalSpeedup: 6 }, failed])).toBe(
+      'the agent removes fewer FLOPs than the best hand-made criterion: 4.90x against 6.00x (l1, l2)',
+    );
+    expect(verdict([l1, failed])).toBeUndefined();
+    expect(verdict([{ ...rl, status: 'failed' }, l1])).toBeUndefined();
   });
 
   it('leaves out the agent plots when no agent ran', async () => {

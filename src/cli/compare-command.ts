@@ -107,6 +107,20 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
   );
 }
 
+/** One sentence: does the agent remove at least as many FLOPs as the best hand-made criterion? */
+export function verdict(rows: ResultRow[]): string | undefined {
+  const finished = rows.filter((r) => r.status === 'done');
+  const agent = finished.find((r) => r.method === 'rl');
+  const heuristics = finished.filter((r) => r.method !== 'rl');
+  if (agent === undefined || heuristics.length === 0) return undefined;
+  const best = heuristics.reduce((a, b) => (b.theoreticalSpeedup! > a.theoreticalSpeedup! ? b : a));
+  const [ours, theirs] = [agent.theoreticalSpeedup!, best.theoreticalSpeedup!];
+  const names = heuristics.filter((r) => r.theoreticalSpeedup === theirs).map((r) => r.method).join(', ');
+  return ours >= theirs
+    ? `the agent removes at least as many FLOPs as the best hand-made criterion: ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x (${names})`
+    : `the agent removes fewer FLOPs than the best hand-made criterion: ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x (${names})`;
+}
+
 export interface CompareOptions {
   /** The rl method's config; its tolerance, seed and fine-tuning apply to every method. */
   config: PruneConfig;
@@ -247,6 +261,8 @@ export async function compareCommand(options: CompareOptions, context: RunContex
       }
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
       log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
+      const summary = verdict(results.rows);
+      if (summary !== undefined) log.line(summary);
       const html = await writeReport(results, reportPath ?? join(run.dir, 'report.html'));
       log.line(`wrote ${join(run.dir, 'results.json')}, results.csv and ${html}`);
       await run.finish('done');

@@ -7,7 +7,7 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { CompareResults, ResultRow } from '../cli/compare-command.js';
+import { type CompareResults, type ResultRow, verdict } from '../cli/compare-command.js';
 import { writeFileAtomic } from '../models/io.js';
 
 export class ReportPathError extends Error {}
@@ -152,6 +152,7 @@ figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 <h1>${escape(title)}</h1>
 <p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}. Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Bold: the largest FLOPs reduction.</p>
 ${tableHtml(results)}
+${verdict(results.rows) === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(verdict(results.rows)!)}.</p>`}
 ${figures.join('\n')}
 </body></html>
 `;
