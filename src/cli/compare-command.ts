@@ -198,7 +198,7 @@ async function runHeuristic(method: CriterionName, options: CompareOptions, data
   if (search.ratio > 0 && config.finalFinetune.epochs > 0) {
     const tuned = await cloneModel(model);
     const { validationAccuracy } = await trainModel(tuned, data, { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true });
-    if (validationAccuracy > search.validationAccuracy) {
+    if (validationAccuracy >= search.validationAccuracy) {
       search.model.dispose();
       model = tuned;
     } else {
