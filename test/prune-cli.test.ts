@@ -131,7 +131,7 @@ describe('autoprune prune / resume', () => {
     const csv = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error');
     expect(csv).toHaveLength(4);
-    expect(stderr).toMatch(/unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed: criterion bn-scale/);
+    expect(stderr).toMatch(/unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed \(below\)[\s\S]*bn-scale failed: criterion bn-scale/);
     // What the report draws: every layer's width, each method's search, the agent's curves per group.
     const [rl, l1] = results.rows;
     expect(rl.layers.map((l: { layer: string }) => l.layer)).toEqual(['conv1', 'conv2', 'fc1']);
