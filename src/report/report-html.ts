@@ -101,7 +101,8 @@ function agentSpec(row: ResultRow, field: 'meanReward' | 'keptRatio', title: str
     mark: { type: 'line', strokeWidth: 1.5 },
     encoding: {
       x: { field: 'iteration', type: 'quantitative', title: 'iteration' },
-      y: { field: 'value', type: 'quantitative', title, ...(field === 'keptRatio' ? { scale: { domain: [0, 1] } } : {}) },
+      // Rewards of near-empty masks fall far below zero; a symlog axis keeps them without flattening the rest.
+      y: { field: 'value', type: 'quantitative', title, scale: field === 'keptRatio' ? { domain: [0, 1] } : { type: 'symlog' } },
       color: { field: 'group', type: 'nominal', title: 'group (filters)' },
     },
   };
@@ -132,7 +133,7 @@ export async function renderReport(results: CompareResults): Promise<string> {
     ...(agentRow === undefined
       ? []
       : [
-          figure('agent-reward', 'The agent: mean reward of the sampled masks per REINFORCE iteration, one line per group.', await toSvg(agentSpec(agentRow, 'meanReward', 'mean reward'))),
+          figure('agent-reward', 'The agent: mean reward of the sampled masks per REINFORCE iteration, one line per group (symmetric log axis: linear between -1 and 1).', await toSvg(agentSpec(agentRow, 'meanReward', 'mean reward'))),
           figure('agent-kept', 'The agent: mean share of filters kept by the sampled masks per iteration.', await toSvg(agentSpec(agentRow, 'keptRatio', 'filters kept (share)'))),
         ]),
   ];
