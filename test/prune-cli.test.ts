@@ -154,6 +154,7 @@ describe('autoprune prune / resume', () => {
     [['compare', '--methods', 'l1', '--report', '/proc/report.html'], /report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/],
     [['compare', '--methods', 'l1', '--model', SHIPPED_LENET, '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--validation-size', '100'], /lenet5-mnist\/model\.json: the model takes inputs of 28x28x1 but mnist images are 32x32x1/],
     [['report', 'no-such-run'], /run "no-such-run" not found/],
+    [['report', 'run-a', 'run-b'], /report: with several runs, say where the merged report goes with --out/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /options: tolerance: Too small: expected number to be >0/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
     [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CompareResults, type ResultRow, verdict } from '../src/cli/compare-command.js';
+import { type CompareResults, mergeResults, type ResultRow, verdict } from '../src/cli/compare-command.js';
 import { checkWritable, ReportPathError, writeReport } from '../src/report/report-html.js';
 import { chromiumAvailable, evaluateInChromium } from './chromium.js';
 import { tempDir } from './helpers.js';
@@ -114,6 +114,20 @@ describe('report.html', () => {
     );
     expect(verdict([l1, failed])).toBeUndefined();
     expect(verdict([{ ...rl, status: 'failed' }, l1])).toBeUndefined();
+  });
+
+  it('merges compare runs of the same comparison, and refuses others', () => {
+    const [rl, l1, failed] = RESULTS.rows;
+    const merged = mergeResults([
+      { runId: 'a', results: { ...RESULTS, rows: [rl] } },
+      { runId: 'b', results: { ...RESULTS, backend: 'cpu', rows: [l1, failed] } },
+    ]);
+    expect(merged.rows.map((r) => r.method)).toEqual(['rl', 'l1', 'bn-scale']);
+    expect(merged.backend).toBe('wasm');
+    expect(() => mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, tolerance: 2, rows: [] } }])).toThrow(
+      'run "b" has tolerance 2, run "a" has tolerance 1: only runs of the same comparison can be merged',
+    );
+    expect(() => mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, rows: [l1] } }])).toThrow('method l1 appears in more than one of the runs (again in "b")');
   });
 
   it('leaves out the agent plots when no agent ran', async () => {

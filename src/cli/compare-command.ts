@@ -275,11 +275,36 @@ export async function compareCommand(options: CompareOptions, context: RunContex
   }
 }
 
-/** Redraws a compare run's report.html from its results.json; returns the path written. */
-export async function reportCommand(runId: string, runsDir: string, out?: string): Promise<string> {
-  const run = await Run.open(runsDir, runId);
-  const resultsPath = join(run.dir, 'results.json');
-  if (run.record.command !== 'compare') throw new RunError(`run "${runId}" is a ${run.record.command} run; only compare runs have a report`);
-  if (!existsSync(resultsPath)) throw new RunError(`run "${runId}" has no results.json yet (no method finished)`);
-  return writeReport(JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults, out ?? join(run.dir, 'report.html'));
+/**
+ * One result from several compare runs of the same baseline, data set, tolerance
+ * and seed (e.g. methods run in parallel processes); a method may appear once.
+ */
+export function mergeResults(parts: { runId: string; results: CompareResults }[]): CompareResults {
+  const [first, ...rest] = parts;
+  const rows = [...first.results.rows];
+  for (const { runId, results } of rest) {
+    for (const field of ['baseline', 'dataset', 'tolerance', 'seed'] as const) {
+      if (results[field] !== first.results[field]) throw new RunError(`run "${runId}" has ${field} ${results[field]}, run "${first.runId}" has ${field} ${first.results[field]}: only runs of the same comparison can be merged`);
+    }
+    for (const row of results.rows) {
+      if (rows.some((r) => r.method === row.method)) throw new RunError(`method ${row.method} appears in more than one of the runs (again in "${runId}")`);
+      rows.push(row);
+    }
+  }
+  return { ...first.results, rows };
+}
+
+/** Redraws report.html from the results.json of one compare run, or of several merged; returns the path written. */
+export async function reportCommand(runIds: string[], runsDir: string, out?: string): Promise<string> {
+  if (runIds.length > 1 && out === undefined) throw new UsageError('report: with several runs, say where the merged report goes with --out');
+  if (out !== undefined) checkWritable(out);
+  const parts = [];
+  for (const runId of runIds) {
+    const run = await Run.open(runsDir, runId);
+    const resultsPath = join(run.dir, 'results.json');
+    if (run.record.command !== 'compare') throw new RunError(`run "${runId}" is a ${run.record.command} run; only compare runs have a report`);
+    if (!existsSync(resultsPath)) throw new RunError(`run "${runId}" has no results.json yet (no method finished)`);
+    parts.push({ runId, dir: run.dir, results: JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults });
+  }
+  return writeReport(mergeResults(parts), out ?? join(parts[0].dir, 'report.html'));
 }

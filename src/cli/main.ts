@@ -177,12 +177,12 @@ export function buildProgram(): Command {
 
   program
     .command('report')
-    .description("redraw a compare run's report.html from its results.json")
-    .argument('<run-id>', 'the compare run folder name under --runs-dir')
-    .option('--out <file>', 'where to write it (default: the run folder)')
-    .action(async (runId: string, opts, command: Command) => {
+    .description("redraw a compare run's report.html from its results.json; several runs of the same comparison (methods run in parallel) merge into one")
+    .argument('<run-id...>', 'compare run folder names under --runs-dir')
+    .option('--out <file>', 'where to write it (default: the run folder; required with several runs)')
+    .action(async (runIds: string[], opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      process.stdout.write(`${await reportCommand(runId, global.runsDir, opts.out)}\n`);
+      process.stdout.write(`${await reportCommand(runIds, global.runsDir, opts.out)}\n`);
     });
 
   program
