@@ -149,6 +149,15 @@ describe('autoprune prune / resume', () => {
     expect(readFileSync(out, 'utf8')).toBe(html);
   });
 
+  it('keeps the finished methods of a compare run stopped by Ctrl-C', async () => {
+    const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2'], /== l2/, 'SIGINT');
+    expect(stopped.code).toBe(130);
+    const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
+    expect(record(runsDir, id).status).toBe('interrupted');
+    const results = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8'));
+    expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['l1', 'done']]);
+  });
+
   it.each([
     [['compare', '--methods', 'rl,magic'], /--methods: unknown method magic; choose from rl, l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
     [['compare', '--methods', 'l1', '--report', '/proc/report.html'], /report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/],

@@ -93,6 +93,7 @@ export async function evaluateAccuracy(model: tf.LayersModel, split: Split, inpu
     const labels = await predicted.data();
     predicted.dispose();
     for (let i = 0; i < labels.length; i++) if (labels[i] === split.labels[start + i]) correct++;
+    await yieldToEventLoop(); // lets Ctrl-C through during long evaluations
   }
   return correct / split.count;
 }
