@@ -51,7 +51,7 @@ describe('autoprune baseline', () => {
     [['--ratio', '0.3', '--criterion', 'magnitude'], /argument 'magnitude' is invalid. Allowed choices are l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
     [['--ratio', '0.3', '--ranking', 'layerwise'], /Allowed choices are local, global/],
     [['--ratio', '0.3', '--schedule', 'cubic'], /Allowed choices are one-shot, iterative, agp/],
-    [['--ratio', '0.3', '--criterion', 'bn-scale'], /criterion bn-scale: group 0 \(conv1\) has no BatchNormalization/],
+    [['--ratio', '0.3', '--criterion', 'bn-scale'], /criterion bn-scale: no BatchNormalization with a scale \(gamma\) follows any prunable group: group 0 \(conv1\), group 1 \(conv2\), group 2 \(fc1\)/],
   ])('rejects %j with a clear error and no new run', (extra, message) => {
     const before = readdirSync(runsDir).length;
     const { status, stderr } = autoprune(['--runs-dir', runsDir, 'baseline', '--model', 'lenet5', '--dataset', 'mnist', '--validation-size', '500', ...extra]);

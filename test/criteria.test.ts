@@ -56,13 +56,16 @@ describe('criteria on planted structure', () => {
     expect(Math.min(...[0, 2, 3, 5, 7].map((c) => scores[c]))).toBeGreaterThan(Math.max(...DEAD.map((c) => scores[c])));
   });
 
-  it('bn-scale ranks channels with gamma = 0 lowest, and names a group without BatchNorm', () => {
+  it('bn-scale ranks channels with gamma = 0 lowest, leaves groups without BatchNorm out, and names them when none has it', () => {
     const model = tf.sequential({ layers: [L.conv2d({ inputShape: [6, 6, 2], filters: 6, kernelSize: 3, name: 'c' }), L.batchNormalization({ name: 'bn' }), L.flatten(), L.dense({ units: 5, name: 'fc' }), L.dense({ units: 2 })] });
     const bn = model.getLayer('bn');
     bn.setWeights([tf.tensor1d([0.5, 0, -1.2, 0, 0.8, 0.3]), ...bn.getWeights().slice(1)]);
     const graph = buildGraph(model);
     expect(lowest(scoreGroups('bn-scale', { graph, seed: 0 }, [graph.groups[0]]).get(0)!, 2)).toEqual([1, 3]);
-    expect(() => scoreGroups('bn-scale', { graph, seed: 0 }, [graph.groups[1]])).toThrow(/criterion bn-scale: group 1 \(fc\) has no BatchNormalization/);
+    expect([...scoreGroups('bn-scale', { graph, seed: 0 }, graph.prunableGroups()).keys()]).toEqual([0]);
+    expect(() => scoreGroups('bn-scale', { graph, seed: 0 }, [graph.groups[1]])).toThrow(
+      new CriterionError('criterion bn-scale: no BatchNormalization with a scale (gamma) follows any prunable group: group 1 (fc)'),
+    );
   });
 
   it('fpgm ranks duplicated filters at the geometric median lowest', () => {

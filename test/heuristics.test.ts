@@ -74,6 +74,25 @@ describe('pruning with fine-tuning', () => {
     result.model.dispose();
   });
 
+  it('bn-scale prunes the groups followed by BatchNorm and keeps the others whole', async () => {
+    const L = tf.layers;
+    const mixed = tf.sequential({
+      layers: [
+        L.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, strides: 2, kernelInitializer: tf.initializers.heNormal({ seed: 5 }) }),
+        L.batchNormalization(),
+        L.reLU(),
+        L.conv2d({ filters: 8, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed: 6 }) }),
+        L.flatten(),
+        L.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }),
+      ],
+    });
+    const result = await pruneToRatio(mixed, data, { ...config, criterion: 'bn-scale' }, 0.5);
+    expect(buildGraph(result.model).prunableGroups().map((g) => g.size)).toEqual([4, 8]);
+    expect(result.steps[0].kept).toEqual({ 0: 4 });
+    result.model.dispose();
+    mixed.dispose();
+  });
+
   it('finds a model within the tolerance on validation data, recording every probe', async () => {
     const tolerance = 2;
     const result = await pruneToTolerance(base, data, { ...config, criterion: 'taylor', ranking: 'global' }, { tolerance, maxRatio: 0.9, probes: 4 });

@@ -83,14 +83,12 @@ function fpgm(graph: DependencyGraph, group: ChannelGroup): Float32Array {
   );
 }
 
-/** Network Slimming: |gamma| of the BatchNorm layers on the group. */
-function bnScale(graph: DependencyGraph, group: ChannelGroup): Float32Array {
+/** Network Slimming: |gamma| of the BatchNorm layers on the group; undefined for a group without BatchNorm. */
+function bnScale(graph: DependencyGraph, group: ChannelGroup): Float32Array | undefined {
   const gammas = group.members
     .filter((m) => m.role === 'channel' && graph.node(m.layer).className === 'BatchNormalization')
     .map((m) => layerWeight(graph.node(m.layer).layer, 'gamma'));
-  if (gammas.length === 0 || gammas.some((g) => g === undefined)) {
-    throw new CriterionError(`criterion bn-scale: group ${group.id} (${group.producers.join(', ')}) has no BatchNormalization with a scale (gamma) after it`);
-  }
+  if (gammas.length === 0 || gammas.some((g) => g === undefined)) return undefined;
   return toArray(tf.tidy(() => tf.addN(gammas.map((g) => tf.abs(g!.read())))));
 }
 
@@ -189,14 +187,32 @@ function activationScores(ctx: ScoreContext, groups: ChannelGroup[], stat: Activ
 /** Scores every group in `groups` by the named criterion. */
 export function scoreGroups(criterion: CriterionName, ctx: ScoreContext, groups: ChannelGroup[]): GroupScores {
   if (criterion === 'apoz' || criterion === 'mean-activation' || criterion === 'taylor') return activationScores(ctx, groups, criterion);
-  const byGroup: Record<Exclude<CriterionName, ActivationStat>, (g: ChannelGroup) => Float32Array> = {
+  const byGroup: Record<Exclude<CriterionName, ActivationStat | 'bn-scale'>, (g: ChannelGroup) => Float32Array> = {
     l1: (g) => l1(ctx.graph, g),
     l2: (g) => l2(ctx.graph, g),
     fpgm: (g) => fpgm(ctx.graph, g),
-    'bn-scale': (g) => bnScale(ctx.graph, g),
     random: (g) => random(g, ctx.seed),
   };
+  if (criterion === 'bn-scale') return bnScaleGroups(ctx.graph, groups);
   return new Map(groups.map((g) => [g.id, byGroup[criterion](g)]));
+}
+
+/**
+ * bn-scale scores only the groups with BatchNorm (as Torch-Pruning does): the
+ * others are left out of the plan and keep every channel. A model where no
+ * group has BatchNorm cannot be pruned by it.
+ */
+function bnScaleGroups(graph: DependencyGraph, groups: ChannelGroup[]): GroupScores {
+  const scores: GroupScores = new Map();
+  for (const g of groups) {
+    const s = bnScale(graph, g);
+    if (s !== undefined) scores.set(g.id, s);
+  }
+  if (scores.size === 0 && groups.length > 0) {
+    const names = groups.map((g) => `group ${g.id} (${g.producers.join(', ')})`).join(', ');
+    throw new CriterionError(`criterion bn-scale: no BatchNormalization with a scale (gamma) follows any prunable group: ${names}`);
+  }
+  return scores;
 }
 
 /** Indices of the `keep` highest scores, in ascending channel order (ties keep the lower index). */

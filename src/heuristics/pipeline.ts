@@ -146,7 +146,8 @@ export async function pruneToRatio(model: tf.LayersModel, data: Dataset, config:
     const groups = graph.prunableGroups();
     const scoring = { split: data.train, inputShape: data.inputShape, numClasses: data.numClasses, samples: config.scoringSamples, batchSize: 128 };
     const scores = scoreGroups(config.criterion, { graph, data: scoring, seed: config.seed + step }, groups);
-    const plan = selectChannels(groups, scores, originalSize, stepRatio, config.ranking, config.minKeepFraction);
+    // Groups the criterion cannot score (bn-scale without BatchNorm) keep every channel.
+    const plan = selectChannels(groups.filter((g) => scores.has(g.id)), scores, originalSize, stepRatio, config.ranking, config.minKeepFraction);
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();
     current = pruned;
