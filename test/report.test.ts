@@ -116,7 +116,7 @@ describe('report.html', () => {
     expect(verdict([{ ...rl, status: 'failed' }, l1])).toBeUndefined();
   });
 
-  it('merges compare runs of the same comparison, and refuses others', () => {
+  it('merges compare runs of the same comparison (a method run again replaces its row), and refuses others', () => {
     const [rl, l1, failed] = RESULTS.rows;
     const merged = mergeResults([
       { runId: 'a', results: { ...RESULTS, rows: [rl] } },
@@ -127,7 +127,8 @@ describe('report.html', () => {
     expect(() => mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, tolerance: 2, rows: [] } }])).toThrow(
       'run "b" has tolerance 2, run "a" has tolerance 1: only runs of the same comparison can be merged',
     );
-    expect(() => mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, rows: [l1] } }])).toThrow('method l1 appears in more than one of the runs (again in "b")');
+    const redone = { ...failed, status: 'done', theoreticalSpeedup: 1.5 } as ResultRow;
+    expect(mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, rows: [redone] } }]).rows).toEqual([rl, l1, redone]);
   });
 
   it('leaves out the agent plots when no agent ran', async () => {

@@ -277,7 +277,8 @@ export async function compareCommand(options: CompareOptions, context: RunContex
 
 /**
  * One result from several compare runs of the same baseline, data set, tolerance
- * and seed (e.g. methods run in parallel processes); a method may appear once.
+ * and seed (e.g. methods run in parallel processes, or one method run again):
+ * a method in several runs takes its row from the last run named.
  */
 export function mergeResults(parts: { runId: string; results: CompareResults }[]): CompareResults {
   const [first, ...rest] = parts;
@@ -287,8 +288,9 @@ export function mergeResults(parts: { runId: string; results: CompareResults }[]
       if (results[field] !== first.results[field]) throw new RunError(`run "${runId}" has ${field} ${results[field]}, run "${first.runId}" has ${field} ${first.results[field]}: only runs of the same comparison can be merged`);
     }
     for (const row of results.rows) {
-      if (rows.some((r) => r.method === row.method)) throw new RunError(`method ${row.method} appears in more than one of the runs (again in "${runId}")`);
-      rows.push(row);
+      const earlier = rows.findIndex((r) => r.method === row.method);
+      if (earlier >= 0) rows[earlier] = row;
+      else rows.push(row);
     }
   }
   return { ...first.results, rows };
