@@ -103,7 +103,7 @@ function agentSpec(row: ResultRow, field: 'meanReward' | 'keptRatio', title: str
       x: { field: 'iteration', type: 'quantitative', title: 'iteration' },
       // Rewards of near-empty masks fall far below zero; a symlog axis keeps them without flattening the rest.
       y: { field: 'value', type: 'quantitative', title, scale: field === 'keptRatio' ? { domain: [0, 1] } : { type: 'symlog' } },
-      color: { field: 'group', type: 'nominal', title: 'group (filters)' },
+      color: { field: 'group', type: 'nominal', title: 'group (filters)', legend: { labelLimit: 280 } },
     },
   };
 }
