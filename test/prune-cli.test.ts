@@ -142,6 +142,10 @@ describe('autoprune prune / resume', () => {
     expect(l1.modelPath).toBe(join(dir, 'models', 'l1', 'model.json'));
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     for (const id of ['trade-off', 'layers', 'agent-reward', 'agent-kept']) expect(html).toContain(`<figure id="${id}"><svg`);
+    expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`));
+    const show = autoprune([...common, 'show', stdout.trim()]).stdout;
+    expect(show).toMatch(/ {2}rl: FLOPs [\d.]+x, params [\d.]+x, validation [\d.]+%, test [\d.]+%/);
+    expect(show).toMatch(/ {2}bn-scale: failed: criterion bn-scale: no BatchNormalization/);
     // The report can be redrawn from results.json, elsewhere.
     const out = join(runsDir, 'again.html');
     const redraw = autoprune([...common, 'report', stdout.trim(), '--out', out]);

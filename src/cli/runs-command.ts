@@ -1,5 +1,6 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { effectiveStatus, type RunRecord } from '../runs/records.js';
+import type { ResultRow } from './compare-command.js';
 import { formatTable } from './table.js';
 
 interface ReportLike {
@@ -20,7 +21,16 @@ export function headline(record: RunRecord): string {
     return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${pct(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)})`;
   }
   if (record.command === 'prune') return `${result.groups?.length ?? 0} groups finished`;
+  if (record.command === 'compare') return compareHeadline((record.result as { rows?: ResultRow[] }).rows ?? []);
   return '-';
+}
+
+function compareHeadline(rows: ResultRow[]): string {
+  const done = rows.filter((r) => r.status === 'done');
+  if (done.length === 0) return rows.length === 0 ? 'no method finished' : `${rows.length} failed`;
+  const best = done.reduce((a, b) => (b.theoreticalSpeedup! > a.theoreticalSpeedup! ? b : a));
+  const failed = rows.length - done.length;
+  return `${done.length} method${done.length > 1 ? 's' : ''} done${failed > 0 ? `, ${failed} failed` : ''}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
 }
 
 /** What to do next, for a run that did not finish. */
@@ -51,6 +61,14 @@ export function formatShow(record: RunRecord): string {
   ];
   const groups = (record.result as { groups?: { groupId: number; producers: string[]; kept: number[]; size: number; relaxed: number }[] }).groups ?? [];
   for (const g of groups) lines.push(`  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size}${g.relaxed > 0 ? `, relaxed ${g.relaxed}x` : ''}`);
+  const methods = record.command === 'compare' ? ((record.result as { rows?: ResultRow[] }).rows ?? []) : [];
+  for (const r of methods) {
+    lines.push(
+      r.status === 'failed'
+        ? `  ${r.method}: failed: ${r.error}`
+        : `  ${r.method}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${pct(r.validationAccuracy!)}, test ${pct(r.testAccuracy!)}`,
+    );
+  }
   const next = nextStep(record);
   if (next !== undefined) lines.push(next);
   return lines.join('\n');
