@@ -1,6 +1,6 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { effectiveStatus, type RunRecord } from '../runs/records.js';
-import type { ResultRow } from './compare-command.js';
+import { mostFlopsRemoved, type ResultRow } from './compare-command.js';
 import { formatTable } from './table.js';
 
 interface ReportLike {
@@ -26,9 +26,9 @@ export function headline(record: RunRecord): string {
 }
 
 function compareHeadline(rows: ResultRow[]): string {
+  const best = mostFlopsRemoved(rows);
+  if (best === undefined) return rows.length === 0 ? 'no method finished' : `${rows.length} failed`;
   const done = rows.filter((r) => r.status === 'done');
-  if (done.length === 0) return rows.length === 0 ? 'no method finished' : `${rows.length} failed`;
-  const best = done.reduce((a, b) => (b.theoreticalSpeedup! > a.theoreticalSpeedup! ? b : a));
   const failed = rows.length - done.length;
   return `${done.length} method${done.length > 1 ? 's' : ''} done${failed > 0 ? `, ${failed} failed` : ''}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
 }

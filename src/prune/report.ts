@@ -24,7 +24,7 @@ export interface PruneReport {
   testDrop: number;
 }
 
-async function summarise(model: tf.LayersModel, data: Dataset): Promise<ModelSummary> {
+export async function summariseModel(model: tf.LayersModel, data: Dataset): Promise<ModelSummary> {
   const cost = modelCost(model);
   return {
     params: cost.params,
@@ -37,9 +37,10 @@ async function summarise(model: tf.LayersModel, data: Dataset): Promise<ModelSum
   };
 }
 
-export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset): Promise<PruneReport> {
-  const before = await summarise(original, data);
-  const after = await summarise(pruned, data);
+/** `before`: the original's summary when already taken (one baseline, many pruned models). */
+export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, before?: ModelSummary): Promise<PruneReport> {
+  before ??= await summariseModel(original, data);
+  const after = await summariseModel(pruned, data);
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
   return {
     original: before,

@@ -137,6 +137,7 @@ export async function renderReport(results: CompareResults): Promise<string> {
           figure('agent-kept', 'The agent: mean share of filters kept by the sampled masks per iteration.', await toSvg(agentSpec(agentRow, 'keptRatio', 'filters kept (share)'))),
         ]),
   ];
+  const summary = verdict(results.rows);
   const title = `autoprune compare: ${results.model} on ${results.dataset}, tolerance ${results.tolerance} point${results.tolerance === 1 ? '' : 's'}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>
@@ -153,7 +154,7 @@ figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 <h1>${escape(title)}</h1>
 <p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}. Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Bold: the largest FLOPs reduction.</p>
 ${tableHtml(results)}
-${verdict(results.rows) === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(verdict(results.rows)!)}.</p>`}
+${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(summary)}.</p>`}
 ${figures.join('\n')}
 </body></html>
 `;
