@@ -29,22 +29,29 @@ export class PolicyNetwork {
   private readonly variables: tf.Variable[];
   private readonly optimizer: tf.AdamOptimizer;
 
+  /**
+   * @param inputBlocks column counts of the observation's parts (e.g. filter
+   *   weights, read norm, criteria scores); each part gets an equal share of
+   *   the first layer's initial variance, so a few criteria columns are not
+   *   drowned by hundreds of weight columns.
+   */
   constructor(
-    inputSize: number,
+    inputBlocks: number[],
     readonly config: PolicyConfig,
     seed: number,
   ) {
     const { hidden } = config;
-    const init = (shape: number[], fanIn: number, k: number) => tf.variable(tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed * 31 + k));
+    const normal = (shape: number[], fanIn: number, k: number) => tf.randomNormal(shape, 0, Math.sqrt(2 / fanIn), 'float32', seed * 31 + k);
     const bias = Math.log(config.initialKeep / (1 - config.initialKeep));
-    this.variables = [
-      init([inputSize, hidden], inputSize, 1),
+    // tidy frees the initial values; the variables keep their own references.
+    this.variables = tf.tidy(() => [
+      tf.variable(tf.concat(inputBlocks.map((size, b) => normal([size, hidden], size * inputBlocks.length, 10 + b)), 0)),
       tf.variable(tf.zeros([hidden])),
-      init([2 * hidden, hidden], 2 * hidden, 2),
+      tf.variable(normal([2 * hidden, hidden], 2 * hidden, 2)),
       tf.variable(tf.zeros([hidden])),
-      tf.variable(tf.mul(init([hidden, 1], hidden, 3), 0.1)), // small: start near the prior
+      tf.variable(tf.mul(normal([hidden, 1], hidden, 3), 0.1)), // small: start near the prior
       tf.variable(tf.fill([1], bias)),
-    ];
+    ]);
     this.optimizer = tf.train.adam(config.learningRate);
   }
 

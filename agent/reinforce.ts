@@ -70,6 +70,10 @@ export interface AgentResult {
   best: { reward: number; kept: number[] };
   /** Candidate networks evaluated. */
   evaluations: number;
+  /** Whether the search stopped because the greedy mask settled (false: it ran out of iterations, or was stopped). */
+  converged: boolean;
+  /** Iterations the final greedy mask had been unchanged for when the search stopped. */
+  stableIterations: number;
 }
 
 export function greedyKeep(probabilities: ArrayLike<number>): number[] {
@@ -82,13 +86,14 @@ export function greedyKeep(probabilities: ArrayLike<number>): number[] {
 
 export async function trainAgent(env: PruningEnv, config: AgentConfig, seed: number, onIteration: (record: IterationRecord) => void = () => {}, shouldStop: () => boolean = () => false): Promise<AgentResult> {
   const observation = env.observation();
-  const policy = new PolicyNetwork(observation.shape[1], config, seed);
+  const policy = new PolicyNetwork(env.observationBlocks(), config, seed);
   const rng = seedrandom(`${seed}-actions`);
   const iterations: IterationRecord[] = [];
   let best = { reward: -Infinity, kept: [] as number[] };
   let previousGreedy = '';
   let unchanged = 0;
   let evaluations = 0;
+  let converged = false;
   try {
     for (let iteration = 1; iteration <= config.maxIterations && !shouldStop(); iteration++) {
       const started = performance.now();
@@ -123,10 +128,13 @@ export async function trainAgent(env: PruningEnv, config: AgentConfig, seed: num
       iterations.push(record);
       onIteration(record);
       await yieldToEventLoop();
-      if (unchanged >= config.patience && iteration >= config.minIterations) break;
+      if (unchanged >= config.patience && iteration >= config.minIterations) {
+        converged = true;
+        break;
+      }
     }
     const probabilities = policy.probabilities(observation);
-    return { probabilities, kept: greedyKeep(probabilities), iterations, best, evaluations };
+    return { probabilities, kept: greedyKeep(probabilities), iterations, best, evaluations, converged, stableIterations: unchanged };
   } finally {
     policy.dispose();
   }

@@ -8,17 +8,24 @@
  * Fast path: the activations entering the layers a group touches are computed
  * once per group and cached; each candidate runs only the rest of the network,
  * with the group's layers swapped for physically pruned copies (fewer channels,
- * fewer FLOPs).
+ * fewer FLOPs). Before it is scored, a candidate can be recovered without
+ * gradient steps (adaptive BatchNorm, least-squares refit of the consumers:
+ * ./recovery.ts), so that its score predicts its accuracy after fine-tuning.
+ *
+ * The reward subset is disjoint from the guarantee split (the rest of the
+ * validation split), on which the run checks the tolerance after fine-tuning:
+ * the guarantee is checked on images the reward never saw.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset } from '../src/data/datasets.js';
+import type { Dataset, Split } from '../src/data/datasets.js';
 import { seededPermutation } from '../src/data/datasets.js';
-import { filterRows } from '../src/heuristics/criteria.js';
+import { type CriterionName, CriterionError, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prune/graph.js';
 import { layerMacs, modelCost } from '../src/prune/metrics.js';
-import { disposeLayers, prunedLayers } from '../src/prune/surgery.js';
+import { disposeLayers, prunedLayers, pruneModel } from '../src/prune/surgery.js';
+import { GroupRecovery, type RecoveryConfig } from './recovery.js';
 import { type RewardConfig, reward } from './reward.js';
 
 export interface EnvConfig extends RewardConfig {
@@ -28,6 +35,52 @@ export interface EnvConfig extends RewardConfig {
   evalBatchSize: number;
   /** Seed of the reward subset. */
   seed: number;
+  /** How a candidate is recovered before it is scored. */
+  recovery: RecoveryConfig;
+  /** Append per-filter criteria scores (L1, L2, FPGM, APoZ, mean activation, Taylor, BN scale) to the observation. */
+  observationCriteria: boolean;
+  /** Training images the data-driven criteria of the observation read. */
+  criteriaSamples: number;
+}
+
+/** The reward's accuracy budget for the current group: psi = (tolerance - (reference - p_hat)) / tolerance. */
+export interface RewardBudget {
+  /** Accuracy (percent, reward subset) a candidate's loss is measured from. */
+  reference: number;
+  /** Points a candidate may lose before psi turns negative. */
+  tolerance: number;
+}
+
+/** Criteria whose per-filter scores the observation can carry (random carries no information). */
+const OBSERVED_CRITERIA: CriterionName[] = ['l1', 'l2', 'fpgm', 'apoz', 'mean-activation', 'taylor', 'bn-scale'];
+
+/** Indices into the validation split of the reward subset (seeded); the rest is the guarantee split. */
+export function rewardSubset(validationCount: number, config: Pick<EnvConfig, 'rewardSamples' | 'seed'>): Uint32Array {
+  const count = Math.min(config.rewardSamples, validationCount);
+  return seededPermutation(validationCount, `${config.seed}-reward-subset`).slice(0, count);
+}
+
+/**
+ * The validation images the reward never sees: the guarantee (and fine-tuning's
+ * model choice) is checked on these. Keeps the whole split when the reward
+ * subset would leave fewer than 100 images.
+ */
+export function guaranteeSplit(validation: Split, config: Pick<EnvConfig, 'rewardSamples' | 'seed'>, inputShape: [number, number, number]): Split {
+  const inReward = new Set(rewardSubset(validation.count, config));
+  const rest = Array.from({ length: validation.count }, (_, i) => i).filter((i) => !inReward.has(i));
+  if (rest.length < 100) return validation;
+  return gatherSplit(validation, rest, inputShape);
+}
+
+function gatherSplit(split: Split, indices: ArrayLike<number>, inputShape: [number, number, number]): Split {
+  const perImage = inputShape.reduce((a, b) => a * b, 1);
+  const images = new Float32Array(indices.length * perImage);
+  const labels = new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    images.set(split.images.subarray(indices[i] * perImage, (indices[i] + 1) * perImage), i * perImage);
+    labels[i] = split.labels[indices[i]];
+  }
+  return { images, labels, count: indices.length };
 }
 
 /** The cached activations for the current group: inputs of the first affected layers, per evaluation batch. */
@@ -38,6 +91,9 @@ interface GroupCache {
   /** Per batch: outputs of the unaffected layers that feed affected ones. */
   batches: Map<string, tf.Tensor>[];
   observation: tf.Tensor2D;
+  /** Column counts of the observation's parts: filters, read norm, criteria (each part initialised as its own input). */
+  observationBlocks: number[];
+  recovery: GroupRecovery;
   /** MACs of the current network for one image (the flops reward's denominator). */
   totalMacs: number;
 }
@@ -46,9 +102,12 @@ export class PruningEnv {
   private graphOfModel: DependencyGraph;
   private readonly images: tf.Tensor4D;
   private readonly labels: Int32Array;
+  /** Training images for candidate recovery (BatchNorm statistics, least squares). */
+  private readonly calibrationImages?: tf.Tensor4D;
   private cache?: GroupCache;
   /** p: the unpruned model's accuracy on the reward subset, in percent (set by create). */
   private p = NaN;
+  private budget?: RewardBudget;
 
   /** @param currentModel the network being pruned (the environment owns it from here on) */
   private constructor(
@@ -58,11 +117,15 @@ export class PruningEnv {
     subset: Uint32Array,
   ) {
     this.graphOfModel = buildGraph(currentModel);
-    const perImage = data.inputShape.reduce((a, b) => a * b, 1);
-    const pixels = new Float32Array(subset.length * perImage);
-    subset.forEach((idx, i) => pixels.set(data.validation.images.subarray(idx * perImage, (idx + 1) * perImage), i * perImage));
-    this.images = tf.tensor4d(pixels, [subset.length, ...data.inputShape]);
-    this.labels = Int32Array.from(subset, (idx) => data.validation.labels[idx]);
+    const rewardImages = gatherSplit(data.validation, subset, data.inputShape);
+    this.images = tf.tensor4d(rewardImages.images, [subset.length, ...data.inputShape]);
+    this.labels = Int32Array.from(rewardImages.labels);
+    const { recovery } = config;
+    if ((recovery.adaptiveBatchNorm || recovery.reconstruction) && data.train.count > 0) {
+      const count = Math.min(recovery.samples, data.train.count);
+      const calibration = gatherSplit(data.train, seededPermutation(data.train.count, `${config.seed}-recovery`).subarray(0, count), data.inputShape);
+      this.calibrationImages = tf.tensor4d(calibration.images, [count, ...data.inputShape]);
+    }
   }
 
   /**
@@ -70,9 +133,7 @@ export class PruningEnv {
    *   measured on the reward subset otherwise.
    */
   static async create(model: tf.LayersModel, data: Dataset, config: EnvConfig, baseAccuracy?: number): Promise<PruningEnv> {
-    const count = Math.min(config.rewardSamples, data.validation.count);
-    const subset = seededPermutation(data.validation.count, `${config.seed}-reward-subset`).slice(0, count);
-    const env = new PruningEnv(model, data, config, subset);
+    const env = new PruningEnv(model, data, config, rewardSubset(data.validation.count, config));
     env.p = baseAccuracy ?? (await env.modelAccuracy(model));
     return env;
   }
@@ -108,7 +169,12 @@ export class PruningEnv {
     return this.accuracyOf((x) => model.predict(x, { batchSize: this.config.evalBatchSize }) as tf.Tensor);
   }
 
-  /** Makes `groupId` the current group: caches the activations before it and its observation. */
+  /**
+   * Makes `groupId` the current group: caches the activations before it, its
+   * observation and its recovery data. The reward budget returns to the
+   * paper's (the unpruned accuracy p, the configured tolerance) until
+   * setRewardBudget changes it.
+   */
   setGroup(groupId: number): ChannelGroup {
     this.clearCache();
     const graph = this.graphOfModel;
@@ -124,28 +190,66 @@ export class PruningEnv {
       const captured = tf.tidy(() => Object.fromEntries(execute(graph, this.images.slice(start, size), { capture: frontier }).captured));
       batches.push(new Map(Object.entries(captured)));
     }
-    const observation = this.buildObservation(group);
-    this.cache = { group, members, batches, observation, totalMacs: modelCost(this.currentModel).macs };
+    const { observation, blocks } = this.buildObservation(group);
+    const recovery = GroupRecovery.create(graph, group, affected, this.calibrationImages, frontier, this.config.recovery);
+    this.budget = undefined;
+    this.cache = { group, members, batches, observation, observationBlocks: blocks, recovery, totalMacs: modelCost(this.currentModel).macs };
     return group;
   }
 
+  /** Sets the reward's budget for the current group (see RewardBudget). */
+  setRewardBudget(budget: RewardBudget): void {
+    this.current();
+    this.budget = budget;
+  }
+
+  get rewardBudget(): RewardBudget {
+    return this.budget ?? { reference: this.p, tolerance: this.config.tolerance };
+  }
+
   /**
-   * The group's filters as an N x (M + 1) array: N channels; M = the fan-in of
-   * all producers concatenated, standardised over the whole array so relative
-   * filter magnitudes survive; plus one column with how strongly the next
+   * The group's filters as an N x (M + 1 [+ K]) array: N channels; M = the
+   * fan-in of all producers concatenated, standardised over the whole array so
+   * relative filter magnitudes survive; one column with how strongly the next
    * layers read each channel (the norm of their input weights on it), so that
-   * an unused filter differs from an identical used one.
+   * an unused filter differs from an identical used one; and, when enabled,
+   * K columns of per-filter criteria scores, each standardised over the group,
+   * so the policy can represent any criterion and combine them.
    */
-  private buildObservation(group: ChannelGroup): tf.Tensor2D {
+  private buildObservation(group: ChannelGroup): { observation: tf.Tensor2D; blocks: number[] } {
     const readNorm = this.consumerWeightNorms(group);
-    return tf.tidy(() => {
-      const standardise = (t: tf.Tensor) => {
-        const { mean, variance } = tf.moments(t);
+    const criteria = this.config.observationCriteria ? this.criteriaScores(group) : [];
+    const observation = tf.tidy(() => {
+      const standardise = (t: tf.Tensor, axis?: number) => {
+        const { mean, variance } = tf.moments(t, axis, true);
         return tf.div(tf.sub(t, mean), tf.add(tf.sqrt(variance), 1e-8));
       };
       const filters = standardise(tf.concat(filterRows(this.graphOfModel, group), 1));
-      return tf.concat([filters, standardise(tf.tensor2d(readNorm, [group.size, 1]))], 1) as tf.Tensor2D;
+      const parts = [filters, standardise(tf.tensor2d(readNorm, [group.size, 1]))];
+      if (criteria.length > 0) parts.push(standardise(tf.stack(criteria.map((c) => tf.tensor1d(c)), 1), 0));
+      return tf.concat(parts, 1) as tf.Tensor2D;
     });
+    const blocks = [observation.shape[1] - 1 - criteria.length, 1, ...(criteria.length > 0 ? [criteria.length] : [])];
+    return { observation, blocks };
+  }
+
+  /** One score per filter for each criterion that can score this group (bn-scale needs a BatchNorm on it). */
+  private criteriaScores(group: ChannelGroup): Float32Array[] {
+    const { data } = this;
+    const scoring = { split: data.train, inputShape: data.inputShape, numClasses: data.numClasses, samples: this.config.criteriaSamples, batchSize: 128 };
+    const scores: Float32Array[] = [];
+    for (const criterion of OBSERVED_CRITERIA) {
+      const needsData = criterion === 'apoz' || criterion === 'mean-activation' || criterion === 'taylor';
+      if (needsData && data.train.count === 0) continue;
+      try {
+        const byGroup = scoreGroups(criterion, { graph: this.graphOfModel, data: scoring, seed: this.config.seed }, [group]);
+        const values = byGroup.get(group.id);
+        if (values !== undefined) scores.push(values);
+      } catch (err) {
+        if (!(err instanceof CriterionError)) throw err; // bn-scale on a group without BatchNorm
+      }
+    }
+    return scores;
   }
 
   /** Per channel: the L2 norm of every consumer weight that reads it. */
@@ -168,17 +272,30 @@ export class PruningEnv {
     return this.current().observation;
   }
 
+  /** Column counts of the observation's parts (filters, read norm, criteria). */
+  observationBlocks(): number[] {
+    return this.current().observationBlocks;
+  }
+
   private current(): GroupCache {
     if (this.cache === undefined) throw new Error('no current group: call setGroup first');
     return this.cache;
   }
 
-  /** Accuracy (percent, reward subset) of the network with the current group pruned to `mask`. */
+  /** Pruned (and recovered) standalone copies of the layers a candidate changes. Dispose with disposeLayers. */
+  private candidateLayers(kept: number[]): Map<string, tf.layers.Layer> {
+    const { group, members, recovery } = this.current();
+    const layers = prunedLayers(this.graphOfModel, new Map([[group.id, kept]]), [...members, ...recovery.batchNorms]);
+    if (recovery.active) recovery.apply(layers, new Set(kept));
+    return layers;
+  }
+
+  /** Accuracy (percent, reward subset) of the network with the current group pruned to `mask` (and recovered). */
   async evaluate(mask: ArrayLike<number>): Promise<number> {
-    const { group, members, batches } = this.current();
+    const { batches } = this.current();
     const kept = keptIndices(mask);
     if (kept.length === 0) return 100 / this.data.numClasses; // an empty group is scored as chance level
-    const layers = prunedLayers(this.graphOfModel, new Map([[group.id, kept]]), members);
+    const layers = this.candidateLayers(kept);
     try {
       return await this.accuracyOf((_, __, batch) => execute(this.graphOfModel, undefined, { given: batches[batch], replace: layers }).output);
     } finally {
@@ -199,12 +316,27 @@ export class PruningEnv {
     return macs;
   }
 
-  /** The paper's reward R = psi * phi for an evaluated mask. */
+  /**
+   * The whole network with the current group pruned to `kept`, recovered as
+   * candidates are (what fine-tuning then starts from). A new model.
+   */
+  async prunedModel(kept: number[]): Promise<tf.LayersModel> {
+    const { group, recovery } = this.current();
+    const model = await pruneModel(this.graphOfModel, new Map([[group.id, kept]]));
+    if (!recovery.active) return model;
+    const layers = this.candidateLayers(kept);
+    for (const [name, layer] of layers) model.getLayer(name).setWeights(layer.getWeights());
+    disposeLayers(layers);
+    return model;
+  }
+
+  /** The paper's reward R = psi * phi for an evaluated mask, under the current group's budget. */
   reward(accuracy: number, mask: ArrayLike<number>): number {
     const { group, totalMacs } = this.current();
     const kept = keptIndices(mask).length;
     const pruned = this.config.phi === 'flops' ? { total: totalMacs, pruned: this.macsWith(mask) } : undefined;
-    return reward({ baseAccuracy: this.baseAccuracy, accuracy, total: group.size, kept, macs: pruned }, this.config);
+    const { reference, tolerance } = this.rewardBudget;
+    return reward({ baseAccuracy: reference, accuracy, total: group.size, kept, macs: pruned }, { phi: this.config.phi, tolerance });
   }
 
   /** Continues from another model (after fine-tuning or a relaxed decision). */
@@ -219,12 +351,14 @@ export class PruningEnv {
     if (this.cache === undefined) return;
     for (const batch of this.cache.batches) tf.dispose([...batch.values()]);
     this.cache.observation.dispose();
+    this.cache.recovery.dispose();
     this.cache = undefined;
   }
 
   dispose(): void {
     this.clearCache();
     this.images.dispose();
+    this.calibrationImages?.dispose();
   }
 }
 

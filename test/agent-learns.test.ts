@@ -11,6 +11,7 @@ import { DEFAULT_AGENT_CONFIG, trainAgent } from '../agent/reinforce.js';
 import { PruningEnv } from '../env/pruning-env.js';
 import { selectBackend } from '../src/backend/backend.js';
 import type { Dataset, Split } from '../src/data/datasets.js';
+import { NO_RECOVERY } from './agent-helpers.js';
 
 const CLASSES = 8;
 const ESSENTIAL = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -55,7 +56,7 @@ describe('the try-and-learn agent', () => {
   it('learns to drop planted useless filters and keep essential ones, deterministically', async () => {
     const data: Dataset = { name: 'mnist', source: 'synthetic', inputShape: [4, 4, CLASSES], numClasses: CLASSES, train: split(64, 'train'), validation: split(600, 'val'), test: split(64, 'test') };
     const run = async () => {
-      const env = await PruningEnv.create(plantedModel(), data, { rewardSamples: 600, evalBatchSize: 600, seed: 0, tolerance: 1, phi: 'filters' });
+      const env = await PruningEnv.create(plantedModel(), data, { rewardSamples: 600, evalBatchSize: 600, seed: 0, tolerance: 1, phi: 'filters', ...NO_RECOVERY });
       expect(env.baseAccuracy).toBe(100);
       env.setGroup(0);
       const result = await trainAgent(env, DEFAULT_AGENT_CONFIG, 7);

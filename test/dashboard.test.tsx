@@ -27,7 +27,7 @@ const iteration = (i: number, meanReward: number): RunEvent => ({
   floor: 98.3,
   record: { iteration: i, meanReward, bestReward: meanReward + 0.1, meanAccuracy: 98.9, meanKept: 15, greedyKept: 14, entropy: 0.2, seconds: 0.5 },
 });
-const decision = { groupId: 0, producers: ['conv1'], size: 20, kept: Array.from({ length: 11 }, (_, i) => i), probabilities: [], agentKept: 11, relaxed: 0, iterations: [], evaluations: 0, validationAccuracy: 0.991, macs: 1_000_000, params: 400_000, checkpoint: 'x', seconds: 60 };
+const decision = { groupId: 0, producers: ['conv1'], size: 20, kept: Array.from({ length: 11 }, (_, i) => i), probabilities: [], agentKept: 11, relaxed: 0, probes: [], allowedDrop: 0.5, rewardBudget: { reference: 99, tolerance: 1.5 }, converged: true, iterations: [], evaluations: 0, validationAccuracy: 0.991, macs: 1_000_000, params: 400_000, checkpoint: 'x', seconds: 60 };
 
 /** ink writes frames asynchronously: poll until the frame shows what we expect. */
 async function frameMatching(lastFrame: () => string | undefined, pattern: RegExp): Promise<string> {

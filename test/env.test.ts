@@ -8,6 +8,7 @@ import { cloneModel } from '../src/models/io.js';
 import { buildZooModel } from '../src/models/zoo.js';
 import { pruneModel } from '../src/prune/surgery.js';
 import { trainModel } from '../src/train/train.js';
+import { NO_RECOVERY } from './agent-helpers.js';
 import { randomizeWeights, randomPlan } from './prune-helpers.js';
 
 describe('reward', () => {
@@ -26,7 +27,7 @@ describe('reward', () => {
 
 describe('pruning environment', () => {
   const data = loadDataset('mnist', { seed: 0, validationSize: 700, trainLimit: 1024, testLimit: 10 });
-  const config = { rewardSamples: 400, evalBatchSize: 128, seed: 0, tolerance: 1, phi: 'filters' as const };
+  const config = { rewardSamples: 400, evalBatchSize: 128, seed: 0, tolerance: 1, phi: 'filters' as const, ...NO_RECOVERY };
 
   beforeAll(async () => {
     await selectBackend('wasm');

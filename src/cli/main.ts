@@ -267,7 +267,7 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--dataset <name>', 'dataset', String, `data set (${DATASET_NAMES.join(', ')})`],
   ['--data-dir <dir>', 'dataDir', String, 'folder with the four IDX files'],
   ['--tolerance <points>', 'tolerance', Number, 'accuracy points the pruned model may lose (b)'],
-  ['--reward-tolerance <points>', 'rewardTolerance', Number, 'b inside the reward (points lost before fine-tuning); default: --tolerance'],
+  ['--reward-tolerance <points>', 'rewardTolerance', Number, 'b inside the reward (points lost before fine-tuning) with --set budget.calibrate=false; default: --tolerance'],
   ['--seed <n>', 'seed', Number, 'seed of everything random'],
   ['--phi <kind>', 'phi', String, 'efficiency term: filters or flops'],
   ['--reward-samples <n>', 'rewardSamples', Number, 'validation images each candidate is scored on'],

@@ -42,7 +42,8 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
     case 'group-done': {
       const d = event.decision;
       log.line(
-        `group ${d.groupId}: kept ${d.kept.length}/${d.size} (agent ${d.agentKept}${d.relaxed > 0 ? `, relaxed ${d.relaxed}x to stay within the tolerance` : ''}) after ${d.iterations.length} iterations; ` +
+        `group ${d.groupId}: kept ${d.kept.length}/${d.size} (agent ${d.agentKept} after ${d.iterations.length} iterations, ${d.converged ? 'converged' : 'not converged'}; ` +
+          `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over the allowed drop of ${d.allowedDrop.toFixed(2)}); ` +
           `validation ${pct(100 * d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
       );
       break;

@@ -21,6 +21,8 @@ export interface ExecuteOptions {
   replace?: Map<string, tf.layers.Layer>;
   /** Run BatchNorm / dropout in training mode. */
   training?: boolean;
+  /** Called with each computed layer's inputs just before it runs (adaptive BatchNorm sets statistics here). */
+  beforeLayer?: (name: string, inputs: tf.Tensor[]) => void;
 }
 
 export interface ExecuteResult {
@@ -48,6 +50,7 @@ export function execute(graph: DependencyGraph, input: tf.Tensor | undefined, op
     } else {
       const inputs = node.inputs.map(evaluate);
       const layer = options.replace?.get(name) ?? node.layer;
+      options.beforeLayer?.(name, inputs);
       out = layer.apply(inputs.length === 1 ? inputs[0] : inputs, kwargs) as tf.Tensor;
     }
     const gate = options.gates?.get(name);

@@ -32,9 +32,9 @@ export const PruneConfigSchema = z
       .gt(0)
       .lt(100)
       .optional()
-      .describe('b inside the reward: points a candidate may lose before fine-tuning (default: tolerance, as in the paper); the guarantee after fine-tuning always uses tolerance'),
+      .describe('b inside the reward when budget.calibrate is off: points a candidate may lose before fine-tuning (default: tolerance, as in the paper); the guarantee after fine-tuning always uses tolerance'),
     phi: z.enum(['filters', 'flops']).default('filters').describe("efficiency term: log(N / kept) as in the paper, or log(MACs / pruned MACs)"),
-    rewardSamples: z.number().int().min(10).default(1000).describe('validation images each candidate is scored on'),
+    rewardSamples: z.number().int().min(10).default(1000).describe('validation images each candidate is scored on; the rest of the validation split checks the tolerance'),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
     agent: z
       .object({
@@ -50,12 +50,46 @@ export const PruneConfigSchema = z
       })
       .strict()
       .prefault({}),
+    budget: z
+      .object({
+        byCost: z.boolean().default(true).describe('spend the tolerance across groups by the MACs each touches: after group g the fine-tuned drop may reach b x the share of groups 1..g'),
+        calibrate: z.boolean().default(true).describe("set the reward's tolerance per group to its remaining budget x the recovery by fine-tuning measured on earlier decisions (replaces rewardTolerance)"),
+        initialRecovery: z.number().min(1).default(3).describe('recovery (points lost before fine-tuning per point lost after) assumed for the first group'),
+        maxRecovery: z.number().min(1).default(20).describe('upper bound on the measured recovery'),
+      })
+      .strict()
+      .prefault({}),
+    recovery: z
+      .object({
+        adaptiveBatchNorm: z.boolean().default(true).describe('re-estimate the statistics of the BatchNorms after a candidate\'s changed layers on training images before scoring it (EagleEye)'),
+        reconstruction: z.boolean().default(true).describe("refit the group's conv / dense consumers by least squares on their kept inputs before scoring (AMC, ThiNet)"),
+        samples: z.number().int().min(8).max(4096).default(256).describe('training images for the BatchNorm statistics and the least squares'),
+        maxReconstructionInputs: z.number().int().min(1).default(512).describe('consumers with a larger fan-in are not refitted (a solve per candidate costs its cube)'),
+      })
+      .strict()
+      .prefault({}),
+    observation: z
+      .object({
+        criteria: z.boolean().default(true).describe("append per-filter criteria scores (l1, l2, fpgm, apoz, mean activation, taylor, bn scale) to the agent's observation"),
+        criteriaSamples: z.number().int().min(1).default(512).describe('training images the data-driven criteria of the observation read'),
+      })
+      .strict()
+      .prefault({}),
+    countSearch: z
+      .enum(['bisect', 'halve'])
+      .default('bisect')
+      .describe("how a decision over its budget keeps more filters, along the policy's ranking: bisection (the smallest fix found) or half of the remaining filters per step"),
+    tighten: z.boolean().default(true).describe("when the agent's mask is within its budget, bisect towards fewer filters along the policy's ranking"),
     finetune: finetune(1, 5e-4).prefault({}).describe('fine-tuning after each group is pruned'),
     finalFinetune: finetune(2, 5e-4).prefault({}).describe('fine-tuning after the last group'),
-    relaxSteps: z.number().int().min(1).max(20).default(4).describe('times a group decision may be relaxed to stay within the tolerance; the last keeps every filter'),
+    relaxSteps: z.number().int().min(1).max(20).default(4).describe("fine-tuned probes per group after the agent's own mask (count search); a group with no probe within its budget stays whole"),
     trainEpochs: z.number().int().min(1).default(6).describe('epochs when the baseline has to be trained first'),
   })
-  .strict();
+  .strict()
+  .refine((c) => c.rewardTolerance === undefined || !c.budget.calibrate, {
+    path: ['rewardTolerance'],
+    message: 'is used only when budget.calibrate is false (the calibrated budget sets the reward tolerance per group)',
+  });
 
 export type PruneConfig = z.infer<typeof PruneConfigSchema>;
 

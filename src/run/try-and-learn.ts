@@ -1,11 +1,17 @@
 /**
  * The try-and-learn run, top to bottom (Huang et al. 2018):
  *
+ *   split the validation images: a reward subset (candidates are scored on it)
+ *     and the guarantee split (the tolerance is checked on it)
  *   for each prunable channel group, first to last:
- *     train a fresh agent on it (REINFORCE against the pruning reward)
- *     prune by the agent's final mask (p > 0.5), fine-tune
- *     if validation accuracy fell more than b below the unpruned model's,
- *       relax the decision (keep more filters, by the policy's probabilities)
+ *     its budget: the drop allowed after it (a share of b by the MACs the
+ *       groups so far touch), and the reward's tolerance (what is left of that
+ *       budget x the recovery by fine-tuning measured on earlier decisions)
+ *     train a fresh agent on it (REINFORCE against the pruning reward, each
+ *       candidate recovered by adaptive BatchNorm / least squares first)
+ *     prune by the agent's final mask (p > 0.5), recover, fine-tune; then
+ *       bisect the number of filters kept along the policy's ranking: more if
+ *       the drop exceeds the budget, fewer if it is within (count search)
  *     checkpoint the model, record the decision
  *   fine-tune the final model, report on the test split
  *
@@ -17,13 +23,13 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import { type IterationRecord, trainAgent } from '../../agent/reinforce.js';
-import { PruningEnv } from '../../env/pruning-env.js';
+import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
+import { guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
 import type { Dataset } from '../data/datasets.js';
 import { cloneModel, loadModel, saveModel } from '../models/io.js';
 import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
-import { pruneModel } from '../prune/surgery.js';
 import type { Run } from '../runs/records.js';
 import { type BatchProgress, evaluateAccuracy, trainModel } from '../train/train.js';
 import type { PruneConfig } from './config.js';
@@ -37,13 +43,21 @@ export interface GroupDecision {
   kept: number[];
   /** The agent's final keep probabilities. */
   probabilities: number[];
-  /** Channels the agent's own mask kept, before any relaxation. */
+  /** Channels the agent's own mask kept, before the count search. */
   agentKept: number;
-  /** Times the decision was relaxed to stay within the tolerance. */
+  /** Fine-tuned probes of the count search after the agent's own mask. */
   relaxed: number;
+  /** Every fine-tuned probe of this group, the agent's own mask first. */
+  probes: CountProbe[];
+  /** Drop (points, guarantee split) allowed after this group. */
+  allowedDrop: number;
+  /** The reward's budget during the search, and the recovery it was calibrated with. */
+  rewardBudget: RewardBudget & { recovery?: number };
   iterations: IterationRecord[];
   evaluations: number;
-  /** Validation accuracy (full split) after fine-tuning, fraction. */
+  /** Whether the agent's search settled before its iteration limit. */
+  converged: boolean;
+  /** Validation accuracy (guarantee split) after fine-tuning, fraction. */
   validationAccuracy: number;
   /** Network MACs per image after this group. */
   macs: number;
@@ -60,6 +74,16 @@ export interface RunSummary {
   /** Candidate networks scored per second of agent search, and images they ran. */
   evaluationsPerSecond: number;
   candidateImagesPerSecond: number;
+}
+
+/** One fine-tuned probe of the count search. */
+export interface CountProbe {
+  kept: number;
+  /** Points lost on the reward subset before fine-tuning (after recovery), against the model before this group. */
+  lossBeforeFinetune: number;
+  /** Guarantee-split accuracy after fine-tuning, fraction. */
+  validationAccuracy: number;
+  withinBudget: boolean;
 }
 
 export type RunEvent =
@@ -106,19 +130,38 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
 
 async function run({ baseline, data, config, run, backend }: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
   const started = performance.now();
+  const envConfig = {
+    tolerance: config.rewardTolerance ?? config.tolerance,
+    phi: config.phi,
+    rewardSamples: config.rewardSamples,
+    evalBatchSize: config.evalBatchSize,
+    seed: config.seed,
+    recovery: config.recovery,
+    observationCriteria: config.observation.criteria,
+    criteriaSamples: config.observation.criteriaSamples,
+  };
+  // Fine-tuning chooses its epoch, and the guarantee is checked, on validation images the reward never sees.
+  const guarded: Dataset = { ...data, validation: guaranteeSplit(data.validation, envConfig, data.inputShape) };
   const finetune = (model: tf.LayersModel, groupId: number | 'final', seed: number) =>
-    trainModel(model, data, { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true }, { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }) });
+    trainModel(model, guarded, { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true }, { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }) });
+  const guardedAccuracy = (model: tf.LayersModel) => evaluateAccuracy(model, guarded.validation, data.inputShape);
 
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
   const recorded = run.record.result as { baseValidationAccuracy?: number; rewardBaseAccuracy?: number; groups?: GroupDecision[] };
-  const baseValidationAccuracy = recorded.baseValidationAccuracy ?? (await evaluateAccuracy(baseline, data.validation, data.inputShape));
+  const baseValidationAccuracy = recorded.baseValidationAccuracy ?? (await guardedAccuracy(baseline));
   const done: GroupDecision[] = recorded.groups ?? [];
-  const groups = buildGraph(baseline).prunableGroups();
+  const baseGraph = buildGraph(baseline);
+  const groups = baseGraph.prunableGroups();
   const originalCost = modelCost(baseline);
+  const allowedDrops = cumulativeBudgets(config.tolerance, groups, costShares(baseGraph, groups), config.budget.byCost);
+  // What fine-tuning recovered on earlier decisions; a resumed run rebuilds it from the record.
+  const recoveries: RecoveryObservation[] = [];
+  const observe = (decision: Pick<GroupDecision, 'probes'>, accuracyBefore: number) =>
+    recoveries.push(...decision.probes.map((p) => ({ before: p.lossBeforeFinetune, after: 100 * (accuracyBefore - p.validationAccuracy) })));
+  done.forEach((d, i) => observe(d, i === 0 ? baseValidationAccuracy : done[i - 1].validationAccuracy));
 
   // Continue from the last finished group's checkpoint, or from the baseline.
   const start = done.length > 0 ? await loadModel(done[done.length - 1].checkpoint) : await cloneModel(baseline);
-  const envConfig = { tolerance: config.rewardTolerance ?? config.tolerance, phi: config.phi, rewardSamples: config.rewardSamples, evalBatchSize: config.evalBatchSize, seed: config.seed };
   const env = await PruningEnv.create(start, data, envConfig, recorded.rewardBaseAccuracy);
   if (recorded.rewardBaseAccuracy === undefined) {
     // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
@@ -134,42 +177,62 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
       const groupStarted = performance.now();
       emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers });
 
-      // 1. Train a fresh agent on this group.
+      // 1. The group's budgets, then a fresh agent trained on it.
       env.setGroup(group.id);
-      const floor = env.baseAccuracy - envConfig.tolerance;
+      const accuracyBefore = index === 0 ? baseValidationAccuracy : done[index - 1].validationAccuracy;
+      const allowedDrop = allowedDrops[index];
+      const reference = await env.modelAccuracy(env.model);
+      let rewardBudget: GroupDecision['rewardBudget'] = { reference: env.baseAccuracy, tolerance: envConfig.tolerance };
+      if (config.budget.calibrate) {
+        const recovery = estimateRecovery(recoveries, config.budget, 0.05 * config.tolerance);
+        // At least a twentieth of b: a group whose share is already spent may still remove what costs nothing.
+        const remaining = Math.max(allowedDrop - 100 * (baseValidationAccuracy - accuracyBefore), 0.05 * config.tolerance);
+        rewardBudget = { reference, tolerance: remaining * recovery, recovery };
+      }
+      env.setRewardBudget(rewardBudget);
+      const floor = rewardBudget.reference - rewardBudget.tolerance;
       const searchStarted = performance.now();
       const agent = await trainAgent(env, config.agent, groupSeed(config.seed, group.id), (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }), shouldStop);
       searchSeconds += (performance.now() - searchStarted) / 1000;
       evaluations += agent.evaluations;
       if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
 
-      // 2. Prune by its final mask and fine-tune; relax the decision while the tolerance is exceeded.
-      const before = await cloneModel(env.model);
-      const byProbability = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
-      let kept = agent.kept;
-      let relaxed = 0;
-      let model: tf.LayersModel;
-      let validationAccuracy: number;
-      for (;;) {
-        model = await pruneModel(buildGraph(before), new Map([[group.id, kept]]));
-        validationAccuracy = (await finetune(model, group.id, groupSeed(config.seed, group.id))).validationAccuracy;
-        const withinTolerance = 100 * (baseValidationAccuracy - validationAccuracy) <= config.tolerance;
-        if (withinTolerance || kept.length === group.size || relaxed === config.relaxSteps) break;
-        model.dispose();
-        relaxed++;
-        // Keep half of the remaining filters more, most probable first (all of them on the last relaxation).
-        const count = relaxed === config.relaxSteps ? group.size : kept.length + Math.ceil((group.size - kept.length) / 2);
-        kept = byProbability.slice(0, count).sort((a, b) => a - b);
+      // 2. Prune by its final mask, recover and fine-tune; then search the count along the policy's ranking.
+      const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
+      const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
+      const probes: CountProbe[] = [];
+      let best: { count: number; model: tf.LayersModel; validationAccuracy: number } | undefined;
+      let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
+      let count = agent.kept.length;
+      for (let step = 0; step <= config.relaxSteps && !shouldStop(); step++) {
+        const kept = keptAt(count);
+        const model = await env.prunedModel(kept);
+        const lossBeforeFinetune = reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0))));
+        const { validationAccuracy } = await finetune(model, group.id, groupSeed(config.seed, group.id));
+        const withinBudget = 100 * (baseValidationAccuracy - validationAccuracy) <= allowedDrop;
+        probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, withinBudget });
+        if (withinBudget) {
+          best?.model.dispose();
+          best = { count, model, validationAccuracy };
+          passing = count;
+        } else {
+          model.dispose();
+          failing = count;
+        }
+        const next = nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: probes[0].withinBudget, lastPassed: withinBudget });
+        if (next === undefined) break;
+        count = next;
       }
-      if (100 * (baseValidationAccuracy - validationAccuracy) > config.tolerance && kept.length === group.size) {
-        // Even keeping every filter, fine-tuning did not help: leave the group as it was.
-        model.dispose();
-        model = before;
-        validationAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
-      } else {
-        before.dispose();
+      if (shouldStop()) {
+        best?.model.dispose();
+        throw new InterruptedError(`stopped during group ${group.id}`);
       }
+      // No probe within its budget: the group stays whole.
+      const model = best?.model ?? (await cloneModel(env.model));
+      const kept = best === undefined ? Array.from({ length: group.size }, (_, c) => c) : keptAt(best.count);
+      const validationAccuracy = best?.validationAccuracy ?? accuracyBefore;
       env.replaceModel(model);
+      observe({ probes }, accuracyBefore);
 
       // 3. Checkpoint, then record (the record never names a checkpoint that is not on disk).
       const checkpoint = await saveModel(model, join(run.dir, 'checkpoints', `group-${group.id}`));
@@ -181,9 +244,13 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
         kept,
         probabilities: Array.from(agent.probabilities),
         agentKept: agent.kept.length,
-        relaxed,
+        relaxed: probes.length - 1,
+        probes,
+        allowedDrop,
+        rewardBudget,
         iterations: agent.iterations,
         evaluations: agent.evaluations,
+        converged: agent.converged,
         validationAccuracy,
         macs: cost.macs,
         params: cost.params,
@@ -197,7 +264,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
 
     // 4. Final fine-tune (kept only if it helps), report, save.
     const final = await cloneModel(env.model);
-    const beforeFinal = await evaluateAccuracy(final, data.validation, data.inputShape);
+    const beforeFinal = await guardedAccuracy(final);
     const tuned = await finetune(final, 'final', config.seed + 999);
     if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
     const report = await pruneReport(baseline, final, data);
@@ -219,3 +286,24 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
   }
 }
 
+/**
+ * The next count of the search along the policy's ranking, or undefined when
+ * it is done. bisect: halve the bracket between the largest count known over
+ * the budget and the smallest known within it (towards fewer filters only
+ * when tightening). halve: keep half of the remaining filters more per step,
+ * stop at the first count within the budget (the original relaxation).
+ */
+export function nextCount(
+  mode: 'bisect' | 'halve',
+  tighten: boolean,
+  s: { failing: number; passing: number; size: number; agentPassed: boolean; lastPassed: boolean },
+): number | undefined {
+  if (mode === 'halve') {
+    if (s.lastPassed) return undefined;
+    const next = s.failing + Math.ceil((s.size - s.failing) / 2);
+    return next >= s.size ? undefined : next;
+  }
+  if (s.agentPassed && !tighten) return undefined;
+  if (s.passing - s.failing <= 1) return undefined;
+  return Math.ceil((s.failing + s.passing) / 2);
+}

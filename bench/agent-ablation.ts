@@ -1,0 +1,94 @@
+/**
+ * Ablation of the agent's mechanisms: one `autoprune prune` run per switch,
+ * same config, same seed, same baseline; each row turns one mechanism off
+ * (the first row has all of them, the last none: the paper's agent with the
+ * original halving relaxation). Runs one after another; every row is appended
+ * to the JSON file as soon as it is done, so a cut run keeps its rows, and a
+ * variant run again gets a second row rather than replacing the first.
+ *
+ *   npx tsx bench/agent-ablation.ts --config configs/compare-lenet5-mnist.json --out bench/results/ablation-lenet5-mnist-b1-seed0.json
+ *   npx tsx bench/agent-ablation.ts ... --only all,no-reconstruction   # a subset of the rows
+ *   npx tsx bench/agent-ablation.ts --table bench/results/ablation-lenet5-mnist-b1-seed0.json   # print the table again
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { PruneReport } from '../src/prune/report.js';
+import type { GroupDecision } from '../src/run/try-and-learn.js';
+import { Run } from '../src/runs/records.js';
+
+const PAPER = ['budget.calibrate=false', 'budget.byCost=false', 'recovery.reconstruction=false', 'recovery.adaptiveBatchNorm=false', 'observation.criteria=false', 'countSearch="halve"', 'tighten=false'];
+const VARIANTS: { name: string; what: string; set: string[] }[] = [
+  { name: 'all', what: 'every mechanism on (the defaults)', set: [] },
+  { name: 'no-calibration', what: "reward tolerance = b (the paper's), not calibrated by measured recovery", set: ['budget.calibrate=false'] },
+  { name: 'no-cost-shares', what: 'every group may use all of b (no budget by MACs)', set: ['budget.byCost=false'] },
+  { name: 'no-reconstruction', what: 'no least-squares refit of consumers', set: ['recovery.reconstruction=false'] },
+  { name: 'no-adaptive-bn', what: 'no BatchNorm re-estimation', set: ['recovery.adaptiveBatchNorm=false'] },
+  { name: 'no-criteria', what: 'observation without criteria scores', set: ['observation.criteria=false'] },
+  { name: 'no-tighten', what: "no search below the agent's count", set: ['tighten=false'] },
+  { name: 'halving', what: 'original relaxation (half of the remaining filters per step), no tightening', set: ['countSearch="halve"', 'tighten=false'] },
+  { name: 'paper', what: 'all of the above off', set: PAPER },
+];
+
+interface Row {
+  name: string;
+  what: string;
+  set: string[];
+  runId: string;
+  kept: string;
+  agentKept: string;
+  converged: string;
+  probes: number;
+  flopsReduction: number;
+  compression: number;
+  validationDrop: number;
+  testDrop: number;
+  searchMinutes: number;
+  minutes: number;
+}
+
+const { values } = parseArgs({ options: { config: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, table: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } } });
+
+function printTable(rows: Row[]): void {
+  console.log('| variant | what is off | kept per group (agent) | converged | fine-tuned probes | FLOPs reduction | compression | validation drop | test drop | search time | wall time |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${r.what} | ${r.kept} (${r.agentKept}) | ${r.converged} | ${r.probes} | ${r.flopsReduction.toFixed(2)}x | ${r.compression.toFixed(2)}x | ${r.validationDrop.toFixed(2)} | ${r.testDrop.toFixed(2)} | ${r.searchMinutes.toFixed(1)} min | ${r.minutes.toFixed(1)} min |`);
+  }
+}
+
+if (values.table !== undefined) {
+  printTable((JSON.parse(readFileSync(values.table, 'utf8')) as { rows: Row[] }).rows);
+} else {
+  if (values.config === undefined || values.out === undefined) throw new Error('give --config and --out (or --table FILE)');
+  const only = values.only?.split(',');
+  const rows: Row[] = existsSync(values.out) ? (JSON.parse(readFileSync(values.out, 'utf8')) as { rows: Row[] }).rows : [];
+  for (const variant of VARIANTS.filter((v) => only === undefined || only.includes(v.name))) {
+    const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'prune', '--config', values.config, ...variant.set.flatMap((s) => ['--set', s])];
+    console.error(`$ node ${args.join(' ')}`);
+    const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+    if (child.status !== 0) throw new Error(`prune failed (exit ${child.status})`);
+    const runId = child.stdout.trim();
+    const run = await Run.open(values['runs-dir']!, runId);
+    const result = run.record.result as { groups: GroupDecision[]; report: PruneReport; summary: { seconds: number } };
+    const row: Row = {
+      name: variant.name,
+      what: variant.what,
+      set: variant.set,
+      runId,
+      kept: result.groups.map((g) => `${g.kept.length}/${g.size}`).join(', '),
+      agentKept: result.groups.map((g) => g.agentKept).join(', '),
+      converged: `${result.groups.filter((g) => g.converged).length}/${result.groups.length}`,
+      probes: result.groups.reduce((n, g) => n + g.probes.length, 0),
+      flopsReduction: result.report.theoreticalSpeedup,
+      compression: result.report.compressionRatio,
+      validationDrop: result.report.validationDrop,
+      testDrop: result.report.testDrop,
+      searchMinutes: result.groups.reduce((s, g) => s + g.iterations.reduce((t, i) => t + i.seconds, 0), 0) / 60,
+      minutes: result.summary.seconds / 60,
+    };
+    rows.push(row); // a variant run again gets a second row: every run is reported
+    writeFileSync(values.out, `${JSON.stringify({ config: values.config, measured: new Date().toISOString(), rows }, null, 2)}\n`);
+  }
+  printTable(rows);
+}
