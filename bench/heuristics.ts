@@ -4,7 +4,7 @@
  * one-shot from the baseline and fine-tuned), and what it buys.
  *
  *   npx tsx bench/heuristics.ts [--baseline runs/<train-run>/model/model.json] [--tolerance 1]
- *       [--rankings local,global] [--finetune-images 10000] [--probes 6]
+ *       [--rankings local,global] [--finetune-images 10000] [--probes 12]
  *
  * The baseline defaults to the newest finished `train` run of lenet5 on mnist
  * in runs/. Accuracy drops are on the validation split (what the search sees)
@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { CRITERIA } from '../src/heuristics/criteria.js';
-import { DEFAULT_HEURISTIC_CONFIG, pruneToTolerance, type Ranking } from '../src/heuristics/pipeline.js';
+import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, prunableSizes, pruneToTolerance, type Ranking } from '../src/heuristics/pipeline.js';
 import { pruneReport } from '../src/prune/report.js';
 import { findBaseline, loadBaseline } from '../src/runs/baselines.js';
 
@@ -24,7 +24,7 @@ const { values } = parseArgs({
     tolerance: { type: 'string', default: '1' },
     rankings: { type: 'string', default: 'local,global' },
     'finetune-images': { type: 'string', default: '10000' },
-    probes: { type: 'string', default: '6' },
+    probes: { type: 'string', default: String(DEFAULT_SEARCH.maxProbes) },
   },
 });
 await selectBackend('wasm');
@@ -34,14 +34,17 @@ const data = loadDataset('mnist', { seed: 0 });
 const tolerance = Number(values.tolerance);
 const finetune = { ...DEFAULT_HEURISTIC_CONFIG.finetune, imagesPerEpoch: Number(values['finetune-images']) };
 console.log(`# LeNet-5 / MNIST, tolerance ${tolerance} point(s) on validation; baseline ${source.path}`);
-console.log(`# one-shot pruning, bisection with ${values.probes} probes up to 95% of channels, fine-tuning 1 epoch of ${finetune.imagesPerEpoch} images (Adam ${finetune.learningRate}, cosine) after pruning; backend wasm`);
+const unpruned = await loadBaseline(source);
+const groupSizes = prunableSizes(unpruned);
+unpruned.dispose();
+console.log(`# one-shot pruning, bisection up to 95% of channels to ${describeResolution(groupSizes)} (at most ${values.probes} probes), fine-tuning 1 epoch of ${finetune.imagesPerEpoch} images (Adam ${finetune.learningRate}, cosine) after pruning; backend wasm`);
 const rows = ['| criterion | ranking | channels removed | FLOPs reduction | params reduction | val drop | test accuracy (drop) | run time |', '|---|---|---|---|---|---|---|---|'];
 for (const ranking of values.rankings!.split(',') as Ranking[]) {
   for (const criterion of CRITERIA) {
     const model = await loadBaseline(source);
     const started = performance.now();
     try {
-      const result = await pruneToTolerance(model, data, { ...DEFAULT_HEURISTIC_CONFIG, criterion, ranking, finetune }, { tolerance, maxRatio: 0.95, probes: Number(values.probes) });
+      const result = await pruneToTolerance(model, data, { ...DEFAULT_HEURISTIC_CONFIG, criterion, ranking, finetune }, { tolerance, maxRatio: 0.95, maxProbes: Number(values.probes) });
       const seconds = (performance.now() - started) / 1000;
       const r = await pruneReport(model, result.model, data);
       rows.push(

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
-import { DEFAULT_HEURISTIC_CONFIG, pruneToRatio, pruneToTolerance, scheduledRatio, selectChannels } from '../src/heuristics/pipeline.js';
+import { bisectLargest, DEFAULT_HEURISTIC_CONFIG, halvingTo, pruneToRatio, pruneToTolerance, scheduledRatio, searchResolution, selectChannels } from '../src/heuristics/pipeline.js';
+import { candidateThresholds, DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, ratiosAtThreshold, type SensitivityCurve } from '../src/heuristics/sensitivity.js';
 import type { ChannelGroup } from '../src/prune/graph.js';
 import { buildGraph } from '../src/prune/graph.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
@@ -29,11 +30,87 @@ describe('ranking and schedules', () => {
     expect(floor.get(1)).toHaveLength(2); // 50% of 4 always kept
   });
 
+  it('global and local ranking remove different channels when groups differ in score spread', () => {
+    const groups = [group(0, 4), group(1, 4)];
+    // Group 0 has one strong channel and three weak ones; group 1's channels are all alike (and 10x larger, which global ranking must not reward).
+    const scores = new Map([[0, Float32Array.from([1, 2, 3, 10])], [1, Float32Array.from([10, 10.1, 10.2, 10.3])]]);
+    const sizes = new Map([[0, 4], [1, 4]]);
+    const local = selectChannels(groups, scores, sizes, 0.5, 'local', 0.05);
+    const global = selectChannels(groups, scores, sizes, 0.5, 'global', 0.05);
+    expect([local.get(0), local.get(1)]).toEqual([[2, 3], [2, 3]]);
+    expect([global.get(0), global.get(1)]).toEqual([[3], [1, 2, 3]]);
+  });
+
   it('schedules: one-shot, linear iterative steps, and AGP s_t = s_f (1 - (1 - t/T)^3)', () => {
     expect(scheduledRatio('one-shot', 0.6, 1, 1)).toBe(0.6);
     expect([1, 2, 3].map((t) => scheduledRatio('iterative', 0.6, t, 3))).toEqual([0.2, 0.4, 0.6000000000000001].map((x) => expect.closeTo(x, 12)));
     expect(scheduledRatio('agp', 0.6, 1, 3)).toBeCloseTo(0.6 * (1 - (2 / 3) ** 3), 12);
     expect(scheduledRatio('agp', 0.6, 3, 3)).toBeCloseTo(0.6, 12);
+  });
+});
+
+describe('tolerance search resolution', () => {
+  it('is one channel of the smallest group, but no finer than 0.01', () => {
+    expect(searchResolution([20, 50, 500])).toBe(0.05);
+    expect(searchResolution([500, 800])).toBe(0.01);
+    expect(searchResolution([32, 64, 256])).toBe(1 / 32);
+  });
+
+  /** The bisection with a stubbed probe that fits up to `edge`: the values probed, in order. */
+  async function probed(edge: number, resolution: number, maxProbes = 12) {
+    const values: number[] = [];
+    const found = await bisectLargest({ low: 0, high: 0.95, maxProbes, next: halvingTo(resolution) }, async (ratio) => {
+      values.push(ratio);
+      return ratio <= edge;
+    });
+    return { values, found };
+  }
+
+  it('bisects until the bracket is below the resolution, within a probe cap', async () => {
+    // 0.95 / 2^k < 0.05 first at k = 5: the first probe and five halvings.
+    const coarse = await probed(0.3, 0.05);
+    expect(coarse.values).toHaveLength(6);
+    expect(coarse.values[0]).toBe(0.95);
+    const [low, high] = [coarse.found, Math.min(...coarse.values.filter((v) => v > 0.3))];
+    expect(high - low).toBeLessThan(0.05);
+    expect(high - low).toBeGreaterThanOrEqual(0.025); // one probe fewer would have left it at 0.05 or more
+    expect(coarse.found).toBeLessThanOrEqual(0.3);
+    // 0.95 / 2^k < 0.01 first at k = 7.
+    const fine = await probed(0.3, 0.01);
+    expect(fine.values).toHaveLength(8);
+    expect(0.3 - fine.found).toBeLessThan(0.01);
+    expect((await probed(0.3, 0.01, 3)).values).toHaveLength(3);
+    // A model that tolerates the largest ratio needs one probe; one that tolerates nothing ends at 0.
+    expect(await probed(1, 0.01)).toEqual({ values: [0.95], found: 0.95 });
+    expect((await probed(-1, 0.05)).found).toBe(0);
+  });
+});
+
+describe('sensitivity thresholds', () => {
+  const curve = (groupId: number, drops: number[]): SensitivityCurve => ({
+    groupId,
+    producers: [`p${groupId}`],
+    size: 10,
+    points: drops.map((drop, i) => ({ ratio: (i + 1) / 10, kept: 9 - i, validationAccuracy: 0.9 - drop / 100, drop })),
+  });
+  // Group 0's curve is not monotone: at 0.3 it loses less than at 0.2.
+  const curves = [curve(0, [0, 2, 1, 6]), curve(1, [0.5, 0.5, 3, 9])];
+
+  it('gives each group its largest ratio whose drop is within the threshold', () => {
+    expect(ratiosAtThreshold(curves, -1)).toEqual({ 0: 0, 1: 0 });
+    expect(ratiosAtThreshold(curves, 0)).toEqual({ 0: 0.1, 1: 0 });
+    expect(ratiosAtThreshold(curves, 1)).toEqual({ 0: 0.3, 1: 0.2 });
+    expect(ratiosAtThreshold(curves, 9)).toEqual({ 0: 0.4, 1: 0.4 });
+  });
+
+  it('keeps only the thresholds that change some group, and more threshold never prunes less', () => {
+    const thresholds = candidateThresholds(curves);
+    expect(thresholds).toEqual([0, 0.5, 1, 3, 6, 9]); // 2 is left out: group 0 already has 0.3 at 1
+    for (let i = 1; i < thresholds.length; i++) {
+      const [before, after] = [ratiosAtThreshold(curves, thresholds[i - 1]), ratiosAtThreshold(curves, thresholds[i])];
+      for (const id of [0, 1]) expect(after[id]).toBeGreaterThanOrEqual(before[id]);
+      expect([0, 1].some((id) => after[id] > before[id])).toBe(true);
+    }
   });
 });
 
@@ -95,8 +172,9 @@ describe('pruning with fine-tuning', () => {
 
   it('finds a model within the tolerance on validation data, recording every probe', async () => {
     const tolerance = 2;
-    const result = await pruneToTolerance(base, data, { ...config, criterion: 'taylor', ranking: 'global' }, { tolerance, maxRatio: 0.9, probes: 4 });
+    const result = await pruneToTolerance(base, data, { ...config, criterion: 'taylor', ranking: 'global' }, { tolerance, maxRatio: 0.9, maxProbes: 4 });
     expect(result.probes).toHaveLength(result.probes[0].withinTolerance ? 1 : 4);
+    expect(result.resolution).toBe(1 / 8); // the smallest group (conv 1) has 8 channels
     for (const p of result.probes) expect(p.withinTolerance).toBe(p.drop <= tolerance);
     const accuracy = await evaluateAccuracy(result.model, data.validation, data.inputShape);
     expect(accuracy).toBe(result.validationAccuracy);
@@ -105,6 +183,38 @@ describe('pruning with fine-tuning', () => {
     expect(result.model.countParams()).toBeLessThan(base.countParams());
     const best = result.probes.filter((p) => p.withinTolerance).reduce((a, b) => (b.ratio > a.ratio ? b : a));
     expect(result.ratio).toBe(best.ratio);
+    result.model.dispose();
+  });
+
+  it('sensitivity: measures every group alone at every ratio, then prunes the most it can within the tolerance', async () => {
+    const tolerance = 2;
+    const groups = buildGraph(base).prunableGroups();
+    const result = await pruneBySensitivity(base, data, { ...DEFAULT_SENSITIVITY_CONFIG, finetune: config.finetune }, { tolerance, maxProbes: 4 });
+    // One row per group and ratio, measured before fine-tuning against the unpruned accuracy.
+    expect(result.curves.map((c) => [c.groupId, c.size, c.points.map((p) => p.ratio)])).toEqual(groups.map((g) => [g.id, g.size, DEFAULT_SENSITIVITY_CONFIG.ratios]));
+    for (const c of result.curves) {
+      for (const p of c.points) expect(p.drop).toBeCloseTo(100 * (result.baseAccuracy - p.validationAccuracy), 10);
+      expect(c.points.map((p) => p.kept)).toEqual([...c.points.map((p) => p.kept)].sort((a, b) => b - a));
+    }
+    // The plan at each probe is the threshold's, and the tolerance is judged after fine-tuning.
+    expect(result.probes.length).toBeGreaterThanOrEqual(1);
+    expect(result.probes.length).toBeLessThanOrEqual(4);
+    for (const p of result.probes) {
+      expect(p.ratios).toEqual(ratiosAtThreshold(result.curves, p.threshold));
+      expect(p.withinTolerance).toBe(p.drop <= tolerance);
+    }
+    const accuracy = await evaluateAccuracy(result.model, data.validation, data.inputShape);
+    expect(accuracy).toBe(result.validationAccuracy);
+    expect(100 * (result.baseAccuracy - accuracy)).toBeLessThanOrEqual(tolerance);
+    const fitting = result.probes.filter((p) => p.withinTolerance);
+    if (fitting.length === 0) {
+      expect(result.threshold).toBeUndefined();
+      expect(result.model.countParams()).toBe(base.countParams());
+    } else {
+      expect(result.threshold).toBe(Math.max(...fitting.map((p) => p.threshold)));
+      const chosen = fitting.find((p) => p.threshold === result.threshold)!;
+      expect(buildGraph(result.model).prunableGroups().map((g) => g.size)).toEqual(groups.map((g) => chosen.kept[g.id]));
+    }
     result.model.dispose();
   });
 });

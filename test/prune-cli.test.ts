@@ -140,6 +140,15 @@ describe('autoprune prune / resume', () => {
     expect(rl.tradeOff).toHaveLength(3);
     expect(l1.tradeOff.length).toBeGreaterThanOrEqual(1);
     expect(l1.modelPath).toBe(join(dir, 'models', 'l1', 'model.json'));
+    // Each criterion searches with both rankings to the same resolution (1 channel of conv1's 20); the row is the one removing more FLOPs.
+    expect(stderr).toMatch(/l1: bisection to a resolution of 0\.050 \(1 channel of the smallest group, 20 channels\), with local and with global ranking/);
+    expect(l1.variants.map((v: { ranking: string }) => v.ranking)).toEqual(['local', 'global']);
+    const taken = l1.variants.find((v: { ranking: string }) => v.ranking === l1.ranking);
+    for (const v of l1.variants) {
+      expect(v.resolution).toBe(0.05);
+      expect(v.probes.length).toBeGreaterThanOrEqual(1);
+      expect(taken.theoreticalSpeedup).toBeGreaterThanOrEqual(v.theoreticalSpeedup);
+    }
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     for (const id of ['trade-off', 'layers', 'agent-reward', 'agent-kept']) expect(html).toContain(`<figure id="${id}"><svg`);
     expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`));
@@ -151,6 +160,24 @@ describe('autoprune prune / resume', () => {
     const redraw = autoprune([...common, 'report', stdout.trim(), '--out', out]);
     expect(redraw.status).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(html);
+  });
+
+  it('compares with the sensitivity method: every group measured alone, a threshold search, its model saved', () => {
+    const { status, stdout, stderr } = autoprune([...common, 'compare', '--config', configPath, '--methods', 'sensitivity', '--probes', '2']);
+    expect(status).toBe(0);
+    const dir = join(runsDir, stdout.trim());
+    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    const [row] = results.rows;
+    expect([row.method, row.status]).toEqual(['sensitivity', 'done']);
+    expect(row.sensitivity.curves.map((c: { size: number; points: unknown[] }) => [c.size, c.points.length])).toEqual([[20, 19], [50, 19], [500, 19]]);
+    expect(row.sensitivity.probes.length).toBeGreaterThanOrEqual(1);
+    expect(row.sensitivity.probes.length).toBeLessThanOrEqual(2);
+    expect(row.tradeOff).toHaveLength(row.sensitivity.probes.length);
+    expect(100 * (results.unpruned.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
+    expect(row.modelPath).toBe(join(dir, 'models', 'sensitivity', 'model.json'));
+    expect(stderr).toMatch(/sensitivity: group 0 \(conv1, 20 channels\), validation drop before fine-tuning at each ratio: (-?[\d.]+ ){18}-?[\d.]+\n/);
+    expect(stderr).toMatch(/sensitivity probe 1: threshold -?[\d.]+ points, ratios [\d.]+\/[\d.]+\/[\d.]+, validation drop/);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<figure id="sensitivity"><svg');
   });
 
   it('keeps the finished methods of a compare run stopped by Ctrl-C', async () => {

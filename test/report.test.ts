@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CompareResults, mergeResults, type ResultRow, verdict } from '../src/cli/compare-command.js';
+import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, verdict } from '../src/cli/compare-command.js';
 import { checkWritable, ReportPathError, writeReport } from '../src/report/report-html.js';
 import { chromiumAvailable, evaluateInChromium } from './chromium.js';
 import { tempDir } from './helpers.js';
@@ -112,6 +112,11 @@ describe('report.html', () => {
     expect(verdict([rl, { ...l1, theoreticalSpeedup: 6 }, { ...l1, method: 'l2', theoreticalSpeedup: 6 }, failed])).toBe(
       'the agent removes fewer FLOPs than the best hand-made criterion: 4.90x against 6.00x (l1, l2)',
     );
+    // The best baseline is any criterion at its better ranking, or sensitivity; the verdict names it and its ranking.
+    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, ranking: 'global' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])).toBe(
+      'the agent removes fewer FLOPs than the best hand-made criterion: 4.90x against 6.00x (l1 with global ranking)',
+    );
+    expect(verdict([rl, { ...l1, ranking: 'local' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])).toBe('the agent removes fewer FLOPs than the best hand-made criterion: 4.90x against 5.00x (sensitivity)');
     expect(verdict([l1, failed])).toBeUndefined();
     expect(verdict([{ ...rl, status: 'failed' }, l1])).toBeUndefined();
   });
@@ -131,10 +136,33 @@ describe('report.html', () => {
     expect(mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, rows: [redone] } }]).rows).toEqual([rl, l1, redone]);
   });
 
+  it('takes the ranking that removes more FLOPs, and on a tie the more accurate one', () => {
+    const variant = (ranking: 'local' | 'global', theoreticalSpeedup: number, validationAccuracy: number): RankingVariant => ({ ranking, ratio: 0.5, theoreticalSpeedup, compressionRatio: 2, validationAccuracy, testAccuracy: 0.9, resolution: 0.05, probes: [] });
+    expect(betterRanking([variant('local', 3, 0.99), variant('global', 3.5, 0.98)]).ranking).toBe('global');
+    expect(betterRanking([variant('local', 3, 0.98), variant('global', 3, 0.99)]).ranking).toBe('global');
+    expect(betterRanking([variant('local', 3, 0.99), variant('global', 3, 0.99)]).ranking).toBe('local');
+  });
+
+  it("names a criterion's ranking in the table and draws the sensitivity curves", async () => {
+    const [rl, l1] = RESULTS.rows;
+    const points = (drops: number[]) => drops.map((drop, i) => ({ ratio: (i + 1) / 4, kept: 3 - i, validationAccuracy: 0.99 - drop / 100, drop }));
+    const sensitivity: ResultRow = {
+      ...l1,
+      method: 'sensitivity',
+      sensitivity: { curves: [{ groupId: 0, producers: ['conv1'], size: 4, points: points([0, 0.5, 30]) }, { groupId: 1, producers: ['conv2'], size: 4, points: points([0.2, 2, 60]) }], threshold: 0.5, ratios: { 0: 0.5, 1: 0 }, probes: [] },
+    };
+    const html = readFileSync(await writeReport({ ...RESULTS, rows: [rl, { ...l1, ranking: 'global' }, sensitivity] }, join(tempDir(), 'report.html')), 'utf8');
+    expect(html).toContain('<td>l1 (global)</td>');
+    expect(html).toContain('<td>sensitivity</td>');
+    expect(html).toContain('<figure id="sensitivity"><svg');
+    expect(html).not.toMatch(/<figure id="sensitivity">[\s\S]*<figure id="sensitivity">/);
+  });
+
   it('leaves out the agent plots when no agent ran', async () => {
     const html = readFileSync(await writeReport({ ...RESULTS, rows: RESULTS.rows.slice(1) }, join(tempDir(), 'report.html')), 'utf8');
     expect(html).toContain('id="trade-off"');
     expect(html).not.toContain('id="agent-reward"');
+    expect(html).not.toContain('id="sensitivity"');
   });
 
   it('says why a report path cannot be written', () => {

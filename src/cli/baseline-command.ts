@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/backend.js';
 import { type Dataset, loadDataset } from '../data/datasets.js';
-import { checkCriterion, type HeuristicConfig, type HeuristicEvent, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
+import { checkCriterion, describeResolution, type HeuristicConfig, type HeuristicEvent, prunableSizes, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
 import { saveModel } from '../models/io.js';
 import { ModelError } from '../models/zoo.js';
 import { formatReport, pruneReport } from '../prune/report.js';
@@ -78,7 +78,7 @@ export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
 export async function baselineCommand(options: BaselineOptions, backend: BackendChoice, log: ProgressLog): Promise<Run> {
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkCriterion(model, options.heuristic, data);
-  const target = options.search ? `tolerance ${options.search.tolerance} points` : `ratio ${options.ratio}`;
+  const target = options.search ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)` : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
   const run = await Run.create(options.runsDir, { command: 'baseline', label: `${options.heuristic.criterion}-${data.name}`, config, backend: backend.name });
   log.line(`run: ${run.dir}`);

@@ -9,20 +9,22 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/datasets.js';
 import { CRITERIA, type CriterionName } from '../heuristics/criteria.js';
-import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, type HeuristicEvent, pruneToTolerance } from '../heuristics/pipeline.js';
+import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, type ProbeRecord, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
+import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityCurve, type SensitivityEvent, type SensitivityProbe } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, writeFileAtomic } from '../models/io.js';
+import { modelCost, reduction } from '../prune/metrics.js';
 import { type LayerWidth, layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
 import { checkWritable, writeReport } from '../report/report-html.js';
 import type { PruneConfig } from '../run/config.js';
 import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
 import { guardRun, Run, RunError } from '../runs/records.js';
-import { trainModel } from '../train/train.js';
+import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from './baseline-command.js';
 import { pruneLoaded, type RunContext } from './prune-command.js';
 import { formatTable } from './table.js';
 import { UsageError } from './usage-error.js';
 
-export const METHODS = ['rl', ...CRITERIA] as const;
+export const METHODS = ['rl', ...CRITERIA, 'sensitivity'] as const;
 export type Method = (typeof METHODS)[number];
 
 export function parseMethods(list: string): Method[] {
@@ -49,8 +51,35 @@ export interface AgentGroupHistory {
   iterations: { iteration: number; meanReward: number; keptRatio: number }[];
 }
 
+/** One ranking's tolerance search of a criterion, before the final fine-tune. */
+export interface RankingVariant {
+  ranking: Ranking;
+  /** Share of the prunable channels removed. */
+  ratio: number;
+  theoreticalSpeedup: number;
+  compressionRatio: number;
+  validationAccuracy: number;
+  testAccuracy: number;
+  /** Bracket width at which the bisection stopped. */
+  resolution: number;
+  probes: ProbeRecord[];
+}
+
+/** What the sensitivity method measured and chose. */
+export interface SensitivityDetails {
+  /** Validation drop of each group pruned alone at each ratio, before fine-tuning. */
+  curves: SensitivityCurve[];
+  /** The chosen threshold (points); absent when no plan fitted the tolerance. */
+  threshold?: number;
+  /** Share of channels removed per group id. */
+  ratios: Record<number, number>;
+  probes: SensitivityProbe[];
+}
+
 export interface ResultRow {
   method: Method;
+  /** A criterion's better ranking (the other is kept in `variants`). */
+  ranking?: Ranking;
   status: 'done' | 'failed';
   error?: string;
   theoreticalSpeedup?: number;
@@ -67,6 +96,14 @@ export interface ResultRow {
   layers?: LayerWidth[];
   tradeOff?: TradeOffPoint[];
   agent?: AgentGroupHistory[];
+  /** A criterion's searches, local and global ranking. */
+  variants?: RankingVariant[];
+  sensitivity?: SensitivityDetails;
+}
+
+/** The method as the tables name it: a criterion with the ranking it used, e.g. "l2 (global)". */
+export function methodLabel(row: Pick<ResultRow, 'method' | 'ranking'>): string {
+  return row.ranking === undefined ? row.method : `${row.method} (${row.ranking})`;
 }
 
 function fromReport(method: Method, report: PruneReport, seconds: number, details: Partial<ResultRow>): ResultRow {
@@ -94,13 +131,13 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
   const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
   const table = formatTable(
-    ['method', 'FLOPs reduction', 'compression', 'measured speedup (256)', 'validation', 'test', 'time'],
+    ['method', 'FLOPs reduction', 'compression', 'measured speedup (256)', 'validation', 'test', 'time', 'ranking'],
     [
-      ['unpruned', '1.00x', '1.00x', '1.00x', pct(base.validation), pct(base.test), '-'],
+      ['unpruned', '1.00x', '1.00x', '1.00x', pct(base.validation), pct(base.test), '-', ''],
       ...rows.map((r) =>
         r.status === 'failed'
-          ? [r.method, 'failed (below)', '', '', '', '', `${r.seconds.toFixed(0)} s`]
-          : [r.method, times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`],
+          ? [r.method, 'failed (below)', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
+          : [r.method, times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`, r.ranking ?? ''],
       ),
     ],
   );
@@ -108,13 +145,23 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
   return [table, ...failures].join('\n');
 }
 
-/** The finished row that removed the most FLOPs (the first on a tie). */
-export function mostFlopsRemoved(rows: ResultRow[]): ResultRow | undefined {
-  const finished = rows.filter((r) => r.status === 'done');
-  return finished.length === 0 ? undefined : finished.reduce((a, b) => (b.theoreticalSpeedup! > a.theoreticalSpeedup! ? b : a));
+/** The one that removed the most FLOPs; on a tie the more accurate on validation, then the first. */
+function mostFlopsRemovedOf<T extends { theoreticalSpeedup?: number; validationAccuracy?: number }>(items: T[]): T | undefined {
+  const better = (a: T, b: T) => b.theoreticalSpeedup! > a.theoreticalSpeedup! || (b.theoreticalSpeedup === a.theoreticalSpeedup && b.validationAccuracy! > a.validationAccuracy!);
+  return items.length === 0 ? undefined : items.reduce((a, b) => (better(a, b) ? b : a));
 }
 
-/** One sentence: does the agent remove at least as many FLOPs as the best hand-made criterion? */
+/** The finished row that removed the most FLOPs (the more accurate on a tie). */
+export function mostFlopsRemoved(rows: ResultRow[]): ResultRow | undefined {
+  return mostFlopsRemovedOf(rows.filter((r) => r.status === 'done'));
+}
+
+/** The better of a criterion's rankings: more FLOPs removed, on a tie the higher validation accuracy (local on a full tie). */
+export function betterRanking(variants: RankingVariant[]): RankingVariant {
+  return mostFlopsRemovedOf(variants)!;
+}
+
+/** One sentence: does the agent remove at least as many FLOPs as the best hand-made method (every criterion at its better ranking, and sensitivity)? */
 export function verdict(rows: ResultRow[]): string | undefined {
   const finished = rows.filter((r) => r.status === 'done');
   const agent = finished.find((r) => r.method === 'rl');
@@ -122,7 +169,10 @@ export function verdict(rows: ResultRow[]): string | undefined {
   if (agent === undefined || heuristics.length === 0) return undefined;
   const best = mostFlopsRemoved(heuristics)!;
   const [ours, theirs] = [agent.theoreticalSpeedup!, best.theoreticalSpeedup!];
-  const names = heuristics.filter((r) => r.theoreticalSpeedup === theirs).map((r) => r.method).join(', ');
+  const names = heuristics
+    .filter((r) => r.theoreticalSpeedup === theirs)
+    .map((r) => (r.ranking === undefined ? r.method : `${r.method} with ${r.ranking} ranking`))
+    .join(', ');
   return ours >= theirs
     ? `the agent removes at least as many FLOPs as the best hand-made criterion: ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x (${names})`
     : `the agent removes fewer FLOPs than the best hand-made criterion: ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x (${names})`;
@@ -133,7 +183,7 @@ export interface CompareOptions {
   config: PruneConfig;
   methods: Method[];
   runsDir: string;
-  /** Bisection probes of each heuristic's tolerance search. */
+  /** Cap on the bisection probes of each tolerance search (a criterion's per ranking, sensitivity's threshold); they stop earlier at their resolution. */
   probes: number;
   /** Where report.html goes (default: the run folder). */
   reportPath?: string;
@@ -190,22 +240,50 @@ async function runAgent(options: CompareOptions, data: Dataset, baseline: tf.Lay
   }
 }
 
-/** A criterion's tolerance search, then the same final fine-tune the agent's model gets (kept only if it helps). */
-async function runHeuristic(method: CriterionName, options: CompareOptions, data: Dataset, baseline: tf.LayersModel, unpruned: ModelSummary, runDir: string, context: RunContext): Promise<Partial<ResultRow> & { report: PruneReport }> {
-  const { config } = options;
-  const heuristic = { ...DEFAULT_HEURISTIC_CONFIG, criterion: method, finetune: { ...config.finetune, seed: config.seed, restoreBest: true }, seed: config.seed };
-  checkCriterion(baseline, heuristic, data);
-  const onEvent = (event: HeuristicEvent) => {
-    if (event.type === 'finetune-progress') context.log.status(`  ${method}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
-    if (event.type === 'probe-done') context.log.line(`  ${method} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, validation drop ${event.probe.drop.toFixed(2)} points${event.probe.withinTolerance ? '' : ' (over the tolerance)'}`);
+/** What every hand-made method works from. */
+interface BaselineInputs {
+  options: CompareOptions;
+  data: Dataset;
+  baseline: tf.LayersModel;
+  /** The baseline's accuracy, cost and latency, taken once. */
+  unpruned: ModelSummary;
+  runDir: string;
+  context: RunContext;
+}
+
+/** The fine-tuning every pruning step gets: the config's, seeded by the compare seed. */
+const stepFinetune = (config: PruneConfig) => ({ ...config.finetune, seed: config.seed, restoreBest: true });
+
+const showFinetune = (label: string, { log }: RunContext) => (event: FinetuneProgress) =>
+  log.status(`  ${label}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
+
+const dropText = ({ drop, withinTolerance }: { drop: number; withinTolerance: boolean }) => `validation drop ${drop.toFixed(2)} points${withinTolerance ? '' : ' (over the tolerance)'}`;
+
+/** A ranking's search as results.json keeps it, measured before the final fine-tune (test accuracy is reported, never used to choose). */
+async function describeVariant(ranking: Ranking, found: ToleranceResult, { data, unpruned }: BaselineInputs): Promise<RankingVariant> {
+  return {
+    ranking,
+    ratio: found.ratio,
+    ...reduction(unpruned, modelCost(found.model)),
+    validationAccuracy: found.validationAccuracy,
+    testAccuracy: await evaluateAccuracy(found.model, data.test, data.inputShape),
+    resolution: found.resolution,
+    probes: found.probes,
   };
-  const search = await pruneToTolerance(baseline, data, heuristic, { ...DEFAULT_SEARCH, tolerance: config.tolerance, probes: options.probes }, onEvent);
-  let model = search.model;
-  if (search.ratio > 0 && config.finalFinetune.epochs > 0) {
+}
+
+/**
+ * The same final fine-tune the agent's model gets (kept only if it improves
+ * validation accuracy, and only when something was pruned); then the model is
+ * saved as models/<method>/ and reported. Disposes `model`.
+ */
+async function finishBaseline(method: Method, model: tf.LayersModel, validationAccuracy: number, pruned: boolean, { options, data, baseline, unpruned, runDir }: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const { config } = options;
+  if (pruned && config.finalFinetune.epochs > 0) {
     const tuned = await cloneModel(model);
-    const { validationAccuracy } = await trainModel(tuned, data, { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true });
-    if (validationAccuracy >= search.validationAccuracy) {
-      search.model.dispose();
+    const final = await trainModel(tuned, data, { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true });
+    if (final.validationAccuracy >= validationAccuracy) {
+      model.dispose();
       model = tuned;
     } else {
       tuned.dispose();
@@ -213,15 +291,71 @@ async function runHeuristic(method: CriterionName, options: CompareOptions, data
   }
   try {
     const modelPath = await saveModel(model, join(runDir, 'models', method));
-    return {
-      report: await pruneReport(baseline, model, data, unpruned),
-      modelPath,
-      layers: layerWidths(baseline, model),
-      tradeOff: search.probes.map((p) => ({ flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs, validationAccuracy: p.validationAccuracy, label: `ratio ${p.ratio.toFixed(3)}` })),
-    };
+    return { report: await pruneReport(baseline, model, data, unpruned), modelPath, layers: layerWidths(baseline, model) };
   } finally {
     model.dispose();
   }
+}
+
+/**
+ * A criterion's tolerance search with local and with global ranking (same
+ * fine-tuning, same tolerance, same resolution); the row takes the one that
+ * removes more FLOPs, and results.json keeps both.
+ */
+async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const { options, data, baseline, unpruned, context } = inputs;
+  const { config } = options;
+  const heuristic = { ...DEFAULT_HEURISTIC_CONFIG, criterion: method, finetune: stepFinetune(config), seed: config.seed };
+  checkCriterion(baseline, heuristic, data);
+  const groupSizes = prunableSizes(baseline);
+  context.log.line(`  ${method}: bisection to ${describeResolution(groupSizes)}, with local and with global ranking`);
+  const search = { ...DEFAULT_SEARCH, tolerance: config.tolerance, maxProbes: options.probes, resolution: searchResolution(groupSizes) };
+  const searches: { found: ToleranceResult; variant: RankingVariant }[] = [];
+  for (const ranking of RANKINGS) {
+    const label = `${method} (${ranking})`;
+    const onEvent = (event: HeuristicEvent) => {
+      if (event.type === 'finetune-progress') showFinetune(label, context)(event);
+      if (event.type === 'probe-done') context.log.line(`  ${label} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, ${dropText(event.probe)}`);
+    };
+    const found = await pruneToTolerance(baseline, data, { ...heuristic, ranking }, search, onEvent);
+    searches.push({ found, variant: await describeVariant(ranking, found, inputs) });
+  }
+  const chosen = betterRanking(searches.map((s) => s.variant));
+  for (const { found, variant } of searches) if (variant !== chosen) found.model.dispose();
+  const { found } = searches.find((s) => s.variant === chosen)!;
+  context.log.line(`  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`);
+  return {
+    ...(await finishBaseline(method, found.model, found.validationAccuracy, found.ratio > 0, inputs)),
+    ranking: chosen.ranking,
+    variants: searches.map((s) => s.variant),
+    tradeOff: chosen.probes.map((p) => ({ flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs, validationAccuracy: p.validationAccuracy, label: `ratio ${p.ratio.toFixed(3)}` })),
+  };
+}
+
+/** Li et al.'s sensitivity analysis: each group's drop pruned alone, then a tolerance search over the drop threshold. */
+async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const { options, data, baseline, unpruned, context } = inputs;
+  const { config } = options;
+  const settings = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: stepFinetune(config) };
+  const { ratios } = settings;
+  context.log.line(`  sensitivity: each group pruned alone (L1) at ratios ${ratios[0]}..${ratios[ratios.length - 1]}, then a bisection over the drop threshold (at most ${options.probes} probes)`);
+  const onEvent = (event: SensitivityEvent) => {
+    if (event.type === 'finetune-progress') showFinetune('sensitivity', context)(event);
+    if (event.type === 'group-measured') {
+      const { groupId, producers, size, points } = event.curve;
+      context.log.line(`  sensitivity: group ${groupId} (${producers.join(', ')}, ${size} channels), validation drop before fine-tuning at each ratio: ${points.map((p) => p.drop.toFixed(1)).join(' ')}`);
+    }
+    if (event.type === 'probe-done') {
+      const p = event.probe;
+      context.log.line(`  sensitivity probe ${p.probe}: threshold ${p.threshold.toFixed(2)} points, ratios ${Object.values(p.ratios).map((r) => r.toFixed(2)).join('/')}, ${dropText(p)}`);
+    }
+  };
+  const found = await pruneBySensitivity(baseline, data, settings, { tolerance: config.tolerance, maxProbes: options.probes }, onEvent);
+  return {
+    ...(await finishBaseline('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, inputs)),
+    tradeOff: found.probes.map((p) => ({ flopsReduction: unpruned.macs / p.macs, validationAccuracy: p.validationAccuracy, label: `threshold ${p.threshold.toFixed(2)}` })),
+    sensitivity: { curves: found.curves, threshold: found.threshold, ratios: found.ratios, probes: found.probes },
+  };
 }
 
 export async function compareCommand(options: CompareOptions, context: RunContext): Promise<Run> {
@@ -251,7 +385,9 @@ export async function compareCommand(options: CompareOptions, context: RunContex
         const started = performance.now();
         let row: ResultRow;
         try {
-          const { report, ...details } = method === 'rl' ? await runAgent(options, data, baseline, source, context) : await runHeuristic(method, options, data, baseline, unpruned, run.dir, context);
+          const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
+          const { report, ...details } =
+            method === 'rl' ? await runAgent(options, data, baseline, source, context) : method === 'sensitivity' ? await runSensitivity(inputs) : await runHeuristic(method, inputs);
           row = fromReport(method, report, (performance.now() - started) / 1000, details);
         } catch (err) {
           row = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };

@@ -108,7 +108,7 @@ export function buildProgram(): Command {
     .option('--steps <n>', 'pruning steps for iterative / agp', integerIn(1, 100), DEFAULT_HEURISTIC_CONFIG.steps)
     .option('--ratio <r>', 'share of prunable channels to remove, in [0, 1)', numberBelow(0, 1))
     .option('--tolerance <points>', 'accuracy points the pruned model may lose on validation data (searches the largest ratio)', numberIn(0, 100, { minExclusive: true }))
-    .option('--probes <n>', 'bisection probes of the tolerance search', integerIn(1, 30), DEFAULT_SEARCH.probes)
+    .option('--probes <n>', 'at most N bisection probes of the tolerance search (it stops earlier at its resolution: 1 channel of the smallest group, at least 0.01)', integerIn(1, 30), DEFAULT_SEARCH.maxProbes)
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio);
   addFinetuneOptions(baseline).action(async (opts, command: Command) => {
     if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('baseline: give exactly one of --ratio R and --tolerance POINTS');
@@ -127,7 +127,7 @@ export function buildProgram(): Command {
           seed: opts.seed,
         },
         ratio: opts.ratio,
-        search: opts.tolerance === undefined ? undefined : { tolerance: opts.tolerance, probes: opts.probes, maxRatio: opts.maxRatio },
+        search: opts.tolerance === undefined ? undefined : { tolerance: opts.tolerance, maxProbes: opts.probes, maxRatio: opts.maxRatio },
       },
       backend,
       log,
@@ -158,7 +158,7 @@ export function buildProgram(): Command {
     .option('--methods <list>', `comma-separated, from ${METHODS.join(',')}`, METHODS.join(','))
     .option('--config <file>', "a JSON prune config: the agent's settings; its tolerance, seed and fine-tuning apply to every method")
     .option('--set <field=value...>', 'override any config field')
-    .option('--probes <n>', "bisection probes of each heuristic's tolerance search", integerIn(1, 30), DEFAULT_SEARCH.probes)
+    .option('--probes <n>', 'at most N bisection probes per tolerance search (criteria: each ranking; sensitivity: its threshold); lower it for a quicker, coarser search', integerIn(1, 30), DEFAULT_SEARCH.maxProbes)
     .option('--report <file>', 'where to write report.html (default: the run folder)');
   for (const [flag, , parse, help] of PRUNE_FLAGS) compare.option(flag, help, parse);
   compare.action(async (opts, command: Command) => {

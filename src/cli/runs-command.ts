@@ -1,6 +1,6 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { effectiveStatus, type RunRecord } from '../runs/records.js';
-import { mostFlopsRemoved, type ResultRow } from './compare-command.js';
+import { methodLabel, mostFlopsRemoved, type ResultRow } from './compare-command.js';
 import { formatTable } from './table.js';
 
 interface ReportLike {
@@ -59,14 +59,14 @@ export function formatShow(record: RunRecord): string {
     `started ${record.createdAt}, last written ${record.updatedAt}`,
     `result: ${headline(record)}`,
   ];
-  const groups = (record.result as { groups?: { groupId: number; producers: string[]; kept: number[]; size: number; relaxed: number }[] }).groups ?? [];
-  for (const g of groups) lines.push(`  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size}${g.relaxed > 0 ? `, relaxed ${g.relaxed}x` : ''}`);
+  const groups = (record.result as { groups?: { groupId: number; producers: string[]; kept: number[]; size: number; agentKept: number; relaxed: number }[] }).groups ?? [];
+  for (const g of groups) lines.push(`  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size} (agent ${g.agentKept}${g.relaxed > 0 ? `, ${g.relaxed} count-search probes` : ''})`);
   const methods = record.command === 'compare' ? ((record.result as { rows?: ResultRow[] }).rows ?? []) : [];
   for (const r of methods) {
     lines.push(
       r.status === 'failed'
         ? `  ${r.method}: failed: ${r.error}`
-        : `  ${r.method}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${pct(r.validationAccuracy!)}, test ${pct(r.testAccuracy!)}`,
+        : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${pct(r.validationAccuracy!)}, test ${pct(r.testAccuracy!)}`,
     );
   }
   const next = nextStep(record);

@@ -60,20 +60,29 @@ export function stepsOf(config: Pick<HeuristicConfig, 'schedule' | 'steps'>): nu
   return config.schedule === 'one-shot' ? 1 : config.steps;
 }
 
+const minKeep = (originalSize: number, minKeepFraction: number) => Math.max(1, Math.ceil(minKeepFraction * originalSize));
+
+/**
+ * Local ranking with a share of its own per group: each group keeps its best
+ * channels after losing `ratioOf(group)` of its original channels, never
+ * going below its minimum.
+ */
+export function localPlan(groups: ChannelGroup[], scores: GroupScores, originalSize: Map<number, number>, ratioOf: (group: ChannelGroup) => number, minKeepFraction: number): KeepPlan {
+  return new Map(
+    groups.map((g) => {
+      const original = originalSize.get(g.id)!;
+      const keep = Math.min(g.size, Math.max(minKeep(original, minKeepFraction), Math.round(original * (1 - ratioOf(g)))));
+      return [g.id, topChannels(scores.get(g.id)!, keep)];
+    }),
+  );
+}
+
 /**
  * Chooses the channels to keep so that `ratio` of the original channels are
  * removed, never leaving a group below its minimum.
  */
 export function selectChannels(groups: ChannelGroup[], scores: GroupScores, originalSize: Map<number, number>, ratio: number, ranking: Ranking, minKeepFraction: number): KeepPlan {
-  const minKeep = (g: ChannelGroup) => Math.max(1, Math.ceil(minKeepFraction * originalSize.get(g.id)!));
-  const plan: KeepPlan = new Map();
-  if (ranking === 'local') {
-    for (const g of groups) {
-      const keep = Math.min(g.size, Math.max(minKeep(g), Math.round(originalSize.get(g.id)! * (1 - ratio))));
-      plan.set(g.id, topChannels(scores.get(g.id)!, keep));
-    }
-    return plan;
-  }
+  if (ranking === 'local') return localPlan(groups, scores, originalSize, () => ratio, minKeepFraction);
   // Global: scores divided by their group mean, so groups of different scale compete fairly.
   const entries = groups.flatMap((g) => {
     const s = scores.get(g.id)!;
@@ -87,14 +96,19 @@ export function selectChannels(groups: ChannelGroup[], scores: GroupScores, orig
   let total = groups.reduce((sum, g) => sum + g.size, 0);
   for (const e of entries) {
     if (total <= target) break;
-    const g = groups.find((x) => x.id === e.group)!;
-    if (kept.get(g.id)! <= minKeep(g)) continue;
-    kept.set(g.id, kept.get(g.id)! - 1);
+    if (kept.get(e.group)! <= minKeep(originalSize.get(e.group)!, minKeepFraction)) continue;
+    kept.set(e.group, kept.get(e.group)! - 1);
     removed.add(`${e.group}:${e.channel}`);
     total--;
   }
+  const plan: KeepPlan = new Map();
   for (const g of groups) plan.set(g.id, Array.from({ length: g.size }, (_, c) => c).filter((c) => !removed.has(`${g.id}:${c}`)));
   return plan;
+}
+
+/** Channels kept per group id, as the records keep them. */
+export function keptCounts(plan: KeepPlan): Record<number, number> {
+  return Object.fromEntries([...plan].map(([id, kept]) => [id, kept.length]));
 }
 
 export interface StepRecord {
@@ -109,9 +123,14 @@ export interface StepRecord {
   seconds: number;
 }
 
+export interface FinetuneProgress {
+  type: 'finetune-progress';
+  progress: BatchProgress;
+}
+
 export type HeuristicEvent =
   | { type: 'step-start'; step: number; steps: number; ratio: number }
-  | { type: 'finetune-progress'; progress: BatchProgress }
+  | FinetuneProgress
   | { type: 'step-done'; record: StepRecord }
   | { type: 'probe-done'; probe: ProbeRecord };
 
@@ -129,6 +148,19 @@ export function checkCriterion(model: tf.LayersModel, config: HeuristicConfig, d
   if (DATA_CRITERIA.includes(config.criterion)) return;
   const graph = buildGraph(model);
   scoreGroups(config.criterion, { graph, seed: config.seed }, graph.prunableGroups());
+}
+
+/** The prunable groups' channel counts. */
+export function prunableSizes(model: tf.LayersModel): number[] {
+  return buildGraph(model)
+    .prunableGroups()
+    .map((g) => g.size);
+}
+
+/** The fine-tuning after pruning step `step` (each step its own batch order); returns the validation accuracy. */
+export async function finetuneStep(model: tf.LayersModel, data: Dataset, finetune: TrainConfig, step: number, emit: (event: FinetuneProgress) => void): Promise<number> {
+  const { validationAccuracy } = await trainModel(model, data, { ...finetune, seed: finetune.seed + step }, { onBatch: (progress) => emit({ type: 'finetune-progress', progress }) });
+  return validationAccuracy;
 }
 
 /** Prunes `ratio` of the prunable channels of `model` by the configured schedule; returns a new model. */
@@ -151,13 +183,13 @@ export async function pruneToRatio(model: tf.LayersModel, data: Dataset, config:
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();
     current = pruned;
-    const tuned = await trainModel(current, data, { ...config.finetune, seed: config.finetune.seed + step }, { onBatch: (progress) => emit({ type: 'finetune-progress', progress }) });
+    const validationAccuracy = await finetuneStep(current, data, config.finetune, step, emit);
     const record = {
       step,
       ratio: stepRatio,
-      kept: Object.fromEntries([...plan].map(([id, kept]) => [id, kept.length])),
+      kept: keptCounts(plan),
       macs: modelCost(current).macs,
-      validationAccuracy: tuned.validationAccuracy,
+      validationAccuracy,
       seconds: (performance.now() - started) / 1000,
     };
     records.push(record);
@@ -181,6 +213,8 @@ export interface ToleranceResult {
   baseAccuracy: number;
   /** The largest ratio found within tolerance (0 when none was). */
   ratio: number;
+  /** The bracket width (in ratio units) below which the bisection stopped. */
+  resolution: number;
   model: tf.LayersModel;
   validationAccuracy: number;
   steps: StepRecord[];
@@ -192,44 +226,121 @@ export interface ToleranceSearch {
   tolerance: number;
   /** Largest share of channels tried. */
   maxRatio: number;
-  /** Bisection probes; each prunes the original model and fine-tunes. */
-  probes: number;
+  /** Cap on bisection probes (each prunes the original model and fine-tunes); the search usually stops earlier, at the resolution. */
+  maxProbes: number;
+  /** Stop once the bracket is narrower than this share of channels; default: searchResolution of the model's groups. */
+  resolution?: number;
 }
 
-export const DEFAULT_SEARCH: ToleranceSearch = { tolerance: 1, maxRatio: 0.95, probes: 6 };
+export const DEFAULT_SEARCH: ToleranceSearch = { tolerance: 1, maxRatio: 0.95, maxProbes: 12 };
+
+/** Finer than this a ratio search is not worth its probes. */
+const FINEST_RESOLUTION = 0.01;
+
+/** One channel of the smallest prunable group (a finer ratio step changes no group under local ranking), but no finer than 1%. */
+export function searchResolution(groupSizes: number[]): number {
+  return Math.max(1 / Math.min(...groupSizes), FINEST_RESOLUTION);
+}
+
+/** The resolution and where it comes from, for logs. */
+export function describeResolution(groupSizes: number[]): string {
+  const smallest = Math.min(...groupSizes);
+  const resolution = searchResolution(groupSizes);
+  const why = resolution === FINEST_RESOLUTION ? `the ${FINEST_RESOLUTION} floor; the smallest group has ${smallest} channels` : `1 channel of the smallest group, ${smallest} channels`;
+  return `a resolution of ${resolution.toFixed(3)} (${why})`;
+}
+
+export interface Bisection {
+  /** Known to fit, or the fallback when nothing does. */
+  low: number;
+  /** The first value tried. */
+  high: number;
+  maxProbes: number;
+  /** The next value inside the bracket (low fits, high does not), or undefined once the bracket is fine enough. */
+  next: (low: number, high: number) => number | undefined;
+}
+
+/** Bisection of a continuous value: midpoints until the bracket is narrower than `resolution`. */
+export const halvingTo = (resolution: number) => (low: number, high: number) => (high - low < resolution ? undefined : (low + high) / 2);
+
+/**
+ * Bisection for the largest value that fits, assuming every value below a
+ * fitting one fits too. The first probe tries `high`: a model that tolerates
+ * it needs no search. Returns the largest value that fitted (`low` if none).
+ */
+export async function bisectLargest({ low, high, maxProbes, next }: Bisection, fits: (value: number) => Promise<boolean>): Promise<number> {
+  let value = high > low ? high : undefined;
+  for (let probe = 1; value !== undefined && probe <= maxProbes; probe++) {
+    if (await fits(value)) low = value;
+    else high = value;
+    value = next(low, high);
+  }
+  return low;
+}
+
+/** A pruned, fine-tuned candidate of a tolerance search. */
+export interface Attempt {
+  model: tf.LayersModel;
+  validationAccuracy: number;
+}
+
+export interface AttemptOutcome<A extends Attempt> {
+  value: number;
+  attempt: A;
+  /** Validation accuracy points lost against the unpruned model. */
+  drop: number;
+  withinTolerance: boolean;
+}
+
+/**
+ * A tolerance search: bisection for the largest value whose attempt loses at
+ * most `tolerance` validation points. `onProbe` sees every attempt; the best
+ * one is returned (undefined when none fitted) and every other model disposed.
+ */
+export async function largestWithinTolerance<A extends Attempt>(
+  baseAccuracy: number,
+  tolerance: number,
+  bisection: Bisection,
+  attempt: (value: number) => Promise<A>,
+  onProbe: (outcome: AttemptOutcome<A>) => void,
+): Promise<{ value: number; attempt: A } | undefined> {
+  let best: { value: number; attempt: A } | undefined;
+  await bisectLargest(bisection, async (value) => {
+    const tried = await attempt(value);
+    const drop = 100 * (baseAccuracy - tried.validationAccuracy);
+    const withinTolerance = drop <= tolerance;
+    onProbe({ value, attempt: tried, drop, withinTolerance });
+    if (withinTolerance) {
+      best?.attempt.model.dispose();
+      best = { value, attempt: tried };
+    } else {
+      tried.model.dispose();
+    }
+    return withinTolerance;
+  });
+  return best;
+}
 
 /**
  * Bisection over the pruning ratio: the largest ratio whose fine-tuned
- * validation accuracy is within `tolerance` points of the unpruned model's.
+ * validation accuracy is within `tolerance` points of the unpruned model's,
+ * to the search's resolution.
  */
 export async function pruneToTolerance(model: tf.LayersModel, data: Dataset, config: HeuristicConfig, search: ToleranceSearch, emit: EventSink = () => {}): Promise<ToleranceResult> {
   checkData(config, data);
   const baseAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
-  let best: Omit<ToleranceResult, 'baseAccuracy' | 'probes'> | undefined;
+  const resolution = search.resolution ?? searchResolution(prunableSizes(model));
   const probes: ProbeRecord[] = [];
-  let [low, high] = [0, search.maxRatio];
-  for (let probe = 1; probe <= search.probes; probe++) {
-    // The first probe tries the largest ratio: a model that tolerates it needs no search.
-    const ratio = probe === 1 ? high : (low + high) / 2;
+  const attempt = async (ratio: number) => {
     const result = await pruneToRatio(model, data, config, ratio, emit);
-    const validationAccuracy = result.steps[result.steps.length - 1].validationAccuracy;
-    const drop = 100 * (baseAccuracy - validationAccuracy);
-    const withinTolerance = drop <= search.tolerance;
-    const record = { probe, ratio, validationAccuracy, drop, withinTolerance, steps: result.steps };
+    return { ...result, validationAccuracy: result.steps[result.steps.length - 1].validationAccuracy };
+  };
+  const best = await largestWithinTolerance(baseAccuracy, search.tolerance, { low: 0, high: search.maxRatio, maxProbes: search.maxProbes, next: halvingTo(resolution) }, attempt, ({ value: ratio, attempt: tried, drop, withinTolerance }) => {
+    const record = { probe: probes.length + 1, ratio, validationAccuracy: tried.validationAccuracy, drop, withinTolerance, steps: tried.steps };
     probes.push(record);
     emit({ type: 'probe-done', probe: record });
-    if (withinTolerance) {
-      best?.model.dispose();
-      best = { ratio, model: result.model, validationAccuracy, steps: result.steps };
-      low = ratio;
-      if (probe === 1) break;
-    } else {
-      result.model.dispose();
-      high = ratio;
-    }
-  }
-  if (best === undefined) {
-    best = { ratio: 0, model: await cloneModel(model), validationAccuracy: baseAccuracy, steps: [] };
-  }
-  return { baseAccuracy, probes, ...best };
+  });
+  if (best === undefined) return { baseAccuracy, ratio: 0, resolution, model: await cloneModel(model), validationAccuracy: baseAccuracy, steps: [], probes };
+  const { model: pruned, validationAccuracy, steps } = best.attempt;
+  return { baseAccuracy, ratio: best.value, resolution, model: pruned, validationAccuracy, steps, probes };
 }

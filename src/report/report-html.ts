@@ -7,7 +7,7 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { type CompareResults, type ResultRow, verdict } from '../cli/compare-command.js';
+import { type CompareResults, methodLabel, type ResultRow, verdict } from '../cli/compare-command.js';
 import { writeFileAtomic } from '../models/io.js';
 
 export class ReportPathError extends Error {}
@@ -47,9 +47,9 @@ function tradeOffSpec(results: CompareResults): TopLevelSpec {
   const floor = 100 * results.unpruned.validationAccuracy - results.tolerance;
   // Probes that collapsed would squash the region that matters into a line; they are left out.
   const lowest = floor - 3 * results.tolerance;
-  const finals = done(results.rows).map((r) => ({ method: r.method, flops: r.theoreticalSpeedup, accuracy: 100 * r.validationAccuracy! }));
+  const finals = done(results.rows).map((r) => ({ method: methodLabel(r), flops: r.theoreticalSpeedup, accuracy: 100 * r.validationAccuracy! }));
   const searches = done(results.rows)
-    .flatMap((r) => (r.tradeOff ?? []).map((p) => ({ method: r.method, flops: p.flopsReduction, accuracy: 100 * p.validationAccuracy, label: p.label })))
+    .flatMap((r) => (r.tradeOff ?? []).map((p) => ({ method: methodLabel(r), flops: p.flopsReduction, accuracy: 100 * p.validationAccuracy, label: p.label })))
     .filter((p) => p.accuracy >= lowest);
   const x = { field: 'flops', type: 'quantitative', title: 'FLOPs reduction (x, log scale)', scale: { type: 'log' } } as const;
   const y = { field: 'accuracy', type: 'quantitative', title: 'validation accuracy (%)', scale: { zero: false } } as const;
@@ -73,7 +73,7 @@ function tradeOffSpec(results: CompareResults): TopLevelSpec {
 
 /** Share of filters (units) kept per layer, one bar per method. */
 function layersSpec(results: CompareResults): TopLevelSpec {
-  const values = done(results.rows).flatMap((r) => (r.layers ?? []).map((l) => ({ method: r.method, layer: l.layer, kept: l.kept, total: l.total, share: l.kept / l.total })));
+  const values = done(results.rows).flatMap((r) => (r.layers ?? []).map((l) => ({ method: methodLabel(r), layer: l.layer, kept: l.kept, total: l.total, share: l.kept / l.total })));
   const layerOrder = [...new Set(values.map((v) => v.layer))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -90,9 +90,14 @@ function layersSpec(results: CompareResults): TopLevelSpec {
   };
 }
 
-/** The agent's mean sampled reward and kept share per REINFORCE iteration, one line per group. */
-function agentSpec(row: ResultRow, field: 'meanReward' | 'keptRatio', title: string): TopLevelSpec {
-  const values = (row.agent ?? []).flatMap((g) => g.iterations.map((it) => ({ group: `${g.groupId}: ${g.producers.join('+')} (${g.size})`, iteration: it.iteration, value: it[field] })));
+interface Axis {
+  title: string;
+  scale?: { domain?: number[]; type?: 'symlog' };
+}
+
+/** One line per prunable group, labelled "id: producers (filters)": the agent's learning curves and the sensitivity curves. */
+function groupLinesSpec(points: { group: { groupId: number; producers: string[]; size: number }; x: number; y: number }[], x: Axis, y: Axis): TopLevelSpec {
+  const values = points.map((p) => ({ group: `${p.group.groupId}: ${p.group.producers.join('+')} (${p.group.size})`, x: p.x, y: p.y }));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: WIDTH,
@@ -100,12 +105,25 @@ function agentSpec(row: ResultRow, field: 'meanReward' | 'keptRatio', title: str
     data: { values },
     mark: { type: 'line', strokeWidth: 1.5 },
     encoding: {
-      x: { field: 'iteration', type: 'quantitative', title: 'iteration' },
-      // Rewards of near-empty masks fall far below zero; a symlog axis keeps them without flattening the rest.
-      y: { field: 'value', type: 'quantitative', title, scale: field === 'keptRatio' ? { domain: [0, 1] } : { type: 'symlog' } },
+      x: { field: 'x', type: 'quantitative', ...x },
+      y: { field: 'y', type: 'quantitative', ...y },
       color: { field: 'group', type: 'nominal', title: 'group (filters)', legend: { labelLimit: 280 } },
     },
   };
+}
+
+/** The agent's mean sampled reward and kept share per REINFORCE iteration, one line per group. */
+function agentSpec(row: ResultRow, field: 'meanReward' | 'keptRatio', title: string): TopLevelSpec {
+  const points = (row.agent ?? []).flatMap((g) => g.iterations.map((it) => ({ group: g, x: it.iteration, y: it[field] })));
+  // Rewards of near-empty masks fall far below zero; a symlog axis keeps them without flattening the rest.
+  return groupLinesSpec(points, { title: 'iteration' }, { title, scale: field === 'keptRatio' ? { domain: [0, 1] } : { type: 'symlog' } });
+}
+
+/** Li et al.'s sensitivity curves: validation drop of each group pruned alone, before fine-tuning, against the share removed. */
+function sensitivitySpec(row: ResultRow): TopLevelSpec {
+  const points = (row.sensitivity?.curves ?? []).flatMap((c) => c.points.map((p) => ({ group: c, x: p.ratio, y: p.drop })));
+  // The drops that matter are near the tolerance; a collapse towards chance would flatten them on a linear axis.
+  return groupLinesSpec(points, { title: 'share of the group removed', scale: { domain: [0, 1] } }, { title: 'validation drop before fine-tuning (points)', scale: { type: 'symlog' } });
 }
 
 const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -119,16 +137,17 @@ function tableHtml(results: CompareResults): string {
   const rows = results.rows.map((r) =>
     r.status === 'failed'
       ? `<tr class="failed"><td>${escape(r.method)}</td><td colspan="5">failed: ${escape(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
-      : `<tr${r.theoreticalSpeedup === best ? ' class="best"' : ''}>${[r.method, times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`].map((c) => `<td>${escape(c)}</td>`).join('')}</tr>`,
+      : `<tr${r.theoreticalSpeedup === best ? ' class="best"' : ''}>${[methodLabel(r), times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`].map((c) => `<td>${escape(c)}</td>`).join('')}</tr>`,
   );
   return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table>`;
 }
 
 export async function renderReport(results: CompareResults): Promise<string> {
   const agentRow = done(results.rows).find((r) => r.agent !== undefined && r.agent.length > 0);
+  const sensitivityRow = done(results.rows).find((r) => r.sensitivity !== undefined);
   const figure = (id: string, caption: string, svg: string) => `<figure id="${id}">${svg}<figcaption>${caption}</figcaption></figure>`;
   const figures = [
-    figure('trade-off', 'Validation accuracy against FLOPs reduction. Filled points: each method\'s final model. Dashed lines: its search (a heuristic\'s tolerance probes, the agent after each group); probes more than 3 tolerances below the unpruned accuracy are left out. Red: the tolerance floor.', await toSvg(tradeOffSpec(results))),
+    figure('trade-off', 'Validation accuracy against FLOPs reduction. Filled points: each method\'s final model. Dashed lines: its search (a criterion\'s tolerance probes at the ranking it took, sensitivity\'s threshold probes, the agent after each group); probes more than 3 tolerances below the unpruned accuracy are left out. Red: the tolerance floor.', await toSvg(tradeOffSpec(results))),
     figure('layers', 'Share of filters kept in each layer, per method.', await toSvg(layersSpec(results))),
     ...(agentRow === undefined
       ? []
@@ -136,6 +155,9 @@ export async function renderReport(results: CompareResults): Promise<string> {
           figure('agent-reward', 'The agent: mean reward of the sampled masks per REINFORCE iteration, one line per group (symmetric log axis: linear between -1 and 1).', await toSvg(agentSpec(agentRow, 'meanReward', 'mean reward'))),
           figure('agent-kept', 'The agent: mean share of filters kept by the sampled masks per iteration.', await toSvg(agentSpec(agentRow, 'keptRatio', 'filters kept (share)'))),
         ]),
+    ...(sensitivityRow === undefined
+      ? []
+      : [figure('sensitivity', 'Sensitivity (Li et al. 2017): validation drop of each group pruned alone (L1), before fine-tuning, one line per group (symmetric log axis). The sensitivity method gives each group the largest share whose drop is within a threshold, and bisects the threshold.', await toSvg(sensitivitySpec(sensitivityRow)))]),
   ];
   const summary = verdict(results.rows);
   const title = `autoprune compare: ${results.model} on ${results.dataset}, tolerance ${results.tolerance} point${results.tolerance === 1 ? '' : 's'}`;
@@ -152,7 +174,7 @@ figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; }
 figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 </style></head><body>
 <h1>${escape(title)}</h1>
-<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}. Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Bold: the largest FLOPs reduction.</p>
+<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}. Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the largest FLOPs reduction.</p>
 ${tableHtml(results)}
 ${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(summary)}.</p>`}
 ${figures.join('\n')}
