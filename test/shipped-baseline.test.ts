@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/backend.js';
+import { trainedModelAndData } from '../src/cli/baseline-command.js';
+import { ProgressLog } from '../src/cli/log.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { loadModel } from '../src/models/io.js';
 import { findBaseline } from '../src/runs/baselines.js';
@@ -22,5 +24,21 @@ describe('shipped baseline', () => {
     expect(await evaluateAccuracy(model, data.test, data.inputShape)).toBe(record.result.testAccuracy);
     model.dispose();
     expect(findBaseline('vgg-small', 'fashion-mnist', tempDir()).kind).toBe('none');
+  });
+
+  it("keeps the baseline's train / validation split when pruning at another seed", async () => {
+    const backend = await selectBackend('wasm');
+    const written: string[] = [];
+    const log = new ProgressLog({ write: (text: string) => written.push(text) } as unknown as NodeJS.WriteStream, false);
+    const options = { model: 'lenet5', dataset: 'mnist', seed: 2, runsDir: tempDir(), trainEpochs: 1 };
+    const loaded = await trainedModelAndData(options, backend, log);
+    expect(loaded.splitSeed).toBe(0);
+    expect(Array.from(loaded.data.validation.labels)).toEqual(Array.from(loadDataset('mnist', { seed: 0 }).validation.labels));
+    expect(written.join('')).toContain("validation split: seed 0 (the baseline's)");
+    loaded.model.dispose();
+    const chosen = await trainedModelAndData({ ...options, splitSeed: 3 }, backend, log);
+    expect(chosen.splitSeed).toBe(3);
+    expect(Array.from(chosen.data.validation.labels)).toEqual(Array.from(loadDataset('mnist', { seed: 3 }).validation.labels));
+    chosen.model.dispose();
   });
 });

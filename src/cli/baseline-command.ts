@@ -1,5 +1,6 @@
 /** `autoprune baseline`: prune with a hand-made criterion, to a ratio or to an accuracy tolerance. */
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/backend.js';
 import { type Dataset, loadDataset } from '../data/datasets.js';
@@ -20,6 +21,8 @@ export interface ModelSourceOptions {
   dataDir?: string;
   validationSize?: number;
   seed: number;
+  /** Seed of the train / validation split; default: the one the baseline was trained with (its run record), else 0. */
+  splitSeed?: number;
   runsDir: string;
   /** Epochs for the baseline when one has to be trained first. */
   trainEpochs: number;
@@ -32,15 +35,22 @@ export interface BaselineOptions extends ModelSourceOptions {
   search?: ToleranceSearch;
 }
 
-/** Loads the data and the trained model to prune, training one first when a zoo name has none yet. */
-export async function trainedModelAndData(options: ModelSourceOptions, backend: BackendChoice, log: ProgressLog): Promise<{ data: Dataset; model: tf.LayersModel; source: string }> {
-  const data = loadDataset(options.dataset, { dataDir: options.dataDir, validationSize: options.validationSize, seed: options.seed });
-  let source = findBaseline(options.model, data.name, options.runsDir);
+/**
+ * Loads the data and the trained model to prune, training one first when a
+ * zoo name has none yet. The validation images are carved from the training
+ * files with the baseline's own split seed, so that a pruning run at another
+ * seed never checks its tolerance on images the baseline was trained on.
+ */
+export async function trainedModelAndData(options: ModelSourceOptions, backend: BackendChoice, log: ProgressLog): Promise<{ data: Dataset; model: tf.LayersModel; source: string; splitSeed: number }> {
+  let source = findBaseline(options.model, options.dataset, options.runsDir);
   if (source.kind === 'none') {
-    log.line(`no trained ${options.model} for ${data.name} in ${options.runsDir}/: training one first (${options.trainEpochs} epochs)`);
-    const run = await trainCommand({ ...DEFAULT_TRAIN_CONFIG, model: options.model, dataset: options.dataset, dataDir: options.dataDir, validationSize: options.validationSize, seed: options.seed, epochs: options.trainEpochs, runsDir: options.runsDir }, backend, log);
+    log.line(`no trained ${options.model} for ${options.dataset} in ${options.runsDir}/: training one first (${options.trainEpochs} epochs)`);
+    const run = await trainCommand({ ...DEFAULT_TRAIN_CONFIG, model: options.model, dataset: options.dataset, dataDir: options.dataDir, validationSize: options.validationSize, seed: options.splitSeed ?? options.seed, epochs: options.trainEpochs, runsDir: options.runsDir }, backend, log);
     source = { kind: 'run', path: join(run.dir, 'model', 'model.json'), runId: run.id };
   }
+  const splitSeed = options.splitSeed ?? trainingSeed(source.path) ?? 0;
+  const data = loadDataset(options.dataset, { dataDir: options.dataDir, validationSize: options.validationSize, seed: splitSeed });
+  log.line(`validation split: seed ${splitSeed}${options.splitSeed === undefined ? ' (the baseline\'s)' : ''}, ${data.validation.count} images`);
   const model = await loadBaseline(source);
   const modelShape = (model.inputs[0].shape as (number | null)[]).slice(1);
   if (modelShape.join('x') !== data.inputShape.join('x')) {
@@ -49,7 +59,21 @@ export async function trainedModelAndData(options: ModelSourceOptions, backend: 
   const outputs = (model.outputs[0].shape as number[])[1];
   if (outputs !== data.numClasses) throw new ModelError(`${source.path}: the model has ${outputs} outputs but ${data.name} has ${data.numClasses} classes`);
   log.line(`baseline: ${source.path}`);
-  return { data, model, source: source.path };
+  return { data, model, source: source.path, splitSeed };
+}
+
+/** The seed a baseline was trained with, from the train run record beside its model (runs/<id>/run.json or a shipped model's run.json). */
+function trainingSeed(modelPath: string): number | undefined {
+  for (const record of [join(dirname(modelPath), 'run.json'), join(dirname(dirname(modelPath)), 'run.json')]) {
+    if (!existsSync(record)) continue;
+    try {
+      const parsed = JSON.parse(readFileSync(record, 'utf8')) as { command?: string; config?: { seed?: unknown } };
+      if (parsed.command === 'train' && typeof parsed.config?.seed === 'number') return parsed.config.seed;
+    } catch {
+      return undefined; // an unreadable record names no seed
+    }
+  }
+  return undefined;
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;

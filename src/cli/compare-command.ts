@@ -358,12 +358,14 @@ async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow
   };
 }
 
-export async function compareCommand(options: CompareOptions, context: RunContext): Promise<Run> {
-  const { config, methods } = options;
+export async function compareCommand(requested: CompareOptions, context: RunContext): Promise<Run> {
   const { log, backend } = context;
-  const reportPath = options.reportPath;
+  const reportPath = requested.reportPath;
   if (reportPath !== undefined) checkWritable(reportPath);
-  const { data, model: baseline, source } = await trainedModelAndData({ ...config, runsDir: options.runsDir }, backend, log);
+  const { data, model: baseline, source, splitSeed } = await trainedModelAndData({ ...requested.config, runsDir: requested.runsDir }, backend, log);
+  // Every method, and a resumed agent run, uses the baseline's split.
+  const options = { ...requested, config: { ...requested.config, splitSeed } };
+  const { config, methods } = options;
   const run = await Run.create(options.runsDir, { command: 'compare', label: `${data.name}`, config: { ...config, methods }, backend: backend.name });
   log.line(`run: ${run.dir}`);
   // The baseline's accuracy, cost and latency, taken once for every method's report.

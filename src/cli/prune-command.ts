@@ -100,11 +100,11 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
 }
 
 export async function pruneCommand(config: PruneConfig, context: RunContext): Promise<Run> {
-  const { data, model, source } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
-  return pruneLoaded(config, data, model, source, context);
+  const { data, model, source, splitSeed } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
+  return pruneLoaded({ ...config, splitSeed }, data, model, source, context);
 }
 
-/** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. */
+/** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` names the data's split, for resume. */
 export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
   const run = await Run.create(context.runsDir, { command: 'prune', label: `${config.model.replace(/[^\w-]+/g, '_').slice(-40)}-${data.name}`, config, backend: context.backend.name });
   await run.update((r) => (r.result = { baseline: source }));
@@ -123,6 +123,7 @@ export async function resumeCommand(runId: string, context: RunContext): Promise
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
   context.log.line(`resuming ${run.dir} (${result.groups?.length ?? 0} groups finished)`);
-  const data = loadDataset(config.dataset, { dataDir: config.dataDir, validationSize: config.validationSize, seed: config.seed });
+  // Records from before splitSeed split by the run's seed.
+  const data = loadDataset(config.dataset, { dataDir: config.dataDir, validationSize: config.validationSize, seed: config.splitSeed ?? config.seed });
   return execute(run, config, data, await loadModel(result.baseline), context);
 }

@@ -25,7 +25,8 @@ export const PruneConfigSchema = z
     dataset: z.enum(DATASET_NAMES).default('mnist').describe('data set'),
     dataDir: z.string().optional().describe('folder with the four IDX files (default: the bundled / Debian copy)'),
     validationSize: z.number().int().min(100).default(5000).describe('training images held out for validation (rewards, fine-tuning choice, the tolerance check)'),
-    seed: z.number().int().min(0).default(0).describe('seed of the split, reward subset, agents, sampling and fine-tuning'),
+    seed: z.number().int().min(0).default(0).describe('seed of the reward subset, agents, sampling and fine-tuning'),
+    splitSeed: z.number().int().min(0).optional().describe("seed of the train / validation split (default: the seed the baseline was trained with, from its run record; else 0)"),
     tolerance: z.number().gt(0).lt(100).default(1).describe('b: accuracy points the pruned model may lose on validation data'),
     rewardTolerance: z
       .number()
