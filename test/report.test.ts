@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, verdict } from '../src/cli/compare-command.js';
-import { checkWritable, ReportPathError, writeReport } from '../src/report/report-html.js';
+import { checkWritable, renderReport, ReportPathError, writeReport } from '../src/report/report-html.js';
 import { chromiumAvailable, evaluateInChromium } from './chromium.js';
 import { tempDir } from './helpers.js';
 
@@ -35,9 +35,9 @@ const RESULTS: CompareResults = {
         { flopsReduction: 4.9, validationAccuracy: 0.9886, label: 'after group 2' },
       ],
       agent: [
-        { groupId: 0, producers: ['conv1'], size: 20, kept: 11, iterations: iterations(150) },
-        { groupId: 1, producers: ['conv2'], size: 50, kept: 15, iterations: iterations(158) },
-        { groupId: 2, producers: ['fc1'], size: 500, kept: 188, iterations: iterations(250) },
+        { groupId: 0, producers: ['conv1'], size: 20, kept: 11, agentKept: 11, probes: [{ kept: 11, withinBudget: true }], converged: true, finalEntropy: 0.05, iterations: iterations(150) },
+        { groupId: 1, producers: ['conv2'], size: 50, kept: 15, agentKept: 20, probes: [{ kept: 20, withinBudget: true }, { kept: 10, withinBudget: false }, { kept: 15, withinBudget: true }], converged: true, finalEntropy: 0.08, iterations: iterations(158) },
+        { groupId: 2, producers: ['fc1'], size: 500, kept: 188, agentKept: 150, probes: [{ kept: 150, withinBudget: false }, { kept: 188, withinBudget: true }], converged: false, finalEntropy: 0.41, iterations: iterations(250) },
       ],
     },
     {
@@ -76,7 +76,7 @@ describe('report.html', () => {
             lines: visible(svg, '.mark-line.role-mark path'), rules: visible(svg, '.mark-rule.role-mark line'),
             legend: [...svg.querySelectorAll('.role-legend-label text')].map((t) => t.textContent) };
         }),
-        rows: [...document.querySelectorAll('tbody tr')].map((tr) => tr.firstElementChild.textContent),
+        rows: [...document.querySelectorAll('#results tbody tr')].map((tr) => tr.firstElementChild.textContent),
         best: document.querySelector('tr.best td').textContent,
         failed: document.querySelector('tr.failed').textContent,
         verdict: document.querySelector('#verdict').textContent,
@@ -87,7 +87,8 @@ describe('report.html', () => {
     expect(requests).toEqual([`file://${path}`]);
     expect(value.rows).toEqual(['unpruned', 'rl', 'l1', 'bn-scale']);
     expect(value.best).toBe('rl');
-    expect(value.verdict).toBe('At this tolerance, the agent removes at least as many FLOPs as the best hand-made criterion: 4.90x against 4.20x (l1).');
+    expect(value.verdict).toBe(`At this tolerance, ${verdict(RESULTS.rows)}.`);
+    expect(value.verdict).toContain('FLOPs: the agent wins, 4.90x against 4.20x for l1');
     expect(value.failed).toContain('has no BatchNormalization <gamma>'); // escaped, shown as text
     const figure = Object.fromEntries(value.figures.map((f) => [f.id, f]));
     expect(Object.keys(figure)).toEqual(['trade-off', 'layers', 'agent-reward', 'agent-kept']);
@@ -107,18 +108,29 @@ describe('report.html', () => {
     }
   });
 
-  it('says honestly when the agent removes fewer FLOPs than the best criterion', () => {
+  it('says who wins on FLOPs, params and test accuracy, and by how much, honestly both ways', () => {
     const [rl, l1, failed] = RESULTS.rows;
-    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6 }, { ...l1, method: 'l2', theoreticalSpeedup: 6 }, failed])).toBe(
-      'the agent removes fewer FLOPs than the best hand-made criterion: 4.90x against 6.00x (l1, l2)',
+    expect(verdict([rl, l1, failed])).toBe(
+      'FLOPs: the agent wins, 4.90x against 4.20x for l1 (1.17 times the best baseline\'s); params: the agent wins, 8.30x against 5.10x for l1 (1.63 times the best baseline\'s); ' +
+        'test accuracy: the agent 99.10% against 98.80% for l1 (+0.30 points)',
+    );
+    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6 }, { ...l1, method: 'l2', theoreticalSpeedup: 6, compressionRatio: 9, testAccuracy: 0.992 }, failed])).toBe(
+      'FLOPs: the baseline wins, 4.90x against 6.00x for l1, l2 (0.82 times the best baseline\'s); params: the baseline wins, 8.30x against 9.00x for l2 (0.92 times the best baseline\'s); ' +
+        'test accuracy: the agent 99.10% against 98.80% for l1 (+0.30 points)',
     );
     // The best baseline is any criterion at its better ranking, or sensitivity; the verdict names it and its ranking.
-    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, ranking: 'global' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])).toBe(
-      'the agent removes fewer FLOPs than the best hand-made criterion: 4.90x against 6.00x (l1 with global ranking)',
-    );
-    expect(verdict([rl, { ...l1, ranking: 'local' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])).toBe('the agent removes fewer FLOPs than the best hand-made criterion: 4.90x against 5.00x (sensitivity)');
+    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, ranking: 'global' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])).toMatch(/^FLOPs: the baseline wins, 4\.90x against 6\.00x for l1 \(global\) /);
+    expect(verdict([rl, { ...l1, ranking: 'local', theoreticalSpeedup: 4.9 }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 4 }])).toMatch(/^FLOPs: a tie, 4\.90x against 4\.90x for l1 \(local\) /);
     expect(verdict([l1, failed])).toBeUndefined();
     expect(verdict([{ ...rl, status: 'failed' }, l1])).toBeUndefined();
+  });
+
+  it("lists the agent's decisions group by group: its own count, the count search, convergence", async () => {
+    const html = await renderReport(RESULTS);
+    const table = html.slice(html.indexOf('<table id="agent-groups">'), html.indexOf('</table>', html.indexOf('<table id="agent-groups">')));
+    expect(table.match(/<tr>/g)).toHaveLength(1 + 3);
+    expect(table).toContain('<td>1: conv2</td><td>50</td><td>20</td><td>20 &rarr; <s>10</s> &rarr; 15</td><td>15</td><td>158</td><td>yes</td><td>0.080</td>');
+    expect(table).toContain('<td>2: fc1</td><td>500</td><td>150</td><td><s>150</s> &rarr; 188</td><td>188</td><td>250</td><td>no</td><td>0.410</td>');
   });
 
   it('merges compare runs of the same comparison (a method run again replaces its row), and refuses others', () => {

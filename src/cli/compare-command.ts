@@ -48,6 +48,14 @@ export interface AgentGroupHistory {
   producers: string[];
   size: number;
   kept: number;
+  /** What the agent's own mask kept, before the count search. */
+  agentKept: number;
+  /** The count search's fine-tuned probes: filters kept, and whether the drop stayed within the group's budget. */
+  probes: { kept: number; withinBudget: boolean }[];
+  /** Whether the agent's search settled (greedy mask stable) before its iteration limit. */
+  converged: boolean;
+  /** Mean Bernoulli entropy of the final policy (nats; 0.69 is a coin flip). */
+  finalEntropy: number;
   iterations: { iteration: number; meanReward: number; keptRatio: number }[];
 }
 
@@ -161,21 +169,24 @@ export function betterRanking(variants: RankingVariant[]): RankingVariant {
   return mostFlopsRemovedOf(variants)!;
 }
 
-/** One sentence: does the agent remove at least as many FLOPs as the best hand-made method (every criterion at its better ranking, and sensitivity)? */
+/** One sentence: the agent against the best baseline (every criterion at its better ranking, and sensitivity) on FLOPs, params and test accuracy, and by how much. */
 export function verdict(rows: ResultRow[]): string | undefined {
   const finished = rows.filter((r) => r.status === 'done');
   const agent = finished.find((r) => r.method === 'rl');
-  const heuristics = finished.filter((r) => r.method !== 'rl');
-  if (agent === undefined || heuristics.length === 0) return undefined;
-  const best = mostFlopsRemoved(heuristics)!;
-  const [ours, theirs] = [agent.theoreticalSpeedup!, best.theoreticalSpeedup!];
-  const names = heuristics
-    .filter((r) => r.theoreticalSpeedup === theirs)
-    .map((r) => (r.ranking === undefined ? r.method : `${r.method} with ${r.ranking} ranking`))
-    .join(', ');
-  return ours >= theirs
-    ? `the agent removes at least as many FLOPs as the best hand-made criterion: ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x (${names})`
-    : `the agent removes fewer FLOPs than the best hand-made criterion: ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x (${names})`;
+  const baselines = finished.filter((r) => r.method !== 'rl');
+  if (agent === undefined || baselines.length === 0) return undefined;
+  const best = mostFlopsRemoved(baselines)!;
+  const mostParams = baselines.reduce((a, b) => (b.compressionRatio! > a.compressionRatio! ? b : a));
+  /** The agent against the best baseline on one measure (every baseline that ties it named). */
+  const contest = (measure: string, value: (r: ResultRow) => number, reference: ResultRow) => {
+    const [ours, theirs] = [value(agent), value(reference)];
+    const names = baselines.filter((r) => value(r) === theirs).map(methodLabel).join(', ');
+    const winner = ours > theirs ? 'the agent wins' : ours < theirs ? 'the baseline wins' : 'a tie';
+    return `${measure}: ${winner}, ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x for ${names} (${(ours / theirs).toFixed(2)} times the best baseline's)`;
+  };
+  const points = 100 * (agent.testAccuracy! - best.testAccuracy!);
+  const accuracy = `test accuracy: the agent ${(100 * agent.testAccuracy!).toFixed(2)}% against ${(100 * best.testAccuracy!).toFixed(2)}% for ${methodLabel(best)} (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
+  return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy].join('; ');
 }
 
 export interface CompareOptions {
@@ -215,6 +226,10 @@ function agentHistory(groups: GroupDecision[]): AgentGroupHistory[] {
     producers: g.producers,
     size: g.size,
     kept: g.kept.length,
+    agentKept: g.agentKept,
+    probes: g.probes.map(({ kept, withinBudget }) => ({ kept, withinBudget })),
+    converged: g.converged,
+    finalEntropy: g.iterations[g.iterations.length - 1]?.entropy ?? NaN,
     iterations: g.iterations.map((it) => ({ iteration: it.iteration, meanReward: it.meanReward, keptRatio: it.meanKept / g.size })),
   }));
 }

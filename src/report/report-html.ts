@@ -139,7 +139,18 @@ function tableHtml(results: CompareResults): string {
       ? `<tr class="failed"><td>${escape(r.method)}</td><td colspan="5">failed: ${escape(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
       : `<tr${r.theoreticalSpeedup === best ? ' class="best"' : ''}>${[methodLabel(r), times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`].map((c) => `<td>${escape(c)}</td>`).join('')}</tr>`,
   );
-  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table>`;
+  return `<table id="results"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table>`;
+}
+
+/** Per group: what the agent's mask kept, the count search after it, and whether the search converged. */
+function agentTableHtml(row: ResultRow): string {
+  const head = ['group', 'filters', "agent's mask kept", 'count search (fine-tuned probes; over budget struck)', 'kept', 'iterations', 'converged', 'final entropy'];
+  const rows = (row.agent ?? []).map((g) => {
+    const probes = g.probes.map((p) => (p.withinBudget ? `${p.kept}` : `<s>${p.kept}</s>`)).join(' &rarr; ');
+    const cells = [`${g.groupId}: ${escape(g.producers.join(', '))}`, `${g.size}`, `${g.agentKept}`, probes, `${g.kept}`, `${g.iterations.length}`, g.converged ? 'yes' : 'no', g.finalEntropy.toFixed(3)];
+    return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
+  });
+  return `<table id="agent-groups"><thead><tr>${head.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 export async function renderReport(results: CompareResults): Promise<string> {
@@ -177,6 +188,7 @@ figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 <p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}. Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the largest FLOPs reduction.</p>
 ${tableHtml(results)}
 ${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(summary)}.</p>`}
+${agentRow === undefined ? '' : `<h2>The agent, group by group</h2>\n${agentTableHtml(agentRow)}`}
 ${figures.join('\n')}
 </body></html>
 `;
