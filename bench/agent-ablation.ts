@@ -7,7 +7,8 @@
  * variant run again gets a second row rather than replacing the first.
  *
  *   npx tsx bench/agent-ablation.ts --config configs/compare-lenet5-mnist.json --out bench/results/ablation-lenet5-mnist-b1-seed0.json
- *   npx tsx bench/agent-ablation.ts ... --only all,no-reconstruction   # a subset of the rows
+ *   npx tsx bench/agent-ablation.ts ... --only paper,no-reconstruction   # a subset of the rows, in this order
+ *   npx tsx bench/agent-ablation.ts ... --only all --existing <prune-run-id>   # a row from a finished prune run with the same config and seed (e.g. a compare's agent)
  *   npx tsx bench/agent-ablation.ts --table bench/results/ablation-lenet5-mnist-b1-seed0.json   # print the table again
  */
 import { spawnSync } from 'node:child_process';
@@ -28,6 +29,7 @@ const VARIANTS: { name: string; what: string; set: string[] }[] = [
   { name: 'no-tighten', what: "no search below the agent's count", set: ['tighten=false'] },
   { name: 'halving', what: 'original relaxation (half of the remaining filters per step), no tightening', set: ['countSearch="halve"', 'tighten=false'] },
   { name: 'paper', what: 'all of the above off', set: PAPER },
+  { name: 'l1-ranking', what: 'the agent itself: the same loop along the L1 ranking, from half of each group', set: ['policy="l1"'] },
 ];
 
 interface Row {
@@ -47,7 +49,7 @@ interface Row {
   minutes: number;
 }
 
-const { values } = parseArgs({ options: { config: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, table: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } } });
+const { values } = parseArgs({ options: { config: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, existing: { type: 'string' }, table: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } } });
 
 function printTable(rows: Row[]): void {
   console.log('| variant | what is off | kept per group (agent) | converged | fine-tuned probes | FLOPs reduction | compression | validation drop | test drop | search time | wall time |');
@@ -61,14 +63,20 @@ if (values.table !== undefined) {
   printTable((JSON.parse(readFileSync(values.table, 'utf8')) as { rows: Row[] }).rows);
 } else {
   if (values.config === undefined || values.out === undefined) throw new Error('give --config and --out (or --table FILE)');
-  const only = values.only?.split(',');
+  const only = values.only?.split(',') ?? VARIANTS.map((v) => v.name);
+  if (values.existing !== undefined && only.length !== 1) throw new Error('--existing takes the run of exactly one variant (--only NAME)');
   const rows: Row[] = existsSync(values.out) ? (JSON.parse(readFileSync(values.out, 'utf8')) as { rows: Row[] }).rows : [];
-  for (const variant of VARIANTS.filter((v) => only === undefined || only.includes(v.name))) {
-    const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'prune', '--config', values.config, ...variant.set.flatMap((s) => ['--set', s])];
-    console.error(`$ node ${args.join(' ')}`);
-    const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-    if (child.status !== 0) throw new Error(`prune failed (exit ${child.status})`);
-    const runId = child.stdout.trim();
+  for (const name of only) {
+    const variant = VARIANTS.find((v) => v.name === name);
+    if (variant === undefined) throw new Error(`unknown variant ${name}; choose from ${VARIANTS.map((v) => v.name).join(', ')}`);
+    let runId = values.existing;
+    if (runId === undefined) {
+      const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'prune', '--config', values.config, ...variant.set.flatMap((s) => ['--set', s])];
+      console.error(`$ node ${args.join(' ')}`);
+      const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+      if (child.status !== 0) throw new Error(`prune failed (exit ${child.status})`);
+      runId = child.stdout.trim();
+    }
     const run = await Run.open(values['runs-dir']!, runId);
     const result = run.record.result as { groups: GroupDecision[]; report: PruneReport; summary: { seconds: number } };
     const row: Row = {

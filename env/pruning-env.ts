@@ -18,8 +18,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../src/data/datasets.js';
-import { seededPermutation } from '../src/data/datasets.js';
-import { type CriterionName, CriterionError, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
+import { seededPermutation, subsetSplit } from '../src/data/datasets.js';
+import { type CriterionName, CriterionError, DATA_CRITERIA, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prune/graph.js';
@@ -69,18 +69,7 @@ export function guaranteeSplit(validation: Split, config: Pick<EnvConfig, 'rewar
   const inReward = new Set(rewardSubset(validation.count, config));
   const rest = Array.from({ length: validation.count }, (_, i) => i).filter((i) => !inReward.has(i));
   if (rest.length < 100) return validation;
-  return gatherSplit(validation, rest, inputShape);
-}
-
-function gatherSplit(split: Split, indices: ArrayLike<number>, inputShape: [number, number, number]): Split {
-  const perImage = inputShape.reduce((a, b) => a * b, 1);
-  const images = new Float32Array(indices.length * perImage);
-  const labels = new Uint8Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    images.set(split.images.subarray(indices[i] * perImage, (indices[i] + 1) * perImage), i * perImage);
-    labels[i] = split.labels[indices[i]];
-  }
-  return { images, labels, count: indices.length };
+  return subsetSplit(validation, rest, inputShape);
 }
 
 /** The cached activations for the current group: inputs of the first affected layers, per evaluation batch. */
@@ -117,13 +106,13 @@ export class PruningEnv {
     subset: Uint32Array,
   ) {
     this.graphOfModel = buildGraph(currentModel);
-    const rewardImages = gatherSplit(data.validation, subset, data.inputShape);
+    const rewardImages = subsetSplit(data.validation, subset, data.inputShape);
     this.images = tf.tensor4d(rewardImages.images, [subset.length, ...data.inputShape]);
     this.labels = Int32Array.from(rewardImages.labels);
     const { recovery } = config;
     if ((recovery.adaptiveBatchNorm || recovery.reconstruction) && data.train.count > 0) {
       const count = Math.min(recovery.samples, data.train.count);
-      const calibration = gatherSplit(data.train, seededPermutation(data.train.count, `${config.seed}-recovery`).subarray(0, count), data.inputShape);
+      const calibration = subsetSplit(data.train, seededPermutation(data.train.count, `${config.seed}-recovery`).subarray(0, count), data.inputShape);
       this.calibrationImages = tf.tensor4d(calibration.images, [count, ...data.inputShape]);
     }
   }
@@ -233,23 +222,26 @@ export class PruningEnv {
     return { observation, blocks };
   }
 
-  /** One score per filter for each criterion that can score this group (bn-scale needs a BatchNorm on it). */
+  /** One score per filter for each criterion that can score this group. */
   private criteriaScores(group: ChannelGroup): Float32Array[] {
+    return OBSERVED_CRITERIA.map((criterion) => this.criterionScores(criterion, group)).filter((s): s is Float32Array => s !== undefined);
+  }
+
+  /**
+   * The criterion's score per filter of `group` (default: the current group),
+   * or undefined when it cannot score it (bn-scale without a BatchNorm on the
+   * group; a data criterion without training images).
+   */
+  criterionScores(criterion: CriterionName, group: ChannelGroup = this.current().group): Float32Array | undefined {
     const { data } = this;
+    if (DATA_CRITERIA.includes(criterion) && data.train.count === 0) return undefined;
     const scoring = { split: data.train, inputShape: data.inputShape, numClasses: data.numClasses, samples: this.config.criteriaSamples, batchSize: 128 };
-    const scores: Float32Array[] = [];
-    for (const criterion of OBSERVED_CRITERIA) {
-      const needsData = criterion === 'apoz' || criterion === 'mean-activation' || criterion === 'taylor';
-      if (needsData && data.train.count === 0) continue;
-      try {
-        const byGroup = scoreGroups(criterion, { graph: this.graphOfModel, data: scoring, seed: this.config.seed }, [group]);
-        const values = byGroup.get(group.id);
-        if (values !== undefined) scores.push(values);
-      } catch (err) {
-        if (!(err instanceof CriterionError)) throw err; // bn-scale on a group without BatchNorm
-      }
+    try {
+      return scoreGroups(criterion, { graph: this.graphOfModel, data: scoring, seed: this.config.seed }, [group]).get(group.id);
+    } catch (err) {
+      if (err instanceof CriterionError) return undefined; // bn-scale on a group without BatchNorm
+      throw err;
     }
-    return scores;
   }
 
   /** Per channel: the L2 norm of every consumer weight that reads it. */

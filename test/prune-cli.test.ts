@@ -67,6 +67,24 @@ describe('autoprune prune / resume', () => {
     expect(r.result.report.pruned.params).toBe(r.result.groups[2].params);
   });
 
+  it('runs the same loop without an agent along a criterion ranking (the control policy), and names a criterion that cannot rank', () => {
+    const { status, stdout } = autoprune([...common, 'prune', '--config', configPath, '--set', 'policy="l1"', '--set', 'relaxSteps=2']);
+    expect(status).toBe(0);
+    const r = record(runsDir, stdout.trim());
+    expect(r.status).toBe('done');
+    for (const g of r.result.groups) {
+      expect(g.iterations).toEqual([]);
+      expect(g.probes[0].kept).toBe(Math.ceil(g.size / 2));
+      expect(g.probes.length).toBeLessThanOrEqual(3);
+      // The fewest filters of any probe within the budget; all of them when none was.
+      const within = g.probes.filter((p: { withinBudget: boolean }) => p.withinBudget).map((p: { kept: number }) => p.kept);
+      expect(g.kept).toHaveLength(within.length > 0 ? Math.min(...within) : g.size);
+    }
+    const bn = autoprune([...common, 'prune', '--config', configPath, '--set', 'policy="bn-scale"']);
+    expect(bn.status).toBe(1);
+    expect(bn.stderr).toMatch(/autoprune: policy bn-scale cannot rank group 0 \(conv1\)/);
+  });
+
   it('prints one JSON event per line with --json', () => {
     const { status, stdout } = autoprune([...common, 'prune', '--config', configPath, '--json', '--set', 'agent.maxIterations=2', '--set', 'agent.minIterations=0']);
     expect(status).toBe(0);

@@ -93,6 +93,18 @@ function toSplit(pixels: Uint8Array, labels: Uint8Array, pixelsPerImage: number,
   return { images, labels: out, count: indices.length };
 }
 
+/** The images and labels of `split` at `indices`, in that order. */
+export function subsetSplit(split: Split, indices: ArrayLike<number>, inputShape: [number, number, number]): Split {
+  const perImage = inputShape[0] * inputShape[1] * inputShape[2];
+  const images = new Float32Array(indices.length * perImage);
+  const labels = new Uint8Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    images.set(split.images.subarray(indices[i] * perImage, (indices[i] + 1) * perImage), i * perImage);
+    labels[i] = split.labels[indices[i]];
+  }
+  return { images, labels, count: indices.length };
+}
+
 /** Fisher-Yates with a seeded generator. */
 export function seededPermutation(n: number, seed: string | number): Uint32Array {
   const rng = seedrandom(String(seed));

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { DEFAULT_AGENT_CONFIG as A } from '../../agent/reinforce.js';
 import { DATASET_NAMES } from '../data/datasets.js';
+import { CRITERIA } from '../heuristics/criteria.js';
 
 const finetune = (epochs: number, learningRate: number) =>
   z
@@ -76,6 +77,10 @@ export const PruneConfigSchema = z
       })
       .strict()
       .prefault({}),
+    policy: z
+      .enum(['agent', ...CRITERIA])
+      .default('agent')
+      .describe("what ranks a group's filters: 'agent' (try-and-learn), or a criterion name: no agent, the count search follows that criterion from half the group (a control that shows what learning adds)"),
     countSearch: z
       .enum(['bisect', 'halve'])
       .default('bisect')

@@ -22,10 +22,11 @@
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
-import { type IterationRecord, trainAgent } from '../../agent/reinforce.js';
+import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
 import { guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
 import type { Dataset } from '../data/datasets.js';
+import { CriterionError, topChannels } from '../heuristics/criteria.js';
 import { cloneModel, loadModel, saveModel } from '../models/io.js';
 import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
@@ -192,7 +193,10 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
       env.setRewardBudget(rewardBudget);
       const floor = rewardBudget.reference - rewardBudget.tolerance;
       const searchStarted = performance.now();
-      const agent = await trainAgent(env, config.agent, groupSeed(config.seed, group.id), (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }), shouldStop);
+      const agent =
+        config.policy === 'agent'
+          ? await trainAgent(env, config.agent, groupSeed(config.seed, group.id), (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }), shouldStop)
+          : criterionPolicy(config.policy, env.criterionScores(config.policy), group);
       searchSeconds += (performance.now() - searchStarted) / 1000;
       evaluations += agent.evaluations;
       if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
@@ -284,6 +288,15 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
   } finally {
     env.dispose();
   }
+}
+
+/**
+ * A hand-made policy for the control runs: the criterion's scores as the
+ * ranking, and half of the group as the count search's first probe.
+ */
+function criterionPolicy(criterion: string, scores: Float32Array | undefined, group: { id: number; size: number; producers: string[] }): AgentResult {
+  if (scores === undefined) throw new CriterionError(`policy ${criterion} cannot rank group ${group.id} (${group.producers.join(', ')}): use a criterion that scores every group`);
+  return { probabilities: scores, kept: topChannels(scores, Math.ceil(group.size / 2)), iterations: [], best: { reward: NaN, kept: [] }, evaluations: 0, converged: false, stableIterations: 0 };
 }
 
 /**
