@@ -64,5 +64,9 @@ for (const group of buildGraph(baseline).prunableGroups()) {
   const medians = times.map(median);
   console.log(`| ${group.id} | ${group.producers.join(', ')} | ${medians.map((m) => m.toFixed(1)).join(' | ')} | ${medians.slice(1).map((m) => `${(m / medians[0]).toFixed(2)}x`).join(' | ')} |`);
 }
-envs.forEach((env) => env.dispose());
-console.log(`tensors left: ${tf.memory().numTensors}`);
+for (const env of envs) {
+  env.model.dispose();
+  env.dispose();
+}
+baseline.dispose();
+console.log(`tensors left after disposing every model and environment: ${tf.memory().numTensors}`);
