@@ -39,7 +39,7 @@ const config = run.record.config as unknown as PruneConfig;
 const result = run.record.result as { baseline: string; groups: GroupDecision[]; report: Record<string, any>; summary: { seconds: number; evaluationsPerSecond: number } };
 const r = result.report;
 console.log(`# run ${runId}: ${config.model} / ${config.dataset}, tolerance ${config.tolerance}, seed ${config.seed}, ${config.rewardSamples} reward images, backend ${run.record.backend}`);
-console.log('\n| group | layers | kept / total | agent kept | relaxed | iterations | validation after fine-tune | candidate nets/s | FLOP-bound nets/s |');
+console.log('\n| group | layers | kept / total | agent kept | count-search probes after it | iterations | validation after fine-tune | candidate nets/s | FLOP-bound nets/s |');
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const g of result.groups) {
   // Cost of one candidate: the layers the group touches and everything after them, at the decided width.

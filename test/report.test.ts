@@ -131,6 +131,10 @@ describe('report.html', () => {
     expect(table.match(/<tr>/g)).toHaveLength(1 + 3);
     expect(table).toContain('<td>1: conv2</td><td>50</td><td>20</td><td>20 &rarr; <s>10</s> &rarr; 15</td><td>15</td><td>158</td><td>yes</td><td>0.080</td>');
     expect(table).toContain('<td>2: fc1</td><td>500</td><td>150</td><td><s>150</s> &rarr; 188</td><td>188</td><td>250</td><td>no</td><td>0.410</td>');
+    // Results written before the count search was recorded still render.
+    const [rl, ...rest] = RESULTS.rows;
+    const older = { ...RESULTS, rows: [{ ...rl, agent: rl.agent!.map(({ groupId, producers, size, kept, iterations }) => ({ groupId, producers, size, kept, iterations })) }, ...rest] };
+    expect(await renderReport(older)).toContain('<td>0: conv1</td><td>20</td><td>-</td><td>-</td><td>11</td><td>150</td><td>-</td><td>-</td>');
   });
 
   it('merges compare runs of the same comparison (a method run again replaces its row), and refuses others', () => {

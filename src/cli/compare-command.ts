@@ -48,14 +48,15 @@ export interface AgentGroupHistory {
   producers: string[];
   size: number;
   kept: number;
+  // The four fields below are absent in results written before autoprune recorded them.
   /** What the agent's own mask kept, before the count search. */
-  agentKept: number;
+  agentKept?: number;
   /** The count search's fine-tuned probes: filters kept, and whether the drop stayed within the group's budget. */
-  probes: { kept: number; withinBudget: boolean }[];
+  probes?: { kept: number; withinBudget: boolean }[];
   /** Whether the agent's search settled (greedy mask stable) before its iteration limit. */
-  converged: boolean;
+  converged?: boolean;
   /** Mean Bernoulli entropy of the final policy (nats; 0.69 is a coin flip). */
-  finalEntropy: number;
+  finalEntropy?: number;
   iterations: { iteration: number; meanReward: number; keptRatio: number }[];
 }
 

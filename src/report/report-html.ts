@@ -146,8 +146,9 @@ function tableHtml(results: CompareResults): string {
 function agentTableHtml(row: ResultRow): string {
   const head = ['group', 'filters', "agent's mask kept", 'count search (fine-tuned probes; over budget struck)', 'kept', 'iterations', 'converged', 'final entropy'];
   const rows = (row.agent ?? []).map((g) => {
-    const probes = g.probes.map((p) => (p.withinBudget ? `${p.kept}` : `<s>${p.kept}</s>`)).join(' &rarr; ');
-    const cells = [`${g.groupId}: ${escape(g.producers.join(', '))}`, `${g.size}`, `${g.agentKept}`, probes, `${g.kept}`, `${g.iterations.length}`, g.converged ? 'yes' : 'no', g.finalEntropy.toFixed(3)];
+    const probes = g.probes?.map((p) => (p.withinBudget ? `${p.kept}` : `<s>${p.kept}</s>`)).join(' &rarr; ') ?? '-';
+    const converged = g.converged === undefined ? '-' : g.converged ? 'yes' : 'no';
+    const cells = [`${g.groupId}: ${escape(g.producers.join(', '))}`, `${g.size}`, `${g.agentKept ?? '-'}`, probes, `${g.kept}`, `${g.iterations.length}`, converged, g.finalEntropy?.toFixed(3) ?? '-'];
     return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
   });
   return `<table id="agent-groups"><thead><tr>${head.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
