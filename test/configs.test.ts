@@ -23,5 +23,8 @@ describe('run configs', () => {
     expect(() => parsePruneConfig({ agent: { sampels: 3 } }, 'my.json')).toThrow(new ConfigError('my.json: unknown field agent.sampels'));
     expect(() => parsePruneConfig({ tolerance: 0 })).toThrow(/config: tolerance: Too small/);
     expect(() => parsePruneConfig({ finetune: { epochs: 'two' } })).toThrow(/finetune\.epochs: Invalid input: expected number/);
+    // A hand-set reward tolerance would be silently ignored under the calibrated budget: it is refused there.
+    expect(() => parsePruneConfig({ rewardTolerance: 3 })).toThrow(/rewardTolerance: is used only when budget\.calibrate is false/);
+    expect(parsePruneConfig({ rewardTolerance: 3, budget: { calibrate: false } }).rewardTolerance).toBe(3);
   });
 });
