@@ -71,7 +71,7 @@ describe('dashboard view', () => {
     expect(frame).toMatch(/searching\s+group 0 conv1/);
     expect(frame).toMatch(/kept 14\/20 \(70%\) · entropy 0\.200/);
     expect(frame).toMatch(/mean reward [▁▂▃▄▅▆▇█]{30} /);
-    expect(frame).toMatch(/sampled accuracy 98\.90% \(floor p - b = 98\.30%\)/);
+    expect(frame).toMatch(/sampled accuracy 98\.90% \(reward floor, before fine-tuning: 98\.30%\)/);
     events.next({ type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 2, batch: 50, batches: 100, loss: 0.1, imagesPerSecond: 500 } });
     frame = await frameMatching(lastFrame, /fine-tuning group 0: █+░+ epoch 1\/2/);
     events.next({ type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 });

@@ -35,7 +35,7 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
             mean reward <Text color="magenta">{sparkline(search.rewards)}</Text> {search.rewards.at(-1)?.toFixed(3)}
           </Text>
           <Text>
-            sampled accuracy <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> (floor p - b = {search.floor.toFixed(2)}%)
+            sampled accuracy <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> (reward floor, before fine-tuning: {search.floor.toFixed(2)}%)
           </Text>
         </Box>
       )}

@@ -30,7 +30,7 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
       const r = event.record;
       log.status(
         `  group ${event.groupId} iteration ${r.iteration}/${event.maxIterations}: mean reward ${r.meanReward.toFixed(3)}, best ${r.bestReward.toFixed(3)}, ` +
-          `sampled accuracy ${pct(r.meanAccuracy)} (floor ${pct(event.floor)}), kept ${r.meanKept.toFixed(1)} (greedy ${r.greedyKept}), entropy ${r.entropy.toFixed(3)}`,
+          `sampled accuracy ${pct(r.meanAccuracy)} (reward floor ${pct(event.floor)}), kept ${r.meanKept.toFixed(1)} (greedy ${r.greedyKept}), entropy ${r.entropy.toFixed(3)}`,
       );
       break;
     }
