@@ -10,6 +10,7 @@
  *   npx tsx bench/agent-ablation.ts ... --only paper,no-reconstruction   # a subset of the rows, in this order
  *   npx tsx bench/agent-ablation.ts ... --only all --existing <prune-run-id>   # a row from a finished prune run with the same config and seed (e.g. a compare's agent)
  *   npx tsx bench/agent-ablation.ts --table bench/results/ablation-lenet5-mnist-b1-seed0.json   # print the table again
+ *   npx tsx bench/agent-ablation.ts ... --seed 1 --out bench/results/ablation-lenet5-mnist-b1-seed1.json   # the config at another seed
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,7 +50,9 @@ interface Row {
   minutes: number;
 }
 
-const { values } = parseArgs({ options: { config: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, existing: { type: 'string' }, table: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } } });
+const { values } = parseArgs({
+  options: { config: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, existing: { type: 'string' }, table: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } },
+});
 
 function printTable(rows: Row[]): void {
   console.log('| variant | what is off | kept per group (agent) | converged | fine-tuned probes | FLOPs reduction | compression | validation drop | test drop | search time | wall time |');
@@ -71,7 +74,8 @@ if (values.table !== undefined) {
     if (variant === undefined) throw new Error(`unknown variant ${name}; choose from ${VARIANTS.map((v) => v.name).join(', ')}`);
     let runId = values.existing;
     if (runId === undefined) {
-      const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'prune', '--config', values.config, ...variant.set.flatMap((s) => ['--set', s])];
+      const seed = values.seed === undefined ? [] : ['--seed', values.seed];
+      const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'prune', '--config', values.config, ...seed, ...variant.set.flatMap((s) => ['--set', s])];
       console.error(`$ node ${args.join(' ')}`);
       const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
       if (child.status !== 0) throw new Error(`prune failed (exit ${child.status})`);

@@ -60,15 +60,10 @@ export function rewardSubset(validationCount: number, config: Pick<EnvConfig, 'r
   return seededPermutation(validationCount, `${config.seed}-reward-subset`).slice(0, count);
 }
 
-/**
- * The validation images the reward never sees: the guarantee (and fine-tuning's
- * model choice) is checked on these. Keeps the whole split when the reward
- * subset would leave fewer than 100 images.
- */
+/** The validation images the reward never sees: the guarantee (and fine-tuning's model choice) is checked on these. */
 export function guaranteeSplit(validation: Split, config: Pick<EnvConfig, 'rewardSamples' | 'seed'>, inputShape: [number, number, number]): Split {
   const inReward = new Set(rewardSubset(validation.count, config));
   const rest = Array.from({ length: validation.count }, (_, i) => i).filter((i) => !inReward.has(i));
-  if (rest.length < 100) return validation;
   return subsetSplit(validation, rest, inputShape);
 }
 

@@ -26,5 +26,8 @@ describe('run configs', () => {
     // A hand-set reward tolerance would be silently ignored under the calibrated budget: it is refused there.
     expect(() => parsePruneConfig({ rewardTolerance: 3 })).toThrow(/rewardTolerance: is used only when budget\.calibrate is false/);
     expect(parsePruneConfig({ rewardTolerance: 3, budget: { calibrate: false } }).rewardTolerance).toBe(3);
+    // The reward subset must leave images for the guarantee split.
+    expect(() => parsePruneConfig({ validationSize: 1000, rewardSamples: 950 })).toThrow(/rewardSamples: must leave at least 100 of the validationSize images for the guarantee split/);
+    expect(parsePruneConfig({ validationSize: 1000, rewardSamples: 900 }).rewardSamples).toBe(900);
   });
 });

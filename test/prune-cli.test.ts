@@ -210,7 +210,7 @@ describe('autoprune prune / resume', () => {
   it.each([
     [['compare', '--methods', 'rl,magic'], /--methods: unknown method magic; choose from rl, l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
     [['compare', '--methods', 'l1', '--report', '/proc/report.html'], /report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/],
-    [['compare', '--methods', 'l1', '--model', SHIPPED_LENET, '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--validation-size', '100'], /lenet5-mnist\/model\.json: the model takes inputs of 28x28x1 but mnist images are 32x32x1/],
+    [['compare', '--methods', 'l1', '--model', SHIPPED_LENET, '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--validation-size', '110', '--reward-samples', '10'], /lenet5-mnist\/model\.json: the model takes inputs of 28x28x1 but mnist images are 32x32x1/],
     [['report', 'no-such-run'], /run "no-such-run" not found/],
     [['report', 'run-a', 'run-b'], /report: with several runs, say where the merged report goes with --out/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /options: tolerance: Too small: expected number to be >0/],

@@ -10,6 +10,9 @@ import { DEFAULT_AGENT_CONFIG as A } from '../../agent/reinforce.js';
 import { DATASET_NAMES } from '../data/datasets.js';
 import { CRITERIA } from '../heuristics/criteria.js';
 
+/** Validation images the tolerance is checked on, at the least. */
+const MIN_GUARANTEE_IMAGES = 100;
+
 const finetune = (epochs: number, learningRate: number) =>
   z
     .object({
@@ -95,6 +98,10 @@ export const PruneConfigSchema = z
   .refine((c) => c.rewardTolerance === undefined || !c.budget.calibrate, {
     path: ['rewardTolerance'],
     message: 'is used only when budget.calibrate is false (the calibrated budget sets the reward tolerance per group)',
+  })
+  .refine((c) => c.validationSize - c.rewardSamples >= MIN_GUARANTEE_IMAGES, {
+    path: ['rewardSamples'],
+    message: `must leave at least ${MIN_GUARANTEE_IMAGES} of the validationSize images for the guarantee split, which the reward never sees`,
   });
 
 export type PruneConfig = z.infer<typeof PruneConfigSchema>;
