@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { PolicyNetwork } from '../agent/policy.js';
 import { costShares, cumulativeBudgets, estimateRecovery } from '../env/budget.js';
 import { type EnvConfig, guaranteeSplit, PruningEnv, rewardSubset } from '../env/pruning-env.js';
 import { choleskySolve } from '../env/recovery.js';
@@ -123,6 +124,25 @@ describe('candidate recovery', () => {
     env.setGroup(0);
     expect(await env.evaluate([1, 1, 0, 0])).toBeGreaterThanOrEqual(0);
     env.dispose();
+  });
+});
+
+describe('policy network', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('frees everything it made: 50 policies built, updated and disposed leave no tensor behind', () => {
+    const observation = tf.randomNormal([50, 26], 0, 1, 'float32', 1) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 50; i++) {
+      const policy = new PolicyNetwork([25, 1], { hidden: 16, learningRate: 0.003, initialKeep: 0.9, entropyBonus: 0 }, i + 1);
+      policy.update(observation, [new Uint8Array(50).fill(1), new Uint8Array(50)], [1, -1]);
+      expect(policy.probabilities(observation)).toHaveLength(50);
+      policy.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    observation.dispose();
   });
 });
 
