@@ -5,11 +5,12 @@
  * installed.
  *
  *   npx tsx bench/baselines.ts accuracy     # trains lenet5/mnist and vgg-small/fashion-mnist (about 90 min)
- *   npx tsx bench/baselines.ts throughput   # images/s per model on wasm and PyTorch (a few minutes)
+ *   npx tsx bench/baselines.ts throughput   # images/s per model on wasm and PyTorch, 1 thread and one per core (a few minutes)
  *   npx tsx bench/baselines.ts throughput --with-cpu   # also tfjs's pure-JS cpu backend (slow: tens of minutes)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../src/backend/backend.js';
@@ -56,8 +57,9 @@ async function imagesPerSecond(images: number, step: () => Promise<void>, warmup
   return median(rates);
 }
 
-async function tfjsThroughput(backend: string, model: string) {
-  await selectBackend(backend);
+/** One model on one backend in this process (the wasm thread count is fixed per process). */
+async function tfjsThroughput(backend: string, model: string, threads: number) {
+  await selectBackend(backend, { threads });
   const net = buildZooModel(model, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
   net.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
   const trainBatch = 64;
@@ -77,40 +79,59 @@ async function tfjsThroughput(backend: string, model: string) {
   return { train, infer };
 }
 
+/** Runs `tfjsThroughput` in a child process. */
+function tfjsChild(backend: string, model: string, threads: number): { train: number; infer: number } {
+  const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/baselines.ts', 'one', backend, model, String(threads)], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()!);
+}
+
 /** Debian's python3-torch installs for the system python, which may not be the first python3 on PATH. */
 function pythonWithTorch(): string | undefined {
   return ['/usr/bin/python3', 'python3'].find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
+const fmt = (r: { train: number; infer: number }) => `${r.train.toFixed(0)} / ${r.infer.toFixed(0)}`;
+const ratio = (a: { train: number; infer: number }, b: { train: number; infer: number }) =>
+  `${(a.train / b.train).toFixed(2)}x / ${(a.infer / b.infer).toFixed(2)}x`;
+
 async function throughput(): Promise<void> {
-  console.log('# throughput: images/s, median of 5 timed steps after warm-up; training = Adam step at batch 64, inference = forward at batch 256; random 28x28x1 inputs');
+  const cores = availableParallelism();
+  console.log(
+    `# throughput: images/s (train / infer), median of 5 timed steps after warm-up; training = Adam step at batch 64, ` +
+      `inference = forward at batch 256; random 28x28x1 inputs; each configuration in its own process, models in turn; ${cores} cores`,
+  );
   const python = pythonWithTorch();
   if (python === undefined) console.log('PyTorch: skipped (python3-torch is not installed: apt-get install python3-torch)');
   const withCpu = process.argv.includes('--with-cpu');
   const rows: string[] = [
-    `| model | wasm train | wasm infer |${withCpu ? ' cpu train | cpu infer |' : ''} PyTorch train | PyTorch infer | wasm / PyTorch (train, infer) |`,
-    `|---|---|---|${withCpu ? '---|---|' : ''}---|---|---|`,
+    `| model | wasm, 1 thread | wasm, ${cores} threads |${withCpu ? ' cpu |' : ''} PyTorch, 1 thread | PyTorch, ${cores} threads | wasm / PyTorch, 1 thread | wasm / PyTorch, ${cores} threads |`,
+    `|---|---|---|${withCpu ? '---|' : ''}---|---|---|---|`,
   ];
   for (const model of ZOO_NAMES) {
-    const wasm = await tfjsThroughput('wasm', model);
-    const cpuCells = withCpu ? await tfjsThroughput('cpu', model).then((cpu) => ` ${cpu.train.toFixed(0)} | ${cpu.infer.toFixed(0)} |`) : '';
-    let torchCells = ['skipped', 'skipped', '-'];
+    const wasm1 = tfjsChild('wasm', model, 1);
+    const wasmN = tfjsChild('wasm', model, cores);
+    const cpuCell = withCpu ? ` ${fmt(tfjsChild('cpu', model, 1))} |` : '';
+    let torchCells = ['skipped', 'skipped', '-', '-'];
     if (python !== undefined) {
-      const out = execFileSync(python, ['bench/torch_throughput.py', model], { encoding: 'utf8' });
-      const torch = JSON.parse(out.trim().split('\n').pop()!) as { train: number; infer: number };
-      torchCells = [torch.train.toFixed(0), torch.infer.toFixed(0), `${(wasm.train / torch.train).toFixed(2)}x, ${(wasm.infer / torch.infer).toFixed(2)}x`];
+      const torch = (threads: number) => JSON.parse(execFileSync(python, ['bench/torch_throughput.py', model, String(threads)], { encoding: 'utf8' }).trim().split('\n').pop()!);
+      const torch1 = torch(1);
+      const torchN = torch(cores);
+      torchCells = [fmt(torch1), fmt(torchN), ratio(wasm1, torch1), ratio(wasmN, torchN)];
     }
-    rows.push(`| ${model} | ${wasm.train.toFixed(0)} | ${wasm.infer.toFixed(0)} |${cpuCells} ${torchCells.join(' | ')} |`);
+    rows.push(`| ${model} | ${fmt(wasm1)} | ${fmt(wasmN)} |${cpuCell} ${torchCells.join(' | ')} |`);
     console.log(rows[rows.length - 1]);
   }
   console.log(`\n${rows.join('\n')}`);
-  if (python !== undefined) console.log('PyTorch runs with torch.set_num_threads(1), as wasm uses one core.');
 }
 
 const part = process.argv[2] ?? 'throughput';
 if (part === 'accuracy' || part === 'all') accuracy();
 if (part === 'throughput' || part === 'all') await throughput();
-if (!['accuracy', 'throughput', 'all'].includes(part)) {
+if (part === 'one') {
+  const [backend, model, threads] = process.argv.slice(3);
+  console.log(JSON.stringify(await tfjsThroughput(backend, model, Number(threads))));
+}
+if (!['accuracy', 'throughput', 'all', 'one'].includes(part)) {
   console.error(`unknown part "${part}"; use accuracy, throughput or all`);
   process.exitCode = 2;
 }

@@ -1,6 +1,6 @@
 """Times the autoprune zoo architectures in PyTorch (CPU, one thread), for scale.
 
-Usage: python3 bench/torch_throughput.py MODEL   (lenet5 | vgg-small | resnet-small)
+Usage: python3 bench/torch_throughput.py MODEL [THREADS]   (lenet5 | vgg-small | resnet-small; default 1 thread)
 Prints one JSON line: {"train": images/s, "infer": images/s}, measured like
 bench/baselines.ts: Adam step at batch 64, forward at batch 256, median of 5
 timed repeats after warm-up.
@@ -12,8 +12,6 @@ import time
 
 import torch
 from torch import nn
-
-torch.set_num_threads(1)
 
 
 def lenet5():
@@ -69,6 +67,7 @@ def rate(images, step, warmup=2, repeats=5):
 
 
 def main():
+    torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
     model = {"lenet5": lenet5, "vgg-small": vgg_small, "resnet-small": resnet_small}[sys.argv[1]]()
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     xs, ys = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))

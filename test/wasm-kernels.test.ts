@@ -92,3 +92,49 @@ describe('a conv layer trains on wasm', () => {
     expect(maxAbsDiff(dwWasm, dwCpu)).toBeLessThan(1e-3);
   });
 });
+
+const poolCases: { k: number; stride: number; pad: Pad; size: number }[] = [];
+for (const k of [2, 3]) for (const stride of [1, 2, 3]) for (const pad of ['same', 'valid'] as const) for (const size of [6, 7]) poolCases.push({ k, stride, pad, size });
+
+describe('wasm MaxPoolGrad matches the cpu backend', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it.each(poolCases)('k=$k stride=$stride pad=$pad input=$size', async ({ k, stride, pad, size }) => {
+    const rng = seedrandom(`pool-${k}-${stride}-${pad}-${size}`);
+    const xShape: Shape4 = [2, size, size + 1, 3];
+    const info = tf.backend_util.computePool2DInfo(xShape, [k, k], [stride, stride], 1, pad);
+    const dyShape: Shape4 = [2, info.outHeight, info.outWidth, 3];
+    const input = { shape: xShape, values: randomArray(xShape.reduce((a, b) => a * b), rng) };
+    const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
+    // The kernel's `output` input (the forward result) is unused by both backends' gradients.
+    const output = { shape: dyShape, values: new Float32Array(dyShape.reduce((a, b) => a * b)) };
+    const attrs = { filterSize: [k, k], strides: [stride, stride], pad, dimRoundingMode: undefined };
+    const cpu = await runOn('cpu', 'MaxPoolGrad', { dy, input, output }, attrs);
+    const dataBefore = (await tf.setBackend('wasm'), tf.backend().numDataIds());
+    const wasm = await runOn('wasm', 'MaxPoolGrad', { dy, input, output }, attrs);
+    expect(wasm.shape).toEqual(xShape);
+    expect(maxAbsDiff(wasm.values, cpu.values)).toBeLessThan(1e-6);
+    expect(tf.backend().numDataIds()).toBe(dataBefore);
+  });
+});
+
+describe('wasm Sum and Mean over leading axes match the cpu backend', () => {
+  const reductions = [
+    { kernel: 'Sum', axis: [0, 1, 2], keepDims: false },
+    { kernel: 'Sum', axis: [0], keepDims: true },
+    { kernel: 'Mean', axis: [0, 1, 2], keepDims: true },
+    { kernel: 'Mean', axis: [0, 1], keepDims: false },
+    { kernel: 'Sum', axis: [1, 2], keepDims: false }, // not leading: the stock kernel
+  ];
+  it.each(reductions)('$kernel over $axis keepDims=$keepDims', async ({ kernel, axis, keepDims }) => {
+    const rng = seedrandom(`${kernel}-${axis.join()}`);
+    const shape: Shape4 = [5, 6, 7, 3];
+    const x = { shape, values: randomArray(shape.reduce((a, b) => a * b), rng) };
+    const cpu = await runOn('cpu', kernel, { x }, { axis, keepDims });
+    const wasm = await runOn('wasm', kernel, { x }, { axis, keepDims });
+    expect(wasm.shape).toEqual(cpu.shape);
+    expect(maxAbsDiff(wasm.values, cpu.values)).toBeLessThan(1e-4);
+  });
+});

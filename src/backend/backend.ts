@@ -6,10 +6,13 @@
  * probed with a dynamic import and skipped when absent.
  */
 import { createRequire } from 'node:module';
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { registerBroadcastingBatchNormGradient } from './batchnorm-gradient.js';
+import { registerFusedBatchNormTraining } from './batchnorm-training.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
+import { withWasmThreads } from './wasm-threads.js';
 
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -27,7 +30,28 @@ export interface BackendChoice {
   reason: string;
   /** Backends tried before it, with why each was skipped. */
   skipped: { name: BackendName; why: string }[];
+  /** Kernel threads of the wasm backend (other backends manage their own). */
+  threads?: number;
 }
+
+export interface BackendOptions {
+  /**
+   * Kernel threads for the wasm backend; fixed by the first initialisation in
+   * a process. Default: $AUTOPRUNE_WASM_THREADS, else one per core.
+   */
+  threads?: number;
+}
+
+/** The wasm thread count used when none is given. */
+export function defaultWasmThreads(): number {
+  const fromEnv = process.env.AUTOPRUNE_WASM_THREADS;
+  if (fromEnv === undefined || fromEnv === '') return os.availableParallelism();
+  const threads = Number(fromEnv);
+  if (!Number.isInteger(threads) || threads < 1) throw new BackendError(`AUTOPRUNE_WASM_THREADS must be a positive integer, got "${fromEnv}"`);
+  return threads;
+}
+
+let wasmInitialised = false;
 
 export class BackendError extends Error {}
 
@@ -47,15 +71,23 @@ async function tryNative(name: BackendName): Promise<string | undefined> {
   }
 }
 
-async function activate(name: BackendName): Promise<string | undefined> {
+async function activate(name: BackendName, options: BackendOptions): Promise<string | undefined> {
   const unavailable = await tryNative(name);
   if (unavailable !== undefined) return unavailable;
-  if (name === 'wasm') registerWasmTrainingKernels();
+  if (name === 'wasm') {
+    registerWasmTrainingKernels();
+    registerFusedBatchNormTraining();
+  }
   registerBroadcastingBatchNormGradient();
   try {
-    const ok = await tf.setBackend(name);
+    const initialise = async () => {
+      const set = await tf.setBackend(name);
+      if (set) await tf.ready();
+      return set;
+    };
+    const ok = name === 'wasm' && !wasmInitialised ? await withWasmThreads(options.threads!, initialise) : await initialise();
     if (!ok) return `backend ${name} failed to initialise`;
-    await tf.ready();
+    if (name === 'wasm') wasmInitialised = true;
     return undefined;
   } catch (err) {
     return `backend ${name} failed to initialise: ${(err as Error).message}`;
@@ -66,24 +98,29 @@ async function activate(name: BackendName): Promise<string | undefined> {
  * Activates `forced` if given (an error when it is unavailable), otherwise the
  * fastest available backend.
  */
-export async function selectBackend(forced?: string): Promise<BackendChoice> {
+export async function selectBackend(forced?: string, requested: BackendOptions = {}): Promise<BackendChoice> {
+  const options = { threads: requested.threads ?? defaultWasmThreads() };
   if (forced !== undefined) {
     if (!(BACKEND_NAMES as readonly string[]).includes(forced)) {
       throw new BackendError(`--backend: unknown backend "${forced}"; choose one of ${BACKEND_NAMES.join(', ')}`);
     }
     const name = forced as BackendName;
-    const why = await activate(name);
+    const why = await activate(name, options);
     if (why !== undefined) {
       const hint = NATIVE_PACKAGES[name] ? ` (install it with: npm install ${NATIVE_PACKAGES[name]})` : '';
       throw new BackendError(`--backend ${name}: ${why}${hint}`);
     }
-    return { name, reason: 'forced with --backend', skipped: [] };
+    return withThreads({ name, reason: 'forced with --backend', skipped: [] });
   }
   const skipped: BackendChoice['skipped'] = [];
   for (const name of BACKEND_NAMES) {
-    const why = await activate(name);
-    if (why === undefined) return { name, reason: 'first available', skipped };
+    const why = await activate(name, options);
+    if (why === undefined) return withThreads({ name, reason: 'first available', skipped });
     skipped.push({ name, why });
   }
   throw new BackendError(`no TensorFlow.js backend could be initialised: ${skipped.map((s) => s.why).join('; ')}`);
+}
+
+function withThreads(choice: BackendChoice): BackendChoice {
+  return choice.name === 'wasm' ? { ...choice, threads: getThreadsCount() } : choice;
 }

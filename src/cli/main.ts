@@ -32,6 +32,7 @@ const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, 
 
 interface GlobalOptions {
   backend?: string;
+  threads?: number;
   runsDir: string;
   tui: boolean;
 }
@@ -44,9 +45,10 @@ async function setUp(command: Command): Promise<{ global: GlobalOptions; log: Pr
 }
 
 async function startBackend(global: GlobalOptions, log: ProgressLog): Promise<BackendChoice> {
-  const choice = await selectBackend(global.backend);
+  const choice = await selectBackend(global.backend, { threads: global.threads });
   const skipped = choice.skipped.length > 0 ? `; skipped: ${choice.skipped.map((s) => s.why).join('; ')}` : '';
-  log.line(`backend: ${choice.name} (${choice.reason}${skipped})`);
+  const threads = choice.threads === undefined ? '' : `, ${choice.threads} kernel thread${choice.threads === 1 ? '' : 's'}`;
+  log.line(`backend: ${choice.name} (${choice.reason}${threads}${skipped})`);
   return choice;
 }
 
@@ -59,6 +61,7 @@ export function buildProgram(): Command {
   const program = new Command('autoprune')
     .description('Prune TensorFlow.js CNNs automatically: a reinforcement-learning agent learns which filters to remove within an accuracy tolerance.')
     .option('--backend <name>', `force a TensorFlow.js backend (${BACKEND_NAMES.join(', ')}); default: the fastest available`)
+    .option('--threads <n>', 'kernel threads of the wasm backend (default: one per core, or $AUTOPRUNE_WASM_THREADS); results are identical for any count', integerIn(1, 64))
     .option('--runs-dir <dir>', 'where run records are written', 'runs')
     .option('--no-tui', 'plain line logs instead of the live display')
     .showHelpAfterError('(run with --help for usage)');
@@ -223,7 +226,7 @@ export function buildProgram(): Command {
     .option('--json', 'print the report as JSON')
     .action(async (spec: string, opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      await selectBackend(global.backend);
+      await selectBackend(global.backend, { threads: global.threads });
       const inputShape = parseShape(opts.inputShape);
       const model = await resolveModel(spec, { inputShape, numClasses: opts.classes, seed: 0 });
       const report = inspectModel(model);
