@@ -135,11 +135,15 @@ describe('autoprune prune / resume', () => {
     expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
   });
 
+  const compareArgs = [...common, 'compare', '--config', configPath, '--methods', 'rl,l1,bn-scale', '--set', 'agent.maxIterations=3', '--set', 'agent.minIterations=0'];
+  let oneAtATime: { rows: Record<string, unknown>[] } | undefined;
+
   it('compares the agent with hand-made criteria from the same baseline; a failing method is marked, the others finish', () => {
-    const { status, stdout, stderr } = autoprune([...common, 'compare', '--config', configPath, '--methods', 'rl,l1,bn-scale', '--set', 'agent.maxIterations=3', '--set', 'agent.minIterations=0']);
+    const { status, stdout, stderr } = autoprune(compareArgs);
     expect(status).toBe(0);
     const dir = join(runsDir, stdout.trim());
     const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    oneAtATime = results;
     expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['rl', 'done'], ['l1', 'done'], ['bn-scale', 'failed']]);
     expect(results.rows[2].error).toMatch(/no BatchNormalization with a scale \(gamma\) follows any prunable group/);
     for (const row of results.rows.slice(0, 2)) {
@@ -178,6 +182,20 @@ describe('autoprune prune / resume', () => {
     const redraw = autoprune([...common, 'report', stdout.trim(), '--out', out]);
     expect(redraw.status).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(html);
+  });
+
+  it('runs the methods in parallel processes with --jobs and gets the same results as one at a time', () => {
+    const { status, stdout, stderr } = autoprune([...compareArgs, '--jobs', '2']);
+    expect(status, stderr).toBe(0);
+    expect(stderr).toMatch(/3 methods, 2 at a time, 1 wasm thread each/);
+    expect(stderr).toMatch(/\[l1\] /);
+    const results = JSON.parse(readFileSync(join(runsDir, stdout.trim(), 'results.json'), 'utf8'));
+    const outcome = (rows: Record<string, unknown>[]) =>
+      rows.map(({ method, status: s, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }) => ({ method, s, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }));
+    expect(outcome(results.rows)).toEqual(outcome(oneAtATime!.rows));
+    // The agent's learning is the same too, group by group.
+    const curves = (rows: Record<string, unknown>[]) => (rows[0].agent as { iterations: unknown[] }[]).map((g) => g.iterations);
+    expect(curves(results.rows)).toEqual(curves(oneAtATime!.rows));
   });
 
   it('compares with the sensitivity method: every group measured alone, a threshold search, its model saved', () => {

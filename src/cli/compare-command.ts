@@ -4,8 +4,12 @@
  * A method that fails is marked failed with its reason; the others still run,
  * and each finished row is recorded before the next method starts.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/datasets.js';
 import { CRITERIA, type CriterionName } from '../heuristics/criteria.js';
@@ -199,6 +203,12 @@ export interface CompareOptions {
   probes: number;
   /** Where report.html goes (default: the run folder). */
   reportPath?: string;
+  /**
+   * Methods run at once, each in its own process with cores / jobs wasm
+   * threads; 1 runs them one after another in this process. Every method's
+   * result is the same either way.
+   */
+  jobs: number;
   /** Shows the agent's run (the dashboard, or the line log); closed when the agent is done. */
   presentAgent: () => Promise<AgentView>;
 }
@@ -396,9 +406,19 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
     unpruned: { validationAccuracy: unpruned.validationAccuracy, testAccuracy: unpruned.testAccuracy, macs: unpruned.macs, params: unpruned.params },
     rows: [],
   };
+  // Rows in the order the methods were named, whatever order they finish in.
+  const record = async (row: ResultRow) => {
+    results.rows.push(row);
+    results.rows.sort((a, b) => methods.indexOf(a.method) - methods.indexOf(b.method));
+    await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
+    writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  };
   try {
     return await guardRun(run, async () => {
-      for (const method of methods) {
+      if (options.jobs > 1) {
+        await runInJobs(options, { source, runDir: run.dir, backend: backend.name, log }, record);
+      }
+      for (const method of options.jobs > 1 ? [] : methods) {
         log.line(`== ${method}`);
         const started = performance.now();
         let row: ResultRow;
@@ -411,9 +431,7 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
           row = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
           log.line(`${method} failed: ${row.error}`);
         }
-        results.rows.push(row);
-        await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
-        writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+        await record(row);
       }
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
       log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
@@ -426,6 +444,77 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
     });
   } finally {
     baseline.dispose();
+  }
+}
+
+const CLI = fileURLToPath(new URL('../../bin/autoprune.mjs', import.meta.url));
+
+/** Progress lines a job repeats often: shown as status, not kept. */
+const PROGRESS_LINE = /fine-tuning epoch|iteration \d+\/|batch \d+\/\d+/;
+
+/**
+ * Runs each method as a one-method `autoprune compare` in a child process,
+ * `jobs` at a time, from the same resolved config and baseline file. Their
+ * runs live in <run>/jobs/; each finished row is recorded as it arrives. A
+ * child that crashes gives a failed row; on exit (Ctrl-C included) the
+ * children still running are stopped.
+ */
+async function runInJobs(
+  options: CompareOptions,
+  { source, runDir, backend, log }: { source: string; runDir: string; backend: string; log: RunContext['log'] },
+  record: (row: ResultRow) => Promise<void>,
+): Promise<void> {
+  const jobsDir = join(runDir, 'jobs');
+  mkdirSync(jobsDir, { recursive: true });
+  const configPath = join(runDir, 'config.json');
+  writeFileAtomic(configPath, `${JSON.stringify({ ...options.config, model: source }, null, 2)}\n`);
+  const threads = Math.max(1, Math.floor(availableParallelism() / options.jobs));
+  log.line(`${options.methods.length} methods, ${options.jobs} at a time, ${threads} wasm thread${threads === 1 ? '' : 's'} each; their runs: ${jobsDir}`);
+  const running = new Set<ReturnType<typeof spawn>>();
+  const stopChildren = () => running.forEach((child) => child.kill('SIGINT'));
+  process.once('exit', stopChildren);
+
+  const runOne = (method: Method) =>
+    new Promise<ResultRow>((resolve) => {
+      const started = performance.now();
+      const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir, 'compare', '--config', configPath, '--methods', method, '--probes', String(options.probes)];
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      running.add(child);
+      log.line(`== ${method} (pid ${child.pid})`);
+      let stdout = '';
+      let lastLine = '';
+      child.stdout!.on('data', (chunk) => (stdout += chunk));
+      createInterface({ input: child.stderr! }).on('line', (line) => {
+        lastLine = line.trim() || lastLine;
+        if (PROGRESS_LINE.test(line)) log.status(`[${method}] ${line.trim()}`);
+        else log.line(`[${method}] ${line}`);
+      });
+      child.on('close', (code, signal) => {
+        running.delete(child);
+        const seconds = (performance.now() - started) / 1000;
+        const childRun = stdout.trim().split('\n').pop() ?? '';
+        const resultsPath = join(jobsDir, childRun, 'results.json');
+        if (code === 0 && childRun !== '' && existsSync(resultsPath)) {
+          const row = (JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults).rows.find((r) => r.method === method);
+          if (row !== undefined) return resolve(row);
+        }
+        const why = signal !== null ? `stopped by ${signal}` : `exit ${code}`;
+        resolve({ method, status: 'failed', error: `its process ended (${why}): ${lastLine}`, seconds });
+      });
+    });
+
+  const queue = [...options.methods];
+  const worker = async () => {
+    for (let method = queue.shift(); method !== undefined; method = queue.shift()) {
+      const row = await runOne(method);
+      if (row.status === 'failed') log.line(`${method} failed: ${row.error}`);
+      await record(row);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.min(options.jobs, queue.length) }, worker));
+  } finally {
+    process.off('exit', stopChildren);
   }
 }
 

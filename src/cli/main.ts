@@ -162,12 +162,13 @@ export function buildProgram(): Command {
     .option('--config <file>', "a JSON prune config: the agent's settings; its tolerance, seed and fine-tuning apply to every method")
     .option('--set <field=value...>', 'override any config field')
     .option('--probes <n>', 'at most N bisection probes per tolerance search (criteria: each ranking; sensitivity: its threshold); lower it for a quicker, coarser search', integerIn(1, 30), DEFAULT_SEARCH.maxProbes)
-    .option('--report <file>', 'where to write report.html (default: the run folder)');
+    .option('--report <file>', 'where to write report.html (default: the run folder)')
+    .option('--jobs <n>', 'methods run at once, each in its own process (cores / N wasm threads each); results are the same as one at a time', integerIn(1, 64), 1);
   for (const [flag, , parse, help] of PRUNE_FLAGS) compare.option(flag, help, parse);
   compare.action(async (opts, command: Command) => {
     const methods = parseMethods(opts.methods);
     const config = parsePruneConfig(configFromOptions(opts), opts.config ?? 'options');
-    await runCompare(command, { config, methods, probes: opts.probes, reportPath: opts.report });
+    await runCompare(command, { config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs });
   });
 
   program
@@ -175,7 +176,7 @@ export function buildProgram(): Command {
     .description('prune the shipped LeNet-5 on MNIST at a 1-point tolerance with the agent, then compare it with L1-norm pruning (a few minutes on 2 cores)')
     .action(async (_opts, command: Command) => {
       const config = parsePruneConfig({ ...(readConfigFile(DEMO_CONFIG) as object), model: SHIPPED_LENET }, DEMO_CONFIG);
-      await runCompare(command, { config, methods: ['rl', 'l1'], probes: DEMO_PROBES });
+      await runCompare(command, { config, methods: ['rl', 'l1'], probes: DEMO_PROBES, jobs: 1 });
     });
 
   program
