@@ -35,6 +35,16 @@ describe('training on wasm', () => {
     expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
+  it('with 0 epochs leaves the model as it is and reports its validation accuracy, not NaN', async () => {
+    const model = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: 10, seed: 1 });
+    const before = await Promise.all(model.getWeights().map((w) => w.data()));
+    const result = await trainModel(model, data, { ...config, epochs: 0 });
+    expect(result.epochs).toHaveLength(0);
+    expect(result.validationAccuracy).toBe(await evaluateAccuracy(model, data.validation, data.inputShape));
+    expect(await Promise.all(model.getWeights().map((w) => w.data()))).toEqual(before);
+    model.dispose();
+  });
+
   it('trains a BatchNorm model with the broadcasting BN gradient to the same gradients as plain ops', async () => {
     const x = tf.randomNormal([8, 5, 5, 3], 0, 1, 'float32', 1);
     const gamma = tf.tensor1d([0.5, 1.5, -1]);

@@ -12,11 +12,11 @@ import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
-import { ConfigError, describeConfig, parsePruneConfig, readConfigFile, setPath } from '../run/config.js';
+import { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
 import { baselineCommand } from './baseline-command.js';
 import { logEvent, pruneCommand, resumeCommand } from './prune-command.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
-import { integerIn, numberIn, numberBelow } from './options.js';
+import { integerIn, numberIn } from './options.js';
 import { Subject } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { formatRuns, formatShow } from './runs-command.js';
@@ -109,8 +109,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--ranking <name>', 'local: same share per group; global: ranked across groups').choices([...RANKINGS]).default(DEFAULT_HEURISTIC_CONFIG.ranking))
     .addOption(new Option('--schedule <name>', 'one-shot, iterative or agp (automated gradual pruning)').choices([...SCHEDULES]).default(DEFAULT_HEURISTIC_CONFIG.schedule))
     .option('--steps <n>', 'pruning steps for iterative / agp', integerIn(1, 100), DEFAULT_HEURISTIC_CONFIG.steps)
-    .option('--ratio <r>', 'share of prunable channels to remove, in [0, 1)', numberBelow(0, 1))
-    .option('--tolerance <points>', 'accuracy points the pruned model may lose on validation data (searches the largest ratio)', numberIn(0, 100, { minExclusive: true }))
+    .option('--ratio <r>', 'share of prunable channels to remove, in [0, 1)', numberIn(0, 1, { maxExclusive: true }))
+    .option('--tolerance <points>', 'accuracy points the pruned model may lose on validation data (searches the largest ratio)', numberIn(0, 100, { minExclusive: true, maxExclusive: true }))
     .option('--probes <n>', 'at most N bisection probes of the tolerance search (it stops earlier at its resolution: 1 channel of the smallest group, at least 0.01)', integerIn(1, 30), DEFAULT_SEARCH.maxProbes)
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio);
   addFinetuneOptions(baseline).action(async (opts, command: Command) => {
@@ -148,7 +148,7 @@ export function buildProgram(): Command {
   prune.addHelpText('after', `\nConfig fields (defaults):\n  ${describeConfig().join('\n  ')}`);
   prune.action(async (opts, command: Command) => {
     const global = command.optsWithGlobals() as GlobalOptions;
-    const config = parsePruneConfig(configFromOptions(opts), opts.config ?? 'options');
+    const config = configFromOptions(opts);
     const { log, backend } = await setUp(command);
     const view = await presenter(global, opts.json === true, log);
     const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
@@ -167,7 +167,7 @@ export function buildProgram(): Command {
   for (const [flag, , parse, help] of PRUNE_FLAGS) compare.option(flag, help, parse);
   compare.action(async (opts, command: Command) => {
     const methods = parseMethods(opts.methods);
-    const config = parsePruneConfig(configFromOptions(opts), opts.config ?? 'options');
+    const config = configFromOptions(opts);
     await runCompare(command, { config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs });
   });
 
@@ -175,7 +175,7 @@ export function buildProgram(): Command {
     .command('demo')
     .description('prune the shipped LeNet-5 on MNIST at a 1-point tolerance with the agent, then compare it with L1-norm pruning (a few minutes on 2 cores)')
     .action(async (_opts, command: Command) => {
-      const config = parsePruneConfig({ ...(readConfigFile(DEMO_CONFIG) as object), model: SHIPPED_LENET }, DEMO_CONFIG);
+      const config = parsePruneConfig({ ...readConfigFile(DEMO_CONFIG), model: SHIPPED_LENET }, DEMO_CONFIG);
       await runCompare(command, { config, methods: ['rl', 'l1'], probes: DEMO_PROBES, jobs: 1 });
     });
 
@@ -286,19 +286,28 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
 
 const camel = (flag: string) => flag.replace(/^--/, '').split(' ')[0].replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
-/** A prune config from --config, then the flags, then --set (later wins). */
-function configFromOptions(opts: Record<string, unknown>): Record<string, unknown> {
-  const raw = (opts.config === undefined ? {} : readConfigFile(opts.config as string)) as Record<string, unknown>;
+/**
+ * A prune config from --config, then the flags, then --set (later wins),
+ * validated; an error names the file, flag or --set each bad field came from.
+ */
+function configFromOptions(opts: Record<string, unknown>): PruneConfig {
+  const file = opts.config as string | undefined;
+  const raw = file === undefined ? {} : readConfigFile(file);
+  const origins = new Map<string, string>();
   for (const [flag, path] of PRUNE_FLAGS) {
     const value = opts[camel(flag)];
-    if (value !== undefined) setPath(raw, path, value);
+    if (value === undefined) continue;
+    const label = `${flag.split(' ')[0]} ${String(value)}`;
+    setPath(raw, path, value, label);
+    origins.set(path, label);
   }
   for (const assignment of (opts.set as string[] | undefined) ?? []) {
     const [path, ...rest] = assignment.split('=');
     if (rest.length === 0) throw new UsageError(`--set ${assignment}: expected field=value`);
-    setPath(raw, path, parseLiteral(rest.join('=')));
+    setPath(raw, path, parseLiteral(rest.join('=')), `--set ${assignment}`);
+    origins.set(path, `--set ${assignment}`);
   }
-  return raw;
+  return parsePruneConfig(raw, file ?? 'options', origins);
 }
 
 /** --set values: JSON when it parses (numbers, booleans), a string otherwise. */

@@ -108,39 +108,74 @@ export type PruneConfig = z.infer<typeof PruneConfigSchema>;
 
 export class ConfigError extends Error {}
 
-/** Validates a partial config; the error names each offending field. */
-export function parsePruneConfig(input: unknown, source = 'config'): PruneConfig {
+/**
+ * Validates a partial config; the error names each offending field and where
+ * it came from: `source`, or for a field set elsewhere (a flag, --set) the
+ * label `origins` gives its path or a parent of it.
+ */
+export function parsePruneConfig(input: unknown, source = 'config', origins: ReadonlyMap<string, string> = new Map()): PruneConfig {
   const result = PruneConfigSchema.safeParse(input ?? {});
   if (!result.success) {
+    // The field's own origin, a parent's, or (for a field that became a group, e.g. --set tolerance.x=1) a child's.
+    const originOf = (path: (string | number | symbol)[]) => {
+      for (let n = path.length; n > 0; n--) {
+        const label = origins.get(path.slice(0, n).map(String).join('.'));
+        if (label !== undefined) return label;
+      }
+      const field = `${path.map(String).join('.')}.`;
+      return [...origins].find(([set]) => set.startsWith(field))?.[1] ?? source;
+    };
     const problems = result.error.issues.map((issue) => {
       const field = issue.path.join('.') || '(top level)';
-      if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => [...issue.path, k].join('.')).join(', ')}`;
-      return `${field}: ${issue.message}`;
+      if (issue.code === 'unrecognized_keys') {
+        const fields = issue.keys.map((k) => [...issue.path, k]);
+        return `${originOf(fields[0])}: unknown field${fields.length > 1 ? 's' : ''} ${fields.map((f) => f.join('.')).join(', ')}`;
+      }
+      return `${originOf(issue.path)}: ${field}: ${issue.message}`;
     });
-    throw new ConfigError(`${source}: ${problems.join('; ')}`);
+    throw new ConfigError(problems.join('; '));
   }
   return result.data;
 }
 
-export function readConfigFile(path: string): unknown {
+/** A config file: a JSON object of config fields. */
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new ConfigError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (err) {
     throw new ConfigError(`${path}: not valid JSON (${(err as Error).message})`);
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`${path}: expected a JSON object of config fields, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+  }
+  return parsed as Record<string, unknown>;
 }
 
-/** Sets `value` at a dotted path ("agent.maxIterations") of a plain object. */
-export function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Sets `value` at a dotted path ("agent.maxIterations") of a plain object;
+ * `label` (e.g. "--set agent.hidden=32") names the assignment in errors.
+ */
+export function setPath(target: Record<string, unknown>, path: string, value: unknown, label = path): void {
   const keys = path.split('.');
+  if (keys.some((key) => key === '' || FORBIDDEN_KEYS.has(key))) throw new ConfigError(`${label}: "${path}" is not a config field`);
   let node = target;
-  for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+  for (const [i, key] of keys.slice(0, -1).entries()) {
+    if (!Object.hasOwn(node, key) || node[key] === undefined) node[key] = {};
+    const next = node[key];
+    if (next === null || typeof next !== 'object' || Array.isArray(next)) {
+      throw new ConfigError(`${label}: ${keys.slice(0, i + 1).join('.')} is ${JSON.stringify(next)}, not a group of fields`);
+    }
+    node = next as Record<string, unknown>;
+  }
   node[keys[keys.length - 1]] = value;
 }
 

@@ -147,7 +147,8 @@ export async function trainModel(model: tf.LayersModel, data: Dataset, config: T
   return {
     epochs: records,
     bestEpoch,
-    validationAccuracy: records[bestEpoch - 1]?.validationAccuracy ?? NaN,
+    // With 0 epochs (fine-tuning switched off) the model is unchanged: its accuracy as it is.
+    validationAccuracy: records.length > 0 ? records[bestEpoch - 1].validationAccuracy : await evaluateAccuracy(model, data.validation, data.inputShape),
     seconds: (performance.now() - started) / 1000,
   };
 }
