@@ -9,6 +9,7 @@
  *
  *   npx tsx bench/compare-seeds.ts --config configs/compare-lenet5-mnist.json --name lenet5-mnist-b1 --seeds 0,1,2
  *   npx tsx bench/compare-seeds.ts --name lenet5-mnist-b1 --seeds 0,1,2 --table   # the table from the committed files
+ *   --jobs N runs each compare's methods N at a time (compare --jobs)
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync } from 'node:fs';
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     name: { type: 'string' },
     seeds: { type: 'string', default: '0,1,2' },
     methods: { type: 'string' },
+    jobs: { type: 'string', default: '1' },
     table: { type: 'boolean', default: false },
     'runs-dir': { type: 'string', default: 'runs' },
   },
@@ -37,7 +39,7 @@ if (!values.table) {
       console.error(`${fileOf(seed)} exists: seed ${seed} is not run again (delete the file to rerun it)`);
       continue;
     }
-    const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'compare', '--config', values.config, '--seed', String(seed), ...(values.methods ? ['--methods', values.methods] : [])];
+    const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'compare', '--config', values.config, '--seed', String(seed), '--jobs', values.jobs!, ...(values.methods ? ['--methods', values.methods] : [])];
     console.error(`$ node ${args.join(' ')}`);
     const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
     if (child.status !== 0) throw new Error(`compare at seed ${seed} failed (exit ${child.status})`);
