@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeIdxDataset } from './helpers.js';
@@ -9,8 +9,11 @@ const LARGER_IMAGES = writeIdxDataset(tempDir(), { size: 32 });
 const autoprune = (args: string[]) => spawnSync('node', ['bin/autoprune.mjs', '--no-tui', ...args], { encoding: 'utf8' });
 const record = (runsDir: string, id: string) => JSON.parse(readFileSync(join(runsDir, id, 'run.json'), 'utf8'));
 
-/** Starts a run and sends `signal` when stderr first matches `when`; resolves with its output. */
-function runUntil(args: string[], when: RegExp, signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Starts a run and sends `signal` when stderr first matches `when` (after
+ * calling `meanwhile` with the output so far); resolves with its output.
+ */
+function runUntil(args: string[], when: RegExp, signal: NodeJS.Signals, meanwhile?: (stderr: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn('node', ['bin/autoprune.mjs', '--no-tui', ...args]);
     let [stdout, stderr, sent] = ['', '', false];
@@ -19,6 +22,7 @@ function runUntil(args: string[], when: RegExp, signal: NodeJS.Signals): Promise
       stderr += d;
       if (!sent && when.test(stderr)) {
         sent = true;
+        meanwhile?.(stderr);
         child.kill(signal);
       }
     });
@@ -93,6 +97,17 @@ describe('autoprune prune / resume', () => {
     expect(events.at(-1).type).toBe('run-done');
     expect(events.filter((e) => e.type === 'group-done')).toHaveLength(3);
     expect(events.filter((e) => e.type === 'iteration').map((e) => e.record.iteration)).toEqual([1, 2, 1, 2, 1, 2]);
+  });
+
+  it('refuses to resume a run whose process is still running', async () => {
+    let whileRunning: ReturnType<typeof autoprune> | undefined;
+    const args = [...common, 'prune', '--config', configPath, '--seed', '4'];
+    const stopped = await runUntil(args, /group 1 \(conv2\)/, 'SIGINT', (stderr) => {
+      whileRunning = autoprune([...common, 'resume', /run: .*\/([^/\s]+)\n/.exec(stderr)![1]]);
+    });
+    expect(stopped.code).toBe(130);
+    expect(whileRunning!.status).not.toBe(0);
+    expect(whileRunning!.stderr).toMatch(/is still running \(process \d+\); stop it first \(Ctrl-C, or kill \d+\), then resume/);
   });
 
   it('resumes an interrupted run (SIGINT) and a killed one (SIGKILL) to the same result as an uninterrupted run', async () => {
@@ -231,7 +246,7 @@ describe('autoprune prune / resume', () => {
     [['compare', '--methods', 'l1', '--model', SHIPPED_LENET, '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--validation-size', '110', '--reward-samples', '10'], /lenet5-mnist\/model\.json: the model takes inputs of 28x28x1 but mnist images are 32x32x1/],
     [['report', 'no-such-run'], /run "no-such-run" not found/],
     [['report', 'run-a', 'run-b'], /report: with several runs, say where the merged report goes with --out/],
-    [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /options: tolerance: Too small: expected number to be >0/],
+    [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /--tolerance 0: tolerance: Too small: expected number to be >0/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
     [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],
     [['resume', 'no-such-run'], /run "no-such-run" not found/],
@@ -239,6 +254,20 @@ describe('autoprune prune / resume', () => {
     const { status, stderr } = autoprune([...common, ...args]);
     expect(status).toBe(1);
     expect(stderr).toMatch(message);
+  });
+
+  it('refuses a model with nothing to prune before making a run folder', async () => {
+    const tf = await import('@tensorflow/tfjs');
+    const { saveModel } = await import('../src/models/io.js');
+    const dense = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
+    const path = await saveModel(dense, join(tempDir(), 'dense-only'));
+    const emptyRuns = tempDir();
+    for (const command of [['prune'], ['compare', '--methods', 'l1'], ['baseline', '--ratio', '0.5']]) {
+      const { status, stderr } = autoprune(['--runs-dir', emptyRuns, ...command, '--model', path, '--dataset', 'mnist', '--validation-size', '2000']);
+      expect(status, command.join(' ')).toBe(1);
+      expect(stderr).toMatch(/dense-only\/model\.json: nothing to prune: no prunable channel group/);
+    }
+    expect(readdirSync(emptyRuns)).toEqual([]);
   });
 
   it('names an unknown field in a config file, and refuses to resume a run whose checkpoint was removed', async () => {

@@ -7,6 +7,7 @@ import { type Dataset, loadDataset } from '../data/datasets.js';
 import { checkCriterion, describeResolution, type HeuristicConfig, type HeuristicEvent, prunableSizes, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
 import { saveModel } from '../models/io.js';
 import { ModelError } from '../models/zoo.js';
+import { checkPrunable } from '../prune/graph.js';
 import { formatReport, pruneReport } from '../prune/report.js';
 import { findBaseline, loadBaseline } from '../runs/baselines.js';
 import { guardRun, Run } from '../runs/records.js';
@@ -101,6 +102,7 @@ export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
 
 export async function baselineCommand(options: BaselineOptions, backend: BackendChoice, log: ProgressLog): Promise<Run> {
   const { data, model, source } = await trainedModelAndData(options, backend, log);
+  checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);
   const target = options.search ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)` : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };

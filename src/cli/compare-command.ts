@@ -16,6 +16,7 @@ import { CRITERIA, type CriterionName } from '../heuristics/criteria.js';
 import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, type ProbeRecord, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
 import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityCurve, type SensitivityEvent, type SensitivityProbe } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, writeFileAtomic } from '../models/io.js';
+import { checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { type LayerWidth, layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
 import { checkWritable, writeReport } from '../report/report-html.js';
@@ -392,6 +393,7 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
   // Every method, and a resumed agent run, uses the baseline's split.
   const options = { ...requested, config: { ...requested.config, splitSeed } };
   const { config, methods } = options;
+  checkPrunable(baseline, source);
   const run = await Run.create(options.runsDir, { command: 'compare', label: `${data.name}`, config: { ...config, methods }, backend: backend.name });
   log.line(`run: ${run.dir}`);
   // The baseline's accuracy, cost and latency, taken once for every method's report.

@@ -5,10 +5,11 @@ import type { BackendChoice } from '../backend/backend.js';
 import type * as tf from '@tensorflow/tfjs';
 import { type Dataset, loadDataset } from '../data/datasets.js';
 import { loadModel } from '../models/io.js';
+import { checkPrunable } from '../prune/graph.js';
 import { formatReport } from '../prune/report.js';
 import { type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { InterruptedError, type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
-import { Run, RunError } from '../runs/records.js';
+import { effectiveStatus, Run, RunError } from '../runs/records.js';
 import { trainedModelAndData } from './baseline-command.js';
 import type { ProgressLog } from './log.js';
 
@@ -106,6 +107,7 @@ export async function pruneCommand(config: PruneConfig, context: RunContext): Pr
 
 /** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` names the data's split, for resume. */
 export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
+  checkPrunable(model, source);
   const run = await Run.create(context.runsDir, { command: 'prune', label: `${config.model.replace(/[^\w-]+/g, '_').slice(-40)}-${data.name}`, config, backend: context.backend.name });
   await run.update((r) => (r.result = { baseline: source }));
   context.log.line(`run: ${run.dir}`);
@@ -116,6 +118,9 @@ export async function resumeCommand(runId: string, context: RunContext): Promise
   const run = await Run.open(context.runsDir, runId);
   if (run.record.command !== 'prune') throw new RunError(`run "${runId}" is a ${run.record.command} run; only prune runs can be resumed`);
   if (run.record.status === 'done') throw new RunError(`run "${runId}" has already finished`);
+  if (effectiveStatus(run.record) === 'running') {
+    throw new RunError(`run "${runId}" is still running (process ${run.record.pid}); stop it first (Ctrl-C, or kill ${run.record.pid}), then resume`);
+  }
   const config = parsePruneConfig(run.record.config, `${run.dir}/run.json config`);
   const result = run.record.result as { baseline?: string; groups?: { checkpoint: string; groupId: number }[] };
   if (result.baseline === undefined || !existsSync(result.baseline)) throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);

@@ -323,3 +323,15 @@ export class DependencyGraph {
 export function buildGraph(model: tf.LayersModel): DependencyGraph {
   return new DependencyGraph(model);
 }
+
+/**
+ * Checks, before any run folder is made, that `model` (read from `source`) can
+ * be pruned: its layers are traceable (else the GraphError names the layer)
+ * and at least one channel group is prunable.
+ */
+export function checkPrunable(model: tf.LayersModel, source: string): void {
+  const graph = buildGraph(model);
+  if (graph.prunableGroups().length > 0) return;
+  const reasons = [...new Set(graph.groups.map((g) => g.reason).filter((r) => r !== undefined))];
+  throw new GraphError(`${source}: nothing to prune: no prunable channel group${reasons.length > 0 ? ` (${reasons.join('; ')})` : ''}`);
+}
