@@ -11,18 +11,24 @@ import { evaluateAccuracy } from '../src/train/train.js';
 import { tempDir } from './helpers.js';
 
 describe('shipped baseline', () => {
-  it('is a LeNet-5 trained by autoprune train, used when runs/ has none, with the accuracy its record claims', async () => {
+  it.each([
+    { model: 'lenet5', dataset: 'mnist' as const, atLeast: 0.99 },
+    { model: 'resnet-small', dataset: 'fashion-mnist' as const, atLeast: 0.9 },
+  ])('$model / $dataset was trained by autoprune train, is used when runs/ has none, and has the accuracy its record claims', async ({ model: name, dataset, atLeast }) => {
     await selectBackend('wasm');
-    const source = findBaseline('lenet5', 'mnist', tempDir());
+    const source = findBaseline(name, dataset, tempDir());
     expect(source.kind).toBe('shipped');
     const path = (source as { path: string }).path;
     const record = JSON.parse(readFileSync(join(dirname(path), 'run.json'), 'utf8'));
-    expect(record).toMatchObject({ command: 'train', status: 'done', backend: 'wasm', config: { model: 'lenet5', dataset: 'mnist', seed: 0 } });
-    expect(record.result.testAccuracy).toBeGreaterThanOrEqual(0.99);
+    expect(record).toMatchObject({ command: 'train', status: 'done', backend: 'wasm', config: { model: name, dataset, seed: 0 } });
+    expect(record.result.testAccuracy).toBeGreaterThanOrEqual(atLeast);
     const model = await loadModel(path);
-    const data = loadDataset('mnist', { seed: 0 });
+    const data = loadDataset(dataset, { seed: 0 });
     expect(await evaluateAccuracy(model, data.test, data.inputShape)).toBe(record.result.testAccuracy);
     model.dispose();
+  });
+
+  it('leaves a model with no shipped baseline to be trained', () => {
     expect(findBaseline('vgg-small', 'fashion-mnist', tempDir()).kind).toBe('none');
   });
 
