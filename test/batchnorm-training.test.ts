@@ -56,4 +56,16 @@ describe('fused BatchNormalization training kernels on wasm', () => {
     }
     expect(wasm.leaked).toBe(0);
   });
+
+  it('are what a BatchNormalization layer runs when training on wasm', async () => {
+    await selectBackend('wasm');
+    const layer = tf.layers.batchNormalization();
+    const x = tf.randomNormal([2, 3, 3, 4]);
+    const { kernelNames } = await tf.profile(() => tf.grad((input: tf.Tensor) => tf.sum(layer.apply(input, { training: true }) as tf.Tensor))(x));
+    expect(kernelNames).toContain('AutopruneBatchNormTraining');
+    expect(kernelNames).toContain('AutopruneBatchNormTrainingGrad');
+    const inference = await tf.profile(() => layer.apply(x, { training: false }) as tf.Tensor);
+    expect(inference.kernelNames).not.toContain('AutopruneBatchNormTraining');
+    tf.dispose(x);
+  });
 });

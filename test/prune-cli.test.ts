@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, writeIdxDataset } from './helpers.js';
@@ -202,7 +203,8 @@ describe('autoprune prune / resume', () => {
   it('runs the methods in parallel processes with --jobs and gets the same results as one at a time', () => {
     const { status, stdout, stderr } = autoprune([...compareArgs, '--jobs', '2']);
     expect(status, stderr).toBe(0);
-    expect(stderr).toMatch(/3 methods, 2 at a time, 1 wasm thread each/);
+    const threadsEach = Math.min(8, Math.max(1, Math.floor(availableParallelism() / 2)));
+    expect(stderr).toMatch(new RegExp(`3 methods, 2 at a time, ${threadsEach} wasm threads? each`));
     expect(stderr).toMatch(/\[l1\] /);
     const results = JSON.parse(readFileSync(join(runsDir, stdout.trim(), 'results.json'), 'utf8'));
     const outcome = (rows: Record<string, unknown>[]) =>
@@ -238,6 +240,19 @@ describe('autoprune prune / resume', () => {
     expect(record(runsDir, id).status).toBe('interrupted');
     const results = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8'));
     expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['l1', 'done']]);
+  });
+
+  it("stops every job with one Ctrl-C: the parent and each method's run are recorded as interrupted", async () => {
+    const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2', '--jobs', '2'], /\[l2\] .*probe 1/, 'SIGINT');
+    expect(stopped.code).toBe(130);
+    const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
+    expect(record(runsDir, id).status).toBe('interrupted');
+    const jobsDir = join(runsDir, id, 'jobs');
+    // Each child was passed the SIGINT and stopped cleanly, its run recorded.
+    await new Promise((done) => setTimeout(done, 3000));
+    const children = readdirSync(jobsDir).filter((name) => name.includes('compare'));
+    expect(children).toHaveLength(2);
+    for (const child of children) expect(record(jobsDir, child).status).toBe('interrupted');
   });
 
   it.each([

@@ -25,6 +25,6 @@ describe('multi-threaded wasm kernels', () => {
   it('rejects a thread count that is not a positive integer with a one-line error', () => {
     const bad = trainWithThreads('two');
     expect(bad.status).not.toBe(0);
-    expect(bad.stderr).toMatch(/AUTOPRUNE_WASM_THREADS must be a positive integer, got "two"/);
+    expect(bad.stderr).toMatch(/AUTOPRUNE_WASM_THREADS must be an integer from 1 to 8, got "two"/);
   });
 });

@@ -12,7 +12,7 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { registerBroadcastingBatchNormGradient } from './batchnorm-gradient.js';
 import { registerFusedBatchNormTraining } from './batchnorm-training.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
-import { withWasmThreads } from './wasm-threads.js';
+import { MAX_WASM_THREADS, withWasmThreads } from './wasm-threads.js';
 
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -42,12 +42,14 @@ export interface BackendOptions {
   threads?: number;
 }
 
-/** The wasm thread count used when none is given. */
+/** The wasm thread count used when none is given: $AUTOPRUNE_WASM_THREADS, else one per core (at most 8). */
 export function defaultWasmThreads(): number {
   const fromEnv = process.env.AUTOPRUNE_WASM_THREADS;
-  if (fromEnv === undefined || fromEnv === '') return os.availableParallelism();
+  if (fromEnv === undefined || fromEnv === '') return Math.min(MAX_WASM_THREADS, os.availableParallelism());
   const threads = Number(fromEnv);
-  if (!Number.isInteger(threads) || threads < 1) throw new BackendError(`AUTOPRUNE_WASM_THREADS must be a positive integer, got "${fromEnv}"`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
+    throw new BackendError(`AUTOPRUNE_WASM_THREADS must be an integer from 1 to ${MAX_WASM_THREADS}, got "${fromEnv}"`);
+  }
   return threads;
 }
 
@@ -79,13 +81,15 @@ async function activate(name: BackendName, options: BackendOptions): Promise<str
     registerFusedBatchNormTraining();
   }
   registerBroadcastingBatchNormGradient();
+  // A bad thread count is the user's error, not an unavailable backend: it throws.
+  const threads = name === 'wasm' && !wasmInitialised ? (options.threads ?? defaultWasmThreads()) : undefined;
   try {
     const initialise = async () => {
       const set = await tf.setBackend(name);
       if (set) await tf.ready();
       return set;
     };
-    const ok = name === 'wasm' && !wasmInitialised ? await withWasmThreads(options.threads!, initialise) : await initialise();
+    const ok = threads !== undefined ? await withWasmThreads(threads, initialise) : await initialise();
     if (!ok) return `backend ${name} failed to initialise`;
     if (name === 'wasm') wasmInitialised = true;
     return undefined;
@@ -98,8 +102,7 @@ async function activate(name: BackendName, options: BackendOptions): Promise<str
  * Activates `forced` if given (an error when it is unavailable), otherwise the
  * fastest available backend.
  */
-export async function selectBackend(forced?: string, requested: BackendOptions = {}): Promise<BackendChoice> {
-  const options = { threads: requested.threads ?? defaultWasmThreads() };
+export async function selectBackend(forced?: string, options: BackendOptions = {}): Promise<BackendChoice> {
   if (forced !== undefined) {
     if (!(BACKEND_NAMES as readonly string[]).includes(forced)) {
       throw new BackendError(`--backend: unknown backend "${forced}"; choose one of ${BACKEND_NAMES.join(', ')}`);

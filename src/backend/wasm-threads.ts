@@ -6,8 +6,8 @@
  * turns it off in Node (tfjs issue #3830) because it cannot start there:
  * emscripten creates its threads as workers from `blob:` URLs, which Node's
  * worker_threads refuses, and each thread then loads the module from a Blob.
- * This shim writes the worker script and the module to a cache folder, sends
- * the workers there, and enables the build.
+ * This shim writes the worker script and the module to a private cache folder
+ * (this user's, mode 700), sends the workers there, and enables the build.
  *
  * The build sizes its thread pool as min(requested, logical cores / 2),
  * assuming two hyperthreads per core; on a 2-core machine that is always 1.
@@ -19,7 +19,7 @@
  * bit-identical (test/wasm-threads.test.ts).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -29,15 +29,34 @@ import { setThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 
 const require = createRequire(import.meta.url);
 
-/** Writes `content` to `dir/name` unless present (atomically, so concurrent processes agree). */
+/** The build starts a pool of 8 workers and XNNPACK uses at most that many. */
+export const MAX_WASM_THREADS = 8;
+
+/** Writes `content` to `dir/name` unless that file already holds it (atomically, so concurrent processes agree). */
 function writeOnce(dir: string, name: string, content: string): string {
   const path = join(dir, name);
-  if (!existsSync(path)) {
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== content) {
     const temp = `${path}.${process.pid}.tmp`;
-    writeFileSync(temp, content);
+    writeFileSync(temp, content, { mode: 0o600 });
     renameSync(temp, path);
   }
   return path;
+}
+
+/**
+ * This user's private cache folder: the files in it run as code, so it must
+ * be ours and closed to other users.
+ */
+function privateCacheDir(name: string): string {
+  const base = join(os.tmpdir(), `autoprune-${os.userInfo().uid}`);
+  mkdirSync(base, { recursive: true, mode: 0o700 });
+  const stats = statSync(base);
+  if ((stats.uid !== os.userInfo().uid && os.userInfo().uid !== -1) || (stats.mode & 0o077) !== 0) {
+    throw new Error(`${base} must belong to you and be closed to others (chmod 700) before autoprune runs code from it`);
+  }
+  const dir = join(base, name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
 }
 
 /** The worker script and the module as files; returns the worker's path. */
@@ -51,8 +70,7 @@ function writeThreadFiles(): string {
   // tfjs stores the worker in a template literal, which turned its "\n" escapes into newlines.
   const workerSource = wasmWorkerContents.replace(/\n/g, '\\n');
   const hash = createHash('sha1').update(moduleSource).update(workerSource).digest('hex').slice(0, 12);
-  const dir = join(os.tmpdir(), `autoprune-wasm-threads-${hash}`);
-  mkdirSync(dir, { recursive: true });
+  const dir = privateCacheDir(`wasm-threads-${hash}`);
   const modulePath = writeOnce(dir, 'module.js', moduleSource);
   // The worker is told to load the module from a Blob; it reads the file instead.
   const redirect =
@@ -67,7 +85,9 @@ function writeThreadFiles(): string {
  * backend first initialises; `initialise` is that first initialisation.
  */
 export async function withWasmThreads<T>(threads: number, initialise: () => Promise<T>): Promise<T> {
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`wasm threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
+    throw new Error(`wasm threads must be an integer from 1 to ${MAX_WASM_THREADS}, got ${threads}`);
+  }
   if (threads === 1) return initialise();
   const workerPath = writeThreadFiles();
   const OriginalWorker = worker_threads.Worker;

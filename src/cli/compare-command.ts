@@ -4,13 +4,14 @@
  * A method that fails is marked failed with its reason; the others still run,
  * and each finished row is recorded before the next method starts.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
+import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
 import type { Dataset } from '../data/datasets.js';
 import { CRITERIA, type CriterionName } from '../heuristics/criteria.js';
 import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, type ProbeRecord, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
@@ -470,17 +471,37 @@ async function runInJobs(
   mkdirSync(jobsDir, { recursive: true });
   const configPath = join(runDir, 'config.json');
   writeFileAtomic(configPath, `${JSON.stringify({ ...options.config, model: source }, null, 2)}\n`);
-  const threads = Math.max(1, Math.floor(availableParallelism() / options.jobs));
+  const threads = Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(availableParallelism() / options.jobs)));
   log.line(`${options.methods.length} methods, ${options.jobs} at a time, ${threads} wasm thread${threads === 1 ? '' : 's'} each; their runs: ${jobsDir}`);
-  const running = new Set<ReturnType<typeof spawn>>();
-  const stopChildren = () => running.forEach((child) => child.kill('SIGINT'));
-  process.once('exit', stopChildren);
+  // Children run in their own process groups, so a terminal's Ctrl-C reaches
+  // only this process, which passes one SIGINT to each (they keep what they
+  // finished) and starts no more.
+  const running = new Set<ChildProcess>();
+  const signalled = new WeakSet<ChildProcess>();
+  let stopping = false;
+  // One signal per child: a second SIGINT would cut short its own clean stop.
+  const stopChildren = (signal: NodeJS.Signals = 'SIGINT') => {
+    stopping = true;
+    for (const child of running) {
+      if (signalled.has(child)) continue;
+      signalled.add(child);
+      child.kill(signal);
+    }
+  };
+  const onExit = () => stopChildren();
+  const onTerminate = (signal: NodeJS.Signals) => {
+    stopChildren(signal);
+    process.exit(128 + (signal === 'SIGTERM' ? 15 : 1));
+  };
+  process.once('exit', onExit);
+  process.once('SIGTERM', onTerminate);
+  process.once('SIGHUP', onTerminate);
 
   const runOne = (method: Method) =>
     new Promise<ResultRow>((resolve) => {
       const started = performance.now();
       const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir, 'compare', '--config', configPath, '--methods', method, '--probes', String(options.probes)];
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       running.add(child);
       log.line(`== ${method} (pid ${child.pid})`);
       let stdout = '';
@@ -491,6 +512,7 @@ async function runInJobs(
         if (PROGRESS_LINE.test(line)) log.status(`[${method}] ${line.trim()}`);
         else log.line(`[${method}] ${line}`);
       });
+      child.on('error', (err) => (lastLine = err.message));
       child.on('close', (code, signal) => {
         running.delete(child);
         const seconds = (performance.now() - started) / 1000;
@@ -507,16 +529,22 @@ async function runInJobs(
 
   const queue = [...options.methods];
   const worker = async () => {
-    for (let method = queue.shift(); method !== undefined; method = queue.shift()) {
+    for (let method = queue.shift(); method !== undefined && !stopping; method = queue.shift()) {
       const row = await runOne(method);
+      if (stopping) return; // stopped: a method cut short is not a result
       if (row.status === 'failed') log.line(`${method} failed: ${row.error}`);
       await record(row);
     }
   };
+  const onInterrupt = () => stopChildren();
+  process.prependOnceListener('SIGINT', onInterrupt);
   try {
     await Promise.all(Array.from({ length: Math.min(options.jobs, queue.length) }, worker));
   } finally {
-    process.off('exit', stopChildren);
+    process.off('exit', onExit);
+    process.off('SIGTERM', onTerminate);
+    process.off('SIGHUP', onTerminate);
+    process.off('SIGINT', onInterrupt);
   }
 }
 

@@ -1,6 +1,7 @@
 /** The `autoprune` command line. */
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, BackendError, selectBackend, type BackendChoice } from '../backend/backend.js';
+import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
 import { DATASET_NAMES } from '../data/datasets.js';
 import { DataError } from '../data/idx.js';
 import { resolveModel } from '../models/resolve.js';
@@ -61,7 +62,7 @@ export function buildProgram(): Command {
   const program = new Command('autoprune')
     .description('Prune TensorFlow.js CNNs automatically: a reinforcement-learning agent learns which filters to remove within an accuracy tolerance.')
     .option('--backend <name>', `force a TensorFlow.js backend (${BACKEND_NAMES.join(', ')}); default: the fastest available`)
-    .option('--threads <n>', 'kernel threads of the wasm backend (default: one per core, or $AUTOPRUNE_WASM_THREADS); results are identical for any count', integerIn(1, 64))
+    .option('--threads <n>', 'kernel threads of the wasm backend (default: one per core, or $AUTOPRUNE_WASM_THREADS); results are identical for any count', integerIn(1, MAX_WASM_THREADS))
     .option('--runs-dir <dir>', 'where run records are written', 'runs')
     .option('--no-tui', 'plain line logs instead of the live display')
     .showHelpAfterError('(run with --help for usage)');

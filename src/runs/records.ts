@@ -27,6 +27,19 @@ export interface RunRecord {
   error?: string;
   /** Process that last ran it: a "running" run whose process is gone has crashed. */
   pid?: number;
+  /** That process's start time (Linux clock ticks since boot), so a later process reusing the pid is not taken for it. */
+  pidStart?: string;
+}
+
+/** A process's start time from /proc (Linux), or undefined where there is none. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name start at field 3; the start time is field 22.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 export const RECORD_FILE = 'run.json';
@@ -58,7 +71,7 @@ export class Run {
     const dir = resolve(runsDir, id);
     mkdirSync(dir, { recursive: true });
     const now = new Date().toISOString();
-    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {}, pid: process.pid };
+    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {}, pid: process.pid, pidStart: processStart(process.pid) };
     const db = new Low<RunRecord>(new JSONFile(join(dir, RECORD_FILE)), record);
     await db.write();
     return new Run(dir, db);
@@ -114,10 +127,12 @@ export function effectiveStatus(record: RunRecord): RunStatus | 'crashed' {
   if (record.status !== 'running' || record.pid === undefined) return record.status;
   try {
     process.kill(record.pid, 0);
-    return 'running';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'running' : 'crashed';
   }
+  // The pid is alive, but is it still the run's process, or a later one given the same pid?
+  if (record.pidStart !== undefined && processStart(record.pid) !== record.pidStart) return 'crashed';
+  return 'running';
 }
 
 /** Every readable run record under `runsDir`, oldest first (unreadable folders are skipped). */
