@@ -352,7 +352,21 @@ function parseShape(value: string): [number, number, number] {
   return dims as [number, number, number];
 }
 
+/**
+ * A closed stdout or stderr (a pipe whose reader is gone: `| head`, or a
+ * compare --jobs parent that stopped first) must not crash a run before it
+ * records how it ended.
+ */
+function ignoreClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
+  ignoreClosedPipes();
   try {
     await buildProgram().parseAsync(argv);
     return 0;
