@@ -42,10 +42,15 @@ export interface BackendOptions {
   threads?: number;
 }
 
+/** Wasm threads for each of `processes` processes sharing this machine: its cores split evenly, 1 to 8. */
+export function wasmThreadsPerProcess(processes: number): number {
+  return Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(os.availableParallelism() / processes)));
+}
+
 /** The wasm thread count used when none is given: $AUTOPRUNE_WASM_THREADS, else one per core (at most 8). */
 export function defaultWasmThreads(): number {
   const fromEnv = process.env.AUTOPRUNE_WASM_THREADS;
-  if (fromEnv === undefined || fromEnv === '') return Math.min(MAX_WASM_THREADS, os.availableParallelism());
+  if (fromEnv === undefined || fromEnv === '') return wasmThreadsPerProcess(1);
   const threads = Number(fromEnv);
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_WASM_THREADS) {
     throw new BackendError(`AUTOPRUNE_WASM_THREADS must be an integer from 1 to ${MAX_WASM_THREADS}, got "${fromEnv}"`);

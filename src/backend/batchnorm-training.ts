@@ -16,21 +16,16 @@
  * exactly as tfjs-layers does.
  */
 import * as tf from '@tensorflow/tfjs';
+import { heapFloats, type KernelArgs, type WasmBackendLike } from './wasm-kernels.js';
 
 type TensorInfo = tf.TensorInfo;
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
-
-interface WasmHeapBackend extends tf.KernelBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-}
 
 const FORWARD = 'AutopruneBatchNormTraining';
 const BACKWARD = 'AutopruneBatchNormTrainingGrad';
 
 /** Inputs x [..., C], gamma [C], beta [C]; outputs y, mean [C], variance [C], invStd [C]. */
 function forwardKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
-  const heap = backend as WasmHeapBackend;
+  const heap = backend as WasmBackendLike;
   const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
   const { epsilon } = attrs as unknown as { epsilon: number };
   const channels = x.shape[x.shape.length - 1];
@@ -38,8 +33,7 @@ function forwardKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const mean = heap.makeOutput([channels], 'float32');
   const variance = heap.makeOutput([channels], 'float32');
   const invStd = heap.makeOutput([channels], 'float32');
-  // Views only after every allocation: growing the heap detaches older ones.
-  const xs = heap.typedArrayFromHeap(x);
+  const xs = heapFloats(heap, x);
   const count = xs.length / channels;
   const sums = new Float64Array(channels);
   const squares = new Float64Array(channels);
@@ -50,10 +44,10 @@ function forwardKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
     squares[c] += value * value;
     if (++c === channels) c = 0;
   }
-  const [means, variances, invStds] = [mean, variance, invStd].map((t) => heap.typedArrayFromHeap(t));
+  const [means, variances, invStds] = [mean, variance, invStd].map((t) => heapFloats(heap, t));
   const scale = new Float64Array(channels);
   const shift = new Float64Array(channels);
-  const [gammas, betas] = [gamma, beta].map((t) => heap.typedArrayFromHeap(t));
+  const [gammas, betas] = [gamma, beta].map((t) => heapFloats(heap, t));
   for (let c = 0; c < channels; c++) {
     const m = sums[c] / count;
     const v = Math.max(0, squares[c] / count - m * m);
@@ -63,7 +57,7 @@ function forwardKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
     scale[c] = gammas[c] * invStds[c];
     shift[c] = betas[c] - m * scale[c];
   }
-  const ys = heap.typedArrayFromHeap(y);
+  const ys = heapFloats(heap, y);
   for (let i = 0, c = 0; i < xs.length; i++) {
     ys[i] = xs[i] * scale[c] + shift[c];
     if (++c === channels) c = 0;
@@ -73,13 +67,13 @@ function forwardKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
 
 /** Inputs dy, x, gamma, mean, invStd; outputs dx, dgamma, dbeta. */
 function backwardKernel({ inputs, backend }: KernelArgs): TensorInfo[] {
-  const heap = backend as WasmHeapBackend;
+  const heap = backend as WasmBackendLike;
   const { dy, x, gamma, mean, invStd } = inputs as Record<'dy' | 'x' | 'gamma' | 'mean' | 'invStd', TensorInfo>;
   const channels = x.shape[x.shape.length - 1];
   const dx = heap.makeOutput(x.shape, 'float32');
   const dgamma = heap.makeOutput([channels], 'float32');
   const dbeta = heap.makeOutput([channels], 'float32');
-  const [dys, xs, gammas, means, invStds] = [dy, x, gamma, mean, invStd].map((t) => heap.typedArrayFromHeap(t));
+  const [dys, xs, gammas, means, invStds] = [dy, x, gamma, mean, invStd].map((t) => heapFloats(heap, t));
   const count = xs.length / channels;
   const sumDy = new Float64Array(channels);
   const sumDyXhat = new Float64Array(channels);
@@ -89,7 +83,7 @@ function backwardKernel({ inputs, backend }: KernelArgs): TensorInfo[] {
     sumDyXhat[c] += g * (xs[i] - means[c]) * invStds[c];
     if (++c === channels) c = 0;
   }
-  const [dgammas, dbetas] = [dgamma, dbeta].map((t) => heap.typedArrayFromHeap(t));
+  const [dgammas, dbetas] = [dgamma, dbeta].map((t) => heapFloats(heap, t));
   const factor = new Float64Array(channels);
   const meanDy = new Float64Array(channels);
   const meanDyXhat = new Float64Array(channels);
@@ -100,7 +94,7 @@ function backwardKernel({ inputs, backend }: KernelArgs): TensorInfo[] {
     meanDy[c] = sumDy[c] / count;
     meanDyXhat[c] = sumDyXhat[c] / count;
   }
-  const dxs = heap.typedArrayFromHeap(dx);
+  const dxs = heapFloats(heap, dx);
   for (let i = 0, c = 0; i < xs.length; i++) {
     const xhat = (xs[i] - means[c]) * invStds[c];
     dxs[i] = factor[c] * (dys[i] - meanDy[c] - xhat * meanDyXhat[c]);

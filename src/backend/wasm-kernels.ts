@@ -27,10 +27,20 @@ import { backend_util } from '@tensorflow/tfjs';
 type TensorInfo = tf.TensorInfo;
 type Pads = [[number, number], [number, number], [number, number], [number, number]];
 
-interface WasmBackendLike extends tf.KernelBackend {
+export interface WasmBackendLike extends tf.KernelBackend {
   disposeData(dataId: object, force?: boolean): boolean;
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): backend_util.TypedArray;
+}
+
+export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
+
+/**
+ * A float32 tensor's values, in place on the wasm heap. Take views only after
+ * every makeOutput of a kernel: allocating may grow the heap and detach older ones.
+ */
+export function heapFloats(backend: tf.KernelBackend, info: TensorInfo): Float32Array {
+  return (backend as WasmBackendLike).typedArrayFromHeap(info) as Float32Array;
 }
 
 const BACKEND = 'wasm';
@@ -168,8 +178,6 @@ function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.
   return chain.finish(chain.conv2d(dilated, swapped, pads, [1, 1]));
 }
 
-type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
-
 /** Swaps the last two axes. */
 function lastTwoSwapped(rank: number): number[] {
   return [...Array.from({ length: rank - 2 }, (_, i) => i), rank - 1, rank - 2];
@@ -204,13 +212,12 @@ function leadingAxesReduction(stock: tf.KernelFunc, isMean: boolean) {
     const inner = product(x.shape.slice(reduced));
     const outShape = keepDims ? x.shape.map((d, i) => (i < reduced ? 1 : d)) : x.shape.slice(reduced);
     const out = backend.makeOutput(outShape, 'float32');
-    // Views after makeOutput: allocating may grow the heap and detach older views.
-    const values = backend.typedArrayFromHeap(x) as Float32Array;
+    const values = heapFloats(backend, x);
     const sums = new Float64Array(inner);
     for (let o = 0, offset = 0; o < outer; o++, offset += inner) {
       for (let i = 0; i < inner; i++) sums[i] += values[offset + i];
     }
-    const result = backend.typedArrayFromHeap(out) as Float32Array;
+    const result = heapFloats(backend, out);
     const scale = isMean ? 1 / outer : 1;
     for (let i = 0; i < inner; i++) result[i] = sums[i] * scale;
     return out;
@@ -237,9 +244,9 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
   const { filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
   const dx = backend.makeOutput(input.shape, 'float32');
-  const x = backend.typedArrayFromHeap(input) as Float32Array;
-  const gradient = backend.typedArrayFromHeap(dy) as Float32Array;
-  const result = backend.typedArrayFromHeap(dx) as Float32Array;
+  const x = heapFloats(backend, input);
+  const gradient = heapFloats(backend, dy);
+  const result = heapFloats(backend, dx);
   result.fill(0);
   const rowStride = inWidth * channels;
   // Per channel of the current window: its best value so far and where it is.

@@ -6,12 +6,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
-import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
+import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { CRITERIA, type CriterionName } from '../heuristics/criteria.js';
 import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, type ProbeRecord, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
@@ -416,26 +415,25 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
     await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
     writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   };
+  /** One method in this process; a failure becomes a failed row. */
+  const runMethod = async (method: Method): Promise<ResultRow> => {
+    log.line(`== ${method}`);
+    const started = performance.now();
+    try {
+      const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
+      const { report, ...details } =
+        method === 'rl' ? await runAgent(options, data, baseline, source, context) : method === 'sensitivity' ? await runSensitivity(inputs) : await runHeuristic(method, inputs);
+      return fromReport(method, report, (performance.now() - started) / 1000, details);
+    } catch (err) {
+      const row: ResultRow = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
+      log.line(`${method} failed: ${row.error}`);
+      return row;
+    }
+  };
   try {
     return await guardRun(run, async () => {
-      if (options.jobs > 1) {
-        await runInJobs(options, { source, runDir: run.dir, backend: backend.name, log }, record);
-      }
-      for (const method of options.jobs > 1 ? [] : methods) {
-        log.line(`== ${method}`);
-        const started = performance.now();
-        let row: ResultRow;
-        try {
-          const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
-          const { report, ...details } =
-            method === 'rl' ? await runAgent(options, data, baseline, source, context) : method === 'sensitivity' ? await runSensitivity(inputs) : await runHeuristic(method, inputs);
-          row = fromReport(method, report, (performance.now() - started) / 1000, details);
-        } catch (err) {
-          row = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
-          log.line(`${method} failed: ${row.error}`);
-        }
-        await record(row);
-      }
+      if (options.jobs > 1) await runInJobs(options, { source, runDir: run.dir, backend: backend.name, log }, record);
+      else for (const method of methods) await record(await runMethod(method));
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
       log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
       const summary = verdict(results.rows);
@@ -471,7 +469,7 @@ async function runInJobs(
   mkdirSync(jobsDir, { recursive: true });
   const configPath = join(runDir, 'config.json');
   writeFileAtomic(configPath, `${JSON.stringify({ ...options.config, model: source }, null, 2)}\n`);
-  const threads = Math.min(MAX_WASM_THREADS, Math.max(1, Math.floor(availableParallelism() / options.jobs)));
+  const threads = wasmThreadsPerProcess(options.jobs);
   log.line(`${options.methods.length} methods, ${options.jobs} at a time, ${threads} wasm thread${threads === 1 ? '' : 's'} each; their runs: ${jobsDir}`);
   // Children run in their own process groups, so a terminal's Ctrl-C reaches
   // only this process, which passes one SIGINT to each (they keep what they

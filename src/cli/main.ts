@@ -295,18 +295,18 @@ function configFromOptions(opts: Record<string, unknown>): PruneConfig {
   const file = opts.config as string | undefined;
   const raw = file === undefined ? {} : readConfigFile(file);
   const origins = new Map<string, string>();
-  for (const [flag, path] of PRUNE_FLAGS) {
-    const value = opts[camel(flag)];
-    if (value === undefined) continue;
-    const label = `${flag.split(' ')[0]} ${String(value)}`;
+  const assign = (path: string, value: unknown, label: string) => {
     setPath(raw, path, value, label);
     origins.set(path, label);
+  };
+  for (const [flag, path] of PRUNE_FLAGS) {
+    const value = opts[camel(flag)];
+    if (value !== undefined) assign(path, value, `${flag.split(' ')[0]} ${String(value)}`);
   }
   for (const assignment of (opts.set as string[] | undefined) ?? []) {
     const [path, ...rest] = assignment.split('=');
     if (rest.length === 0) throw new UsageError(`--set ${assignment}: expected field=value`);
-    setPath(raw, path, parseLiteral(rest.join('=')), `--set ${assignment}`);
-    origins.set(path, `--set ${assignment}`);
+    assign(path, parseLiteral(rest.join('=')), `--set ${assignment}`);
   }
   return parsePruneConfig(raw, file ?? 'options', origins);
 }

@@ -9,7 +9,7 @@ import { checkPrunable } from '../prune/graph.js';
 import { formatReport } from '../prune/report.js';
 import { type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { InterruptedError, type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
-import { effectiveStatus, processStart, Run, RunError } from '../runs/records.js';
+import { effectiveStatus, Run, RunError, thisProcess } from '../runs/records.js';
 import { trainedModelAndData } from './baseline-command.js';
 import type { ProgressLog } from './log.js';
 
@@ -79,11 +79,7 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
   };
   process.on('SIGINT', onSignal);
   try {
-    await run.update((r) => {
-      r.status = 'running';
-      r.pid = process.pid;
-      r.pidStart = processStart(process.pid);
-    });
+    await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
     await lastValueFrom(tryAndLearn({ baseline, data, config, run, backend: backend.name, shouldStop: () => interrupted }).pipe(tap(onEvent)), { defaultValue: undefined });
     return run;
   } catch (err) {

@@ -31,6 +31,11 @@ export interface RunRecord {
   pidStart?: string;
 }
 
+/** This process as a run's owner: its pid and start time. */
+export function thisProcess(): Pick<RunRecord, 'pid' | 'pidStart'> {
+  return { pid: process.pid, pidStart: processStart(process.pid) };
+}
+
 /** A process's start time from /proc (Linux), or undefined where there is none. */
 export function processStart(pid: number): string | undefined {
   try {
@@ -71,7 +76,7 @@ export class Run {
     const dir = resolve(runsDir, id);
     mkdirSync(dir, { recursive: true });
     const now = new Date().toISOString();
-    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {}, pid: process.pid, pidStart: processStart(process.pid) };
+    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {}, ...thisProcess() };
     const db = new Low<RunRecord>(new JSONFile(join(dir, RECORD_FILE)), record);
     await db.write();
     return new Run(dir, db);
