@@ -280,6 +280,7 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--min-iterations <n>', 'agent.minIterations', Number, 'REINFORCE iterations at least per group'],
   ['--finetune-epochs <n>', 'finetune.epochs', Number, 'fine-tuning epochs after each group'],
   ['--finetune-images <n>', 'finetune.imagesPerEpoch', Number, 'training images per fine-tuning epoch'],
+  ['--finetune-bn-images <n>', 'finetune.batchNormImages', Number, 'training images the BatchNorm statistics are re-estimated on after each fine-tuning epoch (0: off)'],
   ['--final-finetune-epochs <n>', 'finalFinetune.epochs', Number, 'fine-tuning epochs at the end'],
   ['--validation-size <n>', 'validationSize', Number, 'training images held out for validation'],
   ['--train-epochs <n>', 'trainEpochs', Number, 'epochs when the baseline has to be trained first'],
@@ -331,13 +332,14 @@ function addFinetuneOptions(command: Command): Command {
     .option('--finetune-lr <x>', 'fine-tuning learning rate (Adam, cosine decay)', numberIn(0, 1, { minExclusive: true }), d.finetune.learningRate)
     .option('--finetune-batch-size <n>', 'fine-tuning batch size', integerIn(1, 4096), d.finetune.batchSize)
     .option('--finetune-images <n>', 'training images per fine-tuning epoch (default: all)', integerIn(1))
+    .option('--finetune-bn-images <n>', 'training images the BatchNorm statistics are re-estimated on after each fine-tuning epoch (0: off)', integerIn(0), d.finetune.batchNormImages)
     .option('--scoring-samples <n>', 'training images read by data-driven criteria', integerIn(1), d.scoringSamples)
     .option('--min-keep <share>', "share of a group's channels always kept", numberIn(0, 1), d.minKeepFraction)
     .option('--train-epochs <n>', 'epochs when the baseline has to be trained first', integerIn(1, 1000), 6);
 }
 
 function finetuneConfig(opts: Record<string, number | undefined>) {
-  return { epochs: opts.finetuneEpochs!, learningRate: opts.finetuneLr!, batchSize: opts.finetuneBatchSize!, imagesPerEpoch: opts.finetuneImages, seed: opts.seed!, restoreBest: true };
+  return { epochs: opts.finetuneEpochs!, learningRate: opts.finetuneLr!, batchSize: opts.finetuneBatchSize!, imagesPerEpoch: opts.finetuneImages, batchNormImages: opts.finetuneBnImages, seed: opts.seed!, restoreBest: true };
 }
 
 function modelSource(opts: Record<string, never>, global: GlobalOptions) {

@@ -10,7 +10,7 @@ import { cloneModel } from '../models/io.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { pruneModel, type KeepPlan } from '../prune/surgery.js';
-import { evaluateAccuracy, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
+import { DEFAULT_BATCHNORM_IMAGES, evaluateAccuracy, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
 import { type CriterionName, CriterionError, DATA_CRITERIA, type GroupScores, scoreGroups, topChannels } from './criteria.js';
 
 export const RANKINGS = ['local', 'global'] as const;
@@ -43,7 +43,7 @@ export const DEFAULT_HEURISTIC_CONFIG: HeuristicConfig = {
   schedule: 'one-shot',
   steps: 3,
   minKeepFraction: 0.05,
-  finetune: { epochs: 1, batchSize: 64, learningRate: 5e-4, seed: 0, restoreBest: true },
+  finetune: { epochs: 1, batchSize: 64, learningRate: 5e-4, seed: 0, restoreBest: true, batchNormImages: DEFAULT_BATCHNORM_IMAGES },
   scoringSamples: 1024,
   seed: 0,
 };

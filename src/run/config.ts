@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DEFAULT_AGENT_CONFIG as A } from '../../agent/reinforce.js';
 import { DATASET_NAMES } from '../data/datasets.js';
 import { CRITERIA } from '../heuristics/criteria.js';
+import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
 
 /** Validation images the tolerance is checked on, at the least. */
 const MIN_GUARANTEE_IMAGES = 100;
@@ -20,6 +21,12 @@ const finetune = (epochs: number, learningRate: number) =>
       imagesPerEpoch: z.number().int().min(1).optional().describe('training images per epoch (a fresh seeded sample each epoch); all when absent'),
       batchSize: z.number().int().min(1).max(4096).default(64).describe('images per step'),
       learningRate: z.number().positive().max(1).default(learningRate).describe("Adam's initial learning rate, cosine decay to 0"),
+      batchNormImages: z
+        .number()
+        .int()
+        .min(0)
+        .default(DEFAULT_BATCHNORM_IMAGES)
+        .describe('training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short fine-tune leaves stale)'),
     })
     .strict();
 
