@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import type { SymbolicTensor } from '@tensorflow/tfjs';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +14,14 @@ const record = (runsDir: string, id: string) => JSON.parse(readFileSync(join(run
 /**
  * Starts a run and sends `signal` when stderr first matches `when` (after
  * calling `meanwhile` with the output so far); resolves with its output.
+ * Several signals are sent 10 ms apart (within one training batch).
  */
-function runUntil(args: string[], when: RegExp, signal: NodeJS.Signals, meanwhile?: (stderr: string) => void): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runUntil(
+  args: string[],
+  when: RegExp,
+  signal: NodeJS.Signals | NodeJS.Signals[],
+  meanwhile?: (stderr: string) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn('node', ['bin/autoprune.mjs', '--no-tui', ...args]);
     let [stdout, stderr, sent] = ['', '', false];
@@ -24,7 +31,7 @@ function runUntil(args: string[], when: RegExp, signal: NodeJS.Signals, meanwhil
       if (!sent && when.test(stderr)) {
         sent = true;
         meanwhile?.(stderr);
-        child.kill(signal);
+        [signal].flat().forEach((s, i) => setTimeout(() => child.kill(s), 10 * i));
       }
     });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
@@ -127,7 +134,7 @@ describe('autoprune prune / resume', () => {
     expect(autoprune([...common, 'show', id]).stdout).toMatch(/status interrupted \(stopped during group 1\)[\s\S]*resume with: autoprune resume/);
 
     const resumed = autoprune([...common, 'resume', id]);
-    expect(resumed.stderr).toMatch(/resuming after 1 finished groups/);
+    expect(resumed.stderr).toMatch(/resuming after 1 finished group\b/);
     expect(resumed.status).toBe(0);
     const after = record(runsDir, id);
     expect(after.status).toBe('done');
@@ -149,6 +156,27 @@ describe('autoprune prune / resume', () => {
     expect(autoprune([...common, 'resume', killedId]).status).toBe(0);
     expect(decisions(record(runsDir, killedId))).toEqual(decisions(reference));
     expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
+  });
+
+  it('stops within a batch of fine-tuning on SIGTERM, and at once on a second Ctrl-C, leaving a record that resumes', async () => {
+    // 200 batches of fine-tuning after the first group: the signal arrives at batch 20.
+    const args = [...common, 'prune', '--config', configPath, '--seed', '11', '--set', 'finetune.imagesPerEpoch=12800'];
+    const fineTuning = /fine-tuning after group 0: epoch 1\/1 batch 20\/200/;
+    const terminated = await runUntil(args, fineTuning, 'SIGTERM');
+    expect(terminated.code).toBe(143);
+    const id = /run: .*\/([^/\s]+)\n/.exec(terminated.stderr)![1];
+    const saved = record(runsDir, id);
+    expect(saved.status).toBe('interrupted');
+    expect(saved.error).toMatch(/^stopped during training, epoch 1 batch (\d+)\/200$/);
+    expect(Number(/batch (\d+)/.exec(saved.error)![1])).toBeLessThan(100);
+    expect(saved.result.groups ?? []).toHaveLength(0);
+
+    const twice = await runUntil(args, fineTuning, ['SIGINT', 'SIGINT']);
+    expect(twice.code).toBe(130);
+    const twiceId = /run: .*\/([^/\s]+)\n/.exec(twice.stderr)![1];
+    expect(record(runsDir, twiceId)).toMatchObject({ status: 'interrupted', error: 'stopped by a second SIGINT' });
+    expect(autoprune([...common, 'show', twiceId]).stdout).toMatch(/resume with: autoprune resume/);
+    expect(readdirSync(join(runsDir, twiceId)).filter((f) => f.includes('tmp'))).toEqual([]);
   });
 
   const compareArgs = [...common, 'compare', '--config', configPath, '--methods', 'rl,l1,bn-scale', '--set', 'agent.maxIterations=3', '--set', 'agent.minIterations=0'];
@@ -280,6 +308,31 @@ describe('autoprune prune / resume', () => {
       const { status, stderr } = autoprune(['--runs-dir', emptyRuns, ...command, '--model', path, '--dataset', 'mnist', '--validation-size', '2000']);
       expect(status, command.join(' ')).toBe(1);
       expect(stderr).toMatch(/dense-only\/model\.json: nothing to prune: no prunable channel group/);
+    }
+    expect(readdirSync(emptyRuns)).toEqual([]);
+  });
+
+  it('refuses models that are not single-output classifiers of the data set\'s classes, naming the file, before making a run folder', async () => {
+    const tf = await import('@tensorflow/tfjs');
+    const { saveModel } = await import('../src/models/io.js');
+    const input = tf.input({ shape: [28, 28, 1] });
+    const features = tf.layers.conv2d({ filters: 10, kernelSize: 3, padding: 'same' }).apply(tf.layers.conv2d({ filters: 8, kernelSize: 3 }).apply(input)) as SymbolicTensor;
+    const flat = tf.layers.flatten().apply(features) as SymbolicTensor;
+    const scores = (units: number) => tf.layers.dense({ units, activation: 'softmax' }).apply(flat) as SymbolicTensor;
+    const dir = tempDir();
+    const cases: [string, SymbolicTensor[], RegExp][] = [
+      ['two-heads', [scores(10), scores(10)], /two-heads\/model\.json: the model has 1 input and 2 outputs; autoprune prunes classifiers/],
+      ['feature-map', [features], /feature-map\/model\.json: the model's output has shape \[batch, 26, 26, 10\]; autoprune prunes classifiers, whose output is \[batch, classes\]/],
+      ['seven-classes', [scores(7)], /seven-classes\/model\.json: the model scores 7 classes but mnist has 10/],
+    ];
+    const emptyRuns = tempDir();
+    for (const [name, outputs, message] of cases) {
+      const path = await saveModel(tf.model({ inputs: input, outputs }), join(dir, name));
+      for (const command of [['prune'], ['baseline', '--ratio', '0.5']]) {
+        const { status, stderr } = autoprune(['--runs-dir', emptyRuns, ...command, '--model', path, '--dataset', 'mnist', '--validation-size', '2000']);
+        expect(status, `${name}: ${command[0]}`).toBe(1);
+        expect(stderr.trim().split('\n').pop()).toMatch(message);
+      }
     }
     expect(readdirSync(emptyRuns)).toEqual([]);
   });

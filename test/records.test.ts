@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { effectiveStatus, processStart, type RunRecord } from '../src/runs/records.js';
+import { checkRunsDir, effectiveStatus, listRuns, processStart, Run, RunError, type RunRecord } from '../src/runs/records.js';
+import { tempDir } from './helpers.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
   id: 'r', command: 'prune', status: 'running', createdAt: '', updatedAt: '', config: {}, backend: 'wasm', result: {}, pid, pidStart,
@@ -14,5 +17,34 @@ describe('a running run whose process is gone shows as crashed', () => {
     // A live pid whose start time differs is another process that reuses the number.
     expect(effectiveStatus(running(process.pid, '1'))).toBe('crashed');
     expect(effectiveStatus({ ...running(process.pid), status: 'done' })).toBe('done');
+  });
+});
+
+describe('run records on disk', () => {
+  it('lists malformed and corrupt records as unreadable with the reason, and show names the file', async () => {
+    const dir = tempDir();
+    const good = await Run.create(dir, { command: 'train', label: 'x', config: { model: 'lenet5' }, backend: 'wasm' });
+    await good.finish('done');
+    mkdirSync(join(dir, 'only-id'));
+    writeFileSync(join(dir, 'only-id', 'run.json'), '{"id":"x"}');
+    mkdirSync(join(dir, 'corrupt'));
+    writeFileSync(join(dir, 'corrupt', 'run.json'), '{"id": "x", "comm');
+    mkdirSync(join(dir, 'no-record'));
+    const { records, unreadable } = listRuns(dir);
+    expect(records.map((r) => r.id)).toEqual([good.id]);
+    expect(unreadable).toEqual([
+      { id: 'corrupt', reason: expect.stringMatching(/^unreadable run record \(.*JSON/) },
+      { id: 'only-id', reason: 'not a run record (command: Invalid input: expected string, received undefined)' },
+    ]);
+    await expect(Run.open(dir, 'only-id')).rejects.toThrow(new RunError(`${join(dir, 'only-id', 'run.json')}: not a run record (command: Invalid input: expected string, received undefined)`));
+  });
+
+  it('refuses a runs folder that is a file, or under one, in one line', () => {
+    const file = join(tempDir(), 'taken');
+    writeFileSync(file, '');
+    expect(() => checkRunsDir(file)).toThrow(new RunError(`runs folder ${file}: is a file, not a folder`));
+    expect(() => checkRunsDir(join(file, 'runs'))).toThrow(new RunError(`runs folder ${join(file, 'runs')}: ${file} is a file, not a folder`));
+    expect(() => listRuns(file)).toThrow(/is a file, not a folder/);
+    expect(() => checkRunsDir(join(tempDir(), 'new', 'runs'))).not.toThrow();
   });
 });

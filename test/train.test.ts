@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/backend.js';
-import { loadDataset } from '../src/data/datasets.js';
+import { loadDataset, seededPermutation } from '../src/data/datasets.js';
 import { buildZooModel } from '../src/models/zoo.js';
-import { evaluateAccuracy, trainModel } from '../src/train/train.js';
+import { layerWeight } from '../src/models/weights.js';
+import { evaluateAccuracy, recalibrateBatchNorm, trainModel } from '../src/train/train.js';
 
 const data = loadDataset('mnist', { seed: 0, validationSize: 500, trainLimit: 1024, testLimit: 500 });
 const config = { epochs: 2, batchSize: 64, learningRate: 2e-3, seed: 5, restoreBest: true };
@@ -65,4 +66,43 @@ describe('training on wasm', () => {
     }
     tf.dispose([x, gamma, beta, ...fused, ...plain]);
   });
+
+  it('re-estimates BatchNorm statistics exactly over all images, chunk by chunk, each BN seeing its predecessors already recalibrated', async () => {
+    // conv -> BN -> relu -> conv -> BN -> classifier, with moving statistics far from the data's.
+    const input = tf.input({ shape: data.inputShape });
+    let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'c1' }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn1', movingMeanInitializer: 'ones', movingVarianceInitializer: tf.initializers.constant({ value: 9 }) }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ filters: 3, kernelSize: 3, name: 'c2' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn2', movingMeanInitializer: 'ones' }).apply(x) as tf.SymbolicTensor;
+    const output = tf.layers.dense({ units: 10, activation: 'softmax' }).apply(tf.layers.flatten().apply(x)) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: output });
+    const tensorsBefore = tf.memory().numTensors;
+    // The statistics of `layer`'s output over the images recalibrateBatchNorm samples with `seed`, against what it stored in `bn`.
+    const expectStatistics = (bn: string, layer: string, count: number, seed: string) => {
+      const sample = seededPermutation(data.train.count, seed).subarray(0, count);
+      const pixels = Float32Array.from(Array.from(sample).flatMap((i) => Array.from(data.train.images.subarray(i * 784, (i + 1) * 784))));
+      const upTo = tf.model({ inputs: input, outputs: model.getLayer(layer).output as tf.SymbolicTensor });
+      const [mean, variance] = tf.tidy(() => {
+        const moments = tf.moments(upTo.predict(tf.tensor4d(pixels, [count, 28, 28, 1])) as tf.Tensor, [0, 1, 2]);
+        return [moments.mean.arraySync(), moments.variance.arraySync()] as number[][];
+      });
+      expectClose(layerWeight(model.getLayer(bn), 'moving_mean')!.read().arraySync() as number[], mean, 1e-4);
+      expectClose(layerWeight(model.getLayer(bn), 'moving_variance')!.read().arraySync() as number[], variance, 1e-4);
+    };
+
+    // 300 images, two chunks (256 + 44): bn1's input depends on no BN, so its statistics are exactly c1's output's.
+    await recalibrateBatchNorm(model, data.train, data.inputShape, 300, 'bn-test');
+    expectStatistics('bn1', 'c1', 300, 'bn-test');
+    // One chunk: bn2 gets the statistics of c2's output with bn1 already normalizing by its new statistics.
+    await recalibrateBatchNorm(model, data.train, data.inputShape, 200, 'bn-test-2');
+    expectStatistics('bn2', 'c2', 200, 'bn-test-2');
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    model.dispose();
+  });
 });
+
+function expectClose(actual: number[], expected: number[], tolerance: number) {
+  expect(actual).toHaveLength(expected.length);
+  actual.forEach((a, i) => expect(Math.abs(a - expected[i])).toBeLessThan(tolerance * Math.max(1, Math.abs(expected[i]))));
+}

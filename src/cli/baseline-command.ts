@@ -14,6 +14,7 @@ import { guardRun, Run } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import type { ProgressLog } from './log.js';
 import { trainCommand } from './train-command.js';
+import { plural } from './table.js';
 
 export interface ModelSourceOptions {
   /** Zoo name (newest finished train run, trained now if there is none), run id, or model.json path. */
@@ -53,12 +54,19 @@ export async function trainedModelAndData(options: ModelSourceOptions, backend: 
   const data = loadDataset(options.dataset, { dataDir: options.dataDir, validationSize: options.validationSize, seed: splitSeed });
   log.line(`validation split: seed ${splitSeed}${options.splitSeed === undefined ? ' (the baseline\'s)' : ''}, ${data.validation.count} images`);
   const model = await loadBaseline(source);
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new ModelError(`${source.path}: the model has ${plural(model.inputs.length, 'input')} and ${plural(model.outputs.length, 'output')}; autoprune prunes classifiers with one image input and one output of class scores`);
+  }
+  const outputShape = model.outputs[0].shape;
+  if (outputShape.length !== 2) {
+    throw new ModelError(`${source.path}: the model's output has shape [${outputShape.map((d) => d ?? 'batch').join(', ')}]; autoprune prunes classifiers, whose output is [batch, classes]`);
+  }
   const modelShape = (model.inputs[0].shape as (number | null)[]).slice(1);
   if (modelShape.join('x') !== data.inputShape.join('x')) {
     throw new ModelError(`${source.path}: the model takes inputs of ${modelShape.join('x')} but ${data.name} images are ${data.inputShape.join('x')}`);
   }
-  const outputs = (model.outputs[0].shape as number[])[1];
-  if (outputs !== data.numClasses) throw new ModelError(`${source.path}: the model has ${outputs} outputs but ${data.name} has ${data.numClasses} classes`);
+  const classes = outputShape[1];
+  if (classes !== data.numClasses) throw new ModelError(`${source.path}: the model scores ${classes} classes but ${data.name} has ${data.numClasses}`);
   log.line(`baseline: ${source.path}`);
   return { data, model, source: source.path, splitSeed };
 }

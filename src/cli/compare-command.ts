@@ -26,7 +26,7 @@ import { guardRun, Run, RunError } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from './baseline-command.js';
 import { pruneLoaded, type RunContext } from './prune-command.js';
-import { formatTable } from './table.js';
+import { formatTable, plural } from './table.js';
 import { UsageError } from './usage-error.js';
 
 export const METHODS = ['rl', ...CRITERIA, 'sensitivity'] as const;
@@ -470,7 +470,7 @@ async function runInJobs(
   const configPath = join(runDir, 'config.json');
   writeFileAtomic(configPath, `${JSON.stringify({ ...options.config, model: source }, null, 2)}\n`);
   const threads = wasmThreadsPerProcess(options.jobs);
-  log.line(`${options.methods.length} methods, ${options.jobs} at a time, ${threads} wasm thread${threads === 1 ? '' : 's'} each; their runs: ${jobsDir}`);
+  log.line(`${plural(options.methods.length, 'method')}, ${options.jobs} at a time, ${plural(threads, 'wasm thread')} each; their runs: ${jobsDir}`);
   // Children run in their own process groups, so a terminal's Ctrl-C reaches
   // only this process, which passes one SIGINT to each (they keep what they
   // finished) and starts no more.

@@ -2,7 +2,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { buildGraph, type DependencyGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
-import { formatTable } from './table.js';
+import { formatTable, plural } from './table.js';
 
 export interface InspectReport {
   layers: { name: string; className: string; outputShape: (number | null)[]; params: number; macs: number; outGroups: number[]; inGroups: number[]; prunable: string }[];
@@ -51,5 +51,5 @@ export function formatInspect(report: InspectReport): string {
     report.groups.map((g) => [g.id, g.size, g.producers.join(', '), g.members.filter((m) => m.role !== 'out').map((m) => `${m.layer} (${m.role})`).join(', ') || '-', g.prunable ? 'yes' : `no: ${g.reason}`]),
   );
   const t = report.totals;
-  return `${layerTable}\n\ntotal: ${t.params.toLocaleString('en-US')} parameters, ${t.macs.toLocaleString('en-US')} MACs per image\n\n${groupTable}\n\n${t.prunableGroups} prunable groups, ${t.prunableChannels} prunable channels`;
+  return `${layerTable}\n\ntotal: ${t.params.toLocaleString('en-US')} parameters, ${t.macs.toLocaleString('en-US')} MACs per image\n\n${groupTable}\n\n${plural(t.prunableGroups, 'prunable group')}, ${plural(t.prunableChannels, 'prunable channel')}`;
 }

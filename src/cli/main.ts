@@ -8,7 +8,7 @@ import { resolveModel } from '../models/resolve.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
 import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
-import { listRuns, Run, RunError } from '../runs/records.js';
+import { checkRunsDir, listRuns, Run, RunError } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
@@ -41,6 +41,7 @@ interface GlobalOptions {
 /** What every working command starts with: global options, the progress log, the backend. */
 async function setUp(command: Command): Promise<{ global: GlobalOptions; log: ProgressLog; backend: BackendChoice }> {
   const global = command.optsWithGlobals() as GlobalOptions;
+  checkRunsDir(global.runsDir);
   const log = new ProgressLog(process.stderr, process.stderr.isTTY === true && global.tui);
   return { global, log, backend: await startBackend(global, log) };
 }

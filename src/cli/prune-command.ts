@@ -8,10 +8,12 @@ import { loadModel } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { formatReport } from '../prune/report.js';
 import { type PruneConfig, parsePruneConfig } from '../run/config.js';
-import { InterruptedError, type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
-import { effectiveStatus, Run, RunError, thisProcess } from '../runs/records.js';
+import { type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
+import { InterruptedError } from '../train/train.js';
+import { effectiveStatus, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
 import { trainedModelAndData } from './baseline-command.js';
 import type { ProgressLog } from './log.js';
+import { plural } from './table.js';
 
 const pct = (x: number) => `${x.toFixed(2)}%`;
 
@@ -20,8 +22,8 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
   switch (event.type) {
     case 'run-start':
       log.line(
-        `try-and-learn on ${event.model} / ${event.dataset}: tolerance ${event.tolerance} point(s), seed ${event.seed}, ${event.groups.length} groups, ` +
-          `unpruned validation accuracy ${pct(100 * event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${event.resumedGroups} finished groups` : ''}`,
+        `try-and-learn on ${event.model} / ${event.dataset}: tolerance ${plural(event.tolerance, 'point')}, seed ${event.seed}, ${plural(event.groups.length, 'group')}, ` +
+          `unpruned validation accuracy ${pct(100 * event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
       );
       break;
     case 'group-start':
@@ -69,30 +71,34 @@ export interface RunContext {
 
 /**
  * Runs the loop for an open run on its data and baseline (which it disposes);
- * marks the run interrupted on SIGINT (resumable) or failed on error.
+ * marks the run interrupted on Ctrl-C, SIGTERM or SIGHUP (resumable) or failed on error.
  */
 async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: tf.LayersModel, { backend, log, onEvent }: RunContext): Promise<Run> {
-  let interrupted = false;
-  const onSignal = () => {
-    interrupted = true;
-    log.line('interrupted: stopping at the next step; finished groups are kept');
-  };
-  process.on('SIGINT', onSignal);
+  let stoppedBy: StopSignal | undefined;
+  const removeHandlers = onStopSignals((signal) => {
+    if (stoppedBy !== undefined) {
+      // A second signal: quit now. The record stays consistent (finished groups, their checkpoints); resume redoes the group in progress.
+      run.finishNow('interrupted', `stopped by a second ${signal}`);
+      process.exit(STOP_SIGNALS[signal]);
+    }
+    stoppedBy = signal;
+    log.line(`interrupted (${signal}): stopping after the current batch or candidate; finished groups are kept (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)`);
+  });
   try {
     await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
-    await lastValueFrom(tryAndLearn({ baseline, data, config, run, backend: backend.name, shouldStop: () => interrupted }).pipe(tap(onEvent)), { defaultValue: undefined });
+    await lastValueFrom(tryAndLearn({ baseline, data, config, run, backend: backend.name, shouldStop: () => stoppedBy !== undefined }).pipe(tap(onEvent)), { defaultValue: undefined });
     return run;
   } catch (err) {
     if (err instanceof InterruptedError) {
       await run.finish('interrupted', err.message);
       log.line(`run ${run.id} interrupted; continue it with: autoprune resume ${run.id}`);
-      process.exitCode = 130;
+      process.exitCode = STOP_SIGNALS[stoppedBy ?? 'SIGINT'];
       return run;
     }
-    await run.finish('failed', (err as Error).message);
+    await recordFailure(run, err);
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
+    removeHandlers();
     baseline.dispose();
   }
 }
@@ -124,7 +130,7 @@ export async function resumeCommand(runId: string, context: RunContext): Promise
   for (const group of result.groups ?? []) {
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
-  context.log.line(`resuming ${run.dir} (${result.groups?.length ?? 0} groups finished)`);
+  context.log.line(`resuming ${run.dir} (${plural(result.groups?.length ?? 0, 'group')} finished)`);
   // Records from before splitSeed split by the run's seed.
   const data = loadDataset(config.dataset, { dataDir: config.dataDir, validationSize: config.validationSize, seed: config.splitSeed ?? config.seed });
   return execute(run, config, data, await loadModel(result.baseline), context);

@@ -1,7 +1,7 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
-import { effectiveStatus, type RunRecord } from '../runs/records.js';
+import { effectiveStatus, type RunRecord, type UnreadableRun } from '../runs/records.js';
 import { methodLabel, mostFlopsRemoved, type ResultRow } from './compare-command.js';
-import { formatTable } from './table.js';
+import { formatTable, plural } from './table.js';
 
 interface ReportLike {
   theoreticalSpeedup: number;
@@ -20,7 +20,7 @@ export function headline(record: RunRecord): string {
     const r = result.report;
     return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${pct(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)})`;
   }
-  if (record.command === 'prune') return `${result.groups?.length ?? 0} groups finished`;
+  if (record.command === 'prune') return `${plural(result.groups?.length ?? 0, 'group')} finished`;
   if (record.command === 'compare') return compareHeadline((record.result as { rows?: ResultRow[] }).rows ?? []);
   return '-';
 }
@@ -41,12 +41,14 @@ export function nextStep(record: RunRecord): string | undefined {
   return `start it again: its ${record.command} command cannot resume`;
 }
 
-export function formatRuns(records: RunRecord[]): string {
-  if (records.length === 0) return 'no runs yet';
+/** The run list; a folder whose record cannot be read is listed as unreadable, with why. */
+export function formatRuns({ records, unreadable }: { records: RunRecord[]; unreadable: UnreadableRun[] }): string {
+  if (records.length === 0 && unreadable.length === 0) return 'no runs yet';
   const rows = records.map((r) => {
     const config = r.config as { model?: string; dataset?: string };
     return [r.id, r.command, config.model ?? '-', config.dataset ?? '-', effectiveStatus(r), headline(r)];
   });
+  rows.push(...unreadable.map((u) => [u.id, '-', '-', '-', 'unreadable', u.reason]));
   return formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);
 }
 

@@ -5,7 +5,7 @@
  * Plain @tensorflow/tfjs has no file:// handler (that lives in tfjs-node), so
  * this reads and writes the documented layers-model format itself.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import './tfjs-fixes.js';
@@ -22,8 +22,13 @@ interface ModelJson {
 /** Writes via a temporary file and a rename, so a crash never leaves half a file. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true }); // a full disk leaves no half-written temporary file behind
+    throw err;
+  }
 }
 
 function specBytes(spec: tf.io.WeightsManifestEntry): number {

@@ -32,7 +32,7 @@ import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
 import type { Run } from '../runs/records.js';
-import { type BatchProgress, evaluateAccuracy, trainModel } from '../train/train.js';
+import { type BatchProgress, evaluateAccuracy, InterruptedError, trainModel } from '../train/train.js';
 import type { PruneConfig } from './config.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
@@ -96,8 +96,6 @@ export type RunEvent =
   | { type: 'run-done'; summary: RunSummary }
   | { type: 'error'; message: string };
 
-export class InterruptedError extends Error {}
-
 export interface TryAndLearnInput {
   /** The trained, unpruned model (not modified). */
   baseline: tf.LayersModel;
@@ -144,7 +142,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
   // Fine-tuning chooses its epoch, and the guarantee is checked, on validation images the reward never sees.
   const guarded: Dataset = { ...data, validation: guaranteeSplit(data.validation, envConfig, data.inputShape) };
   const finetune = (model: tf.LayersModel, groupId: number | 'final', seed: number) =>
-    trainModel(model, guarded, { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true }, { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }) });
+    trainModel(model, guarded, { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true }, { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop });
   const guardedAccuracy = (model: tf.LayersModel) => evaluateAccuracy(model, guarded.validation, data.inputShape);
 
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.

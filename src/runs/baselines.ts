@@ -30,6 +30,7 @@ export function findBaseline(spec: string, dataset: string, runsDir: string): Ba
   if (existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
   if (!isZooName(spec)) return { kind: 'file', path: resolve(spec) }; // loadModel names the missing file
   const candidates = listRuns(runsDir)
+    .records
     .filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && r.config.dataset === dataset)
     .filter((r) => existsSync(join(runsDir, r.id, 'model', 'model.json')))
     .reverse();

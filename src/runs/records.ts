@@ -4,12 +4,14 @@
  * next to the artefacts (models, checkpoints, reports).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
+import { z } from 'zod';
 
-export type RunStatus = 'running' | 'done' | 'failed' | 'interrupted';
+export const RUN_STATUSES = ['running', 'done', 'failed', 'interrupted'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export interface RunRecord {
   id: string;
@@ -51,6 +53,53 @@ export const RECORD_FILE = 'run.json';
 
 export class RunError extends Error {}
 
+/** What a record must hold to be listed, shown or resumed (fields of other versions pass through). */
+const RunRecordSchema = z.looseObject({
+  id: z.string(),
+  command: z.string(),
+  status: z.enum(RUN_STATUSES),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  config: z.record(z.string(), z.unknown()),
+  backend: z.string(),
+  result: z.record(z.string(), z.unknown()),
+  error: z.string().optional(),
+  pid: z.number().int().optional(),
+  pidStart: z.string().optional(),
+});
+
+/** Reads and checks a run record; a RunError names the file and what is wrong with it. */
+export function readRunRecord(file: string): RunRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new RunError(`${file}: unreadable run record (${(err as Error).message})`);
+  }
+  const checked = RunRecordSchema.safeParse(parsed);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    throw new RunError(`${file}: not a run record (${issue.path.join('.') || 'top level'}: ${issue.message})`);
+  }
+  return checked.data as RunRecord;
+}
+
+/**
+ * Checks, before any work, that runs can be written under `runsDir` (made
+ * when missing): a file in its place or a read-only disk is a one-line error.
+ */
+export function checkRunsDir(runsDir: string): void {
+  const dir = resolve(runsDir);
+  let existing = dir;
+  while (!existsSync(existing)) existing = dirname(existing);
+  if (!statSync(existing).isDirectory()) throw new RunError(`runs folder ${dir}: ${existing === dir ? 'is' : `${existing} is`} a file, not a folder`);
+  try {
+    accessSync(existing, constants.W_OK);
+  } catch (err) {
+    throw new RunError(`runs folder ${dir}: cannot write in ${existing} (${(err as NodeJS.ErrnoException).code})`);
+  }
+}
+
 export function newRunId(command: string, label: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `${stamp}-${command}-${label}-${randomBytes(2).toString('hex')}`;
@@ -74,7 +123,11 @@ export class Run {
   static async create(runsDir: string, init: Pick<RunRecord, 'command' | 'config' | 'backend'> & { label: string }): Promise<Run> {
     const id = newRunId(init.command, init.label);
     const dir = resolve(runsDir, id);
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (err) {
+      throw new RunError(`cannot create the run folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
     const now = new Date().toISOString();
     const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {}, ...thisProcess() };
     const db = new Low<RunRecord>(new JSONFile(join(dir, RECORD_FILE)), record);
@@ -86,13 +139,9 @@ export class Run {
     const dir = resolve(runsDir, id);
     const file = join(dir, RECORD_FILE);
     if (!existsSync(file)) throw new RunError(`run "${id}" not found (no ${file})`);
-    let data: RunRecord;
-    try {
-      data = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
-    } catch (err) {
-      throw new RunError(`${file}: unreadable run record (${(err as Error).message})`);
-    }
-    if (data === null || typeof data !== 'object' || typeof data.id !== 'string') throw new RunError(`${file}: not a run record`);
+    const data = readRunRecord(file);
+    // A temporary record left by a write that failed (a full disk) is stale once the record reads.
+    rmSync(join(dir, `.${RECORD_FILE}.tmp`), { force: true });
     return new Run(dir, new Low<RunRecord>(new JSONFile(file), data));
   }
 
@@ -108,22 +157,56 @@ export class Run {
       if (error !== undefined) r.error = error;
     });
   }
+
+  /** finish, written synchronously: for a process about to exit at once (a second Ctrl-C). */
+  finishNow(status: Exclude<RunStatus, 'running'>, error: string): void {
+    Object.assign(this.db.data, { status, error, updatedAt: new Date().toISOString() });
+    const file = join(this.dir, RECORD_FILE);
+    const tmp = `${file}.exit-${process.pid}`;
+    writeFileSync(tmp, JSON.stringify(this.db.data, null, 2));
+    renameSync(tmp, file);
+  }
+}
+
+/** Signals that stop a run the way Ctrl-C does, with the exit code each gives. */
+export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const satisfies Partial<Record<NodeJS.Signals, number>>;
+export type StopSignal = keyof typeof STOP_SIGNALS;
+
+/** Calls `handler` on any stop signal until the returned function removes it. */
+export function onStopSignals(handler: (signal: StopSignal) => void): () => void {
+  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
+  for (const signal of signals) process.on(signal, handler);
+  return () => signals.forEach((signal) => process.off(signal, handler));
+}
+
+/** Marks the run failed with `err`'s message; a record that cannot be written (a full disk) is added to the message, not put in its place. */
+export async function recordFailure(run: Run, err: unknown): Promise<void> {
+  try {
+    await run.finish('failed', (err as Error).message);
+  } catch (writeError) {
+    if (err instanceof Error) err.message += `; the run record could not be updated either (${(writeError as NodeJS.ErrnoException).code ?? (writeError as Error).message})`;
+  }
 }
 
 /**
- * Runs `body` for a run that cannot stop half-way: Ctrl-C marks the run
- * interrupted and exits (130); an error marks it failed with the message.
+ * Runs `body` for a run that cannot stop half-way: Ctrl-C (or SIGTERM,
+ * SIGHUP) marks the run interrupted and exits (130, 143, 129); an error
+ * marks it failed with the message.
  */
 export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> {
-  const onSignal = () => void run.finish('interrupted', 'stopped by SIGINT').finally(() => process.exit(130));
-  process.once('SIGINT', onSignal);
+  let stopping = false;
+  const removeHandlers = onStopSignals((signal) => {
+    if (stopping) return; // already recording and exiting
+    stopping = true;
+    void run.finish('interrupted', `stopped by ${signal}`).finally(() => process.exit(STOP_SIGNALS[signal]));
+  });
   try {
     return await body();
   } catch (err) {
-    await run.finish('failed', (err as Error).message);
+    await recordFailure(run, err);
     throw err;
   } finally {
-    process.off('SIGINT', onSignal);
+    removeHandlers();
   }
 }
 
@@ -140,19 +223,25 @@ export function effectiveStatus(record: RunRecord): RunStatus | 'crashed' {
   return 'running';
 }
 
-/** Every readable run record under `runsDir`, oldest first (unreadable folders are skipped). */
-export function listRuns(runsDir: string): RunRecord[] {
-  if (!existsSync(runsDir)) return [];
-  return readdirSync(runsDir)
-    .map((id) => join(runsDir, id, RECORD_FILE))
-    .filter((file) => existsSync(file))
-    .flatMap((file) => {
-      try {
-        const record = JSON.parse(readFileSync(file, 'utf8')) as RunRecord;
-        return typeof record.id === 'string' ? [record] : [];
-      } catch {
-        return [];
-      }
-    })
-    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+export interface UnreadableRun {
+  id: string;
+  reason: string;
+}
+
+/** The run records under `runsDir`, oldest first, and the folders whose record cannot be read, with why. */
+export function listRuns(runsDir: string): { records: RunRecord[]; unreadable: UnreadableRun[] } {
+  if (!existsSync(runsDir)) return { records: [], unreadable: [] };
+  if (!statSync(runsDir).isDirectory()) throw new RunError(`runs folder ${resolve(runsDir)}: is a file, not a folder`);
+  const records: RunRecord[] = [];
+  const unreadable: UnreadableRun[] = [];
+  for (const id of readdirSync(runsDir)) {
+    const file = join(runsDir, id, RECORD_FILE);
+    if (!existsSync(file)) continue;
+    try {
+      records.push(readRunRecord(file));
+    } catch (err) {
+      unreadable.push({ id, reason: (err as Error).message.replace(`${file}: `, '') });
+    }
+  }
+  return { records: records.sort((a, b) => a.createdAt.localeCompare(b.createdAt)), unreadable };
 }

@@ -57,8 +57,13 @@ export interface TrainResult {
   seconds: number;
 }
 
+/** A run stopped on request (Ctrl-C, SIGTERM) between two steps of its work. */
+export class InterruptedError extends Error {}
+
 export interface TrainHooks {
   onBatch?: (p: BatchProgress) => void;
+  /** Asked after every batch; true stops training with an InterruptedError (the model is left mid-training). */
+  shouldStop?: () => boolean;
   onEpoch?: (e: EpochRecord) => void;
   /** How often onBatch fires, in batches. */
   batchEvery?: number;
@@ -184,6 +189,11 @@ export async function trainModel(model: tf.LayersModel, data: Dataset, config: T
       const loss = (await model.trainOnBatch(xs, ys)) as number;
       await yieldToEventLoop();
       tf.dispose([xs, ys]);
+      if (hooks.shouldStop?.()) {
+        optimizer.dispose();
+        best?.weights.forEach((w) => w.dispose());
+        throw new InterruptedError(`stopped during training, epoch ${epoch} batch ${b + 1}/${batches}`);
+      }
       lossSum += loss;
       step++;
       if (hooks.onBatch && ((b + 1) % (hooks.batchEvery ?? 20) === 0 || b === batches - 1)) {
