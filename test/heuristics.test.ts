@@ -50,10 +50,10 @@ describe('ranking and schedules', () => {
 });
 
 describe('tolerance search resolution', () => {
-  it('is one channel of the smallest group, but no finer than 0.01', () => {
-    expect(searchResolution([20, 50, 500])).toBe(0.05);
-    expect(searchResolution([500, 800])).toBe(0.01);
-    expect(searchResolution([32, 64, 256])).toBe(1 / 32);
+  it('is one channel of the largest group, but no finer than 0.01', () => {
+    expect(searchResolution([20, 50, 500])).toBe(0.01);
+    expect(searchResolution([16, 32, 64])).toBe(1 / 64);
+    expect(searchResolution([8, 20])).toBe(1 / 20);
   });
 
   /** The bisection with a stubbed probe that fits up to `edge`: the values probed, in order. */
@@ -174,7 +174,7 @@ describe('pruning with fine-tuning', () => {
     const tolerance = 2;
     const result = await pruneToTolerance(base, data, { ...config, criterion: 'taylor', ranking: 'global' }, { tolerance, maxRatio: 0.9, maxProbes: 4 });
     expect(result.probes).toHaveLength(result.probes[0].withinTolerance ? 1 : 4);
-    expect(result.resolution).toBe(1 / 8); // the smallest group (conv 1) has 8 channels
+    expect(result.resolution).toBe(1 / 32); // the largest group (the first dense layer) has 32 channels
     for (const p of result.probes) expect(p.withinTolerance).toBe(p.drop <= tolerance);
     const accuracy = await evaluateAccuracy(result.model, data.validation, data.inputShape);
     expect(accuracy).toBe(result.validationAccuracy);

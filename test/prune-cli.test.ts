@@ -206,8 +206,8 @@ describe('autoprune prune / resume', () => {
     expect(rl.tradeOff).toHaveLength(3);
     expect(l1.tradeOff.length).toBeGreaterThanOrEqual(1);
     expect(l1.modelPath).toBe(join(dir, 'models', 'l1', 'model.json'));
-    // Each criterion searches with both rankings to the same resolution (1 channel of conv1's 20); the row is the one removing more FLOPs.
-    expect(stderr).toMatch(/l1: bisection to a resolution of 0\.050 \(1 channel of the smallest group, 20 channels\), with local and with global ranking/);
+    // Each criterion searches with both rankings to the same resolution (the 1% floor: fc1 has 500 channels); the row is the one removing more FLOPs.
+    expect(stderr).toMatch(/l1: bisection to a resolution of 0\.010 \(the 0\.01 floor; the largest group has 500 channels\), with local and with global ranking/);
     expect(l1.variants.map((v: { ranking: string }) => v.ranking)).toEqual(['local', 'global']);
     const taken = l1.variants.find((v: { ranking: string }) => v.ranking === l1.ranking);
     for (const v of l1.variants) {

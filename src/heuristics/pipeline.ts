@@ -237,16 +237,22 @@ export const DEFAULT_SEARCH: ToleranceSearch = { tolerance: 1, maxRatio: 0.95, m
 /** Finer than this a ratio search is not worth its probes. */
 const FINEST_RESOLUTION = 0.01;
 
-/** One channel of the smallest prunable group (a finer ratio step changes no group under local ranking), but no finer than 1%. */
+/**
+ * One channel of the largest prunable group (a finer ratio step changes no
+ * group under local ranking), but no finer than 1%. Not the smallest group's
+ * channel: where the tolerance allows only a few percent (a compact ResNet),
+ * a step of 1/16 would stop the search at ratio 0 while the wider groups can
+ * still give up channels.
+ */
 export function searchResolution(groupSizes: number[]): number {
-  return Math.max(1 / Math.min(...groupSizes), FINEST_RESOLUTION);
+  return Math.max(1 / Math.max(...groupSizes), FINEST_RESOLUTION);
 }
 
 /** The resolution and where it comes from, for logs. */
 export function describeResolution(groupSizes: number[]): string {
-  const smallest = Math.min(...groupSizes);
+  const largest = Math.max(...groupSizes);
   const resolution = searchResolution(groupSizes);
-  const why = resolution === FINEST_RESOLUTION ? `the ${FINEST_RESOLUTION} floor; the smallest group has ${smallest} channels` : `1 channel of the smallest group, ${smallest} channels`;
+  const why = resolution === FINEST_RESOLUTION ? `the ${FINEST_RESOLUTION} floor; the largest group has ${largest} channels` : `1 channel of the largest group, ${largest} channels`;
   return `a resolution of ${resolution.toFixed(3)} (${why})`;
 }
 
