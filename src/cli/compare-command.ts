@@ -396,42 +396,43 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
   checkPrunable(baseline, source);
   const run = await Run.create(options.runsDir, { command: 'compare', label: `${data.name}`, config: { ...config, methods }, backend: backend.name });
   log.line(`run: ${run.dir}`);
-  // The baseline's accuracy, cost and latency, taken once for every method's report.
-  const unpruned = await summariseModel(baseline, data);
-  const results: CompareResults = {
-    baseline: source,
-    model: config.model,
-    dataset: data.name,
-    tolerance: config.tolerance,
-    seed: config.seed,
-    backend: backend.name,
-    unpruned: { validationAccuracy: unpruned.validationAccuracy, testAccuracy: unpruned.testAccuracy, macs: unpruned.macs, params: unpruned.params },
-    rows: [],
-  };
-  // Rows in the order the methods were named, whatever order they finish in.
-  const record = async (row: ResultRow) => {
-    results.rows.push(row);
-    results.rows.sort((a, b) => methods.indexOf(a.method) - methods.indexOf(b.method));
-    await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
-    writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-  };
-  /** One method in this process; a failure becomes a failed row. */
-  const runMethod = async (method: Method): Promise<ResultRow> => {
-    log.line(`== ${method}`);
-    const started = performance.now();
-    try {
-      const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
-      const { report, ...details } =
-        method === 'rl' ? await runAgent(options, data, baseline, source, context) : method === 'sensitivity' ? await runSensitivity(inputs) : await runHeuristic(method, inputs);
-      return fromReport(method, report, (performance.now() - started) / 1000, details);
-    } catch (err) {
-      const row: ResultRow = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
-      log.line(`${method} failed: ${row.error}`);
-      return row;
-    }
-  };
+  // From here on, a signal or an error is recorded in the run (guardRun).
   try {
     return await guardRun(run, async () => {
+      // The baseline's accuracy, cost and latency, taken once for every method's report.
+      const unpruned = await summariseModel(baseline, data);
+      const results: CompareResults = {
+        baseline: source,
+        model: config.model,
+        dataset: data.name,
+        tolerance: config.tolerance,
+        seed: config.seed,
+        backend: backend.name,
+        unpruned: { validationAccuracy: unpruned.validationAccuracy, testAccuracy: unpruned.testAccuracy, macs: unpruned.macs, params: unpruned.params },
+        rows: [],
+      };
+      // Rows in the order the methods were named, whatever order they finish in.
+      const record = async (row: ResultRow) => {
+        results.rows.push(row);
+        results.rows.sort((a, b) => methods.indexOf(a.method) - methods.indexOf(b.method));
+        await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
+        writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+      };
+      /** One method in this process; a failure becomes a failed row. */
+      const runMethod = async (method: Method): Promise<ResultRow> => {
+        log.line(`== ${method}`);
+        const started = performance.now();
+        try {
+          const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
+          const { report, ...details } =
+            method === 'rl' ? await runAgent(options, data, baseline, source, context) : method === 'sensitivity' ? await runSensitivity(inputs) : await runHeuristic(method, inputs);
+          return fromReport(method, report, (performance.now() - started) / 1000, details);
+        } catch (err) {
+          const row: ResultRow = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
+          log.line(`${method} failed: ${row.error}`);
+          return row;
+        }
+      };
       if (options.jobs > 1) await runInJobs(options, { source, runDir: run.dir, backend: backend.name, log }, record);
       else for (const method of methods) await record(await runMethod(method));
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));

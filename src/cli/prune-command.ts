@@ -8,6 +8,7 @@ import { loadModel } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { formatReport } from '../prune/report.js';
 import { type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { folderStore } from '../run/store.js';
 import { type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
 import { InterruptedError } from '../train/train.js';
 import { effectiveStatus, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
@@ -86,7 +87,7 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
   });
   try {
     await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
-    await lastValueFrom(tryAndLearn({ baseline, data, config, run, backend: backend.name, shouldStop: () => stoppedBy !== undefined }).pipe(tap(onEvent)), { defaultValue: undefined });
+    await lastValueFrom(tryAndLearn({ baseline, data, config, store: folderStore(run), backend: backend.name, shouldStop: () => stoppedBy !== undefined }).pipe(tap(onEvent)), { defaultValue: undefined });
     return run;
   } catch (err) {
     if (err instanceof InterruptedError) {

@@ -33,7 +33,8 @@ export interface Split {
 }
 
 export interface Dataset {
-  name: DatasetName;
+  /** A data set name (mnist, fashion-mnist) or any label for data built in code. */
+  name: string;
   /** Folder the IDX files were read from. */
   source: string;
   inputShape: [number, number, number];

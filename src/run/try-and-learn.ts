@@ -15,11 +15,11 @@
  *     checkpoint the model, record the decision
  *   fine-tune the final model, report on the test split
  *
- * The run is an rxjs Observable of typed events. It writes its own record and
- * a checkpoint after every finished group, so an interrupted run resumes from
- * the last finished group and ends as an uninterrupted one would.
+ * The run is an rxjs Observable of typed events. It writes its record and a
+ * checkpoint after every finished group to its store (a run folder for the
+ * CLI, memory for a library call), so an interrupted run resumes from the
+ * last finished group and ends as an uninterrupted one would.
  */
-import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
@@ -27,13 +27,13 @@ import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservati
 import { guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
 import type { Dataset } from '../data/datasets.js';
 import { CriterionError, topChannels } from '../heuristics/criteria.js';
-import { cloneModel, loadModel, saveModel } from '../models/io.js';
+import { cloneModel } from '../models/io.js';
 import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
-import type { Run } from '../runs/records.js';
 import { type BatchProgress, evaluateAccuracy, InterruptedError, trainModel } from '../train/train.js';
 import type { PruneConfig } from './config.js';
+import type { RunStore } from './store.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
 export interface GroupDecision {
@@ -63,6 +63,7 @@ export interface GroupDecision {
   /** Network MACs per image after this group. */
   macs: number;
   params: number;
+  /** The model after this group, as the run's store keeps it (a model.json path in a run folder). */
   checkpoint: string;
   seconds: number;
 }
@@ -70,6 +71,7 @@ export interface GroupDecision {
 export interface RunSummary {
   groups: GroupDecision[];
   report: PruneReport;
+  /** The pruned model, as the run's store keeps it (a model.json path in a run folder). */
   modelPath: string;
   seconds: number;
   /** Candidate networks scored per second of agent search, and images they ran. */
@@ -101,9 +103,11 @@ export interface TryAndLearnInput {
   baseline: tf.LayersModel;
   data: Dataset;
   config: PruneConfig;
-  run: Run;
+  /** Where the record and the models go; a store holding finished groups resumes after them. */
+  store: RunStore;
+  /** The backend's name, for the events. */
   backend: string;
-  /** Set from outside (SIGINT) to stop at the next iteration boundary. */
+  /** Asked after every agent iteration and fine-tuning batch (Ctrl-C): true stops the run with an InterruptedError. */
   shouldStop?: () => boolean;
 }
 
@@ -127,7 +131,7 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
   });
 }
 
-async function run({ baseline, data, config, run, backend }: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
+async function run({ baseline, data, config, store, backend }: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
   const started = performance.now();
   const envConfig = {
     tolerance: config.rewardTolerance ?? config.tolerance,
@@ -146,7 +150,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
   const guardedAccuracy = (model: tf.LayersModel) => evaluateAccuracy(model, guarded.validation, data.inputShape);
 
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
-  const recorded = run.record.result as { baseValidationAccuracy?: number; rewardBaseAccuracy?: number; groups?: GroupDecision[] };
+  const recorded = store.result as { baseValidationAccuracy?: number; rewardBaseAccuracy?: number; groups?: GroupDecision[] };
   const baseValidationAccuracy = recorded.baseValidationAccuracy ?? (await guardedAccuracy(baseline));
   const done: GroupDecision[] = recorded.groups ?? [];
   const baseGraph = buildGraph(baseline);
@@ -160,13 +164,13 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
   done.forEach((d, i) => observe(d, i === 0 ? baseValidationAccuracy : done[i - 1].validationAccuracy));
 
   // Continue from the last finished group's checkpoint, or from the baseline.
-  const start = done.length > 0 ? await loadModel(done[done.length - 1].checkpoint) : await cloneModel(baseline);
+  const start = done.length > 0 ? await store.loadModel(done[done.length - 1].checkpoint) : await cloneModel(baseline);
   const env = await PruningEnv.create(start, data, envConfig, recorded.rewardBaseAccuracy);
   if (recorded.rewardBaseAccuracy === undefined) {
     // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
-    await run.update((r) => (r.result = { ...r.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done }));
+    await store.record({ ...store.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done });
   }
-  emit({ type: 'run-start', runId: run.id, model: config.model, dataset: data.name, backend, tolerance: config.tolerance, seed: config.seed, groups: groups.map(({ id, size, producers }) => ({ id, size, producers })), baseValidationAccuracy, resumedGroups: done.length });
+  emit({ type: 'run-start', runId: store.id, model: config.model, dataset: data.name, backend, tolerance: config.tolerance, seed: config.seed, groups: groups.map(({ id, size, producers }) => ({ id, size, producers })), baseValidationAccuracy, resumedGroups: done.length });
 
   let searchSeconds = 0;
   let evaluations = 0;
@@ -237,7 +241,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
       observe({ probes }, accuracyBefore);
 
       // 3. Checkpoint, then record (the record never names a checkpoint that is not on disk).
-      const checkpoint = await saveModel(model, join(run.dir, 'checkpoints', `group-${group.id}`));
+      const checkpoint = await store.saveModel(model, `checkpoints/group-${group.id}`);
       const cost = modelCost(model);
       const decision: GroupDecision = {
         groupId: group.id,
@@ -260,7 +264,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
         seconds: (performance.now() - groupStarted) / 1000,
       };
       done.push(decision);
-      await run.update((r) => (r.result = { ...r.result, groups: done }));
+      await store.record({ ...store.result, groups: done });
       emit({ type: 'group-done', decision, originalMacs: originalCost.macs, originalParams: originalCost.params });
     }
 
@@ -270,7 +274,7 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
     const tuned = await finetune(final, 'final', config.seed + 999);
     if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
     const report = await pruneReport(baseline, final, data);
-    const modelPath = await saveModel(final, join(run.dir, 'model'));
+    const modelPath = await store.saveModel(final, 'model');
     final.dispose();
     const summary: RunSummary = {
       groups: done,
@@ -280,8 +284,8 @@ async function run({ baseline, data, config, run, backend }: TryAndLearnInput, e
       evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
       candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * Math.min(config.rewardSamples, data.validation.count)) / searchSeconds : 0,
     };
-    await run.update((r) => (r.result = { ...r.result, groups: done, report, modelPath, summary: { ...summary, groups: undefined, report: undefined } }));
-    await run.finish('done');
+    await store.record({ ...store.result, groups: done, report, modelPath, summary: { ...summary, groups: undefined, report: undefined } });
+    await store.finish();
     emit({ type: 'run-done', summary });
   } finally {
     env.dispose();

@@ -1,0 +1,55 @@
+/**
+ * autoprune as a library: everything the CLI does, callable on models and
+ * data in memory. The CLI (src/cli) is a shell over these.
+ *
+ *   import { loadDataset, loadModel, prune, selectBackend } from 'autoprune';
+ *   await selectBackend();
+ *   const data = loadDataset('mnist');
+ *   const { model, summary } = await prune(await loadModel('model.json'), data, { tolerance: 1 });
+ */
+
+// Backends: the fastest available (tfjs-node-gpu, tfjs-node, wasm with autoprune's training kernels).
+export { BACKEND_NAMES, type BackendChoice, type BackendName, type BackendOptions, selectBackend } from './backend/backend.js';
+
+// Data: the bundled IDX data sets, split into train / validation / test.
+export { DATASET_NAMES, type Dataset, type LoadOptions, loadDataset, seededPermutation, type Split, subsetSplit } from './data/datasets.js';
+
+// Models: the zoo, loading and saving TF.js layers models.
+export { cloneModel, loadModel, saveModel } from './models/io.js';
+export { buildZooModel, isZooName, ModelError, ZOO_NAMES, type ZooName } from './models/zoo.js';
+
+// What is coupled: the dependency graph and its channel groups.
+export { buildGraph, type ChannelGroup, checkPrunable, DependencyGraph, GraphError, type GroupMember } from './prune/graph.js';
+// How to prune: physical removal of channels, one place per layer type.
+export { type KeepPlan, pruneModel, PruneError, validatePlan } from './prune/surgery.js';
+// What it costs: MACs, parameters, latency, size on disk.
+export { layerMacs, measureLatency, type ModelCost, modelCost, reduction, sizeOnDisk } from './prune/metrics.js';
+export { formatReport, type PruneReport, pruneReport, summariseModel } from './prune/report.js';
+
+// What to prune: criteria score each group's channels.
+export { CRITERIA, CriterionError, type CriterionName, type GroupScores, scoreGroups, topChannels } from './heuristics/criteria.js';
+// Hand-made policies: a criterion to a ratio or to a tolerance, and per-group sensitivity analysis.
+export {
+  DEFAULT_HEURISTIC_CONFIG,
+  DEFAULT_SEARCH,
+  type HeuristicConfig,
+  type HeuristicEvent,
+  pruneToRatio,
+  pruneToTolerance,
+  type ToleranceResult,
+  type ToleranceSearch,
+} from './heuristics/pipeline.js';
+export { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityConfig, type SensitivityResult } from './heuristics/sensitivity.js';
+
+// Training and fine-tuning.
+export { DEFAULT_TRAIN_CONFIG, evaluateAccuracy, InterruptedError, recalibrateBatchNorm, type TrainConfig, trainModel } from './train/train.js';
+
+// The learned policy: try-and-learn, its config, its event stream and where it keeps its progress.
+export { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, PruneConfigSchema } from './run/config.js';
+export { prune, type PruneHooks, type PruneOptions } from './run/prune.js';
+export { folderStore, MemoryStore, type RunStore } from './run/store.js';
+export { type GroupDecision, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
+export { Run, type RunRecord } from './runs/records.js';
+
+// The HTML comparison report.
+export { renderReport, writeReport } from './report/report-html.js';
