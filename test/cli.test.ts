@@ -52,3 +52,11 @@ describe('autoprune train', () => {
     expect(stderr).toMatch(/t10k-images-idx3-ubyte: IDX header declares 10x28x28 = 7840 bytes of data but the file holds 84 \(truncated\)/);
   });
 });
+
+describe('autoprune --version', () => {
+  it("prints the package's version", () => {
+    const { status, stdout } = autoprune(['--version']);
+    expect(status).toBe(0);
+    expect(stdout.trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
+  });
+});

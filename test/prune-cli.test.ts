@@ -152,9 +152,11 @@ describe('autoprune prune / resume', () => {
     expect(show.stdout).toMatch(/command prune, status crashed/);
     expect(show.stdout).toMatch(/group 1 \(conv2\): kept \d+\/50/);
     expect(show.stdout).toMatch(new RegExp(`resume with: autoprune resume ${killedId}`));
+    expect(show.stdout).toMatch(new RegExp(`checkpoints: .*${killedId}/checkpoints/ \\(2 groups\\)`));
     expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+crashed\\s+2 groups finished`));
     expect(autoprune([...common, 'resume', killedId]).status).toBe(0);
     expect(decisions(record(runsDir, killedId))).toEqual(decisions(reference));
+    expect(autoprune([...common, 'show', killedId]).stdout).toMatch(new RegExp(`pruned model: .*${killedId}/model/model\\.json`));
     expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
   });
 

@@ -1,4 +1,5 @@
 /** The `autoprune` command line. */
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, BackendError, selectBackend, type BackendChoice } from '../backend/backend.js';
 import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
@@ -58,6 +59,7 @@ async function startBackend(global: GlobalOptions, log: ProgressLog): Promise<Ba
 const DEMO_CONFIG = fileURLToPath(new URL('../../configs/demo-lenet5-mnist.json', import.meta.url));
 const SHIPPED_LENET = shippedBaseline('lenet5', 'mnist')!;
 const DEMO_PROBES = 4;
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 export function buildProgram(): Command {
   const program = new Command('autoprune')
@@ -66,6 +68,7 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'kernel threads of the wasm backend (default: one per core, or $AUTOPRUNE_WASM_THREADS); results are identical for any count', integerIn(1, MAX_WASM_THREADS))
     .option('--runs-dir <dir>', 'where run records are written', 'runs')
     .option('--no-tui', 'plain line logs instead of the live display')
+    .version(PACKAGE_VERSION, '--version', 'print the version')
     .showHelpAfterError('(run with --help for usage)');
 
   program
@@ -217,7 +220,8 @@ export function buildProgram(): Command {
     .argument('<run-id>', 'the run folder name under --runs-dir')
     .action(async (runId: string, _opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      process.stdout.write(`${formatShow((await Run.open(global.runsDir, runId)).record)}\n`);
+      const run = await Run.open(global.runsDir, runId);
+      process.stdout.write(`${formatShow(run.record, run.dir)}\n`);
     });
 
   program

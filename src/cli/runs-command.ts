@@ -1,4 +1,6 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { effectiveStatus, type RunRecord, type UnreadableRun } from '../runs/records.js';
 import { methodLabel, mostFlopsRemoved, type ResultRow } from './compare-command.js';
 import { formatTable, plural } from './table.js';
@@ -30,7 +32,7 @@ function compareHeadline(rows: ResultRow[]): string {
   if (best === undefined) return rows.length === 0 ? 'no method finished' : `${rows.length} failed`;
   const done = rows.filter((r) => r.status === 'done');
   const failed = rows.length - done.length;
-  return `${done.length} method${done.length > 1 ? 's' : ''} done${failed > 0 ? `, ${failed} failed` : ''}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
+  return `${plural(done.length, 'method')} done${failed > 0 ? `, ${failed} failed` : ''}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
 }
 
 /** What to do next, for a run that did not finish. */
@@ -52,7 +54,8 @@ export function formatRuns({ records, unreadable }: { records: RunRecord[]; unre
   return formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);
 }
 
-export function formatShow(record: RunRecord): string {
+/** One run's summary; `dir` is its folder (where its files are named from). */
+export function formatShow(record: RunRecord, dir: string): string {
   const config = record.config as { model?: string; dataset?: string; seed?: number; tolerance?: number };
   const lines = [
     `run ${record.id}`,
@@ -71,7 +74,19 @@ export function formatShow(record: RunRecord): string {
         : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${pct(r.validationAccuracy!)}, test ${pct(r.testAccuracy!)}`,
     );
   }
+  lines.push(...runFiles(record, dir));
   const next = nextStep(record);
   if (next !== undefined) lines.push(next);
   return lines.join('\n');
+}
+
+/** Where the run's outputs are: record, pruned model, checkpoints, report (those that exist). */
+function runFiles(record: RunRecord, dir: string): string[] {
+  const result = record.result as { modelPath?: string };
+  const files: [string, string][] = [['record', join(dir, 'run.json')]];
+  if (result.modelPath !== undefined && existsSync(result.modelPath)) files.push([record.command === 'train' ? 'model' : 'pruned model', result.modelPath]);
+  const checkpoints = join(dir, 'checkpoints');
+  if (existsSync(checkpoints)) files.push(['checkpoints', `${checkpoints}/ (${plural(readdirSync(checkpoints).length, 'group')})`]);
+  for (const name of ['report.html', 'results.json']) if (existsSync(join(dir, name))) files.push([name.replace(/\..*/, ''), join(dir, name)]);
+  return files.map(([what, path]) => `${what}: ${path}`);
 }
