@@ -69,6 +69,66 @@ describe('wasm conv gradient kernels match the cpu backend', () => {
   });
 });
 
+// Dilation 1 only: tfjs computes no gradient of a dilated depthwise conv.
+const depthwiseCases: { k: number; multiplier: number; stride: number; pad: Pad }[] = [];
+for (const k of [1, 3, 5]) for (const multiplier of [1, 2]) for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) depthwiseCases.push({ k, multiplier, stride, pad });
+
+describe('wasm depthwise conv gradient kernels match the cpu backend', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it.each(depthwiseCases)('k=$k multiplier=$multiplier stride=$stride pad=$pad', async ({ k, multiplier, stride, pad }) => {
+    const rng = seedrandom(`dw-${k}-${multiplier}-${stride}-${pad}`);
+    const [batch, channels] = [3, 4];
+    const xShape: Shape4 = [batch, 9, 8, channels];
+    const filterShape: Shape4 = [k, k, channels, multiplier];
+    const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, 1, pad, undefined, true);
+    const dyShape: Shape4 = [batch, info.outHeight, info.outWidth, channels * multiplier];
+    const x = { shape: xShape, values: randomArray(xShape.reduce((a, b) => a * b), rng) };
+    const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
+    const filter = { shape: filterShape, values: randomArray(filterShape.reduce((a, b) => a * b), rng) };
+    const attrs = { strides: [stride, stride], dilations: [1, 1], pad, dimRoundingMode: undefined };
+    const filterAttrs = { ...attrs, filterShape };
+    const inputAttrs = { ...attrs, inputShape: xShape };
+    const dwCpu = await runOn('cpu', 'DepthwiseConv2dNativeBackpropFilter', { x, dy }, filterAttrs);
+    const dxCpu = await runOn('cpu', 'DepthwiseConv2dNativeBackpropInput', { dy, filter }, inputAttrs);
+    await tf.setBackend('wasm');
+    const tensorsBefore = tf.memory().numTensors;
+    const dataBefore = tf.backend().numDataIds();
+    const dwWasm = await runOn('wasm', 'DepthwiseConv2dNativeBackpropFilter', { x, dy }, filterAttrs);
+    const dxWasm = await runOn('wasm', 'DepthwiseConv2dNativeBackpropInput', { dy, filter }, inputAttrs);
+    expect(dwWasm.shape).toEqual(filterShape);
+    expect(dxWasm.shape).toEqual(xShape);
+    expect(maxAbsDiff(dwWasm.values, dwCpu.values)).toBeLessThan(1e-4);
+    expect(maxAbsDiff(dxWasm.values, dxCpu.values)).toBeLessThan(1e-4);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(tf.backend().numDataIds()).toBe(dataBefore);
+  });
+
+  it('trains a separable and a depthwise conv layer: the same gradients as cpu through tf.grads', async () => {
+    const rng = seedrandom('dw-layers');
+    const input = tf.input({ shape: [10, 10, 3] });
+    let y = tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
+    y = tf.layers.separableConv2d({ filters: 5, kernelSize: 3, padding: 'valid', depthwiseInitializer: tf.initializers.glorotUniform({ seed: 2 }), pointwiseInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(y) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: tf.layers.globalAveragePooling2d({}).apply(y) as tf.SymbolicTensor });
+    const xs = randomArray(4 * 10 * 10 * 3, rng);
+    const gradsOn = async (backend: string) => {
+      await tf.setBackend(backend);
+      const x = tf.tensor4d(xs, [4, 10, 10, 3]);
+      const { grads } = tf.variableGrads(() => tf.sum(tf.square(model.apply(x) as tf.Tensor)) as tf.Scalar);
+      const values = await Promise.all(Object.values(grads).map((g) => g.data()));
+      tf.dispose([x, ...Object.values(grads)]);
+      return values;
+    };
+    const onCpu = await gradsOn('cpu');
+    const onWasm = await gradsOn('wasm');
+    expect(onWasm).toHaveLength(5); // depthwise kernel and bias, separable depthwise and pointwise kernels and bias
+    onWasm.forEach((g, i) => expect(maxAbsDiff(g, onCpu[i])).toBeLessThan(1e-4));
+    model.dispose();
+  });
+});
+
 describe('a conv layer trains on wasm', () => {
   it('gives the same gradients as cpu through tf.grads, with no leaks', async () => {
     const rng = seedrandom('grads');
