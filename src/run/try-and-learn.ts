@@ -209,8 +209,10 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
       const probes: CountProbe[] = [];
       let best: { count: number; model: tf.LayersModel; validationAccuracy: number } | undefined;
       let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
-      let count = agent.kept.length;
-      for (let step = 0; step <= config.relaxSteps && !shouldStop(); step++) {
+      // Keeping every filter is the model as it is: nothing to fine-tune or check (fine-tuning a converged model only costs time, and can cost accuracy); tightening starts below it.
+      const agentKeepsAll = agent.kept.length === group.size;
+      let count = agentKeepsAll ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }) ?? group.size) : agent.kept.length;
+      for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
         const kept = keptAt(count);
         const model = await env.prunedModel(kept);
         const lossBeforeFinetune = reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0))));
@@ -225,7 +227,7 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
           model.dispose();
           failing = count;
         }
-        const next = nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: probes[0].withinBudget, lastPassed: withinBudget });
+        const next = nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: agentKeepsAll || probes[0].withinBudget, lastPassed: withinBudget });
         if (next === undefined) break;
         count = next;
       }
@@ -250,7 +252,7 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
         kept,
         probabilities: Array.from(agent.probabilities),
         agentKept: agent.kept.length,
-        relaxed: probes.length - 1,
+        relaxed: agentKeepsAll ? probes.length : probes.length - 1,
         probes,
         allowedDrop,
         rewardBudget,
