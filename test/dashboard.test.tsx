@@ -39,22 +39,49 @@ async function frameMatching(lastFrame: () => string | undefined, pattern: RegEx
   throw new Error(`no frame matched ${pattern}; last frame:\n${lastFrame()}`);
 }
 
+const groupStart = (groupId: number, size: number, producers: string[], allowedDrop: number): RunEvent => ({ type: 'group-start', groupId, index: groupId, count: 2, size, producers, allowedDrop });
+
 describe('dashboard state', () => {
-  it('folds events into group rows, the search, fine-tuning, reductions and an estimate', () => {
-    let s = reduce(initialState(0), start);
+  it('folds events into group rows, the search, fine-tuning, the validation floor and reductions', () => {
+    let s = reduce(initialState(0), start, 0);
     expect(s.groups.map((g) => g.status)).toEqual(['waiting', 'waiting']);
-    s = reduce(s, { type: 'group-start', groupId: 0, index: 0, count: 2, size: 20, producers: ['conv1'] });
-    s = [0.1, 0.3, 0.2].reduce((acc, r, i) => reduce(acc, iteration(i + 1, r)), s);
+    expect([s.baseValidation, s.validation]).toEqual([99, 99]);
+    s = reduce(s, groupStart(0, 20, ['conv1'], 0.4), 0);
+    expect(s.groupAllowedDrop).toBe(0.4);
+    s = [0.1, 0.3, 0.2].reduce((acc, r, i) => reduce(acc, iteration(i + 1, r), 1000 * (i + 1)), s);
     expect(s.groups[0].status).toBe('searching');
-    expect(s.search?.rewards).toEqual([0.1, 0.3, 0.2]);
-    s = reduce(s, { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 10, batches: 20, loss: 0.1, imagesPerSecond: 500 } });
+    expect(s.search).toMatchObject({ rewards: [0.1, 0.3, 0.2], greedyKept: 14, sampledKept: 15, floor: 98.3 });
+    s = reduce(s, { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 10, batches: 20, loss: 0.1, imagesPerSecond: 500 } }, 20_000);
     expect(s.groups[0].status).toBe('fine-tuning');
-    expect(remainingSeconds(s)).toBeUndefined();
-    s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 });
+    s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
     expect(s.groups[0]).toMatchObject({ status: 'done', kept: 11 });
-    expect([s.flopsReduction, s.paramsReduction]).toEqual([2, 2]);
-    expect(remainingSeconds(s)).toBe(60); // 60 s per group x 1 group left
+    expect([s.flopsReduction, s.paramsReduction, s.validation]).toEqual([2, 2, 99.1]);
+  });
+
+  it('estimates the time left from the first group on, counts down within a group and through the final fine-tune', () => {
+    let s = reduce(reduce(initialState(0), start, 0), groupStart(0, 20, ['conv1'], 0.4), 0);
+    expect(remainingSeconds(s, 0)).toBeUndefined();
+    // 3 of 250 iterations in 10 s: the search alone would take 833 s per group (a lower bound: no fine-tuning seen yet).
+    s = reduce(s, iteration(3, 0.1), 10_000);
+    const early = remainingSeconds(s, 10_000)!;
+    expect(early.lowerBound).toBe(true);
+    expect(early.seconds).toBeCloseTo(2 * (10 * 250) / 3 - 10, 6);
+    s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
+    expect(remainingSeconds(s, 60_000)).toEqual({ seconds: 60, lowerBound: false }); // 60 s per group x 1 group left
+    s = reduce(s, groupStart(1, 50, ['conv2'], 1), 60_000);
+    expect(remainingSeconds(s, 90_000)).toEqual({ seconds: 30, lowerBound: false });
+    expect(remainingSeconds(s, 200_000)).toEqual({ seconds: 0, lowerBound: false });
+    const final = (batch: number): RunEvent => ({ type: 'finetune-progress', groupId: 'final', progress: { epoch: 1, epochs: 1, batch, batches: 100, loss: 0.1, imagesPerSecond: 500 } });
+    s = reduce(reduce(s, final(10), 100_000), final(20), 110_000);
+    expect(remainingSeconds(s, 110_000)!.seconds).toBeCloseTo(40, 6); // 20% in the 10 s since its first report... from its start
+  });
+
+  it('scales the sparkline to the 10th-90th percentiles, so one outlier does not flatten the rest', () => {
     expect(sparkline([0, 1, 0.5])).toBe('▁█▅');
+    const rewards = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 0.55];
+    const withOutlier = sparkline([...rewards, -50]);
+    expect(withOutlier.at(-1)).toBe('▁');
+    expect(new Set(withOutlier.slice(0, -1)).size).toBeGreaterThan(4); // the ordinary values still spread over the levels
   });
 });
 
@@ -65,18 +92,21 @@ describe('dashboard view', () => {
     events.next(start);
     let frame = await frameMatching(lastFrame, /lenet5 on mnist · backend wasm · tolerance 1 pt · seed 3/);
     expect(frame).toMatch(/waiting\s+group 0 conv1\s+20 filters/);
-    events.next({ type: 'group-start', groupId: 0, index: 0, count: 2, size: 20, producers: ['conv1'] });
+    events.next(groupStart(0, 20, ['conv1'], 0.4));
     for (let i = 1; i <= 30; i++) events.next(iteration(i, Math.sin(i / 4)));
     frame = await frameMatching(lastFrame, /iteration 30\/250/);
     expect(frame).toMatch(/searching\s+group 0 conv1/);
-    expect(frame).toMatch(/kept 14\/20 \(70%\) · entropy 0\.200/);
+    expect(frame).toMatch(/greedy keeps 14\/20 \(70%\) · samples keep 15\.0 · entropy 0\.200/);
     expect(frame).toMatch(/mean reward [▁▂▃▄▅▆▇█]{30} /);
-    expect(frame).toMatch(/sampled accuracy 98\.90% \(reward floor, before fine-tuning: 98\.30%\)/);
+    expect(frame).toMatch(/reward images, before fine-tuning: samples 98\.90% · reward budget ≥ 98\.30%/);
+    expect(frame).toMatch(/validation 99\.00% · floor 98\.00% \(unpruned 99\.00% - 1 pt\) · after this group ≥ 98\.60%/);
+    expect(frame).toMatch(/at least \dm\d\ds left/);
     events.next({ type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 2, batch: 50, batches: 100, loss: 0.1, imagesPerSecond: 500 } });
     frame = await frameMatching(lastFrame, /fine-tuning group 0: █+░+ epoch 1\/2/);
     events.next({ type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 });
     frame = await frameMatching(lastFrame, /done\s+group 0 conv1\s+11\/20 kept/);
     expect(frame).toMatch(/FLOPs 2\.00x · params 2\.00x · elapsed \dm\d\ds · about 1m00s left/);
+    expect(frame).toMatch(/validation 99\.10% · floor 98\.00%/);
     unmount();
   });
 });

@@ -13,10 +13,18 @@ export interface DashboardState {
   tolerance: number;
   seed: number;
   startedAt: number;
+  /** Validation accuracy (percent, the split that enforces the tolerance) of the unpruned model, and after the last decided group. */
+  baseValidation: number;
+  validation: number;
+  /** Validation points the run may have lost once the current group is decided (its share of the tolerance). */
+  groupAllowedDrop?: number;
   groups: { id: number; producers: string[]; size: number; kept?: number; status: GroupStatus; seconds?: number }[];
-  /** The group being searched: the agent's latest iteration. */
-  search?: { groupId: number; iteration: number; maxIterations: number; rewards: number[]; accuracy: number; floor: number; kept: number; size: number; entropy: number };
-  finetune?: { label: string; epoch: number; epochs: number; batch: number; batches: number };
+  /** When the current group started (ms). */
+  groupStartedAt?: number;
+  /** The group being searched: the agent's latest iteration. floor: the reward's budget (reward images, before fine-tuning). */
+  search?: { groupId: number; iteration: number; maxIterations: number; rewards: number[]; accuracy: number; floor: number; greedyKept: number; sampledKept: number; size: number; entropy: number };
+  /** startedAt: when this fine-tune's first progress arrived (ms). */
+  finetune?: { label: string; epoch: number; epochs: number; batch: number; batches: number; startedAt: number };
   flopsReduction: number;
   paramsReduction: number;
   done?: { lines: string[] };
@@ -27,10 +35,11 @@ export interface DashboardState {
 export const SPARKLINE_WIDTH = 40;
 
 export function initialState(now = Date.now()): DashboardState {
-  return { model: '', dataset: '', backend: '', tolerance: 0, seed: 0, startedAt: now, groups: [], flopsReduction: 1, paramsReduction: 1 };
+  return { model: '', dataset: '', backend: '', tolerance: 0, seed: 0, startedAt: now, baseValidation: NaN, validation: NaN, groups: [], flopsReduction: 1, paramsReduction: 1 };
 }
 
-export function reduce(state: DashboardState, event: RunEvent): DashboardState {
+/** The state after `event`, which arrived at `now` (ms). */
+export function reduce(state: DashboardState, event: RunEvent, now = Date.now()): DashboardState {
   switch (event.type) {
     case 'run-start':
       return {
@@ -40,13 +49,17 @@ export function reduce(state: DashboardState, event: RunEvent): DashboardState {
         backend: event.backend,
         tolerance: event.tolerance,
         seed: event.seed,
+        baseValidation: 100 * event.baseValidationAccuracy,
+        validation: 100 * event.baseValidationAccuracy,
         groups: event.groups.map((g, i) => ({ ...g, status: i < event.resumedGroups ? 'done' : 'waiting' })),
       };
     case 'group-start':
       return {
         ...state,
         groups: state.groups.map((g) => (g.id === event.groupId ? { ...g, status: 'searching' } : g)),
-        search: { groupId: event.groupId, iteration: 0, maxIterations: 0, rewards: [], accuracy: NaN, floor: NaN, kept: event.size, size: event.size, entropy: NaN },
+        groupStartedAt: now,
+        groupAllowedDrop: event.allowedDrop,
+        search: { groupId: event.groupId, iteration: 0, maxIterations: 0, rewards: [], accuracy: NaN, floor: NaN, greedyKept: event.size, sampledKept: event.size, size: event.size, entropy: NaN },
         finetune: undefined,
       };
     case 'iteration': {
@@ -61,7 +74,8 @@ export function reduce(state: DashboardState, event: RunEvent): DashboardState {
           rewards: [...previous, r.meanReward].slice(-SPARKLINE_WIDTH),
           accuracy: r.meanAccuracy,
           floor: event.floor,
-          kept: r.greedyKept,
+          greedyKept: r.greedyKept,
+          sampledKept: r.meanKept,
           size: state.groups.find((g) => g.id === event.groupId)?.size ?? r.greedyKept,
           entropy: r.entropy,
         },
@@ -70,7 +84,10 @@ export function reduce(state: DashboardState, event: RunEvent): DashboardState {
     case 'finetune-progress': {
       const p = event.progress;
       const groups = state.groups.map((g) => (g.id === event.groupId ? { ...g, status: 'fine-tuning' as const } : g));
-      return { ...state, groups, finetune: { label: event.groupId === 'final' ? 'final model' : `group ${event.groupId}`, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches } };
+      const label = event.groupId === 'final' ? 'final model' : `group ${event.groupId}`;
+      // A new fine-tune (another probe, or the final one) restarts its clock.
+      const continuing = state.finetune?.label === label && state.finetune.epoch * state.finetune.batches + state.finetune.batch <= p.epoch * p.batches + p.batch;
+      return { ...state, groups, finetune: { label, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, startedAt: continuing ? state.finetune!.startedAt : now } };
     }
     case 'group-done': {
       const d = event.decision;
@@ -79,6 +96,9 @@ export function reduce(state: DashboardState, event: RunEvent): DashboardState {
         groups: state.groups.map((g) => (g.id === d.groupId ? { ...g, status: 'done', kept: d.kept.length, seconds: d.seconds } : g)),
         flopsReduction: event.originalMacs / d.macs,
         paramsReduction: event.originalParams / d.params,
+        validation: 100 * d.validationAccuracy,
+        groupStartedAt: undefined,
+        groupAllowedDrop: undefined,
         search: undefined,
         finetune: undefined,
       };
@@ -99,25 +119,48 @@ export function reduce(state: DashboardState, event: RunEvent): DashboardState {
 }
 
 /**
- * Seconds left: the mean time of the groups finished in this session times the
- * groups still to do (a group's search has a fixed iteration budget, whatever
- * its width); undefined before the first group finishes.
+ * Seconds left and how they were estimated. Per group: the mean time of the
+ * groups finished in this session, or before any has, the current group's
+ * search so far extrapolated to its iteration limit (fine-tuning not yet
+ * seen, so a lower bound). The current group counts down from its estimate;
+ * the final fine-tune, once it runs, is extrapolated from its progress.
  */
-export function remainingSeconds(state: DashboardState): number | undefined {
+export function remainingSeconds(state: DashboardState, now = Date.now()): { seconds: number; lowerBound: boolean } | undefined {
+  const { finetune } = state;
+  if (finetune?.label === 'final model') {
+    const done = ((finetune.epoch - 1) * finetune.batches + finetune.batch) / (finetune.epochs * finetune.batches);
+    return done > 0 ? { seconds: ((now - finetune.startedAt) / 1000) * (1 / done - 1), lowerBound: false } : undefined;
+  }
   const finished = state.groups.filter((g) => g.status === 'done' && g.seconds !== undefined);
-  if (finished.length === 0) return undefined;
-  const perGroup = finished.reduce((s, g) => s + g.seconds!, 0) / finished.length;
-  return perGroup * state.groups.filter((g) => g.status !== 'done').length;
+  const inGroup = state.groupStartedAt === undefined ? 0 : (now - state.groupStartedAt) / 1000;
+  let perGroup: number;
+  let lowerBound = false;
+  if (finished.length > 0) perGroup = finished.reduce((s, g) => s + g.seconds!, 0) / finished.length;
+  else if (state.search !== undefined && state.search.iteration > 0) {
+    perGroup = (inGroup * state.search.maxIterations) / state.search.iteration;
+    lowerBound = true;
+  } else return undefined;
+  const current = state.groups.some((g) => g.status === 'searching' || g.status === 'fine-tuning') ? Math.max(0, perGroup - inGroup) : 0;
+  return { seconds: current + perGroup * state.groups.filter((g) => g.status === 'waiting').length, lowerBound };
 }
 
 const BLOCKS = '▁▂▃▄▅▆▇█';
 
-export function sparkline(values: number[]): string {
-  if (values.length === 0) return '';
-  const [min, max] = [Math.min(...values), Math.max(...values)];
-  return values.map((v) => BLOCKS[max === min ? 3 : Math.round(((v - min) / (max - min)) * (BLOCKS.length - 1))]).join('');
+/** A value's quantile q in [0, 1] (linear between order statistics). */
+function quantile(sorted: number[], q: number): number {
+  const at = q * (sorted.length - 1);
+  const below = Math.floor(at);
+  return sorted[below] + (sorted[Math.min(below + 1, sorted.length - 1)] - sorted[below]) * (at - below);
 }
 
+/** Bars scaled to the 10th-90th percentile range, so one outlier does not flatten the rest (outliers clip to the ends). */
+export function sparkline(values: number[]): string {
+  if (values.length === 0) return '';
+  const sorted = [...values].sort((a, b) => a - b);
+  const [min, max] = values.length >= 10 ? [quantile(sorted, 0.1), quantile(sorted, 0.9)] : [sorted[0], sorted[sorted.length - 1]];
+  const level = (v: number) => (max === min ? 3 : Math.round(Math.min(1, Math.max(0, (v - min) / (max - min))) * (BLOCKS.length - 1)));
+  return values.map((v) => BLOCKS[level(v)]).join('');
+}
 export function bar(fraction: number, width = 30): string {
   const filled = Math.round(Math.min(1, Math.max(0, fraction)) * width);
   return '█'.repeat(filled) + '░'.repeat(width - filled);

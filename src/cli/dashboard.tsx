@@ -15,11 +15,16 @@ const minutes = (seconds: number) => `${Math.floor(seconds / 60)}m${String(Math.
 
 export function DashboardView({ state, now }: { state: DashboardState; now: number }) {
   const { search, finetune } = state;
-  const remaining = remainingSeconds(state);
+  const remaining = remainingSeconds(state, now);
+  const floor = state.baseValidation - state.tolerance;
   return (
     <Box flexDirection="column">
       <Text bold>
         autoprune · {state.model} on {state.dataset} · backend {state.backend} · tolerance {state.tolerance} pt · seed {state.seed}
+      </Text>
+      <Text>
+        validation <Text color={state.validation >= floor ? 'green' : 'red'}>{state.validation.toFixed(2)}%</Text> · floor {floor.toFixed(2)}% (unpruned {state.baseValidation.toFixed(2)}% - {state.tolerance} pt)
+        {state.groupAllowedDrop !== undefined ? ` · after this group ≥ ${(state.baseValidation - state.groupAllowedDrop).toFixed(2)}%` : ''}
       </Text>
       {state.groups.map((g) => (
         <Text key={g.id}>
@@ -29,13 +34,13 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
       {search && search.iteration > 0 && (
         <Box flexDirection="column" marginTop={1}>
           <Text>
-            group {search.groupId}: iteration {search.iteration}/{search.maxIterations} · kept {search.kept}/{search.size} ({((100 * search.kept) / search.size).toFixed(0)}%) · entropy {search.entropy.toFixed(3)}
+            group {search.groupId}: iteration {search.iteration}/{search.maxIterations} · greedy keeps {search.greedyKept}/{search.size} ({((100 * search.greedyKept) / search.size).toFixed(0)}%) · samples keep {search.sampledKept.toFixed(1)} · entropy {search.entropy.toFixed(3)}
           </Text>
           <Text>
             mean reward <Text color="magenta">{sparkline(search.rewards)}</Text> {search.rewards.at(-1)?.toFixed(3)}
           </Text>
           <Text>
-            sampled accuracy <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> (reward floor, before fine-tuning: {search.floor.toFixed(2)}%)
+            reward images, before fine-tuning: samples <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> · reward budget ≥ {search.floor.toFixed(2)}%
           </Text>
         </Box>
       )}
@@ -46,7 +51,7 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
       )}
       <Text>
         FLOPs {state.flopsReduction.toFixed(2)}x · params {state.paramsReduction.toFixed(2)}x · elapsed {minutes((now - state.startedAt) / 1000)}
-        {remaining !== undefined && !state.done ? ` · about ${minutes(remaining)} left` : ''}
+        {remaining !== undefined && !state.done ? ` · ${remaining.lowerBound ? 'at least' : 'about'} ${minutes(remaining.seconds)} left` : ''}
       </Text>
       {state.done?.lines.map((line) => <Text key={line} color="green">{line}</Text>)}
       {state.error && <Text color="red">error: {state.error}</Text>}

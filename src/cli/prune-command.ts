@@ -28,13 +28,13 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
       );
       break;
     case 'group-start':
-      log.line(`group ${event.groupId} (${event.producers.join(', ')}): ${event.size} channels, ${event.index + 1}/${event.count}: training the agent`);
+      log.line(`group ${event.groupId} (${event.producers.join(', ')}): ${event.size} channels, ${event.index + 1}/${event.count}: training the agent; validation may drop ${event.allowedDrop.toFixed(2)} points by the end of this group`);
       break;
     case 'iteration': {
       const r = event.record;
       log.status(
         `  group ${event.groupId} iteration ${r.iteration}/${event.maxIterations}: mean reward ${r.meanReward.toFixed(3)}, best ${r.bestReward.toFixed(3)}, ` +
-          `sampled accuracy ${pct(r.meanAccuracy)} (reward floor ${pct(event.floor)}), kept ${r.meanKept.toFixed(1)} (greedy ${r.greedyKept}), entropy ${r.entropy.toFixed(3)}`,
+          `samples' accuracy before fine-tuning ${pct(r.meanAccuracy)} (reward budget ${pct(event.floor)}), samples keep ${r.meanKept.toFixed(1)}, greedy mask ${r.greedyKept}, entropy ${r.entropy.toFixed(3)}`,
       );
       break;
     }

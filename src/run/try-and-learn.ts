@@ -91,7 +91,8 @@ export interface CountProbe {
 
 export type RunEvent =
   | { type: 'run-start'; runId: string; model: string; dataset: string; backend: string; tolerance: number; seed: number; groups: { id: number; size: number; producers: string[] }[]; baseValidationAccuracy: number; resumedGroups: number }
-  | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[] }
+  /** allowedDrop: validation points the run may have lost once this group is decided (its share of the tolerance). */
+  | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[]; allowedDrop: number }
   | { type: 'iteration'; groupId: number; record: IterationRecord; maxIterations: number; floor: number }
   | { type: 'finetune-progress'; groupId: number | 'final'; progress: BatchProgress }
   | { type: 'group-done'; decision: GroupDecision; originalMacs: number; originalParams: number }
@@ -178,7 +179,7 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
     for (const [index, group] of groups.entries()) {
       if (index < done.length) continue;
       const groupStarted = performance.now();
-      emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers });
+      emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop: allowedDrops[index] });
 
       // 1. The group's budgets, then a fresh agent trained on it.
       env.setGroup(group.id);
