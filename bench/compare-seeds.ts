@@ -10,12 +10,15 @@
  *   npx tsx bench/compare-seeds.ts --config configs/compare-lenet5-mnist.json --name lenet5-mnist-b1 --seeds 0,1,2
  *   npx tsx bench/compare-seeds.ts --name lenet5-mnist-b1 --seeds 0,1,2 --table   # the table from the committed files
  *   --jobs N runs each compare's methods N at a time (compare --jobs)
+ *   --methods a,b --merge runs only those methods and merges their rows into
+ *     the committed file (a compare finished over several sessions; run it
+ *     from the same folder, since results name the baseline by its path)
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CompareResults, ResultRow } from '../src/cli/compare-command.js';
+import { type CompareResults, mergeResults, type ResultRow } from '../src/cli/compare-command.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,6 +28,7 @@ const { values } = parseArgs({
     methods: { type: 'string' },
     jobs: { type: 'string', default: '1' },
     table: { type: 'boolean', default: false },
+    merge: { type: 'boolean', default: false },
     'runs-dir': { type: 'string', default: 'runs' },
   },
 });
@@ -35,7 +39,7 @@ const fileOf = (seed: number) => join('bench', 'results', `${values.name}-seed${
 if (!values.table) {
   if (values.config === undefined) throw new Error('give --config');
   for (const seed of seeds) {
-    if (existsSync(fileOf(seed))) {
+    if (existsSync(fileOf(seed)) && !values.merge) {
       console.error(`${fileOf(seed)} exists: seed ${seed} is not run again (delete the file to rerun it)`);
       continue;
     }
@@ -43,7 +47,12 @@ if (!values.table) {
     console.error(`$ node ${args.join(' ')}`);
     const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
     if (child.status !== 0) throw new Error(`compare at seed ${seed} failed (exit ${child.status})`);
-    copyFileSync(join(values['runs-dir']!, child.stdout.trim(), 'results.json'), fileOf(seed));
+    const produced = join(values['runs-dir']!, child.stdout.trim(), 'results.json');
+    if (values.merge && existsSync(fileOf(seed))) {
+      const read = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as CompareResults;
+      const merged = mergeResults([{ runId: fileOf(seed), results: read(fileOf(seed)) }, { runId: child.stdout.trim(), results: read(produced) }]);
+      writeFileSync(fileOf(seed), `${JSON.stringify(merged, null, 2)}\n`);
+    } else copyFileSync(produced, fileOf(seed));
   }
 }
 
