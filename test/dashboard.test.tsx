@@ -19,6 +19,7 @@ const start: RunEvent = {
   ],
   baseValidationAccuracy: 0.99,
   resumedGroups: 0,
+  validationAccuracy: 0.99,
 };
 const iteration = (i: number, meanReward: number): RunEvent => ({
   type: 'iteration',
@@ -56,6 +57,9 @@ describe('dashboard state', () => {
     s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
     expect(s.groups[0]).toMatchObject({ status: 'done', kept: 11 });
     expect([s.flopsReduction, s.paramsReduction, s.validation]).toEqual([2, 2, 99.1]);
+    // A resumed run shows the accuracy after the groups already decided, not the unpruned one.
+    const resumed = reduce(initialState(0), { ...start, resumedGroups: 1, validationAccuracy: 0.985 } as RunEvent, 0);
+    expect([resumed.validation, resumed.groups[0].status]).toEqual([98.5, 'done']);
   });
 
   it('estimates the time left from the first group on, counts down within a group and through the final fine-tune', () => {
@@ -66,6 +70,9 @@ describe('dashboard state', () => {
     const early = remainingSeconds(s, 10_000)!;
     expect(early.lowerBound).toBe(true);
     expect(early.seconds).toBeCloseTo(2 * (10 * 250) / 3 - 10, 6);
+    // Fine-tuning after a search that took 10 s: the other group will take at least that.
+    const tuning = reduce(s, { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 20, batches: 100, loss: 0.1, imagesPerSecond: 500 } }, 30_000);
+    expect(remainingSeconds(tuning, 40_000)).toEqual({ seconds: 10, lowerBound: true });
     s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
     expect(remainingSeconds(s, 60_000)).toEqual({ seconds: 60, lowerBound: false }); // 60 s per group x 1 group left
     s = reduce(s, groupStart(1, 50, ['conv2'], 1), 60_000);
@@ -73,7 +80,8 @@ describe('dashboard state', () => {
     expect(remainingSeconds(s, 200_000)).toEqual({ seconds: 0, lowerBound: false });
     const final = (batch: number): RunEvent => ({ type: 'finetune-progress', groupId: 'final', progress: { epoch: 1, epochs: 1, batch, batches: 100, loss: 0.1, imagesPerSecond: 500 } });
     s = reduce(reduce(s, final(10), 100_000), final(20), 110_000);
-    expect(remainingSeconds(s, 110_000)!.seconds).toBeCloseTo(40, 6); // 20% in the 10 s since its first report... from its start
+    // 10% more of it in the 10 s since its first report (at 10%): 80% left takes 80 s.
+    expect(remainingSeconds(s, 110_000)!.seconds).toBeCloseTo(80, 6);
   });
 
   it('scales the sparkline to the 10th-90th percentiles, so one outlier does not flatten the rest', () => {

@@ -21,10 +21,10 @@ export interface DashboardState {
   groups: { id: number; producers: string[]; size: number; kept?: number; status: GroupStatus; seconds?: number }[];
   /** When the current group started (ms). */
   groupStartedAt?: number;
-  /** The group being searched: the agent's latest iteration. floor: the reward's budget (reward images, before fine-tuning). */
-  search?: { groupId: number; iteration: number; maxIterations: number; rewards: number[]; accuracy: number; floor: number; greedyKept: number; sampledKept: number; size: number; entropy: number };
-  /** startedAt: when this fine-tune's first progress arrived (ms). */
-  finetune?: { label: string; epoch: number; epochs: number; batch: number; batches: number; startedAt: number };
+  /** The group being searched: the agent's latest iteration (at lastIterationAt, ms). floor: the reward's budget (reward images, before fine-tuning). */
+  search?: { groupId: number; iteration: number; lastIterationAt: number; maxIterations: number; rewards: number[]; accuracy: number; floor: number; greedyKept: number; sampledKept: number; size: number; entropy: number };
+  /** startedAt: when this fine-tune's first progress arrived (ms), and the share of it done then. */
+  finetune?: { label: string; epoch: number; epochs: number; batch: number; batches: number; startedAt: number; doneAtStart: number };
   flopsReduction: number;
   paramsReduction: number;
   done?: { lines: string[] };
@@ -50,7 +50,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         tolerance: event.tolerance,
         seed: event.seed,
         baseValidation: 100 * event.baseValidationAccuracy,
-        validation: 100 * event.baseValidationAccuracy,
+        validation: 100 * event.validationAccuracy,
         groups: event.groups.map((g, i) => ({ ...g, status: i < event.resumedGroups ? 'done' : 'waiting' })),
       };
     case 'group-start':
@@ -59,7 +59,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         groups: state.groups.map((g) => (g.id === event.groupId ? { ...g, status: 'searching' } : g)),
         groupStartedAt: now,
         groupAllowedDrop: event.allowedDrop,
-        search: { groupId: event.groupId, iteration: 0, maxIterations: 0, rewards: [], accuracy: NaN, floor: NaN, greedyKept: event.size, sampledKept: event.size, size: event.size, entropy: NaN },
+        search: { groupId: event.groupId, iteration: 0, lastIterationAt: now, maxIterations: 0, rewards: [], accuracy: NaN, floor: NaN, greedyKept: event.size, sampledKept: event.size, size: event.size, entropy: NaN },
         finetune: undefined,
       };
     case 'iteration': {
@@ -70,6 +70,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         search: {
           groupId: event.groupId,
           iteration: r.iteration,
+          lastIterationAt: now,
           maxIterations: event.maxIterations,
           rewards: [...previous, r.meanReward].slice(-SPARKLINE_WIDTH),
           accuracy: r.meanAccuracy,
@@ -87,7 +88,9 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
       const label = event.groupId === 'final' ? 'final model' : `group ${event.groupId}`;
       // A new fine-tune (another probe, or the final one) restarts its clock.
       const continuing = state.finetune?.label === label && state.finetune.epoch * state.finetune.batches + state.finetune.batch <= p.epoch * p.batches + p.batch;
-      return { ...state, groups, finetune: { label, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, startedAt: continuing ? state.finetune!.startedAt : now } };
+      const done = finetuneDone(p);
+      const clock = continuing ? { startedAt: state.finetune!.startedAt, doneAtStart: state.finetune!.doneAtStart } : { startedAt: now, doneAtStart: done };
+      return { ...state, groups, finetune: { label, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, ...clock } };
     }
     case 'group-done': {
       const d = event.decision;
@@ -118,30 +121,38 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
   }
 }
 
+/** Share of a fine-tune done at a progress report. */
+const finetuneDone = (p: { epoch: number; epochs: number; batch: number; batches: number }) => ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches);
+
 /**
  * Seconds left and how they were estimated. Per group: the mean time of the
- * groups finished in this session, or before any has, the current group's
- * search so far extrapolated to its iteration limit (fine-tuning not yet
- * seen, so a lower bound). The current group counts down from its estimate;
- * the final fine-tune, once it runs, is extrapolated from its progress.
+ * groups finished in this session; before any has, the current group's
+ * search extrapolated to its iteration limit while it searches, or the
+ * search's time once it fine-tunes (both lower bounds: fine-tuning not yet
+ * measured). The current group counts down from its estimate; the final
+ * fine-tune is extrapolated from the progress since its first report.
  */
 export function remainingSeconds(state: DashboardState, now = Date.now()): { seconds: number; lowerBound: boolean } | undefined {
-  const { finetune } = state;
+  const { finetune, search } = state;
   if (finetune?.label === 'final model') {
-    const done = ((finetune.epoch - 1) * finetune.batches + finetune.batch) / (finetune.epochs * finetune.batches);
-    return done > 0 ? { seconds: ((now - finetune.startedAt) / 1000) * (1 / done - 1), lowerBound: false } : undefined;
+    const progress = finetuneDone(finetune) - finetune.doneAtStart;
+    return progress > 0 ? { seconds: ((now - finetune.startedAt) / 1000 / progress) * (1 - finetuneDone(finetune)), lowerBound: false } : undefined;
   }
   const finished = state.groups.filter((g) => g.status === 'done' && g.seconds !== undefined);
+  const waiting = state.groups.filter((g) => g.status === 'waiting').length;
   const inGroup = state.groupStartedAt === undefined ? 0 : (now - state.groupStartedAt) / 1000;
-  let perGroup: number;
-  let lowerBound = false;
-  if (finished.length > 0) perGroup = finished.reduce((s, g) => s + g.seconds!, 0) / finished.length;
-  else if (state.search !== undefined && state.search.iteration > 0) {
-    perGroup = (inGroup * state.search.maxIterations) / state.search.iteration;
-    lowerBound = true;
-  } else return undefined;
-  const current = state.groups.some((g) => g.status === 'searching' || g.status === 'fine-tuning') ? Math.max(0, perGroup - inGroup) : 0;
-  return { seconds: current + perGroup * state.groups.filter((g) => g.status === 'waiting').length, lowerBound };
+  const current = state.groups.find((g) => g.status === 'searching' || g.status === 'fine-tuning');
+  if (finished.length > 0) {
+    const perGroup = finished.reduce((s, g) => s + g.seconds!, 0) / finished.length;
+    return { seconds: (current ? Math.max(0, perGroup - inGroup) : 0) + perGroup * waiting, lowerBound: false };
+  }
+  if (search === undefined || search.iteration === 0 || state.groupStartedAt === undefined) return undefined;
+  const searched = (search.lastIterationAt - state.groupStartedAt) / 1000;
+  if (current?.status === 'searching') {
+    const perGroup = (searched * search.maxIterations) / search.iteration;
+    return { seconds: Math.max(0, perGroup - inGroup) + perGroup * waiting, lowerBound: true };
+  }
+  return { seconds: searched * waiting, lowerBound: true };
 }
 
 const BLOCKS = '▁▂▃▄▅▆▇█';

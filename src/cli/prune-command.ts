@@ -47,7 +47,7 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
       const d = event.decision;
       log.line(
         `group ${d.groupId}: kept ${d.kept.length}/${d.size} (agent ${d.agentKept} after ${d.iterations.length} iterations, ${d.converged ? 'converged' : 'not converged'}; ` +
-          `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over the allowed drop of ${d.allowedDrop.toFixed(2)}); ` +
+          (d.probes.length === 0 ? 'no probe: the group stays whole); ' : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over the allowed drop of ${d.allowedDrop.toFixed(2)}); `) +
           `validation ${pct(100 * d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
       );
       break;
@@ -118,6 +118,16 @@ export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.
   return execute(run, config, data, model, context);
 }
 
+/**
+ * A recorded config as the run that wrote it behaved: fields added since
+ * take the value that matches the old behaviour, not today's default, so a
+ * resumed run ends as it would have uninterrupted.
+ */
+function withFieldsOfItsVersion(config: Record<string, unknown>): Record<string, unknown> {
+  const withBatchNormImages = (group: unknown) => ({ batchNormImages: 0, ...(group as Record<string, unknown> | undefined) }); // before BN re-estimation (2026-11-22)
+  return { ...config, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
+}
+
 export async function resumeCommand(runId: string, context: RunContext): Promise<Run> {
   const run = await Run.open(context.runsDir, runId);
   if (run.record.command !== 'prune') throw new RunError(`run "${runId}" is a ${run.record.command} run; only prune runs can be resumed`);
@@ -125,7 +135,8 @@ export async function resumeCommand(runId: string, context: RunContext): Promise
   if (effectiveStatus(run.record) === 'running') {
     throw new RunError(`run "${runId}" is still running (process ${run.record.pid}); stop it first (Ctrl-C, or kill ${run.record.pid}), then resume`);
   }
-  const config = parsePruneConfig(run.record.config, `${run.dir}/run.json config`);
+  run.removeStaleTemporaryFiles();
+  const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result as { baseline?: string; groups?: { checkpoint: string; groupId: number }[] };
   if (result.baseline === undefined || !existsSync(result.baseline)) throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);
   for (const group of result.groups ?? []) {

@@ -90,7 +90,7 @@ export interface CountProbe {
 }
 
 export type RunEvent =
-  | { type: 'run-start'; runId: string; model: string; dataset: string; backend: string; tolerance: number; seed: number; groups: { id: number; size: number; producers: string[] }[]; baseValidationAccuracy: number; resumedGroups: number }
+  | { type: 'run-start'; runId: string; model: string; dataset: string; backend: string; tolerance: number; seed: number; groups: { id: number; size: number; producers: string[] }[]; baseValidationAccuracy: number; resumedGroups: number; validationAccuracy: number }
   /** allowedDrop: validation points the run may have lost once this group is decided (its share of the tolerance). */
   | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[]; allowedDrop: number }
   | { type: 'iteration'; groupId: number; record: IterationRecord; maxIterations: number; floor: number }
@@ -171,7 +171,7 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
     // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
     await store.record({ ...store.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done });
   }
-  emit({ type: 'run-start', runId: store.id, model: config.model, dataset: data.name, backend, tolerance: config.tolerance, seed: config.seed, groups: groups.map(({ id, size, producers }) => ({ id, size, producers })), baseValidationAccuracy, resumedGroups: done.length });
+  emit({ type: 'run-start', runId: store.id, model: config.model, dataset: data.name, backend, tolerance: config.tolerance, seed: config.seed, groups: groups.map(({ id, size, producers }) => ({ id, size, producers })), baseValidationAccuracy, resumedGroups: done.length, validationAccuracy: done.at(-1)?.validationAccuracy ?? baseValidationAccuracy });
 
   let searchSeconds = 0;
   let evaluations = 0;
@@ -217,7 +217,12 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
         const kept = keptAt(count);
         const model = await env.prunedModel(kept);
         const lossBeforeFinetune = reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0))));
-        const { validationAccuracy } = await finetune(model, group.id, groupSeed(config.seed, group.id));
+        const { validationAccuracy } = await finetune(model, group.id, groupSeed(config.seed, group.id)).catch((err: unknown) => {
+          // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and the best so far.
+          model.dispose();
+          best?.model.dispose();
+          throw err;
+        });
         const withinBudget = 100 * (baseValidationAccuracy - validationAccuracy) <= allowedDrop;
         probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, withinBudget });
         if (withinBudget) {
@@ -274,7 +279,10 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
     // 4. Final fine-tune (kept only if it helps), report, save.
     const final = await cloneModel(env.model);
     const beforeFinal = await guardedAccuracy(final);
-    const tuned = await finetune(final, 'final', config.seed + 999);
+    const tuned = await finetune(final, 'final', config.seed + 999).catch((err: unknown) => {
+      final.dispose();
+      throw err;
+    });
     if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
     const report = await pruneReport(baseline, final, data);
     const modelPath = await store.saveModel(final, 'model');

@@ -140,9 +140,14 @@ export class Run {
     const file = join(dir, RECORD_FILE);
     if (!existsSync(file)) throw new RunError(`run "${id}" not found (no ${file})`);
     const data = readRunRecord(file);
-    // A temporary record left by a write that failed (a full disk) is stale once the record reads.
-    rmSync(join(dir, `.${RECORD_FILE}.tmp`), { force: true });
     return new Run(dir, new Low<RunRecord>(new JSONFile(file), data));
+  }
+
+  /** Before this process takes the run over (resume): removes a temporary record a failed write (a full disk) or a killed process left. */
+  removeStaleTemporaryFiles(): void {
+    for (const name of readdirSync(this.dir)) {
+      if (name === `.${RECORD_FILE}.tmp` || name.startsWith(`${RECORD_FILE}.exit-`)) rmSync(join(this.dir, name), { force: true });
+    }
   }
 
   async update(change: (record: RunRecord) => void): Promise<void> {
@@ -163,8 +168,13 @@ export class Run {
     Object.assign(this.db.data, { status, error, updatedAt: new Date().toISOString() });
     const file = join(this.dir, RECORD_FILE);
     const tmp = `${file}.exit-${process.pid}`;
-    writeFileSync(tmp, JSON.stringify(this.db.data, null, 2));
-    renameSync(tmp, file);
+    try {
+      writeFileSync(tmp, JSON.stringify(this.db.data, null, 2));
+      renameSync(tmp, file);
+    } catch {
+      // Quitting anyway: the record keeps what was last written (finished groups), and resume still works.
+      rmSync(tmp, { force: true });
+    }
   }
 }
 
