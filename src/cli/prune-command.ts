@@ -123,7 +123,7 @@ export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.
  * take the value that matches the old behaviour, not today's default, so a
  * resumed run ends as it would have uninterrupted.
  */
-function withFieldsOfItsVersion(config: Record<string, unknown>): Record<string, unknown> {
+export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<string, unknown> {
   const withBatchNormImages = (group: unknown) => ({ batchNormImages: 0, ...(group as Record<string, unknown> | undefined) }); // before BN re-estimation (2026-11-22)
   return { ...config, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
 }
