@@ -51,5 +51,6 @@ export { folderStore, MemoryStore, type RunStore } from './run/store.js';
 export { type GroupDecision, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
 export { Run, type RunRecord } from './runs/records.js';
 
-// The HTML comparison report.
+// A comparison's results (results.json), its verdict, and the HTML report.
+export { type CompareResults, mergeResults, methodLabel, METHODS, type Method, mostFlopsRemoved, type ResultRow, verdict } from './compare/results.js';
 export { renderReport, writeReport } from './report/report-html.js';

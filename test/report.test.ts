@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, verdict } from '../src/cli/compare-command.js';
+import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, verdict } from '../src/compare/results.js';
 import { checkWritable, renderReport, ReportPathError, writeReport } from '../src/report/report-html.js';
 import { chromiumAvailable, evaluateInChromium } from './chromium.js';
 import { tempDir } from './helpers.js';

@@ -12,13 +12,13 @@ import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
-import { CRITERIA, type CriterionName } from '../heuristics/criteria.js';
-import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, type ProbeRecord, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
-import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityCurve, type SensitivityEvent, type SensitivityProbe } from '../heuristics/sensitivity.js';
+import type { CriterionName } from '../heuristics/criteria.js';
+import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
+import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, writeFileAtomic } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
-import { type LayerWidth, layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
+import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
 import { checkWritable, writeReport } from '../report/report-html.js';
 import type { PruneConfig } from '../run/config.js';
 import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
@@ -26,11 +26,9 @@ import { guardRun, Run, RunError } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from './baseline-command.js';
 import { pruneLoaded, type RunContext } from './prune-command.js';
+import { type AgentGroupHistory, betterRanking, type CompareResults, fromReport, type Method, METHODS, mergeResults, type RankingVariant, type ResultRow, toCsv, verdict } from '../compare/results.js';
 import { formatTable, plural } from './table.js';
 import { UsageError } from './usage-error.js';
-
-export const METHODS = ['rl', ...CRITERIA, 'sensitivity'] as const;
-export type Method = (typeof METHODS)[number];
 
 export function parseMethods(list: string): Method[] {
   const names = list.split(',').map((m) => m.trim()).filter((m) => m.length > 0);
@@ -38,107 +36,6 @@ export function parseMethods(list: string): Method[] {
   if (unknown.length > 0) throw new UsageError(`--methods: unknown method${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; choose from ${METHODS.join(', ')}`);
   if (names.length === 0) throw new UsageError(`--methods: name at least one of ${METHODS.join(', ')}`);
   return [...new Set(names)] as Method[];
-}
-
-/** One point of a method's accuracy-vs-FLOPs trade-off (a tolerance probe, or the agent after a group). */
-export interface TradeOffPoint {
-  flopsReduction: number;
-  validationAccuracy: number;
-  label: string;
-}
-
-/** The agent's learning curve on one group, for the report. */
-export interface AgentGroupHistory {
-  groupId: number;
-  producers: string[];
-  size: number;
-  kept: number;
-  // The four fields below are absent in results written before autoprune recorded them.
-  /** What the agent's own mask kept, before the count search. */
-  agentKept?: number;
-  /** The count search's fine-tuned probes: filters kept, and whether the drop stayed within the group's budget. */
-  probes?: { kept: number; withinBudget: boolean }[];
-  /** Whether the agent's search settled (greedy mask stable) before its iteration limit. */
-  converged?: boolean;
-  /** Mean Bernoulli entropy of the final policy (nats; 0.69 is a coin flip). */
-  finalEntropy?: number;
-  iterations: { iteration: number; meanReward: number; keptRatio: number }[];
-}
-
-/** One ranking's tolerance search of a criterion, before the final fine-tune. */
-export interface RankingVariant {
-  ranking: Ranking;
-  /** Share of the prunable channels removed. */
-  ratio: number;
-  theoreticalSpeedup: number;
-  compressionRatio: number;
-  validationAccuracy: number;
-  testAccuracy: number;
-  /** Bracket width at which the bisection stopped. */
-  resolution: number;
-  probes: ProbeRecord[];
-}
-
-/** What the sensitivity method measured and chose. */
-export interface SensitivityDetails {
-  /** Validation drop of each group pruned alone at each ratio, before fine-tuning. */
-  curves: SensitivityCurve[];
-  /** The chosen threshold (points); absent when no plan fitted the tolerance. */
-  threshold?: number;
-  /** Share of channels removed per group id. */
-  ratios: Record<number, number>;
-  probes: SensitivityProbe[];
-}
-
-export interface ResultRow {
-  method: Method;
-  /** A criterion's better ranking (the other is kept in `variants`). */
-  ranking?: Ranking;
-  status: 'done' | 'failed';
-  error?: string;
-  theoreticalSpeedup?: number;
-  compressionRatio?: number;
-  measuredSpeedupBatch256?: number;
-  validationAccuracy?: number;
-  testAccuracy?: number;
-  seconds: number;
-  /** Where the method's pruned model was saved. */
-  modelPath?: string;
-  /** The prune run of the rl method. */
-  runId?: string;
-  /** Filters (units) kept per layer. */
-  layers?: LayerWidth[];
-  tradeOff?: TradeOffPoint[];
-  agent?: AgentGroupHistory[];
-  /** A criterion's searches, local and global ranking. */
-  variants?: RankingVariant[];
-  sensitivity?: SensitivityDetails;
-}
-
-/** The method as the tables name it: a criterion with the ranking it used, e.g. "l2 (global)". */
-export function methodLabel(row: Pick<ResultRow, 'method' | 'ranking'>): string {
-  return row.ranking === undefined ? row.method : `${row.method} (${row.ranking})`;
-}
-
-function fromReport(method: Method, report: PruneReport, seconds: number, details: Partial<ResultRow>): ResultRow {
-  return {
-    method,
-    status: 'done',
-    theoreticalSpeedup: report.theoreticalSpeedup,
-    compressionRatio: report.compressionRatio,
-    measuredSpeedupBatch256: report.measuredSpeedup.batch256,
-    validationAccuracy: report.pruned.validationAccuracy,
-    testAccuracy: report.pruned.testAccuracy,
-    seconds,
-    ...details,
-  };
-}
-
-const CSV_COLUMNS: (keyof ResultRow)[] = ['method', 'status', 'theoreticalSpeedup', 'compressionRatio', 'measuredSpeedupBatch256', 'validationAccuracy', 'testAccuracy', 'seconds', 'error'];
-
-export function toCsv(rows: ResultRow[]): string {
-  const cell = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
-  return [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
 }
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
@@ -157,42 +54,6 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
   );
   const failures = rows.filter((r) => r.status === 'failed').map((r) => `${r.method} failed: ${r.error}`);
   return [table, ...failures].join('\n');
-}
-
-/** The one that removed the most FLOPs; on a tie the more accurate on validation, then the first. */
-function mostFlopsRemovedOf<T extends { theoreticalSpeedup?: number; validationAccuracy?: number }>(items: T[]): T | undefined {
-  const better = (a: T, b: T) => b.theoreticalSpeedup! > a.theoreticalSpeedup! || (b.theoreticalSpeedup === a.theoreticalSpeedup && b.validationAccuracy! > a.validationAccuracy!);
-  return items.length === 0 ? undefined : items.reduce((a, b) => (better(a, b) ? b : a));
-}
-
-/** The finished row that removed the most FLOPs (the more accurate on a tie). */
-export function mostFlopsRemoved(rows: ResultRow[]): ResultRow | undefined {
-  return mostFlopsRemovedOf(rows.filter((r) => r.status === 'done'));
-}
-
-/** The better of a criterion's rankings: more FLOPs removed, on a tie the higher validation accuracy (local on a full tie). */
-export function betterRanking(variants: RankingVariant[]): RankingVariant {
-  return mostFlopsRemovedOf(variants)!;
-}
-
-/** One sentence: the agent against the best baseline (every criterion at its better ranking, and sensitivity) on FLOPs, params and test accuracy, and by how much. */
-export function verdict(rows: ResultRow[]): string | undefined {
-  const finished = rows.filter((r) => r.status === 'done');
-  const agent = finished.find((r) => r.method === 'rl');
-  const baselines = finished.filter((r) => r.method !== 'rl');
-  if (agent === undefined || baselines.length === 0) return undefined;
-  const best = mostFlopsRemoved(baselines)!;
-  const mostParams = baselines.reduce((a, b) => (b.compressionRatio! > a.compressionRatio! ? b : a));
-  /** The agent against the best baseline on one measure (every baseline that ties it named). */
-  const contest = (measure: string, value: (r: ResultRow) => number, reference: ResultRow) => {
-    const [ours, theirs] = [value(agent), value(reference)];
-    const names = baselines.filter((r) => value(r) === theirs).map(methodLabel).join(', ');
-    const winner = ours > theirs ? 'the agent wins' : ours < theirs ? 'the baseline wins' : 'a tie';
-    return `${measure}: ${winner}, ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x for ${names} (${(ours / theirs).toFixed(2)} times the best baseline's)`;
-  };
-  const points = 100 * (agent.testAccuracy! - best.testAccuracy!);
-  const accuracy = `test accuracy: the agent ${(100 * agent.testAccuracy!).toFixed(2)}% against ${(100 * best.testAccuracy!).toFixed(2)}% for ${methodLabel(best)} (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
-  return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy].join('; ');
 }
 
 export interface CompareOptions {
@@ -217,18 +78,6 @@ export interface CompareOptions {
 export interface AgentView {
   onEvent: (event: RunEvent) => void;
   close: () => Promise<void>;
-}
-
-/** What results.json holds: enough to redraw the report without the run. */
-export interface CompareResults {
-  baseline: string;
-  model: string;
-  dataset: string;
-  tolerance: number;
-  seed: number;
-  backend: string;
-  unpruned: { validationAccuracy: number; testAccuracy: number; macs: number; params: number };
-  rows: ResultRow[];
 }
 
 /** The agent's per-group learning curves, from its prune run's record. */
@@ -545,27 +394,6 @@ async function runInJobs(
     process.off('SIGHUP', onTerminate);
     process.off('SIGINT', onInterrupt);
   }
-}
-
-/**
- * One result from several compare runs of the same baseline, data set, tolerance
- * and seed (e.g. methods run in parallel processes, or one method run again):
- * a method in several runs takes its row from the last run named.
- */
-export function mergeResults(parts: { runId: string; results: CompareResults }[]): CompareResults {
-  const [first, ...rest] = parts;
-  const rows = [...first.results.rows];
-  for (const { runId, results } of rest) {
-    for (const field of ['baseline', 'dataset', 'tolerance', 'seed'] as const) {
-      if (results[field] !== first.results[field]) throw new RunError(`run "${runId}" has ${field} ${results[field]}, run "${first.runId}" has ${field} ${first.results[field]}: only runs of the same comparison can be merged`);
-    }
-    for (const row of results.rows) {
-      const earlier = rows.findIndex((r) => r.method === row.method);
-      if (earlier >= 0) rows[earlier] = row;
-      else rows.push(row);
-    }
-  }
-  return { ...first.results, rows };
 }
 
 /** Redraws report.html from the results.json of one compare run, or of several merged; returns the path written. */

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { effectiveStatus, type RunRecord, type UnreadableRun } from '../runs/records.js';
-import { methodLabel, mostFlopsRemoved, type ResultRow } from './compare-command.js';
+import { methodLabel, mostFlopsRemoved, type ResultRow } from '../compare/results.js';
 import { formatTable, plural } from './table.js';
 
 interface ReportLike {

@@ -7,7 +7,7 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { type CompareResults, methodLabel, type ResultRow, verdict } from '../cli/compare-command.js';
+import { type CompareResults, methodLabel, type ResultRow, verdict } from '../compare/results.js';
 import { writeFileAtomic } from '../models/io.js';
 
 export class ReportPathError extends Error {}

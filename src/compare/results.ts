@@ -1,0 +1,185 @@
+/**
+ * A comparison's results, as data: one row per method, what results.json
+ * holds, and the verdict that compares the agent with the best baseline.
+ * Shared by the compare command, the HTML report, `runs` and the bench
+ * scripts (no CLI and no I/O here).
+ */
+import { CRITERIA } from '../heuristics/criteria.js';
+import type { ProbeRecord, Ranking } from '../heuristics/pipeline.js';
+import type { SensitivityCurve, SensitivityProbe } from '../heuristics/sensitivity.js';
+import type { LayerWidth, PruneReport } from '../prune/report.js';
+import { RunError } from '../runs/records.js';
+
+export const METHODS = ['rl', ...CRITERIA, 'sensitivity'] as const;
+export type Method = (typeof METHODS)[number];
+
+/** One point of a method's accuracy-vs-FLOPs trade-off (a tolerance probe, or the agent after a group). */
+export interface TradeOffPoint {
+  flopsReduction: number;
+  validationAccuracy: number;
+  label: string;
+}
+
+/** The agent's learning curve on one group, for the report. */
+export interface AgentGroupHistory {
+  groupId: number;
+  producers: string[];
+  size: number;
+  kept: number;
+  // The four fields below are absent in results written before autoprune recorded them.
+  /** What the agent's own mask kept, before the count search. */
+  agentKept?: number;
+  /** The count search's fine-tuned probes: filters kept, and whether the drop stayed within the group's budget. */
+  probes?: { kept: number; withinBudget: boolean }[];
+  /** Whether the agent's search settled (greedy mask stable) before its iteration limit. */
+  converged?: boolean;
+  /** Mean Bernoulli entropy of the final policy (nats; 0.69 is a coin flip). */
+  finalEntropy?: number;
+  iterations: { iteration: number; meanReward: number; keptRatio: number }[];
+}
+
+/** One ranking's tolerance search of a criterion, before the final fine-tune. */
+export interface RankingVariant {
+  ranking: Ranking;
+  /** Share of the prunable channels removed. */
+  ratio: number;
+  theoreticalSpeedup: number;
+  compressionRatio: number;
+  validationAccuracy: number;
+  testAccuracy: number;
+  /** Bracket width at which the bisection stopped. */
+  resolution: number;
+  probes: ProbeRecord[];
+}
+
+/** What the sensitivity method measured and chose. */
+export interface SensitivityDetails {
+  /** Validation drop of each group pruned alone at each ratio, before fine-tuning. */
+  curves: SensitivityCurve[];
+  /** The chosen threshold (points); absent when no plan fitted the tolerance. */
+  threshold?: number;
+  /** Share of channels removed per group id. */
+  ratios: Record<number, number>;
+  probes: SensitivityProbe[];
+}
+
+export interface ResultRow {
+  method: Method;
+  /** A criterion's better ranking (the other is kept in `variants`). */
+  ranking?: Ranking;
+  status: 'done' | 'failed';
+  error?: string;
+  theoreticalSpeedup?: number;
+  compressionRatio?: number;
+  measuredSpeedupBatch256?: number;
+  validationAccuracy?: number;
+  testAccuracy?: number;
+  seconds: number;
+  /** Where the method's pruned model was saved. */
+  modelPath?: string;
+  /** The prune run of the rl method. */
+  runId?: string;
+  /** Filters (units) kept per layer. */
+  layers?: LayerWidth[];
+  tradeOff?: TradeOffPoint[];
+  agent?: AgentGroupHistory[];
+  /** A criterion's searches, local and global ranking. */
+  variants?: RankingVariant[];
+  sensitivity?: SensitivityDetails;
+}
+
+/** The method as the tables name it: a criterion with the ranking it used, e.g. "l2 (global)". */
+export function methodLabel(row: Pick<ResultRow, 'method' | 'ranking'>): string {
+  return row.ranking === undefined ? row.method : `${row.method} (${row.ranking})`;
+}
+
+export function fromReport(method: Method, report: PruneReport, seconds: number, details: Partial<ResultRow>): ResultRow {
+  return {
+    method,
+    status: 'done',
+    theoreticalSpeedup: report.theoreticalSpeedup,
+    compressionRatio: report.compressionRatio,
+    measuredSpeedupBatch256: report.measuredSpeedup.batch256,
+    validationAccuracy: report.pruned.validationAccuracy,
+    testAccuracy: report.pruned.testAccuracy,
+    seconds,
+    ...details,
+  };
+}
+
+const CSV_COLUMNS: (keyof ResultRow)[] = ['method', 'status', 'theoreticalSpeedup', 'compressionRatio', 'measuredSpeedupBatch256', 'validationAccuracy', 'testAccuracy', 'seconds', 'error'];
+
+export function toCsv(rows: ResultRow[]): string {
+  const cell = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
+  return [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+}
+
+/** The one that removed the most FLOPs; on a tie the more accurate on validation, then the first. */
+function mostFlopsRemovedOf<T extends { theoreticalSpeedup?: number; validationAccuracy?: number }>(items: T[]): T | undefined {
+  const better = (a: T, b: T) => b.theoreticalSpeedup! > a.theoreticalSpeedup! || (b.theoreticalSpeedup === a.theoreticalSpeedup && b.validationAccuracy! > a.validationAccuracy!);
+  return items.length === 0 ? undefined : items.reduce((a, b) => (better(a, b) ? b : a));
+}
+
+/** The finished row that removed the most FLOPs (the more accurate on a tie). */
+export function mostFlopsRemoved(rows: ResultRow[]): ResultRow | undefined {
+  return mostFlopsRemovedOf(rows.filter((r) => r.status === 'done'));
+}
+
+/** The better of a criterion's rankings: more FLOPs removed, on a tie the higher validation accuracy (local on a full tie). */
+export function betterRanking(variants: RankingVariant[]): RankingVariant {
+  return mostFlopsRemovedOf(variants)!;
+}
+
+/** One sentence: the agent against the best baseline (every criterion at its better ranking, and sensitivity) on FLOPs, params and test accuracy, and by how much. */
+export function verdict(rows: ResultRow[]): string | undefined {
+  const finished = rows.filter((r) => r.status === 'done');
+  const agent = finished.find((r) => r.method === 'rl');
+  const baselines = finished.filter((r) => r.method !== 'rl');
+  if (agent === undefined || baselines.length === 0) return undefined;
+  const best = mostFlopsRemoved(baselines)!;
+  const mostParams = baselines.reduce((a, b) => (b.compressionRatio! > a.compressionRatio! ? b : a));
+  /** The agent against the best baseline on one measure (every baseline that ties it named). */
+  const contest = (measure: string, value: (r: ResultRow) => number, reference: ResultRow) => {
+    const [ours, theirs] = [value(agent), value(reference)];
+    const names = baselines.filter((r) => value(r) === theirs).map(methodLabel).join(', ');
+    const winner = ours > theirs ? 'the agent wins' : ours < theirs ? 'the baseline wins' : 'a tie';
+    return `${measure}: ${winner}, ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x for ${names} (${(ours / theirs).toFixed(2)} times the best baseline's)`;
+  };
+  const points = 100 * (agent.testAccuracy! - best.testAccuracy!);
+  const accuracy = `test accuracy: the agent ${(100 * agent.testAccuracy!).toFixed(2)}% against ${(100 * best.testAccuracy!).toFixed(2)}% for ${methodLabel(best)} (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
+  return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy].join('; ');
+}
+
+/** What results.json holds: enough to redraw the report without the run. */
+export interface CompareResults {
+  baseline: string;
+  model: string;
+  dataset: string;
+  tolerance: number;
+  seed: number;
+  backend: string;
+  unpruned: { validationAccuracy: number; testAccuracy: number; macs: number; params: number };
+  rows: ResultRow[];
+}
+
+/**
+ * One result from several compare runs of the same baseline, data set, tolerance
+ * and seed (e.g. methods run in parallel processes, or one method run again):
+ * a method in several runs takes its row from the last run named.
+ */
+export function mergeResults(parts: { runId: string; results: CompareResults }[]): CompareResults {
+  const [first, ...rest] = parts;
+  const rows = [...first.results.rows];
+  for (const { runId, results } of rest) {
+    for (const field of ['baseline', 'dataset', 'tolerance', 'seed'] as const) {
+      if (results[field] !== first.results[field]) throw new RunError(`run "${runId}" has ${field} ${results[field]}, run "${first.runId}" has ${field} ${first.results[field]}: only runs of the same comparison can be merged`);
+    }
+    for (const row of results.rows) {
+      const earlier = rows.findIndex((r) => r.method === row.method);
+      if (earlier >= 0) rows[earlier] = row;
+      else rows.push(row);
+    }
+  }
+  return { ...first.results, rows };
+}
+
