@@ -110,6 +110,7 @@ export async function evaluateAccuracy(model: tf.LayersModel, split: Split, inpu
   return correct / split.count;
 }
 
+/** Images per forward pass of the re-estimation, at most. */
 const BATCHNORM_CHUNK = 256;
 
 /** Images the BatchNorm statistics are re-estimated on after a fine-tuning epoch, by default. */
@@ -122,9 +123,11 @@ export const DEFAULT_BATCHNORM_IMAGES = 1024;
  * part of the way (momentum 0.99: 1 - 0.99^78 = 54% after 5,000 images), so
  * after pruning they still describe the unpruned network, and accuracy
  * measured with them understates what the fine-tuned weights can do.
- * Every BatchNorm normalizes with its chunk's own statistics while they are
- * gathered (training-mode behaviour); the result is the exact mean and
- * variance over all the images.
+ * While they are gathered, every BatchNorm normalizes with its chunk's own
+ * statistics (training-mode behaviour, as update_bn); each gets the mean and
+ * variance of its inputs over all the images, in equal-sized chunks. A model
+ * the dependency graph cannot trace is refused with a GraphError (trainModel
+ * checks before its first epoch).
  */
 export async function recalibrateBatchNorm(model: tf.LayersModel, split: Split, inputShape: [number, number, number], images: number, seed: string | number): Promise<void> {
   const batchNorms = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization');
@@ -133,8 +136,10 @@ export async function recalibrateBatchNorm(model: tf.LayersModel, split: Split, 
   const count = Math.min(images, split.count);
   const order = seededPermutation(split.count, seed).subarray(0, count);
   const sums = new Map<string, { mean: tf.Tensor; square: tf.Tensor }>();
-  for (let start = 0; start < count; start += BATCHNORM_CHUNK) {
-    const indices = order.subarray(start, Math.min(start + BATCHNORM_CHUNK, count));
+  // Equal chunks: a last chunk of a few images would normalize by statistics of those few.
+  const chunk = Math.ceil(count / Math.ceil(count / BATCHNORM_CHUNK));
+  for (let start = 0; start < count; start += chunk) {
+    const indices = order.subarray(start, Math.min(start + chunk, count));
     const xs = gatherImages(split, indices, inputShape);
     tf.tidy(() => {
       execute(graph, xs, {
@@ -169,6 +174,7 @@ export async function recalibrateBatchNorm(model: tf.LayersModel, split: Split, 
 
 /** Trains in place. The model is (re)compiled with a fresh Adam optimizer. */
 export async function trainModel(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  if (config.batchNormImages) buildGraph(model); // a model recalibrateBatchNorm cannot trace fails now, not after an epoch
   const optimizer = tf.train.adam(config.learningRate);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const perEpoch = Math.min(config.imagesPerEpoch ?? data.train.count, data.train.count);
