@@ -272,6 +272,19 @@ describe('autoprune prune / resume', () => {
     expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['l1', 'done']]);
   });
 
+  it('stopped by Ctrl-C during the agent, lets the agent stop cleanly, then records both runs as interrupted', async () => {
+    const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,rl', '--probes', '2'], /group 1 \(conv2\)/, 'SIGINT');
+    expect(stopped.code).toBe(130);
+    expect(stopped.stderr).toMatch(/compare interrupted; the finished methods' rows are in/);
+    const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
+    expect(record(runsDir, id)).toMatchObject({ status: 'interrupted', error: 'stopped by SIGINT' });
+    const results = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8'));
+    expect(results.rows.map((r: { method: string }) => r.method)).toEqual(['l1']);
+    // The agent's own prune run stopped at its next step and can be resumed.
+    const agentId = /run: .*\/([^/\s]+prune[^/\s]+)\n/.exec(stopped.stderr)![1];
+    expect(record(runsDir, agentId).status).toBe('interrupted');
+  });
+
   it('stops a --jobs compare with Ctrl-C: the parent is recorded as interrupted and no method keeps running', async () => {
     const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2', '--jobs', '2'], /\[l2\] .*probe 1/, 'SIGINT');
     expect(stopped.code).toBe(130);

@@ -22,7 +22,7 @@ import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summaris
 import { checkWritable, writeReport } from '../report/report-html.js';
 import type { PruneConfig } from '../run/config.js';
 import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
-import { guardRun, Run, RunError } from '../runs/records.js';
+import { deferredStopSignal, guardRun, Run, RunError, STOP_SIGNALS } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from './baseline-command.js';
 import { pruneLoaded, type RunContext } from './prune-command.js';
@@ -283,7 +283,20 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
         }
       };
       if (options.jobs > 1) await runInJobs(options, { source, runDir: run.dir, backend: backend.name, log }, record);
-      else for (const method of methods) await record(await runMethod(method));
+      else {
+        for (const method of methods) {
+          const row = await runMethod(method);
+          if (deferredStopSignal() !== undefined) break; // the agent stopped on a signal: its cut-short run is not a result
+          await record(row);
+        }
+        const signal = deferredStopSignal();
+        if (signal !== undefined) {
+          await run.finish('interrupted', `stopped by ${signal}`);
+          log.line(`compare interrupted; the finished methods' rows are in ${join(run.dir, 'results.json')}`);
+          process.exitCode = STOP_SIGNALS[signal];
+          return run;
+        }
+      }
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
       log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
       const summary = verdict(results.rows);

@@ -84,7 +84,7 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
     }
     stoppedBy = signal;
     log.line(`interrupted (${signal}): stopping after the current batch or candidate; finished groups are kept (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)`);
-  });
+  }, { stopsCleanly: true });
   try {
     await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
     await lastValueFrom(tryAndLearn({ baseline, data, config, store: folderStore(run), backend: backend.name, shouldStop: () => stoppedBy !== undefined }).pipe(tap(onEvent)), { defaultValue: undefined });

@@ -182,11 +182,27 @@ export class Run {
 export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const satisfies Partial<Record<NodeJS.Signals, number>>;
 export type StopSignal = keyof typeof STOP_SIGNALS;
 
-/** Calls `handler` on any stop signal until the returned function removes it. */
-export function onStopSignals(handler: (signal: StopSignal) => void): () => void {
+/** Inner runs (a compare's agent) that stop cleanly at their next step on a signal, and record it themselves. */
+let cleanStoppers = 0;
+/** The signal an outer guardRun deferred to a clean stopper, if any. */
+let deferredStop: StopSignal | undefined;
+
+/** The stop signal received while an inner run was stopping itself cleanly: the caller stops after that run returns. */
+export const deferredStopSignal = (): StopSignal | undefined => deferredStop;
+
+/**
+ * Calls `handler` on any stop signal until the returned function removes it.
+ * `stopsCleanly`: the handler stops its work at the next step rather than
+ * exiting, so an outer guardRun waits for it instead of exiting first.
+ */
+export function onStopSignals(handler: (signal: StopSignal) => void, { stopsCleanly = false } = {}): () => void {
   const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
   for (const signal of signals) process.on(signal, handler);
-  return () => signals.forEach((signal) => process.off(signal, handler));
+  if (stopsCleanly) cleanStoppers++;
+  return () => {
+    signals.forEach((signal) => process.off(signal, handler));
+    if (stopsCleanly) cleanStoppers--;
+  };
 }
 
 /** Marks the run failed with `err`'s message; a record that cannot be written (a full disk) is added to the message, not put in its place. */
@@ -201,13 +217,23 @@ export async function recordFailure(run: Run, err: unknown): Promise<void> {
 /**
  * Runs `body` for a run that cannot stop half-way: Ctrl-C (or SIGTERM,
  * SIGHUP) marks the run interrupted and exits (130, 143, 129); an error
- * marks it failed with the message.
+ * marks it failed with the message. While an inner run that stops cleanly
+ * is active (a compare's agent), the signal is left to it: the body checks
+ * deferredStopSignal() when it returns.
  */
 export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> {
   let stopping = false;
   const removeHandlers = onStopSignals((signal) => {
-    if (stopping) return; // already recording and exiting
+    if (stopping) {
+      // A second signal while an inner run stops cleanly: it quits at once; record this run too.
+      if (deferredStop !== undefined) run.finishNow('interrupted', `stopped by a second ${signal}`);
+      return;
+    }
     stopping = true;
+    if (cleanStoppers > 0) {
+      deferredStop = signal; // the body sees deferredStopSignal() once the inner run has stopped
+      return;
+    }
     void run.finish('interrupted', `stopped by ${signal}`).finally(() => process.exit(STOP_SIGNALS[signal]));
   });
   try {
