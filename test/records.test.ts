@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkRunsDir, effectiveStatus, listRuns, processStart, Run, RunError, type RunRecord } from '../src/runs/records.js';
+import { checkRunsDir, effectiveStatus, listRuns, modelShortName, newRunId, processStart, Run, RunError, type RunRecord } from '../src/runs/records.js';
 import { tempDir } from './helpers.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
@@ -46,5 +46,15 @@ describe('run records on disk', () => {
     expect(() => checkRunsDir(join(file, 'runs'))).toThrow(new RunError(`runs folder ${join(file, 'runs')}: ${file} is a file, not a folder`));
     expect(() => listRuns(file)).toThrow(/is a file, not a folder/);
     expect(() => checkRunsDir(join(tempDir(), 'new', 'runs'))).not.toThrow();
+  });
+});
+
+describe('run ids', () => {
+  it('name the model briefly: a zoo name, the folder of a model.json (a run\'s own id), without the data set', () => {
+    expect(modelShortName('lenet5', 'mnist')).toBe('lenet5');
+    expect(modelShortName('src/models/pretrained/resnet-small-fashion-mnist/model.json', 'fashion-mnist')).toBe('resnet-small');
+    expect(modelShortName('/work/runs/20261122-101633-train-vgg-small-fashion-mnist-4a2a/model/model.json', 'fashion-mnist')).toBe('vgg-small');
+    expect(modelShortName('/tmp/my model (v2)/model.json', 'mnist')).toBe('my_model_v2_');
+    expect(newRunId('prune', `${modelShortName('src/models/pretrained/lenet5-mnist/model.json', 'mnist')}-mnist`)).toMatch(/^\d{8}-\d{6}-prune-lenet5-mnist-[0-9a-f]{4}$/);
   });
 });

@@ -10,7 +10,7 @@ import { ModelError } from '../models/zoo.js';
 import { checkPrunable } from '../prune/graph.js';
 import { formatReport, pruneReport } from '../prune/report.js';
 import { findBaseline, loadBaseline } from '../runs/baselines.js';
-import { guardRun, Run } from '../runs/records.js';
+import { guardRun, modelShortName, Run } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import type { ProgressLog } from './log.js';
 import { trainCommand } from './train-command.js';
@@ -114,7 +114,7 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
   checkCriterion(model, options.heuristic, data);
   const target = options.search ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)` : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
-  const run = await Run.create(options.runsDir, { command: 'baseline', label: `${options.heuristic.criterion}-${data.name}`, config, backend: backend.name });
+  const run = await Run.create(options.runsDir, { command: 'baseline', label: `${options.heuristic.criterion}-${modelShortName(options.model, data.name)}-${data.name}`, config, backend: backend.name });
   log.line(`run: ${run.dir}`);
   log.line(`criterion ${options.heuristic.criterion}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`);
   const steps: unknown[] = [];

@@ -22,7 +22,7 @@ import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summaris
 import { checkWritable, writeReport } from '../report/report-html.js';
 import type { PruneConfig } from '../run/config.js';
 import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
-import { deferredStopSignal, guardRun, Run, RunError, STOP_SIGNALS } from '../runs/records.js';
+import { deferredStopSignal, guardRun, modelShortName, Run, RunError, STOP_SIGNALS } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from './baseline-command.js';
 import { pruneLoaded, type RunContext } from './prune-command.js';
@@ -243,7 +243,7 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
   const options = { ...requested, config: { ...requested.config, splitSeed } };
   const { config, methods } = options;
   checkPrunable(baseline, source);
-  const run = await Run.create(options.runsDir, { command: 'compare', label: `${data.name}`, config: { ...config, methods }, backend: backend.name });
+  const run = await Run.create(options.runsDir, { command: 'compare', label: `${modelShortName(config.model, data.name)}-${data.name}`, config: { ...config, methods }, backend: backend.name });
   log.line(`run: ${run.dir}`);
   // From here on, a signal or an error is recorded in the run (guardRun).
   try {

@@ -11,7 +11,7 @@ import { type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { folderStore } from '../run/store.js';
 import { type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
 import { InterruptedError } from '../train/train.js';
-import { effectiveStatus, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
+import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
 import { trainedModelAndData } from './baseline-command.js';
 import type { ProgressLog } from './log.js';
 import { plural } from './table.js';
@@ -112,7 +112,7 @@ export async function pruneCommand(config: PruneConfig, context: RunContext): Pr
 /** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` names the data's split, for resume. */
 export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
   checkPrunable(model, source);
-  const run = await Run.create(context.runsDir, { command: 'prune', label: `${config.model.replace(/[^\w-]+/g, '_').slice(-40)}-${data.name}`, config, backend: context.backend.name });
+  const run = await Run.create(context.runsDir, { command: 'prune', label: `${modelShortName(config.model, data.name)}-${data.name}`, config, backend: context.backend.name });
   await run.update((r) => (r.result = { baseline: source }));
   context.log.line(`run: ${run.dir}`);
   return execute(run, config, data, model, context);

@@ -1,7 +1,7 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { effectiveStatus, type RunRecord, type UnreadableRun } from '../runs/records.js';
+import { effectiveStatus, modelShortName, type RunRecord, type UnreadableRun } from '../runs/records.js';
 import { methodLabel, mostFlopsRemoved, type ResultRow } from '../compare/results.js';
 import { formatTable, plural } from './table.js';
 
@@ -48,7 +48,7 @@ export function formatRuns({ records, unreadable }: { records: RunRecord[]; unre
   if (records.length === 0 && unreadable.length === 0) return 'no runs yet';
   const rows = records.map((r) => {
     const config = r.config as { model?: string; dataset?: string };
-    return [r.id, r.command, config.model ?? '-', config.dataset ?? '-', effectiveStatus(r), headline(r)];
+    return [r.id, r.command, config.model === undefined ? '-' : modelShortName(config.model, config.dataset ?? ''), config.dataset ?? '-', effectiveStatus(r), headline(r)];
   });
   rows.push(...unreadable.map((u) => [u.id, '-', '-', '-', 'unreadable', u.reason]));
   return formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { z } from 'zod';
@@ -98,6 +98,22 @@ export function checkRunsDir(runsDir: string): void {
   } catch (err) {
     throw new RunError(`runs folder ${dir}: cannot write in ${existing} (${(err as NodeJS.ErrnoException).code})`);
   }
+}
+
+/**
+ * A model's short name for run ids and listings: a zoo name or run id as
+ * given; for a model.json path, its folder's name (a run's model folder: the
+ * run id's label), without a trailing data set name, at most 24 characters.
+ */
+export function modelShortName(spec: string, dataset: string): string {
+  let name = spec;
+  if (spec.endsWith('.json')) {
+    const parts = resolve(spec).split(sep);
+    name = parts.at(-2) === 'model' ? (parts.at(-3) ?? 'model') : (parts.at(-2) ?? 'model');
+    name = name.replace(/^\d{8}-\d{6}-[a-z]+-/, '').replace(/-[0-9a-f]{4}$/, ''); // a run id: its label
+  }
+  name = name.replace(new RegExp(`[-_]${dataset.replace(/[^\w-]/g, '')}$`), '').replace(/[^\w-]+/g, '_');
+  return name.length > 24 ? name.slice(0, 24) : name;
 }
 
 export function newRunId(command: string, label: string): string {
