@@ -60,3 +60,21 @@ describe('autoprune --version', () => {
     expect(stdout.trim()).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
   });
 });
+
+describe('autoprune runs, in a narrow terminal', () => {
+  it('drops the model and data set columns (the id names them), then shortens results to fit', async () => {
+    const { formatRuns } = await import('../src/cli/runs-command.js');
+    const record = (id: string, result: Record<string, unknown>) => ({
+      id, command: 'compare', status: 'done' as const, createdAt: id, updatedAt: id, config: { model: 'resnet-small', dataset: 'fashion-mnist' }, backend: 'wasm',
+      result: { rows: [{ method: 'rl', status: 'done', theoreticalSpeedup: 1.8, compressionRatio: 2.1, validationAccuracy: 0.91, testAccuracy: 0.9, seconds: 1 }, ...Array.from({ length: 9 }, (_, i) => ({ method: `m${i}`, status: 'failed', seconds: 1 }))], ...result },
+    });
+    const listing = { records: [record('20261122-101633-compare-resnet-small-fashion-mnist-c8dc', {})], unreadable: [{ id: 'x', reason: 'unreadable run record (Unexpected end of JSON input)' }] };
+    const wide = formatRuns(listing);
+    expect(wide).toMatch(/model\s+data set/);
+    expect(wide).toMatch(/1 method done, 9 failed; most FLOPs removed: rl 1\.80x/);
+    const narrow = formatRuns(listing, 100);
+    expect(narrow).not.toMatch(/data set/);
+    for (const line of narrow.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
+    expect(narrow).toMatch(/20261122-101633-compare-resnet-small-fashion-mnist-c8dc\s+compare\s+done\s+1 method done, 9 fail…/);
+  });
+});

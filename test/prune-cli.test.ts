@@ -153,11 +153,11 @@ describe('autoprune prune / resume', () => {
     expect(show.stdout).toMatch(/group 1 \(conv2\): kept \d+\/50/);
     expect(show.stdout).toMatch(new RegExp(`resume with: autoprune resume ${killedId}`));
     expect(show.stdout).toMatch(new RegExp(`checkpoints: .*${killedId}/checkpoints/ \\(2 groups\\)`));
-    expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+crashed\\s+2 groups finished`));
+    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+crashed\\s+2 groups finished`));
     expect(autoprune([...common, 'resume', killedId]).status).toBe(0);
     expect(decisions(record(runsDir, killedId))).toEqual(decisions(reference));
     expect(autoprune([...common, 'show', killedId]).stdout).toMatch(new RegExp(`pruned model: .*${killedId}/model/model\\.json`));
-    expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
+    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
   });
 
   it('stops within a batch of fine-tuning on SIGTERM, and at once on a second Ctrl-C, leaving a record that resumes', async () => {
@@ -219,7 +219,7 @@ describe('autoprune prune / resume', () => {
     }
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     for (const id of ['trade-off', 'layers', 'agent-reward', 'agent-kept']) expect(html).toContain(`<figure id="${id}"><svg`);
-    expect(autoprune([...common, 'runs']).stdout).toMatch(new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`));
+    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`));
     const show = autoprune([...common, 'show', stdout.trim()]).stdout;
     expect(show).toMatch(/ {2}rl: FLOPs [\d.]+x, params [\d.]+x, validation [\d.]+%, test [\d.]+%/);
     expect(show).toMatch(/ {2}bn-scale: failed: criterion bn-scale: no BatchNormalization/);

@@ -210,9 +210,12 @@ export function buildProgram(): Command {
   program
     .command('runs')
     .description('list the runs: command, model, status (a run whose process died shows as crashed), headline numbers')
-    .action((_opts, command: Command) => {
+    .option('--wide', 'every column in full, whatever the terminal width')
+    .action((opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      process.stdout.write(`${formatRuns(listRuns(global.runsDir))}\n`);
+      // Fit the terminal (120 columns when not a terminal).
+      const width = opts.wide === true ? Infinity : (process.stdout.columns ?? 120);
+      process.stdout.write(`${formatRuns(listRuns(global.runsDir), width)}\n`);
     });
 
   program

@@ -43,16 +43,27 @@ export function nextStep(record: RunRecord): string | undefined {
   return `start it again: its ${record.command} command cannot resume`;
 }
 
-/** The run list; a folder whose record cannot be read is listed as unreadable, with why. */
-export function formatRuns({ records, unreadable }: { records: RunRecord[]; unreadable: UnreadableRun[] }): string {
+/**
+ * The run list; a folder whose record cannot be read is listed as unreadable,
+ * with why. Wider than `width` columns, the model and data set columns go
+ * (the run id names both), then results are shortened with "…".
+ */
+export function formatRuns({ records, unreadable }: { records: RunRecord[]; unreadable: UnreadableRun[] }, width = Infinity): string {
   if (records.length === 0 && unreadable.length === 0) return 'no runs yet';
   const rows = records.map((r) => {
     const config = r.config as { model?: string; dataset?: string };
     return [r.id, r.command, config.model === undefined ? '-' : modelShortName(config.model, config.dataset ?? ''), config.dataset ?? '-', effectiveStatus(r), headline(r)];
   });
   rows.push(...unreadable.map((u) => [u.id, '-', '-', '-', 'unreadable', u.reason]));
-  return formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);
+  const full = formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);
+  if (widest(full) <= width) return full;
+  const narrow = rows.map(([id, command, , , status, result]) => [id, command, status, result]);
+  const fixed = widest(formatTable(['run', 'command', 'status', ''], narrow.map((r) => [...r.slice(0, 3), ''])));
+  const room = Math.max(10, width - fixed);
+  return formatTable(['run', 'command', 'status', 'result'], narrow.map((r) => [...r.slice(0, 3), r[3].length > room ? `${r[3].slice(0, room - 1)}…` : r[3]]));
 }
+
+const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
 
 /** One run's summary; `dir` is its folder (where its files are named from). */
 export function formatShow(record: RunRecord, dir: string): string {
