@@ -7,6 +7,7 @@ import { Box, render, Text } from 'ink';
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
+import { modelShortName } from '../runs/records.js';
 import { bar, type DashboardState, initialState, reduce, remainingSeconds, sparkline } from './dashboard-state.js';
 
 const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;
@@ -20,7 +21,7 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
   return (
     <Box flexDirection="column">
       <Text bold>
-        autoprune · {state.model} on {state.dataset} · backend {state.backend} · tolerance {state.tolerance} pt · seed {state.seed}
+        autoprune · {modelShortName(state.model, state.dataset)} on {state.dataset} · backend {state.backend} · tolerance {state.tolerance} pt · seed {state.seed}
       </Text>
       <Text>
         validation <Text color={state.validation >= floor ? 'green' : 'red'}>{state.validation.toFixed(2)}%</Text> · floor {floor.toFixed(2)}% (unpruned {state.baseValidation.toFixed(2)}% - {state.tolerance} pt)
