@@ -365,13 +365,13 @@ function parseShape(value: string): [number, number, number] {
 
 /**
  * A closed stdout or stderr (a pipe whose reader is gone: `| head`, or a
- * compare --jobs parent that stopped first) must not crash a run before it
- * records how it ended.
+ * compare --jobs parent that stopped first; a terminal that was closed,
+ * EIO, with its SIGHUP) must not crash a run before it records how it ended.
  */
 function ignoreClosedPipes(): void {
   for (const stream of [process.stdout, process.stderr]) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'EPIPE') throw err;
+      if (err.code !== 'EPIPE' && err.code !== 'EIO') throw err;
     });
   }
 }
