@@ -86,6 +86,20 @@ describe('autoprune inspect', () => {
     expect(json.totals.prunableGroups).toBe(7);
   });
 
+  it("inspects a run's model by the run id", async () => {
+    await selectBackend('wasm');
+    const runsDir = tempDir();
+    const model = buildZooModel('lenet5', zoo);
+    const plan = new Map([[0, [0, 1, 2, 3]]]); // conv1 keeps 4 of 20
+    const pruned = await pruneModel(buildGraph(model), plan);
+    await saveModel(pruned, join(runsDir, '20261122-114137-prune-lenet5-mnist-8d50', 'model'));
+    const text = run(['--runs-dir', runsDir, 'inspect', '20261122-114137-prune-lenet5-mnist-8d50']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/3 prunable groups, 554 prunable channels/);
+    model.dispose();
+    pruned.dispose();
+  });
+
   it('reads a user model.json and explains what it cannot prune', async () => {
     await selectBackend('wasm');
     const dir = tempDir();

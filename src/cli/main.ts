@@ -1,5 +1,6 @@
 /** The `autoprune` command line. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, BackendError, selectBackend, type BackendChoice } from '../backend/backend.js';
 import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
@@ -231,7 +232,7 @@ export function buildProgram(): Command {
   program
     .command('inspect')
     .description('show the layers, their cost, and the channel groups pruning would act on')
-    .argument('<model>', `a zoo model (${ZOO_NAMES.join(', ')}) or a path to a TF.js layers model.json`)
+    .argument('<model>', `a zoo model (${ZOO_NAMES.join(', ')}), a run id under --runs-dir (its model), or a path to a TF.js layers model.json`)
     .option('--input-shape <h,w,c>', 'input shape for zoo models', '28,28,1')
     .option('--classes <n>', 'classes for zoo models', integerIn(2), 10)
     .option('--json', 'print the report as JSON')
@@ -239,7 +240,8 @@ export function buildProgram(): Command {
       const global = command.optsWithGlobals() as GlobalOptions;
       await selectBackend(global.backend, { threads: global.threads });
       const inputShape = parseShape(opts.inputShape);
-      const model = await resolveModel(spec, { inputShape, numClasses: opts.classes, seed: 0 });
+      const runModel = join(global.runsDir, spec, 'model', 'model.json');
+      const model = await resolveModel(existsSync(runModel) ? runModel : spec, { inputShape, numClasses: opts.classes, seed: 0 });
       const report = inspectModel(model);
       process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatInspect(report)}\n`);
     });
