@@ -38,7 +38,13 @@ export function folderStore(run: Run): RunStore {
   };
 }
 
-/** A store in memory: nothing on disk, no resume across processes. `models` holds the kept copies; `dispose` frees them. */
+/**
+ * A store in memory: nothing on disk, no resume across processes. `models`
+ * holds the kept copies (of the checkpoints only the latest: a run resumes
+ * from its last group); `dispose` frees them.
+ */
+const CHECKPOINTS = 'checkpoints/';
+
 export class MemoryStore implements RunStore {
   result: Record<string, unknown> = {};
   finished = false;
@@ -51,8 +57,14 @@ export class MemoryStore implements RunStore {
   }
 
   async saveModel(model: tf.LayersModel, name: string): Promise<string> {
-    this.models.get(name)?.dispose();
-    this.models.set(name, await cloneModel(model));
+    const copy = await cloneModel(model);
+    for (const [kept, old] of this.models) {
+      if (kept === name || (name.startsWith(CHECKPOINTS) && kept.startsWith(CHECKPOINTS))) {
+        old.dispose();
+        this.models.delete(kept);
+      }
+    }
+    this.models.set(name, copy);
     return name;
   }
 
