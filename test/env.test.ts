@@ -55,6 +55,26 @@ describe('pruning environment', () => {
     env.dispose();
   });
 
+  it('leaves no tensor or backend buffer behind over 1000 candidate evaluations with recovery (adaptive BN, least squares)', async () => {
+    const input = tf.input({ shape: [28, 28, 1] });
+    let x = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, name: 'c1' }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn1' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, name: 'c2' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.batchNormalization({ name: 'bn2' }).apply(x) as tf.SymbolicTensor;
+    const output = tf.layers.dense({ units: 10, activation: 'softmax' }).apply(tf.layers.flatten().apply(tf.layers.reLU().apply(x))) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: output });
+    const recovering = { ...config, rewardSamples: 100, recovery: { adaptiveBatchNorm: true, reconstruction: true, samples: 64, maxReconstructionInputs: 512 } };
+    const env = await PruningEnv.create(model, data, recovering);
+    env.setGroup(env.graph.prunableGroups()[0].id);
+    await env.evaluate([1, 0, 1, 0, 1, 0]); // first call: lazily built caches
+    const [tensors, buffers] = [tf.memory().numTensors, tf.backend().numDataIds()];
+    for (let i = 0; i < 1000; i++) await env.evaluate(Array.from({ length: 6 }, (_, c) => ((i >> c) & 1) | (c === i % 6 ? 1 : 0)));
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(tf.backend().numDataIds()).toBe(buffers);
+    env.dispose();
+  }, 120_000);
+
   it('handles residual groups and the FLOPs reward on resnet-small', async () => {
     const model = buildZooModel('resnet-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
     randomizeWeights(model, 3);
