@@ -78,9 +78,14 @@ describe('autoprune inspect', () => {
     const text = run(['inspect', 'lenet5']);
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/conv1\s+Conv2D\s+\[N,24,24,20\]\s+520\s+288,000\s+0\s+-\s+yes/);
-    expect(text.stdout).toMatch(/fc2\s+Dense\s+\[N,10\]\s+5,010\s+5,000\s+3\s+2\s+no: feeds the model output "fc2"/);
+    expect(text.stdout).toMatch(/fc2\s+Dense\s+\[N,10\]\s+5,010\s+5,000\s+3\s+2\s+no\n/);
+    expect(text.stdout).toMatch(/group 3: 10 channels, not prunable: feeds the model output "fc2"\n  producers: fc2/);
     expect(text.stdout).toMatch(/total: 431,080 parameters, 2,293,000 MACs per image/);
     expect(text.stdout).toMatch(/3 prunable groups, 570 prunable channels/);
+    // A residual model's groups couple many layers: every line still fits 120 columns.
+    const residual = run(['inspect', 'resnet-small']).stdout;
+    expect(Math.max(...residual.split('\n').map((line) => line.length))).toBeLessThanOrEqual(120);
+    expect(residual).toMatch(/group 3: 32 channels, prunable\n  producers: stage2_block1_conv2, stage2_block1_proj, stage2_block2_conv2\n  coupled: {3}stage2_block1_bn2 \(channel\)/);
     const json = JSON.parse(run(['inspect', 'resnet-small', '--json']).stdout);
     expect(json.groups[0].producers).toEqual(['stem_conv', 'stage1_block1_conv2']);
     expect(json.totals.prunableGroups).toBe(7);

@@ -44,12 +44,33 @@ export function formatInspect(report: InspectReport): string {
   const ids = (xs: number[]) => (xs.length === 0 ? '-' : xs.join(','));
   const layerTable = formatTable(
     ['layer', 'class', 'output', 'params', 'MACs', 'out group', 'in group', 'prunable'],
-    report.layers.map((l) => [l.name, l.className, shape(l.outputShape), l.params, l.macs, ids(l.outGroups), ids(l.inGroups), l.prunable]),
+    // "no" without its reason, which the group's block gives.
+    report.layers.map((l) => [l.name, l.className, shape(l.outputShape), l.params, l.macs, ids(l.outGroups), ids(l.inGroups), l.prunable.startsWith('no') ? 'no' : l.prunable]),
   );
-  const groupTable = formatTable(
-    ['group', 'channels', 'producers', 'coupled layers', 'prunable'],
-    report.groups.map((g) => [g.id, g.size, g.producers.join(', '), g.members.filter((m) => m.role !== 'out').map((m) => `${m.layer} (${m.role})`).join(', ') || '-', g.prunable ? 'yes' : `no: ${g.reason}`]),
+  // One block per group, its lists wrapped: a residual group couples dozens of layers.
+  const groupBlocks = report.groups.map((g) =>
+    [
+      `group ${g.id}: ${plural(g.size, 'channel')}, ${g.prunable ? 'prunable' : `not prunable: ${g.reason}`}`,
+      ...wrapList('  producers: ', g.producers),
+      ...wrapList('  coupled:   ', g.members.filter((m) => m.role !== 'out').map((m) => `${m.layer} (${m.role})`)),
+    ].join('\n'),
   );
+  const groupTable = groupBlocks.join('\n');
   const t = report.totals;
   return `${layerTable}\n\ntotal: ${t.params.toLocaleString('en-US')} parameters, ${t.macs.toLocaleString('en-US')} MACs per image\n\n${groupTable}\n\n${plural(t.prunableGroups, 'prunable group')}, ${plural(t.prunableChannels, 'prunable channel')}`;
+}
+
+/** `label` then the items, comma-separated, in lines of at most `width` characters, continued under the first item. */
+function wrapList(label: string, items: string[], width = 100): string[] {
+  if (items.length === 0) return [`${label}-`];
+  const lines: string[] = [];
+  let line = label;
+  for (const [i, item] of items.entries()) {
+    const piece = `${item}${i < items.length - 1 ? ',' : ''}`;
+    if (line.length > label.length && line.length + 1 + piece.length > width) {
+      lines.push(line);
+      line = ' '.repeat(label.length) + piece;
+    } else line += line.length > label.length ? ` ${piece}` : piece;
+  }
+  return [...lines, line];
 }
