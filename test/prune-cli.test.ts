@@ -62,7 +62,7 @@ describe('autoprune prune / resume', () => {
 
   it('runs the whole loop from a config, recording every group, iteration and the final report', () => {
     const { status, stdout, stderr } = autoprune([...common, 'prune', '--config', configPath, '--seed', '4']);
-    expect(stderr).toMatch(/try-and-learn on lenet5 \/ mnist: tolerance 2 point\(s\), seed 4, 3 groups/);
+    expect(stderr).toMatch(/try-and-learn on lenet5 \/ mnist: tolerance 2 points, seed 4, 3 groups/);
     expect(stderr).toMatch(/group 0: kept \d+\/20 \(agent \d+/);
     expect(stderr).toMatch(/candidate networks\/s/);
     expect(status).toBe(0);
@@ -161,9 +161,10 @@ describe('autoprune prune / resume', () => {
   });
 
   it('stops within a batch of fine-tuning on SIGTERM, and at once on a second Ctrl-C, leaving a record that resumes', async () => {
-    // 200 batches of fine-tuning after the first group: the signal arrives at batch 20.
+    // 200 batches of fine-tuning after the first group: the signal arrives at its first progress line
+    // (batch 20, 40 or 60: plain progress lines are rate-limited, so which one is printed depends on timing).
     const args = [...common, 'prune', '--config', configPath, '--seed', '11', '--set', 'finetune.imagesPerEpoch=12800'];
-    const fineTuning = /fine-tuning after group 0: epoch 1\/1 batch 20\/200/;
+    const fineTuning = /fine-tuning after group 0: epoch 1\/1 batch (20|40|60)\/200/;
     const terminated = await runUntil(args, fineTuning, 'SIGTERM');
     expect(terminated.code).toBe(143);
     const id = /run: .*\/([^/\s]+)\n/.exec(terminated.stderr)![1];
@@ -181,7 +182,7 @@ describe('autoprune prune / resume', () => {
     expect(readdirSync(join(runsDir, twiceId)).filter((f) => f.includes('tmp'))).toEqual([]);
   });
 
-  const compareArgs = [...common, 'compare', '--config', configPath, '--methods', 'rl,l1,bn-scale', '--set', 'agent.maxIterations=3', '--set', 'agent.minIterations=0'];
+  const compareArgs = [...common, 'compare', '--config', configPath, '--methods', 'rl,l1,bn-scale', '--probes', '4', '--set', 'agent.maxIterations=3', '--set', 'agent.minIterations=0'];
   let oneAtATime: { rows: Record<string, unknown>[] } | undefined;
 
   it('compares the agent with hand-made criteria from the same baseline; a failing method is marked, the others finish', () => {
@@ -213,7 +214,7 @@ describe('autoprune prune / resume', () => {
     expect(l1.variants.map((v: { ranking: string }) => v.ranking)).toEqual(['local', 'global']);
     const taken = l1.variants.find((v: { ranking: string }) => v.ranking === l1.ranking);
     for (const v of l1.variants) {
-      expect(v.resolution).toBe(0.05);
+      expect(v.resolution).toBe(0.01);
       expect(v.probes.length).toBeGreaterThanOrEqual(1);
       expect(taken.theoreticalSpeedup).toBeGreaterThanOrEqual(v.theoreticalSpeedup);
     }
