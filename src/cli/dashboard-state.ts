@@ -87,7 +87,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
       const groups = state.groups.map((g) => (g.id === event.groupId ? { ...g, status: 'fine-tuning' as const } : g));
       const label = event.groupId === 'final' ? 'final model' : `group ${event.groupId}`;
       // A new fine-tune (another probe, or the final one) restarts its clock.
-      const continuing = state.finetune?.label === label && state.finetune.epoch * state.finetune.batches + state.finetune.batch <= p.epoch * p.batches + p.batch;
+      const continuing = state.finetune?.label === label && finetuneDone(state.finetune) <= finetuneDone(p);
       const done = finetuneDone(p);
       const clock = continuing ? { startedAt: state.finetune!.startedAt, doneAtStart: state.finetune!.doneAtStart } : { startedAt: now, doneAtStart: done };
       return { ...state, groups, finetune: { label, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, ...clock } };
@@ -122,7 +122,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
 }
 
 /** Share of a fine-tune done at a progress report. */
-const finetuneDone = (p: { epoch: number; epochs: number; batch: number; batches: number }) => ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches);
+export const finetuneDone = (p: { epoch: number; epochs: number; batch: number; batches: number }) => ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches);
 
 /**
  * Seconds left and how they were estimated. Per group: the mean time of the

@@ -8,7 +8,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { modelShortName } from '../runs/records.js';
-import { bar, type DashboardState, initialState, reduce, remainingSeconds, sparkline } from './dashboard-state.js';
+import { bar, type DashboardState, finetuneDone, initialState, reduce, remainingSeconds, sparkline } from './dashboard-state.js';
 
 const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;
 
@@ -47,7 +47,7 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
       )}
       {finetune && (
         <Text>
-          fine-tuning {finetune.label}: {bar(((finetune.epoch - 1) * finetune.batches + finetune.batch) / (finetune.epochs * finetune.batches))} epoch {finetune.epoch}/{finetune.epochs}
+          fine-tuning {finetune.label}: {bar(finetuneDone(finetune))} epoch {finetune.epoch}/{finetune.epochs}
         </Text>
       )}
       <Text>

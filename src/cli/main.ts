@@ -12,6 +12,7 @@ import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
 import { checkRunsDir, listRuns, Run, RunError } from '../runs/records.js';
 import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
+import { plural } from './table.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
@@ -52,7 +53,7 @@ async function setUp(command: Command): Promise<{ global: GlobalOptions; log: Pr
 async function startBackend(global: GlobalOptions, log: ProgressLog): Promise<BackendChoice> {
   const choice = await selectBackend(global.backend, { threads: global.threads });
   const skipped = choice.skipped.length > 0 ? `; skipped: ${choice.skipped.map((s) => s.why).join('; ')}` : '';
-  const threads = choice.threads === undefined ? '' : `, ${choice.threads} kernel thread${choice.threads === 1 ? '' : 's'}`;
+  const threads = choice.threads === undefined ? '' : `, ${plural(choice.threads, 'kernel thread')}`;
   log.line(`backend: ${choice.name} (${choice.reason}${threads}${skipped})`);
   return choice;
 }
