@@ -26,6 +26,33 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
+type Input = { shape: Shape4; values: Float32Array };
+
+/**
+ * Runs a conv kernel family's filter and input gradients (`${family}BackpropFilter` / `...Input`) on cpu
+ * and wasm; checks shapes, values within 1e-4, and that wasm leaves no tensor or buffer behind. Returns the largest differences.
+ */
+async function expectGradientsMatchCpu(family: string, { x, dy, filter }: { x: Input; dy: Input; filter: Input }, attrs: object) {
+  const filterAttrs = { ...attrs, filterShape: filter.shape };
+  const inputAttrs = { ...attrs, inputShape: x.shape };
+  const dwCpu = await runOn('cpu', `${family}BackpropFilter`, { x, dy }, filterAttrs);
+  const dxCpu = await runOn('cpu', `${family}BackpropInput`, { dy, filter }, inputAttrs);
+  await tf.setBackend('wasm');
+  const tensorsBefore = tf.memory().numTensors;
+  const dataBefore = tf.backend().numDataIds();
+  const dwWasm = await runOn('wasm', `${family}BackpropFilter`, { x, dy }, filterAttrs);
+  const dxWasm = await runOn('wasm', `${family}BackpropInput`, { dy, filter }, inputAttrs);
+  expect(dwWasm.shape).toEqual(filter.shape);
+  expect(dxWasm.shape).toEqual(x.shape);
+  const [dwDiff, dxDiff] = [maxAbsDiff(dwWasm.values, dwCpu.values), maxAbsDiff(dxWasm.values, dxCpu.values)];
+  expect(dwDiff).toBeLessThan(1e-4);
+  expect(dxDiff).toBeLessThan(1e-4);
+  // No tensor leaks, and every intermediate buffer inside the kernels was freed.
+  expect(tf.memory().numTensors).toBe(tensorsBefore);
+  expect(tf.backend().numDataIds()).toBe(dataBefore);
+  return { dwDiff, dxDiff };
+}
+
 const cases: { k: number; stride: number; pad: Pad; size: number }[] = [];
 for (const k of [1, 2, 3, 4, 5]) for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const size of [7, 8]) cases.push({ k, stride, pad, size });
 
@@ -45,27 +72,8 @@ describe('wasm conv gradient kernels match the cpu backend', () => {
     const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
     const filter = { shape: filterShape, values: randomArray(filterShape.reduce((a, b) => a * b), rng) };
     const attrs = { strides: [stride, stride], pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
-
-    const filterAttrs = { ...attrs, filterShape };
-    const inputAttrs = { ...attrs, inputShape: xShape };
-    const dwCpu = await runOn('cpu', 'Conv2DBackpropFilter', { x, dy }, filterAttrs);
-    const dxCpu = await runOn('cpu', 'Conv2DBackpropInput', { dy, filter }, inputAttrs);
-    await tf.setBackend('wasm');
-    const tensorsBefore = tf.memory().numTensors;
-    const dataBefore = tf.backend().numDataIds();
-    const dwWasm = await runOn('wasm', 'Conv2DBackpropFilter', { x, dy }, filterAttrs);
-    const dxWasm = await runOn('wasm', 'Conv2DBackpropInput', { dy, filter }, inputAttrs);
-
-    expect(dwWasm.shape).toEqual(filterShape);
-    expect(dxWasm.shape).toEqual(xShape);
-    const dwDiff = maxAbsDiff(dwWasm.values, dwCpu.values);
-    const dxDiff = maxAbsDiff(dxWasm.values, dxCpu.values);
+    const { dwDiff, dxDiff } = await expectGradientsMatchCpu('Conv2D', { x, dy, filter }, attrs);
     if (process.env.AUTOPRUNE_VERBOSE) console.log(`k=${k} s=${stride} ${pad} ${size}: max |dW diff| ${dwDiff.toExponential(2)}, max |dx diff| ${dxDiff.toExponential(2)}`);
-    expect(dwDiff).toBeLessThan(1e-4);
-    expect(dxDiff).toBeLessThan(1e-4);
-    // No tensor leaks, and every intermediate buffer inside the kernels was freed.
-    expect(tf.memory().numTensors).toBe(tensorsBefore);
-    expect(tf.backend().numDataIds()).toBe(dataBefore);
   });
 });
 
@@ -88,22 +96,7 @@ describe('wasm depthwise conv gradient kernels match the cpu backend', () => {
     const x = { shape: xShape, values: randomArray(xShape.reduce((a, b) => a * b), rng) };
     const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
     const filter = { shape: filterShape, values: randomArray(filterShape.reduce((a, b) => a * b), rng) };
-    const attrs = { strides: [stride, stride], dilations: [1, 1], pad, dimRoundingMode: undefined };
-    const filterAttrs = { ...attrs, filterShape };
-    const inputAttrs = { ...attrs, inputShape: xShape };
-    const dwCpu = await runOn('cpu', 'DepthwiseConv2dNativeBackpropFilter', { x, dy }, filterAttrs);
-    const dxCpu = await runOn('cpu', 'DepthwiseConv2dNativeBackpropInput', { dy, filter }, inputAttrs);
-    await tf.setBackend('wasm');
-    const tensorsBefore = tf.memory().numTensors;
-    const dataBefore = tf.backend().numDataIds();
-    const dwWasm = await runOn('wasm', 'DepthwiseConv2dNativeBackpropFilter', { x, dy }, filterAttrs);
-    const dxWasm = await runOn('wasm', 'DepthwiseConv2dNativeBackpropInput', { dy, filter }, inputAttrs);
-    expect(dwWasm.shape).toEqual(filterShape);
-    expect(dxWasm.shape).toEqual(xShape);
-    expect(maxAbsDiff(dwWasm.values, dwCpu.values)).toBeLessThan(1e-4);
-    expect(maxAbsDiff(dxWasm.values, dxCpu.values)).toBeLessThan(1e-4);
-    expect(tf.memory().numTensors).toBe(tensorsBefore);
-    expect(tf.backend().numDataIds()).toBe(dataBefore);
+    await expectGradientsMatchCpu('DepthwiseConv2dNative', { x, dy, filter }, { strides: [stride, stride], dilations: [1, 1], pad, dimRoundingMode: undefined });
   });
 
   it('trains a separable and a depthwise conv layer: the same gradients as cpu through tf.grads', async () => {
