@@ -3,24 +3,26 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendChoice } from '../backend/backend.js';
-import { type Dataset, loadDataset } from '../data/datasets.js';
+import type { Dataset, PixelScaling } from '../data/datasets.js';
+import { type DataSource, dataKey, loadData } from '../data/load.js';
 import { checkCriterion, describeResolution, type HeuristicConfig, type HeuristicEvent, prunableSizes, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
 import { saveModel } from '../models/io.js';
+import { PIXEL_SCALING } from '../run/config.js';
 import { ModelError } from '../models/zoo.js';
 import { checkPrunable } from '../prune/graph.js';
 import { formatReport, pruneReport } from '../prune/report.js';
 import { findBaseline, loadBaseline } from '../runs/baselines.js';
 import { guardRun, modelShortName, Run } from '../runs/records.js';
-import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
+import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import type { ProgressLog } from './log.js';
 import { trainCommand } from './train-command.js';
 import { plural } from './table.js';
 
-export interface ModelSourceOptions {
+export interface ModelSourceOptions extends DataSource {
   /** Zoo name (newest finished train run, trained now if there is none), run id, or model.json path. */
   model: string;
-  dataset: string;
-  dataDir?: string;
+  /** How the model expects its pixels scaled (default 0..1). */
+  scaling?: PixelScaling;
   validationSize?: number;
   seed: number;
   /** Seed of the train / validation split; default: the one the baseline was trained with (its run record), else 0. */
@@ -43,43 +45,77 @@ export interface BaselineOptions extends ModelSourceOptions {
  * files with the baseline's own split seed, so that a pruning run at another
  * seed never checks its tolerance on images the baseline was trained on.
  */
-export async function trainedModelAndData(options: ModelSourceOptions, backend: BackendChoice, log: ProgressLog): Promise<{ data: Dataset; model: tf.LayersModel; source: string; splitSeed: number }> {
-  let source = findBaseline(options.model, options.dataset, options.runsDir);
+export async function trainedModelAndData(options: ModelSourceOptions, backend: BackendChoice, log: ProgressLog): Promise<{ data: Dataset; model: tf.LayersModel; source: string; splitSeed: number; scaling: PixelScaling }> {
+  let source = findBaseline(options.model, dataKey(options), options.runsDir);
   if (source.kind === 'none') {
-    log.line(`no trained ${options.model} for ${options.dataset} in ${options.runsDir}/: training one first (${options.trainEpochs} epochs)`);
-    const run = await trainCommand({ ...DEFAULT_TRAIN_CONFIG, model: options.model, dataset: options.dataset, dataDir: options.dataDir, validationSize: options.validationSize, seed: options.splitSeed ?? options.seed, epochs: options.trainEpochs, runsDir: options.runsDir }, backend, log);
+    log.line(`no trained ${options.model} for ${dataKey(options)} in ${options.runsDir}/: training one first (${options.trainEpochs} epochs)`);
+    const { model, dataset, data, dataDir, scaling, validationSize, runsDir } = options;
+    const run = await trainCommand({ ...DEFAULT_TRAIN_CONFIG, batchNormImages: DEFAULT_BATCHNORM_IMAGES, model, dataset, data, dataDir, scaling, validationSize, seed: options.splitSeed ?? options.seed, epochs: options.trainEpochs, runsDir }, backend, log);
     source = { kind: 'run', path: join(run.dir, 'model', 'model.json'), runId: run.id };
   }
-  const splitSeed = options.splitSeed ?? trainingSeed(source.path) ?? 0;
-  const data = loadDataset(options.dataset, { dataDir: options.dataDir, validationSize: options.validationSize, seed: splitSeed });
-  log.line(`validation split: seed ${splitSeed}${options.splitSeed === undefined ? ' (the baseline\'s)' : ''}, ${data.validation.count} images`);
   const model = await loadBaseline(source);
+  try {
+    checkClassifier(model, source.path);
+    const trained = trainingConfig(source.path);
+    const splitSeed = options.splitSeed ?? trained?.seed ?? 0;
+    const scaling = options.scaling ?? trained?.scaling ?? '0..1';
+    const data = await loadModelData(options, model, { validationSize: options.validationSize, seed: splitSeed, scaling }, log);
+    log.line(`validation split: seed ${splitSeed}${options.splitSeed === undefined ? " (the baseline's)" : ''}, ${data.validation.count} images`);
+    if (options.scaling === undefined && trained?.scaling !== undefined) log.line(`pixel scaling: ${JSON.stringify(scaling)} (the baseline's)`);
+    checkModelFitsData(model, data, source.path);
+    log.line(`baseline: ${source.path}`);
+    return { data, model, source: source.path, splitSeed, scaling };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
+
+/** The model's input shape without the batch dimension, when every dimension is fixed. */
+export function fixedInputShape(model: tf.LayersModel): [number, number, number] | undefined {
+  const shape = (model.inputs[0].shape as (number | null)[]).slice(1);
+  return shape.length === 3 && shape.every((d) => d !== null) ? (shape as [number, number, number]) : undefined;
+}
+
+/** The data for `model`: a folder of images is decoded to its input shape; decoding shows progress. */
+export async function loadModelData(source: DataSource, model: tf.LayersModel, options: { validationSize?: number; seed: number; scaling?: PixelScaling }, log: ProgressLog): Promise<Dataset> {
+  return loadData(source, { ...options, inputShape: fixedInputShape(model), onProgress: (decoded, total) => log.decodeProgress(decoded, total) });
+}
+
+/** A classifier: one image input, one output of [batch, classes]. */
+function checkClassifier(model: tf.LayersModel, path: string): void {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new ModelError(`${source.path}: the model has ${plural(model.inputs.length, 'input')} and ${plural(model.outputs.length, 'output')}; autoprune prunes classifiers with one image input and one output of class scores`);
+    throw new ModelError(`${path}: the model has ${plural(model.inputs.length, 'input')} and ${plural(model.outputs.length, 'output')}; autoprune prunes classifiers with one image input and one output of class scores`);
   }
   const outputShape = model.outputs[0].shape;
   if (outputShape.length !== 2) {
-    throw new ModelError(`${source.path}: the model's output has shape [${outputShape.map((d) => d ?? 'batch').join(', ')}]; autoprune prunes classifiers, whose output is [batch, classes]`);
+    throw new ModelError(`${path}: the model's output has shape [${outputShape.map((d) => d ?? 'batch').join(', ')}]; autoprune prunes classifiers, whose output is [batch, classes]`);
   }
-  const modelShape = (model.inputs[0].shape as (number | null)[]).slice(1);
-  if (modelShape.join('x') !== data.inputShape.join('x')) {
-    throw new ModelError(`${source.path}: the model takes inputs of ${modelShape.join('x')} but ${data.name} images are ${data.inputShape.join('x')}`);
-  }
-  const classes = outputShape[1];
-  if (classes !== data.numClasses) throw new ModelError(`${source.path}: the model scores ${classes} classes but ${data.name} has ${data.numClasses}`);
-  log.line(`baseline: ${source.path}`);
-  return { data, model, source: source.path, splitSeed };
 }
 
-/** The seed a baseline was trained with, from the train run record beside its model (runs/<id>/run.json or a shipped model's run.json). */
-function trainingSeed(modelPath: string): number | undefined {
+function checkModelFitsData(model: tf.LayersModel, data: Dataset, path: string): void {
+  const modelShape = (model.inputs[0].shape as (number | null)[]).slice(1);
+  if (modelShape.join('x') !== data.inputShape.join('x')) {
+    throw new ModelError(`${path}: the model takes inputs of ${modelShape.map((d) => d ?? '?').join('x')} but ${data.name} images are ${data.inputShape.join('x')}`);
+  }
+  const classes = model.outputs[0].shape[1];
+  if (classes !== data.numClasses) throw new ModelError(`${path}: the model scores ${classes} classes but ${data.name} has ${data.numClasses}`);
+}
+
+/**
+ * The split seed and pixel scaling a baseline was trained with, from the train
+ * run record beside its model (runs/<id>/run.json or a shipped model's run.json).
+ */
+function trainingConfig(modelPath: string): { seed?: number; scaling?: PixelScaling } | undefined {
   for (const record of [join(dirname(modelPath), 'run.json'), join(dirname(dirname(modelPath)), 'run.json')]) {
     if (!existsSync(record)) continue;
     try {
-      const parsed = JSON.parse(readFileSync(record, 'utf8')) as { command?: string; config?: { seed?: unknown } };
-      if (parsed.command === 'train' && typeof parsed.config?.seed === 'number') return parsed.config.seed;
+      const parsed = JSON.parse(readFileSync(record, 'utf8')) as { command?: string; config?: { seed?: unknown; scaling?: unknown } };
+      if (parsed.command !== 'train') continue;
+      const scaling = PIXEL_SCALING.safeParse(parsed.config?.scaling);
+      return { seed: typeof parsed.config?.seed === 'number' ? parsed.config.seed : undefined, scaling: scaling.success ? scaling.data : undefined };
     } catch {
-      return undefined; // an unreadable record names no seed
+      return undefined; // an unreadable record names nothing
     }
   }
   return undefined;

@@ -20,7 +20,7 @@ import { checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
 import { checkWritable, writeReport } from '../report/report-html.js';
-import type { PruneConfig } from '../run/config.js';
+import { checkRewardSamples, type PruneConfig } from '../run/config.js';
 import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
 import { deferredStopSignal, guardRun, modelShortName, Run, RunError, STOP_SIGNALS } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
@@ -238,11 +238,12 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
   const { log, backend } = context;
   const reportPath = requested.reportPath;
   if (reportPath !== undefined) checkWritable(reportPath);
-  const { data, model: baseline, source, splitSeed } = await trainedModelAndData({ ...requested.config, runsDir: requested.runsDir }, backend, log);
-  // Every method, and a resumed agent run, uses the baseline's split.
-  const options = { ...requested, config: { ...requested.config, splitSeed } };
+  const { data, model: baseline, source, splitSeed, scaling } = await trainedModelAndData({ ...requested.config, runsDir: requested.runsDir }, backend, log);
+  // Every method, and a resumed agent run, uses the baseline's split and scaling.
+  const options = { ...requested, config: { ...requested.config, splitSeed, scaling } };
   const { config, methods } = options;
   checkPrunable(baseline, source);
+  if (methods.includes('rl')) checkRewardSamples(config, data.validation.count);
   const run = await Run.create(options.runsDir, { command: 'compare', label: `${modelShortName(config.model, data.name)}-${data.name}`, config: { ...config, methods }, backend: backend.name });
   log.line(`run: ${run.dir}`);
   // From here on, a signal or an error is recorded in the run (guardRun).
@@ -254,6 +255,7 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
         baseline: source,
         model: config.model,
         dataset: data.name,
+        ...(data.classNames && { classNames: data.classNames }),
         tolerance: config.tolerance,
         seed: config.seed,
         backend: backend.name,

@@ -4,14 +4,14 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, BackendError, selectBackend, type BackendChoice } from '../backend/backend.js';
 import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
-import { DATASET_NAMES } from '../data/datasets.js';
+import { DATASET_NAMES, type PixelScaling } from '../data/datasets.js';
 import { DataError } from '../data/idx.js';
 import { resolveModel } from '../models/resolve.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
 import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
 import { checkRunsDir, listRuns, Run, RunError } from '../runs/records.js';
-import { DEFAULT_TRAIN_CONFIG } from '../train/train.js';
+import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { plural } from './table.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
@@ -20,7 +20,7 @@ import { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, readCo
 import { baselineCommand } from './baseline-command.js';
 import { logEvent, pruneCommand, resumeCommand } from './prune-command.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
-import { integerIn, numberIn } from './options.js';
+import { imageSize, integerIn, numberIn, numberList } from './options.js';
 import { Subject } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { formatRuns, formatShow } from './runs-command.js';
@@ -74,25 +74,30 @@ export function buildProgram(): Command {
     .version(PACKAGE_VERSION, '--version', 'print the version')
     .showHelpAfterError('(run with --help for usage)');
 
-  program
+  const train = program
     .command('train')
-    .description('train a zoo model on a data set and save it as a baseline run')
-    .addOption(new Option('--model <name>', 'zoo model').choices([...ZOO_NAMES]).makeOptionMandatory())
-    .addOption(new Option('--dataset <name>', 'data set').choices([...DATASET_NAMES]).makeOptionMandatory())
-    .option('--data-dir <dir>', 'folder with the four IDX files (default: the bundled / Debian copy)')
+    .description('train a zoo model on a data set or a folder of images and save it as a baseline run')
+    .addOption(new Option('--model <name>', 'zoo model').choices([...ZOO_NAMES]).makeOptionMandatory());
+  addDataOptions(train)
+    .option('--image-size <HxW>', 'size a folder of images is decoded to (default: the first image\'s)', imageSize)
+    .addOption(new Option('--channels <n>', 'channels a folder of images is decoded to: 1 (gray) or 3 (RGB); default: 1 if the first image is gray').choices(['1', '3']))
     .option('--epochs <n>', 'passes over the training split', integerIn(1, 1000), DEFAULT_TRAIN_CONFIG.epochs)
     .option('--batch-size <n>', 'images per step', integerIn(1, 4096), DEFAULT_TRAIN_CONFIG.batchSize)
     .option('--lr <x>', "Adam's initial learning rate (cosine decay to 0)", numberIn(0, 1, { minExclusive: true }), DEFAULT_TRAIN_CONFIG.learningRate)
     .option('--seed <n>', 'seed of weights, split and batch order', integerIn(0), DEFAULT_TRAIN_CONFIG.seed)
     .option('--validation-size <n>', 'training images held out for validation', integerIn(1))
     .option('--train-limit <n>', 'use only the first N training images (quick runs)', integerIn(1))
+    .option('--bn-images <n>', 'training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short training leaves stale)', integerIn(0), DEFAULT_BATCHNORM_IMAGES)
     .action(async (opts, command: Command) => {
+      const data = dataFromOptions(opts);
+      if ((opts.imageSize !== undefined || opts.channels !== undefined) && opts.data === undefined) throw new UsageError('train: --image-size and --channels apply to a folder of images (--data)');
       const { global, log, backend } = await setUp(command);
       const run = await trainCommand(
         {
           model: opts.model,
-          dataset: opts.dataset,
-          dataDir: opts.dataDir,
+          ...data,
+          imageSize: opts.imageSize,
+          channels: opts.channels === undefined ? undefined : Number(opts.channels),
           epochs: opts.epochs,
           batchSize: opts.batchSize,
           learningRate: opts.lr,
@@ -100,6 +105,7 @@ export function buildProgram(): Command {
           restoreBest: true,
           validationSize: opts.validationSize,
           trainLimit: opts.trainLimit,
+          batchNormImages: opts.bnImages,
           runsDir: global.runsDir,
         },
         backend,
@@ -108,11 +114,11 @@ export function buildProgram(): Command {
       process.stdout.write(`${run.id}\n`);
     });
 
-  const baseline = program
+  const baseline: Command = program
     .command('baseline')
     .description('prune with a hand-made criterion to a ratio, or to the largest ratio within an accuracy tolerance')
-    .requiredOption('--model <model>', `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`)
-    .addOption(new Option('--dataset <name>', 'data set').choices([...DATASET_NAMES]).makeOptionMandatory())
+    .requiredOption('--model <model>', `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`);
+  addDataOptions(baseline)
     .addOption(new Option('--criterion <name>', 'filter-scoring criterion').choices([...CRITERIA]).default(DEFAULT_HEURISTIC_CONFIG.criterion))
     .addOption(new Option('--ranking <name>', 'local: same share per group; global: ranked across groups').choices([...RANKINGS]).default(DEFAULT_HEURISTIC_CONFIG.ranking))
     .addOption(new Option('--schedule <name>', 'one-shot, iterative or agp (automated gradual pruning)').choices([...SCHEDULES]).default(DEFAULT_HEURISTIC_CONFIG.schedule))
@@ -282,7 +288,11 @@ async function runCompare(command: Command, options: Omit<CompareOptions, 'runsD
 const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--model <model>', 'model', String, 'trained model: zoo name, run id or model.json path'],
   ['--dataset <name>', 'dataset', String, `data set (${DATASET_NAMES.join(', ')})`],
-  ['--data-dir <dir>', 'dataDir', String, 'folder with the four IDX files'],
+  ['--data <dir>', 'data', String, 'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of IDX files, or of CIFAR-10 batches'],
+  ['--data-dir <dir>', 'dataDir', String, 'folder with the four IDX files of --dataset'],
+  ['--scaling <range>', 'scaling', String, 'pixel range the model expects: 0..1 or -1..1'],
+  ['--pixel-mean <list>', 'scaling.mean', numberList, 'per-channel means on the 0..1 scale (with --pixel-std)'],
+  ['--pixel-std <list>', 'scaling.std', numberList, 'per-channel standard deviations on the 0..1 scale'],
   ['--tolerance <points>', 'tolerance', Number, 'accuracy points the pruned model may lose (b)'],
   ['--reward-tolerance <points>', 'rewardTolerance', Number, 'b inside the reward (points lost before fine-tuning) with --set budget.calibrate=false; default: --tolerance'],
   ['--seed <n>', 'seed', Number, 'seed of everything random'],
@@ -337,7 +347,6 @@ function parseLiteral(text: string): unknown {
 function addFinetuneOptions(command: Command): Command {
   const d = DEFAULT_HEURISTIC_CONFIG;
   return command
-    .option('--data-dir <dir>', 'folder with the four IDX files')
     .option('--seed <n>', 'seed of the split, scoring and fine-tuning', integerIn(0), 0)
     .option('--validation-size <n>', 'training images held out for validation', integerIn(1))
     .option('--finetune-epochs <n>', 'fine-tuning epochs after each pruning step', integerIn(0, 1000), d.finetune.epochs)
@@ -355,7 +364,26 @@ function finetuneConfig(opts: Record<string, number | undefined>) {
 }
 
 function modelSource(opts: Record<string, never>, global: GlobalOptions) {
-  return { model: opts.model, dataset: opts.dataset, dataDir: opts.dataDir, validationSize: opts.validationSize, seed: opts.seed, runsDir: global.runsDir, trainEpochs: opts.trainEpochs };
+  return { model: opts.model, ...dataFromOptions(opts), validationSize: opts.validationSize, seed: opts.seed, runsDir: global.runsDir, trainEpochs: opts.trainEpochs };
+}
+
+/** Where train and baseline read their data: a data set by name, or a folder; and the pixel scaling. */
+function addDataOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--dataset <name>', 'a data set by name (or give --data)').choices([...DATASET_NAMES]))
+    .option('--data <dir>', 'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of the four IDX files, or of CIFAR-10 binary batches')
+    .option('--data-dir <dir>', 'folder with the four IDX files of --dataset (default: the bundled / Debian copy)')
+    .addOption(new Option('--scaling <range>', 'pixel range the model expects').choices(['0..1', '-1..1']))
+    .option('--pixel-mean <list>', 'per-channel means on the 0..1 scale, subtracted before dividing by --pixel-std (e.g. 0.485,0.456,0.406)', numberList)
+    .option('--pixel-std <list>', 'per-channel standard deviations on the 0..1 scale (e.g. 0.229,0.224,0.225)', numberList);
+}
+
+function dataFromOptions(opts: Record<string, unknown>): { dataset: string; data?: string; dataDir?: string; scaling?: PixelScaling } {
+  if ((opts.dataset === undefined) === (opts.data === undefined)) throw new UsageError('give exactly one of --dataset NAME and --data DIR');
+  if ((opts.pixelMean === undefined) !== (opts.pixelStd === undefined)) throw new UsageError('give --pixel-mean and --pixel-std together');
+  if (opts.pixelMean !== undefined && opts.scaling !== undefined) throw new UsageError('give either --scaling or --pixel-mean / --pixel-std');
+  const scaling = opts.pixelMean !== undefined ? { mean: opts.pixelMean as number[], std: opts.pixelStd as number[] } : (opts.scaling as PixelScaling | undefined);
+  return { dataset: (opts.dataset as string | undefined) ?? DATASET_NAMES[0], data: opts.data as string | undefined, dataDir: opts.dataDir as string | undefined, scaling };
 }
 
 function parseShape(value: string): [number, number, number] {

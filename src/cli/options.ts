@@ -21,3 +21,17 @@ export function numberIn(min: number, max: number, { minExclusive = false, maxEx
   };
 }
 
+
+/** "0.485,0.456,0.406": per-channel numbers. */
+export function numberList(value: string): number[] {
+  const numbers = value.split(',').map((v) => Number(v.trim()));
+  if (value.trim() === '' || numbers.some((n) => !Number.isFinite(n))) throw new InvalidArgumentError(`expected comma-separated numbers like 0.485,0.456,0.406, got "${value}"`);
+  return numbers;
+}
+
+/** "32x32": an image height and width. */
+export function imageSize(value: string): [number, number] {
+  const match = /^(\d+)x(\d+)$/.exec(value.trim());
+  if (match === null || Number(match[1]) < 1 || Number(match[2]) < 1) throw new InvalidArgumentError(`expected HEIGHTxWIDTH like 32x32, got "${value}"`);
+  return [Number(match[1]), Number(match[2])];
+}

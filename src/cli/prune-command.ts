@@ -3,16 +3,16 @@ import { existsSync } from 'node:fs';
 import { lastValueFrom, tap } from 'rxjs';
 import type { BackendChoice } from '../backend/backend.js';
 import type * as tf from '@tensorflow/tfjs';
-import { type Dataset, loadDataset } from '../data/datasets.js';
+import type { Dataset } from '../data/datasets.js';
 import { loadModel } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { formatReport } from '../prune/report.js';
-import { type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { checkRewardSamples, type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { folderStore } from '../run/store.js';
 import { type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
 import { InterruptedError } from '../train/train.js';
 import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
-import { trainedModelAndData } from './baseline-command.js';
+import { loadModelData, trainedModelAndData } from './baseline-command.js';
 import type { ProgressLog } from './log.js';
 import { plural } from './table.js';
 
@@ -105,15 +105,16 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
 }
 
 export async function pruneCommand(config: PruneConfig, context: RunContext): Promise<Run> {
-  const { data, model, source, splitSeed } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
-  return pruneLoaded({ ...config, splitSeed }, data, model, source, context);
+  const { data, model, source, splitSeed, scaling } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
+  return pruneLoaded({ ...config, splitSeed, scaling }, data, model, source, context);
 }
 
-/** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` names the data's split, for resume. */
+/** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` and `config.scaling` name the data's split and scaling, for resume. */
 export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
   checkPrunable(model, source);
+  checkRewardSamples(config, data.validation.count);
   const run = await Run.create(context.runsDir, { command: 'prune', label: `${modelShortName(config.model, data.name)}-${data.name}`, config, backend: context.backend.name });
-  await run.update((r) => (r.result = { baseline: source }));
+  await run.update((r) => (r.result = { baseline: source, ...(data.classNames && { classNames: data.classNames }) }));
   context.log.line(`run: ${run.dir}`);
   return execute(run, config, data, model, context);
 }
@@ -143,7 +144,11 @@ export async function resumeCommand(runId: string, context: RunContext): Promise
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
   context.log.line(`resuming ${run.dir} (${plural(result.groups?.length ?? 0, 'group')} finished)`);
+  const baseline = await loadModel(result.baseline);
   // Records from before splitSeed split by the run's seed.
-  const data = loadDataset(config.dataset, { dataDir: config.dataDir, validationSize: config.validationSize, seed: config.splitSeed ?? config.seed });
-  return execute(run, config, data, await loadModel(result.baseline), context);
+  const data = await loadModelData(config, baseline, { validationSize: config.validationSize, seed: config.splitSeed ?? config.seed, scaling: config.scaling }, context.log).catch((err: unknown) => {
+    baseline.dispose();
+    throw err;
+  });
+  return execute(run, config, data, baseline, context);
 }

@@ -1,17 +1,22 @@
 /** `autoprune train`: train a zoo model on a data set and record the baseline. */
 import { join } from 'node:path';
 import type { BackendChoice } from '../backend/backend.js';
-import { loadDataset } from '../data/datasets.js';
+import type { Dataset, PixelScaling } from '../data/datasets.js';
+import { type DataSource, loadData } from '../data/load.js';
 import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
 import { guardRun, Run } from '../runs/records.js';
 import { evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
 import type { ProgressLog } from './log.js';
 
-export interface TrainOptions extends TrainConfig {
+export interface TrainOptions extends TrainConfig, DataSource {
   model: string;
-  dataset: string;
-  dataDir?: string;
+  /** How pixels are scaled for the model (default 0..1). */
+  scaling?: PixelScaling;
+  /** Height and width a folder of images is decoded to (default: the first image's). */
+  imageSize?: [number, number];
+  /** Channels a folder of images is decoded to, 1 or 3 (default: 1 if the first image is gray). */
+  channels?: number;
   validationSize?: number;
   trainLimit?: number;
   runsDir: string;
@@ -21,12 +26,20 @@ const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export async function trainCommand(options: TrainOptions, backend: BackendChoice, log: ProgressLog): Promise<Run> {
   // Everything that can be rejected is checked before the run folder exists.
-  const data = loadDataset(options.dataset, { dataDir: options.dataDir, validationSize: options.validationSize, seed: options.seed, trainLimit: options.trainLimit });
+  const data = await loadData(options, {
+    validationSize: options.validationSize,
+    seed: options.seed,
+    trainLimit: options.trainLimit,
+    scaling: options.scaling,
+    imageSize: options.imageSize,
+    channels: options.channels,
+    onProgress: (decoded, total) => log.decodeProgress(decoded, total),
+  });
   const model = buildZooModel(options.model, { inputShape: data.inputShape, numClasses: data.numClasses, seed: options.seed });
-  log.line(`data: ${data.name} from ${data.source}: ${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test`);
+  log.line(`data: ${describeData(data)}`);
   log.line(`model: ${options.model}, ${model.countParams()} parameters`);
 
-  const config = { ...options, dataSource: data.source };
+  const config = { ...options, dataSource: data.source, inputShape: data.inputShape };
   const run = await Run.create(options.runsDir, { command: 'train', label: `${options.model}-${data.name}`, config, backend: backend.name });
   log.line(`run: ${run.dir}`);
   try {
@@ -46,6 +59,7 @@ export async function trainCommand(options: TrainOptions, backend: BackendChoice
           epochs: result.epochs,
           trainSeconds: result.seconds,
           modelPath,
+          ...(data.classNames && { classNames: data.classNames }),
         };
       });
       await run.finish('done');
@@ -56,4 +70,14 @@ export async function trainCommand(options: TrainOptions, backend: BackendChoice
   } finally {
     model.dispose();
   }
+}
+
+/** One line: where the data came from, its shape, classes and splits. */
+export function describeData(data: Dataset): string {
+  const classes = data.classNames === undefined ? `${data.numClasses} classes` : `${data.numClasses} classes (${shortList(data.classNames)})`;
+  return `${data.name} from ${data.source}: ${data.inputShape.join('x')} images, ${classes}, ${data.train.count} train / ${data.validation.count} validation / ${data.test.count} test`;
+}
+
+function shortList(names: string[]): string {
+  return names.length <= 8 ? names.join(', ') : `${names.slice(0, 7).join(', ')}, ... ${names.at(-1)}`;
 }

@@ -155,6 +155,8 @@ export interface CompareResults {
   baseline: string;
   model: string;
   dataset: string;
+  /** Class names by label, where the data names them (image folders, CIFAR-10). */
+  classNames?: string[];
   tolerance: number;
   seed: number;
   backend: string;

@@ -9,7 +9,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { DataError, readIdx } from './idx.js';
 
@@ -25,20 +24,31 @@ const IDX_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-/** Images as NHWC floats in [0, 1] and integer class labels. */
+/** Images as NHWC floats (scaled as the data set's `scaling` says) and integer class labels. */
 export interface Split {
   images: Float32Array;
   labels: Uint8Array;
   count: number;
 }
 
+/**
+ * How pixel bytes become model inputs: `0..1` (p / 255), `-1..1`
+ * (p / 127.5 - 1), or per-channel mean and std on the 0..1 scale
+ * ((p / 255 - mean) / std, as torchvision's Normalize).
+ */
+export type PixelScaling = '0..1' | '-1..1' | { mean: number[]; std: number[] };
+
 export interface Dataset {
-  /** A data set name (mnist, fashion-mnist) or any label for data built in code. */
+  /** A data set name (mnist, fashion-mnist), a folder's name, or any label for data built in code. */
   name: string;
-  /** Folder the IDX files were read from. */
+  /** Folder the data was read from. */
   source: string;
   inputShape: [number, number, number];
   numClasses: number;
+  /** Class names by label, where the data names them (image folders, CIFAR-10). */
+  classNames?: string[];
+  /** How pixels were scaled (0..1 when absent). */
+  scaling?: PixelScaling;
   train: Split;
   validation: Split;
   test: Split;
@@ -47,13 +57,15 @@ export interface Dataset {
 export interface LoadOptions {
   /** Folder holding the four IDX files (plain or .gz); defaults per data set. */
   dataDir?: string;
-  /** Training images held out for validation (rewards, early stopping). */
+  /** Training images held out for validation (rewards, early stopping); default min(5000, a tenth). */
   validationSize?: number;
   /** Seed of the train / validation split. */
   seed?: number;
   /** Keep only the first N training (after the split) / test images: for tests and quick runs. */
   trainLimit?: number;
   testLimit?: number;
+  /** Default 0..1. */
+  scaling?: PixelScaling;
 }
 
 export function defaultDataDir(name: DatasetName): string {
@@ -64,9 +76,15 @@ export function defaultDataDir(name: DatasetName): string {
   return FASHION_MNIST_DEBIAN_DIR;
 }
 
-function findIdxFile(dir: string, base: string, dataset: string): string {
+function findIdxFile(dir: string, base: string): string | undefined {
   for (const candidate of [join(dir, base), join(dir, `${base}.gz`)]) if (existsSync(candidate)) return candidate;
-  const hint = dataset === 'fashion-mnist' && dir === FASHION_MNIST_DEBIAN_DIR ? ' (install it with: apt-get install dataset-fashion-mnist, or pass --data-dir)' : '';
+  return undefined;
+}
+
+function requireIdxFile(dir: string, base: string, dataset: string): string {
+  const found = findIdxFile(dir, base);
+  if (found !== undefined) return found;
+  const hint = dataset === 'fashion-mnist' && dir === FASHION_MNIST_DEBIAN_DIR ? ' (install it with: apt-get install dataset-fashion-mnist, or pass --data)' : '';
   throw new DataError(`${dataset}: missing ${base} (or ${base}.gz) in ${dir}${hint}`);
 }
 
@@ -83,15 +101,95 @@ function readImagesAndLabels(imagesPath: string, labelsPath: string, numClasses:
   return { images, labels };
 }
 
-function toSplit(pixels: Uint8Array, labels: Uint8Array, pixelsPerImage: number, indices: ArrayLike<number>): Split {
-  const images = new Float32Array(indices.length * pixelsPerImage);
+/** Checks a scaling against the channel count; `where` names its source in errors. */
+export function checkScaling(scaling: PixelScaling, channels: number, where: string): void {
+  if (typeof scaling === 'string') return;
+  for (const [field, values] of [['mean', scaling.mean], ['std', scaling.std]] as const) {
+    if (values.length !== 1 && values.length !== channels) throw new DataError(`${where}: scaling ${field} has ${values.length} values for ${channels}-channel images (give 1 or ${channels})`);
+  }
+  if (scaling.std.some((s) => !(s > 0))) throw new DataError(`${where}: scaling std must be positive`);
+}
+
+/** Pixel bytes (NHWC) of the images at `indices`, scaled to floats, and their labels. */
+function toSplit(pixels: Uint8Array, labels: Uint8Array, shape: [number, number, number], indices: ArrayLike<number>, scaling: PixelScaling): Split {
+  const channels = shape[2];
+  const perImage = shape[0] * shape[1] * channels;
+  const scale = new Float32Array(channels).fill(typeof scaling === 'string' ? (scaling === '0..1' ? 1 / 255 : 1 / 127.5) : 0);
+  const offset = new Float32Array(channels).fill(scaling === '-1..1' ? -1 : 0);
+  if (typeof scaling !== 'string') {
+    for (let c = 0; c < channels; c++) {
+      const std = scaling.std[scaling.std.length === 1 ? 0 : c];
+      scale[c] = 1 / (255 * std);
+      offset[c] = -scaling.mean[scaling.mean.length === 1 ? 0 : c] / std;
+    }
+  }
+  const images = new Float32Array(indices.length * perImage);
   const out = new Uint8Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
-    const src = indices[i] * pixelsPerImage;
-    for (let p = 0; p < pixelsPerImage; p++) images[i * pixelsPerImage + p] = pixels[src + p] / 255;
+    const src = indices[i] * perImage;
+    for (let p = 0; p < perImage; p++) {
+      const c = p % channels;
+      images[i * perImage + p] = pixels[src + p] * scale[c] + offset[c];
+    }
     out[i] = labels[indices[i]];
   }
   return { images, labels: out, count: indices.length };
+}
+
+/** Decoded images of one data set before splitting: NHWC bytes and labels. */
+export interface LabelledPixels {
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  count: number;
+}
+
+/**
+ * Train / validation / test splits from decoded images. Validation is carved
+ * from the training images with the split seed unless given; so is the test
+ * split when the data has none, with a fixed seed of its own so that no split
+ * seed ever moves a test image into training.
+ */
+export function carveSplits(
+  meta: { name: string; source: string; inputShape: [number, number, number]; numClasses: number; classNames?: string[] },
+  sets: { train: LabelledPixels; validation?: LabelledPixels; test?: LabelledPixels },
+  options: LoadOptions,
+): Dataset {
+  const scaling = options.scaling ?? '0..1';
+  checkScaling(scaling, meta.inputShape[2], meta.source);
+  const all = (n: number) => Uint32Array.from({ length: n }, (_, i) => i);
+  let trainPool: Uint32Array<ArrayBufferLike> = all(sets.train.count);
+  let test: { set: LabelledPixels; indices: Uint32Array<ArrayBufferLike> };
+  if (sets.test !== undefined) test = { set: sets.test, indices: all(sets.test.count) };
+  else {
+    const order = seededPermutation(sets.train.count, 'autoprune-test-split');
+    const testCount = Math.max(1, Math.floor(sets.train.count / 10));
+    test = { set: sets.train, indices: order.subarray(0, testCount).sort() };
+    trainPool = order.subarray(testCount).sort();
+  }
+  if (options.testLimit !== undefined) test.indices = test.indices.subarray(0, options.testLimit);
+  let validation: { set: LabelledPixels; indices: Uint32Array<ArrayBufferLike> };
+  let trainIdx: Uint32Array<ArrayBufferLike>;
+  if (sets.validation !== undefined) {
+    validation = { set: sets.validation, indices: all(sets.validation.count) };
+    trainIdx = seededPermutation(trainPool.length, options.seed ?? 0).map((i) => trainPool[i]);
+  } else {
+    const validationSize = options.validationSize ?? Math.min(5000, Math.floor(trainPool.length / 10));
+    if (!Number.isInteger(validationSize) || validationSize < 1 || validationSize >= trainPool.length) {
+      throw new DataError(`${meta.source}: validation size ${validationSize} must be an integer in 1..${trainPool.length - 1} (the training images)`);
+    }
+    const order = seededPermutation(trainPool.length, options.seed ?? 0).map((i) => trainPool[i]);
+    validation = { set: sets.train, indices: order.subarray(0, validationSize) };
+    trainIdx = order.subarray(validationSize);
+  }
+  if (options.trainLimit !== undefined) trainIdx = trainIdx.subarray(0, options.trainLimit);
+  const split = (set: LabelledPixels, indices: Uint32Array<ArrayBufferLike>) => toSplit(set.pixels, set.labels, meta.inputShape, indices, scaling);
+  return {
+    ...meta,
+    scaling,
+    train: split(sets.train, trainIdx),
+    validation: split(validation.set, validation.indices),
+    test: split(test.set, test.indices),
+  };
 }
 
 /** The images and labels of `split` at `indices`, in that order. */
@@ -117,50 +215,29 @@ export function seededPermutation(n: number, seed: string | number): Uint32Array
   return order;
 }
 
+/** MNIST or Fashion-MNIST (`name`), from the four IDX files in `options.dataDir` or the default copy. */
 export function loadDataset(name: string, options: LoadOptions = {}): Dataset {
   if (!(DATASET_NAMES as readonly string[]).includes(name)) {
-    throw new DataError(`unknown data set "${name}"; choose one of ${DATASET_NAMES.join(', ')}`);
+    throw new DataError(`unknown data set "${name}"; choose one of ${DATASET_NAMES.join(', ')}, or give a folder with --data`);
   }
-  const dataset = name as DatasetName;
-  const dir = options.dataDir ?? defaultDataDir(dataset);
-  if (!existsSync(dir)) throw new DataError(`${dataset}: data folder ${dir} does not exist`);
-  const numClasses = 10;
-  const train = readImagesAndLabels(findIdxFile(dir, IDX_FILES.trainImages, dataset), findIdxFile(dir, IDX_FILES.trainLabels, dataset), numClasses);
-  const test = readImagesAndLabels(findIdxFile(dir, IDX_FILES.testImages, dataset), findIdxFile(dir, IDX_FILES.testLabels, dataset), numClasses);
-  const [, height, width] = train.images.dims;
-  if (test.images.dims[1] !== height || test.images.dims[2] !== width) {
-    throw new DataError(`${dataset}: test images are ${test.images.dims[1]}x${test.images.dims[2]} but training images are ${height}x${width}`);
-  }
-  const trainCount = train.images.dims[0];
-  const validationSize = options.validationSize ?? Math.min(5000, Math.floor(trainCount / 10));
-  if (!Number.isInteger(validationSize) || validationSize < 1 || validationSize >= trainCount) {
-    throw new DataError(`validation size ${validationSize} must be an integer in 1..${trainCount - 1}`);
-  }
-  const order = seededPermutation(trainCount, options.seed ?? 0);
-  const validationIdx = order.subarray(0, validationSize);
-  let trainIdx = order.subarray(validationSize);
-  if (options.trainLimit !== undefined) trainIdx = trainIdx.subarray(0, options.trainLimit);
-  const testCount = Math.min(test.images.dims[0], options.testLimit ?? Infinity);
-  const pixels = height * width;
-  return {
-    name: dataset,
-    source: dir,
-    inputShape: [height, width, 1],
-    numClasses,
-    train: toSplit(train.images.data, train.labels.data, pixels, trainIdx),
-    validation: toSplit(train.images.data, train.labels.data, pixels, validationIdx),
-    test: toSplit(test.images.data, test.labels.data, pixels, Uint32Array.from({ length: testCount }, (_, i) => i)),
-  };
+  const dir = options.dataDir ?? defaultDataDir(name as DatasetName);
+  if (!existsSync(dir)) throw new DataError(`${name}: data folder ${dir} does not exist`);
+  return loadIdxFolder(name, dir, options);
 }
 
-/** Images as a [n, h, w, c] tensor and one-hot labels; `range` selects a contiguous slice. */
-export function splitTensors(split: Split, inputShape: [number, number, number], numClasses: number, range?: { start: number; end: number }) {
-  const start = range?.start ?? 0;
-  const end = Math.min(range?.end ?? split.count, split.count);
-  const perImage = inputShape[0] * inputShape[1] * inputShape[2];
-  return tf.tidy(() => {
-    const xs = tf.tensor4d(split.images.subarray(start * perImage, end * perImage), [end - start, ...inputShape]);
-    const ys = tf.oneHot(tf.tensor1d(split.labels.subarray(start, end), 'int32'), numClasses).toFloat();
-    return { xs, ys };
-  });
+/** True when `dir` holds the four IDX files of an MNIST-shaped data set. */
+export function isIdxFolder(dir: string): boolean {
+  return Object.values(IDX_FILES).every((base) => findIdxFile(dir, base) !== undefined);
+}
+
+export function loadIdxFolder(name: string, dir: string, options: LoadOptions): Dataset {
+  const numClasses = 10;
+  const train = readImagesAndLabels(requireIdxFile(dir, IDX_FILES.trainImages, name), requireIdxFile(dir, IDX_FILES.trainLabels, name), numClasses);
+  const test = readImagesAndLabels(requireIdxFile(dir, IDX_FILES.testImages, name), requireIdxFile(dir, IDX_FILES.testLabels, name), numClasses);
+  const [, height, width] = train.images.dims;
+  if (test.images.dims[1] !== height || test.images.dims[2] !== width) {
+    throw new DataError(`${name}: test images are ${test.images.dims[1]}x${test.images.dims[2]} but training images are ${height}x${width}`);
+  }
+  const labelled = (set: typeof train): LabelledPixels => ({ pixels: set.images.data, labels: set.labels.data, count: set.images.dims[0] });
+  return carveSplits({ name, source: dir, inputShape: [height, width, 1], numClasses }, { train: labelled(train), test: labelled(test) }, options);
 }

@@ -186,7 +186,7 @@ figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; }
 figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 </style></head><body>
 <h1>${escape(title)}</h1>
-<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}. Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the largest FLOPs reduction.</p>
+<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escape(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the largest FLOPs reduction.</p>
 ${tableHtml(results)}
 ${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(summary)}.</p>`}
 ${agentRow === undefined ? '' : `<h2>The agent, group by group</h2>\n${agentTableHtml(agentRow)}`}

@@ -11,6 +11,12 @@ import { DATASET_NAMES } from '../data/datasets.js';
 import { CRITERIA } from '../heuristics/criteria.js';
 import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
 
+/** How pixel bytes become model inputs (see PixelScaling). */
+export const PIXEL_SCALING = z.union([
+  z.enum(['0..1', '-1..1']),
+  z.object({ mean: z.array(z.number()).min(1), std: z.array(z.number().positive()).min(1) }).strict(),
+]);
+
 /** Validation images the tolerance is checked on, at the least. */
 const MIN_GUARANTEE_IMAGES = 100;
 
@@ -33,9 +39,20 @@ const finetune = (epochs: number, learningRate: number) =>
 export const PruneConfigSchema = z
   .object({
     model: z.string().min(1).default('lenet5').describe('trained model: zoo name (its newest train run, trained first if none), run id, or model.json path'),
-    dataset: z.enum(DATASET_NAMES).default('mnist').describe('data set'),
-    dataDir: z.string().optional().describe('folder with the four IDX files (default: the bundled / Debian copy)'),
-    validationSize: z.number().int().min(100).default(5000).describe('training images held out for validation (rewards, fine-tuning choice, the tolerance check)'),
+    dataset: z.enum(DATASET_NAMES).default('mnist').describe('data set, when data (a folder) is not given'),
+    data: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of the four IDX files, or of CIFAR-10 binary batches; replaces dataset'),
+    dataDir: z.string().optional().describe("folder with the four IDX files of dataset (default: the bundled / Debian copy)"),
+    scaling: PIXEL_SCALING.optional().describe('pixel scaling the model expects: "0..1", "-1..1", or {"mean": [...], "std": [...]} per channel on the 0..1 scale (default: the baseline\'s, from its train run, else 0..1)'),
+    validationSize: z
+      .number()
+      .int()
+      .min(100)
+      .optional()
+      .describe('training images held out for validation (rewards, fine-tuning choice, the tolerance check); default min(5000, a tenth); a val/ folder replaces it'),
     seed: z.number().int().min(0).default(0).describe('seed of the reward subset, agents, sampling and fine-tuning'),
     splitSeed: z.number().int().min(0).optional().describe("seed of the train / validation split (default: the seed the baseline was trained with, from its run record; else 0)"),
     tolerance: z.number().gt(0).lt(100).default(1).describe('b: accuracy points the pruned model may lose on validation data'),
@@ -106,12 +123,22 @@ export const PruneConfigSchema = z
     path: ['rewardTolerance'],
     message: 'is used only when budget.calibrate is false (the calibrated budget sets the reward tolerance per group)',
   })
-  .refine((c) => c.validationSize - c.rewardSamples >= MIN_GUARANTEE_IMAGES, {
+  .refine((c) => c.validationSize === undefined || c.validationSize - c.rewardSamples >= MIN_GUARANTEE_IMAGES, {
     path: ['rewardSamples'],
     message: `must leave at least ${MIN_GUARANTEE_IMAGES} of the validationSize images for the guarantee split, which the reward never sees`,
   });
 
 export type PruneConfig = z.infer<typeof PruneConfigSchema>;
+
+/** The reward subset must leave images for the guarantee split; checked again once the data's validation split is known. */
+export function checkRewardSamples(config: Pick<PruneConfig, 'rewardSamples'>, validationImages: number): void {
+  if (validationImages - config.rewardSamples < MIN_GUARANTEE_IMAGES) {
+    throw new ConfigError(
+      `rewardSamples: ${config.rewardSamples} of the ${validationImages} validation images leave fewer than ${MIN_GUARANTEE_IMAGES} for the guarantee split; ` +
+        'lower it (--reward-samples) or give more validation images',
+    );
+  }
+}
 
 export class ConfigError extends Error {}
 

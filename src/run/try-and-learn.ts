@@ -32,7 +32,7 @@ import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
 import { type BatchProgress, evaluateAccuracy, InterruptedError, trainModel } from '../train/train.js';
-import type { PruneConfig } from './config.js';
+import { checkRewardSamples, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
@@ -134,6 +134,7 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
 
 async function run({ baseline, data, config, store, backend }: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
   const started = performance.now();
+  checkRewardSamples(config, data.validation.count);
   const envConfig = {
     tolerance: config.rewardTolerance ?? config.tolerance,
     phi: config.phi,

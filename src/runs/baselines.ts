@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../models/io.js';
 import { isZooName } from '../models/zoo.js';
+import { dataKey } from '../data/load.js';
 import { listRuns } from './records.js';
 
 export type BaselineSource = { kind: 'file' | 'run' | 'shipped'; path: string; runId?: string } | { kind: 'none'; zooName: string };
@@ -24,18 +25,19 @@ export function shippedBaseline(model: string, dataset: string): string | undefi
   return existsSync(path) ? path : undefined;
 }
 
-export function findBaseline(spec: string, dataset: string, runsDir: string): BaselineSource {
+/** `data`: the data's key (dataKey: a data set name, or a folder's resolved path). */
+export function findBaseline(spec: string, data: string, runsDir: string): BaselineSource {
   if (existsSync(spec) && !isZooName(spec)) return { kind: 'file', path: resolve(spec) };
   const runModel = join(runsDir, spec, 'model', 'model.json');
   if (existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
   if (!isZooName(spec)) return { kind: 'file', path: resolve(spec) }; // loadModel names the missing file
   const candidates = listRuns(runsDir)
     .records
-    .filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && r.config.dataset === dataset)
+    .filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && dataKey(r.config as { dataset?: string; data?: string }) === data)
     .filter((r) => existsSync(join(runsDir, r.id, 'model', 'model.json')))
     .reverse();
   if (candidates.length === 0) {
-    const shipped = shippedBaseline(spec, dataset);
+    const shipped = shippedBaseline(spec, data);
     return shipped === undefined ? { kind: 'none', zooName: spec } : { kind: 'shipped', path: shipped };
   }
   return { kind: 'run', path: join(runsDir, candidates[0].id, 'model', 'model.json'), runId: candidates[0].id };
