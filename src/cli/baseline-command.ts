@@ -6,7 +6,8 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset, PixelScaling } from '../data/datasets.js';
 import { type DataSource, dataKey, loadData } from '../data/load.js';
 import { checkCriterion, describeResolution, type HeuristicConfig, type HeuristicEvent, prunableSizes, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
-import { saveModel } from '../models/io.js';
+import { saveModel, weightsDtypeOf } from '../models/io.js';
+import type { WeightsDtype } from '../models/quantize.js';
 import { PIXEL_SCALING } from '../run/config.js';
 import { ModelError } from '../models/zoo.js';
 import { checkPrunable } from '../prune/graph.js';
@@ -34,6 +35,8 @@ export interface ModelSourceOptions extends DataSource {
 
 export interface BaselineOptions extends ModelSourceOptions {
   heuristic: HeuristicConfig;
+  /** How the pruned model's float32 weights are saved (default: as the baseline's are). */
+  weightsDtype?: WeightsDtype;
   /** Exactly one of ratio and search. */
   ratio?: number;
   search?: ToleranceSearch;
@@ -166,8 +169,9 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
       const outcome = options.search
         ? await pruneToTolerance(model, data, options.heuristic, options.search, emit)
         : { ...(await pruneToRatio(model, data, options.heuristic, options.ratio!, emit)), ratio: options.ratio! };
-      const report = await pruneReport(model, outcome.model, data);
-      const modelPath = await saveModel(outcome.model, join(run.dir, 'model'));
+      const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
+      const report = await pruneReport(model, outcome.model, data, { originalPath: source, weightsDtype });
+      const modelPath = await saveModel(outcome.model, join(run.dir, 'model'), weightsDtype);
       await run.update((r) => {
         r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath };
       });

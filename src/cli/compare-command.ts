@@ -15,7 +15,7 @@ import type { Dataset } from '../data/datasets.js';
 import type { CriterionName } from '../heuristics/criteria.js';
 import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
 import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
-import { cloneModel, loadModel, saveModel, writeFileAtomic } from '../models/io.js';
+import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
@@ -166,8 +166,8 @@ async function finishBaseline(method: Method, model: tf.LayersModel, validationA
     }
   }
   try {
-    const modelPath = await saveModel(model, join(runDir, 'models', method));
-    return { report: await pruneReport(baseline, model, data, unpruned), modelPath, layers: layerWidths(baseline, model) };
+    const modelPath = await saveModel(model, join(runDir, 'models', method), config.weightsDtype);
+    return { report: await pruneReport(baseline, model, data, { before: unpruned, weightsDtype: config.weightsDtype }), modelPath, layers: layerWidths(baseline, model) };
   } finally {
     model.dispose();
   }
@@ -240,7 +240,7 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
   if (reportPath !== undefined) checkWritable(reportPath);
   const { data, model: baseline, source, splitSeed, scaling } = await trainedModelAndData({ ...requested.config, runsDir: requested.runsDir }, backend, log);
   // Every method, and a resumed agent run, uses the baseline's split and scaling.
-  const options = { ...requested, config: { ...requested.config, splitSeed, scaling } };
+  const options = { ...requested, config: { ...requested.config, splitSeed, scaling, weightsDtype: requested.config.weightsDtype ?? weightsDtypeOf(source) } };
   const { config, methods } = options;
   checkPrunable(baseline, source);
   if (methods.includes('rl')) checkRewardSamples(config, data.validation.count);
@@ -250,7 +250,7 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
   try {
     return await guardRun(run, async () => {
       // The baseline's accuracy, cost and latency, taken once for every method's report.
-      const unpruned = await summariseModel(baseline, data);
+      const unpruned = await summariseModel(baseline, data, { path: source });
       const results: CompareResults = {
         baseline: source,
         model: config.model,

@@ -7,6 +7,7 @@ import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
 import { DATASET_NAMES, type PixelScaling } from '../data/datasets.js';
 import { DataError } from '../data/idx.js';
 import { resolveModel } from '../models/resolve.js';
+import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
 import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
@@ -126,7 +127,8 @@ export function buildProgram(): Command {
     .option('--ratio <r>', 'share of prunable channels to remove, in [0, 1)', numberIn(0, 1, { maxExclusive: true }))
     .option('--tolerance <points>', 'accuracy points the pruned model may lose on validation data (searches the largest ratio)', numberIn(0, 100, { minExclusive: true, maxExclusive: true }))
     .option('--probes <n>', 'at most N bisection probes of the tolerance search (it stops earlier at its resolution: 1 channel of the smallest group, at least 0.01)', integerIn(1, 30), DEFAULT_SEARCH.maxProbes)
-    .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio);
+    .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio)
+    .addOption(new Option('--weights-dtype <dtype>', "how the pruned model's weights are saved (default: as the baseline's)").choices([...WEIGHTS_DTYPES]));
   addFinetuneOptions(baseline).action(async (opts, command: Command) => {
     if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('baseline: give exactly one of --ratio R and --tolerance POINTS');
     const { global, log, backend } = await setUp(command);
@@ -143,6 +145,7 @@ export function buildProgram(): Command {
           scoringSamples: opts.scoringSamples,
           seed: opts.seed,
         },
+        weightsDtype: opts.weightsDtype,
         ratio: opts.ratio,
         search: opts.tolerance === undefined ? undefined : { tolerance: opts.tolerance, maxProbes: opts.probes, maxRatio: opts.maxRatio },
       },
@@ -293,6 +296,7 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--scaling <range>', 'scaling', String, 'pixel range the model expects: 0..1 or -1..1'],
   ['--pixel-mean <list>', 'scaling.mean', numberList, 'per-channel means on the 0..1 scale (with --pixel-std)'],
   ['--pixel-std <list>', 'scaling.std', numberList, 'per-channel standard deviations on the 0..1 scale'],
+  ['--weights-dtype <dtype>', 'weightsDtype', String, `how the pruned model's weights are saved: ${WEIGHTS_DTYPES.join(', ')} (default: as the baseline's)`],
   ['--tolerance <points>', 'tolerance', Number, 'accuracy points the pruned model may lose (b)'],
   ['--reward-tolerance <points>', 'rewardTolerance', Number, 'b inside the reward (points lost before fine-tuning) with --set budget.calibrate=false; default: --tolerance'],
   ['--seed <n>', 'seed', Number, 'seed of everything random'],

@@ -4,7 +4,7 @@ import { lastValueFrom, tap } from 'rxjs';
 import type { BackendChoice } from '../backend/backend.js';
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/datasets.js';
-import { loadModel } from '../models/io.js';
+import { loadModel, weightsDtypeOf } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { formatReport } from '../prune/report.js';
 import { checkRewardSamples, type PruneConfig, parsePruneConfig } from '../run/config.js';
@@ -87,7 +87,7 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
   }, { stopsCleanly: true });
   try {
     await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
-    await lastValueFrom(tryAndLearn({ baseline, data, config, store: folderStore(run), backend: backend.name, shouldStop: () => stoppedBy !== undefined }).pipe(tap(onEvent)), { defaultValue: undefined });
+    await lastValueFrom(tryAndLearn({ baseline, data, config, store: folderStore(run), backend: backend.name, shouldStop: () => stoppedBy !== undefined, baselinePath: (run.record.result as { baseline?: string }).baseline }).pipe(tap(onEvent)), { defaultValue: undefined });
     return run;
   } catch (err) {
     if (err instanceof InterruptedError) {
@@ -106,7 +106,7 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
 
 export async function pruneCommand(config: PruneConfig, context: RunContext): Promise<Run> {
   const { data, model, source, splitSeed, scaling } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
-  return pruneLoaded({ ...config, splitSeed, scaling }, data, model, source, context);
+  return pruneLoaded({ ...config, splitSeed, scaling, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) }, data, model, source, context);
 }
 
 /** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` and `config.scaling` name the data's split and scaling, for resume. */

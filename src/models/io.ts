@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import './tfjs-fixes.js';
+import { quantizeWeights, storedWeightsDtype, type WeightsDtype } from './quantize.js';
 import { ModelError } from './zoo.js';
 
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
@@ -39,26 +40,43 @@ function specBytes(spec: tf.io.WeightsManifestEntry): number {
   return elements * width;
 }
 
-/** Saves `model` as `dir/model.json` + `dir/weights.bin`; returns the model.json path. */
-export async function saveModel(model: tf.LayersModel, dir: string): Promise<string> {
+/**
+ * Saves `model` as `dir/model.json` + `dir/weights.bin`, its float32 weights
+ * stored as `weightsDtype` (quantized: see quantize.ts); returns the model.json path.
+ */
+export async function saveModel(model: tf.LayersModel, dir: string, weightsDtype: WeightsDtype = 'float32'): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const modelPath = join(dir, 'model.json');
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData === undefined ? new Uint8Array(0) : new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+      const raw = artifacts.weightData === undefined ? new Uint8Array(0) : new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+      const { specs, data: weightData } = quantizeWeights(artifacts.weightSpecs ?? [], raw, weightsDtype);
       writeFileAtomic(join(dir, 'weights.bin'), weightData);
       const json = {
         format: 'layers-model',
         generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`,
         convertedBy: null,
         modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+        weightsManifest: [{ paths: ['weights.bin'], weights: specs }],
       };
       writeFileAtomic(modelPath, JSON.stringify(json));
       return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON', weightDataBytes: weightData.byteLength } };
     }),
   );
   return modelPath;
+}
+
+/** How the model at `path` (a model.json) stores its float32 weights: float32, or the quantization most of them use. */
+export function weightsDtypeOf(path: string): WeightsDtype {
+  const json = JSON.parse(readFileSync(path, 'utf8')) as ModelJson;
+  return storedWeightsDtype((json.weightsManifest ?? []).flatMap((group) => group.weights));
+}
+
+/** Bytes of a saved model: its model.json and every weight file it lists. */
+export function modelFilesBytes(path: string): number {
+  const json = JSON.parse(readFileSync(path, 'utf8')) as ModelJson;
+  const files = (json.weightsManifest ?? []).flatMap((group) => group.paths.map((p) => join(dirname(path), p)));
+  return [path, ...files].reduce((sum, file) => sum + statSync(file).size, 0);
 }
 
 /** Reads model.json and its weight files, checking every size before TF.js sees them. */

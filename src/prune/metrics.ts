@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../models/io.js';
+import type { WeightsDtype } from '../models/quantize.js';
 import { layerWeight } from '../models/weights.js';
 
 export interface LayerCost {
@@ -109,11 +110,11 @@ export async function measureLatency(model: tf.LayersModel, batch: number, { war
   return { batch, medianMs: times[Math.floor(times.length / 2)], repeats };
 }
 
-/** Bytes of model.json + weights as saved by saveModel. */
-export async function sizeOnDisk(model: tf.LayersModel): Promise<number> {
+/** Bytes of model.json + weights as saveModel writes them, with the weights stored as `weightsDtype`. */
+export async function sizeOnDisk(model: tf.LayersModel, weightsDtype: WeightsDtype = 'float32'): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'autoprune-size-'));
   try {
-    await saveModel(model, dir);
+    await saveModel(model, dir, weightsDtype);
     return readdirSync(dir).reduce((sum, f) => sum + statSync(join(dir, f)).size, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });

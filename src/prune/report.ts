@@ -1,6 +1,8 @@
 /** The numbers every pruning run reports: cost, reduction, measured speed, accuracy. */
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/datasets.js';
+import { modelFilesBytes } from '../models/io.js';
+import type { WeightsDtype } from '../models/quantize.js';
 import { evaluateAccuracy } from '../train/train.js';
 import { measureLatency, modelCost, reduction, sizeOnDisk } from './metrics.js';
 
@@ -24,12 +26,18 @@ export interface PruneReport {
   testDrop: number;
 }
 
-export async function summariseModel(model: tf.LayersModel, data: Dataset): Promise<ModelSummary> {
+/** How a model's size on disk is measured: its files (`path`, a model.json), or as saveModel writes it with `weightsDtype`. */
+export interface DiskSize {
+  path?: string;
+  weightsDtype?: WeightsDtype;
+}
+
+export async function summariseModel(model: tf.LayersModel, data: Dataset, disk: DiskSize = {}): Promise<ModelSummary> {
   const cost = modelCost(model);
   return {
     params: cost.params,
     macs: cost.macs,
-    bytesOnDisk: await sizeOnDisk(model),
+    bytesOnDisk: disk.path !== undefined ? modelFilesBytes(disk.path) : await sizeOnDisk(model, disk.weightsDtype),
     latencyMs: { batch1: (await measureLatency(model, 1, { repeats: 30 })).medianMs, batch256: (await measureLatency(model, 256, { repeats: 5 })).medianMs },
     validationAccuracy: await evaluateAccuracy(model, data.validation, data.inputShape),
     // The test split is read here, for the final report only.
@@ -37,10 +45,18 @@ export async function summariseModel(model: tf.LayersModel, data: Dataset): Prom
   };
 }
 
-/** `before`: the original's summary when already taken (one baseline, many pruned models). */
-export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, before?: ModelSummary): Promise<PruneReport> {
-  before ??= await summariseModel(original, data);
-  const after = await summariseModel(pruned, data);
+export interface PruneReportOptions {
+  /** The original's summary when already taken (one baseline, many pruned models). */
+  before?: ModelSummary;
+  /** The original's model.json: its size on disk is that of its files. */
+  originalPath?: string;
+  /** How the pruned model's weights are (or will be) saved. */
+  weightsDtype?: WeightsDtype;
+}
+
+export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, options: PruneReportOptions = {}): Promise<PruneReport> {
+  const before = options.before ?? (await summariseModel(original, data, { path: options.originalPath, weightsDtype: options.weightsDtype }));
+  const after = await summariseModel(pruned, data, { weightsDtype: options.weightsDtype });
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
   return {
     original: before,

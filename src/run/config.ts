@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DEFAULT_AGENT_CONFIG as A } from '../../agent/reinforce.js';
 import { DATASET_NAMES } from '../data/datasets.js';
 import { CRITERIA } from '../heuristics/criteria.js';
+import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
 
 /** How pixel bytes become model inputs (see PixelScaling). */
@@ -47,6 +48,10 @@ export const PruneConfigSchema = z
       .describe('a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of the four IDX files, or of CIFAR-10 binary batches; replaces dataset'),
     dataDir: z.string().optional().describe("folder with the four IDX files of dataset (default: the bundled / Debian copy)"),
     scaling: PIXEL_SCALING.optional().describe('pixel scaling the model expects: "0..1", "-1..1", or {"mean": [...], "std": [...]} per channel on the 0..1 scale (default: the baseline\'s, from its train run, else 0..1)'),
+    weightsDtype: z
+      .enum(WEIGHTS_DTYPES)
+      .optional()
+      .describe("how the pruned model's float32 weights are saved: float32, or quantized as float16, uint16 or uint8 (default: as the baseline's are stored)"),
     validationSize: z
       .number()
       .int()

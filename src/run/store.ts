@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { cloneModel, loadModel, saveModel } from '../models/io.js';
+import type { WeightsDtype } from '../models/quantize.js';
 import type { Run } from '../runs/records.js';
 
 export interface RunStore {
@@ -16,8 +17,12 @@ export interface RunStore {
   readonly result: Record<string, unknown>;
   /** Replaces the recorded result (after each group and at the end). */
   record(result: Record<string, unknown>): Promise<void>;
-  /** Keeps a copy of `model` under `name` ("checkpoints/group-0", "model"); returns the reference loadModel takes. */
-  saveModel(model: tf.LayersModel, name: string): Promise<string>;
+  /**
+   * Keeps a copy of `model` under `name` ("checkpoints/group-0", "model");
+   * returns the reference loadModel takes. `weightsDtype`: how files store
+   * its weights (a store in memory keeps them as they are).
+   */
+  saveModel(model: tf.LayersModel, name: string, weightsDtype?: WeightsDtype): Promise<string>;
   /** A fresh copy of a model kept by saveModel. */
   loadModel(reference: string): Promise<tf.LayersModel>;
   /** The run finished. */
@@ -32,7 +37,7 @@ export function folderStore(run: Run): RunStore {
       return run.record.result;
     },
     record: (result) => run.update((r) => (r.result = result)),
-    saveModel: (model, name) => saveModel(model, join(run.dir, name)),
+    saveModel: (model, name, weightsDtype) => saveModel(model, join(run.dir, name), weightsDtype),
     loadModel: (reference) => loadModel(reference),
     finish: () => run.finish('done'),
   };

@@ -110,6 +110,8 @@ export interface TryAndLearnInput {
   backend: string;
   /** Asked after every agent iteration and fine-tuning batch (Ctrl-C): true stops the run with an InterruptedError. */
   shouldStop?: () => boolean;
+  /** The baseline's model.json, when it has one: the report gives its size on disk from its files. */
+  baselinePath?: string;
 }
 
 /** Seeds derived per group, so a resumed run draws exactly what an uninterrupted one would. */
@@ -132,7 +134,7 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
   });
 }
 
-async function run({ baseline, data, config, store, backend }: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
+async function run({ baseline, data, config, store, backend, baselinePath }: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
   const started = performance.now();
   checkRewardSamples(config, data.validation.count);
   const envConfig = {
@@ -285,8 +287,8 @@ async function run({ baseline, data, config, store, backend }: TryAndLearnInput,
       throw err;
     });
     if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
-    const report = await pruneReport(baseline, final, data);
-    const modelPath = await store.saveModel(final, 'model');
+    const report = await pruneReport(baseline, final, data, { originalPath: baselinePath, weightsDtype: config.weightsDtype });
+    const modelPath = await store.saveModel(final, 'model', config.weightsDtype);
     final.dispose();
     const summary: RunSummary = {
       groups: done,
