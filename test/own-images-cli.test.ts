@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { saveModel } from '../src/models/io.js';
 import { tempDir } from './helpers.js';
 
 const autoprune = (args: string[]) =>
@@ -77,6 +78,28 @@ describe('your own model and images', () => {
     expect(record(runsDir, agent.stdout.trim()).result.classNames).toEqual(['horizontal', 'vertical']);
     original.dispose();
   }, 600_000);
+
+  it('prunes a model of unknown input size ([?, ?, ?, 3]) at the images\' size; inspect asks for a size', async () => {
+    const input = tf.input({ shape: [null, null, 3] as unknown as number[] });
+    let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }).apply(input) as tf.SymbolicTensor;
+    x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c2' }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+    const output = tf.layers.dense({ units: 2, activation: 'softmax', name: 'scores' }).apply(x) as tf.SymbolicTensor;
+    const model = tf.model({ inputs: input, outputs: output });
+    const path = await saveModel(model, tempDir());
+    model.dispose();
+    const bare = autoprune(['inspect', path]);
+    expect(bare.stderr).toMatch(/the model's input is \?x\?x3: give --input-size HxW/);
+    expect(bare.status).toBe(1);
+    const macs = (size: string) => JSON.parse(autoprune(['inspect', path, '--input-size', size, '--json']).stdout).totals.macs as number;
+    const conv = 8 * 27 + 8 * 72; // MACs per pixel of c1 and c2
+    expect(macs('16x16') - 16 * 16 * conv).toBe(macs('32x32') - 32 * 32 * conv); // the rest (dense) does not scale
+    const pruned = autoprune(['--runs-dir', runsDir, 'baseline', '--model', path, '--data', images, '--criterion', 'l1', '--ratio', '0.5', '--finetune-images', '32']);
+    expect(pruned.stderr).toMatch(/the model's input is \?x\?x3: pruned and measured at the data's 10x10x3/);
+    expect(pruned.status).toBe(0);
+    const saved = JSON.parse(readFileSync(join(runsDir, pruned.stdout.trim(), 'model', 'model.json'), 'utf8'));
+    expect(JSON.stringify(saved.modelTopology)).toContain('"batch_input_shape":[null,10,10,3]');
+  }, 120_000);
 
   it('refuses a folder whose classes do not match the model, before any run folder exists', async () => {
     const three = tempDir();

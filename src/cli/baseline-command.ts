@@ -6,6 +6,7 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset, PixelScaling } from '../data/datasets.js';
 import { type DataSource, dataKey, loadData } from '../data/load.js';
 import { checkCriterion, describeResolution, type HeuristicConfig, type HeuristicEvent, prunableSizes, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
+import { formatShape, hasUnknownInputSize, inputShapeOf, withInputShape } from '../models/input-shape.js';
 import { saveModel, weightsDtypeOf } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
 import { PIXEL_SCALING } from '../run/config.js';
@@ -56,7 +57,7 @@ export async function trainedModelAndData(options: ModelSourceOptions, backend: 
     const run = await trainCommand({ ...DEFAULT_TRAIN_CONFIG, batchNormImages: DEFAULT_BATCHNORM_IMAGES, model, dataset, data, dataDir, scaling, validationSize, seed: options.splitSeed ?? options.seed, epochs: options.trainEpochs, runsDir }, backend, log);
     source = { kind: 'run', path: join(run.dir, 'model', 'model.json'), runId: run.id };
   }
-  const model = await loadBaseline(source);
+  let model = await loadBaseline(source);
   try {
     checkClassifier(model, source.path);
     const trained = trainingConfig(source.path);
@@ -65,6 +66,7 @@ export async function trainedModelAndData(options: ModelSourceOptions, backend: 
     const data = await loadModelData(options, model, { validationSize: options.validationSize, seed: splitSeed, scaling }, log);
     log.line(`validation split: seed ${splitSeed}${options.splitSeed === undefined ? " (the baseline's)" : ''}, ${data.validation.count} images`);
     if (options.scaling === undefined && trained?.scaling !== undefined) log.line(`pixel scaling: ${JSON.stringify(scaling)} (the baseline's)`);
+    model = await atDataSize(model, data, source.path, log);
     checkModelFitsData(model, data, source.path);
     log.line(`baseline: ${source.path}`);
     return { data, model, source: source.path, splitSeed, scaling };
@@ -74,15 +76,24 @@ export async function trainedModelAndData(options: ModelSourceOptions, backend: 
   }
 }
 
-/** The model's input shape without the batch dimension, when every dimension is fixed. */
-export function fixedInputShape(model: tf.LayersModel): [number, number, number] | undefined {
-  const shape = (model.inputs[0].shape as (number | null)[]).slice(1);
-  return shape.length === 3 && shape.every((d) => d !== null) ? (shape as [number, number, number]) : undefined;
+/**
+ * The data for `model`: a folder of images is decoded to its input shape
+ * (a model with unknown input dimensions takes the first image's size, and
+ * its own channel count where it has one); decoding shows progress.
+ */
+export async function loadModelData(source: DataSource, model: tf.LayersModel, options: { validationSize?: number; seed: number; scaling?: PixelScaling }, log: ProgressLog): Promise<Dataset> {
+  const shape = inputShapeOf(model);
+  const fixed = shape.length === 3 && shape.every((d) => d !== null) ? (shape as [number, number, number]) : undefined;
+  return loadData(source, { ...options, inputShape: fixed, channels: shape[2] ?? undefined, onProgress: (decoded, total) => log.decodeProgress(decoded, total) });
 }
 
-/** The data for `model`: a folder of images is decoded to its input shape; decoding shows progress. */
-export async function loadModelData(source: DataSource, model: tf.LayersModel, options: { validationSize?: number; seed: number; scaling?: PixelScaling }, log: ProgressLog): Promise<Dataset> {
-  return loadData(source, { ...options, inputShape: fixedInputShape(model), onProgress: (decoded, total) => log.decodeProgress(decoded, total) });
+/** `model` itself, or (when its input size is unknown) a copy at the data's image size; a replaced model is disposed. */
+export async function atDataSize(model: tf.LayersModel, data: Dataset, source: string, log: ProgressLog): Promise<tf.LayersModel> {
+  if (!hasUnknownInputSize(model)) return model;
+  const fixed = await withInputShape(model, data.inputShape, source);
+  log.line(`the model's input is ${formatShape(inputShapeOf(model))}: pruned and measured at the data's ${formatShape(data.inputShape)}`);
+  model.dispose();
+  return fixed;
 }
 
 /** A classifier: one image input, one output of [batch, classes]. */
@@ -99,7 +110,7 @@ function checkClassifier(model: tf.LayersModel, path: string): void {
 function checkModelFitsData(model: tf.LayersModel, data: Dataset, path: string): void {
   const modelShape = (model.inputs[0].shape as (number | null)[]).slice(1);
   if (modelShape.join('x') !== data.inputShape.join('x')) {
-    throw new ModelError(`${path}: the model takes inputs of ${modelShape.map((d) => d ?? '?').join('x')} but ${data.name} images are ${data.inputShape.join('x')}`);
+    throw new ModelError(`${path}: the model takes inputs of ${formatShape(modelShape)} but ${data.name} images are ${data.inputShape.join('x')}`);
   }
   const classes = model.outputs[0].shape[1];
   if (classes !== data.numClasses) throw new ModelError(`${path}: the model scores ${classes} classes but ${data.name} has ${data.numClasses}`);

@@ -6,6 +6,7 @@ import { BACKEND_NAMES, BackendError, selectBackend, type BackendChoice } from '
 import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
 import { DATASET_NAMES, type PixelScaling } from '../data/datasets.js';
 import { DataError } from '../data/idx.js';
+import { formatShape, hasUnknownInputSize, inputShapeOf, withInputShape } from '../models/input-shape.js';
 import { resolveModel } from '../models/resolve.js';
 import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
@@ -245,13 +246,23 @@ export function buildProgram(): Command {
     .argument('<model>', `a zoo model (${ZOO_NAMES.join(', ')}), a run id under --runs-dir (its model), or a path to a TF.js layers model.json`)
     .option('--input-shape <h,w,c>', 'input shape for zoo models', '28,28,1')
     .option('--classes <n>', 'classes for zoo models', integerIn(2), 10)
+    .option('--input-size <HxW>', 'image size for a model whose input size is unknown ([?, ?, ?, c]): costs per image of that size', imageSize)
     .option('--json', 'print the report as JSON')
     .action(async (spec: string, opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       await selectBackend(global.backend, { threads: global.threads });
       const inputShape = parseShape(opts.inputShape);
       const runModel = join(global.runsDir, spec, 'model', 'model.json');
-      const model = await resolveModel(existsSync(runModel) ? runModel : spec, { inputShape, numClasses: opts.classes, seed: 0 });
+      const path = existsSync(runModel) ? runModel : spec;
+      let model = await resolveModel(path, { inputShape, numClasses: opts.classes, seed: 0 });
+      const size = opts.inputSize as [number, number] | undefined;
+      if (hasUnknownInputSize(model)) {
+        const shape = inputShapeOf(model);
+        if (size === undefined) throw new ModelError(`${path}: the model's input is ${formatShape(shape)}: give --input-size HxW for costs per image`);
+        model = await withInputShape(model, [size[0], size[1], shape[2] ?? 3], path);
+      } else if (size !== undefined && formatShape(inputShapeOf(model).slice(0, 2)) !== formatShape(size)) {
+        throw new UsageError(`--input-size ${formatShape(size)}: the model's input size is fixed at ${formatShape(inputShapeOf(model))}`);
+      }
       const report = inspectModel(model);
       process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatInspect(report)}\n`);
     });

@@ -12,7 +12,7 @@ import { folderStore } from '../run/store.js';
 import { type RunEvent, tryAndLearn } from '../run/try-and-learn.js';
 import { InterruptedError } from '../train/train.js';
 import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
-import { loadModelData, trainedModelAndData } from './baseline-command.js';
+import { atDataSize, loadModelData, trainedModelAndData } from './baseline-command.js';
 import type { ProgressLog } from './log.js';
 import { plural } from './table.js';
 
@@ -144,11 +144,15 @@ export async function resumeCommand(runId: string, context: RunContext): Promise
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
   context.log.line(`resuming ${run.dir} (${plural(result.groups?.length ?? 0, 'group')} finished)`);
-  const baseline = await loadModel(result.baseline);
-  // Records from before splitSeed split by the run's seed.
-  const data = await loadModelData(config, baseline, { validationSize: config.validationSize, seed: config.splitSeed ?? config.seed, scaling: config.scaling }, context.log).catch((err: unknown) => {
+  let baseline = await loadModel(result.baseline);
+  let data: Dataset;
+  try {
+    // Records from before splitSeed split by the run's seed.
+    data = await loadModelData(config, baseline, { validationSize: config.validationSize, seed: config.splitSeed ?? config.seed, scaling: config.scaling }, context.log);
+    baseline = await atDataSize(baseline, data, result.baseline, context.log);
+  } catch (err) {
     baseline.dispose();
     throw err;
-  });
+  }
   return execute(run, config, data, baseline, context);
 }
