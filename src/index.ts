@@ -23,7 +23,7 @@ export { buildGraph, type ChannelGroup, checkPrunable, DependencyGraph, GraphErr
 // How to prune: physical removal of channels, one place per layer type.
 export { type KeepPlan, pruneModel, PruneError, validatePlan } from './prune/surgery.js';
 // What it costs: MACs, parameters, latency, size on disk.
-export { layerMacs, measureLatency, type ModelCost, modelCost, reduction, sizeOnDisk } from './prune/metrics.js';
+export { layerMacs, measureLatency, measureSpeedup, type ModelCost, modelCost, reduction, type Speedup, sizeOnDisk } from './prune/metrics.js';
 export { formatReport, type PruneReport, pruneReport, summariseModel } from './prune/report.js';
 
 // What to prune: criteria score each group's channels.

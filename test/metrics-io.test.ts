@@ -7,7 +7,7 @@ import { selectBackend } from '../src/backend/backend.js';
 import { loadModel, saveModel } from '../src/models/io.js';
 import { buildZooModel } from '../src/models/zoo.js';
 import { buildGraph } from '../src/prune/graph.js';
-import { measureLatency, modelCost, reduction, sizeOnDisk } from '../src/prune/metrics.js';
+import { measureLatency, measureSpeedup, modelCost, reduction, sizeOnDisk } from '../src/prune/metrics.js';
 import { pruneModel } from '../src/prune/surgery.js';
 import { tempDir } from './helpers.js';
 import { maxOutputDiff, randomizeWeights, randomPlan } from './prune-helpers.js';
@@ -52,6 +52,13 @@ describe('metrics', () => {
     expect(before.repeats).toBe(5);
     expect(after.medianMs).toBeLessThan(before.medianMs);
     expect(await sizeOnDisk(pruned)).toBeLessThan(await sizeOnDisk(model));
+    // Alternated: every round times both; the speedup is the median round's ratio, inside the rounds' spread.
+    const speedup = await measureSpeedup(model, pruned, 8, { rounds: 3, repeats: 2 });
+    expect(speedup.rounds).toBe(3);
+    expect(speedup.speedup).toBeGreaterThanOrEqual(speedup.spread[0]);
+    expect(speedup.speedup).toBeLessThanOrEqual(speedup.spread[1]);
+    expect(speedup.speedup).toBeGreaterThan(1);
+    expect(speedup.originalMs).toBeGreaterThan(speedup.prunedMs);
   });
 });
 

@@ -140,6 +140,11 @@ describe('autoprune prune / resume', () => {
     expect(after.status).toBe('done');
     const decisions = (r: typeof reference) => r.result.groups.map((g: { kept: number[]; iterations: { meanReward: number }[] }) => [g.kept, g.iterations.map((i) => i.meanReward)]);
     expect(decisions(after)).toEqual(decisions(reference));
+    // Its time and search rate cover the group finished before the interruption too.
+    type Group = { seconds: number; evaluations: number; searchSeconds: number };
+    const groups = after.result.groups as Group[];
+    expect(after.result.summary.seconds).toBeGreaterThan(groups.reduce((sum, g) => sum + g.seconds, 0));
+    expect(after.result.summary.evaluationsPerSecond).toBeCloseTo(groups.reduce((n, g) => n + g.evaluations, 0) / groups.reduce((t, g) => t + g.searchSeconds, 0), 6);
     expect(readFileSync(join(runsDir, id, 'model', 'weights.bin'))).toEqual(readFileSync(join(runsDir, whole.stdout.trim(), 'model', 'weights.bin')));
 
     const killed = await runUntil(args, /group 2 \(fc1\)/, 'SIGKILL');

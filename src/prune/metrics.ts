@@ -110,6 +110,41 @@ export async function measureLatency(model: tf.LayersModel, batch: number, { war
   return { batch, medianMs: times[Math.floor(times.length / 2)], repeats };
 }
 
+export interface Speedup {
+  batch: number;
+  /** Median over the rounds of (original median / pruned median). */
+  speedup: number;
+  /** Lowest and highest of the rounds' ratios: how much the machine moved while measuring. */
+  spread: [number, number];
+  /** Medians over all rounds of each model's latency. */
+  originalMs: number;
+  prunedMs: number;
+  rounds: number;
+}
+
+/** Rounds of measureSpeedup. */
+export const SPEEDUP_ROUNDS = 5;
+
+/**
+ * Times the two models in turn, `rounds` times (each round: the original,
+ * then the pruned model, `repeats` passes each), so that a machine that
+ * slows down or speeds up meanwhile affects both alike.
+ */
+export async function measureSpeedup(original: tf.LayersModel, pruned: tf.LayersModel, batch: number, { rounds = SPEEDUP_ROUNDS, repeats = batch === 1 ? 10 : 3 } = {}): Promise<Speedup> {
+  const ratios: number[] = [];
+  const originalMs: number[] = [];
+  const prunedMs: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const before = await measureLatency(original, batch, { warmup: round === 0 ? 3 : 1, repeats });
+    const after = await measureLatency(pruned, batch, { warmup: round === 0 ? 3 : 1, repeats });
+    originalMs.push(before.medianMs);
+    prunedMs.push(after.medianMs);
+    ratios.push(before.medianMs / after.medianMs);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { batch, speedup: median(ratios), spread: [Math.min(...ratios), Math.max(...ratios)], originalMs: median(originalMs), prunedMs: median(prunedMs), rounds };
+}
+
 /** Bytes of model.json + weights as saveModel writes them, with the weights stored as `weightsDtype`. */
 export async function sizeOnDisk(model: tf.LayersModel, weightsDtype: WeightsDtype = 'float32'): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'autoprune-size-'));

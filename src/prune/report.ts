@@ -4,7 +4,8 @@ import type { Dataset } from '../data/datasets.js';
 import { modelFilesBytes } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
 import { evaluateAccuracy } from '../train/train.js';
-import { measureLatency, modelCost, reduction, sizeOnDisk } from './metrics.js';
+import { availableParallelism, loadavg } from 'node:os';
+import { measureLatency, measureSpeedup, modelCost, reduction, SPEEDUP_ROUNDS, sizeOnDisk } from './metrics.js';
 
 export interface ModelSummary {
   params: number;
@@ -20,7 +21,12 @@ export interface PruneReport {
   pruned: ModelSummary;
   compressionRatio: number;
   theoreticalSpeedup: number;
+  /** The two models timed in turn (measureSpeedup): the median ratio per batch size. */
   measuredSpeedup: { batch1: number; batch256: number };
+  /** Lowest and highest ratio over the alternated rounds. */
+  speedupSpread?: { batch1: [number, number]; batch256: [number, number] };
+  /** The 1-minute load average and core count when the speedup was measured: a busy machine blurs it. */
+  machine?: { loadAverage: number; cores: number };
   /** Accuracy points lost, validation and test. */
   validationDrop: number;
   testDrop: number;
@@ -58,24 +64,31 @@ export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersMod
   const before = options.before ?? (await summariseModel(original, data, { path: options.originalPath, weightsDtype: options.weightsDtype }));
   const after = await summariseModel(pruned, data, { weightsDtype: options.weightsDtype });
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
+  const loadAverage = loadavg()[0];
+  const [one, many] = [await measureSpeedup(original, pruned, 1), await measureSpeedup(original, pruned, 256)];
   return {
-    original: before,
-    pruned: after,
+    original: { ...before, latencyMs: { batch1: one.originalMs, batch256: many.originalMs } },
+    pruned: { ...after, latencyMs: { batch1: one.prunedMs, batch256: many.prunedMs } },
     compressionRatio,
     theoreticalSpeedup,
-    measuredSpeedup: { batch1: before.latencyMs.batch1 / after.latencyMs.batch1, batch256: before.latencyMs.batch256 / after.latencyMs.batch256 },
+    measuredSpeedup: { batch1: one.speedup, batch256: many.speedup },
+    speedupSpread: { batch1: one.spread, batch256: many.spread },
+    machine: { loadAverage: Math.max(loadAverage, loadavg()[0]), cores: availableParallelism() },
     validationDrop: 100 * (before.validationAccuracy - after.validationAccuracy),
     testDrop: 100 * (before.testAccuracy - after.testAccuracy),
   };
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+const speedup = (x: number, spread?: [number, number]) => `${x.toFixed(2)}x${spread === undefined ? '' : `, rounds ${spread[0].toFixed(2)}-${spread[1].toFixed(2)}x`}`;
 
 export function formatReport(r: PruneReport): string[] {
   return [
     `parameters ${r.original.params.toLocaleString('en-US')} -> ${r.pruned.params.toLocaleString('en-US')} (compression ${r.compressionRatio.toFixed(2)}x)`,
     `MACs/image ${r.original.macs.toLocaleString('en-US')} -> ${r.pruned.macs.toLocaleString('en-US')} (theoretical speedup ${r.theoreticalSpeedup.toFixed(2)}x)`,
-    `latency batch 1 ${r.original.latencyMs.batch1.toFixed(2)} -> ${r.pruned.latencyMs.batch1.toFixed(2)} ms (${r.measuredSpeedup.batch1.toFixed(2)}x); batch 256 ${r.original.latencyMs.batch256.toFixed(1)} -> ${r.pruned.latencyMs.batch256.toFixed(1)} ms (${r.measuredSpeedup.batch256.toFixed(2)}x)`,
+    `latency batch 1 ${r.original.latencyMs.batch1.toFixed(2)} -> ${r.pruned.latencyMs.batch1.toFixed(2)} ms (${speedup(r.measuredSpeedup.batch1, r.speedupSpread?.batch1)}); ` +
+      `batch 256 ${r.original.latencyMs.batch256.toFixed(1)} -> ${r.pruned.latencyMs.batch256.toFixed(1)} ms (${speedup(r.measuredSpeedup.batch256, r.speedupSpread?.batch256)})` +
+      (r.machine === undefined ? '' : `; ${SPEEDUP_ROUNDS} alternated rounds each, load average ${r.machine.loadAverage.toFixed(1)} on ${r.machine.cores} cores`),
     `size on disk ${(r.original.bytesOnDisk / 1024).toFixed(0)} KiB -> ${(r.pruned.bytesOnDisk / 1024).toFixed(0)} KiB`,
     `validation accuracy ${pct(r.original.validationAccuracy)} -> ${pct(r.pruned.validationAccuracy)} (${r.validationDrop >= 0 ? '-' : '+'}${Math.abs(r.validationDrop).toFixed(2)} points)`,
     `test accuracy ${pct(r.original.testAccuracy)} -> ${pct(r.pruned.testAccuracy)} (${r.testDrop >= 0 ? '-' : '+'}${Math.abs(r.testDrop).toFixed(2)} points)`,

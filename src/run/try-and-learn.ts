@@ -56,6 +56,8 @@ export interface GroupDecision {
   rewardBudget: RewardBudget & { recovery?: number };
   iterations: IterationRecord[];
   evaluations: number;
+  /** Seconds of the agent's search on this group (absent in records from before 2026-11-22). */
+  searchSeconds?: number;
   /** Whether the agent's search settled before its iteration limit. */
   converged: boolean;
   /** Validation accuracy (guarantee split) after fine-tuning, fraction. */
@@ -176,8 +178,8 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
   }
   emit({ type: 'run-start', runId: store.id, model: config.model, dataset: data.name, backend, tolerance: config.tolerance, seed: config.seed, groups: groups.map(({ id, size, producers }) => ({ id, size, producers })), baseValidationAccuracy, resumedGroups: done.length, validationAccuracy: done.at(-1)?.validationAccuracy ?? baseValidationAccuracy });
 
-  let searchSeconds = 0;
-  let evaluations = 0;
+  // A resumed run reports its whole time and search rate: the groups finished by earlier processes count too.
+  const earlierSeconds = done.reduce((sum, d) => sum + d.seconds, 0);
   try {
     for (const [index, group] of groups.entries()) {
       if (index < done.length) continue;
@@ -203,8 +205,7 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
         config.policy === 'agent'
           ? await trainAgent(env, config.agent, groupSeed(config.seed, group.id), (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }), shouldStop)
           : criterionPolicy(config.policy, env.criterionScores(config.policy), group);
-      searchSeconds += (performance.now() - searchStarted) / 1000;
-      evaluations += agent.evaluations;
+      const searchSeconds = (performance.now() - searchStarted) / 1000;
       if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
 
       // 2. Prune by its final mask, recover and fine-tune; then search the count along the policy's ranking.
@@ -267,6 +268,7 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
         rewardBudget,
         iterations: agent.iterations,
         evaluations: agent.evaluations,
+        searchSeconds,
         converged: agent.converged,
         validationAccuracy,
         macs: cost.macs,
@@ -290,11 +292,14 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
     const report = await pruneReport(baseline, final, data, { originalPath: baselinePath, weightsDtype: config.weightsDtype });
     const modelPath = await store.saveModel(final, 'model', config.weightsDtype);
     final.dispose();
+    const searched = done.filter((d) => d.searchSeconds !== undefined);
+    const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
+    const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
     const summary: RunSummary = {
       groups: done,
       report,
       modelPath,
-      seconds: (performance.now() - started) / 1000,
+      seconds: earlierSeconds + (performance.now() - started) / 1000,
       evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
       candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * Math.min(config.rewardSamples, data.validation.count)) / searchSeconds : 0,
     };
