@@ -5,6 +5,7 @@
  * report fetches nothing.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { tempDir } from './helpers.js';
@@ -24,7 +25,15 @@ interface Message {
   error?: { message: string };
 }
 
-export async function evaluateInChromium<T>(file: string, expression: string, timeoutMs = 60_000): Promise<{ value: T; requests: string[] }> {
+export interface PageOptions {
+  /** Viewport width in CSS pixels (height 1000). */
+  width?: number;
+  /** Where to write a PNG screenshot of the whole page. */
+  screenshot?: string;
+  timeoutMs?: number;
+}
+
+export async function evaluateInChromium<T>(file: string, expression: string, { width, screenshot, timeoutMs = 60_000 }: PageOptions = {}): Promise<{ value: T; requests: string[] }> {
   const browser = spawn(
     CHROMIUM,
     ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-extensions', '--no-first-run', '--remote-debugging-pipe', `--user-data-dir=${tempDir()}`, 'about:blank'],
@@ -72,11 +81,16 @@ export async function evaluateInChromium<T>(file: string, expression: string, ti
     );
     await send('Network.enable', {}, sessionId);
     await send('Page.enable', {}, sessionId);
+    if (width !== undefined) await send('Emulation.setDeviceMetricsOverride', { width, height: 1000, deviceScaleFactor: 1, mobile: false }, sessionId);
     await send('Page.navigate', { url: pathToFileURL(file).href }, sessionId);
     await loaded;
     const evaluated = await send('Runtime.evaluate', { expression, returnByValue: true }, sessionId);
     const result = evaluated.result as { result: { value: T }; exceptionDetails?: { text: string } };
     if (result.exceptionDetails) throw new Error(`in the page: ${result.exceptionDetails.text}`);
+    if (screenshot !== undefined) {
+      const shot = (await send('Page.captureScreenshot', { format: 'png', captureBeyondViewport: true }, sessionId)).result as { data: string };
+      writeFileSync(screenshot, Buffer.from(shot.data, 'base64'));
+    }
     await send('Browser.close').catch(() => undefined);
     return { value: result.result.value, requests };
   } finally {

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, verdict } from '../src/compare/results.js';
 import { checkWritable, renderReport, ReportPathError, writeReport } from '../src/report/report-html.js';
@@ -46,7 +47,7 @@ const RESULTS: CompareResults = {
       theoreticalSpeedup: 4.2,
       compressionRatio: 5.1,
       measuredSpeedupBatch256: 3.1,
-      validationAccuracy: 0.9852,
+      validationAccuracy: 0.989,
       testAccuracy: 0.988,
       seconds: 200,
       layers: layers([10, 25, 250]),
@@ -77,16 +78,19 @@ describe('report.html', () => {
             legend: [...svg.querySelectorAll('.role-legend-label text')].map((t) => t.textContent) };
         }),
         rows: [...document.querySelectorAll('#results tbody tr')].map((tr) => tr.firstElementChild.textContent),
-        best: document.querySelector('tr.best td').textContent,
+        bold: [...document.querySelectorAll('#results td')].filter((td) => getComputedStyle(td).fontWeight === '700').map((td) => td.textContent),
+        title: document.querySelector('h1').textContent,
         failed: document.querySelector('tr.failed').textContent,
         verdict: document.querySelector('#verdict').textContent,
       };
     })()`;
     type Figure = { id: string; width: number; height: number; points: number; bars: number; lines: number; rules: number; legend: string[] };
-    const { value, requests } = await evaluateInChromium<{ figures: Figure[]; rows: string[]; best: string; failed: string; verdict: string }>(path, inspect);
+    const { value, requests } = await evaluateInChromium<{ figures: Figure[]; rows: string[]; bold: string[]; title: string; failed: string; verdict: string }>(path, inspect);
     expect(requests).toEqual([`file://${path}`]);
-    expect(value.rows).toEqual(['unpruned', 'rl', 'l1', 'bn-scale']);
-    expect(value.best).toBe('rl');
+    expect(value.title).toBe('autoprune compare: lenet5 on mnist, tolerance 1 point');
+    expect(value.rows).toEqual(['unpruned', 'agent (try-and-learn)', 'l1', 'bn-scale']);
+    // The best value of each column: the agent's FLOPs, compression and speedup, l1's validation, the agent's test accuracy.
+    expect(value.bold).toEqual(['4.90x', '8.30x', '3.60x', '99.10%', '98.90%']);
     expect(value.verdict).toBe(`At this tolerance, ${verdict(RESULTS.rows)}.`);
     expect(value.verdict).toContain('FLOPs: the agent wins, 4.90x against 4.20x for l1');
     expect(value.failed).toContain('has no BatchNormalization <gamma>'); // escaped, shown as text
@@ -101,11 +105,32 @@ describe('report.html', () => {
     expect(figure['trade-off'].rules).toBe(1);
     expect(figure['trade-off'].lines).toBe(2);
     expect(figure.layers.bars).toBe(2 * 3);
-    expect(figure.layers.legend).toEqual(['l1', 'rl']);
+    expect(figure.layers.legend).toEqual(['agent (try-and-learn)', 'l1']);
+    expect(figure['trade-off'].legend).toEqual(['unpruned', 'agent (try-and-learn)', 'l1']);
     for (const id of ['agent-reward', 'agent-kept']) {
       expect(figure[id].lines).toBe(3);
       expect(figure[id].legend).toEqual(['0: conv1 (20)', '1: conv2 (50)', '2: fc1 (500)']);
     }
+  });
+
+  it.skipIf(!chromiumAvailable() && process.env.CI === undefined).each([800, 1300])('reads at %i px: nothing wider than the window (screenshot)', async (width) => {
+    const dir = tempDir();
+    const path = await writeReport(RESULTS, join(dir, 'report.html'));
+    const screenshot = join(dir, `report-${width}.png`);
+    const layout = `(() => ({
+      page: document.documentElement.scrollWidth,
+      window: window.innerWidth,
+      right: Math.max(...[...document.querySelectorAll('svg, table, h1, p')].map((e) => e.getBoundingClientRect().right)),
+      figures: [...document.querySelectorAll('figure svg')].map((svg) => svg.getBoundingClientRect().width),
+    }))()`;
+    const { value } = await evaluateInChromium<{ page: number; window: number; right: number; figures: number[] }>(path, layout, { width, screenshot });
+    expect(value.window).toBe(width);
+    expect(value.page).toBeLessThanOrEqual(width);
+    expect(value.right).toBeLessThanOrEqual(width);
+    for (const figureWidth of value.figures) expect(figureWidth).toBeGreaterThan(Math.min(300, width / 3));
+    const shot = (await sharp(screenshot).metadata()).width!;
+    expect(shot).toBeLessThanOrEqual(width); // the page, less a vertical scrollbar
+    expect(shot).toBeGreaterThan(width - 20);
   });
 
   it('says who wins on FLOPs, params and test accuracy, and by how much, honestly both ways', () => {

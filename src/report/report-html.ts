@@ -9,6 +9,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { type CompareResults, methodLabel, type ResultRow, verdict } from '../compare/results.js';
 import { writeFileAtomic } from '../models/io.js';
+import { modelShortName } from '../runs/records.js';
 
 export class ReportPathError extends Error {}
 
@@ -42,25 +43,38 @@ async function toSvg(spec: TopLevelSpec): Promise<string> {
 
 const done = (rows: ResultRow[]) => rows.filter((r) => r.status === 'done');
 
+/** A method as the report names it: the agent by its method, a criterion with the ranking it took. */
+export function reportLabel(row: Pick<ResultRow, 'method' | 'ranking'>): string {
+  return row.method === 'rl' ? 'agent (try-and-learn)' : methodLabel(row);
+}
+
+/** Vega's default palette, after black for the unpruned model. */
+const PALETTE = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac'];
+
 /** Each method's final model as a point, its search (probes, or the agent group by group) as a line, the tolerance floor as a rule. */
 function tradeOffSpec(results: CompareResults): TopLevelSpec {
   const floor = 100 * results.unpruned.validationAccuracy - results.tolerance;
   // Probes that collapsed would squash the region that matters into a line; they are left out.
   const lowest = floor - 3 * results.tolerance;
-  const finals = done(results.rows).map((r) => ({ method: methodLabel(r), flops: r.theoreticalSpeedup, accuracy: 100 * r.validationAccuracy! }));
+  const finals = [
+    { method: 'unpruned', flops: 1, accuracy: 100 * results.unpruned.validationAccuracy },
+    ...done(results.rows).map((r) => ({ method: reportLabel(r), flops: r.theoreticalSpeedup, accuracy: 100 * r.validationAccuracy! })),
+  ];
   const searches = done(results.rows)
-    .flatMap((r) => (r.tradeOff ?? []).map((p) => ({ method: methodLabel(r), flops: p.flopsReduction, accuracy: 100 * p.validationAccuracy, label: p.label })))
+    .flatMap((r) => (r.tradeOff ?? []).map((p) => ({ method: reportLabel(r), flops: p.flopsReduction, accuracy: 100 * p.validationAccuracy, label: p.label })))
     .filter((p) => p.accuracy >= lowest);
   const x = { field: 'flops', type: 'quantitative', title: 'FLOPs reduction (x, log scale)', scale: { type: 'log' } } as const;
   const y = { field: 'accuracy', type: 'quantitative', title: 'validation accuracy (%)', scale: { zero: false } } as const;
+  const methods = finals.map((f) => f.method);
+  const color = { field: 'method', type: 'nominal', title: 'method', scale: { domain: methods, range: ['black', ...PALETTE] }, legend: { labelLimit: 280 } } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: WIDTH,
     height: HEIGHT,
     layer: [
-      { data: { values: [{ flops: 1, accuracy: 100 * results.unpruned.validationAccuracy, method: 'unpruned' }] }, mark: { type: 'point', shape: 'diamond', size: 90, color: 'black' }, encoding: { x, y } },
-      { data: { values: searches }, mark: { type: 'line', point: { size: 20 }, opacity: 0.45, strokeDash: [4, 3] }, encoding: { x, y, color: { field: 'method', type: 'nominal' }, order: { field: 'flops' } } },
-      { data: { values: finals }, mark: { type: 'point', filled: true, size: 110 }, encoding: { x, y, color: { field: 'method', type: 'nominal', title: 'method' } } },
+      { data: { values: searches }, mark: { type: 'line', point: { size: 20 }, opacity: 0.45, strokeDash: [4, 3] }, encoding: { x, y, color, order: { field: 'flops' } } },
+      // The unpruned model is a black diamond, in the same legend as the methods.
+      { data: { values: finals }, mark: { type: 'point', filled: true, size: 110 }, encoding: { x, y, color, shape: { field: 'method', type: 'nominal', title: 'method', scale: { domain: methods, range: methods.map((m) => (m === 'unpruned' ? 'diamond' : 'circle')) } } } },
       { data: { values: [{ floor }] }, mark: { type: 'rule', color: 'firebrick', strokeWidth: 1.5 }, encoding: { y: { field: 'floor', type: 'quantitative' } } },
       {
         data: { values: [{ floor, text: `tolerance floor: ${floor.toFixed(2)}% (unpruned - ${results.tolerance})` }] },
@@ -73,7 +87,7 @@ function tradeOffSpec(results: CompareResults): TopLevelSpec {
 
 /** Share of filters (units) kept per layer, one bar per method. */
 function layersSpec(results: CompareResults): TopLevelSpec {
-  const values = done(results.rows).flatMap((r) => (r.layers ?? []).map((l) => ({ method: methodLabel(r), layer: l.layer, kept: l.kept, total: l.total, share: l.kept / l.total })));
+  const values = done(results.rows).flatMap((r) => (r.layers ?? []).map((l) => ({ method: reportLabel(r), layer: l.layer, kept: l.kept, total: l.total, share: l.kept / l.total })));
   const layerOrder = [...new Set(values.map((v) => v.layer))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -85,7 +99,7 @@ function layersSpec(results: CompareResults): TopLevelSpec {
       x: { field: 'layer', type: 'nominal', sort: layerOrder, title: 'layer' },
       xOffset: { field: 'method', type: 'nominal' },
       y: { field: 'share', type: 'quantitative', title: 'filters kept (share of original)', scale: { domain: [0, 1] } },
-      color: { field: 'method', type: 'nominal', title: 'method' },
+      color: { field: 'method', type: 'nominal', title: 'method', legend: { labelLimit: 280 } },
     },
   };
 }
@@ -130,16 +144,20 @@ const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;
 const pct = (x?: number) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
 const times = (x?: number) => (x === undefined ? '' : `${x.toFixed(2)}x`);
 
+/** The results table: the unpruned model, then one row per method; in each column of numbers the best value is bold. */
 function tableHtml(results: CompareResults): string {
-  const best = Math.max(...done(results.rows).map((r) => r.theoreticalSpeedup!), 0);
   const head = ['method', 'FLOPs reduction', 'compression', 'measured speedup (batch 256)', 'validation', 'test', 'wall time'];
+  const columns: ((r: ResultRow) => number | undefined)[] = [(r) => r.theoreticalSpeedup, (r) => r.compressionRatio, (r) => r.measuredSpeedupBatch256, (r) => r.validationAccuracy, (r) => r.testAccuracy];
+  const best = columns.map((value) => Math.max(...done(results.rows).map((r) => value(r) ?? -Infinity)));
+  const formats = [times, times, times, pct, pct];
+  const cell = (text: string, bold = false) => `<td${bold ? ' class="best"' : ''}>${escape(text)}</td>`;
   const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), pct(results.unpruned.testAccuracy), ''];
   const rows = results.rows.map((r) =>
     r.status === 'failed'
-      ? `<tr class="failed"><td>${escape(r.method)}</td><td colspan="5">failed: ${escape(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
-      : `<tr${r.theoreticalSpeedup === best ? ' class="best"' : ''}>${[methodLabel(r), times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`].map((c) => `<td>${escape(c)}</td>`).join('')}</tr>`,
+      ? `<tr class="failed"><td>${escape(reportLabel(r))}</td><td colspan="5">failed: ${escape(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
+      : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
   );
-  return `<table id="results"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table>`;
+  return `<div class="scroll"><table id="results"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table></div>`;
 }
 
 /** Per group: what the agent's mask kept, the count search after it, and whether the search converged. */
@@ -151,7 +169,7 @@ function agentTableHtml(row: ResultRow): string {
     const cells = [`${g.groupId}: ${escape(g.producers.join(', '))}`, `${g.size}`, `${g.agentKept ?? '-'}`, probes, `${g.kept}`, `${g.iterations.length}`, converged, g.finalEntropy?.toFixed(3) ?? '-'];
     return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
   });
-  return `<table id="agent-groups"><thead><tr>${head.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  return `<div class="scroll"><table id="agent-groups"><thead><tr>${head.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
 }
 
 export async function renderReport(results: CompareResults): Promise<string> {
@@ -172,21 +190,23 @@ export async function renderReport(results: CompareResults): Promise<string> {
       : [figure('sensitivity', 'Sensitivity (Li et al. 2017): validation drop of each group pruned alone (L1), before fine-tuning, one line per group (symmetric log axis). The sensitivity method gives each group the largest share whose drop is within a threshold, and bisects the threshold.', await toSvg(sensitivitySpec(sensitivityRow)))]),
   ];
   const summary = verdict(results.rows);
-  const title = `autoprune compare: ${results.model} on ${results.dataset}, tolerance ${results.tolerance} point${results.tolerance === 1 ? '' : 's'}`;
+  const title = `autoprune compare: ${modelShortName(results.model, results.dataset)} on ${results.dataset}, tolerance ${results.tolerance} point${results.tolerance === 1 ? '' : 's'}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>
 <style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1100px; color: #222; }
+.scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: 1em 0; }
+td.best { font-weight: bold; }
+figure svg { max-width: 100%; height: auto; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-tr.best td { font-weight: bold; }
 tr.failed td { color: #a00; }
-figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; }
+figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; max-width: 100%; }
 figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 </style></head><body>
 <h1>${escape(title)}</h1>
-<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escape(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the largest FLOPs reduction.</p>
+<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escape(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the best value in each column.</p>
 ${tableHtml(results)}
 ${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(summary)}.</p>`}
 ${agentRow === undefined ? '' : `<h2>The agent, group by group</h2>\n${agentTableHtml(agentRow)}`}
