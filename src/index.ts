@@ -11,11 +11,15 @@
 // Backends: the fastest available (tfjs-node-gpu, tfjs-node, wasm with autoprune's training kernels).
 export { BACKEND_NAMES, type BackendChoice, type BackendName, type BackendOptions, selectBackend } from './backend/backend.js';
 
-// Data: the bundled IDX data sets, split into train / validation / test.
-export { DATASET_NAMES, type Dataset, type LoadOptions, loadDataset, seededPermutation, type Split, subsetSplit } from './data/datasets.js';
+// Data: the bundled IDX data sets, folders of labelled images, CIFAR-10, split into train / validation / test.
+export { DATASET_NAMES, type Dataset, type LoadOptions, loadDataset, type PixelScaling, seededPermutation, type Split, subsetSplit } from './data/datasets.js';
+export { type ImageFolderOptions, loadImageFolder } from './data/image-folder.js';
+export { type DataSource, loadData } from './data/load.js';
 
 // Models: the zoo, loading and saving TF.js layers models.
-export { cloneModel, loadModel, saveModel } from './models/io.js';
+export { cloneModel, loadModel, modelFilesBytes, saveModel, weightsDtypeOf } from './models/io.js';
+export { WEIGHTS_DTYPES, type WeightsDtype } from './models/quantize.js';
+export { hasUnknownInputSize, withInputShape } from './models/input-shape.js';
 export { buildZooModel, isZooName, ModelError, ZOO_NAMES, type ZooName } from './models/zoo.js';
 
 // What is coupled: the dependency graph and its channel groups.
@@ -50,6 +54,11 @@ export { prune, type PruneHooks, type PruneOptions } from './run/prune.js';
 export { folderStore, MemoryStore, type RunStore } from './run/store.js';
 export { type GroupDecision, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
 export { Run, type RunRecord } from './runs/records.js';
+// The same in run folders (what the CLI's commands call): a baseline and its data, training, pruning, resuming.
+export { type ModelSourceOptions, trainedModelAndData } from './run/baseline-source.js';
+export { type RunLog, SILENT_LOG } from './run/log.js';
+export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
+export { type TrainOptions, trainRun } from './run/train-run.js';
 
 // A comparison's results (results.json), its verdict, and the HTML report.
 export { type CompareResults, mergeResults, methodLabel, METHODS, type Method, mostFlopsRemoved, type ResultRow, verdict } from './compare/results.js';

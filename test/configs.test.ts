@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withFieldsOfItsVersion } from '../src/cli/prune-command.js';
+import { withFieldsOfItsVersion } from '../src/run/prune-run.js';
 import { ConfigError, describeConfig, parsePruneConfig, PruneConfigSchema, readConfigFile, setPath } from '../src/run/config.js';
 
 describe('run configs', () => {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/backend.js';
-import { trainedModelAndData } from '../src/cli/baseline-command.js';
+import { trainedModelAndData } from '../src/run/baseline-source.js';
 import { ProgressLog } from '../src/cli/log.js';
 import { FASHION_MNIST_DEBIAN_DIR, loadDataset } from '../src/data/datasets.js';
 import { loadModel } from '../src/models/io.js';

@@ -24,10 +24,11 @@ import { checkRewardSamples, type PruneConfig } from '../run/config.js';
 import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
 import { deferredStopSignal, guardRun, modelShortName, Run, RunError, STOP_SIGNALS } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
-import { trainedModelAndData } from './baseline-command.js';
-import { pruneLoaded, type RunContext } from './prune-command.js';
+import { trainedModelAndData } from '../run/baseline-source.js';
+import { pruneLoaded, type RunContext } from '../run/prune-run.js';
 import { type AgentGroupHistory, betterRanking, type CompareResults, fromReport, type Method, METHODS, mergeResults, type RankingVariant, type ResultRow, toCsv, verdict } from '../compare/results.js';
-import { formatTable, plural } from './table.js';
+import { formatTable } from './table.js';
+import { plural } from '../run/log.js';
 import { UsageError } from './usage-error.js';
 
 export function parseMethods(list: string): Method[] {

@@ -2,7 +2,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { buildGraph, type DependencyGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
-import { formatTable, plural } from './table.js';
+import { formatTable } from './table.js';
+import { plural } from '../run/log.js';
 
 export interface InspectReport {
   layers: { name: string; className: string; outputShape: (number | null)[]; params: number; macs: number; outGroups: number[]; inGroups: number[]; prunable: string }[];

@@ -13,12 +13,6 @@ export class ProgressLog {
     private readonly plainIntervalMs = 5000,
   ) {}
 
-  /** Progress while a folder of images is decoded (a cached folder decodes nothing). */
-  decodeProgress(decoded: number, total: number): void {
-    if (decoded === total) this.line(`decoded ${total} image${total === 1 ? '' : 's'} (cached for the next run)`);
-    else this.status(`decoding images: ${decoded}/${total}`);
-  }
-
   /** A permanent line. */
   line(message: string): void {
     this.clearStatus();

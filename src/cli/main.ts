@@ -14,19 +14,20 @@ import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
 import { checkRunsDir, listRuns, Run, RunError } from '../runs/records.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
-import { plural } from './table.js';
+import { plural } from '../run/log.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
 import { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
 import { baselineCommand } from './baseline-command.js';
-import { logEvent, pruneCommand, resumeCommand } from './prune-command.js';
+import { logEvent } from './prune-command.js';
+import { pruneRun, resumeRun } from '../run/prune-run.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
 import { imageSize, integerIn, numberIn, numberList } from './options.js';
 import { Subject } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { formatRuns, formatShow } from './runs-command.js';
-import { trainCommand } from './train-command.js';
+import { trainRun } from '../run/train-run.js';
 import { UsageError } from './usage-error.js';
 import { METHODS } from '../compare/results.js';
 import { type CompareOptions, compareCommand, parseMethods, reportCommand } from './compare-command.js';
@@ -94,7 +95,7 @@ export function buildProgram(): Command {
       const data = dataFromOptions(opts);
       if ((opts.imageSize !== undefined || opts.channels !== undefined) && opts.data === undefined) throw new UsageError('train: --image-size and --channels apply to a folder of images (--data)');
       const { global, log, backend } = await setUp(command);
-      const run = await trainCommand(
+      const run = await trainRun(
         {
           model: opts.model,
           ...data,
@@ -169,7 +170,7 @@ export function buildProgram(): Command {
     const config = configFromOptions(opts);
     const { log, backend } = await setUp(command);
     const view = await presenter(global, opts.json === true, log);
-    const run = await pruneCommand(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
+    const run = await pruneRun(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
     if (opts.json !== true) process.stdout.write(`${run.id}\n`);
   });
 
@@ -215,7 +216,7 @@ export function buildProgram(): Command {
     .action(async (runId: string, opts, command: Command) => {
       const { global, log, backend } = await setUp(command);
       const view = await presenter(global, opts.json === true, log);
-      const run = await resumeCommand(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
+      const run = await resumeRun(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
       if (opts.json !== true) process.stdout.write(`${run.id}\n`);
     });
 

@@ -3,7 +3,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { effectiveStatus, modelShortName, type RunRecord, type UnreadableRun } from '../runs/records.js';
 import { methodLabel, mostFlopsRemoved, type ResultRow } from '../compare/results.js';
-import { formatTable, plural } from './table.js';
+import { formatTable } from './table.js';
+import { plural } from '../run/log.js';
 
 interface ReportLike {
   theoreticalSpeedup: number;

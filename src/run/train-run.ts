@@ -1,4 +1,4 @@
-/** `autoprune train`: train a zoo model on a data set and record the baseline. */
+/** Trains a zoo model on a data set in a run folder (`autoprune train`, and a baseline a pruning command needs first). */
 import { join } from 'node:path';
 import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset, PixelScaling } from '../data/datasets.js';
@@ -7,7 +7,7 @@ import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
 import { guardRun, Run } from '../runs/records.js';
 import { evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
-import type { ProgressLog } from './log.js';
+import { decodeProgress, type RunLog } from './log.js';
 
 export interface TrainOptions extends TrainConfig, DataSource {
   model: string;
@@ -24,7 +24,7 @@ export interface TrainOptions extends TrainConfig, DataSource {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-export async function trainCommand(options: TrainOptions, backend: BackendChoice, log: ProgressLog): Promise<Run> {
+export async function trainRun(options: TrainOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
   // Everything that can be rejected is checked before the run folder exists.
   const data = await loadData(options, {
     validationSize: options.validationSize,
@@ -33,7 +33,7 @@ export async function trainCommand(options: TrainOptions, backend: BackendChoice
     scaling: options.scaling,
     imageSize: options.imageSize,
     channels: options.channels,
-    onProgress: (decoded, total) => log.decodeProgress(decoded, total),
+    onProgress: decodeProgress(log),
   });
   const model = buildZooModel(options.model, { inputShape: data.inputShape, numClasses: data.numClasses, seed: options.seed });
   log.line(`data: ${describeData(data)}`);

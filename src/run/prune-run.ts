@@ -1,0 +1,114 @@
+/**
+ * A try-and-learn run in a run folder: created after every check passes,
+ * resumable after an interruption (Ctrl-C, SIGTERM, SIGHUP) or a crash, its
+ * events passed to the caller (the CLI's line log or dashboard).
+ */
+import { existsSync } from 'node:fs';
+import type * as tf from '@tensorflow/tfjs';
+import { lastValueFrom, tap } from 'rxjs';
+import type { BackendChoice } from '../backend/backend.js';
+import type { Dataset } from '../data/datasets.js';
+import { loadModel, weightsDtypeOf } from '../models/io.js';
+import { checkPrunable } from '../prune/graph.js';
+import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
+import { InterruptedError } from '../train/train.js';
+import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
+import { checkRewardSamples, type PruneConfig, parsePruneConfig } from './config.js';
+import { plural, type RunLog } from './log.js';
+import { folderStore } from './store.js';
+import { type RunEvent, tryAndLearn } from './try-and-learn.js';
+
+export interface RunContext {
+  runsDir: string;
+  backend: BackendChoice;
+  log: RunLog;
+  /** Receives every event of the run (the line log, or the dashboard). */
+  onEvent: (event: RunEvent) => void;
+}
+
+/**
+ * Runs the loop for an open run on its data and baseline (which it disposes);
+ * marks the run interrupted on Ctrl-C, SIGTERM or SIGHUP (resumable) or failed on error.
+ */
+async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: tf.LayersModel, { backend, log, onEvent }: RunContext): Promise<Run> {
+  let stoppedBy: StopSignal | undefined;
+  const removeHandlers = onStopSignals((signal) => {
+    if (stoppedBy !== undefined) {
+      // A second signal: quit now. The record stays consistent (finished groups, their checkpoints); resume redoes the group in progress.
+      run.finishNow('interrupted', `stopped by a second ${signal}`);
+      process.exit(STOP_SIGNALS[signal]);
+    }
+    stoppedBy = signal;
+    log.line(`interrupted (${signal}): stopping after the current batch or candidate; finished groups are kept (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)`);
+  }, { stopsCleanly: true });
+  try {
+    await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
+    await lastValueFrom(tryAndLearn({ baseline, data, config, store: folderStore(run), backend: backend.name, shouldStop: () => stoppedBy !== undefined, baselinePath: (run.record.result as { baseline?: string }).baseline }).pipe(tap(onEvent)), { defaultValue: undefined });
+    return run;
+  } catch (err) {
+    if (err instanceof InterruptedError) {
+      await run.finish('interrupted', err.message);
+      log.line(`run ${run.id} interrupted; continue it with: autoprune resume ${run.id}`);
+      process.exitCode = STOP_SIGNALS[stoppedBy ?? 'SIGINT'];
+      return run;
+    }
+    await recordFailure(run, err);
+    throw err;
+  } finally {
+    removeHandlers();
+    baseline.dispose();
+  }
+}
+
+export async function pruneRun(config: PruneConfig, context: RunContext): Promise<Run> {
+  const { data, model, source, splitSeed, scaling } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
+  return pruneLoaded({ ...config, splitSeed, scaling, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) }, data, model, source, context);
+}
+
+/** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` and `config.scaling` name the data's split and scaling, for resume. */
+export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
+  checkPrunable(model, source);
+  checkRewardSamples(config, data.validation.count);
+  const run = await Run.create(context.runsDir, { command: 'prune', label: `${modelShortName(config.model, data.name)}-${data.name}`, config, backend: context.backend.name });
+  await run.update((r) => (r.result = { baseline: source, ...(data.classNames && { classNames: data.classNames }) }));
+  context.log.line(`run: ${run.dir}`);
+  return execute(run, config, data, model, context);
+}
+
+/**
+ * A recorded config as the run that wrote it behaved: fields added since
+ * take the value that matches the old behaviour, not today's default, so a
+ * resumed run ends as it would have uninterrupted.
+ */
+export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<string, unknown> {
+  const withBatchNormImages = (group: unknown) => ({ batchNormImages: 0, ...(group as Record<string, unknown> | undefined) }); // before BN re-estimation (2026-11-22)
+  return { ...config, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
+}
+
+export async function resumeRun(runId: string, context: RunContext): Promise<Run> {
+  const run = await Run.open(context.runsDir, runId);
+  if (run.record.command !== 'prune') throw new RunError(`run "${runId}" is a ${run.record.command} run; only prune runs can be resumed`);
+  if (run.record.status === 'done') throw new RunError(`run "${runId}" has already finished`);
+  if (effectiveStatus(run.record) === 'running') {
+    throw new RunError(`run "${runId}" is still running (process ${run.record.pid}); stop it first (Ctrl-C, or kill ${run.record.pid}), then resume`);
+  }
+  run.removeStaleTemporaryFiles();
+  const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
+  const result = run.record.result as { baseline?: string; groups?: { checkpoint: string; groupId: number }[] };
+  if (result.baseline === undefined || !existsSync(result.baseline)) throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);
+  for (const group of result.groups ?? []) {
+    if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
+  }
+  context.log.line(`resuming ${run.dir} (${plural(result.groups?.length ?? 0, 'group')} finished)`);
+  let baseline = await loadModel(result.baseline);
+  let data: Dataset;
+  try {
+    // Records from before splitSeed split by the run's seed.
+    data = await loadModelData(config, baseline, { validationSize: config.validationSize, seed: config.splitSeed ?? config.seed, scaling: config.scaling }, context.log);
+    baseline = await atDataSize(baseline, data, result.baseline, context.log);
+  } catch (err) {
+    baseline.dispose();
+    throw err;
+  }
+  return execute(run, config, data, baseline, context);
+}
