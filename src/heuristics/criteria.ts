@@ -42,11 +42,6 @@ export interface ScoreContext {
 
 export type GroupScores = Map<number, Float32Array>;
 
-export function parseCriterion(name: string): CriterionName {
-  if (!(CRITERIA as readonly string[]).includes(name)) throw new CriterionError(`--criterion: unknown criterion "${name}"; choose one of ${CRITERIA.join(', ')}`);
-  return name as CriterionName;
-}
-
 /** Each producer's kernel as [channels, fan-in] rows (the output axis is last in TF.js kernels). */
 export function filterRows(graph: DependencyGraph, group: ChannelGroup): tf.Tensor2D[] {
   return group.producers.map((name) => {
