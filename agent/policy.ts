@@ -45,7 +45,12 @@ export class PolicyNetwork {
     const bias = Math.log(config.initialKeep / (1 - config.initialKeep));
     // tidy frees the initial values; the variables keep their own references.
     this.variables = tf.tidy(() => [
-      tf.variable(tf.concat(inputBlocks.map((size, b) => normal([size, hidden], size * inputBlocks.length, 10 + b)), 0)),
+      tf.variable(
+        tf.concat(
+          inputBlocks.map((size, b) => normal([size, hidden], size * inputBlocks.length, 10 + b)),
+          0,
+        ),
+      ),
       tf.variable(tf.zeros([hidden])),
       tf.variable(normal([2 * hidden, hidden], 2 * hidden, 2)),
       tf.variable(tf.zeros([hidden])),
@@ -77,20 +82,27 @@ export class PolicyNetwork {
    */
   update(observation: tf.Tensor2D, masks: Uint8Array[], advantages: number[]): void {
     tf.tidy(() => {
-      const actions = tf.tensor2d(masks.map((m) => Array.from(m)), [masks.length, masks[0].length]);
+      const actions = tf.tensor2d(
+        masks.map((m) => Array.from(m)),
+        [masks.length, masks[0].length],
+      );
       const weights = tf.tensor2d(advantages, [advantages.length, 1]);
       const n = masks[0].length;
-      this.optimizer.minimize(() => {
-        const logits = this.logits(observation);
-        const p = tf.sigmoid(logits);
-        // log p = -softplus(-l) and log(1 - p) = -softplus(l) stay finite when p saturates.
-        const logKeep = tf.neg(tf.softplus(tf.neg(logits)));
-        const logDrop = tf.neg(tf.softplus(logits));
-        const logProb = tf.add(tf.mul(actions, logKeep), tf.mul(tf.sub(1, actions), logDrop)); // [K, N]
-        const objective = tf.div(tf.mean(tf.sum(tf.mul(logProb, weights), 1)), n);
-        const entropy = tf.neg(tf.mean(tf.add(tf.mul(p, logKeep), tf.mul(tf.sub(1, p), logDrop))));
-        return tf.neg(tf.add(objective, tf.mul(this.config.entropyBonus, entropy))) as tf.Scalar;
-      }, false, this.variables);
+      this.optimizer.minimize(
+        () => {
+          const logits = this.logits(observation);
+          const p = tf.sigmoid(logits);
+          // log p = -softplus(-l) and log(1 - p) = -softplus(l) stay finite when p saturates.
+          const logKeep = tf.neg(tf.softplus(tf.neg(logits)));
+          const logDrop = tf.neg(tf.softplus(logits));
+          const logProb = tf.add(tf.mul(actions, logKeep), tf.mul(tf.sub(1, actions), logDrop)); // [K, N]
+          const objective = tf.div(tf.mean(tf.sum(tf.mul(logProb, weights), 1)), n);
+          const entropy = tf.neg(tf.mean(tf.add(tf.mul(p, logKeep), tf.mul(tf.sub(1, p), logDrop))));
+          return tf.neg(tf.add(objective, tf.mul(this.config.entropyBonus, entropy))) as tf.Scalar;
+        },
+        false,
+        this.variables,
+      );
     });
   }
 

@@ -84,7 +84,13 @@ export function greedyKeep(probabilities: ArrayLike<number>): number[] {
   return [best];
 }
 
-export async function trainAgent(env: PruningEnv, config: AgentConfig, seed: number, onIteration: (record: IterationRecord) => void = () => {}, shouldStop: () => boolean = () => false): Promise<AgentResult> {
+export async function trainAgent(
+  env: PruningEnv,
+  config: AgentConfig,
+  seed: number,
+  onIteration: (record: IterationRecord) => void = () => {},
+  shouldStop: () => boolean = () => false,
+): Promise<AgentResult> {
   const observation = env.observation();
   const policy = new PolicyNetwork(env.observationBlocks(), config, seed);
   const rng = seedrandom(`${seed}-actions`);
@@ -106,7 +112,11 @@ export async function trainAgent(env: PruningEnv, config: AgentConfig, seed: num
       const baseline = rewards.reduce((a, b) => a + b, 0) / rewards.length;
       const spread = Math.sqrt(rewards.reduce((s, r) => s + (r - baseline) ** 2, 0) / rewards.length);
       const scale = config.normalizeAdvantages ? 1 / (spread + 1e-6) : 1;
-      policy.update(observation, masks, rewards.map((r) => (r - baseline) * scale));
+      policy.update(
+        observation,
+        masks,
+        rewards.map((r) => (r - baseline) * scale),
+      );
       rewards.forEach((r, k) => {
         if (r > best.reward) best = { reward: r, kept: keptIndices(masks[k]) };
       });

@@ -19,7 +19,15 @@ import type { PruneReport } from '../src/prune/report.js';
 import type { GroupDecision } from '../src/run/try-and-learn.js';
 import { Run } from '../src/runs/records.js';
 
-const PAPER = ['budget.calibrate=false', 'budget.byCost=false', 'recovery.reconstruction=false', 'recovery.adaptiveBatchNorm=false', 'observation.criteria=false', 'countSearch="halve"', 'tighten=false'];
+const PAPER = [
+  'budget.calibrate=false',
+  'budget.byCost=false',
+  'recovery.reconstruction=false',
+  'recovery.adaptiveBatchNorm=false',
+  'observation.criteria=false',
+  'countSearch="halve"',
+  'tighten=false',
+];
 const VARIANTS: { name: string; what: string; set: string[] }[] = [
   { name: 'all', what: 'every mechanism on (the defaults)', set: [] },
   { name: 'no-calibration', what: "reward tolerance = b (the paper's), not calibrated by measured recovery", set: ['budget.calibrate=false'] },
@@ -51,14 +59,26 @@ interface Row {
 }
 
 const { values } = parseArgs({
-  options: { config: { type: 'string' }, seed: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, existing: { type: 'string' }, table: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } },
+  options: {
+    config: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    only: { type: 'string' },
+    existing: { type: 'string' },
+    table: { type: 'string' },
+    'runs-dir': { type: 'string', default: 'runs' },
+  },
 });
 
 function printTable(rows: Row[]): void {
-  console.log('| variant | what is off | kept per group (agent) | converged | fine-tuned probes | FLOPs reduction | compression | validation drop | test drop | search time | wall time |');
+  console.log(
+    '| variant | what is off | kept per group (agent) | converged | fine-tuned probes | FLOPs reduction | compression | validation drop | test drop | search time | wall time |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${r.what} | ${r.kept} (${r.agentKept}) | ${r.converged} | ${r.probes} | ${r.flopsReduction.toFixed(2)}x | ${r.compression.toFixed(2)}x | ${r.validationDrop.toFixed(2)} | ${r.testDrop.toFixed(2)} | ${r.searchMinutes.toFixed(1)} min | ${r.minutes.toFixed(1)} min |`);
+    console.log(
+      `| ${r.name} | ${r.what} | ${r.kept} (${r.agentKept}) | ${r.converged} | ${r.probes} | ${r.flopsReduction.toFixed(2)}x | ${r.compression.toFixed(2)}x | ${r.validationDrop.toFixed(2)} | ${r.testDrop.toFixed(2)} | ${r.searchMinutes.toFixed(1)} min | ${r.minutes.toFixed(1)} min |`,
+    );
   }
 }
 
@@ -75,7 +95,17 @@ if (values.table !== undefined) {
     let runId = values.existing;
     if (runId === undefined) {
       const seed = values.seed === undefined ? [] : ['--seed', values.seed];
-      const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'prune', '--config', values.config, ...seed, ...variant.set.flatMap((s) => ['--set', s])];
+      const args = [
+        'bin/autoprune.mjs',
+        '--no-tui',
+        '--runs-dir',
+        values['runs-dir']!,
+        'prune',
+        '--config',
+        values.config,
+        ...seed,
+        ...variant.set.flatMap((s) => ['--set', s]),
+      ];
       console.error(`$ node ${args.join(' ')}`);
       const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
       if (child.status !== 0) throw new Error(`prune failed (exit ${child.status})`);

@@ -19,12 +19,15 @@ import { selectBackend } from '../src/backend/backend.js';
 import { loadModel } from '../src/models/io.js';
 import { buildGraph } from '../src/prune/graph.js';
 import { layerMacs } from '../src/prune/metrics.js';
+import type { PruneReport } from '../src/prune/report.js';
 import type { PruneConfig } from '../src/run/config.js';
 import type { GroupDecision } from '../src/run/try-and-learn.js';
 import { Run } from '../src/runs/records.js';
 
 const MACS_PER_SECOND = 7.5e9;
-const { values } = parseArgs({ options: { config: { type: 'string', default: 'configs/lenet5-mnist.json' }, run: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } } });
+const { values } = parseArgs({
+  options: { config: { type: 'string', default: 'configs/lenet5-mnist.json' }, run: { type: 'string' }, 'runs-dir': { type: 'string', default: 'runs' } },
+});
 let runId = values.run;
 if (runId === undefined) {
   const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'prune', '--config', values.config!];
@@ -36,10 +39,19 @@ if (runId === undefined) {
 await selectBackend('wasm');
 const run = await Run.open(values['runs-dir']!, runId);
 const config = run.record.config as unknown as PruneConfig;
-const result = run.record.result as { baseline: string; groups: GroupDecision[]; report: Record<string, any>; summary: { seconds: number; evaluationsPerSecond: number } };
+const result = run.record.result as {
+  baseline: string;
+  groups: GroupDecision[];
+  report: PruneReport;
+  summary: { seconds: number; evaluationsPerSecond: number };
+};
 const r = result.report;
-console.log(`# run ${runId}: ${config.model} / ${config.dataset}, tolerance ${config.tolerance}, seed ${config.seed}, ${config.rewardSamples} reward images, backend ${run.record.backend}`);
-console.log('\n| group | layers | kept / total | agent kept | count-search probes after it | iterations | validation after fine-tune | candidate nets/s | FLOP-bound nets/s |');
+console.log(
+  `# run ${runId}: ${config.model} / ${config.dataset}, tolerance ${config.tolerance}, seed ${config.seed}, ${config.rewardSamples} reward images, backend ${run.record.backend}`,
+);
+console.log(
+  '\n| group | layers | kept / total | agent kept | count-search probes after it | iterations | validation after fine-tune | candidate nets/s | FLOP-bound nets/s |',
+);
 console.log('|---|---|---|---|---|---|---|---|---|');
 for (const g of result.groups) {
   // Cost of one candidate: the layers the group touches and everything after them, at the decided width.
@@ -50,7 +62,9 @@ for (const g of result.groups) {
   const searchSeconds = g.iterations.reduce((s, i) => s + i.seconds, 0);
   const measured = g.evaluations / searchSeconds;
   const bound = MACS_PER_SECOND / (macs * config.rewardSamples);
-  console.log(`| ${g.groupId} | ${g.producers.join(', ')} | ${g.kept.length} / ${g.size} | ${g.agentKept} | ${g.relaxed} | ${g.iterations.length} | ${(100 * g.validationAccuracy).toFixed(2)}% | ${measured.toFixed(1)} | ${bound.toFixed(1)} (${((100 * measured) / bound).toFixed(0)}%) |`);
+  console.log(
+    `| ${g.groupId} | ${g.producers.join(', ')} | ${g.kept.length} / ${g.size} | ${g.agentKept} | ${g.relaxed} | ${g.iterations.length} | ${(100 * g.validationAccuracy).toFixed(2)}% | ${measured.toFixed(1)} | ${bound.toFixed(1)} (${((100 * measured) / bound).toFixed(0)}%) |`,
+  );
   model.dispose();
 }
 console.log(`

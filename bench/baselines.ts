@@ -24,9 +24,25 @@ const ACCURACY_TARGETS = [
 ];
 
 function accuracy(): void {
-  console.log(`# accuracy: node bin/autoprune.mjs --no-tui train --model M --dataset D --epochs E --seed 0 (wasm, batch 64, Adam 1e-3 with cosine decay; best-validation-epoch weights)`);
+  console.log(
+    `# accuracy: node bin/autoprune.mjs --no-tui train --model M --dataset D --epochs E --seed 0 (wasm, batch 64, Adam 1e-3 with cosine decay; best-validation-epoch weights)`,
+  );
   for (const { model, dataset, epochs, target } of ACCURACY_TARGETS) {
-    const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', RUNS_DIR, 'train', '--model', model, '--dataset', dataset, '--epochs', String(epochs), '--seed', '0'];
+    const args = [
+      'bin/autoprune.mjs',
+      '--no-tui',
+      '--runs-dir',
+      RUNS_DIR,
+      'train',
+      '--model',
+      model,
+      '--dataset',
+      dataset,
+      '--epochs',
+      String(epochs),
+      '--seed',
+      '0',
+    ];
     console.log(`$ node ${args.join(' ')}`);
     const started = Date.now();
     const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
@@ -69,11 +85,16 @@ async function tfjsThroughput(backend: string, model: string, threads: number) {
   const xsInfer = tf.randomUniform([inferBatch, 28, 28, 1]);
   const slow = backend === 'cpu';
   const train = await imagesPerSecond(trainBatch, async () => void (await net.trainOnBatch(xs, ys)), 1, slow ? 2 : 5);
-  const infer = await imagesPerSecond(inferBatch, async () => {
-    const out = net.predict(xsInfer, { batchSize: inferBatch }) as tf.Tensor;
-    await out.data();
-    out.dispose();
-  }, 1, slow ? 2 : 5);
+  const infer = await imagesPerSecond(
+    inferBatch,
+    async () => {
+      const out = net.predict(xsInfer, { batchSize: inferBatch }) as tf.Tensor;
+      await out.data();
+      out.dispose();
+    },
+    1,
+    slow ? 2 : 5,
+  );
   tf.dispose([xs, ys, xsInfer]);
   net.dispose();
   return { train, infer };
@@ -113,7 +134,13 @@ async function throughput(): Promise<void> {
     const cpuCell = withCpu ? ` ${fmt(tfjsChild('cpu', model, 1))} |` : '';
     let torchCells = ['skipped', 'skipped', '-', '-'];
     if (python !== undefined) {
-      const torch = (threads: number) => JSON.parse(execFileSync(python, ['bench/torch_throughput.py', model, String(threads)], { encoding: 'utf8' }).trim().split('\n').pop()!);
+      const torch = (threads: number) =>
+        JSON.parse(
+          execFileSync(python, ['bench/torch_throughput.py', model, String(threads)], { encoding: 'utf8' })
+            .trim()
+            .split('\n')
+            .pop()!,
+        );
       const torch1 = torch(1);
       const torchN = torch(cores);
       torchCells = [fmt(torch1), fmt(torchN), ratio(wasm1, torch1), ratio(wasmN, torchN)];

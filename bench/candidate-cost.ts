@@ -41,12 +41,39 @@ const settings: [string, RecoveryConfig][] = [
 const rewardSamples = Number(values['reward-samples']);
 const envs = await Promise.all(
   settings.map(async ([, recovery]) =>
-    PruningEnv.create(await cloneModel(baseline), data, { rewardSamples, evalBatchSize: 500, seed: 0, tolerance: 1, phi: 'filters', recovery, observationCriteria: false, criteriaSamples: 512 }),
+    PruningEnv.create(await cloneModel(baseline), data, {
+      rewardSamples,
+      evalBatchSize: 500,
+      seed: 0,
+      tolerance: 1,
+      phi: 'filters',
+      recovery,
+      observationCriteria: false,
+      criteriaSamples: 512,
+    }),
   ),
 );
-console.log(`# ${values.model} / ${values.dataset}: ${rewardSamples} reward images, ${values.candidates} candidates per timing, ${values.rounds} alternating rounds, medians; ${new Date().toISOString()}`);
-console.log('| group | layers | ' + settings.map(([name]) => `${name} (ms)`).join(' | ') + ' | ' + settings.slice(1).map(([name]) => `${name} / none`).join(' | ') + ' |');
-console.log('|---|---|' + settings.map(() => '---|').join('') + settings.slice(1).map(() => '---|').join(''));
+console.log(
+  `# ${values.model} / ${values.dataset}: ${rewardSamples} reward images, ${values.candidates} candidates per timing, ${values.rounds} alternating rounds, medians; ${new Date().toISOString()}`,
+);
+console.log(
+  '| group | layers | ' +
+    settings.map(([name]) => `${name} (ms)`).join(' | ') +
+    ' | ' +
+    settings
+      .slice(1)
+      .map(([name]) => `${name} / none`)
+      .join(' | ') +
+    ' |',
+);
+console.log(
+  '|---|---|' +
+    settings.map(() => '---|').join('') +
+    settings
+      .slice(1)
+      .map(() => '---|')
+      .join(''),
+);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 for (const group of buildGraph(baseline).prunableGroups()) {
   envs.forEach((env) => env.setGroup(group.id));
@@ -62,7 +89,12 @@ for (const group of buildGraph(baseline).prunableGroups()) {
     }
   }
   const medians = times.map(median);
-  console.log(`| ${group.id} | ${group.producers.join(', ')} | ${medians.map((m) => m.toFixed(1)).join(' | ')} | ${medians.slice(1).map((m) => `${(m / medians[0]).toFixed(2)}x`).join(' | ')} |`);
+  console.log(
+    `| ${group.id} | ${group.producers.join(', ')} | ${medians.map((m) => m.toFixed(1)).join(' | ')} | ${medians
+      .slice(1)
+      .map((m) => `${(m / medians[0]).toFixed(2)}x`)
+      .join(' | ')} |`,
+  );
 }
 for (const env of envs) {
   env.model.dispose();

@@ -17,10 +17,15 @@ import type { CompareResults } from '../src/compare/results.js';
 import { loadModel } from '../src/models/io.js';
 import { measureLatency } from '../src/prune/metrics.js';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { 'runs-dir': { type: 'string', default: 'runs' }, backend: { type: 'string', default: 'wasm' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { 'runs-dir': { type: 'string', default: 'runs' }, backend: { type: 'string', default: 'wasm' } },
+});
 const backend = await selectBackend(values.backend);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`# backend ${backend.name}; latency = median model.predict time (batch 1: 30 calls, batch 256: 5), baseline and pruned model alternating, median of 3 rounds`);
+console.log(
+  `# backend ${backend.name}; latency = median model.predict time (batch 1: 30 calls, batch 256: 5), baseline and pruned model alternating, median of 3 rounds`,
+);
 console.log('| run | method | theoretical speedup | measured speedup batch 1 | measured speedup batch 256 |');
 console.log('|---|---|---|---|---|');
 for (const runId of positionals) {
@@ -38,7 +43,9 @@ for (const runId of positionals) {
         ratios[batch].push(before / after);
       }
     }
-    console.log(`| ${runId} | ${row.method} | ${row.theoreticalSpeedup!.toFixed(2)}x | ${median(ratios[1]).toFixed(2)}x | ${median(ratios[256]).toFixed(2)}x |`);
+    console.log(
+      `| ${runId} | ${row.method} | ${row.theoreticalSpeedup!.toFixed(2)}x | ${median(ratios[1]).toFixed(2)}x | ${median(ratios[256]).toFixed(2)}x |`,
+    );
     pruned.dispose();
   }
   baseline.dispose();

@@ -43,14 +43,30 @@ if (!values.table) {
       console.error(`${fileOf(seed)} exists: seed ${seed} is not run again (delete the file to rerun it)`);
       continue;
     }
-    const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', values['runs-dir']!, 'compare', '--config', values.config, '--seed', String(seed), '--jobs', values.jobs!, ...(values.methods ? ['--methods', values.methods] : [])];
+    const args = [
+      'bin/autoprune.mjs',
+      '--no-tui',
+      '--runs-dir',
+      values['runs-dir']!,
+      'compare',
+      '--config',
+      values.config,
+      '--seed',
+      String(seed),
+      '--jobs',
+      values.jobs!,
+      ...(values.methods ? ['--methods', values.methods] : []),
+    ];
     console.error(`$ node ${args.join(' ')}`);
     const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
     if (child.status !== 0) throw new Error(`compare at seed ${seed} failed (exit ${child.status})`);
     const produced = join(values['runs-dir']!, child.stdout.trim(), 'results.json');
     if (values.merge && existsSync(fileOf(seed))) {
       const read = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as CompareResults;
-      const merged = mergeResults([{ runId: fileOf(seed), results: read(fileOf(seed)) }, { runId: child.stdout.trim(), results: read(produced) }]);
+      const merged = mergeResults([
+        { runId: fileOf(seed), results: read(fileOf(seed)) },
+        { runId: child.stdout.trim(), results: read(produced) },
+      ]);
       writeFileSync(fileOf(seed), `${JSON.stringify(merged, null, 2)}\n`);
     } else copyFileSync(produced, fileOf(seed));
   }
@@ -61,17 +77,41 @@ const done = (rows: ResultRow[]) => rows.filter((r) => r.status === 'done');
 const methods = [...new Set(results.flatMap((r) => done(r.results.rows).map((row) => row.method)))];
 const stat = (xs: number[], digits: number, unit = '') => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  return xs.length === 1 ? `${mean.toFixed(digits)}${unit}` : `${mean.toFixed(digits)}${unit} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
+  return xs.length === 1
+    ? `${mean.toFixed(digits)}${unit}`
+    : `${mean.toFixed(digits)}${unit} (${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)})`;
 };
 console.log(`seeds ${results.map((r) => r.seed).join(', ')} of ${values.name}; mean (min-max)`);
 console.log('| method | FLOPs reduction | compression | validation drop | test drop | time |');
 console.log('|---|---|---|---|---|---|');
 for (const method of methods) {
-  const rows = results.flatMap(({ results: r }) => done(r.rows).filter((row) => row.method === method).map((row) => ({ row, unpruned: r.unpruned })));
+  const rows = results.flatMap(({ results: r }) =>
+    done(r.rows)
+      .filter((row) => row.method === method)
+      .map((row) => ({ row, unpruned: r.unpruned })),
+  );
   const label = rows.map(({ row }) => (row as ResultRow & { ranking?: string }).ranking).filter(Boolean);
   console.log(
-    `| ${method}${label.length > 0 ? ` (${label.join('/')})` : ''} | ${stat(rows.map(({ row }) => row.theoreticalSpeedup!), 2, 'x')} | ${stat(rows.map(({ row }) => row.compressionRatio!), 2, 'x')} | ` +
-      `${stat(rows.map(({ row, unpruned }) => 100 * (unpruned.validationAccuracy - row.validationAccuracy!)), 2)} | ${stat(rows.map(({ row, unpruned }) => 100 * (unpruned.testAccuracy - row.testAccuracy!)), 2)} | ${stat(rows.map(({ row }) => row.seconds / 60), 1, ' min')} |`,
+    `| ${method}${label.length > 0 ? ` (${label.join('/')})` : ''} | ${stat(
+      rows.map(({ row }) => row.theoreticalSpeedup!),
+      2,
+      'x',
+    )} | ${stat(
+      rows.map(({ row }) => row.compressionRatio!),
+      2,
+      'x',
+    )} | ` +
+      `${stat(
+        rows.map(({ row, unpruned }) => 100 * (unpruned.validationAccuracy - row.validationAccuracy!)),
+        2,
+      )} | ${stat(
+        rows.map(({ row, unpruned }) => 100 * (unpruned.testAccuracy - row.testAccuracy!)),
+        2,
+      )} | ${stat(
+        rows.map(({ row }) => row.seconds / 60),
+        1,
+        ' min',
+      )} |`,
   );
 }
 console.log('\n| seed | agent FLOPs | best baseline | its FLOPs | agent / best |');
@@ -81,5 +121,7 @@ for (const { seed, results: r } of results) {
   const others = done(r.rows).filter((row) => row.method !== 'rl');
   if (agent === undefined || others.length === 0) continue;
   const best = others.reduce((a, b) => (b.theoreticalSpeedup! > a.theoreticalSpeedup! ? b : a));
-  console.log(`| ${seed} | ${agent.theoreticalSpeedup!.toFixed(2)}x | ${best.method} | ${best.theoreticalSpeedup!.toFixed(2)}x | ${(agent.theoreticalSpeedup! / best.theoreticalSpeedup!).toFixed(2)} |`);
+  console.log(
+    `| ${seed} | ${agent.theoreticalSpeedup!.toFixed(2)}x | ${best.method} | ${best.theoreticalSpeedup!.toFixed(2)}x | ${(agent.theoreticalSpeedup! / best.theoreticalSpeedup!).toFixed(2)} |`,
+  );
 }

@@ -29,7 +29,8 @@ const { values } = parseArgs({
 });
 await selectBackend('wasm');
 const source = findBaseline(values.baseline ?? 'lenet5', 'mnist', 'runs');
-if (source.kind === 'none') throw new Error('no trained lenet5 baseline in runs/: run `node bin/autoprune.mjs train --model lenet5 --dataset mnist --epochs 6` first');
+if (source.kind === 'none')
+  throw new Error('no trained lenet5 baseline in runs/: run `node bin/autoprune.mjs train --model lenet5 --dataset mnist --epochs 6` first');
 const data = loadDataset('mnist', { seed: 0 });
 const tolerance = Number(values.tolerance);
 const finetune = { ...DEFAULT_HEURISTIC_CONFIG.finetune, imagesPerEpoch: Number(values['finetune-images']) };
@@ -37,14 +38,24 @@ console.log(`# LeNet-5 / MNIST, tolerance ${tolerance} point(s) on validation; b
 const unpruned = await loadBaseline(source);
 const groupSizes = prunableSizes(unpruned);
 unpruned.dispose();
-console.log(`# one-shot pruning, bisection up to 95% of channels to ${describeResolution(groupSizes)} (at most ${values.probes} probes), fine-tuning 1 epoch of ${finetune.imagesPerEpoch} images (Adam ${finetune.learningRate}, cosine) after pruning; backend wasm`);
-const rows = ['| criterion | ranking | channels removed | FLOPs reduction | params reduction | val drop | test accuracy (drop) | run time |', '|---|---|---|---|---|---|---|---|'];
+console.log(
+  `# one-shot pruning, bisection up to 95% of channels to ${describeResolution(groupSizes)} (at most ${values.probes} probes), fine-tuning 1 epoch of ${finetune.imagesPerEpoch} images (Adam ${finetune.learningRate}, cosine) after pruning; backend wasm`,
+);
+const rows = [
+  '| criterion | ranking | channels removed | FLOPs reduction | params reduction | val drop | test accuracy (drop) | run time |',
+  '|---|---|---|---|---|---|---|---|',
+];
 for (const ranking of values.rankings!.split(',') as Ranking[]) {
   for (const criterion of CRITERIA) {
     const model = await loadBaseline(source);
     const started = performance.now();
     try {
-      const result = await pruneToTolerance(model, data, { ...DEFAULT_HEURISTIC_CONFIG, criterion, ranking, finetune }, { tolerance, maxRatio: 0.95, maxProbes: Number(values.probes) });
+      const result = await pruneToTolerance(
+        model,
+        data,
+        { ...DEFAULT_HEURISTIC_CONFIG, criterion, ranking, finetune },
+        { tolerance, maxRatio: 0.95, maxProbes: Number(values.probes) },
+      );
       const seconds = (performance.now() - started) / 1000;
       const r = await pruneReport(model, result.model, data);
       rows.push(

@@ -18,12 +18,21 @@ import { buildGraph } from '../src/prune/graph.js';
 import { measureLatency, modelCost, reduction } from '../src/prune/metrics.js';
 import { pruneModel } from '../src/prune/surgery.js';
 
-const { values } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, models: { type: 'string', default: 'vgg-small,lenet5,resnet-small' }, ratio: { type: 'string', default: '0.5' } } });
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    models: { type: 'string', default: 'vgg-small,lenet5,resnet-small' },
+    ratio: { type: 'string', default: '0.5' },
+  },
+});
 const ratio = Number(values.ratio);
 const backend = await selectBackend(values.backend);
 console.log(`# prune ${100 * ratio}% of every prunable group by L1 norm; backend ${backend.name}; latency = median model.predict time, 3 alternating rounds`);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const rows = ['| model | params | MACs | compression | theoretical speedup | measured speedup batch 1 | measured speedup batch 256 | measured / theoretical (256) |', '|---|---|---|---|---|---|---|---|'];
+const rows = [
+  '| model | params | MACs | compression | theoretical speedup | measured speedup batch 1 | measured speedup batch 256 | measured / theoretical (256) |',
+  '|---|---|---|---|---|---|---|---|',
+];
 
 for (const name of values.models!.split(',')) {
   const model = buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });

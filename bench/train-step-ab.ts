@@ -59,7 +59,9 @@ async function main(): Promise<void> {
   ];
   const models = values.models!.split(',');
   const rounds = Number(values.rounds);
-  console.log(`# training images/s, ${rev} against ${here}${dirty}: ${rounds} rounds alternating the two, each a fresh process, wasm with ${values.threads} kernel thread(s) (AUTOPRUNE_WASM_THREADS); Adam step at batch 64, median of 7 steps`);
+  console.log(
+    `# training images/s, ${rev} against ${here}${dirty}: ${rounds} rounds alternating the two, each a fresh process, wasm with ${values.threads} kernel thread(s) (AUTOPRUNE_WASM_THREADS); Adam step at batch 64, median of 7 steps`,
+  );
   const rates = new Map<string, number[]>();
   for (let round = 0; round < rounds; round++) {
     for (const model of models) {

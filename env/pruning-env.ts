@@ -210,7 +210,16 @@ export class PruningEnv {
       };
       const filters = standardise(tf.concat(filterRows(this.graphOfModel, group), 1));
       const parts = [filters, standardise(tf.tensor2d(readNorm, [group.size, 1]))];
-      if (criteria.length > 0) parts.push(standardise(tf.stack(criteria.map((c) => tf.tensor1d(c)), 1), 0));
+      if (criteria.length > 0)
+        parts.push(
+          standardise(
+            tf.stack(
+              criteria.map((c) => tf.tensor1d(c)),
+              1,
+            ),
+            0,
+          ),
+        );
       return tf.concat(parts, 1) as tf.Tensor2D;
     });
     const blocks = [observation.shape[1] - 1 - criteria.length, 1, ...(criteria.length > 0 ? [criteria.length] : [])];
@@ -247,7 +256,14 @@ export class PruningEnv {
       const key = node.className === 'SeparableConv2D' ? 'depthwise_kernel' : 'kernel';
       const inputAxis = node.className === 'Dense' ? 0 : 2;
       const kernel = layerWeight(node.layer, key)!.read();
-      const perPosition = tf.tidy(() => tf.sum(tf.square(kernel), kernel.shape.map((_, a) => a).filter((a) => a !== inputAxis)).dataSync());
+      const perPosition = tf.tidy(() =>
+        tf
+          .sum(
+            tf.square(kernel),
+            kernel.shape.map((_, a) => a).filter((a) => a !== inputAxis),
+          )
+          .dataSync(),
+      );
       node.inputRefs[0].forEach((ref, p) => {
         if (this.graphOfModel.groupOf(ref)?.id === group.id) squares[ref.index] += perPosition[p];
       });
@@ -298,7 +314,10 @@ export class PruningEnv {
     const layers = prunedLayers(this.graphOfModel, new Map([[group.id, kept]]), members);
     const graph = this.graphOfModel;
     // Spatial sizes do not change with the channel count: the original layer's output shape serves.
-    const macs = graph.order.reduce((sum, name) => sum + layerMacs(layers.get(name) ?? graph.node(name).layer, graph.node(name).layer.outputShape as (number | null)[]), 0);
+    const macs = graph.order.reduce(
+      (sum, name) => sum + layerMacs(layers.get(name) ?? graph.node(name).layer, graph.node(name).layer.outputShape as (number | null)[]),
+      0,
+    );
     disposeLayers(layers);
     return macs;
   }

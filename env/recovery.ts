@@ -63,15 +63,26 @@ export class GroupRecovery {
    * @param calibrationImages training images for statistics and least squares (none: no recovery)
    * @param frontier unaffected layers that feed affected ones (their outputs are cached)
    */
-  static create(graph: DependencyGraph, group: ChannelGroup, affected: Set<string>, calibrationImages: tf.Tensor4D | undefined, frontier: string[], config: RecoveryConfig): GroupRecovery {
+  static create(
+    graph: DependencyGraph,
+    group: ChannelGroup,
+    affected: Set<string>,
+    calibrationImages: tf.Tensor4D | undefined,
+    frontier: string[],
+    config: RecoveryConfig,
+  ): GroupRecovery {
     if (calibrationImages === undefined) return new GroupRecovery(graph, [], [], new Map());
     const memberNames = new Set(group.members.map((m) => m.layer));
-    const batchNorms = config.adaptiveBatchNorm ? [...affected].filter((name) => !memberNames.has(name) && graph.node(name).className === 'BatchNormalization') : [];
+    const batchNorms = config.adaptiveBatchNorm
+      ? [...affected].filter((name) => !memberNames.has(name) && graph.node(name).className === 'BatchNormalization')
+      : [];
     const consumers = config.reconstruction ? refittableConsumers(graph, group, config.maxReconstructionInputs) : [];
     if (batchNorms.length === 0 && consumers.length === 0) return new GroupRecovery(graph, [], [], new Map());
     const consumerInputs = consumers.map((name) => graph.node(name).inputs[0]);
     // A clone: when the frontier is the model input, execute hands the input itself back, and the group's cache must own what it frees.
-    const captured = new Map(Object.entries(tf.tidy(() => Object.fromEntries(execute(graph, calibrationImages.clone(), { capture: [...frontier, ...consumerInputs] }).captured))));
+    const captured = new Map(
+      Object.entries(tf.tidy(() => Object.fromEntries(execute(graph, calibrationImages.clone(), { capture: [...frontier, ...consumerInputs] }).captured))),
+    );
     const refits = consumers.map((name) => buildRefit(graph, group, name, captured.get(graph.node(name).inputs[0])!));
     const calibration = new Map(frontier.map((name) => [name, captured.get(name)!]));
     tf.dispose([...captured].filter(([name]) => !calibration.has(name)).map(([, t]) => t));
@@ -145,7 +156,12 @@ function patches(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor2D {
   if (padding === 'same') {
     [oh, ow] = [Math.ceil(h / sh), Math.ceil(w / sw)];
     const [ph, pw] = [Math.max((oh - 1) * sh + kh - h, 0), Math.max((ow - 1) * sw + kw - w, 0)];
-    padded = tf.pad(padded, [[0, 0], [Math.floor(ph / 2), ph - Math.floor(ph / 2)], [Math.floor(pw / 2), pw - Math.floor(pw / 2)], [0, 0]]);
+    padded = tf.pad(padded, [
+      [0, 0],
+      [Math.floor(ph / 2), ph - Math.floor(ph / 2)],
+      [Math.floor(pw / 2), pw - Math.floor(pw / 2)],
+      [0, 0],
+    ]);
   }
   const taps: tf.Tensor[] = [];
   for (let i = 0; i < kh; i++) {
@@ -173,14 +189,25 @@ function buildRefit(graph: DependencyGraph, group: ChannelGroup, name: string, i
     if (x.shape[0] > MAX_GRAM_ROWS) {
       // Evenly spaced rows: deterministic, and spread over images and positions.
       const step = x.shape[0] / MAX_GRAM_ROWS;
-      x = tf.gather(x, Int32Array.from({ length: MAX_GRAM_ROWS }, (_, i) => Math.floor(i * step)));
+      x = tf.gather(
+        x,
+        Int32Array.from({ length: MAX_GRAM_ROWS }, (_, i) => Math.floor(i * step)),
+      );
     }
     if (bias) x = tf.concat([x, tf.ones([x.shape[0], 1])], 1);
     const g = tf.div(tf.matMul(x, x, true, false), x.shape[0]);
     const w = tf.reshape(kernel, [fanIn, outputs]);
     return [g, bias ? tf.concat([w, tf.reshape(bias.read(), [1, outputs])], 0) : w];
   });
-  const refit = { layer: name, rows, outputs, gram: Float64Array.from(gram.dataSync()), weights: Float64Array.from(weights.dataSync()), channelOfRow, hasBias: bias !== undefined };
+  const refit = {
+    layer: name,
+    rows,
+    outputs,
+    gram: Float64Array.from(gram.dataSync()),
+    weights: Float64Array.from(weights.dataSync()),
+    channelOfRow,
+    hasBias: bias !== undefined,
+  };
   tf.dispose([gram, weights]);
   return refit;
 }

@@ -54,9 +54,24 @@ describe('the try-and-learn agent', () => {
   });
 
   it('learns to drop planted useless filters and keep essential ones, deterministically', async () => {
-    const data: Dataset = { name: 'mnist', source: 'synthetic', inputShape: [4, 4, CLASSES], numClasses: CLASSES, train: split(64, 'train'), validation: split(600, 'val'), test: split(64, 'test') };
+    const data: Dataset = {
+      name: 'mnist',
+      source: 'synthetic',
+      inputShape: [4, 4, CLASSES],
+      numClasses: CLASSES,
+      train: split(64, 'train'),
+      validation: split(600, 'val'),
+      test: split(64, 'test'),
+    };
     const run = async () => {
-      const env = await PruningEnv.create(plantedModel(), data, { rewardSamples: 600, evalBatchSize: 600, seed: 0, tolerance: 1, phi: 'filters', ...NO_RECOVERY });
+      const env = await PruningEnv.create(plantedModel(), data, {
+        rewardSamples: 600,
+        evalBatchSize: 600,
+        seed: 0,
+        tolerance: 1,
+        phi: 'filters',
+        ...NO_RECOVERY,
+      });
       expect(env.baseAccuracy).toBe(100);
       env.setGroup(0);
       const result = await trainAgent(env, DEFAULT_AGENT_CONFIG, 7);
@@ -66,7 +81,9 @@ describe('the try-and-learn agent', () => {
     const result = await run();
     const dropped = USELESS.filter((f) => !result.kept.includes(f));
     const kept = ESSENTIAL.filter((f) => result.kept.includes(f));
-    console.log(`kept ${result.kept.join(',')} after ${result.iterations.length} iterations; mean reward ${result.iterations[0].meanReward.toFixed(3)} -> ${result.iterations.at(-1)!.meanReward.toFixed(3)}`);
+    console.log(
+      `kept ${result.kept.join(',')} after ${result.iterations.length} iterations; mean reward ${result.iterations[0].meanReward.toFixed(3)} -> ${result.iterations.at(-1)!.meanReward.toFixed(3)}`,
+    );
     expect(dropped.length / USELESS.length).toBeGreaterThanOrEqual(0.9);
     expect(kept.length / ESSENTIAL.length).toBeGreaterThanOrEqual(0.9);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;

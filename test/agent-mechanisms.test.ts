@@ -29,10 +29,26 @@ function randomSplit(count: number, shape: [number, number, number], classes: nu
 }
 
 function randomData(shape: [number, number, number], classes: number, counts = { train: 96, validation: 200 }): Dataset {
-  return { name: 'mnist', source: 'synthetic', inputShape: shape, numClasses: classes, train: randomSplit(counts.train, shape, classes, 't'), validation: randomSplit(counts.validation, shape, classes, 'v'), test: randomSplit(10, shape, classes, 'x') };
+  return {
+    name: 'mnist',
+    source: 'synthetic',
+    inputShape: shape,
+    numClasses: classes,
+    train: randomSplit(counts.train, shape, classes, 't'),
+    validation: randomSplit(counts.validation, shape, classes, 'v'),
+    test: randomSplit(10, shape, classes, 'x'),
+  };
 }
 
-const envConfig = (overrides: Partial<EnvConfig> = {}): EnvConfig => ({ rewardSamples: 100, evalBatchSize: 100, seed: 0, tolerance: 1, phi: 'filters', ...NO_RECOVERY, ...overrides });
+const envConfig = (overrides: Partial<EnvConfig> = {}): EnvConfig => ({
+  rewardSamples: 100,
+  evalBatchSize: 100,
+  seed: 0,
+  tolerance: 1,
+  phi: 'filters',
+  ...NO_RECOVERY,
+  ...overrides,
+});
 
 const maxAbsDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
@@ -102,13 +118,23 @@ describe('candidate recovery', () => {
     });
     randomizeWeights(model, 9);
     const data = randomData([6, 6, 2], 3);
-    const originalStats = model.getLayer('bn2').getWeights().map((w) => w.dataSync().slice());
-    const env = await PruningEnv.create(model, data, envConfig({ recovery: { adaptiveBatchNorm: true, reconstruction: false, samples: data.train.count, maxReconstructionInputs: 512 } }));
+    const originalStats = model
+      .getLayer('bn2')
+      .getWeights()
+      .map((w) => w.dataSync().slice());
+    const env = await PruningEnv.create(
+      model,
+      data,
+      envConfig({ recovery: { adaptiveBatchNorm: true, reconstruction: false, samples: data.train.count, maxReconstructionInputs: 512 } }),
+    );
     expect(env.setGroup(0).producers).toEqual(['c1']);
     await env.evaluate([1, 0, 1, 0]);
     const pruned = await env.prunedModel([0, 2]);
     // The model being pruned keeps its statistics.
-    model.getLayer('bn2').getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(Array.from(originalStats[i])));
+    model
+      .getLayer('bn2')
+      .getWeights()
+      .forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(Array.from(originalStats[i])));
     // The pruned model's bn2 holds the moments of its input over the calibration images.
     const x = tf.tensor4d(data.train.images, [data.train.count, 6, 6, 2]);
     const input = tf.tidy(() => execute(buildGraph(pruned), x, { capture: ['c2'] }).captured.get('c2')!);
@@ -168,7 +194,16 @@ describe('budget across groups', () => {
     const config = { initialRecovery: 3, maxRecovery: 20 };
     expect(estimateRecovery([], config, 0.05)).toBe(3);
     // 6 points before fine-tuning became 2 after, 3 became 1: recovery 3.
-    expect(estimateRecovery([{ before: 6, after: 2 }, { before: 3, after: 1 }], config, 0.05)).toBeCloseTo(3, 12);
+    expect(
+      estimateRecovery(
+        [
+          { before: 6, after: 2 },
+          { before: 3, after: 1 },
+        ],
+        config,
+        0.05,
+      ),
+    ).toBeCloseTo(3, 12);
     // Fine-tuning recovered everything: the floor keeps the estimate finite, the bound caps it.
     expect(estimateRecovery([{ before: 0.5, after: -0.2 }], config, 0.05)).toBeCloseTo(10, 12);
     expect(estimateRecovery([{ before: 4, after: 0 }], config, 0.05)).toBe(20);

@@ -20,6 +20,8 @@ describe('backend selection', () => {
   it('rejects an unknown or uninstalled backend with the reason and the fix', async () => {
     await expect(selectBackend('webgpu')).rejects.toThrow(/unknown backend "webgpu"; choose one of tensorflow-gpu, tensorflow, wasm, cpu/);
     await expect(selectBackend('tensorflow')).rejects.toThrow(BackendError);
-    await expect(selectBackend('tensorflow')).rejects.toThrow(/--backend tensorflow: @tensorflow\/tfjs-node is not installed \(install it with: npm install @tensorflow\/tfjs-node\)/);
+    await expect(selectBackend('tensorflow')).rejects.toThrow(
+      /--backend tensorflow: @tensorflow\/tfjs-node is not installed \(install it with: npm install @tensorflow\/tfjs-node\)/,
+    );
   });
 });

@@ -12,13 +12,43 @@ describe('autoprune baseline', () => {
   let trainRun: string;
 
   beforeAll(() => {
-    const train = autoprune(['--runs-dir', runsDir, 'train', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '1', '--train-limit', '640', '--validation-size', '500']);
+    const train = autoprune([
+      '--runs-dir',
+      runsDir,
+      'train',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '640',
+      '--validation-size',
+      '500',
+    ]);
     expect(train.status).toBe(0);
     trainRun = train.stdout.trim();
   });
 
   it('prunes the newest trained zoo model to a ratio and reports and records everything', () => {
-    const { status, stdout, stderr } = autoprune(['--runs-dir', runsDir, 'baseline', '--model', 'lenet5', '--dataset', 'mnist', '--validation-size', '500', '--criterion', 'l2', '--ratio', '0.5', '--finetune-images', '256']);
+    const { status, stdout, stderr } = autoprune([
+      '--runs-dir',
+      runsDir,
+      'baseline',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--validation-size',
+      '500',
+      '--criterion',
+      'l2',
+      '--ratio',
+      '0.5',
+      '--finetune-images',
+      '256',
+    ]);
     expect(stderr).toMatch(new RegExp(`baseline: .*${trainRun}/model/model.json`));
     expect(stderr).toMatch(/parameters 431,080 -> 109,295 \(compression 3\.94x\)/);
     expect(stderr).toMatch(/theoretical speedup 3\.55x/);
@@ -34,7 +64,33 @@ describe('autoprune baseline', () => {
   });
 
   it('searches the tolerance with a data-driven criterion, global ranking and an AGP schedule, recording every probe', () => {
-    const { status, stdout, stderr } = autoprune(['--runs-dir', runsDir, 'baseline', '--model', trainRun, '--dataset', 'mnist', '--validation-size', '500', '--criterion', 'taylor', '--ranking', 'global', '--schedule', 'agp', '--steps', '2', '--tolerance', '3', '--probes', '3', '--finetune-images', '256', '--scoring-samples', '128']);
+    const { status, stdout, stderr } = autoprune([
+      '--runs-dir',
+      runsDir,
+      'baseline',
+      '--model',
+      trainRun,
+      '--dataset',
+      'mnist',
+      '--validation-size',
+      '500',
+      '--criterion',
+      'taylor',
+      '--ranking',
+      'global',
+      '--schedule',
+      'agp',
+      '--steps',
+      '2',
+      '--tolerance',
+      '3',
+      '--probes',
+      '3',
+      '--finetune-images',
+      '256',
+      '--scoring-samples',
+      '128',
+    ]);
     expect(status).toBe(0);
     const r = record(runsDir, stdout.trim());
     expect(r.result.probes.length).toBeGreaterThanOrEqual(1);
@@ -49,10 +105,16 @@ describe('autoprune baseline', () => {
     [['--ratio', '1'], /--ratio <r>' argument '1' is invalid. expected a number >= 0 and < 1/],
     [['--tolerance', '0'], /--tolerance <points>' argument '0' is invalid. expected a number > 0 and < 100/],
     [['--tolerance', '100'], /--tolerance <points>' argument '100' is invalid. expected a number > 0 and < 100/],
-    [['--ratio', '0.3', '--criterion', 'magnitude'], /argument 'magnitude' is invalid. Allowed choices are l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
+    [
+      ['--ratio', '0.3', '--criterion', 'magnitude'],
+      /argument 'magnitude' is invalid. Allowed choices are l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/,
+    ],
     [['--ratio', '0.3', '--ranking', 'layerwise'], /Allowed choices are local, global/],
     [['--ratio', '0.3', '--schedule', 'cubic'], /Allowed choices are one-shot, iterative, agp/],
-    [['--ratio', '0.3', '--criterion', 'bn-scale'], /criterion bn-scale: no BatchNormalization with a scale \(gamma\) follows any prunable group: group 0 \(conv1\), group 1 \(conv2\), group 2 \(fc1\)/],
+    [
+      ['--ratio', '0.3', '--criterion', 'bn-scale'],
+      /criterion bn-scale: no BatchNormalization with a scale \(gamma\) follows any prunable group: group 0 \(conv1\), group 1 \(conv2\), group 2 \(fc1\)/,
+    ],
   ])('rejects %j with a clear error and no new run', (extra, message) => {
     const before = readdirSync(runsDir).length;
     const { status, stderr } = autoprune(['--runs-dir', runsDir, 'baseline', '--model', 'lenet5', '--dataset', 'mnist', '--validation-size', '500', ...extra]);

@@ -10,7 +10,14 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** One training-mode BatchNormalization call and its gradients, on a backend. */
-async function batchNormOn(backend: string, xValues: Float32Array, shape: number[], gammaValues: Float32Array, betaValues: Float32Array, dyValues: Float32Array) {
+async function batchNormOn(
+  backend: string,
+  xValues: Float32Array,
+  shape: number[],
+  gammaValues: Float32Array,
+  betaValues: Float32Array,
+  dyValues: Float32Array,
+) {
   await selectBackend(backend);
   const channels = shape[shape.length - 1];
   const layer = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-3 });

@@ -33,10 +33,25 @@ export interface PageOptions {
   timeoutMs?: number;
 }
 
-export async function evaluateInChromium<T>(file: string, expression: string, { width, screenshot, timeoutMs = 60_000 }: PageOptions = {}): Promise<{ value: T; requests: string[] }> {
+export async function evaluateInChromium<T>(
+  file: string,
+  expression: string,
+  { width, screenshot, timeoutMs = 60_000 }: PageOptions = {},
+): Promise<{ value: T; requests: string[] }> {
   const browser = spawn(
     CHROMIUM,
-    ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-extensions', '--no-first-run', '--remote-debugging-pipe', `--user-data-dir=${tempDir()}`, 'about:blank'],
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-extensions',
+      '--no-first-run',
+      '--remote-debugging-pipe',
+      `--user-data-dir=${tempDir()}`,
+      'about:blank',
+    ],
     { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
   );
   const input = browser.stdio[3] as Writable;
@@ -46,8 +61,7 @@ export async function evaluateInChromium<T>(file: string, expression: string, { 
   let buffer = '';
   output.on('data', (chunk: Buffer) => {
     buffer += chunk.toString('utf8');
-    let end: number;
-    while ((end = buffer.indexOf('\0')) >= 0) {
+    for (let end = buffer.indexOf('\0'); end >= 0; end = buffer.indexOf('\0')) {
       const message = JSON.parse(buffer.slice(0, end)) as Message;
       buffer = buffer.slice(end + 1);
       if (message.id !== undefined) {

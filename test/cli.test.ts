@@ -12,7 +12,21 @@ function autoprune(args: string[]) {
 describe('autoprune train', () => {
   it('trains, reports accuracies and writes a finished run with the model and its record', () => {
     const runsDir = tempDir();
-    const { status, stdout, stderr } = autoprune(['--runs-dir', runsDir, 'train', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '1', '--train-limit', '256', '--seed', '3']);
+    const { status, stdout, stderr } = autoprune([
+      '--runs-dir',
+      runsDir,
+      'train',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '256',
+      '--seed',
+      '3',
+    ]);
     expect(stderr).toMatch(/backend: wasm/);
     expect(stderr).toMatch(/epoch 1: loss [\d.]+, validation accuracy [\d.]+%/);
     expect(stderr).toMatch(/test accuracy [\d.]+%/);
@@ -28,12 +42,18 @@ describe('autoprune train', () => {
   });
 
   it.each([
-    [['train', '--model', 'alexnet', '--dataset', 'mnist'], /option '--model <name>' argument 'alexnet' is invalid. Allowed choices are lenet5, vgg-small, resnet-small/],
+    [
+      ['train', '--model', 'alexnet', '--dataset', 'mnist'],
+      /option '--model <name>' argument 'alexnet' is invalid. Allowed choices are lenet5, vgg-small, resnet-small/,
+    ],
     [['train', '--model', 'lenet5', '--dataset', 'cifar'], /argument 'cifar' is invalid. Allowed choices are mnist, fashion-mnist/],
     [['train', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', 'ten'], /--epochs <n>' argument 'ten' is invalid. expected an integer from 1 to 1000/],
     [['train', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '0'], /expected an integer from 1 to 1000, got "0"/],
     [['train', '--model', 'lenet5', '--dataset', 'mnist', '--lr', '-1'], /--lr <x>' argument '-1' is invalid/],
-    [['--backend', 'tensorflow', 'train', '--model', 'lenet5', '--dataset', 'mnist'], /autoprune: --backend tensorflow: @tensorflow\/tfjs-node is not installed/],
+    [
+      ['--backend', 'tensorflow', 'train', '--model', 'lenet5', '--dataset', 'mnist'],
+      /autoprune: --backend tensorflow: @tensorflow\/tfjs-node is not installed/,
+    ],
     [['train', '--model', 'lenet5', '--dataset', 'mnist', '--data-dir', '/no/such/dir'], /autoprune: mnist: data folder \/no\/such\/dir does not exist/],
   ])('rejects bad input %j with a one-line error and leaves no run folder', (args, message) => {
     const runsDir = tempDir();
@@ -65,10 +85,25 @@ describe('autoprune runs, in a narrow terminal', () => {
   it('drops the model and data set columns (the id names them), then shortens results to fit', async () => {
     const { formatRuns } = await import('../src/cli/runs-command.js');
     const record = (id: string, result: Record<string, unknown>) => ({
-      id, command: 'compare', status: 'done' as const, createdAt: id, updatedAt: id, config: { model: 'resnet-small', dataset: 'fashion-mnist' }, backend: 'wasm',
-      result: { rows: [{ method: 'rl', status: 'done', theoreticalSpeedup: 1.8, compressionRatio: 2.1, validationAccuracy: 0.91, testAccuracy: 0.9, seconds: 1 }, ...Array.from({ length: 9 }, (_, i) => ({ method: `m${i}`, status: 'failed', seconds: 1 }))], ...result },
+      id,
+      command: 'compare',
+      status: 'done' as const,
+      createdAt: id,
+      updatedAt: id,
+      config: { model: 'resnet-small', dataset: 'fashion-mnist' },
+      backend: 'wasm',
+      result: {
+        rows: [
+          { method: 'rl', status: 'done', theoreticalSpeedup: 1.8, compressionRatio: 2.1, validationAccuracy: 0.91, testAccuracy: 0.9, seconds: 1 },
+          ...Array.from({ length: 9 }, (_, i) => ({ method: `m${i}`, status: 'failed', seconds: 1 })),
+        ],
+        ...result,
+      },
     });
-    const listing = { records: [record('20261122-101633-compare-resnet-small-fashion-mnist-c8dc', {})], unreadable: [{ id: 'x', reason: 'unreadable run record (Unexpected end of JSON input)' }] };
+    const listing = {
+      records: [record('20261122-101633-compare-resnet-small-fashion-mnist-c8dc', {})],
+      unreadable: [{ id: 'x', reason: 'unreadable run record (Unexpected end of JSON input)' }],
+    };
     const wide = formatRuns(listing);
     expect(wide).toMatch(/model\s+data set/);
     expect(wide).toMatch(/1 method done, 9 failed; most FLOPs removed: rl 1\.80x/);

@@ -29,7 +29,9 @@ describe('run configs', () => {
     expect(() => parsePruneConfig({ rewardTolerance: 3 })).toThrow(/rewardTolerance: is used only when budget\.calibrate is false/);
     expect(parsePruneConfig({ rewardTolerance: 3, budget: { calibrate: false } }).rewardTolerance).toBe(3);
     // The reward subset must leave images for the guarantee split.
-    expect(() => parsePruneConfig({ validationSize: 1000, rewardSamples: 950 })).toThrow(/rewardSamples: must leave at least 100 of the validationSize images for the guarantee split/);
+    expect(() => parsePruneConfig({ validationSize: 1000, rewardSamples: 950 })).toThrow(
+      /rewardSamples: must leave at least 100 of the validationSize images for the guarantee split/,
+    );
     expect(parsePruneConfig({ validationSize: 1000, rewardSamples: 900 }).rewardSamples).toBe(900);
   });
 
@@ -37,14 +39,21 @@ describe('run configs', () => {
     const target: Record<string, unknown> = { tolerance: 1 };
     setPath(target, 'agent.hidden', 32, '--set agent.hidden=32');
     expect(target).toEqual({ tolerance: 1, agent: { hidden: 32 } });
-    expect(() => setPath(target, 'tolerance.x', 1, '--set tolerance.x=1')).toThrow(new ConfigError('--set tolerance.x=1: tolerance is 1, not a group of fields'));
-    expect(() => setPath(target, '__proto__.polluted', 1, '--set __proto__.polluted=1')).toThrow(/--set __proto__\.polluted=1: "__proto__\.polluted" is not a config field/);
+    expect(() => setPath(target, 'tolerance.x', 1, '--set tolerance.x=1')).toThrow(
+      new ConfigError('--set tolerance.x=1: tolerance is 1, not a group of fields'),
+    );
+    expect(() => setPath(target, '__proto__.polluted', 1, '--set __proto__.polluted=1')).toThrow(
+      /--set __proto__\.polluted=1: "__proto__\.polluted" is not a config field/,
+    );
     expect(() => setPath(target, 'agent.constructor', 1)).toThrow(ConfigError);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
   it('names where each bad field came from: the file, a flag or --set', () => {
-    const origins = new Map([['agent.samplesPerIteration', '--set agent.samplesPerIteration=abc'], ['tolerance', '--tolerance 0']]);
+    const origins = new Map([
+      ['agent.samplesPerIteration', '--set agent.samplesPerIteration=abc'],
+      ['tolerance', '--tolerance 0'],
+    ]);
     const input = { agent: { samplesPerIteration: 'abc', hidden: 'x' }, tolerance: 0 };
     const message = (() => {
       try {
@@ -62,7 +71,11 @@ describe('run configs', () => {
 
   it('refuses a config file that is not a JSON object', () => {
     const dir = mkdtempSync(join(tmpdir(), 'autoprune-config-'));
-    for (const [text, what] of [['null', 'null'], ['[1]', 'an array'], ['3', 'number']]) {
+    for (const [text, what] of [
+      ['null', 'null'],
+      ['[1]', 'an array'],
+      ['3', 'number'],
+    ]) {
       const file = join(dir, 'c.json');
       writeFileSync(file, text);
       expect(() => readConfigFile(file)).toThrow(new ConfigError(`${file}: expected a JSON object of config fields, got ${what}`));

@@ -40,7 +40,11 @@ function positiveData(count = 64): Split {
   return { images: Float32Array.from({ length: count * 72 }, () => rng()), labels: Uint8Array.from({ length: count }, (_, i) => i % 3), count };
 }
 
-const lowest = (scores: Float32Array, n: number) => topChannels(scores.map((s) => -s), n);
+const lowest = (scores: Float32Array, n: number) =>
+  topChannels(
+    scores.map((s) => -s),
+    n,
+  );
 
 describe('criteria on planted structure', () => {
   beforeAll(async () => {
@@ -57,7 +61,15 @@ describe('criteria on planted structure', () => {
   });
 
   it('bn-scale ranks channels with gamma = 0 lowest, leaves groups without BatchNorm out, and names them when none has it', () => {
-    const model = tf.sequential({ layers: [L.conv2d({ inputShape: [6, 6, 2], filters: 6, kernelSize: 3, name: 'c' }), L.batchNormalization({ name: 'bn' }), L.flatten(), L.dense({ units: 5, name: 'fc' }), L.dense({ units: 2 })] });
+    const model = tf.sequential({
+      layers: [
+        L.conv2d({ inputShape: [6, 6, 2], filters: 6, kernelSize: 3, name: 'c' }),
+        L.batchNormalization({ name: 'bn' }),
+        L.flatten(),
+        L.dense({ units: 5, name: 'fc' }),
+        L.dense({ units: 2 }),
+      ],
+    });
     const bn = model.getLayer('bn');
     bn.setWeights([tf.tensor1d([0.5, 0, -1.2, 0, 0.8, 0.3]), ...bn.getWeights().slice(1)]);
     const graph = buildGraph(model);

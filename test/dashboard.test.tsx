@@ -28,7 +28,26 @@ const iteration = (i: number, meanReward: number): RunEvent => ({
   floor: 98.3,
   record: { iteration: i, meanReward, bestReward: meanReward + 0.1, meanAccuracy: 98.9, meanKept: 15, greedyKept: 14, entropy: 0.2, seconds: 0.5 },
 });
-const decision = { groupId: 0, producers: ['conv1'], size: 20, kept: Array.from({ length: 11 }, (_, i) => i), probabilities: [], agentKept: 11, relaxed: 0, probes: [], allowedDrop: 0.5, rewardBudget: { reference: 99, tolerance: 1.5 }, converged: true, iterations: [], evaluations: 0, validationAccuracy: 0.991, macs: 1_000_000, params: 400_000, checkpoint: 'x', seconds: 60 };
+const decision = {
+  groupId: 0,
+  producers: ['conv1'],
+  size: 20,
+  kept: Array.from({ length: 11 }, (_, i) => i),
+  probabilities: [],
+  agentKept: 11,
+  relaxed: 0,
+  probes: [],
+  allowedDrop: 0.5,
+  rewardBudget: { reference: 99, tolerance: 1.5 },
+  converged: true,
+  iterations: [],
+  evaluations: 0,
+  validationAccuracy: 0.991,
+  macs: 1_000_000,
+  params: 400_000,
+  checkpoint: 'x',
+  seconds: 60,
+};
 
 /** ink writes frames asynchronously: poll until the frame shows what we expect. */
 async function frameMatching(lastFrame: () => string | undefined, pattern: RegExp): Promise<string> {
@@ -40,7 +59,15 @@ async function frameMatching(lastFrame: () => string | undefined, pattern: RegEx
   throw new Error(`no frame matched ${pattern}; last frame:\n${lastFrame()}`);
 }
 
-const groupStart = (groupId: number, size: number, producers: string[], allowedDrop: number): RunEvent => ({ type: 'group-start', groupId, index: groupId, count: 2, size, producers, allowedDrop });
+const groupStart = (groupId: number, size: number, producers: string[], allowedDrop: number): RunEvent => ({
+  type: 'group-start',
+  groupId,
+  index: groupId,
+  count: 2,
+  size,
+  producers,
+  allowedDrop,
+});
 
 describe('dashboard state', () => {
   it('folds events into group rows, the search, fine-tuning, the validation floor and reductions', () => {
@@ -52,7 +79,11 @@ describe('dashboard state', () => {
     s = [0.1, 0.3, 0.2].reduce((acc, r, i) => reduce(acc, iteration(i + 1, r), 1000 * (i + 1)), s);
     expect(s.groups[0].status).toBe('searching');
     expect(s.search).toMatchObject({ rewards: [0.1, 0.3, 0.2], greedyKept: 14, sampledKept: 15, floor: 98.3 });
-    s = reduce(s, { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 10, batches: 20, loss: 0.1, imagesPerSecond: 500 } }, 20_000);
+    s = reduce(
+      s,
+      { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 10, batches: 20, loss: 0.1, imagesPerSecond: 500 } },
+      20_000,
+    );
     expect(s.groups[0].status).toBe('fine-tuning');
     s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
     expect(s.groups[0]).toMatchObject({ status: 'done', kept: 11 });
@@ -69,16 +100,24 @@ describe('dashboard state', () => {
     s = reduce(s, iteration(3, 0.1), 10_000);
     const early = remainingSeconds(s, 10_000)!;
     expect(early.lowerBound).toBe(true);
-    expect(early.seconds).toBeCloseTo(2 * (10 * 250) / 3 - 10, 6);
+    expect(early.seconds).toBeCloseTo((2 * (10 * 250)) / 3 - 10, 6);
     // Fine-tuning after a search that took 10 s: the other group will take at least that.
-    const tuning = reduce(s, { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 20, batches: 100, loss: 0.1, imagesPerSecond: 500 } }, 30_000);
+    const tuning = reduce(
+      s,
+      { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 20, batches: 100, loss: 0.1, imagesPerSecond: 500 } },
+      30_000,
+    );
     expect(remainingSeconds(tuning, 40_000)).toEqual({ seconds: 10, lowerBound: true });
     s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
     expect(remainingSeconds(s, 60_000)).toEqual({ seconds: 60, lowerBound: false }); // 60 s per group x 1 group left
     s = reduce(s, groupStart(1, 50, ['conv2'], 1), 60_000);
     expect(remainingSeconds(s, 90_000)).toEqual({ seconds: 30, lowerBound: false });
     expect(remainingSeconds(s, 200_000)).toEqual({ seconds: 0, lowerBound: false });
-    const final = (batch: number): RunEvent => ({ type: 'finetune-progress', groupId: 'final', progress: { epoch: 1, epochs: 1, batch, batches: 100, loss: 0.1, imagesPerSecond: 500 } });
+    const final = (batch: number): RunEvent => ({
+      type: 'finetune-progress',
+      groupId: 'final',
+      progress: { epoch: 1, epochs: 1, batch, batches: 100, loss: 0.1, imagesPerSecond: 500 },
+    });
     s = reduce(reduce(s, final(10), 100_000), final(20), 110_000);
     // 10% more of it in the 10 s since its first report (at 10%): 80% left takes 80 s.
     expect(remainingSeconds(s, 110_000)!.seconds).toBeCloseTo(80, 6);

@@ -67,7 +67,9 @@ describe('data sets', () => {
   it('explains a missing, truncated or inconsistent file', () => {
     const dir = writeIdxDataset(tempDir(), { train: 30, test: 10 });
     rmSync(join(dir, 't10k-labels-idx1-ubyte'));
-    expect(() => loadDataset('mnist', { dataDir: dir })).toThrow(new RegExp(`mnist: missing t10k-labels-idx1-ubyte \\(or t10k-labels-idx1-ubyte.gz\\) in ${dir}`));
+    expect(() => loadDataset('mnist', { dataDir: dir })).toThrow(
+      new RegExp(`mnist: missing t10k-labels-idx1-ubyte \\(or t10k-labels-idx1-ubyte.gz\\) in ${dir}`),
+    );
 
     const dir2 = writeIdxDataset(tempDir(), { train: 30, test: 10 });
     truncateSync(join(dir2, 'train-images-idx3-ubyte'), 1000);

@@ -21,7 +21,10 @@ describe('reward', () => {
     expect(phi({ baseAccuracy: 0, accuracy: 0, total: 20, kept: 20 }, 'filters')).toBe(0);
     expect(reward({ baseAccuracy: 99, accuracy: 98.5, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(0.5 * Math.log(5), 12);
     expect(reward({ baseAccuracy: 99, accuracy: 97, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(-Math.log(5), 12);
-    expect(reward({ baseAccuracy: 99, accuracy: 99, total: 50, kept: 10, macs: { total: 300, pruned: 100 } }, { tolerance: 1, phi: 'flops' })).toBeCloseTo(Math.log(3), 12);
+    expect(reward({ baseAccuracy: 99, accuracy: 99, total: 50, kept: 10, macs: { total: 300, pruned: 100 } }, { tolerance: 1, phi: 'flops' })).toBeCloseTo(
+      Math.log(3),
+      12,
+    );
   });
 });
 
@@ -64,7 +67,11 @@ describe('pruning environment', () => {
     x = tf.layers.batchNormalization({ name: 'bn2' }).apply(x) as tf.SymbolicTensor;
     const output = tf.layers.dense({ units: 10, activation: 'softmax' }).apply(tf.layers.flatten().apply(tf.layers.reLU().apply(x))) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: output });
-    const recovering = { ...config, rewardSamples: 100, recovery: { adaptiveBatchNorm: true, reconstruction: true, samples: 64, maxReconstructionInputs: 512 } };
+    const recovering = {
+      ...config,
+      rewardSamples: 100,
+      recovery: { adaptiveBatchNorm: true, reconstruction: true, samples: 64, maxReconstructionInputs: 512 },
+    };
     const env = await PruningEnv.create(model, data, recovering);
     env.setGroup(env.graph.prunableGroups()[0].id);
     await env.evaluate([1, 0, 1, 0, 1, 0]); // first call: lazily built caches

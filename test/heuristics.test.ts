@@ -2,8 +2,23 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
-import { bisectLargest, DEFAULT_HEURISTIC_CONFIG, halvingTo, pruneToRatio, pruneToTolerance, scheduledRatio, searchResolution, selectChannels } from '../src/heuristics/pipeline.js';
-import { candidateThresholds, DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, ratiosAtThreshold, type SensitivityCurve } from '../src/heuristics/sensitivity.js';
+import {
+  bisectLargest,
+  DEFAULT_HEURISTIC_CONFIG,
+  halvingTo,
+  pruneToRatio,
+  pruneToTolerance,
+  scheduledRatio,
+  searchResolution,
+  selectChannels,
+} from '../src/heuristics/pipeline.js';
+import {
+  candidateThresholds,
+  DEFAULT_SENSITIVITY_CONFIG,
+  pruneBySensitivity,
+  ratiosAtThreshold,
+  type SensitivityCurve,
+} from '../src/heuristics/sensitivity.js';
 import type { ChannelGroup } from '../src/prune/graph.js';
 import { buildGraph } from '../src/prune/graph.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
@@ -13,8 +28,21 @@ const group = (id: number, size: number): ChannelGroup => ({ id, size, producers
 describe('ranking and schedules', () => {
   it('local ranking removes the same share of every group, keeping the best-scored channels', () => {
     const groups = [group(0, 4), group(1, 10)];
-    const scores = new Map([[0, Float32Array.from([4, 1, 3, 2])], [1, Float32Array.from({ length: 10 }, (_, i) => i)]]);
-    const plan = selectChannels(groups, scores, new Map([[0, 4], [1, 10]]), 0.5, 'local', 0.05);
+    const scores = new Map([
+      [0, Float32Array.from([4, 1, 3, 2])],
+      [1, Float32Array.from({ length: 10 }, (_, i) => i)],
+    ]);
+    const plan = selectChannels(
+      groups,
+      scores,
+      new Map([
+        [0, 4],
+        [1, 10],
+      ]),
+      0.5,
+      'local',
+      0.05,
+    );
     expect(plan.get(0)).toEqual([0, 2]);
     expect(plan.get(1)).toEqual([5, 6, 7, 8, 9]);
   });
@@ -22,22 +50,54 @@ describe('ranking and schedules', () => {
   it('global ranking compares mean-normalised scores across groups and respects the minimum per group', () => {
     const groups = [group(0, 4), group(1, 4)];
     // Group 1's channels are all weaker than its mean-normalised rival except one.
-    const scores = new Map([[0, Float32Array.from([1, 1, 1, 1])], [1, Float32Array.from([0.1, 0.1, 0.1, 3.7])]]);
-    const plan = selectChannels(groups, scores, new Map([[0, 4], [1, 4]]), 0.25, 'global', 0.05);
+    const scores = new Map([
+      [0, Float32Array.from([1, 1, 1, 1])],
+      [1, Float32Array.from([0.1, 0.1, 0.1, 3.7])],
+    ]);
+    const plan = selectChannels(
+      groups,
+      scores,
+      new Map([
+        [0, 4],
+        [1, 4],
+      ]),
+      0.25,
+      'global',
+      0.05,
+    );
     expect(plan.get(0)).toEqual([0, 1, 2, 3]);
     expect(plan.get(1)).toEqual([2, 3]);
-    const floor = selectChannels(groups, scores, new Map([[0, 4], [1, 4]]), 0.9, 'global', 0.5);
+    const floor = selectChannels(
+      groups,
+      scores,
+      new Map([
+        [0, 4],
+        [1, 4],
+      ]),
+      0.9,
+      'global',
+      0.5,
+    );
     expect(floor.get(1)).toHaveLength(2); // 50% of 4 always kept
   });
 
   it('global and local ranking remove different channels when groups differ in score spread', () => {
     const groups = [group(0, 4), group(1, 4)];
     // Group 0 has one strong channel and three weak ones; group 1's channels are all alike (and 10x larger, which global ranking must not reward).
-    const scores = new Map([[0, Float32Array.from([1, 2, 3, 10])], [1, Float32Array.from([10, 10.1, 10.2, 10.3])]]);
-    const sizes = new Map([[0, 4], [1, 4]]);
+    const scores = new Map([
+      [0, Float32Array.from([1, 2, 3, 10])],
+      [1, Float32Array.from([10, 10.1, 10.2, 10.3])],
+    ]);
+    const sizes = new Map([
+      [0, 4],
+      [1, 4],
+    ]);
     const local = selectChannels(groups, scores, sizes, 0.5, 'local', 0.05);
     const global = selectChannels(groups, scores, sizes, 0.5, 'global', 0.05);
-    expect([local.get(0), local.get(1)]).toEqual([[2, 3], [2, 3]]);
+    expect([local.get(0), local.get(1)]).toEqual([
+      [2, 3],
+      [2, 3],
+    ]);
     expect([global.get(0), global.get(1)]).toEqual([[3], [1, 2, 3]]);
   });
 
@@ -145,7 +205,9 @@ describe('pruning with fine-tuning', () => {
     });
     expect(steps).toEqual([0.25, 0.5]);
     expect(base.countParams()).toBe(before);
-    const kept = buildGraph(result.model).prunableGroups().map((g) => g.size);
+    const kept = buildGraph(result.model)
+      .prunableGroups()
+      .map((g) => g.size);
     expect(kept).toEqual([4, 8, 16]);
     expect(result.steps[1].validationAccuracy).toBeGreaterThan(0.5);
     result.model.dispose();
@@ -164,7 +226,11 @@ describe('pruning with fine-tuning', () => {
       ],
     });
     const result = await pruneToRatio(mixed, data, { ...config, criterion: 'bn-scale' }, 0.5);
-    expect(buildGraph(result.model).prunableGroups().map((g) => g.size)).toEqual([4, 8]);
+    expect(
+      buildGraph(result.model)
+        .prunableGroups()
+        .map((g) => g.size),
+    ).toEqual([4, 8]);
     expect(result.steps[0].kept).toEqual({ 0: 4 });
     result.model.dispose();
     mixed.dispose();
@@ -191,7 +257,9 @@ describe('pruning with fine-tuning', () => {
     const groups = buildGraph(base).prunableGroups();
     const result = await pruneBySensitivity(base, data, { ...DEFAULT_SENSITIVITY_CONFIG, finetune: config.finetune }, { tolerance, maxProbes: 4 });
     // One row per group and ratio, measured before fine-tuning against the unpruned accuracy.
-    expect(result.curves.map((c) => [c.groupId, c.size, c.points.map((p) => p.ratio)])).toEqual(groups.map((g) => [g.id, g.size, DEFAULT_SENSITIVITY_CONFIG.ratios]));
+    expect(result.curves.map((c) => [c.groupId, c.size, c.points.map((p) => p.ratio)])).toEqual(
+      groups.map((g) => [g.id, g.size, DEFAULT_SENSITIVITY_CONFIG.ratios]),
+    );
     for (const c of result.curves) {
       for (const p of c.points) expect(p.drop).toBeCloseTo(100 * (result.baseAccuracy - p.validationAccuracy), 10);
       expect(c.points.map((p) => p.kept)).toEqual([...c.points.map((p) => p.kept)].sort((a, b) => b - a));
@@ -213,7 +281,11 @@ describe('pruning with fine-tuning', () => {
     } else {
       expect(result.threshold).toBe(Math.max(...fitting.map((p) => p.threshold)));
       const chosen = fitting.find((p) => p.threshold === result.threshold)!;
-      expect(buildGraph(result.model).prunableGroups().map((g) => g.size)).toEqual(groups.map((g) => chosen.kept[g.id]));
+      expect(
+        buildGraph(result.model)
+          .prunableGroups()
+          .map((g) => g.size),
+      ).toEqual(groups.map((g) => chosen.kept[g.id]));
     }
     result.model.dispose();
   });

@@ -21,7 +21,8 @@ async function writeImage(path: string, colour: Rgb, { size = 6, format = 'png' 
 async function writeClasses(dir: string, counts: Record<string, number>, colours: Record<string, Rgb>): Promise<void> {
   for (const [name, count] of Object.entries(counts)) {
     mkdirSync(join(dir, name), { recursive: true });
-    for (let i = 0; i < count; i++) await writeImage(join(dir, name, `${i}.${i % 3 === 2 ? 'jpg' : 'png'}`), colours[name], { format: i % 3 === 2 ? 'jpeg' : 'png' });
+    for (let i = 0; i < count; i++)
+      await writeImage(join(dir, name, `${i}.${i % 3 === 2 ? 'jpg' : 'png'}`), colours[name], { format: i % 3 === 2 ? 'jpeg' : 'png' });
   }
 }
 
@@ -69,7 +70,12 @@ describe('image folders', () => {
   it('uses train/ val/ test/ folders as the splits, gray or RGB, with the scaling asked for', async () => {
     const dir = tempDir();
     const grey: Record<string, Rgb> = { dark: [51, 51, 51], light: [204, 204, 204] };
-    for (const [split, n] of [['train', 4], ['val', 2], ['test', 3]] as const) await writeClasses(join(dir, split), { dark: n, light: n }, grey);
+    for (const [split, n] of [
+      ['train', 4],
+      ['val', 2],
+      ['test', 3],
+    ] as const)
+      await writeClasses(join(dir, split), { dark: n, light: n }, grey);
     const gray = await loadData({ dataset: 'mnist', data: dir }, { inputShape: [3, 3, 1], cacheDir: false });
     expect([gray.train.count, gray.validation.count, gray.test.count]).toEqual([8, 4, 6]);
     expect(gray.train.images.length).toBe(8 * 9);
@@ -78,7 +84,10 @@ describe('image folders', () => {
     expect(value(gray, darkIndex)).toBeCloseTo(51 / 255, 1);
     const signed = await loadData({ dataset: 'mnist', data: dir }, { inputShape: [3, 3, 1], scaling: '-1..1', cacheDir: false });
     expect(value(signed, darkIndex)).toBeCloseTo(51 / 127.5 - 1, 1);
-    const normalised = await loadData({ dataset: 'mnist', data: dir }, { inputShape: [3, 3, 3], scaling: { mean: [0.2, 0.2, 0.2], std: [0.5, 0.5, 0.5] }, cacheDir: false });
+    const normalised = await loadData(
+      { dataset: 'mnist', data: dir },
+      { inputShape: [3, 3, 3], scaling: { mean: [0.2, 0.2, 0.2], std: [0.5, 0.5, 0.5] }, cacheDir: false },
+    );
     expect(value(normalised, darkIndex)).toBeCloseTo((51 / 255 - 0.2) / 0.5, 1);
     // Without a model, the first training image gives the size and channels.
     const native = await loadData({ dataset: 'mnist', data: dir }, { cacheDir: false });
@@ -90,7 +99,8 @@ describe('image folders', () => {
     const cacheDir = tempDir();
     await writeClasses(dir, { red: 6, green: 6 }, COLOURS);
     const progress: number[] = [];
-    const load = () => loadData({ dataset: 'mnist', data: dir }, { inputShape: [4, 4, 3], validationSize: 2, cacheDir, onProgress: (done) => progress.push(done) });
+    const load = () =>
+      loadData({ dataset: 'mnist', data: dir }, { inputShape: [4, 4, 3], validationSize: 2, cacheDir, onProgress: (done) => progress.push(done) });
     const first = await load();
     expect(progress.at(-1)).toBe(12);
     progress.length = 0;
@@ -153,7 +163,8 @@ describe('other folders given as data', () => {
       return bytes;
     };
     const batch = (records: Uint8Array[]) => Buffer.concat(records);
-    for (let k = 1; k <= 5; k++) writeFileSync(join(dir, `data_batch_${k}.bin`), batch(Array.from({ length: 4 }, (_, i) => record((k + i) % 10, [10 * k, i, 200]))));
+    for (let k = 1; k <= 5; k++)
+      writeFileSync(join(dir, `data_batch_${k}.bin`), batch(Array.from({ length: 4 }, (_, i) => record((k + i) % 10, [10 * k, i, 200]))));
     writeFileSync(join(dir, 'test_batch.bin'), batch([record(3, [1, 2, 3]), record(7, [4, 5, 6])]));
     writeFileSync(join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n\n');
     const data = await loadData({ dataset: 'mnist', data: join(dir, '..') }, { validationSize: 4 });

@@ -34,7 +34,14 @@ describe('metrics', () => {
   it('gives compression ratio and theoretical speedup of a pruned LeNet-5 by hand', async () => {
     const model = buildZooModel('lenet5', zoo);
     // conv1 20 -> 10, conv2 50 -> 25, fc1 500 -> 250.
-    const pruned = await pruneModel(buildGraph(model), new Map([[0, keepFirst(10)], [1, keepFirst(25)], [2, keepFirst(250)]]));
+    const pruned = await pruneModel(
+      buildGraph(model),
+      new Map([
+        [0, keepFirst(10)],
+        [1, keepFirst(25)],
+        [2, keepFirst(250)],
+      ]),
+    );
     const after = modelCost(pruned);
     const params = 25 * 10 + 10 + 25 * 10 * 25 + 25 + 400 * 250 + 250 + 250 * 10 + 10;
     const macs = 24 * 24 * 10 * 25 + 8 * 8 * 25 * 25 * 10 + 400 * 250 + 250 * 10;
@@ -86,13 +93,15 @@ describe('autoprune inspect', () => {
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/conv1\s+Conv2D\s+\[N,24,24,20\]\s+520\s+288,000\s+0\s+-\s+yes/);
     expect(text.stdout).toMatch(/fc2\s+Dense\s+\[N,10\]\s+5,010\s+5,000\s+3\s+2\s+no\n/);
-    expect(text.stdout).toMatch(/group 3: 10 channels, not prunable: feeds the model output "fc2"\n  producers: fc2/);
+    expect(text.stdout).toMatch(/group 3: 10 channels, not prunable: feeds the model output "fc2"\n {2}producers: fc2/);
     expect(text.stdout).toMatch(/total: 431,080 parameters, 2,293,000 MACs per image/);
     expect(text.stdout).toMatch(/3 prunable groups, 570 prunable channels/);
     // A residual model's groups couple many layers: every line still fits 120 columns.
     const residual = run(['inspect', 'resnet-small']).stdout;
     expect(Math.max(...residual.split('\n').map((line) => line.length))).toBeLessThanOrEqual(120);
-    expect(residual).toMatch(/group 3: 32 channels, prunable\n  producers: stage2_block1_conv2, stage2_block1_proj, stage2_block2_conv2\n  coupled: {3}stage2_block1_bn2 \(channel\)/);
+    expect(residual).toMatch(
+      /group 3: 32 channels, prunable\n {2}producers: stage2_block1_conv2, stage2_block1_proj, stage2_block2_conv2\n {2}coupled: {3}stage2_block1_bn2 \(channel\)/,
+    );
     const json = JSON.parse(run(['inspect', 'resnet-small', '--json']).stdout);
     expect(json.groups[0].producers).toEqual(['stem_conv', 'stage1_block1_conv2']);
     expect(json.totals.prunableGroups).toBe(7);
@@ -123,7 +132,13 @@ describe('autoprune inspect', () => {
     expect(graph.status).toBe(1);
     expect(graph.stderr).toMatch(/graph\.json: is a TF\.js graph model; only layers models/);
 
-    const reshape = tf.sequential({ layers: [tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, name: 'c' }), tf.layers.reshape({ targetShape: [72], name: 'to_vector' }), tf.layers.dense({ units: 2 })] });
+    const reshape = tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, name: 'c' }),
+        tf.layers.reshape({ targetShape: [72], name: 'to_vector' }),
+        tf.layers.dense({ units: 2 }),
+      ],
+    });
     const dir2 = tempDir();
     await saveModel(reshape, dir2);
     const unsupported = run(['inspect', dir2]);

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { saveModel } from '../src/models/io.js';
@@ -19,8 +20,7 @@ const cacheHome = tempDir();
 
 /** Noisy stripes: rows for "horizontal", columns for "vertical" (and diagonals for a third class). */
 async function writeFolder(dir: string, classes: string[], counts: Record<string, number>): Promise<void> {
-  let seed = 7;
-  const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const random = seedrandom('stripes');
   for (const [split, count] of Object.entries(counts)) {
     for (const name of classes) {
       mkdirSync(join(dir, split, name), { recursive: true });
@@ -33,7 +33,9 @@ async function writeFolder(dir: string, classes: string[], counts: Record<string
             for (let c = 0; c < 3; c++) pixels[(y * size + x) * 3 + c] = Math.round((on ? 190 : 60) + (random() - 0.5) * 100);
           }
         }
-        await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(dir, split, name, `${i}.png`));
+        await sharp(pixels, { raw: { width: size, height: size, channels: 3 } })
+          .png()
+          .toFile(join(dir, split, name, `${i}.png`));
       }
     }
   }
@@ -56,12 +58,47 @@ describe('your own model and images', () => {
 
   it('prunes a depthwise model trained on an image folder with the agent and with L1; both reload as TF.js models', async () => {
     const agent = autoprune([
-      '--runs-dir', runsDir, 'prune', '--model', trainRun, '--data', images, '--reward-samples', '10', '--max-iterations', '2', '--min-iterations', '1',
-      '--finetune-images', '64', '--final-finetune-epochs', '1', '--set', 'relaxSteps=1', '--set', 'recovery.samples=16', '--set', 'observation.criteriaSamples=16',
+      '--runs-dir',
+      runsDir,
+      'prune',
+      '--model',
+      trainRun,
+      '--data',
+      images,
+      '--reward-samples',
+      '10',
+      '--max-iterations',
+      '2',
+      '--min-iterations',
+      '1',
+      '--finetune-images',
+      '64',
+      '--final-finetune-epochs',
+      '1',
+      '--set',
+      'relaxSteps=1',
+      '--set',
+      'recovery.samples=16',
+      '--set',
+      'observation.criteriaSamples=16',
     ]);
     expect(agent.stderr).not.toMatch(/decoded/); // the folder was decoded once, by train
     expect(agent.status).toBe(0);
-    const l1 = autoprune(['--runs-dir', runsDir, 'baseline', '--model', trainRun, '--data', images, '--criterion', 'l1', '--ratio', '0.5', '--finetune-images', '64']);
+    const l1 = autoprune([
+      '--runs-dir',
+      runsDir,
+      'baseline',
+      '--model',
+      trainRun,
+      '--data',
+      images,
+      '--criterion',
+      'l1',
+      '--ratio',
+      '0.5',
+      '--finetune-images',
+      '64',
+    ]);
     expect(l1.status).toBe(0);
     const original = await tf.loadLayersModel(fileHandler(join(runsDir, trainRun, 'model')));
     for (const id of [agent.stdout.trim(), l1.stdout.trim()]) {
@@ -79,7 +116,7 @@ describe('your own model and images', () => {
     original.dispose();
   }, 600_000);
 
-  it('prunes a model of unknown input size ([?, ?, ?, 3]) at the images\' size; inspect asks for a size', async () => {
+  it("prunes a model of unknown input size ([?, ?, ?, 3]) at the images' size; inspect asks for a size", async () => {
     const input = tf.input({ shape: [null, null, 3] as unknown as number[] });
     let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }).apply(input) as tf.SymbolicTensor;
     x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c2' }).apply(x) as tf.SymbolicTensor;
@@ -94,7 +131,21 @@ describe('your own model and images', () => {
     const macs = (size: string) => JSON.parse(autoprune(['inspect', path, '--input-size', size, '--json']).stdout).totals.macs as number;
     const conv = 8 * 27 + 8 * 72; // MACs per pixel of c1 and c2
     expect(macs('16x16') - 16 * 16 * conv).toBe(macs('32x32') - 32 * 32 * conv); // the rest (dense) does not scale
-    const pruned = autoprune(['--runs-dir', runsDir, 'baseline', '--model', path, '--data', images, '--criterion', 'l1', '--ratio', '0.5', '--finetune-images', '32']);
+    const pruned = autoprune([
+      '--runs-dir',
+      runsDir,
+      'baseline',
+      '--model',
+      path,
+      '--data',
+      images,
+      '--criterion',
+      'l1',
+      '--ratio',
+      '0.5',
+      '--finetune-images',
+      '32',
+    ]);
     expect(pruned.stderr).toMatch(/the model's input is \?x\?x3: pruned and measured at the data's 10x10x3/);
     expect(pruned.status).toBe(0);
     const saved = JSON.parse(readFileSync(join(runsDir, pruned.stdout.trim(), 'model', 'model.json'), 'utf8'));
@@ -105,7 +156,21 @@ describe('your own model and images', () => {
     const three = tempDir();
     await writeFolder(three, ['diagonal', 'horizontal', 'vertical'], { train: 4 });
     const before = readdirSync(runsDir).length;
-    const { status, stderr } = autoprune(['--runs-dir', runsDir, 'baseline', '--model', trainRun, '--data', three, '--validation-size', '1', '--criterion', 'l1', '--ratio', '0.5']);
+    const { status, stderr } = autoprune([
+      '--runs-dir',
+      runsDir,
+      'baseline',
+      '--model',
+      trainRun,
+      '--data',
+      three,
+      '--validation-size',
+      '1',
+      '--criterion',
+      'l1',
+      '--ratio',
+      '0.5',
+    ]);
     expect(stderr).toMatch(/the model scores 2 classes but .* has 3/);
     expect(status).toBe(1);
     expect(readdirSync(runsDir)).toHaveLength(before);

@@ -44,7 +44,20 @@ describe('autoprune prune / resume', () => {
   const common = ['--runs-dir', runsDir];
 
   beforeAll(() => {
-    const train = autoprune([...common, 'train', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '1', '--train-limit', '640', '--validation-size', '500']);
+    const train = autoprune([
+      ...common,
+      'train',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--epochs',
+      '1',
+      '--train-limit',
+      '640',
+      '--validation-size',
+      '500',
+    ]);
     expect(train.status).toBe(0);
     const tiny = {
       model: 'lenet5',
@@ -98,9 +111,22 @@ describe('autoprune prune / resume', () => {
   });
 
   it('prints one JSON event per line with --json', () => {
-    const { status, stdout } = autoprune([...common, 'prune', '--config', configPath, '--json', '--set', 'agent.maxIterations=2', '--set', 'agent.minIterations=0']);
+    const { status, stdout } = autoprune([
+      ...common,
+      'prune',
+      '--config',
+      configPath,
+      '--json',
+      '--set',
+      'agent.maxIterations=2',
+      '--set',
+      'agent.minIterations=0',
+    ]);
     expect(status).toBe(0);
-    const events = stdout.trim().split('\n').map((line) => JSON.parse(line));
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(events[0]).toMatchObject({ type: 'run-start', model: 'lenet5', tolerance: 2 });
     expect(events.at(-1).type).toBe('run-done');
     expect(events.filter((e) => e.type === 'group-done')).toHaveLength(3);
@@ -138,13 +164,17 @@ describe('autoprune prune / resume', () => {
     expect(resumed.status).toBe(0);
     const after = record(runsDir, id);
     expect(after.status).toBe('done');
-    const decisions = (r: typeof reference) => r.result.groups.map((g: { kept: number[]; iterations: { meanReward: number }[] }) => [g.kept, g.iterations.map((i) => i.meanReward)]);
+    const decisions = (r: typeof reference) =>
+      r.result.groups.map((g: { kept: number[]; iterations: { meanReward: number }[] }) => [g.kept, g.iterations.map((i) => i.meanReward)]);
     expect(decisions(after)).toEqual(decisions(reference));
     // Its time and search rate cover the group finished before the interruption too.
     type Group = { seconds: number; evaluations: number; searchSeconds: number };
     const groups = after.result.groups as Group[];
     expect(after.result.summary.seconds).toBeGreaterThan(groups.reduce((sum, g) => sum + g.seconds, 0));
-    expect(after.result.summary.evaluationsPerSecond).toBeCloseTo(groups.reduce((n, g) => n + g.evaluations, 0) / groups.reduce((t, g) => t + g.searchSeconds, 0), 6);
+    expect(after.result.summary.evaluationsPerSecond).toBeCloseTo(
+      groups.reduce((n, g) => n + g.evaluations, 0) / groups.reduce((t, g) => t + g.searchSeconds, 0),
+      6,
+    );
     expect(readFileSync(join(runsDir, id, 'model', 'weights.bin'))).toEqual(readFileSync(join(runsDir, whole.stdout.trim(), 'model', 'weights.bin')));
 
     const killed = await runUntil(args, /group 2 \(fc1\)/, 'SIGKILL');
@@ -162,7 +192,9 @@ describe('autoprune prune / resume', () => {
     expect(autoprune([...common, 'resume', killedId]).status).toBe(0);
     expect(decisions(record(runsDir, killedId))).toEqual(decisions(reference));
     expect(autoprune([...common, 'show', killedId]).stdout).toMatch(new RegExp(`pruned model: .*${killedId}/model/model\\.json`));
-    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`));
+    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(
+      new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`),
+    );
   });
 
   it('stops within a batch of fine-tuning on SIGTERM, and at once on a second Ctrl-C, leaving a record that resumes', async () => {
@@ -187,7 +219,20 @@ describe('autoprune prune / resume', () => {
     expect(readdirSync(join(runsDir, twiceId)).filter((f) => f.includes('tmp'))).toEqual([]);
   });
 
-  const compareArgs = [...common, 'compare', '--config', configPath, '--methods', 'rl,l1,bn-scale', '--probes', '4', '--set', 'agent.maxIterations=3', '--set', 'agent.minIterations=0'];
+  const compareArgs = [
+    ...common,
+    'compare',
+    '--config',
+    configPath,
+    '--methods',
+    'rl,l1,bn-scale',
+    '--probes',
+    '4',
+    '--set',
+    'agent.maxIterations=3',
+    '--set',
+    'agent.minIterations=0',
+  ];
   let oneAtATime: { rows: Record<string, unknown>[] } | undefined;
 
   it('compares the agent with hand-made criteria from the same baseline; a failing method is marked, the others finish', () => {
@@ -196,7 +241,11 @@ describe('autoprune prune / resume', () => {
     const dir = join(runsDir, stdout.trim());
     const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     oneAtATime = results;
-    expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['rl', 'done'], ['l1', 'done'], ['bn-scale', 'failed']]);
+    expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
+      ['rl', 'done'],
+      ['l1', 'done'],
+      ['bn-scale', 'failed'],
+    ]);
     expect(results.rows[2].error).toMatch(/no BatchNormalization with a scale \(gamma\) follows any prunable group/);
     for (const row of results.rows.slice(0, 2)) {
       expect(row.theoreticalSpeedup).toBeGreaterThanOrEqual(1);
@@ -205,17 +254,25 @@ describe('autoprune prune / resume', () => {
     const csv = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe('method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error');
     expect(csv).toHaveLength(4);
-    expect(stderr).toMatch(/unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed \(below\)[\s\S]*bn-scale failed: criterion bn-scale/);
+    expect(stderr).toMatch(
+      /unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed \(below\)[\s\S]*bn-scale failed: criterion bn-scale/,
+    );
     // What the report draws: every layer's width, each method's search, the agent's curves per group.
     const [rl, l1] = results.rows;
     expect(rl.layers.map((l: { layer: string }) => l.layer)).toEqual(['conv1', 'conv2', 'fc1']);
     expect(l1.layers.map((l: { total: number }) => l.total)).toEqual([20, 50, 500]);
-    expect(rl.agent.map((g: { groupId: number; iterations: unknown[] }) => [g.groupId, g.iterations.length])).toEqual([[0, 3], [1, 3], [2, 3]]);
+    expect(rl.agent.map((g: { groupId: number; iterations: unknown[] }) => [g.groupId, g.iterations.length])).toEqual([
+      [0, 3],
+      [1, 3],
+      [2, 3],
+    ]);
     expect(rl.tradeOff).toHaveLength(3);
     expect(l1.tradeOff.length).toBeGreaterThanOrEqual(1);
     expect(l1.modelPath).toBe(join(dir, 'models', 'l1', 'model.json'));
     // Each criterion searches with both rankings to the same resolution (the 1% floor: fc1 has 500 channels); the row is the one removing more FLOPs.
-    expect(stderr).toMatch(/l1: bisection to a resolution of 0\.010 \(the 0\.01 floor; the largest group has 500 channels\), with local and with global ranking/);
+    expect(stderr).toMatch(
+      /l1: bisection to a resolution of 0\.010 \(the 0\.01 floor; the largest group has 500 channels\), with local and with global ranking/,
+    );
     expect(l1.variants.map((v: { ranking: string }) => v.ranking)).toEqual(['local', 'global']);
     const taken = l1.variants.find((v: { ranking: string }) => v.ranking === l1.ranking);
     for (const v of l1.variants) {
@@ -225,7 +282,9 @@ describe('autoprune prune / resume', () => {
     }
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     for (const id of ['trade-off', 'layers', 'agent-reward', 'agent-kept']) expect(html).toContain(`<figure id="${id}"><svg`);
-    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`));
+    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(
+      new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`),
+    );
     const show = autoprune([...common, 'show', stdout.trim()]).stdout;
     expect(show).toMatch(/ {2}rl: FLOPs [\d.]+x, params [\d.]+x, validation [\d.]+%, test [\d.]+%/);
     expect(show).toMatch(/ {2}bn-scale: failed: criterion bn-scale: no BatchNormalization/);
@@ -244,7 +303,16 @@ describe('autoprune prune / resume', () => {
     expect(stderr).toMatch(/\[l1\] /);
     const results = JSON.parse(readFileSync(join(runsDir, stdout.trim(), 'results.json'), 'utf8'));
     const outcome = (rows: Record<string, unknown>[]) =>
-      rows.map(({ method, status: s, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }) => ({ method, s, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }));
+      rows.map(({ method, status: s, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }) => ({
+        method,
+        s,
+        theoreticalSpeedup,
+        compressionRatio,
+        validationAccuracy,
+        testAccuracy,
+        layers,
+        error,
+      }));
     expect(outcome(results.rows)).toEqual(outcome(oneAtATime!.rows));
     // The agent's learning is the same too, group by group.
     const curves = (rows: Record<string, unknown>[]) => (rows[0].agent as { iterations: unknown[] }[]).map((g) => g.iterations);
@@ -258,7 +326,11 @@ describe('autoprune prune / resume', () => {
     const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     const [row] = results.rows;
     expect([row.method, row.status]).toEqual(['sensitivity', 'done']);
-    expect(row.sensitivity.curves.map((c: { size: number; points: unknown[] }) => [c.size, c.points.length])).toEqual([[20, 19], [50, 19], [500, 19]]);
+    expect(row.sensitivity.curves.map((c: { size: number; points: unknown[] }) => [c.size, c.points.length])).toEqual([
+      [20, 19],
+      [50, 19],
+      [500, 19],
+    ]);
     expect(row.sensitivity.probes.length).toBeGreaterThanOrEqual(1);
     expect(row.sensitivity.probes.length).toBeLessThanOrEqual(2);
     expect(row.tradeOff).toHaveLength(row.sensitivity.probes.length);
@@ -292,13 +364,25 @@ describe('autoprune prune / resume', () => {
   });
 
   it('stops a --jobs compare with Ctrl-C: the parent is recorded as interrupted and no method keeps running', async () => {
-    const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2', '--jobs', '2'], /\[l2\] .*probe 1/, 'SIGINT');
+    const stopped = await runUntil(
+      [...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2', '--jobs', '2'],
+      /\[l2\] .*probe 1/,
+      'SIGINT',
+    );
     expect(stopped.code).toBe(130);
     const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
     expect(record(runsDir, id).status).toBe('interrupted');
     const pids = [...stopped.stderr.matchAll(/== l\d \(pid (\d+)\)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(2);
-    const alive = () => pids.filter((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } });
+    const alive = () =>
+      pids.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
     for (let waited = 0; waited < 60_000 && alive().length > 0; waited += 500) await new Promise((done) => setTimeout(done, 500));
     expect(alive()).toEqual([]);
   });
@@ -306,7 +390,24 @@ describe('autoprune prune / resume', () => {
   it.each([
     [['compare', '--methods', 'rl,magic'], /--methods: unknown method magic; choose from rl, l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
     [['compare', '--methods', 'l1', '--report', '/proc/report.html'], /report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/],
-    [['compare', '--methods', 'l1', '--model', SHIPPED_LENET, '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--validation-size', '110', '--reward-samples', '10'], /lenet5-mnist\/model\.json: the model takes inputs of 28x28x1 but mnist images are 32x32x1/],
+    [
+      [
+        'compare',
+        '--methods',
+        'l1',
+        '--model',
+        SHIPPED_LENET,
+        '--dataset',
+        'mnist',
+        '--data-dir',
+        LARGER_IMAGES,
+        '--validation-size',
+        '110',
+        '--reward-samples',
+        '10',
+      ],
+      /lenet5-mnist\/model\.json: the model takes inputs of 28x28x1 but mnist images are 32x32x1/,
+    ],
     [['report', 'no-such-run'], /run "no-such-run" not found/],
     [['report', 'run-a', 'run-b'], /report: with several runs, say where the merged report goes with --out/],
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '0'], /--tolerance 0: tolerance: Too small: expected number to be >0/],
@@ -333,17 +434,23 @@ describe('autoprune prune / resume', () => {
     expect(readdirSync(emptyRuns)).toEqual([]);
   });
 
-  it('refuses models that are not single-output classifiers of the data set\'s classes, naming the file, before making a run folder', async () => {
+  it("refuses models that are not single-output classifiers of the data set's classes, naming the file, before making a run folder", async () => {
     const tf = await import('@tensorflow/tfjs');
     const { saveModel } = await import('../src/models/io.js');
     const input = tf.input({ shape: [28, 28, 1] });
-    const features = tf.layers.conv2d({ filters: 10, kernelSize: 3, padding: 'same' }).apply(tf.layers.conv2d({ filters: 8, kernelSize: 3 }).apply(input)) as SymbolicTensor;
+    const features = tf.layers
+      .conv2d({ filters: 10, kernelSize: 3, padding: 'same' })
+      .apply(tf.layers.conv2d({ filters: 8, kernelSize: 3 }).apply(input)) as SymbolicTensor;
     const flat = tf.layers.flatten().apply(features) as SymbolicTensor;
     const scores = (units: number) => tf.layers.dense({ units, activation: 'softmax' }).apply(flat) as SymbolicTensor;
     const dir = tempDir();
     const cases: [string, SymbolicTensor[], RegExp][] = [
       ['two-heads', [scores(10), scores(10)], /two-heads\/model\.json: the model has 1 input and 2 outputs; autoprune prunes classifiers/],
-      ['feature-map', [features], /feature-map\/model\.json: the model's output has shape \[batch, 26, 26, 10\]; autoprune prunes classifiers, whose output is \[batch, classes\]/],
+      [
+        'feature-map',
+        [features],
+        /feature-map\/model\.json: the model's output has shape \[batch, 26, 26, 10\]; autoprune prunes classifiers, whose output is \[batch, classes\]/,
+      ],
       ['seven-classes', [scores(7)], /seven-classes\/model\.json: the model scores 7 classes but mnist has 10/],
     ];
     const emptyRuns = tempDir();

@@ -40,7 +40,9 @@ describe('pruning by coupling pattern', () => {
   });
 
   it('conv -> conv (Sequential): output channels of one, input channels of the next', async () => {
-    const model = tf.sequential({ layers: [L.conv2d({ inputShape: [8, 8, 3], filters: 6, kernelSize: 3 }), L.conv2d({ filters: 5, kernelSize: 3 }), L.flatten(), L.dense({ units: 4 })] });
+    const model = tf.sequential({
+      layers: [L.conv2d({ inputShape: [8, 8, 3], filters: 6, kernelSize: 3 }), L.conv2d({ filters: 5, kernelSize: 3 }), L.flatten(), L.dense({ units: 4 })],
+    });
     const { pruned, plan, graph } = await checkPruning(model);
     const conv1Kept = plan.get(graph.groups.find((g) => g.producers[0] === model.layers[0].name)!.id)!.length;
     expect(pruned.layers[0].getWeights()[0].shape).toEqual([3, 3, 3, conv1Kept]);
@@ -49,7 +51,14 @@ describe('pruning by coupling pattern', () => {
 
   it('conv -> BatchNorm -> ReLU -> conv: BN gamma, beta, moving mean and variance follow the conv', async () => {
     const model = tf.sequential({
-      layers: [L.conv2d({ inputShape: [8, 8, 3], filters: 8, kernelSize: 3, padding: 'same', useBias: false }), L.batchNormalization(), L.reLU(), L.conv2d({ filters: 4, kernelSize: 3 }), L.globalAveragePooling2d({}), L.dense({ units: 3 })],
+      layers: [
+        L.conv2d({ inputShape: [8, 8, 3], filters: 8, kernelSize: 3, padding: 'same', useBias: false }),
+        L.batchNormalization(),
+        L.reLU(),
+        L.conv2d({ filters: 4, kernelSize: 3 }),
+        L.globalAveragePooling2d({}),
+        L.dense({ units: 3 }),
+      ],
     });
     const { graph, plan, pruned } = await checkPruning(model);
     const group = graph.groups[0];
@@ -58,7 +67,15 @@ describe('pruning by coupling pattern', () => {
   });
 
   it('conv -> pool -> flatten -> dense: NHWC flatten interleaves channels (index k*C + c)', async () => {
-    const model = tf.sequential({ layers: [L.conv2d({ inputShape: [8, 8, 2], filters: 6, kernelSize: 3 }), L.maxPooling2d({ poolSize: 2 }), L.flatten(), L.dense({ units: 7, activation: 'relu' }), L.dense({ units: 3 })] });
+    const model = tf.sequential({
+      layers: [
+        L.conv2d({ inputShape: [8, 8, 2], filters: 6, kernelSize: 3 }),
+        L.maxPooling2d({ poolSize: 2 }),
+        L.flatten(),
+        L.dense({ units: 7, activation: 'relu' }),
+        L.dense({ units: 3 }),
+      ],
+    });
     const { plan, pruned } = await checkPruning(model);
     expect(pruned.layers[3].getWeights()[0].shape).toEqual([3 * 3 * plan.get(0)!.length, plan.get(1)!.length]);
   });
@@ -91,7 +108,10 @@ describe('pruning by coupling pattern', () => {
       const b = apply(L.conv2d({ filters: 5, kernelSize: 3, name: 'b' }), x);
       const joined = apply(L.concatenate({}), [a, b, a]);
       const c = apply(L.conv2d({ filters: 4, kernelSize: 3 }), joined);
-      return apply(L.dense({ units: 3 }), apply(L.flatten(), apply(L.concatenate({}), [c, apply(L.maxPooling2d({ poolSize: 1, strides: 1 }), apply(L.zeroPadding2d({ padding: 0 }), c))])));
+      return apply(
+        L.dense({ units: 3 }),
+        apply(L.flatten(), apply(L.concatenate({}), [c, apply(L.maxPooling2d({ poolSize: 1, strides: 1 }), apply(L.zeroPadding2d({ padding: 0 }), c))])),
+      );
     });
     await checkPruning(model, 'concat');
   });
@@ -127,7 +147,9 @@ describe('what cannot be pruned', () => {
     expect(out.reason).toMatch(/feeds the model output "fc2"/);
     await expect(pruneModel(graph, new Map([[out.id, [0, 1]]]))).rejects.toThrow(/group 3 \(fc2\) cannot be pruned: feeds the model output/);
 
-    const tied = buildGraph(functional((x) => apply(L.dense({ units: 2 }), apply(L.flatten(), apply(L.add({}), [x, apply(L.conv2d({ filters: 3, kernelSize: 1, name: 'c' }), x)])))));
+    const tied = buildGraph(
+      functional((x) => apply(L.dense({ units: 2 }), apply(L.flatten(), apply(L.add({}), [x, apply(L.conv2d({ filters: 3, kernelSize: 1, name: 'c' }), x)])))),
+    );
     expect(tied.groups.find((g) => g.producers.includes('c'))!.reason).toBe('connected to the model input');
   });
 
@@ -140,7 +162,14 @@ describe('what cannot be pruned', () => {
   });
 
   it('stops at a layer type it does not understand, naming the layer and its class', () => {
-    const model = tf.sequential({ layers: [L.conv2d({ inputShape: [8, 8, 3], filters: 4, kernelSize: 3, name: 'c1' }), L.reshape({ targetShape: [36, 4], name: 'squash' }), L.flatten(), L.dense({ units: 2 })] });
+    const model = tf.sequential({
+      layers: [
+        L.conv2d({ inputShape: [8, 8, 3], filters: 4, kernelSize: 3, name: 'c1' }),
+        L.reshape({ targetShape: [36, 4], name: 'squash' }),
+        L.flatten(),
+        L.dense({ units: 2 }),
+      ],
+    });
     expect(() => buildGraph(model)).toThrow(GraphError);
     expect(() => buildGraph(model)).toThrow(/layer "squash" \(Reshape\): autoprune cannot trace channels through this layer type/);
   });

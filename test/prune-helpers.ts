@@ -1,7 +1,7 @@
 /** Fixtures for the pruning tests: random weights, random plans, and the zeroed reference model. */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { DependencyGraph } from '../src/prune/graph.js';
+import type { DependencyGraph } from '../src/prune/graph.js';
 import type { KeepPlan } from '../src/prune/surgery.js';
 
 /**

@@ -61,7 +61,25 @@ describe('quantized weights', () => {
     const runsDir = tempDir();
     const { status, stdout, stderr } = spawnSync(
       'node',
-      ['bin/autoprune.mjs', '--no-tui', '--runs-dir', runsDir, 'baseline', '--model', original, '--dataset', 'mnist', '--validation-size', '500', '--criterion', 'l1', '--ratio', '0.5', '--finetune-epochs', '0'],
+      [
+        'bin/autoprune.mjs',
+        '--no-tui',
+        '--runs-dir',
+        runsDir,
+        'baseline',
+        '--model',
+        original,
+        '--dataset',
+        'mnist',
+        '--validation-size',
+        '500',
+        '--criterion',
+        'l1',
+        '--ratio',
+        '0.5',
+        '--finetune-epochs',
+        '0',
+      ],
       { encoding: 'utf8' },
     );
     expect(status, stderr).toBe(0);

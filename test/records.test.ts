@@ -6,7 +6,16 @@ import { checkRunsDir, effectiveStatus, listRuns, modelShortName, newRunId, proc
 import { tempDir } from './helpers.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
-  id: 'r', command: 'prune', status: 'running', createdAt: '', updatedAt: '', config: {}, backend: 'wasm', result: {}, pid, pidStart,
+  id: 'r',
+  command: 'prune',
+  status: 'running',
+  createdAt: '',
+  updatedAt: '',
+  config: {},
+  backend: 'wasm',
+  result: {},
+  pid,
+  pidStart,
 });
 
 describe('a running run whose process is gone shows as crashed', () => {
@@ -36,7 +45,9 @@ describe('run records on disk', () => {
       { id: 'corrupt', reason: expect.stringMatching(/^unreadable run record \(.*JSON/) },
       { id: 'only-id', reason: 'not a run record (command: Invalid input: expected string, received undefined)' },
     ]);
-    await expect(Run.open(dir, 'only-id')).rejects.toThrow(new RunError(`${join(dir, 'only-id', 'run.json')}: not a run record (command: Invalid input: expected string, received undefined)`));
+    await expect(Run.open(dir, 'only-id')).rejects.toThrow(
+      new RunError(`${join(dir, 'only-id', 'run.json')}: not a run record (command: Invalid input: expected string, received undefined)`),
+    );
   });
 
   it('refuses a runs folder that is a file, or under one, in one line', () => {
@@ -50,11 +61,13 @@ describe('run records on disk', () => {
 });
 
 describe('run ids', () => {
-  it('name the model briefly: a zoo name, the folder of a model.json (a run\'s own id), without the data set', () => {
+  it("name the model briefly: a zoo name, the folder of a model.json (a run's own id), without the data set", () => {
     expect(modelShortName('lenet5', 'mnist')).toBe('lenet5');
     expect(modelShortName('src/models/pretrained/resnet-small-fashion-mnist/model.json', 'fashion-mnist')).toBe('resnet-small');
     expect(modelShortName('/work/runs/20261122-101633-train-vgg-small-fashion-mnist-4a2a/model/model.json', 'fashion-mnist')).toBe('vgg-small');
     expect(modelShortName('/tmp/my model (v2)/model.json', 'mnist')).toBe('my_model_v2_');
-    expect(newRunId('prune', `${modelShortName('src/models/pretrained/lenet5-mnist/model.json', 'mnist')}-mnist`)).toMatch(/^\d{8}-\d{6}-prune-lenet5-mnist-[0-9a-f]{4}$/);
+    expect(newRunId('prune', `${modelShortName('src/models/pretrained/lenet5-mnist/model.json', 'mnist')}-mnist`)).toMatch(
+      /^\d{8}-\d{6}-prune-lenet5-mnist-[0-9a-f]{4}$/,
+    );
   });
 });

@@ -36,9 +36,46 @@ const RESULTS: CompareResults = {
         { flopsReduction: 4.9, validationAccuracy: 0.9886, label: 'after group 2' },
       ],
       agent: [
-        { groupId: 0, producers: ['conv1'], size: 20, kept: 11, agentKept: 11, probes: [{ kept: 11, withinBudget: true }], converged: true, finalEntropy: 0.05, iterations: iterations(150) },
-        { groupId: 1, producers: ['conv2'], size: 50, kept: 15, agentKept: 20, probes: [{ kept: 20, withinBudget: true }, { kept: 10, withinBudget: false }, { kept: 15, withinBudget: true }], converged: true, finalEntropy: 0.08, iterations: iterations(158) },
-        { groupId: 2, producers: ['fc1'], size: 500, kept: 188, agentKept: 150, probes: [{ kept: 150, withinBudget: false }, { kept: 188, withinBudget: true }], converged: false, finalEntropy: 0.41, iterations: iterations(250) },
+        {
+          groupId: 0,
+          producers: ['conv1'],
+          size: 20,
+          kept: 11,
+          agentKept: 11,
+          probes: [{ kept: 11, withinBudget: true }],
+          converged: true,
+          finalEntropy: 0.05,
+          iterations: iterations(150),
+        },
+        {
+          groupId: 1,
+          producers: ['conv2'],
+          size: 50,
+          kept: 15,
+          agentKept: 20,
+          probes: [
+            { kept: 20, withinBudget: true },
+            { kept: 10, withinBudget: false },
+            { kept: 15, withinBudget: true },
+          ],
+          converged: true,
+          finalEntropy: 0.08,
+          iterations: iterations(158),
+        },
+        {
+          groupId: 2,
+          producers: ['fc1'],
+          size: 500,
+          kept: 188,
+          agentKept: 150,
+          probes: [
+            { kept: 150, withinBudget: false },
+            { kept: 188, withinBudget: true },
+          ],
+          converged: false,
+          finalEntropy: 0.41,
+          iterations: iterations(250),
+        },
       ],
     },
     {
@@ -85,7 +122,10 @@ describe('report.html', () => {
       };
     })()`;
     type Figure = { id: string; width: number; height: number; points: number; bars: number; lines: number; rules: number; legend: string[] };
-    const { value, requests } = await evaluateInChromium<{ figures: Figure[]; rows: string[]; bold: string[]; title: string; failed: string; verdict: string }>(path, inspect);
+    const { value, requests } = await evaluateInChromium<{ figures: Figure[]; rows: string[]; bold: string[]; title: string; failed: string; verdict: string }>(
+      path,
+      inspect,
+    );
     expect(requests).toEqual([`file://${path}`]);
     expect(value.title).toBe('autoprune compare: lenet5 on mnist, tolerance 1 point');
     expect(value.rows).toEqual(['unpruned', 'agent (try-and-learn)', 'l1', 'bn-scale']);
@@ -113,39 +153,48 @@ describe('report.html', () => {
     }
   });
 
-  it.skipIf(!chromiumAvailable() && process.env.CI === undefined).each([800, 1300])('reads at %i px: nothing wider than the window (screenshot)', async (width) => {
-    const dir = tempDir();
-    const path = await writeReport(RESULTS, join(dir, 'report.html'));
-    const screenshot = join(dir, `report-${width}.png`);
-    const layout = `(() => ({
+  it.skipIf(!chromiumAvailable() && process.env.CI === undefined).each([800, 1300])(
+    'reads at %i px: nothing wider than the window (screenshot)',
+    async (width) => {
+      const dir = tempDir();
+      const path = await writeReport(RESULTS, join(dir, 'report.html'));
+      const screenshot = join(dir, `report-${width}.png`);
+      const layout = `(() => ({
       page: document.documentElement.scrollWidth,
       window: window.innerWidth,
       right: Math.max(...[...document.querySelectorAll('svg, table, h1, p')].map((e) => e.getBoundingClientRect().right)),
       figures: [...document.querySelectorAll('figure svg')].map((svg) => svg.getBoundingClientRect().width),
     }))()`;
-    const { value } = await evaluateInChromium<{ page: number; window: number; right: number; figures: number[] }>(path, layout, { width, screenshot });
-    expect(value.window).toBe(width);
-    expect(value.page).toBeLessThanOrEqual(width);
-    expect(value.right).toBeLessThanOrEqual(width);
-    for (const figureWidth of value.figures) expect(figureWidth).toBeGreaterThan(Math.min(300, width / 3));
-    const shot = (await sharp(screenshot).metadata()).width!;
-    expect(shot).toBeLessThanOrEqual(width); // the page, less a vertical scrollbar
-    expect(shot).toBeGreaterThan(width - 20);
-  });
+      const { value } = await evaluateInChromium<{ page: number; window: number; right: number; figures: number[] }>(path, layout, { width, screenshot });
+      expect(value.window).toBe(width);
+      expect(value.page).toBeLessThanOrEqual(width);
+      expect(value.right).toBeLessThanOrEqual(width);
+      for (const figureWidth of value.figures) expect(figureWidth).toBeGreaterThan(Math.min(300, width / 3));
+      const shot = (await sharp(screenshot).metadata()).width!;
+      expect(shot).toBeLessThanOrEqual(width); // the page, less a vertical scrollbar
+      expect(shot).toBeGreaterThan(width - 20);
+    },
+  );
 
   it('says who wins on FLOPs, params and test accuracy, and by how much, honestly both ways', () => {
     const [rl, l1, failed] = RESULTS.rows;
     expect(verdict([rl, l1, failed])).toBe(
-      'FLOPs: the agent wins, 4.90x against 4.20x for l1 (1.17 times the best baseline\'s); params: the agent wins, 8.30x against 5.10x for l1 (1.63 times the best baseline\'s); ' +
+      "FLOPs: the agent wins, 4.90x against 4.20x for l1 (1.17 times the best baseline's); params: the agent wins, 8.30x against 5.10x for l1 (1.63 times the best baseline's); " +
         'test accuracy: the agent 99.10% against 98.80% for l1 (+0.30 points)',
     );
-    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6 }, { ...l1, method: 'l2', theoreticalSpeedup: 6, compressionRatio: 9, testAccuracy: 0.992 }, failed])).toBe(
-      'FLOPs: the baseline wins, 4.90x against 6.00x for l1, l2 (0.82 times the best baseline\'s); params: the baseline wins, 8.30x against 9.00x for l2 (0.92 times the best baseline\'s); ' +
+    expect(
+      verdict([rl, { ...l1, theoreticalSpeedup: 6 }, { ...l1, method: 'l2', theoreticalSpeedup: 6, compressionRatio: 9, testAccuracy: 0.992 }, failed]),
+    ).toBe(
+      "FLOPs: the baseline wins, 4.90x against 6.00x for l1, l2 (0.82 times the best baseline's); params: the baseline wins, 8.30x against 9.00x for l2 (0.92 times the best baseline's); " +
         'test accuracy: the agent 99.10% against 98.80% for l1 (+0.30 points)',
     );
     // The best baseline is any criterion at its better ranking, or sensitivity; the verdict names it and its ranking.
-    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, ranking: 'global' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])).toMatch(/^FLOPs: the baseline wins, 4\.90x against 6\.00x for l1 \(global\) /);
-    expect(verdict([rl, { ...l1, ranking: 'local', theoreticalSpeedup: 4.9 }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 4 }])).toMatch(/^FLOPs: a tie, 4\.90x against 4\.90x for l1 \(local\) /);
+    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, ranking: 'global' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])).toMatch(
+      /^FLOPs: the baseline wins, 4\.90x against 6\.00x for l1 \(global\) /,
+    );
+    expect(verdict([rl, { ...l1, ranking: 'local', theoreticalSpeedup: 4.9 }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 4 }])).toMatch(
+      /^FLOPs: a tie, 4\.90x against 4\.90x for l1 \(local\) /,
+    );
     expect(verdict([l1, failed])).toBeUndefined();
     expect(verdict([{ ...rl, status: 'failed' }, l1])).toBeUndefined();
   });
@@ -158,7 +207,10 @@ describe('report.html', () => {
     expect(table).toContain('<td>2: fc1</td><td>500</td><td>150</td><td><s>150</s> &rarr; 188</td><td>188</td><td>250</td><td>no</td><td>0.410</td>');
     // Results written before the count search was recorded still render.
     const [rl, ...rest] = RESULTS.rows;
-    const older = { ...RESULTS, rows: [{ ...rl, agent: rl.agent!.map(({ groupId, producers, size, kept, iterations }) => ({ groupId, producers, size, kept, iterations })) }, ...rest] };
+    const older = {
+      ...RESULTS,
+      rows: [{ ...rl, agent: rl.agent!.map(({ groupId, producers, size, kept, iterations }) => ({ groupId, producers, size, kept, iterations })) }, ...rest],
+    };
     expect(await renderReport(older)).toContain('<td>0: conv1</td><td>20</td><td>-</td><td>-</td><td>11</td><td>150</td><td>-</td><td>-</td>');
   });
 
@@ -170,15 +222,32 @@ describe('report.html', () => {
     ]);
     expect(merged.rows.map((r) => r.method)).toEqual(['rl', 'l1', 'bn-scale']);
     expect(merged.backend).toBe('wasm');
-    expect(() => mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, tolerance: 2, rows: [] } }])).toThrow(
-      'run "b" has tolerance 2, run "a" has tolerance 1: only runs of the same comparison can be merged',
-    );
+    expect(() =>
+      mergeResults([
+        { runId: 'a', results: RESULTS },
+        { runId: 'b', results: { ...RESULTS, tolerance: 2, rows: [] } },
+      ]),
+    ).toThrow('run "b" has tolerance 2, run "a" has tolerance 1: only runs of the same comparison can be merged');
     const redone = { ...failed, status: 'done', theoreticalSpeedup: 1.5 } as ResultRow;
-    expect(mergeResults([{ runId: 'a', results: RESULTS }, { runId: 'b', results: { ...RESULTS, rows: [redone] } }]).rows).toEqual([rl, l1, redone]);
+    expect(
+      mergeResults([
+        { runId: 'a', results: RESULTS },
+        { runId: 'b', results: { ...RESULTS, rows: [redone] } },
+      ]).rows,
+    ).toEqual([rl, l1, redone]);
   });
 
   it('takes the ranking that removes more FLOPs, and on a tie the more accurate one', () => {
-    const variant = (ranking: 'local' | 'global', theoreticalSpeedup: number, validationAccuracy: number): RankingVariant => ({ ranking, ratio: 0.5, theoreticalSpeedup, compressionRatio: 2, validationAccuracy, testAccuracy: 0.9, resolution: 0.05, probes: [] });
+    const variant = (ranking: 'local' | 'global', theoreticalSpeedup: number, validationAccuracy: number): RankingVariant => ({
+      ranking,
+      ratio: 0.5,
+      theoreticalSpeedup,
+      compressionRatio: 2,
+      validationAccuracy,
+      testAccuracy: 0.9,
+      resolution: 0.05,
+      probes: [],
+    });
     expect(betterRanking([variant('local', 3, 0.99), variant('global', 3.5, 0.98)]).ranking).toBe('global');
     expect(betterRanking([variant('local', 3, 0.98), variant('global', 3, 0.99)]).ranking).toBe('global');
     expect(betterRanking([variant('local', 3, 0.99), variant('global', 3, 0.99)]).ranking).toBe('local');
@@ -190,7 +259,15 @@ describe('report.html', () => {
     const sensitivity: ResultRow = {
       ...l1,
       method: 'sensitivity',
-      sensitivity: { curves: [{ groupId: 0, producers: ['conv1'], size: 4, points: points([0, 0.5, 30]) }, { groupId: 1, producers: ['conv2'], size: 4, points: points([0.2, 2, 60]) }], threshold: 0.5, ratios: { 0: 0.5, 1: 0 }, probes: [] },
+      sensitivity: {
+        curves: [
+          { groupId: 0, producers: ['conv1'], size: 4, points: points([0, 0.5, 30]) },
+          { groupId: 1, producers: ['conv2'], size: 4, points: points([0.2, 2, 60]) },
+        ],
+        threshold: 0.5,
+        ratios: { 0: 0.5, 1: 0 },
+        probes: [],
+      },
     };
     const html = readFileSync(await writeReport({ ...RESULTS, rows: [rl, { ...l1, ranking: 'global' }, sensitivity] }, join(tempDir(), 'report.html')), 'utf8');
     expect(html).toContain('<td>l1 (global)</td>');
@@ -209,7 +286,9 @@ describe('report.html', () => {
   it('says why a report path cannot be written', () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'taken.html'));
-    expect(() => checkWritable(join(dir, 'missing', 'report.html'))).toThrow(new ReportPathError(`report path ${join(dir, 'missing', 'report.html')}: folder ${join(dir, 'missing')} does not exist`));
+    expect(() => checkWritable(join(dir, 'missing', 'report.html'))).toThrow(
+      new ReportPathError(`report path ${join(dir, 'missing', 'report.html')}: folder ${join(dir, 'missing')} does not exist`),
+    );
     expect(() => checkWritable(join(dir, 'taken.html'))).toThrow(/taken\.html: is a folder, not a file/);
     expect(() => checkWritable('/proc/report.html')).toThrow(/report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/);
     expect(() => checkWritable(join(dir, 'report.html'))).not.toThrow();

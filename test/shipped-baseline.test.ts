@@ -15,20 +15,28 @@ describe('shipped baseline', () => {
   const fashionMnist = existsSync(FASHION_MNIST_DEBIAN_DIR) || process.env.CI !== undefined;
   it.each([
     { model: 'lenet5', dataset: 'mnist' as const, atLeast: 0.99 },
-    ...(fashionMnist ? [{ model: 'resnet-small', dataset: 'fashion-mnist' as const, atLeast: 0.9 }, { model: 'vgg-small', dataset: 'fashion-mnist' as const, atLeast: 0.92 }] : []),
-  ])('$model / $dataset was trained by autoprune train, is used when runs/ has none, and has the accuracy its record claims', async ({ model: name, dataset, atLeast }) => {
-    await selectBackend('wasm');
-    const source = findBaseline(name, dataset, tempDir());
-    expect(source.kind).toBe('shipped');
-    const path = (source as { path: string }).path;
-    const record = JSON.parse(readFileSync(join(dirname(path), 'run.json'), 'utf8'));
-    expect(record).toMatchObject({ command: 'train', status: 'done', backend: 'wasm', config: { model: name, dataset, seed: 0 } });
-    expect(record.result.testAccuracy).toBeGreaterThanOrEqual(atLeast);
-    const model = await loadModel(path);
-    const data = loadDataset(dataset, { seed: 0 });
-    expect(await evaluateAccuracy(model, data.test, data.inputShape)).toBe(record.result.testAccuracy);
-    model.dispose();
-  });
+    ...(fashionMnist
+      ? [
+          { model: 'resnet-small', dataset: 'fashion-mnist' as const, atLeast: 0.9 },
+          { model: 'vgg-small', dataset: 'fashion-mnist' as const, atLeast: 0.92 },
+        ]
+      : []),
+  ])(
+    '$model / $dataset was trained by autoprune train, is used when runs/ has none, and has the accuracy its record claims',
+    async ({ model: name, dataset, atLeast }) => {
+      await selectBackend('wasm');
+      const source = findBaseline(name, dataset, tempDir());
+      expect(source.kind).toBe('shipped');
+      const path = (source as { path: string }).path;
+      const record = JSON.parse(readFileSync(join(dirname(path), 'run.json'), 'utf8'));
+      expect(record).toMatchObject({ command: 'train', status: 'done', backend: 'wasm', config: { model: name, dataset, seed: 0 } });
+      expect(record.result.testAccuracy).toBeGreaterThanOrEqual(atLeast);
+      const model = await loadModel(path);
+      const data = loadDataset(dataset, { seed: 0 });
+      expect(await evaluateAccuracy(model, data.test, data.inputShape)).toBe(record.result.testAccuracy);
+      model.dispose();
+    },
+  );
 
   it('leaves a model with no shipped baseline to be trained', () => {
     expect(findBaseline('lenet5', 'fashion-mnist', tempDir()).kind).toBe('none');

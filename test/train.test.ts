@@ -71,7 +71,9 @@ describe('training on wasm', () => {
     // conv -> BN -> relu -> conv -> BN -> classifier, with moving statistics far from the data's.
     const input = tf.input({ shape: data.inputShape });
     let x = tf.layers.conv2d({ filters: 4, kernelSize: 3, name: 'c1' }).apply(input) as tf.SymbolicTensor;
-    x = tf.layers.batchNormalization({ name: 'bn1', movingMeanInitializer: 'ones', movingVarianceInitializer: tf.initializers.constant({ value: 9 }) }).apply(x) as tf.SymbolicTensor;
+    x = tf.layers
+      .batchNormalization({ name: 'bn1', movingMeanInitializer: 'ones', movingVarianceInitializer: tf.initializers.constant({ value: 9 }) })
+      .apply(x) as tf.SymbolicTensor;
     x = tf.layers.reLU().apply(x) as tf.SymbolicTensor;
     x = tf.layers.conv2d({ filters: 3, kernelSize: 3, name: 'c2' }).apply(x) as tf.SymbolicTensor;
     x = tf.layers.batchNormalization({ name: 'bn2', movingMeanInitializer: 'ones' }).apply(x) as tf.SymbolicTensor;

@@ -54,7 +54,8 @@ async function expectGradientsMatchCpu(family: string, { x, dy, filter }: { x: I
 }
 
 const cases: { k: number; stride: number; pad: Pad; size: number }[] = [];
-for (const k of [1, 2, 3, 4, 5]) for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const size of [7, 8]) cases.push({ k, stride, pad, size });
+for (const k of [1, 2, 3, 4, 5])
+  for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) for (const size of [7, 8]) cases.push({ k, stride, pad, size });
 
 describe('wasm conv gradient kernels match the cpu backend', () => {
   beforeAll(async () => {
@@ -68,18 +69,39 @@ describe('wasm conv gradient kernels match the cpu backend', () => {
     const filterShape: Shape4 = [k, k, cin, cout];
     const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, 1, pad);
     const dyShape: Shape4 = [batch, info.outHeight, info.outWidth, cout];
-    const x = { shape: xShape, values: randomArray(xShape.reduce((a, b) => a * b), rng) };
-    const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
-    const filter = { shape: filterShape, values: randomArray(filterShape.reduce((a, b) => a * b), rng) };
+    const x = {
+      shape: xShape,
+      values: randomArray(
+        xShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
+    const dy = {
+      shape: dyShape,
+      values: randomArray(
+        dyShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
+    const filter = {
+      shape: filterShape,
+      values: randomArray(
+        filterShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
     const attrs = { strides: [stride, stride], pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
     const { dwDiff, dxDiff } = await expectGradientsMatchCpu('Conv2D', { x, dy, filter }, attrs);
-    if (process.env.AUTOPRUNE_VERBOSE) console.log(`k=${k} s=${stride} ${pad} ${size}: max |dW diff| ${dwDiff.toExponential(2)}, max |dx diff| ${dxDiff.toExponential(2)}`);
+    if (process.env.AUTOPRUNE_VERBOSE)
+      console.log(`k=${k} s=${stride} ${pad} ${size}: max |dW diff| ${dwDiff.toExponential(2)}, max |dx diff| ${dxDiff.toExponential(2)}`);
   });
 });
 
 // Dilation 1 only: tfjs computes no gradient of a dilated depthwise conv.
 const depthwiseCases: { k: number; multiplier: number; stride: number; pad: Pad }[] = [];
-for (const k of [1, 3, 5]) for (const multiplier of [1, 2]) for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) depthwiseCases.push({ k, multiplier, stride, pad });
+for (const k of [1, 3, 5])
+  for (const multiplier of [1, 2])
+    for (const stride of [1, 2]) for (const pad of ['same', 'valid'] as const) depthwiseCases.push({ k, multiplier, stride, pad });
 
 describe('wasm depthwise conv gradient kernels match the cpu backend', () => {
   beforeAll(async () => {
@@ -93,17 +115,49 @@ describe('wasm depthwise conv gradient kernels match the cpu backend', () => {
     const filterShape: Shape4 = [k, k, channels, multiplier];
     const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, 1, pad, undefined, true);
     const dyShape: Shape4 = [batch, info.outHeight, info.outWidth, channels * multiplier];
-    const x = { shape: xShape, values: randomArray(xShape.reduce((a, b) => a * b), rng) };
-    const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
-    const filter = { shape: filterShape, values: randomArray(filterShape.reduce((a, b) => a * b), rng) };
-    await expectGradientsMatchCpu('DepthwiseConv2dNative', { x, dy, filter }, { strides: [stride, stride], dilations: [1, 1], pad, dimRoundingMode: undefined });
+    const x = {
+      shape: xShape,
+      values: randomArray(
+        xShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
+    const dy = {
+      shape: dyShape,
+      values: randomArray(
+        dyShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
+    const filter = {
+      shape: filterShape,
+      values: randomArray(
+        filterShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
+    await expectGradientsMatchCpu(
+      'DepthwiseConv2dNative',
+      { x, dy, filter },
+      { strides: [stride, stride], dilations: [1, 1], pad, dimRoundingMode: undefined },
+    );
   });
 
   it('trains a separable and a depthwise conv layer: the same gradients as cpu through tf.grads', async () => {
     const rng = seedrandom('dw-layers');
     const input = tf.input({ shape: [10, 10, 3] });
-    let y = tf.layers.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
-    y = tf.layers.separableConv2d({ filters: 5, kernelSize: 3, padding: 'valid', depthwiseInitializer: tf.initializers.glorotUniform({ seed: 2 }), pointwiseInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(y) as tf.SymbolicTensor;
+    let y = tf.layers
+      .depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) })
+      .apply(input) as tf.SymbolicTensor;
+    y = tf.layers
+      .separableConv2d({
+        filters: 5,
+        kernelSize: 3,
+        padding: 'valid',
+        depthwiseInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+        pointwiseInitializer: tf.initializers.glorotUniform({ seed: 3 }),
+      })
+      .apply(y) as tf.SymbolicTensor;
     const model = tf.model({ inputs: input, outputs: tf.layers.globalAveragePooling2d({}).apply(y) as tf.SymbolicTensor });
     const xs = randomArray(4 * 10 * 10 * 3, rng);
     const gradsOn = async (backend: string) => {
@@ -132,7 +186,12 @@ describe('a conv layer trains on wasm', () => {
       const x = tf.tensor4d(xValues, [2, 9, 9, 3]);
       const w = tf.tensor4d(wValues, [3, 3, 3, 6]);
       const tensorsBefore = tf.memory().numTensors;
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same').square().sum())([x, w]);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf
+          .conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')
+          .square()
+          .sum(),
+      )([x, w]);
       const values = [await dx.data(), await dw.data()];
       tf.dispose([dx, dw]);
       expect(tf.memory().numTensors).toBe(tensorsBefore);
@@ -147,7 +206,8 @@ describe('a conv layer trains on wasm', () => {
 });
 
 const poolCases: { k: number; stride: number; pad: Pad; size: number }[] = [];
-for (const k of [2, 3]) for (const stride of [1, 2, 3]) for (const pad of ['same', 'valid'] as const) for (const size of [6, 7]) poolCases.push({ k, stride, pad, size });
+for (const k of [2, 3])
+  for (const stride of [1, 2, 3]) for (const pad of ['same', 'valid'] as const) for (const size of [6, 7]) poolCases.push({ k, stride, pad, size });
 
 describe('wasm MaxPoolGrad matches the cpu backend', () => {
   beforeAll(async () => {
@@ -159,13 +219,26 @@ describe('wasm MaxPoolGrad matches the cpu backend', () => {
     const xShape: Shape4 = [2, size, size + 1, 3];
     const info = tf.backend_util.computePool2DInfo(xShape, [k, k], [stride, stride], 1, pad);
     const dyShape: Shape4 = [2, info.outHeight, info.outWidth, 3];
-    const input = { shape: xShape, values: randomArray(xShape.reduce((a, b) => a * b), rng) };
-    const dy = { shape: dyShape, values: randomArray(dyShape.reduce((a, b) => a * b), rng) };
+    const input = {
+      shape: xShape,
+      values: randomArray(
+        xShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
+    const dy = {
+      shape: dyShape,
+      values: randomArray(
+        dyShape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
     // The kernel's `output` input (the forward result) is unused by both backends' gradients.
     const output = { shape: dyShape, values: new Float32Array(dyShape.reduce((a, b) => a * b)) };
     const attrs = { filterSize: [k, k], strides: [stride, stride], pad, dimRoundingMode: undefined };
     const cpu = await runOn('cpu', 'MaxPoolGrad', { dy, input, output }, attrs);
-    const dataBefore = (await tf.setBackend('wasm'), tf.backend().numDataIds());
+    await tf.setBackend('wasm');
+    const dataBefore = tf.backend().numDataIds();
     const wasm = await runOn('wasm', 'MaxPoolGrad', { dy, input, output }, attrs);
     expect(wasm.shape).toEqual(xShape);
     expect(maxAbsDiff(wasm.values, cpu.values)).toBeLessThan(1e-6);
@@ -184,7 +257,13 @@ describe('wasm Sum and Mean over leading axes match the cpu backend', () => {
   it.each(reductions)('$kernel over $axis keepDims=$keepDims', async ({ kernel, axis, keepDims }) => {
     const rng = seedrandom(`${kernel}-${axis.join()}`);
     const shape: Shape4 = [5, 6, 7, 3];
-    const x = { shape, values: randomArray(shape.reduce((a, b) => a * b), rng) };
+    const x = {
+      shape,
+      values: randomArray(
+        shape.reduce((a, b) => a * b),
+        rng,
+      ),
+    };
     const cpu = await runOn('cpu', kernel, { x }, { axis, keepDims });
     const wasm = await runOn('wasm', kernel, { x }, { axis, keepDims });
     expect(wasm.shape).toEqual(cpu.shape);

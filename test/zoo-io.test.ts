@@ -31,7 +31,9 @@ describe('model zoo', () => {
 
   it('builds vgg-small as conv-BN-ReLU blocks 32-32-64-64-128-128 and resnet-small with residual adds', () => {
     const vgg = buildZooModel('vgg-small', options);
-    expect(vgg.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => (l.getConfig() as { filters: number }).filters)).toEqual([32, 32, 64, 64, 128, 128]);
+    expect(vgg.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => (l.getConfig() as { filters: number }).filters)).toEqual([
+      32, 32, 64, 64, 128, 128,
+    ]);
     expect(vgg.layers.filter((l) => l.getClassName() === 'BatchNormalization')).toHaveLength(6);
     const resnet = buildZooModel('resnet-small', options);
     const adds = resnet.layers.filter((l) => l.getClassName() === 'Add');
@@ -46,7 +48,11 @@ describe('model zoo', () => {
   it('gives the same weights for the same seed (0 included) and different ones for another seed', async () => {
     for (const name of ZOO_NAMES) {
       for (const seed of [0, 7]) {
-        const [a, b, c] = [buildZooModel(name, { ...options, seed }), buildZooModel(name, { ...options, seed }), buildZooModel(name, { ...options, seed: seed + 1 })];
+        const [a, b, c] = [
+          buildZooModel(name, { ...options, seed }),
+          buildZooModel(name, { ...options, seed }),
+          buildZooModel(name, { ...options, seed: seed + 1 }),
+        ];
         expect(await sameOutputs(a, b)).toBe(0);
         expect(await sameOutputs(a, c)).toBeGreaterThan(0);
         [a, b, c].forEach((m) => m.dispose());
@@ -70,7 +76,9 @@ describe('model files', () => {
       const loaded = await loadModel(dir);
       expect(await sameOutputs(model, loaded)).toBe(0);
       // The file is the standard format: TF.js's own loader reads it too.
-      const viaTf = await tf.loadLayersModel(tf.io.fromMemory(json.modelTopology, json.weightsManifest[0].weights, new Uint8Array(readFileSync(join(dir, 'weights.bin'))).buffer));
+      const viaTf = await tf.loadLayersModel(
+        tf.io.fromMemory(json.modelTopology, json.weightsManifest[0].weights, new Uint8Array(readFileSync(join(dir, 'weights.bin'))).buffer),
+      );
       expect(await sameOutputs(model, viaTf)).toBe(0);
       [model, loaded, viaTf].forEach((m) => m.dispose());
     }

@@ -117,7 +117,9 @@ function normalizeTrainingBatch(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor,
       value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xSaved, gammaSaved, meanSaved, invStdSaved] = saved;
-        return tf.engine().runKernel(BACKWARD, { dy: dy as tf.Tensor, x: xSaved, gamma: gammaSaved, mean: meanSaved, invStd: invStdSaved }, {}) as unknown as tf.Tensor[];
+        return tf
+          .engine()
+          .runKernel(BACKWARD, { dy: dy as tf.Tensor, x: xSaved, gamma: gammaSaved, mean: meanSaved, invStd: invStdSaved }, {}) as unknown as tf.Tensor[];
       },
     };
   };
@@ -144,7 +146,9 @@ export function registerFusedBatchNormTraining(): void {
   if (registered) return;
   tf.registerKernel({ kernelName: FORWARD, backendName: 'wasm', kernelFunc: forwardKernel as unknown as tf.KernelFunc });
   tf.registerKernel({ kernelName: BACKWARD, backendName: 'wasm', kernelFunc: backwardKernel as unknown as tf.KernelFunc });
-  const prototype = Object.getPrototypeOf(tf.layers.batchNormalization({})) as { call: (inputs: tf.Tensor | tf.Tensor[], kwargs: tf.serialization.ConfigDict) => tf.Tensor };
+  const prototype = Object.getPrototypeOf(tf.layers.batchNormalization({})) as {
+    call: (inputs: tf.Tensor | tf.Tensor[], kwargs: tf.serialization.ConfigDict) => tf.Tensor;
+  };
   const stockCall = prototype.call;
   prototype.call = function (this: BatchNormLayer, inputs, kwargs) {
     const input = Array.isArray(inputs) ? inputs[0] : inputs;
@@ -155,7 +159,10 @@ export function registerFusedBatchNormTraining(): void {
     return tf.tidy(() => {
       const { y, mean, variance } = normalizeTrainingBatch(input, this.gamma.read(), this.beta.read(), this.epsilon);
       // tfjs-layers' moving average: moving -= (moving - batch) * (1 - momentum).
-      for (const [variable, value] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
+      for (const [variable, value] of [
+        [this.movingMean, mean],
+        [this.movingVariance, variance],
+      ] as const) {
         tf.tidy(() => {
           const current = variable.read();
           variable.write(tf.sub(current, tf.mul(tf.sub(current, value), 1 - this.momentum)));

@@ -90,13 +90,37 @@ class KernelChain {
     let out = x;
     if (strideH > 1) {
       out = this.reshape(out, [b, h, 1, w * c]);
-      out = this.run('PadV2', { x: out }, { paddings: [[0, 0], [0, 0], [0, strideH - 1], [0, 0]], constantValue: 0 });
+      out = this.run(
+        'PadV2',
+        { x: out },
+        {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, strideH - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
       out = this.reshape(out, [b, h * strideH, w, c]);
     }
     if (strideW > 1) {
       const rows = out.shape[0] * out.shape[1];
       out = this.reshape(out, [rows, w, 1, c]);
-      out = this.run('PadV2', { x: out }, { paddings: [[0, 0], [0, 0], [0, strideW - 1], [0, 0]], constantValue: 0 });
+      out = this.run(
+        'PadV2',
+        { x: out },
+        {
+          paddings: [
+            [0, 0],
+            [0, 0],
+            [0, strideW - 1],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
       out = this.reshape(out, [b, h * strideH, w * strideW, c]);
     }
     return out;
@@ -104,11 +128,7 @@ class KernelChain {
 
   conv2d(x: TensorInfo, filter: TensorInfo, pads: Pads, dilations: [number, number]): TensorInfo {
     const cropped = this.cropNegative(x, pads);
-    return this.run(
-      'Conv2D',
-      { x: cropped.x, filter },
-      { strides: [1, 1], pad: cropped.pads, dataFormat: 'NHWC', dilations, dimRoundingMode: undefined },
-    );
+    return this.run('Conv2D', { x: cropped.x, filter }, { strides: [1, 1], pad: cropped.pads, dataFormat: 'NHWC', dilations, dimRoundingMode: undefined });
   }
 
   /** Frees every intermediate except `result`. */
@@ -140,7 +160,12 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
   const attrs = args.attrs as unknown as ConvGradAttrs & { filterShape: [number, number, number, number] };
   assertNHWC('Conv2DBackpropFilter', attrs);
   const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
   );
   const chain = new KernelChain(args.backend as WasmBackendLike);
   const xT = chain.transpose(x, [3, 1, 2, 0]); // [ci, H, W, batch]
@@ -148,7 +173,12 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
   const { top, left } = info.padInfo;
   const bottom = info.filterHeight - info.inHeight - top + (info.outHeight - 1) * info.strideHeight;
   const right = info.filterWidth - info.inWidth - left + (info.outWidth - 1) * info.strideWidth;
-  const pads: Pads = [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]];
+  const pads: Pads = [
+    [0, 0],
+    [top, Math.max(0, bottom)],
+    [left, Math.max(0, right)],
+    [0, 0],
+  ];
   let grad = chain.conv2d(xT, dyT, pads, [info.strideHeight, info.strideWidth]); // [ci, >=kh, >=kw, co]
   if (grad.shape[1] !== info.filterHeight || grad.shape[2] !== info.filterWidth) {
     grad = chain.run('Slice', { x: grad }, { begin: [0, 0, 0, 0], size: [-1, info.filterHeight, info.filterWidth, -1] });
@@ -165,7 +195,12 @@ function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.
   const attrs = args.attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number] };
   assertNHWC('Conv2DBackpropInput', attrs);
   const info = backend_util.computeConv2DInfo(
-    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+    attrs.inputShape,
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
   );
   const chain = new KernelChain(args.backend as WasmBackendLike);
   const dilated = chain.zeroDilate(dy, info.strideHeight, info.strideWidth); // [b, outH*s, outW*s, co]
@@ -241,7 +276,12 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
   };
   const backend = args.backend as WasmBackendLike;
   const info = backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode,
+    input.shape as [number, number, number, number],
+    attrs.filterSize,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
   );
   const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth, strideHeight, strideWidth } = info;
   const { filterHeight, filterWidth } = info;
@@ -328,7 +368,15 @@ function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const attrs = args.attrs as unknown as DepthwiseGradAttrs & { inputShape: [number, number, number, number] };
   const backend = args.backend as WasmBackendLike;
-  const info = backend_util.computeConv2DInfo(attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  const info = backend_util.computeConv2DInfo(
+    attrs.inputShape,
+    filter.shape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
   const dx = backend.makeOutput(attrs.inputShape, 'float32');
   const [gradient, weights, result] = [heapFloats(backend, dy), heapFloats(backend, filter), heapFloats(backend, dx)];
   result.fill(0);
@@ -349,7 +397,15 @@ function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
   const attrs = args.attrs as unknown as DepthwiseGradAttrs & { filterShape: [number, number, number, number] };
   const backend = args.backend as WasmBackendLike;
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode, true);
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
   const df = backend.makeOutput(attrs.filterShape, 'float32');
   const [input, gradient] = [heapFloats(backend, x), heapFloats(backend, dy)];
   const sums = new Float64Array(attrs.filterShape.reduce((a, b) => a * b, 1));

@@ -1,7 +1,16 @@
 /** `autoprune baseline`: prune with a hand-made criterion, to a ratio or to an accuracy tolerance. */
 import { join } from 'node:path';
 import type { BackendChoice } from '../backend/backend.js';
-import { checkCriterion, describeResolution, type HeuristicConfig, type HeuristicEvent, prunableSizes, pruneToRatio, pruneToTolerance, type ToleranceSearch } from '../heuristics/pipeline.js';
+import {
+  checkCriterion,
+  describeResolution,
+  type HeuristicConfig,
+  type HeuristicEvent,
+  prunableSizes,
+  pruneToRatio,
+  pruneToTolerance,
+  type ToleranceSearch,
+} from '../heuristics/pipeline.js';
 import { saveModel, weightsDtypeOf } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
 import { checkPrunable } from '../prune/graph.js';
@@ -32,11 +41,15 @@ export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
       break;
     }
     case 'step-done':
-      log.line(`step ${event.record.step}: kept ${Object.values(event.record.kept).join('/')} channels per group, validation ${pct(event.record.validationAccuracy)} (${event.record.seconds.toFixed(1)} s)`);
+      log.line(
+        `step ${event.record.step}: kept ${Object.values(event.record.kept).join('/')} channels per group, validation ${pct(event.record.validationAccuracy)} (${event.record.seconds.toFixed(1)} s)`,
+      );
       break;
     case 'probe-done': {
       const p = event.probe;
-      log.line(`probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${pct(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`);
+      log.line(
+        `probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${pct(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`,
+      );
       break;
     }
   }
@@ -46,9 +59,16 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);
-  const target = options.search ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)` : `ratio ${options.ratio}`;
+  const target = options.search
+    ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
+    : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
-  const run = await Run.create(options.runsDir, { command: 'baseline', label: `${options.heuristic.criterion}-${modelShortName(options.model, data.name)}-${data.name}`, config, backend: backend.name });
+  const run = await Run.create(options.runsDir, {
+    command: 'baseline',
+    label: `${options.heuristic.criterion}-${modelShortName(options.model, data.name)}-${data.name}`,
+    config,
+    backend: backend.name,
+  });
   log.line(`run: ${run.dir}`);
   log.line(`criterion ${options.heuristic.criterion}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`);
   const steps: unknown[] = [];

@@ -13,7 +13,20 @@ import type * as tf from '@tensorflow/tfjs';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import type { CriterionName } from '../heuristics/criteria.js';
-import { checkCriterion, DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, type FinetuneProgress, type HeuristicEvent, prunableSizes, pruneToTolerance, type Ranking, RANKINGS, searchResolution, type ToleranceResult } from '../heuristics/pipeline.js';
+import {
+  checkCriterion,
+  DEFAULT_HEURISTIC_CONFIG,
+  DEFAULT_SEARCH,
+  describeResolution,
+  type FinetuneProgress,
+  type HeuristicEvent,
+  prunableSizes,
+  pruneToTolerance,
+  type Ranking,
+  RANKINGS,
+  searchResolution,
+  type ToleranceResult,
+} from '../heuristics/pipeline.js';
 import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
@@ -26,15 +39,31 @@ import { deferredStopSignal, guardRun, modelShortName, Run, RunError, STOP_SIGNA
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
 import { pruneLoaded, type RunContext } from '../run/prune-run.js';
-import { type AgentGroupHistory, betterRanking, type CompareResults, fromReport, type Method, METHODS, mergeResults, type RankingVariant, type ResultRow, toCsv, verdict } from '../compare/results.js';
+import {
+  type AgentGroupHistory,
+  betterRanking,
+  type CompareResults,
+  fromReport,
+  type Method,
+  METHODS,
+  mergeResults,
+  type RankingVariant,
+  type ResultRow,
+  toCsv,
+  verdict,
+} from '../compare/results.js';
 import { formatTable } from './table.js';
 import { plural } from '../run/log.js';
 import { UsageError } from './usage-error.js';
 
 export function parseMethods(list: string): Method[] {
-  const names = list.split(',').map((m) => m.trim()).filter((m) => m.length > 0);
+  const names = list
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m.length > 0);
   const unknown = names.filter((m) => !(METHODS as readonly string[]).includes(m));
-  if (unknown.length > 0) throw new UsageError(`--methods: unknown method${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; choose from ${METHODS.join(', ')}`);
+  if (unknown.length > 0)
+    throw new UsageError(`--methods: unknown method${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; choose from ${METHODS.join(', ')}`);
   if (names.length === 0) throw new UsageError(`--methods: name at least one of ${METHODS.join(', ')}`);
   return [...new Set(names)] as Method[];
 }
@@ -49,7 +78,16 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
       ...rows.map((r) =>
         r.status === 'failed'
           ? [r.method, 'failed (below)', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
-          : [r.method, times(r.theoreticalSpeedup), times(r.compressionRatio), times(r.measuredSpeedupBatch256), pct(r.validationAccuracy), pct(r.testAccuracy), `${r.seconds.toFixed(0)} s`, r.ranking ?? ''],
+          : [
+              r.method,
+              times(r.theoreticalSpeedup),
+              times(r.compressionRatio),
+              times(r.measuredSpeedupBatch256),
+              pct(r.validationAccuracy),
+              pct(r.testAccuracy),
+              `${r.seconds.toFixed(0)} s`,
+              r.ranking ?? '',
+            ],
       ),
     ],
   );
@@ -96,11 +134,21 @@ function agentHistory(groups: GroupDecision[]): AgentGroupHistory[] {
   }));
 }
 
-async function runAgent(options: CompareOptions, data: Dataset, baseline: tf.LayersModel, source: string, context: RunContext): Promise<Partial<ResultRow> & { report: PruneReport }> {
+async function runAgent(
+  options: CompareOptions,
+  data: Dataset,
+  baseline: tf.LayersModel,
+  source: string,
+  context: RunContext,
+): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const view = await options.presentAgent();
-  const child = await pruneLoaded({ ...options.config, model: source }, data, await cloneModel(baseline), source, { ...context, onEvent: view.onEvent }).finally(view.close);
+  const child = await pruneLoaded({ ...options.config, model: source }, data, await cloneModel(baseline), source, {
+    ...context,
+    onEvent: view.onEvent,
+  }).finally(view.close);
   const result = child.record.result as { report?: PruneReport; groups?: GroupDecision[]; modelPath?: string };
-  if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined) throw new Error(`prune run ${child.id} ended ${child.record.status}`);
+  if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined)
+    throw new Error(`prune run ${child.id} ended ${child.record.status}`);
   const originalMacs = result.report.original.macs;
   const pruned = await loadModel(result.modelPath!);
   try {
@@ -109,7 +157,11 @@ async function runAgent(options: CompareOptions, data: Dataset, baseline: tf.Lay
       runId: child.id,
       modelPath: result.modelPath,
       layers: layerWidths(baseline, pruned),
-      tradeOff: result.groups.map((g) => ({ flopsReduction: originalMacs / g.macs, validationAccuracy: g.validationAccuracy, label: `after group ${g.groupId}` })),
+      tradeOff: result.groups.map((g) => ({
+        flopsReduction: originalMacs / g.macs,
+        validationAccuracy: g.validationAccuracy,
+        label: `after group ${g.groupId}`,
+      })),
       agent: agentHistory(result.groups),
     };
   } finally {
@@ -131,10 +183,13 @@ interface BaselineInputs {
 /** The fine-tuning every pruning step gets: the config's, seeded by the compare seed. */
 const stepFinetune = (config: PruneConfig) => ({ ...config.finetune, seed: config.seed, restoreBest: true });
 
-const showFinetune = (label: string, { log }: RunContext) => (event: FinetuneProgress) =>
-  log.status(`  ${label}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
+const showFinetune =
+  (label: string, { log }: RunContext) =>
+  (event: FinetuneProgress) =>
+    log.status(`  ${label}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
 
-const dropText = ({ drop, withinTolerance }: { drop: number; withinTolerance: boolean }) => `validation drop ${drop.toFixed(2)} points${withinTolerance ? '' : ' (over the tolerance)'}`;
+const dropText = ({ drop, withinTolerance }: { drop: number; withinTolerance: boolean }) =>
+  `validation drop ${drop.toFixed(2)} points${withinTolerance ? '' : ' (over the tolerance)'}`;
 
 /** A ranking's search as results.json keeps it, measured before the final fine-tune (test accuracy is reported, never used to choose). */
 async function describeVariant(ranking: Ranking, found: ToleranceResult, { data, unpruned }: BaselineInputs): Promise<RankingVariant> {
@@ -154,7 +209,13 @@ async function describeVariant(ranking: Ranking, found: ToleranceResult, { data,
  * validation accuracy, and only when something was pruned); then the model is
  * saved as models/<method>/ and reported. Disposes `model`.
  */
-async function finishBaseline(method: Method, model: tf.LayersModel, validationAccuracy: number, pruned: boolean, { options, data, baseline, unpruned, runDir }: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+async function finishBaseline(
+  method: Method,
+  model: tf.LayersModel,
+  validationAccuracy: number,
+  pruned: boolean,
+  { options, data, baseline, unpruned, runDir }: BaselineInputs,
+): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const { config } = options;
   if (pruned && config.finalFinetune.epochs > 0) {
     const tuned = await cloneModel(model);
@@ -168,7 +229,11 @@ async function finishBaseline(method: Method, model: tf.LayersModel, validationA
   }
   try {
     const modelPath = await saveModel(model, join(runDir, 'models', method), config.weightsDtype);
-    return { report: await pruneReport(baseline, model, data, { before: unpruned, weightsDtype: config.weightsDtype }), modelPath, layers: layerWidths(baseline, model) };
+    return {
+      report: await pruneReport(baseline, model, data, { before: unpruned, weightsDtype: config.weightsDtype }),
+      modelPath,
+      layers: layerWidths(baseline, model),
+    };
   } finally {
     model.dispose();
   }
@@ -192,7 +257,8 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
     const label = `${method} (${ranking})`;
     const onEvent = (event: HeuristicEvent) => {
       if (event.type === 'finetune-progress') showFinetune(label, context)(event);
-      if (event.type === 'probe-done') context.log.line(`  ${label} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, ${dropText(event.probe)}`);
+      if (event.type === 'probe-done')
+        context.log.line(`  ${label} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, ${dropText(event.probe)}`);
     };
     const found = await pruneToTolerance(baseline, data, { ...heuristic, ranking }, search, onEvent);
     searches.push({ found, variant: await describeVariant(ranking, found, inputs) });
@@ -200,12 +266,18 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
   const chosen = betterRanking(searches.map((s) => s.variant));
   for (const { found, variant } of searches) if (variant !== chosen) found.model.dispose();
   const { found } = searches.find((s) => s.variant === chosen)!;
-  context.log.line(`  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`);
+  context.log.line(
+    `  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`,
+  );
   return {
     ...(await finishBaseline(method, found.model, found.validationAccuracy, found.ratio > 0, inputs)),
     ranking: chosen.ranking,
     variants: searches.map((s) => s.variant),
-    tradeOff: chosen.probes.map((p) => ({ flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs, validationAccuracy: p.validationAccuracy, label: `ratio ${p.ratio.toFixed(3)}` })),
+    tradeOff: chosen.probes.map((p) => ({
+      flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs,
+      validationAccuracy: p.validationAccuracy,
+      label: `ratio ${p.ratio.toFixed(3)}`,
+    })),
   };
 }
 
@@ -215,22 +287,34 @@ async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow
   const { config } = options;
   const settings = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: stepFinetune(config) };
   const { ratios } = settings;
-  context.log.line(`  sensitivity: each group pruned alone (L1) at ratios ${ratios[0]}..${ratios[ratios.length - 1]}, then a bisection over the drop threshold (at most ${options.probes} probes)`);
+  context.log.line(
+    `  sensitivity: each group pruned alone (L1) at ratios ${ratios[0]}..${ratios[ratios.length - 1]}, then a bisection over the drop threshold (at most ${options.probes} probes)`,
+  );
   const onEvent = (event: SensitivityEvent) => {
     if (event.type === 'finetune-progress') showFinetune('sensitivity', context)(event);
     if (event.type === 'group-measured') {
       const { groupId, producers, size, points } = event.curve;
-      context.log.line(`  sensitivity: group ${groupId} (${producers.join(', ')}, ${size} channels), validation drop before fine-tuning at each ratio: ${points.map((p) => p.drop.toFixed(1)).join(' ')}`);
+      context.log.line(
+        `  sensitivity: group ${groupId} (${producers.join(', ')}, ${size} channels), validation drop before fine-tuning at each ratio: ${points.map((p) => p.drop.toFixed(1)).join(' ')}`,
+      );
     }
     if (event.type === 'probe-done') {
       const p = event.probe;
-      context.log.line(`  sensitivity probe ${p.probe}: threshold ${p.threshold.toFixed(2)} points, ratios ${Object.values(p.ratios).map((r) => r.toFixed(2)).join('/')}, ${dropText(p)}`);
+      context.log.line(
+        `  sensitivity probe ${p.probe}: threshold ${p.threshold.toFixed(2)} points, ratios ${Object.values(p.ratios)
+          .map((r) => r.toFixed(2))
+          .join('/')}, ${dropText(p)}`,
+      );
     }
   };
   const found = await pruneBySensitivity(baseline, data, settings, { tolerance: config.tolerance, maxProbes: options.probes }, onEvent);
   return {
     ...(await finishBaseline('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, inputs)),
-    tradeOff: found.probes.map((p) => ({ flopsReduction: unpruned.macs / p.macs, validationAccuracy: p.validationAccuracy, label: `threshold ${p.threshold.toFixed(2)}` })),
+    tradeOff: found.probes.map((p) => ({
+      flopsReduction: unpruned.macs / p.macs,
+      validationAccuracy: p.validationAccuracy,
+      label: `threshold ${p.threshold.toFixed(2)}`,
+    })),
     sensitivity: { curves: found.curves, threshold: found.threshold, ratios: found.ratios, probes: found.probes },
   };
 }
@@ -245,7 +329,12 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
   const { config, methods } = options;
   checkPrunable(baseline, source);
   if (methods.includes('rl')) checkRewardSamples(config, data.validation.count);
-  const run = await Run.create(options.runsDir, { command: 'compare', label: `${modelShortName(config.model, data.name)}-${data.name}`, config: { ...config, methods }, backend: backend.name });
+  const run = await Run.create(options.runsDir, {
+    command: 'compare',
+    label: `${modelShortName(config.model, data.name)}-${data.name}`,
+    config: { ...config, methods },
+    backend: backend.name,
+  });
   log.line(`run: ${run.dir}`);
   // From here on, a signal or an error is recorded in the run (guardRun).
   try {
@@ -277,7 +366,11 @@ export async function compareCommand(requested: CompareOptions, context: RunCont
         try {
           const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
           const { report, ...details } =
-            method === 'rl' ? await runAgent(options, data, baseline, source, context) : method === 'sensitivity' ? await runSensitivity(inputs) : await runHeuristic(method, inputs);
+            method === 'rl'
+              ? await runAgent(options, data, baseline, source, context)
+              : method === 'sensitivity'
+                ? await runSensitivity(inputs)
+                : await runHeuristic(method, inputs);
           return fromReport(method, report, (performance.now() - started) / 1000, details);
         } catch (err) {
           const row: ResultRow = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
@@ -364,7 +457,23 @@ async function runInJobs(
   const runOne = (method: Method) =>
     new Promise<ResultRow>((resolve) => {
       const started = performance.now();
-      const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir, 'compare', '--config', configPath, '--methods', method, '--probes', String(options.probes)];
+      const args = [
+        CLI,
+        '--no-tui',
+        '--backend',
+        backend,
+        '--threads',
+        String(threads),
+        '--runs-dir',
+        jobsDir,
+        'compare',
+        '--config',
+        configPath,
+        '--methods',
+        method,
+        '--probes',
+        String(options.probes),
+      ];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       running.add(child);
       log.line(`== ${method} (pid ${child.pid})`);

@@ -22,7 +22,19 @@ export interface DashboardState {
   /** When the current group started (ms). */
   groupStartedAt?: number;
   /** The group being searched: the agent's latest iteration (at lastIterationAt, ms). floor: the reward's budget (reward images, before fine-tuning). */
-  search?: { groupId: number; iteration: number; lastIterationAt: number; maxIterations: number; rewards: number[]; accuracy: number; floor: number; greedyKept: number; sampledKept: number; size: number; entropy: number };
+  search?: {
+    groupId: number;
+    iteration: number;
+    lastIterationAt: number;
+    maxIterations: number;
+    rewards: number[];
+    accuracy: number;
+    floor: number;
+    greedyKept: number;
+    sampledKept: number;
+    size: number;
+    entropy: number;
+  };
   /** startedAt: when this fine-tune's first progress arrived (ms), and the share of it done then. */
   finetune?: { label: string; epoch: number; epochs: number; batch: number; batches: number; startedAt: number; doneAtStart: number };
   flopsReduction: number;
@@ -35,7 +47,19 @@ export interface DashboardState {
 export const SPARKLINE_WIDTH = 40;
 
 export function initialState(now = Date.now()): DashboardState {
-  return { model: '', dataset: '', backend: '', tolerance: 0, seed: 0, startedAt: now, baseValidation: NaN, validation: NaN, groups: [], flopsReduction: 1, paramsReduction: 1 };
+  return {
+    model: '',
+    dataset: '',
+    backend: '',
+    tolerance: 0,
+    seed: 0,
+    startedAt: now,
+    baseValidation: NaN,
+    validation: NaN,
+    groups: [],
+    flopsReduction: 1,
+    paramsReduction: 1,
+  };
 }
 
 /** The state after `event`, which arrived at `now` (ms). */
@@ -59,7 +83,19 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         groups: state.groups.map((g) => (g.id === event.groupId ? { ...g, status: 'searching' } : g)),
         groupStartedAt: now,
         groupAllowedDrop: event.allowedDrop,
-        search: { groupId: event.groupId, iteration: 0, lastIterationAt: now, maxIterations: 0, rewards: [], accuracy: NaN, floor: NaN, greedyKept: event.size, sampledKept: event.size, size: event.size, entropy: NaN },
+        search: {
+          groupId: event.groupId,
+          iteration: 0,
+          lastIterationAt: now,
+          maxIterations: 0,
+          rewards: [],
+          accuracy: NaN,
+          floor: NaN,
+          greedyKept: event.size,
+          sampledKept: event.size,
+          size: event.size,
+          entropy: NaN,
+        },
         finetune: undefined,
       };
     case 'iteration': {
@@ -113,7 +149,9 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         flopsReduction: r.theoreticalSpeedup,
         paramsReduction: r.compressionRatio,
         finetune: undefined,
-        done: { lines: [`test accuracy ${(100 * r.pruned.testAccuracy).toFixed(2)}% (drop ${r.testDrop.toFixed(2)} points)`, `saved ${event.summary.modelPath}`] },
+        done: {
+          lines: [`test accuracy ${(100 * r.pruned.testAccuracy).toFixed(2)}% (drop ${r.testDrop.toFixed(2)} points)`, `saved ${event.summary.modelPath}`],
+        },
       };
     }
     case 'error':
@@ -122,7 +160,8 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
 }
 
 /** Share of a fine-tune done at a progress report. */
-export const finetuneDone = (p: { epoch: number; epochs: number; batch: number; batches: number }) => ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches);
+export const finetuneDone = (p: { epoch: number; epochs: number; batch: number; batches: number }) =>
+  ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches);
 
 /**
  * Seconds left and how they were estimated. Per group: the mean time of the

@@ -21,27 +21,32 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
   return (
     <Box flexDirection="column">
       <Text bold>
-        autoprune · {modelShortName(state.model, state.dataset)} on {state.dataset} · backend {state.backend} · tolerance {state.tolerance} pt · seed {state.seed}
+        autoprune · {modelShortName(state.model, state.dataset)} on {state.dataset} · backend {state.backend} · tolerance {state.tolerance} pt · seed{' '}
+        {state.seed}
       </Text>
       <Text>
-        validation <Text color={state.validation >= floor ? 'green' : 'red'}>{state.validation.toFixed(2)}%</Text> · floor {floor.toFixed(2)}% (unpruned {state.baseValidation.toFixed(2)}% - {state.tolerance} pt)
+        validation <Text color={state.validation >= floor ? 'green' : 'red'}>{state.validation.toFixed(2)}%</Text> · floor {floor.toFixed(2)}% (unpruned{' '}
+        {state.baseValidation.toFixed(2)}% - {state.tolerance} pt)
         {state.groupAllowedDrop !== undefined ? ` · after this group ≥ ${(state.baseValidation - state.groupAllowedDrop).toFixed(2)}%` : ''}
       </Text>
       {state.groups.map((g) => (
         <Text key={g.id}>
-          <Text color={STATUS_COLOR[g.status]}>{g.status.padEnd(11)}</Text> group {g.id} {g.producers.join(', ').padEnd(24)} {g.kept !== undefined ? `${g.kept}/${g.size} kept` : `${g.size} filters`}
+          <Text color={STATUS_COLOR[g.status]}>{g.status.padEnd(11)}</Text> group {g.id} {g.producers.join(', ').padEnd(24)}{' '}
+          {g.kept !== undefined ? `${g.kept}/${g.size} kept` : `${g.size} filters`}
         </Text>
       ))}
       {search && search.iteration > 0 && (
         <Box flexDirection="column" marginTop={1}>
           <Text>
-            group {search.groupId}: iteration {search.iteration}/{search.maxIterations} · greedy keeps {search.greedyKept}/{search.size} ({((100 * search.greedyKept) / search.size).toFixed(0)}%) · samples keep {search.sampledKept.toFixed(1)} · entropy {search.entropy.toFixed(3)}
+            group {search.groupId}: iteration {search.iteration}/{search.maxIterations} · greedy keeps {search.greedyKept}/{search.size} (
+            {((100 * search.greedyKept) / search.size).toFixed(0)}%) · samples keep {search.sampledKept.toFixed(1)} · entropy {search.entropy.toFixed(3)}
           </Text>
           <Text>
             mean reward <Text color="magenta">{sparkline(search.rewards)}</Text> {search.rewards.at(-1)?.toFixed(3)}
           </Text>
           <Text>
-            reward images, before fine-tuning: samples <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> · reward budget ≥ {search.floor.toFixed(2)}%
+            reward images, before fine-tuning: samples <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> ·
+            reward budget ≥ {search.floor.toFixed(2)}%
           </Text>
         </Box>
       )}
@@ -54,7 +59,11 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
         FLOPs {state.flopsReduction.toFixed(2)}x · params {state.paramsReduction.toFixed(2)}x · elapsed {minutes((now - state.startedAt) / 1000)}
         {remaining !== undefined && !state.done ? ` · ${remaining.lowerBound ? 'at least' : 'about'} ${minutes(remaining.seconds)} left` : ''}
       </Text>
-      {state.done?.lines.map((line) => <Text key={line} color="green">{line}</Text>)}
+      {state.done?.lines.map((line) => (
+        <Text key={line} color="green">
+          {line}
+        </Text>
+      ))}
       {state.error && <Text color="red">error: {state.error}</Text>}
     </Box>
   );

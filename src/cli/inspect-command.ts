@@ -6,7 +6,16 @@ import { formatTable } from './table.js';
 import { plural } from '../run/log.js';
 
 export interface InspectReport {
-  layers: { name: string; className: string; outputShape: (number | null)[]; params: number; macs: number; outGroups: number[]; inGroups: number[]; prunable: string }[];
+  layers: {
+    name: string;
+    className: string;
+    outputShape: (number | null)[];
+    params: number;
+    macs: number;
+    outGroups: number[];
+    inGroups: number[];
+    prunable: string;
+  }[];
   groups: { id: number; size: number; producers: string[]; members: { layer: string; role: string }[]; prunable: boolean; reason?: string }[];
   totals: { params: number; macs: number; prunableGroups: number; prunableChannels: number };
 }
@@ -23,8 +32,23 @@ export function inspectModel(model: tf.LayersModel): InspectReport {
     const c = cost.get(name);
     const outGroups = node.kind === 'producer' ? groupsAt(graph, node.outputRefs) : [];
     const inGroups = node.kind === 'input' ? [] : groupsAt(graph, node.inputRefs.flat());
-    const prunable = outGroups.length === 0 ? '-' : outGroups.map((g) => graph.group(g)).map((g) => (g.prunable ? 'yes' : `no: ${g.reason}`)).join('; ');
-    return { name, className: node.className, outputShape: node.layer.outputShape as (number | null)[], params: c?.params ?? 0, macs: c?.macs ?? 0, outGroups, inGroups, prunable };
+    const prunable =
+      outGroups.length === 0
+        ? '-'
+        : outGroups
+            .map((g) => graph.group(g))
+            .map((g) => (g.prunable ? 'yes' : `no: ${g.reason}`))
+            .join('; ');
+    return {
+      name,
+      className: node.className,
+      outputShape: node.layer.outputShape as (number | null)[],
+      params: c?.params ?? 0,
+      macs: c?.macs ?? 0,
+      outGroups,
+      inGroups,
+      prunable,
+    };
   });
   const groups = graph.groups.map(({ id, size, producers, members, prunable, reason }) => ({ id, size, producers, members, prunable, reason }));
   const prunableGroups = groups.filter((g) => g.prunable);
@@ -46,14 +70,26 @@ export function formatInspect(report: InspectReport): string {
   const layerTable = formatTable(
     ['layer', 'class', 'output', 'params', 'MACs', 'out group', 'in group', 'prunable'],
     // "no" without its reason, which the group's block gives.
-    report.layers.map((l) => [l.name, l.className, shape(l.outputShape), l.params, l.macs, ids(l.outGroups), ids(l.inGroups), l.prunable.startsWith('no') ? 'no' : l.prunable]),
+    report.layers.map((l) => [
+      l.name,
+      l.className,
+      shape(l.outputShape),
+      l.params,
+      l.macs,
+      ids(l.outGroups),
+      ids(l.inGroups),
+      l.prunable.startsWith('no') ? 'no' : l.prunable,
+    ]),
   );
   // One block per group, its lists wrapped: a residual group couples dozens of layers.
   const groupBlocks = report.groups.map((g) =>
     [
       `group ${g.id}: ${plural(g.size, 'channel')}, ${g.prunable ? 'prunable' : `not prunable: ${g.reason}`}`,
       ...wrapList('  producers: ', g.producers),
-      ...wrapList('  coupled:   ', g.members.filter((m) => m.role !== 'out').map((m) => `${m.layer} (${m.role})`)),
+      ...wrapList(
+        '  coupled:   ',
+        g.members.filter((m) => m.role !== 'out').map((m) => `${m.layer} (${m.role})`),
+      ),
     ].join('\n'),
   );
   const groupTable = groupBlocks.join('\n');

@@ -71,7 +71,11 @@ export function buildProgram(): Command {
   const program = new Command('autoprune')
     .description('Prune TensorFlow.js CNNs automatically: a reinforcement-learning agent learns which filters to remove within an accuracy tolerance.')
     .option('--backend <name>', `force a TensorFlow.js backend (${BACKEND_NAMES.join(', ')}); default: the fastest available`)
-    .option('--threads <n>', 'kernel threads of the wasm backend (default: one per core, or $AUTOPRUNE_WASM_THREADS); results are identical for any count', integerIn(1, MAX_WASM_THREADS))
+    .option(
+      '--threads <n>',
+      'kernel threads of the wasm backend (default: one per core, or $AUTOPRUNE_WASM_THREADS); results are identical for any count',
+      integerIn(1, MAX_WASM_THREADS),
+    )
     .option('--runs-dir <dir>', 'where run records are written', 'runs')
     .option('--no-tui', 'plain line logs instead of the live display')
     .version(PACKAGE_VERSION, '--version', 'print the version')
@@ -82,18 +86,26 @@ export function buildProgram(): Command {
     .description('train a zoo model on a data set or a folder of images and save it as a baseline run')
     .addOption(new Option('--model <name>', 'zoo model').choices([...ZOO_NAMES]).makeOptionMandatory());
   addDataOptions(train)
-    .option('--image-size <HxW>', 'size a folder of images is decoded to (default: the first image\'s)', imageSize)
-    .addOption(new Option('--channels <n>', 'channels a folder of images is decoded to: 1 (gray) or 3 (RGB); default: 1 if the first image is gray').choices(['1', '3']))
+    .option('--image-size <HxW>', "size a folder of images is decoded to (default: the first image's)", imageSize)
+    .addOption(
+      new Option('--channels <n>', 'channels a folder of images is decoded to: 1 (gray) or 3 (RGB); default: 1 if the first image is gray').choices(['1', '3']),
+    )
     .option('--epochs <n>', 'passes over the training split', integerIn(1, 1000), DEFAULT_TRAIN_CONFIG.epochs)
     .option('--batch-size <n>', 'images per step', integerIn(1, 4096), DEFAULT_TRAIN_CONFIG.batchSize)
     .option('--lr <x>', "Adam's initial learning rate (cosine decay to 0)", numberIn(0, 1, { minExclusive: true }), DEFAULT_TRAIN_CONFIG.learningRate)
     .option('--seed <n>', 'seed of weights, split and batch order', integerIn(0), DEFAULT_TRAIN_CONFIG.seed)
     .option('--validation-size <n>', 'training images held out for validation', integerIn(1))
     .option('--train-limit <n>', 'use only the first N training images (quick runs)', integerIn(1))
-    .option('--bn-images <n>', 'training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short training leaves stale)', integerIn(0), DEFAULT_BATCHNORM_IMAGES)
+    .option(
+      '--bn-images <n>',
+      'training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short training leaves stale)',
+      integerIn(0),
+      DEFAULT_BATCHNORM_IMAGES,
+    )
     .action(async (opts, command: Command) => {
       const data = dataFromOptions(opts);
-      if ((opts.imageSize !== undefined || opts.channels !== undefined) && opts.data === undefined) throw new UsageError('train: --image-size and --channels apply to a folder of images (--data)');
+      if ((opts.imageSize !== undefined || opts.channels !== undefined) && opts.data === undefined)
+        throw new UsageError('train: --image-size and --channels apply to a folder of images (--data)');
       const { global, log, backend } = await setUp(command);
       const run = await trainRun(
         {
@@ -120,15 +132,35 @@ export function buildProgram(): Command {
   const baseline: Command = program
     .command('baseline')
     .description('prune with a hand-made criterion to a ratio, or to the largest ratio within an accuracy tolerance')
-    .requiredOption('--model <model>', `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`);
+    .requiredOption(
+      '--model <model>',
+      `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`,
+    );
   addDataOptions(baseline)
     .addOption(new Option('--criterion <name>', 'filter-scoring criterion').choices([...CRITERIA]).default(DEFAULT_HEURISTIC_CONFIG.criterion))
-    .addOption(new Option('--ranking <name>', 'local: same share per group; global: ranked across groups').choices([...RANKINGS]).default(DEFAULT_HEURISTIC_CONFIG.ranking))
-    .addOption(new Option('--schedule <name>', 'one-shot, iterative or agp (automated gradual pruning)').choices([...SCHEDULES]).default(DEFAULT_HEURISTIC_CONFIG.schedule))
+    .addOption(
+      new Option('--ranking <name>', 'local: same share per group; global: ranked across groups')
+        .choices([...RANKINGS])
+        .default(DEFAULT_HEURISTIC_CONFIG.ranking),
+    )
+    .addOption(
+      new Option('--schedule <name>', 'one-shot, iterative or agp (automated gradual pruning)')
+        .choices([...SCHEDULES])
+        .default(DEFAULT_HEURISTIC_CONFIG.schedule),
+    )
     .option('--steps <n>', 'pruning steps for iterative / agp', integerIn(1, 100), DEFAULT_HEURISTIC_CONFIG.steps)
     .option('--ratio <r>', 'share of prunable channels to remove, in [0, 1)', numberIn(0, 1, { maxExclusive: true }))
-    .option('--tolerance <points>', 'accuracy points the pruned model may lose on validation data (searches the largest ratio)', numberIn(0, 100, { minExclusive: true, maxExclusive: true }))
-    .option('--probes <n>', 'at most N bisection probes of the tolerance search (it stops earlier at its resolution: 1 channel of the smallest group, at least 0.01)', integerIn(1, 30), DEFAULT_SEARCH.maxProbes)
+    .option(
+      '--tolerance <points>',
+      'accuracy points the pruned model may lose on validation data (searches the largest ratio)',
+      numberIn(0, 100, { minExclusive: true, maxExclusive: true }),
+    )
+    .option(
+      '--probes <n>',
+      'at most N bisection probes of the tolerance search (it stops earlier at its resolution: 1 channel of the smallest group, at least 0.01)',
+      integerIn(1, 30),
+      DEFAULT_SEARCH.maxProbes,
+    )
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio)
     .addOption(new Option('--weights-dtype <dtype>', "how the pruned model's weights are saved (default: as the baseline's)").choices([...WEIGHTS_DTYPES]));
   addFinetuneOptions(baseline).action(async (opts, command: Command) => {
@@ -180,9 +212,19 @@ export function buildProgram(): Command {
     .option('--methods <list>', `comma-separated, from ${METHODS.join(',')}`, METHODS.join(','))
     .option('--config <file>', "a JSON prune config: the agent's settings; its tolerance, seed and fine-tuning apply to every method")
     .option('--set <field=value...>', 'override any config field')
-    .option('--probes <n>', 'at most N bisection probes per tolerance search (criteria: each ranking; sensitivity: its threshold); lower it for a quicker, coarser search', integerIn(1, 30), DEFAULT_SEARCH.maxProbes)
+    .option(
+      '--probes <n>',
+      'at most N bisection probes per tolerance search (criteria: each ranking; sensitivity: its threshold); lower it for a quicker, coarser search',
+      integerIn(1, 30),
+      DEFAULT_SEARCH.maxProbes,
+    )
     .option('--report <file>', 'where to write report.html (default: the run folder)')
-    .option('--jobs <n>', 'methods run at once, each in its own process (cores / N wasm threads each); results are the same as one at a time', integerIn(1, 64), 1);
+    .option(
+      '--jobs <n>',
+      'methods run at once, each in its own process (cores / N wasm threads each); results are the same as one at a time',
+      integerIn(1, 64),
+      1,
+    );
   for (const [flag, , parse, help] of PRUNE_FLAGS) compare.option(flag, help, parse);
   compare.action(async (opts, command: Command) => {
     const methods = parseMethods(opts.methods);
@@ -295,7 +337,10 @@ async function presenter(global: GlobalOptions, json: boolean, log: ProgressLog)
 
 async function runCompare(command: Command, options: Omit<CompareOptions, 'runsDir' | 'presentAgent'>): Promise<void> {
   const { global, log, backend } = await setUp(command);
-  const run = await compareCommand({ ...options, runsDir: global.runsDir, presentAgent: () => presenter(global, false, log) }, { runsDir: global.runsDir, backend, log, onEvent: () => {} });
+  const run = await compareCommand(
+    { ...options, runsDir: global.runsDir, presentAgent: () => presenter(global, false, log) },
+    { runsDir: global.runsDir, backend, log, onEvent: () => {} },
+  );
   process.stdout.write(`${run.id}\n`);
 }
 
@@ -303,14 +348,24 @@ async function runCompare(command: Command, options: Omit<CompareOptions, 'runsD
 const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--model <model>', 'model', String, 'trained model: zoo name, run id or model.json path'],
   ['--dataset <name>', 'dataset', String, `data set (${DATASET_NAMES.join(', ')})`],
-  ['--data <dir>', 'data', String, 'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of IDX files, or of CIFAR-10 batches'],
+  [
+    '--data <dir>',
+    'data',
+    String,
+    'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of IDX files, or of CIFAR-10 batches',
+  ],
   ['--data-dir <dir>', 'dataDir', String, 'folder with the four IDX files of --dataset'],
   ['--scaling <range>', 'scaling', String, 'pixel range the model expects: 0..1 or -1..1'],
   ['--pixel-mean <list>', 'scaling.mean', numberList, 'per-channel means on the 0..1 scale (with --pixel-std)'],
   ['--pixel-std <list>', 'scaling.std', numberList, 'per-channel standard deviations on the 0..1 scale'],
   ['--weights-dtype <dtype>', 'weightsDtype', String, `how the pruned model's weights are saved: ${WEIGHTS_DTYPES.join(', ')} (default: as the baseline's)`],
   ['--tolerance <points>', 'tolerance', Number, 'accuracy points the pruned model may lose (b)'],
-  ['--reward-tolerance <points>', 'rewardTolerance', Number, 'b inside the reward (points lost before fine-tuning) with --set budget.calibrate=false; default: --tolerance'],
+  [
+    '--reward-tolerance <points>',
+    'rewardTolerance',
+    Number,
+    'b inside the reward (points lost before fine-tuning) with --set budget.calibrate=false; default: --tolerance',
+  ],
   ['--seed <n>', 'seed', Number, 'seed of everything random'],
   ['--phi <kind>', 'phi', String, 'efficiency term: filters or flops'],
   ['--reward-samples <n>', 'rewardSamples', Number, 'validation images each candidate is scored on'],
@@ -318,13 +373,22 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--min-iterations <n>', 'agent.minIterations', Number, 'REINFORCE iterations at least per group'],
   ['--finetune-epochs <n>', 'finetune.epochs', Number, 'fine-tuning epochs after each group'],
   ['--finetune-images <n>', 'finetune.imagesPerEpoch', Number, 'training images per fine-tuning epoch'],
-  ['--finetune-bn-images <n>', 'finetune.batchNormImages', Number, 'training images the BatchNorm statistics are re-estimated on after each fine-tuning epoch (0: off)'],
+  [
+    '--finetune-bn-images <n>',
+    'finetune.batchNormImages',
+    Number,
+    'training images the BatchNorm statistics are re-estimated on after each fine-tuning epoch (0: off)',
+  ],
   ['--final-finetune-epochs <n>', 'finalFinetune.epochs', Number, 'fine-tuning epochs at the end'],
   ['--validation-size <n>', 'validationSize', Number, 'training images held out for validation'],
   ['--train-epochs <n>', 'trainEpochs', Number, 'epochs when the baseline has to be trained first'],
 ];
 
-const camel = (flag: string) => flag.replace(/^--/, '').split(' ')[0].replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+const camel = (flag: string) =>
+  flag
+    .replace(/^--/, '')
+    .split(' ')[0]
+    .replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 
 /**
  * A prune config from --config, then the flags, then --set (later wins),
@@ -369,25 +433,48 @@ function addFinetuneOptions(command: Command): Command {
     .option('--finetune-lr <x>', 'fine-tuning learning rate (Adam, cosine decay)', numberIn(0, 1, { minExclusive: true }), d.finetune.learningRate)
     .option('--finetune-batch-size <n>', 'fine-tuning batch size', integerIn(1, 4096), d.finetune.batchSize)
     .option('--finetune-images <n>', 'training images per fine-tuning epoch (default: all)', integerIn(1))
-    .option('--finetune-bn-images <n>', 'training images the BatchNorm statistics are re-estimated on after each fine-tuning epoch (0: off)', integerIn(0), d.finetune.batchNormImages)
+    .option(
+      '--finetune-bn-images <n>',
+      'training images the BatchNorm statistics are re-estimated on after each fine-tuning epoch (0: off)',
+      integerIn(0),
+      d.finetune.batchNormImages,
+    )
     .option('--scoring-samples <n>', 'training images read by data-driven criteria', integerIn(1), d.scoringSamples)
     .option('--min-keep <share>', "share of a group's channels always kept", numberIn(0, 1), d.minKeepFraction)
     .option('--train-epochs <n>', 'epochs when the baseline has to be trained first', integerIn(1, 1000), 6);
 }
 
 function finetuneConfig(opts: Record<string, number | undefined>) {
-  return { epochs: opts.finetuneEpochs!, learningRate: opts.finetuneLr!, batchSize: opts.finetuneBatchSize!, imagesPerEpoch: opts.finetuneImages, batchNormImages: opts.finetuneBnImages, seed: opts.seed!, restoreBest: true };
+  return {
+    epochs: opts.finetuneEpochs!,
+    learningRate: opts.finetuneLr!,
+    batchSize: opts.finetuneBatchSize!,
+    imagesPerEpoch: opts.finetuneImages,
+    batchNormImages: opts.finetuneBnImages,
+    seed: opts.seed!,
+    restoreBest: true,
+  };
 }
 
 function modelSource(opts: Record<string, never>, global: GlobalOptions) {
-  return { model: opts.model, ...dataFromOptions(opts), validationSize: opts.validationSize, seed: opts.seed, runsDir: global.runsDir, trainEpochs: opts.trainEpochs };
+  return {
+    model: opts.model,
+    ...dataFromOptions(opts),
+    validationSize: opts.validationSize,
+    seed: opts.seed,
+    runsDir: global.runsDir,
+    trainEpochs: opts.trainEpochs,
+  };
 }
 
 /** Where train and baseline read their data: a data set by name, or a folder; and the pixel scaling. */
 function addDataOptions(command: Command): Command {
   return command
     .addOption(new Option('--dataset <name>', 'a data set by name (or give --data)').choices([...DATASET_NAMES]))
-    .option('--data <dir>', 'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of the four IDX files, or of CIFAR-10 binary batches')
+    .option(
+      '--data <dir>',
+      'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of the four IDX files, or of CIFAR-10 binary batches',
+    )
     .option('--data-dir <dir>', 'folder with the four IDX files of --dataset (default: the bundled / Debian copy)')
     .addOption(new Option('--scaling <range>', 'pixel range the model expects').choices(['0..1', '-1..1']))
     .option('--pixel-mean <list>', 'per-channel means on the 0..1 scale, subtracted before dividing by --pixel-std (e.g. 0.485,0.456,0.406)', numberList)
@@ -398,8 +485,14 @@ function dataFromOptions(opts: Record<string, unknown>): { dataset: string; data
   if ((opts.dataset === undefined) === (opts.data === undefined)) throw new UsageError('give exactly one of --dataset NAME and --data DIR');
   if ((opts.pixelMean === undefined) !== (opts.pixelStd === undefined)) throw new UsageError('give --pixel-mean and --pixel-std together');
   if (opts.pixelMean !== undefined && opts.scaling !== undefined) throw new UsageError('give either --scaling or --pixel-mean / --pixel-std');
-  const scaling = opts.pixelMean !== undefined ? { mean: opts.pixelMean as number[], std: opts.pixelStd as number[] } : (opts.scaling as PixelScaling | undefined);
-  return { dataset: (opts.dataset as string | undefined) ?? DATASET_NAMES[0], data: opts.data as string | undefined, dataDir: opts.dataDir as string | undefined, scaling };
+  const scaling =
+    opts.pixelMean !== undefined ? { mean: opts.pixelMean as number[], std: opts.pixelStd as number[] } : (opts.scaling as PixelScaling | undefined);
+  return {
+    dataset: (opts.dataset as string | undefined) ?? DATASET_NAMES[0],
+    data: opts.data as string | undefined,
+    dataDir: opts.dataDir as string | undefined,
+    scaling,
+  };
 }
 
 function parseShape(value: string): [number, number, number] {

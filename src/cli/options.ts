@@ -21,11 +21,11 @@ export function numberIn(min: number, max: number, { minExclusive = false, maxEx
   };
 }
 
-
 /** "0.485,0.456,0.406": per-channel numbers. */
 export function numberList(value: string): number[] {
   const numbers = value.split(',').map((v) => Number(v.trim()));
-  if (value.trim() === '' || numbers.some((n) => !Number.isFinite(n))) throw new InvalidArgumentError(`expected comma-separated numbers like 0.485,0.456,0.406, got "${value}"`);
+  if (value.trim() === '' || numbers.some((n) => !Number.isFinite(n)))
+    throw new InvalidArgumentError(`expected comma-separated numbers like 0.485,0.456,0.406, got "${value}"`);
   return numbers;
 }
 

@@ -16,7 +16,9 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
       );
       break;
     case 'group-start':
-      log.line(`group ${event.groupId} (${event.producers.join(', ')}): ${event.size} channels, ${event.index + 1}/${event.count}: training the agent; validation may drop ${event.allowedDrop.toFixed(2)} points by the end of this group`);
+      log.line(
+        `group ${event.groupId} (${event.producers.join(', ')}): ${event.size} channels, ${event.index + 1}/${event.count}: training the agent; validation may drop ${event.allowedDrop.toFixed(2)} points by the end of this group`,
+      );
       break;
     case 'iteration': {
       const r = event.record;
@@ -28,21 +30,27 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
     }
     case 'finetune-progress': {
       const p = event.progress;
-      log.status(`  fine-tuning ${event.groupId === 'final' ? 'the final model' : `after group ${event.groupId}`}: epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)}`);
+      log.status(
+        `  fine-tuning ${event.groupId === 'final' ? 'the final model' : `after group ${event.groupId}`}: epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)}`,
+      );
       break;
     }
     case 'group-done': {
       const d = event.decision;
       log.line(
         `group ${d.groupId}: kept ${d.kept.length}/${d.size} (agent ${d.agentKept} after ${d.iterations.length} iterations, ${d.converged ? 'converged' : 'not converged'}; ` +
-          (d.probes.length === 0 ? 'no probe: the group stays whole); ' : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over the allowed drop of ${d.allowedDrop.toFixed(2)}); `) +
+          (d.probes.length === 0
+            ? 'no probe: the group stays whole); '
+            : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over the allowed drop of ${d.allowedDrop.toFixed(2)}); `) +
           `validation ${pct(100 * d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
       );
       break;
     }
     case 'run-done':
       for (const line of formatReport(event.summary.report)) log.line(line);
-      log.line(`agent search: ${event.summary.evaluationsPerSecond.toFixed(1)} candidate networks/s (${event.summary.candidateImagesPerSecond.toFixed(0)} images/s); whole run ${(event.summary.seconds / 60).toFixed(1)} min`);
+      log.line(
+        `agent search: ${event.summary.evaluationsPerSecond.toFixed(1)} candidate networks/s (${event.summary.candidateImagesPerSecond.toFixed(0)} images/s); whole run ${(event.summary.seconds / 60).toFixed(1)} min`,
+      );
       log.line(`saved ${event.summary.modelPath}`);
       break;
     case 'error':

@@ -53,15 +53,30 @@ export function formatRuns({ records, unreadable }: { records: RunRecord[]; unre
   if (records.length === 0 && unreadable.length === 0) return 'no runs yet';
   const rows = records.map((r) => {
     const config = r.config as { model?: string; dataset?: string };
-    return [r.id, r.command, config.model === undefined ? '-' : modelShortName(config.model, config.dataset ?? ''), config.dataset ?? '-', effectiveStatus(r), headline(r)];
+    return [
+      r.id,
+      r.command,
+      config.model === undefined ? '-' : modelShortName(config.model, config.dataset ?? ''),
+      config.dataset ?? '-',
+      effectiveStatus(r),
+      headline(r),
+    ];
   });
   rows.push(...unreadable.map((u) => [u.id, '-', '-', '-', 'unreadable', u.reason]));
   const full = formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);
   if (widest(full) <= width) return full;
   const narrow = rows.map(([id, command, , , status, result]) => [id, command, status, result]);
-  const fixed = widest(formatTable(['run', 'command', 'status', ''], narrow.map((r) => [...r.slice(0, 3), ''])));
+  const fixed = widest(
+    formatTable(
+      ['run', 'command', 'status', ''],
+      narrow.map((r) => [...r.slice(0, 3), '']),
+    ),
+  );
   const room = Math.max(10, width - fixed);
-  return formatTable(['run', 'command', 'status', 'result'], narrow.map((r) => [...r.slice(0, 3), r[3].length > room ? `${r[3].slice(0, room - 1)}…` : r[3]]));
+  return formatTable(
+    ['run', 'command', 'status', 'result'],
+    narrow.map((r) => [...r.slice(0, 3), r[3].length > room ? `${r[3].slice(0, room - 1)}…` : r[3]]),
+  );
 }
 
 const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
@@ -76,8 +91,12 @@ export function formatShow(record: RunRecord, dir: string): string {
     `started ${record.createdAt}, last written ${record.updatedAt}`,
     `result: ${headline(record)}`,
   ];
-  const groups = (record.result as { groups?: { groupId: number; producers: string[]; kept: number[]; size: number; agentKept: number; relaxed: number }[] }).groups ?? [];
-  for (const g of groups) lines.push(`  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size} (agent ${g.agentKept}${g.relaxed > 0 ? `, ${g.relaxed} count-search probes` : ''})`);
+  const groups =
+    (record.result as { groups?: { groupId: number; producers: string[]; kept: number[]; size: number; agentKept: number; relaxed: number }[] }).groups ?? [];
+  for (const g of groups)
+    lines.push(
+      `  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size} (agent ${g.agentKept}${g.relaxed > 0 ? `, ${g.relaxed} count-search probes` : ''})`,
+    );
   const methods = record.command === 'compare' ? ((record.result as { rows?: ResultRow[] }).rows ?? []) : [];
   for (const r of methods) {
     lines.push(

@@ -107,7 +107,17 @@ export function fromReport(method: Method, report: PruneReport, seconds: number,
   };
 }
 
-const CSV_COLUMNS: (keyof ResultRow)[] = ['method', 'status', 'theoreticalSpeedup', 'compressionRatio', 'measuredSpeedupBatch256', 'validationAccuracy', 'testAccuracy', 'seconds', 'error'];
+const CSV_COLUMNS: (keyof ResultRow)[] = [
+  'method',
+  'status',
+  'theoreticalSpeedup',
+  'compressionRatio',
+  'measuredSpeedupBatch256',
+  'validationAccuracy',
+  'testAccuracy',
+  'seconds',
+  'error',
+];
 
 export function toCsv(rows: ResultRow[]): string {
   const cell = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
@@ -116,7 +126,8 @@ export function toCsv(rows: ResultRow[]): string {
 
 /** The one that removed the most FLOPs; on a tie the more accurate on validation, then the first. */
 function mostFlopsRemovedOf<T extends { theoreticalSpeedup?: number; validationAccuracy?: number }>(items: T[]): T | undefined {
-  const better = (a: T, b: T) => b.theoreticalSpeedup! > a.theoreticalSpeedup! || (b.theoreticalSpeedup === a.theoreticalSpeedup && b.validationAccuracy! > a.validationAccuracy!);
+  const better = (a: T, b: T) =>
+    b.theoreticalSpeedup! > a.theoreticalSpeedup! || (b.theoreticalSpeedup === a.theoreticalSpeedup && b.validationAccuracy! > a.validationAccuracy!);
   return items.length === 0 ? undefined : items.reduce((a, b) => (better(a, b) ? b : a));
 }
 
@@ -141,7 +152,10 @@ export function verdict(rows: ResultRow[]): string | undefined {
   /** The agent against the best baseline on one measure (every baseline that ties it named). */
   const contest = (measure: string, value: (r: ResultRow) => number, reference: ResultRow) => {
     const [ours, theirs] = [value(agent), value(reference)];
-    const names = baselines.filter((r) => value(r) === theirs).map(methodLabel).join(', ');
+    const names = baselines
+      .filter((r) => value(r) === theirs)
+      .map(methodLabel)
+      .join(', ');
     const winner = ours > theirs ? 'the agent wins' : ours < theirs ? 'the baseline wins' : 'a tie';
     return `${measure}: ${winner}, ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x for ${names} (${(ours / theirs).toFixed(2)} times the best baseline's)`;
   };
@@ -174,7 +188,10 @@ export function mergeResults(parts: { runId: string; results: CompareResults }[]
   const rows = [...first.results.rows];
   for (const { runId, results } of rest) {
     for (const field of ['baseline', 'dataset', 'tolerance', 'seed'] as const) {
-      if (results[field] !== first.results[field]) throw new RunError(`run "${runId}" has ${field} ${results[field]}, run "${first.runId}" has ${field} ${first.results[field]}: only runs of the same comparison can be merged`);
+      if (results[field] !== first.results[field])
+        throw new RunError(
+          `run "${runId}" has ${field} ${results[field]}, run "${first.runId}" has ${field} ${first.results[field]}: only runs of the same comparison can be merged`,
+        );
     }
     for (const row of results.rows) {
       const earlier = rows.findIndex((r) => r.method === row.method);
@@ -184,4 +201,3 @@ export function mergeResults(parts: { runId: string; results: CompareResults }[]
   }
   return { ...first.results, rows };
 }
-

@@ -26,7 +26,8 @@ function readBatches(dir: string, files: string[]): LabelledPixels {
     const path = join(dir, file);
     if (!existsSync(path)) throw new DataError(`CIFAR-10: missing ${file} in ${dir}`);
     const bytes = readFileSync(path);
-    if (bytes.length === 0 || bytes.length % RECORD !== 0) throw new DataError(`${path}: ${bytes.length} bytes is not a whole number of 3,073-byte CIFAR-10 records`);
+    if (bytes.length === 0 || bytes.length % RECORD !== 0)
+      throw new DataError(`${path}: ${bytes.length} bytes is not a whole number of 3,073-byte CIFAR-10 records`);
     return { path, bytes };
   });
   const count = buffers.reduce((n, b) => n + b.bytes.length / RECORD, 0);
@@ -48,7 +49,12 @@ function readBatches(dir: string, files: string[]): LabelledPixels {
 
 export function readCifar10(dir: string): { train: LabelledPixels; test: LabelledPixels; classNames: string[]; inputShape: [number, number, number] } {
   const metaPath = join(dir, 'batches.meta.txt');
-  const names = existsSync(metaPath) ? readFileSync(metaPath, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean) : [];
+  const names = existsSync(metaPath)
+    ? readFileSync(metaPath, 'utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : [];
   return {
     train: readBatches(dir, TRAIN_FILES),
     test: readBatches(dir, [TEST_FILE]),

@@ -84,7 +84,8 @@ function findIdxFile(dir: string, base: string): string | undefined {
 function requireIdxFile(dir: string, base: string, dataset: string): string {
   const found = findIdxFile(dir, base);
   if (found !== undefined) return found;
-  const hint = dataset === 'fashion-mnist' && dir === FASHION_MNIST_DEBIAN_DIR ? ' (install it with: apt-get install dataset-fashion-mnist, or pass --data)' : '';
+  const hint =
+    dataset === 'fashion-mnist' && dir === FASHION_MNIST_DEBIAN_DIR ? ' (install it with: apt-get install dataset-fashion-mnist, or pass --data)' : '';
   throw new DataError(`${dataset}: missing ${base} (or ${base}.gz) in ${dir}${hint}`);
 }
 
@@ -104,8 +105,12 @@ function readImagesAndLabels(imagesPath: string, labelsPath: string, numClasses:
 /** Checks a scaling against the channel count; `where` names its source in errors. */
 export function checkScaling(scaling: PixelScaling, channels: number, where: string): void {
   if (typeof scaling === 'string') return;
-  for (const [field, values] of [['mean', scaling.mean], ['std', scaling.std]] as const) {
-    if (values.length !== 1 && values.length !== channels) throw new DataError(`${where}: scaling ${field} has ${values.length} values for ${channels}-channel images (give 1 or ${channels})`);
+  for (const [field, values] of [
+    ['mean', scaling.mean],
+    ['std', scaling.std],
+  ] as const) {
+    if (values.length !== 1 && values.length !== channels)
+      throw new DataError(`${where}: scaling ${field} has ${values.length} values for ${channels}-channel images (give 1 or ${channels})`);
   }
   if (scaling.std.some((s) => !(s > 0))) throw new DataError(`${where}: scaling std must be positive`);
 }

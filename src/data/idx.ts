@@ -40,7 +40,9 @@ export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
   const expected = dims.reduce((a, b) => a * b, 1);
   const actual = bytes.length - headerLength;
   if (actual !== expected) {
-    throw new DataError(`${file}: IDX header declares ${dims.join('x')} = ${expected} bytes of data but the file holds ${actual}${actual < expected ? ' (truncated)' : ''}`);
+    throw new DataError(
+      `${file}: IDX header declares ${dims.join('x')} = ${expected} bytes of data but the file holds ${actual}${actual < expected ? ' (truncated)' : ''}`,
+    );
   }
   return { dims, data: bytes.subarray(headerLength) };
 }

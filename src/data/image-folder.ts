@@ -50,7 +50,8 @@ const subfolders = (dir: string) =>
 /** The class subfolders of `dir` and their images. */
 function scanClasses(dir: string): LabelledFiles {
   const classNames = subfolders(dir);
-  if (classNames.length === 0) throw new DataError(`${dir}: no class folders (expected one subfolder of images per class, optionally under train/, val/ and test/)`);
+  if (classNames.length === 0)
+    throw new DataError(`${dir}: no class folders (expected one subfolder of images per class, optionally under train/, val/ and test/)`);
   if (classNames.length === 1) throw new DataError(`${dir}: only one class folder (${classNames[0]}); a classifier needs at least two`);
   if (classNames.length > 256) throw new DataError(`${dir}: ${classNames.length} class folders; autoprune handles at most 256 classes`);
   const files: string[] = [];
@@ -75,7 +76,8 @@ function scanFolder(dir: string): { train: LabelledFiles; validation?: LabelledF
   const names = subfolders(dir);
   const find = (split: readonly string[]) => names.find((n) => split.includes(n));
   if (find(SPLIT_FOLDERS.train) === undefined) {
-    if (find([...SPLIT_FOLDERS.validation, ...SPLIT_FOLDERS.test]) !== undefined) throw new DataError(`${dir}: has a val/ or test/ folder but no train/ folder`);
+    if (find([...SPLIT_FOLDERS.validation, ...SPLIT_FOLDERS.test]) !== undefined)
+      throw new DataError(`${dir}: has a val/ or test/ folder but no train/ folder`);
     return { train: scanClasses(dir) };
   }
   const known: string[] = Object.values(SPLIT_FOLDERS).flat();
@@ -94,7 +96,7 @@ function scanFolder(dir: string): { train: LabelledFiles; validation?: LabelledF
   return { train, validation: other(SPLIT_FOLDERS.validation), test: other(SPLIT_FOLDERS.test) };
 }
 
-type Sharp = (typeof import('sharp'))['default'];
+type Sharp = typeof import('sharp')['default'];
 
 async function loadSharp(): Promise<Sharp> {
   return (await import('sharp')).default;
@@ -171,7 +173,10 @@ async function decodeAll(files: string[], root: string, shape: [number, number, 
 /** Loads a folder of labelled images as a data set (see the file comment for the layout). */
 export async function loadImageFolder(dir: string, options: ImageFolderOptions = {}): Promise<Dataset> {
   const splits = scanFolder(dir);
-  const first = options.inputShape !== undefined || (options.imageSize !== undefined && options.channels !== undefined) ? undefined : await firstImageShape(await loadSharp(), splits.train.files[0]);
+  const first =
+    options.inputShape !== undefined || (options.imageSize !== undefined && options.channels !== undefined)
+      ? undefined
+      : await firstImageShape(await loadSharp(), splits.train.files[0]);
   const inputShape = options.inputShape ?? [options.imageSize?.[0] ?? first![0], options.imageSize?.[1] ?? first![1], options.channels ?? first![2]];
   if (inputShape[2] !== 1 && inputShape[2] !== 3) throw new DataError(`${dir}: images can be decoded to 1 (gray) or 3 (RGB) channels, not ${inputShape[2]}`);
   const ordered = [splits.train, splits.validation, splits.test].filter((s): s is LabelledFiles => s !== undefined);

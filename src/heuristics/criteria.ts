@@ -93,7 +93,21 @@ function random(group: ChannelGroup, seed: number): Float32Array {
 }
 
 /** Layers that only move or subsample activations: the walk back to the activation passes through them. */
-const REARRANGING = new Set(['MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'Flatten', 'Dropout', 'SpatialDropout1D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ZeroPadding2D', 'Cropping2D', 'UpSampling2D']);
+const REARRANGING = new Set([
+  'MaxPooling2D',
+  'AveragePooling2D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling2D',
+  'Flatten',
+  'Dropout',
+  'SpatialDropout1D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'ZeroPadding2D',
+  'Cropping2D',
+  'UpSampling2D',
+]);
 
 /** Layers whose outputs carry the groups' activations as their consumers see them. */
 export function activationLayers(graph: DependencyGraph, groups: ChannelGroup[]): string[] {
@@ -174,7 +188,10 @@ function activationScores(ctx: ScoreContext, groups: ChannelGroup[], stat: Activ
   const scores: GroupScores = new Map();
   for (const [id, { value, count }] of totals) {
     // APoZ: a channel that is mostly zero is unimportant, so the score is the share of non-zeros.
-    scores.set(id, Float32Array.from(value, (v, c) => (stat === 'apoz' ? 1 - v / count[c] : v / count[c])));
+    scores.set(
+      id,
+      Float32Array.from(value, (v, c) => (stat === 'apoz' ? 1 - v / count[c] : v / count[c])),
+    );
   }
   return scores;
 }

@@ -67,7 +67,13 @@ const minKeep = (originalSize: number, minKeepFraction: number) => Math.max(1, M
  * channels after losing `ratioOf(group)` of its original channels, never
  * going below its minimum.
  */
-export function localPlan(groups: ChannelGroup[], scores: GroupScores, originalSize: Map<number, number>, ratioOf: (group: ChannelGroup) => number, minKeepFraction: number): KeepPlan {
+export function localPlan(
+  groups: ChannelGroup[],
+  scores: GroupScores,
+  originalSize: Map<number, number>,
+  ratioOf: (group: ChannelGroup) => number,
+  minKeepFraction: number,
+): KeepPlan {
   return new Map(
     groups.map((g) => {
       const original = originalSize.get(g.id)!;
@@ -81,7 +87,14 @@ export function localPlan(groups: ChannelGroup[], scores: GroupScores, originalS
  * Chooses the channels to keep so that `ratio` of the original channels are
  * removed, never leaving a group below its minimum.
  */
-export function selectChannels(groups: ChannelGroup[], scores: GroupScores, originalSize: Map<number, number>, ratio: number, ranking: Ranking, minKeepFraction: number): KeepPlan {
+export function selectChannels(
+  groups: ChannelGroup[],
+  scores: GroupScores,
+  originalSize: Map<number, number>,
+  ratio: number,
+  ranking: Ranking,
+  minKeepFraction: number,
+): KeepPlan {
   if (ranking === 'local') return localPlan(groups, scores, originalSize, () => ratio, minKeepFraction);
   // Global: scores divided by their group mean, so groups of different scale compete fairly.
   const entries = groups.flatMap((g) => {
@@ -102,7 +115,11 @@ export function selectChannels(groups: ChannelGroup[], scores: GroupScores, orig
     total--;
   }
   const plan: KeepPlan = new Map();
-  for (const g of groups) plan.set(g.id, Array.from({ length: g.size }, (_, c) => c).filter((c) => !removed.has(`${g.id}:${c}`)));
+  for (const g of groups)
+    plan.set(
+      g.id,
+      Array.from({ length: g.size }, (_, c) => c).filter((c) => !removed.has(`${g.id}:${c}`)),
+    );
   return plan;
 }
 
@@ -158,15 +175,36 @@ export function prunableSizes(model: tf.LayersModel): number[] {
 }
 
 /** The fine-tuning after pruning step `step` (each step its own batch order); returns the validation accuracy. */
-export async function finetuneStep(model: tf.LayersModel, data: Dataset, finetune: TrainConfig, step: number, emit: (event: FinetuneProgress) => void): Promise<number> {
-  const { validationAccuracy } = await trainModel(model, data, { ...finetune, seed: finetune.seed + step }, { onBatch: (progress) => emit({ type: 'finetune-progress', progress }) });
+export async function finetuneStep(
+  model: tf.LayersModel,
+  data: Dataset,
+  finetune: TrainConfig,
+  step: number,
+  emit: (event: FinetuneProgress) => void,
+): Promise<number> {
+  const { validationAccuracy } = await trainModel(
+    model,
+    data,
+    { ...finetune, seed: finetune.seed + step },
+    { onBatch: (progress) => emit({ type: 'finetune-progress', progress }) },
+  );
   return validationAccuracy;
 }
 
 /** Prunes `ratio` of the prunable channels of `model` by the configured schedule; returns a new model. */
-export async function pruneToRatio(model: tf.LayersModel, data: Dataset, config: HeuristicConfig, ratio: number, emit: EventSink = () => {}): Promise<{ model: tf.LayersModel; steps: StepRecord[] }> {
+export async function pruneToRatio(
+  model: tf.LayersModel,
+  data: Dataset,
+  config: HeuristicConfig,
+  ratio: number,
+  emit: EventSink = () => {},
+): Promise<{ model: tf.LayersModel; steps: StepRecord[] }> {
   checkData(config, data);
-  const originalSize = new Map(buildGraph(model).prunableGroups().map((g) => [g.id, g.size]));
+  const originalSize = new Map(
+    buildGraph(model)
+      .prunableGroups()
+      .map((g) => [g.id, g.size]),
+  );
   const steps = stepsOf(config);
   const records: StepRecord[] = [];
   let current = model;
@@ -179,7 +217,14 @@ export async function pruneToRatio(model: tf.LayersModel, data: Dataset, config:
     const scoring = { split: data.train, inputShape: data.inputShape, numClasses: data.numClasses, samples: config.scoringSamples, batchSize: 128 };
     const scores = scoreGroups(config.criterion, { graph, data: scoring, seed: config.seed + step }, groups);
     // Groups the criterion cannot score (bn-scale without BatchNorm) keep every channel.
-    const plan = selectChannels(groups.filter((g) => scores.has(g.id)), scores, originalSize, stepRatio, config.ranking, config.minKeepFraction);
+    const plan = selectChannels(
+      groups.filter((g) => scores.has(g.id)),
+      scores,
+      originalSize,
+      stepRatio,
+      config.ranking,
+      config.minKeepFraction,
+    );
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();
     current = pruned;
@@ -252,7 +297,10 @@ export function searchResolution(groupSizes: number[]): number {
 export function describeResolution(groupSizes: number[]): string {
   const largest = Math.max(...groupSizes);
   const resolution = searchResolution(groupSizes);
-  const why = resolution === FINEST_RESOLUTION ? `the ${FINEST_RESOLUTION} floor; the largest group has ${largest} channels` : `1 channel of the largest group, ${largest} channels`;
+  const why =
+    resolution === FINEST_RESOLUTION
+      ? `the ${FINEST_RESOLUTION} floor; the largest group has ${largest} channels`
+      : `1 channel of the largest group, ${largest} channels`;
   return `a resolution of ${resolution.toFixed(3)} (${why})`;
 }
 
@@ -332,7 +380,13 @@ export async function largestWithinTolerance<A extends Attempt>(
  * validation accuracy is within `tolerance` points of the unpruned model's,
  * to the search's resolution.
  */
-export async function pruneToTolerance(model: tf.LayersModel, data: Dataset, config: HeuristicConfig, search: ToleranceSearch, emit: EventSink = () => {}): Promise<ToleranceResult> {
+export async function pruneToTolerance(
+  model: tf.LayersModel,
+  data: Dataset,
+  config: HeuristicConfig,
+  search: ToleranceSearch,
+  emit: EventSink = () => {},
+): Promise<ToleranceResult> {
   checkData(config, data);
   const baseAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
   const resolution = search.resolution ?? searchResolution(prunableSizes(model));
@@ -341,11 +395,17 @@ export async function pruneToTolerance(model: tf.LayersModel, data: Dataset, con
     const result = await pruneToRatio(model, data, config, ratio, emit);
     return { ...result, validationAccuracy: result.steps[result.steps.length - 1].validationAccuracy };
   };
-  const best = await largestWithinTolerance(baseAccuracy, search.tolerance, { low: 0, high: search.maxRatio, maxProbes: search.maxProbes, next: halvingTo(resolution) }, attempt, ({ value: ratio, attempt: tried, drop, withinTolerance }) => {
-    const record = { probe: probes.length + 1, ratio, validationAccuracy: tried.validationAccuracy, drop, withinTolerance, steps: tried.steps };
-    probes.push(record);
-    emit({ type: 'probe-done', probe: record });
-  });
+  const best = await largestWithinTolerance(
+    baseAccuracy,
+    search.tolerance,
+    { low: 0, high: search.maxRatio, maxProbes: search.maxProbes, next: halvingTo(resolution) },
+    attempt,
+    ({ value: ratio, attempt: tried, drop, withinTolerance }) => {
+      const record = { probe: probes.length + 1, ratio, validationAccuracy: tried.validationAccuracy, drop, withinTolerance, steps: tried.steps };
+      probes.push(record);
+      emit({ type: 'probe-done', probe: record });
+    },
+  );
   if (best === undefined) return { baseAccuracy, ratio: 0, resolution, model: await cloneModel(model), validationAccuracy: baseAccuracy, steps: [], probes };
   const { model: pruned, validationAccuracy, steps } = best.attempt;
   return { baseAccuracy, ratio: best.value, resolution, model: pruned, validationAccuracy, steps, probes };

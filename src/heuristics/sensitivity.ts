@@ -13,7 +13,15 @@ import { modelCost } from '../prune/metrics.js';
 import { pruneModel } from '../prune/surgery.js';
 import { evaluateAccuracy, type TrainConfig } from '../train/train.js';
 import { scoreGroups } from './criteria.js';
-import { DEFAULT_HEURISTIC_CONFIG, type FinetuneProgress, finetuneStep, keptCounts, largestWithinTolerance, localPlan, type ToleranceSearch } from './pipeline.js';
+import {
+  DEFAULT_HEURISTIC_CONFIG,
+  type FinetuneProgress,
+  finetuneStep,
+  keptCounts,
+  largestWithinTolerance,
+  localPlan,
+  type ToleranceSearch,
+} from './pipeline.js';
 
 export interface SensitivityConfig {
   /** Shares of a group's channels removed, one group at a time, to measure its sensitivity. */
@@ -107,7 +115,13 @@ const halvingIndexes = (low: number, high: number) => (high - low > 1 ? Math.flo
  * bisects the threshold for the most pruning whose fine-tuned validation
  * accuracy stays within the tolerance.
  */
-export async function pruneBySensitivity(model: tf.LayersModel, data: Dataset, config: SensitivityConfig, search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes'>, emit: (event: SensitivityEvent) => void = () => {}): Promise<SensitivityResult> {
+export async function pruneBySensitivity(
+  model: tf.LayersModel,
+  data: Dataset,
+  config: SensitivityConfig,
+  search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes'>,
+  emit: (event: SensitivityEvent) => void = () => {},
+): Promise<SensitivityResult> {
   const baseAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
   const graph = buildGraph(model);
   const groups = graph.prunableGroups();
@@ -145,12 +159,28 @@ export async function pruneBySensitivity(model: tf.LayersModel, data: Dataset, c
     return { model: pruned, validationAccuracy, ratios, kept: keptCounts(plan), macs: modelCost(pruned).macs };
   };
   const probes: SensitivityProbe[] = [];
-  const best = await largestWithinTolerance(baseAccuracy, search.tolerance, { low: -1, high: thresholds.length - 1, maxProbes: search.maxProbes, next: halvingIndexes }, attempt, ({ value, attempt: tried, drop, withinTolerance }) => {
-    const probe = { probe: probes.length + 1, threshold: thresholds[value], ratios: tried.ratios, kept: tried.kept, macs: tried.macs, validationAccuracy: tried.validationAccuracy, drop, withinTolerance };
-    probes.push(probe);
-    emit({ type: 'probe-done', probe });
-  });
-  if (best === undefined) return { baseAccuracy, curves, ratios: ratiosAtThreshold(curves, -Infinity), model: await cloneModel(model), validationAccuracy: baseAccuracy, probes };
+  const best = await largestWithinTolerance(
+    baseAccuracy,
+    search.tolerance,
+    { low: -1, high: thresholds.length - 1, maxProbes: search.maxProbes, next: halvingIndexes },
+    attempt,
+    ({ value, attempt: tried, drop, withinTolerance }) => {
+      const probe = {
+        probe: probes.length + 1,
+        threshold: thresholds[value],
+        ratios: tried.ratios,
+        kept: tried.kept,
+        macs: tried.macs,
+        validationAccuracy: tried.validationAccuracy,
+        drop,
+        withinTolerance,
+      };
+      probes.push(probe);
+      emit({ type: 'probe-done', probe });
+    },
+  );
+  if (best === undefined)
+    return { baseAccuracy, curves, ratios: ratiosAtThreshold(curves, -Infinity), model: await cloneModel(model), validationAccuracy: baseAccuracy, probes };
   const { model: pruned, validationAccuracy, ratios } = best.attempt;
   return { baseAccuracy, curves, threshold: thresholds[best.value], ratios, model: pruned, validationAccuracy, probes };
 }

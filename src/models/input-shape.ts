@@ -27,9 +27,11 @@ export function hasUnknownInputSize(model: tf.LayersModel): boolean {
  */
 export async function withInputShape(model: tf.LayersModel, shape: [number, number, number], source: string): Promise<tf.LayersModel> {
   const current = inputShapeOf(model);
-  if (current.length !== 3) throw new ModelError(`${source}: the model's input is ${formatShape(current)}; autoprune prunes models of images (height x width x channels)`);
+  if (current.length !== 3)
+    throw new ModelError(`${source}: the model's input is ${formatShape(current)}; autoprune prunes models of images (height x width x channels)`);
   current.forEach((d, i) => {
-    if (d !== null && d !== shape[i]) throw new ModelError(`${source}: the model takes inputs of ${formatShape(current)}, which cannot be ${formatShape(shape)}`);
+    if (d !== null && d !== shape[i])
+      throw new ModelError(`${source}: the model takes inputs of ${formatShape(current)}, which cannot be ${formatShape(shape)}`);
   });
   const topology = model.toJSON(null, false) as { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
   let replaced = 0;

@@ -106,7 +106,9 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
       actual += statSync(file).size;
     }
     if (actual !== expected) {
-      throw new ModelError(`${files.join(', ')}: weight data is ${actual} bytes but ${modelPath} declares ${expected} bytes for ${group.weights.map((w) => w.name).join(', ')}`);
+      throw new ModelError(
+        `${files.join(', ')}: weight data is ${actual} bytes but ${modelPath} declares ${expected} bytes for ${group.weights.map((w) => w.name).join(', ')}`,
+      );
     }
     weightSpecs.push(...group.weights);
     buffers.push(...files.map((f) => readFileSync(f)));

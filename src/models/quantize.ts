@@ -37,7 +37,10 @@ export function toFloat16Bits(value: number): number {
   return sign | half;
 }
 
-function quantizeValues(values: Float32Array, dtype: Exclude<WeightsDtype, 'float32'>): { bytes: Uint8Array; quantization: NonNullable<tf.io.WeightsManifestEntry['quantization']> } {
+function quantizeValues(
+  values: Float32Array,
+  dtype: Exclude<WeightsDtype, 'float32'>,
+): { bytes: Uint8Array; quantization: NonNullable<tf.io.WeightsManifestEntry['quantization']> } {
   if (dtype === 'float16') {
     const halves = Uint16Array.from(values, toFloat16Bits);
     return { bytes: new Uint8Array(halves.buffer), quantization: { dtype } };
@@ -60,7 +63,11 @@ function quantizeValues(values: Float32Array, dtype: Exclude<WeightsDtype, 'floa
  * Re-encodes the float32 weights of saved artifacts (specs and their
  * concatenated float32 / int32 data) as `dtype`; other weights are copied.
  */
-export function quantizeWeights(specs: tf.io.WeightsManifestEntry[], data: Uint8Array, dtype: WeightsDtype): { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array } {
+export function quantizeWeights(
+  specs: tf.io.WeightsManifestEntry[],
+  data: Uint8Array,
+  dtype: WeightsDtype,
+): { specs: tf.io.WeightsManifestEntry[]; data: Uint8Array } {
   if (dtype === 'float32') return { specs, data };
   const parts: Uint8Array[] = [];
   const out: tf.io.WeightsManifestEntry[] = [];

@@ -102,7 +102,9 @@ function basicBlock(input: tf.SymbolicTensor, filters: number, stride: number, n
 function resnetSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel {
   const s = new Seeds(seed);
   const input = tf.input({ shape: inputShape, name: 'input' });
-  let x = tf.layers.conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers
+    .conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() })
+    .apply(input) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.activation({ name: 'stem_relu', activation: 'relu' }).apply(x) as tf.SymbolicTensor;
   x = basicBlock(x, 16, 1, 'stage1_block1', s);
@@ -123,11 +125,14 @@ function resnetSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersMod
 function invertedResidual(input: tf.SymbolicTensor, expansion: number, filters: number, stride: number, name: string, s: Seeds): tf.SymbolicTensor {
   const inChannels = input.shape[input.shape.length - 1] as number;
   const bn = (x: tf.SymbolicTensor, suffix: string) => tf.layers.batchNormalization({ name: `${name}_${suffix}` }).apply(x) as tf.SymbolicTensor;
-  const relu6 = (x: tf.SymbolicTensor, suffix: string) => tf.layers.activation({ name: `${name}_${suffix}`, activation: 'relu6' }).apply(x) as tf.SymbolicTensor;
+  const relu6 = (x: tf.SymbolicTensor, suffix: string) =>
+    tf.layers.activation({ name: `${name}_${suffix}`, activation: 'relu6' }).apply(x) as tf.SymbolicTensor;
   const pointwise = (x: tf.SymbolicTensor, n: number, suffix: string) =>
     tf.layers.conv2d({ name: `${name}_${suffix}`, filters: n, kernelSize: 1, useBias: false, kernelInitializer: s.heNormal() }).apply(x) as tf.SymbolicTensor;
   let y = expansion === 1 ? input : relu6(bn(pointwise(input, inChannels * expansion, 'expand'), 'expand_bn'), 'expand_relu');
-  y = tf.layers.depthwiseConv2d({ name: `${name}_depthwise`, kernelSize: 3, strides: stride, padding: 'same', useBias: false, depthwiseInitializer: s.heNormal() }).apply(y) as tf.SymbolicTensor;
+  y = tf.layers
+    .depthwiseConv2d({ name: `${name}_depthwise`, kernelSize: 3, strides: stride, padding: 'same', useBias: false, depthwiseInitializer: s.heNormal() })
+    .apply(y) as tf.SymbolicTensor;
   y = relu6(bn(y, 'depthwise_bn'), 'depthwise_relu');
   y = bn(pointwise(y, filters, 'project'), 'project_bn');
   return stride === 1 && inChannels === filters ? (tf.layers.add({ name: `${name}_add` }).apply([input, y]) as tf.SymbolicTensor) : y;
@@ -137,11 +142,19 @@ function invertedResidual(input: tf.SymbolicTensor, expansion: number, filters: 
 function mobilenetSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel {
   const s = new Seeds(seed);
   const input = tf.input({ shape: inputShape, name: 'input' });
-  let x = tf.layers.conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers
+    .conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() })
+    .apply(input) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.activation({ name: 'stem_relu', activation: 'relu6' }).apply(x) as tf.SymbolicTensor;
   // (expansion, output channels, stride), as MobileNetV2's table with fewer, narrower blocks.
-  const blocks: [number, number, number][] = [[1, 16, 1], [4, 24, 2], [4, 24, 1], [4, 32, 2], [4, 32, 1]];
+  const blocks: [number, number, number][] = [
+    [1, 16, 1],
+    [4, 24, 2],
+    [4, 24, 1],
+    [4, 32, 2],
+    [4, 32, 1],
+  ];
   blocks.forEach(([t, c, stride], i) => (x = invertedResidual(x, t, c, stride, `block${i + 1}`, s)));
   x = tf.layers.conv2d({ name: 'head_conv', filters: 128, kernelSize: 1, useBias: false, kernelInitializer: s.heNormal() }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.batchNormalization({ name: 'head_bn' }).apply(x) as tf.SymbolicTensor;

@@ -12,7 +12,7 @@
  * removes position i from every space in it, and so from every weight axis
  * whose positions refer to it.
  */
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 
 export interface ChannelRef {
   space: number;
@@ -244,7 +244,9 @@ export class DependencyGraph {
           const axis = Array.isArray(config.axis) ? config.axis : [config.axis ?? -1];
           const rank = (layer.inputSpec?.[0]?.ndim ?? (layer.outputShape as tf.Shape).length) as number;
           if (axis.length !== 1 || (axis[0] !== -1 && axis[0] !== rank - 1)) {
-            throw new GraphError(`layer "${layer.name}" (BatchNormalization): only normalisation over the last axis is supported, got axis ${JSON.stringify(config.axis)}`);
+            throw new GraphError(
+              `layer "${layer.name}" (BatchNormalization): only normalisation over the last axis is supported, got axis ${JSON.stringify(config.axis)}`,
+            );
           }
         }
         if (mixesChannels(layer)) for (const ref of inputRefs[0]) this.spaces.block(ref.space, `softmax over channels at "${layer.name}"`);
@@ -252,13 +254,15 @@ export class DependencyGraph {
       }
       case 'flatten': {
         const spatial = (inputShape ?? []).slice(1, -1).reduce((a: number, b) => a * (b ?? NaN), 1);
-        if (!Number.isInteger(spatial)) throw new GraphError(`layer "${layer.name}" (Flatten): input shape ${JSON.stringify(inputShape)} has unknown dimensions`);
+        if (!Number.isInteger(spatial))
+          throw new GraphError(`layer "${layer.name}" (Flatten): input shape ${JSON.stringify(inputShape)} has unknown dimensions`);
         return Array.from({ length: spatial }, () => inputRefs[0]).flat();
       }
       case 'concat': {
         const axis = (config.axis as number | undefined) ?? -1;
         const rank = (layer.outputShape as tf.Shape).length;
-        if (axis !== -1 && axis !== rank - 1) throw new GraphError(`layer "${layer.name}" (Concatenate): only concatenation along the channel axis is supported, got axis ${axis}`);
+        if (axis !== -1 && axis !== rank - 1)
+          throw new GraphError(`layer "${layer.name}" (Concatenate): only concatenation along the channel axis is supported, got axis ${axis}`);
         return inputRefs.flat();
       }
       case 'merge': {
@@ -267,7 +271,8 @@ export class DependencyGraph {
           const space = wholeSpace(refs, this.spaces);
           if (first === undefined || space === undefined) {
             // Positions of these inputs are not one space each (e.g. a concatenation): keep them whole.
-            for (const list of inputRefs) for (const ref of list) this.spaces.block(ref.space, `merged at "${layer.name}" with a tensor that is not one channel group`);
+            for (const list of inputRefs)
+              for (const ref of list) this.spaces.block(ref.space, `merged at "${layer.name}" with a tensor that is not one channel group`);
             return inputRefs[0];
           }
           this.spaces.unite(first.id, space.id);

@@ -130,7 +130,12 @@ export const SPEEDUP_ROUNDS = 5;
  * then the pruned model, `repeats` passes each), so that a machine that
  * slows down or speeds up meanwhile affects both alike.
  */
-export async function measureSpeedup(original: tf.LayersModel, pruned: tf.LayersModel, batch: number, { rounds = SPEEDUP_ROUNDS, repeats = batch === 1 ? 10 : 3 } = {}): Promise<Speedup> {
+export async function measureSpeedup(
+  original: tf.LayersModel,
+  pruned: tf.LayersModel,
+  batch: number,
+  { rounds = SPEEDUP_ROUNDS, repeats = batch === 1 ? 10 : 3 } = {},
+): Promise<Speedup> {
   const ratios: number[] = [];
   const originalMs: number[] = [];
   const prunedMs: number[] = [];
@@ -142,7 +147,14 @@ export async function measureSpeedup(original: tf.LayersModel, pruned: tf.Layers
     ratios.push(before.medianMs / after.medianMs);
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  return { batch, speedup: median(ratios), spread: [Math.min(...ratios), Math.max(...ratios)], originalMs: median(originalMs), prunedMs: median(prunedMs), rounds };
+  return {
+    batch,
+    speedup: median(ratios),
+    spread: [Math.min(...ratios), Math.max(...ratios)],
+    originalMs: median(originalMs),
+    prunedMs: median(prunedMs),
+    rounds,
+  };
 }
 
 /** Bytes of model.json + weights as saveModel writes them, with the weights stored as `weightsDtype`. */

@@ -80,7 +80,8 @@ export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersMod
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
-const speedup = (x: number, spread?: [number, number]) => `${x.toFixed(2)}x${spread === undefined ? '' : `, rounds ${spread[0].toFixed(2)}-${spread[1].toFixed(2)}x`}`;
+const speedup = (x: number, spread?: [number, number]) =>
+  `${x.toFixed(2)}x${spread === undefined ? '' : `, rounds ${spread[0].toFixed(2)}-${spread[1].toFixed(2)}x`}`;
 
 export function formatReport(r: PruneReport): string[] {
   return [
@@ -88,7 +89,9 @@ export function formatReport(r: PruneReport): string[] {
     `MACs/image ${r.original.macs.toLocaleString('en-US')} -> ${r.pruned.macs.toLocaleString('en-US')} (theoretical speedup ${r.theoreticalSpeedup.toFixed(2)}x)`,
     `latency batch 1 ${r.original.latencyMs.batch1.toFixed(2)} -> ${r.pruned.latencyMs.batch1.toFixed(2)} ms (${speedup(r.measuredSpeedup.batch1, r.speedupSpread?.batch1)}); ` +
       `batch 256 ${r.original.latencyMs.batch256.toFixed(1)} -> ${r.pruned.latencyMs.batch256.toFixed(1)} ms (${speedup(r.measuredSpeedup.batch256, r.speedupSpread?.batch256)})` +
-      (r.machine === undefined ? '' : `; ${SPEEDUP_ROUNDS} alternated rounds each, load average ${r.machine.loadAverage.toFixed(1)} on ${r.machine.cores} cores`),
+      (r.machine === undefined
+        ? ''
+        : `; ${SPEEDUP_ROUNDS} alternated rounds each, load average ${r.machine.loadAverage.toFixed(1)} on ${r.machine.cores} cores`),
     `size on disk ${(r.original.bytesOnDisk / 1024).toFixed(0)} KiB -> ${(r.pruned.bytesOnDisk / 1024).toFixed(0)} KiB`,
     `validation accuracy ${pct(r.original.validationAccuracy)} -> ${pct(r.pruned.validationAccuracy)} (${r.validationDrop >= 0 ? '-' : '+'}${Math.abs(r.validationDrop).toFixed(2)} points)`,
     `test accuracy ${pct(r.original.testAccuracy)} -> ${pct(r.pruned.testAccuracy)} (${r.testDrop >= 0 ? '-' : '+'}${Math.abs(r.testDrop).toFixed(2)} points)`,

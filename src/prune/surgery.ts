@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '../models/tfjs-fixes.js';
 import { weightKey } from '../models/weights.js';
-import { type ChannelRef, DependencyGraph, GraphError, type LayerNode } from './graph.js';
+import { type ChannelGroup, type ChannelRef, type DependencyGraph, GraphError, type LayerNode } from './graph.js';
 
 /** Channels to keep per group id; groups not named keep all their channels. */
 export type KeepPlan = Map<number, number[]>;
@@ -54,7 +54,7 @@ export class PruneError extends Error {}
 export function validatePlan(graph: DependencyGraph, plan: KeepPlan): Map<number, Set<number>> {
   const checked = new Map<number, Set<number>>();
   for (const [groupId, channels] of plan) {
-    let group;
+    let group: ChannelGroup;
     try {
       group = graph.group(groupId);
     } catch (err) {
@@ -65,7 +65,8 @@ export function validatePlan(graph: DependencyGraph, plan: KeepPlan): Map<number
     if (channels.length === 0) throw new PruneError(`${label}: the keep list is empty; a group keeps at least one channel`);
     const kept = new Set<number>();
     for (const c of channels) {
-      if (!Number.isInteger(c) || c < 0 || c >= group.size) throw new PruneError(`${label}: channel ${c} does not exist (the group has channels 0..${group.size - 1})`);
+      if (!Number.isInteger(c) || c < 0 || c >= group.size)
+        throw new PruneError(`${label}: channel ${c} does not exist (the group has channels 0..${group.size - 1})`);
       if (kept.has(c)) throw new PruneError(`${label}: channel ${c} is listed twice`);
       kept.add(c);
     }
@@ -102,7 +103,6 @@ function sliceWeight(weight: tf.Tensor, axes: Record<number, number[] | undefine
   sliced.dispose();
   return fresh;
 }
-
 
 interface LayerJson {
   class_name: string;

@@ -66,16 +66,44 @@ function tradeOffSpec(results: CompareResults): TopLevelSpec {
   const x = { field: 'flops', type: 'quantitative', title: 'FLOPs reduction (x, log scale)', scale: { type: 'log' } } as const;
   const y = { field: 'accuracy', type: 'quantitative', title: 'validation accuracy (%)', scale: { zero: false } } as const;
   const methods = finals.map((f) => f.method);
-  const color = { field: 'method', type: 'nominal', title: 'method', scale: { domain: methods, range: ['black', ...PALETTE] }, legend: { labelLimit: 280 } } as const;
+  const color = {
+    field: 'method',
+    type: 'nominal',
+    title: 'method',
+    scale: { domain: methods, range: ['black', ...PALETTE] },
+    legend: { labelLimit: 280 },
+  } as const;
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width: WIDTH,
     height: HEIGHT,
     layer: [
-      { data: { values: searches }, mark: { type: 'line', point: { size: 20 }, opacity: 0.45, strokeDash: [4, 3] }, encoding: { x, y, color, order: { field: 'flops' } } },
+      {
+        data: { values: searches },
+        mark: { type: 'line', point: { size: 20 }, opacity: 0.45, strokeDash: [4, 3] },
+        encoding: { x, y, color, order: { field: 'flops' } },
+      },
       // The unpruned model is a black diamond, in the same legend as the methods.
-      { data: { values: finals }, mark: { type: 'point', filled: true, size: 110 }, encoding: { x, y, color, shape: { field: 'method', type: 'nominal', title: 'method', scale: { domain: methods, range: methods.map((m) => (m === 'unpruned' ? 'diamond' : 'circle')) } } } },
-      { data: { values: [{ floor }] }, mark: { type: 'rule', color: 'firebrick', strokeWidth: 1.5 }, encoding: { y: { field: 'floor', type: 'quantitative' } } },
+      {
+        data: { values: finals },
+        mark: { type: 'point', filled: true, size: 110 },
+        encoding: {
+          x,
+          y,
+          color,
+          shape: {
+            field: 'method',
+            type: 'nominal',
+            title: 'method',
+            scale: { domain: methods, range: methods.map((m) => (m === 'unpruned' ? 'diamond' : 'circle')) },
+          },
+        },
+      },
+      {
+        data: { values: [{ floor }] },
+        mark: { type: 'rule', color: 'firebrick', strokeWidth: 1.5 },
+        encoding: { y: { field: 'floor', type: 'quantitative' } },
+      },
       {
         data: { values: [{ floor, text: `tolerance floor: ${floor.toFixed(2)}% (unpruned - ${results.tolerance})` }] },
         mark: { type: 'text', align: 'left', dx: 4, dy: -6, color: 'firebrick', x: 0 },
@@ -87,7 +115,9 @@ function tradeOffSpec(results: CompareResults): TopLevelSpec {
 
 /** Share of filters (units) kept per layer, one bar per method. */
 function layersSpec(results: CompareResults): TopLevelSpec {
-  const values = done(results.rows).flatMap((r) => (r.layers ?? []).map((l) => ({ method: reportLabel(r), layer: l.layer, kept: l.kept, total: l.total, share: l.kept / l.total })));
+  const values = done(results.rows).flatMap((r) =>
+    (r.layers ?? []).map((l) => ({ method: reportLabel(r), layer: l.layer, kept: l.kept, total: l.total, share: l.kept / l.total })),
+  );
   const layerOrder = [...new Set(values.map((v) => v.layer))];
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -137,24 +167,34 @@ function agentSpec(row: ResultRow, field: 'meanReward' | 'keptRatio', title: str
 function sensitivitySpec(row: ResultRow): TopLevelSpec {
   const points = (row.sensitivity?.curves ?? []).flatMap((c) => c.points.map((p) => ({ group: c, x: p.ratio, y: p.drop })));
   // The drops that matter are near the tolerance; a collapse towards chance would flatten them on a linear axis.
-  return groupLinesSpec(points, { title: 'share of the group removed', scale: { domain: [0, 1] } }, { title: 'validation drop before fine-tuning (points)', scale: { type: 'symlog' } });
+  return groupLinesSpec(
+    points,
+    { title: 'share of the group removed', scale: { domain: [0, 1] } },
+    { title: 'validation drop before fine-tuning (points)', scale: { type: 'symlog' } },
+  );
 }
 
-const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const pct = (x?: number) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
 const times = (x?: number) => (x === undefined ? '' : `${x.toFixed(2)}x`);
 
 /** The results table: the unpruned model, then one row per method; in each column of numbers the best value is bold. */
 function tableHtml(results: CompareResults): string {
   const head = ['method', 'FLOPs reduction', 'compression', 'measured speedup (batch 256)', 'validation', 'test', 'wall time'];
-  const columns: ((r: ResultRow) => number | undefined)[] = [(r) => r.theoreticalSpeedup, (r) => r.compressionRatio, (r) => r.measuredSpeedupBatch256, (r) => r.validationAccuracy, (r) => r.testAccuracy];
+  const columns: ((r: ResultRow) => number | undefined)[] = [
+    (r) => r.theoreticalSpeedup,
+    (r) => r.compressionRatio,
+    (r) => r.measuredSpeedupBatch256,
+    (r) => r.validationAccuracy,
+    (r) => r.testAccuracy,
+  ];
   const best = columns.map((value) => Math.max(...done(results.rows).map((r) => value(r) ?? -Infinity)));
   const formats = [times, times, times, pct, pct];
-  const cell = (text: string, bold = false) => `<td${bold ? ' class="best"' : ''}>${escape(text)}</td>`;
+  const cell = (text: string, bold = false) => `<td${bold ? ' class="best"' : ''}>${escapeHtml(text)}</td>`;
   const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), pct(results.unpruned.testAccuracy), ''];
   const rows = results.rows.map((r) =>
     r.status === 'failed'
-      ? `<tr class="failed"><td>${escape(reportLabel(r))}</td><td colspan="5">failed: ${escape(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
+      ? `<tr class="failed"><td>${escapeHtml(reportLabel(r))}</td><td colspan="5">failed: ${escapeHtml(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
       : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
   );
   return `<div class="scroll"><table id="results"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table></div>`;
@@ -162,14 +202,32 @@ function tableHtml(results: CompareResults): string {
 
 /** Per group: what the agent's mask kept, the count search after it, and whether the search converged. */
 function agentTableHtml(row: ResultRow): string {
-  const head = ['group', 'filters', "agent's mask kept", 'count search (fine-tuned probes; over budget struck)', 'kept', 'iterations', 'converged', 'final entropy'];
+  const head = [
+    'group',
+    'filters',
+    "agent's mask kept",
+    'count search (fine-tuned probes; over budget struck)',
+    'kept',
+    'iterations',
+    'converged',
+    'final entropy',
+  ];
   const rows = (row.agent ?? []).map((g) => {
     const probes = g.probes?.map((p) => (p.withinBudget ? `${p.kept}` : `<s>${p.kept}</s>`)).join(' &rarr; ') ?? '-';
     const converged = g.converged === undefined ? '-' : g.converged ? 'yes' : 'no';
-    const cells = [`${g.groupId}: ${escape(g.producers.join(', '))}`, `${g.size}`, `${g.agentKept ?? '-'}`, probes, `${g.kept}`, `${g.iterations.length}`, converged, g.finalEntropy?.toFixed(3) ?? '-'];
+    const cells = [
+      `${g.groupId}: ${escapeHtml(g.producers.join(', '))}`,
+      `${g.size}`,
+      `${g.agentKept ?? '-'}`,
+      probes,
+      `${g.kept}`,
+      `${g.iterations.length}`,
+      converged,
+      g.finalEntropy?.toFixed(3) ?? '-',
+    ];
     return `<tr>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
   });
-  return `<div class="scroll"><table id="agent-groups"><thead><tr>${head.map((h) => `<th>${escape(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+  return `<div class="scroll"><table id="agent-groups"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
 }
 
 export async function renderReport(results: CompareResults): Promise<string> {
@@ -177,22 +235,40 @@ export async function renderReport(results: CompareResults): Promise<string> {
   const sensitivityRow = done(results.rows).find((r) => r.sensitivity !== undefined);
   const figure = (id: string, caption: string, svg: string) => `<figure id="${id}">${svg}<figcaption>${caption}</figcaption></figure>`;
   const figures = [
-    figure('trade-off', 'Validation accuracy against FLOPs reduction. Filled points: each method\'s final model. Dashed lines: its search (a criterion\'s tolerance probes at the ranking it took, sensitivity\'s threshold probes, the agent after each group); probes more than 3 tolerances below the unpruned accuracy are left out. Red: the tolerance floor.', await toSvg(tradeOffSpec(results))),
+    figure(
+      'trade-off',
+      "Validation accuracy against FLOPs reduction. Filled points: each method's final model. Dashed lines: its search (a criterion's tolerance probes at the ranking it took, sensitivity's threshold probes, the agent after each group); probes more than 3 tolerances below the unpruned accuracy are left out. Red: the tolerance floor.",
+      await toSvg(tradeOffSpec(results)),
+    ),
     figure('layers', 'Share of filters kept in each layer, per method.', await toSvg(layersSpec(results))),
     ...(agentRow === undefined
       ? []
       : [
-          figure('agent-reward', 'The agent: mean reward of the sampled masks per REINFORCE iteration, one line per group (symmetric log axis: linear between -1 and 1).', await toSvg(agentSpec(agentRow, 'meanReward', 'mean reward'))),
-          figure('agent-kept', 'The agent: mean share of filters kept by the sampled masks per iteration.', await toSvg(agentSpec(agentRow, 'keptRatio', 'filters kept (share)'))),
+          figure(
+            'agent-reward',
+            'The agent: mean reward of the sampled masks per REINFORCE iteration, one line per group (symmetric log axis: linear between -1 and 1).',
+            await toSvg(agentSpec(agentRow, 'meanReward', 'mean reward')),
+          ),
+          figure(
+            'agent-kept',
+            'The agent: mean share of filters kept by the sampled masks per iteration.',
+            await toSvg(agentSpec(agentRow, 'keptRatio', 'filters kept (share)')),
+          ),
         ]),
     ...(sensitivityRow === undefined
       ? []
-      : [figure('sensitivity', 'Sensitivity (Li et al. 2017): validation drop of each group pruned alone (L1), before fine-tuning, one line per group (symmetric log axis). The sensitivity method gives each group the largest share whose drop is within a threshold, and bisects the threshold.', await toSvg(sensitivitySpec(sensitivityRow)))]),
+      : [
+          figure(
+            'sensitivity',
+            'Sensitivity (Li et al. 2017): validation drop of each group pruned alone (L1), before fine-tuning, one line per group (symmetric log axis). The sensitivity method gives each group the largest share whose drop is within a threshold, and bisects the threshold.',
+            await toSvg(sensitivitySpec(sensitivityRow)),
+          ),
+        ]),
   ];
   const summary = verdict(results.rows);
   const title = `autoprune compare: ${modelShortName(results.model, results.dataset)} on ${results.dataset}, tolerance ${results.tolerance} point${results.tolerance === 1 ? '' : 's'}`;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>${escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1100px; color: #222; }
 .scroll { overflow-x: auto; }
@@ -205,10 +281,10 @@ tr.failed td { color: #a00; }
 figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; max-width: 100%; }
 figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 </style></head><body>
-<h1>${escape(title)}</h1>
-<p>Baseline ${escape(results.baseline)}; seed ${results.seed}; backend ${escape(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escape(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the best value in each column.</p>
+<h1>${escapeHtml(title)}</h1>
+<p>Baseline ${escapeHtml(results.baseline)}; seed ${results.seed}; backend ${escapeHtml(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escapeHtml(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the best value in each column.</p>
 ${tableHtml(results)}
-${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escape(summary)}.</p>`}
+${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escapeHtml(summary)}.</p>`}
 ${agentRow === undefined ? '' : `<h2>The agent, group by group</h2>\n${agentTableHtml(agentRow)}`}
 ${figures.join('\n')}
 </body></html>

@@ -31,19 +31,38 @@ export interface ModelSourceOptions extends DataSource {
   trainEpochs: number;
 }
 
-
 /**
  * Loads the data and the trained model to prune, training one first when a
  * zoo name has none yet. The validation images are carved from the training
  * files with the baseline's own split seed, so that a pruning run at another
  * seed never checks its tolerance on images the baseline was trained on.
  */
-export async function trainedModelAndData(options: ModelSourceOptions, backend: BackendChoice, log: RunLog): Promise<{ data: Dataset; model: tf.LayersModel; source: string; splitSeed: number; scaling: PixelScaling }> {
+export async function trainedModelAndData(
+  options: ModelSourceOptions,
+  backend: BackendChoice,
+  log: RunLog,
+): Promise<{ data: Dataset; model: tf.LayersModel; source: string; splitSeed: number; scaling: PixelScaling }> {
   let source = findBaseline(options.model, dataKey(options), options.runsDir);
   if (source.kind === 'none') {
     log.line(`no trained ${options.model} for ${dataKey(options)} in ${options.runsDir}/: training one first (${options.trainEpochs} epochs)`);
     const { model, dataset, data, dataDir, scaling, validationSize, runsDir } = options;
-    const run = await trainRun({ ...DEFAULT_TRAIN_CONFIG, batchNormImages: DEFAULT_BATCHNORM_IMAGES, model, dataset, data, dataDir, scaling, validationSize, seed: options.splitSeed ?? options.seed, epochs: options.trainEpochs, runsDir }, backend, log);
+    const run = await trainRun(
+      {
+        ...DEFAULT_TRAIN_CONFIG,
+        batchNormImages: DEFAULT_BATCHNORM_IMAGES,
+        model,
+        dataset,
+        data,
+        dataDir,
+        scaling,
+        validationSize,
+        seed: options.splitSeed ?? options.seed,
+        epochs: options.trainEpochs,
+        runsDir,
+      },
+      backend,
+      log,
+    );
     source = { kind: 'run', path: join(run.dir, 'model', 'model.json'), runId: run.id };
   }
   let model = await loadBaseline(source);
@@ -70,7 +89,12 @@ export async function trainedModelAndData(options: ModelSourceOptions, backend: 
  * (a model with unknown input dimensions takes the first image's size, and
  * its own channel count where it has one); decoding shows progress.
  */
-export async function loadModelData(source: DataSource, model: tf.LayersModel, options: { validationSize?: number; seed: number; scaling?: PixelScaling }, log: RunLog): Promise<Dataset> {
+export async function loadModelData(
+  source: DataSource,
+  model: tf.LayersModel,
+  options: { validationSize?: number; seed: number; scaling?: PixelScaling },
+  log: RunLog,
+): Promise<Dataset> {
   const shape = inputShapeOf(model);
   const fixed = shape.length === 3 && shape.every((d) => d !== null) ? (shape as [number, number, number]) : undefined;
   return loadData(source, { ...options, inputShape: fixed, channels: shape[2] ?? undefined, onProgress: decodeProgress(log) });
@@ -88,11 +112,15 @@ export async function atDataSize(model: tf.LayersModel, data: Dataset, source: s
 /** A classifier: one image input, one output of [batch, classes]. */
 function checkClassifier(model: tf.LayersModel, path: string): void {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-    throw new ModelError(`${path}: the model has ${plural(model.inputs.length, 'input')} and ${plural(model.outputs.length, 'output')}; autoprune prunes classifiers with one image input and one output of class scores`);
+    throw new ModelError(
+      `${path}: the model has ${plural(model.inputs.length, 'input')} and ${plural(model.outputs.length, 'output')}; autoprune prunes classifiers with one image input and one output of class scores`,
+    );
   }
   const outputShape = model.outputs[0].shape;
   if (outputShape.length !== 2) {
-    throw new ModelError(`${path}: the model's output has shape [${outputShape.map((d) => d ?? 'batch').join(', ')}]; autoprune prunes classifiers, whose output is [batch, classes]`);
+    throw new ModelError(
+      `${path}: the model's output has shape [${outputShape.map((d) => d ?? 'batch').join(', ')}]; autoprune prunes classifiers, whose output is [batch, classes]`,
+    );
   }
 }
 

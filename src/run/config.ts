@@ -33,7 +33,9 @@ const finetune = (epochs: number, learningRate: number) =>
         .int()
         .min(0)
         .default(DEFAULT_BATCHNORM_IMAGES)
-        .describe('training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short fine-tune leaves stale)'),
+        .describe(
+          'training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short fine-tune leaves stale)',
+        ),
     })
     .strict();
 
@@ -45,9 +47,13 @@ export const PruneConfigSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of the four IDX files, or of CIFAR-10 binary batches; replaces dataset'),
-    dataDir: z.string().optional().describe("folder with the four IDX files of dataset (default: the bundled / Debian copy)"),
-    scaling: PIXEL_SCALING.optional().describe('pixel scaling the model expects: "0..1", "-1..1", or {"mean": [...], "std": [...]} per channel on the 0..1 scale (default: the baseline\'s, from its train run, else 0..1)'),
+      .describe(
+        'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of the four IDX files, or of CIFAR-10 binary batches; replaces dataset',
+      ),
+    dataDir: z.string().optional().describe('folder with the four IDX files of dataset (default: the bundled / Debian copy)'),
+    scaling: PIXEL_SCALING.optional().describe(
+      'pixel scaling the model expects: "0..1", "-1..1", or {"mean": [...], "std": [...]} per channel on the 0..1 scale (default: the baseline\'s, from its train run, else 0..1)',
+    ),
     weightsDtype: z
       .enum(WEIGHTS_DTYPES)
       .optional()
@@ -57,22 +63,36 @@ export const PruneConfigSchema = z
       .int()
       .min(100)
       .optional()
-      .describe('training images held out for validation (rewards, fine-tuning choice, the tolerance check); default min(5000, a tenth); a val/ folder replaces it'),
+      .describe(
+        'training images held out for validation (rewards, fine-tuning choice, the tolerance check); default min(5000, a tenth); a val/ folder replaces it',
+      ),
     seed: z.number().int().min(0).default(0).describe('seed of the reward subset, agents, sampling and fine-tuning'),
-    splitSeed: z.number().int().min(0).optional().describe("seed of the train / validation split (default: the seed the baseline was trained with, from its run record; else 0)"),
+    splitSeed: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe('seed of the train / validation split (default: the seed the baseline was trained with, from its run record; else 0)'),
     tolerance: z.number().gt(0).lt(100).default(1).describe('b: accuracy points the pruned model may lose on validation data'),
     rewardTolerance: z
       .number()
       .gt(0)
       .lt(100)
       .optional()
-      .describe('b inside the reward when budget.calibrate is off: points a candidate may lose before fine-tuning (default: tolerance, as in the paper); the guarantee after fine-tuning always uses tolerance'),
-    phi: z.enum(['filters', 'flops']).default('filters').describe("efficiency term: log(N / kept) as in the paper, or log(MACs / pruned MACs)"),
-    rewardSamples: z.number().int().min(10).default(1000).describe('validation images each candidate is scored on; the rest of the validation split checks the tolerance'),
+      .describe(
+        'b inside the reward when budget.calibrate is off: points a candidate may lose before fine-tuning (default: tolerance, as in the paper); the guarantee after fine-tuning always uses tolerance',
+      ),
+    phi: z.enum(['filters', 'flops']).default('filters').describe('efficiency term: log(N / kept) as in the paper, or log(MACs / pruned MACs)'),
+    rewardSamples: z
+      .number()
+      .int()
+      .min(10)
+      .default(1000)
+      .describe('validation images each candidate is scored on; the rest of the validation split checks the tolerance'),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
     agent: z
       .object({
-        samplesPerIteration: z.number().int().min(2).max(100).default(A.samplesPerIteration).describe('masks sampled per REINFORCE iteration (the paper\'s M)'),
+        samplesPerIteration: z.number().int().min(2).max(100).default(A.samplesPerIteration).describe("masks sampled per REINFORCE iteration (the paper's M)"),
         maxIterations: z.number().int().min(1).default(A.maxIterations).describe('iterations at most per group'),
         minIterations: z.number().int().min(0).default(A.minIterations).describe('iterations at least before the stop rule applies'),
         patience: z.number().int().min(1).default(A.patience).describe('stop once the greedy mask has not changed for this many iterations'),
@@ -86,8 +106,16 @@ export const PruneConfigSchema = z
       .prefault({}),
     budget: z
       .object({
-        byCost: z.boolean().default(true).describe('spend the tolerance across groups by the MACs each touches: after group g the fine-tuned drop may reach b x the share of groups 1..g'),
-        calibrate: z.boolean().default(true).describe("set the reward's tolerance per group to its remaining budget x the recovery by fine-tuning measured on earlier decisions (replaces rewardTolerance)"),
+        byCost: z
+          .boolean()
+          .default(true)
+          .describe('spend the tolerance across groups by the MACs each touches: after group g the fine-tuned drop may reach b x the share of groups 1..g'),
+        calibrate: z
+          .boolean()
+          .default(true)
+          .describe(
+            "set the reward's tolerance per group to its remaining budget x the recovery by fine-tuning measured on earlier decisions (replaces rewardTolerance)",
+          ),
         initialRecovery: z.number().min(1).default(3).describe('recovery (points lost before fine-tuning per point lost after) assumed for the first group'),
         maxRecovery: z.number().min(1).default(20).describe('upper bound on the measured recovery'),
       })
@@ -95,16 +123,30 @@ export const PruneConfigSchema = z
       .prefault({}),
     recovery: z
       .object({
-        adaptiveBatchNorm: z.boolean().default(true).describe('re-estimate the statistics of the BatchNorms after a candidate\'s changed layers on training images before scoring it (EagleEye)'),
-        reconstruction: z.boolean().default(true).describe("refit the group's conv / dense consumers by least squares on their kept inputs before scoring (AMC, ThiNet)"),
+        adaptiveBatchNorm: z
+          .boolean()
+          .default(true)
+          .describe("re-estimate the statistics of the BatchNorms after a candidate's changed layers on training images before scoring it (EagleEye)"),
+        reconstruction: z
+          .boolean()
+          .default(true)
+          .describe("refit the group's conv / dense consumers by least squares on their kept inputs before scoring (AMC, ThiNet)"),
         samples: z.number().int().min(8).max(4096).default(256).describe('training images for the BatchNorm statistics and the least squares'),
-        maxReconstructionInputs: z.number().int().min(1).default(512).describe('consumers with a larger fan-in are not refitted (a solve per candidate costs its cube)'),
+        maxReconstructionInputs: z
+          .number()
+          .int()
+          .min(1)
+          .default(512)
+          .describe('consumers with a larger fan-in are not refitted (a solve per candidate costs its cube)'),
       })
       .strict()
       .prefault({}),
     observation: z
       .object({
-        criteria: z.boolean().default(true).describe("append per-filter criteria scores (l1, l2, fpgm, apoz, mean activation, taylor, bn scale) to the agent's observation"),
+        criteria: z
+          .boolean()
+          .default(true)
+          .describe("append per-filter criteria scores (l1, l2, fpgm, apoz, mean activation, taylor, bn scale) to the agent's observation"),
         criteriaSamples: z.number().int().min(1).default(512).describe('training images the data-driven criteria of the observation read'),
       })
       .strict()
@@ -112,15 +154,25 @@ export const PruneConfigSchema = z
     policy: z
       .enum(['agent', ...CRITERIA])
       .default('agent')
-      .describe("what ranks a group's filters: 'agent' (try-and-learn), or a criterion name: no agent, the count search follows that criterion from half the group (a control that shows what learning adds)"),
+      .describe(
+        "what ranks a group's filters: 'agent' (try-and-learn), or a criterion name: no agent, the count search follows that criterion from half the group (a control that shows what learning adds)",
+      ),
     countSearch: z
       .enum(['bisect', 'halve'])
       .default('bisect')
-      .describe("how a decision over its budget keeps more filters, along the policy's ranking: bisection (the smallest fix found) or half of the remaining filters per step"),
+      .describe(
+        "how a decision over its budget keeps more filters, along the policy's ranking: bisection (the smallest fix found) or half of the remaining filters per step",
+      ),
     tighten: z.boolean().default(true).describe("when the agent's mask is within its budget, bisect towards fewer filters along the policy's ranking"),
     finetune: finetune(1, 5e-4).prefault({}).describe('fine-tuning after each group is pruned'),
     finalFinetune: finetune(2, 5e-4).prefault({}).describe('fine-tuning after the last group'),
-    relaxSteps: z.number().int().min(1).max(20).default(4).describe("fine-tuned probes per group after the agent's own mask (count search); a group with no probe within its budget stays whole"),
+    relaxSteps: z
+      .number()
+      .int()
+      .min(1)
+      .max(20)
+      .default(4)
+      .describe("fine-tuned probes per group after the agent's own mask (count search); a group with no probe within its budget stays whole"),
     trainEpochs: z.number().int().min(1).default(6).describe('epochs when the baseline has to be trained first'),
   })
   .strict()
@@ -192,7 +244,9 @@ export function readConfigFile(path: string): Record<string, unknown> {
     throw new ConfigError(`${path}: not valid JSON (${(err as Error).message})`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigError(`${path}: expected a JSON object of config fields, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+    throw new ConfigError(
+      `${path}: expected a JSON object of config fields, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`,
+    );
   }
   return parsed as Record<string, unknown>;
 }

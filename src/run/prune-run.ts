@@ -32,18 +32,34 @@ export interface RunContext {
  */
 async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: tf.LayersModel, { backend, log, onEvent }: RunContext): Promise<Run> {
   let stoppedBy: StopSignal | undefined;
-  const removeHandlers = onStopSignals((signal) => {
-    if (stoppedBy !== undefined) {
-      // A second signal: quit now. The record stays consistent (finished groups, their checkpoints); resume redoes the group in progress.
-      run.finishNow('interrupted', `stopped by a second ${signal}`);
-      process.exit(STOP_SIGNALS[signal]);
-    }
-    stoppedBy = signal;
-    log.line(`interrupted (${signal}): stopping after the current batch or candidate; finished groups are kept (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)`);
-  }, { stopsCleanly: true });
+  const removeHandlers = onStopSignals(
+    (signal) => {
+      if (stoppedBy !== undefined) {
+        // A second signal: quit now. The record stays consistent (finished groups, their checkpoints); resume redoes the group in progress.
+        run.finishNow('interrupted', `stopped by a second ${signal}`);
+        process.exit(STOP_SIGNALS[signal]);
+      }
+      stoppedBy = signal;
+      log.line(
+        `interrupted (${signal}): stopping after the current batch or candidate; finished groups are kept (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)`,
+      );
+    },
+    { stopsCleanly: true },
+  );
   try {
     await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
-    await lastValueFrom(tryAndLearn({ baseline, data, config, store: folderStore(run), backend: backend.name, shouldStop: () => stoppedBy !== undefined, baselinePath: (run.record.result as { baseline?: string }).baseline }).pipe(tap(onEvent)), { defaultValue: undefined });
+    await lastValueFrom(
+      tryAndLearn({
+        baseline,
+        data,
+        config,
+        store: folderStore(run),
+        backend: backend.name,
+        shouldStop: () => stoppedBy !== undefined,
+        baselinePath: (run.record.result as { baseline?: string }).baseline,
+      }).pipe(tap(onEvent)),
+      { defaultValue: undefined },
+    );
     return run;
   } catch (err) {
     if (err instanceof InterruptedError) {
@@ -69,7 +85,12 @@ export async function pruneRun(config: PruneConfig, context: RunContext): Promis
 export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
   checkPrunable(model, source);
   checkRewardSamples(config, data.validation.count);
-  const run = await Run.create(context.runsDir, { command: 'prune', label: `${modelShortName(config.model, data.name)}-${data.name}`, config, backend: context.backend.name });
+  const run = await Run.create(context.runsDir, {
+    command: 'prune',
+    label: `${modelShortName(config.model, data.name)}-${data.name}`,
+    config,
+    backend: context.backend.name,
+  });
   await run.update((r) => (r.result = { baseline: source, ...(data.classNames && { classNames: data.classNames }) }));
   context.log.line(`run: ${run.dir}`);
   return execute(run, config, data, model, context);
@@ -95,7 +116,8 @@ export async function resumeRun(runId: string, context: RunContext): Promise<Run
   run.removeStaleTemporaryFiles();
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result as { baseline?: string; groups?: { checkpoint: string; groupId: number }[] };
-  if (result.baseline === undefined || !existsSync(result.baseline)) throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);
+  if (result.baseline === undefined || !existsSync(result.baseline))
+    throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);
   for (const group of result.groups ?? []) {
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
@@ -104,7 +126,12 @@ export async function resumeRun(runId: string, context: RunContext): Promise<Run
   let data: Dataset;
   try {
     // Records from before splitSeed split by the run's seed.
-    data = await loadModelData(config, baseline, { validationSize: config.validationSize, seed: config.splitSeed ?? config.seed, scaling: config.scaling }, context.log);
+    data = await loadModelData(
+      config,
+      baseline,
+      { validationSize: config.validationSize, seed: config.splitSeed ?? config.seed, scaling: config.scaling },
+      context.log,
+    );
     baseline = await atDataSize(baseline, data, result.baseline, context.log);
   } catch (err) {
     baseline.dispose();

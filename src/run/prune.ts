@@ -27,7 +27,12 @@ export interface PruneHooks {
  * fine-tuned model (the caller disposes it) with the run's summary. The
  * tolerance is checked on `data.validation`; the report uses `data.test`.
  */
-export async function prune(baseline: tf.LayersModel, data: Dataset, options: PruneOptions = {}, hooks: PruneHooks = {}): Promise<{ model: tf.LayersModel; summary: RunSummary }> {
+export async function prune(
+  baseline: tf.LayersModel,
+  data: Dataset,
+  options: PruneOptions = {},
+  hooks: PruneHooks = {},
+): Promise<{ model: tf.LayersModel; summary: RunSummary }> {
   const config = parsePruneConfig(options, 'prune options');
   checkPrunable(baseline, 'the model');
   const store = new MemoryStore();

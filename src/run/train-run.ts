@@ -45,8 +45,12 @@ export async function trainRun(options: TrainOptions, backend: BackendChoice, lo
   try {
     return await guardRun(run, async () => {
       const result = await trainModel(model, data, options, {
-        onBatch: (p) => log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),
-        onEpoch: (e) => log.line(`epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation accuracy ${pct(e.validationAccuracy)}, ${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`),
+        onBatch: (p) =>
+          log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),
+        onEpoch: (e) =>
+          log.line(
+            `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation accuracy ${pct(e.validationAccuracy)}, ${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`,
+          ),
       });
       const testAccuracy = await evaluateAccuracy(model, data.test, data.inputShape);
       const modelPath = await saveModel(model, join(run.dir, 'model'));

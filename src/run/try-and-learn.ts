@@ -92,7 +92,19 @@ export interface CountProbe {
 }
 
 export type RunEvent =
-  | { type: 'run-start'; runId: string; model: string; dataset: string; backend: string; tolerance: number; seed: number; groups: { id: number; size: number; producers: string[] }[]; baseValidationAccuracy: number; resumedGroups: number; validationAccuracy: number }
+  | {
+      type: 'run-start';
+      runId: string;
+      model: string;
+      dataset: string;
+      backend: string;
+      tolerance: number;
+      seed: number;
+      groups: { id: number; size: number; producers: string[] }[];
+      baseValidationAccuracy: number;
+      resumedGroups: number;
+      validationAccuracy: number;
+    }
   /** allowedDrop: validation points the run may have lost once this group is decided (its share of the tolerance). */
   | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[]; allowedDrop: number }
   | { type: 'iteration'; groupId: number; record: IterationRecord; maxIterations: number; floor: number }
@@ -136,7 +148,11 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
   });
 }
 
-async function run({ baseline, data, config, store, backend, baselinePath }: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
+async function run(
+  { baseline, data, config, store, backend, baselinePath }: TryAndLearnInput,
+  emit: (e: RunEvent) => void,
+  shouldStop: () => boolean,
+): Promise<void> {
   const started = performance.now();
   checkRewardSamples(config, data.validation.count);
   const envConfig = {
@@ -152,7 +168,12 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
   // Fine-tuning chooses its epoch, and the guarantee is checked, on validation images the reward never sees.
   const guarded: Dataset = { ...data, validation: guaranteeSplit(data.validation, envConfig, data.inputShape) };
   const finetune = (model: tf.LayersModel, groupId: number | 'final', seed: number) =>
-    trainModel(model, guarded, { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true }, { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop });
+    trainModel(
+      model,
+      guarded,
+      { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true },
+      { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop },
+    );
   const guardedAccuracy = (model: tf.LayersModel) => evaluateAccuracy(model, guarded.validation, data.inputShape);
 
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
@@ -176,7 +197,19 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
     // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
     await store.record({ ...store.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done });
   }
-  emit({ type: 'run-start', runId: store.id, model: config.model, dataset: data.name, backend, tolerance: config.tolerance, seed: config.seed, groups: groups.map(({ id, size, producers }) => ({ id, size, producers })), baseValidationAccuracy, resumedGroups: done.length, validationAccuracy: done.at(-1)?.validationAccuracy ?? baseValidationAccuracy });
+  emit({
+    type: 'run-start',
+    runId: store.id,
+    model: config.model,
+    dataset: data.name,
+    backend,
+    tolerance: config.tolerance,
+    seed: config.seed,
+    groups: groups.map(({ id, size, producers }) => ({ id, size, producers })),
+    baseValidationAccuracy,
+    resumedGroups: done.length,
+    validationAccuracy: done.at(-1)?.validationAccuracy ?? baseValidationAccuracy,
+  });
 
   // A resumed run reports its whole time and search rate: the groups finished by earlier processes count too.
   const earlierSeconds = done.reduce((sum, d) => sum + d.seconds, 0);
@@ -184,7 +217,15 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
     for (const [index, group] of groups.entries()) {
       if (index < done.length) continue;
       const groupStarted = performance.now();
-      emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop: allowedDrops[index] });
+      emit({
+        type: 'group-start',
+        groupId: group.id,
+        index,
+        count: groups.length,
+        size: group.size,
+        producers: group.producers,
+        allowedDrop: allowedDrops[index],
+      });
 
       // 1. The group's budgets, then a fresh agent trained on it.
       env.setGroup(group.id);
@@ -203,7 +244,13 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
       const searchStarted = performance.now();
       const agent =
         config.policy === 'agent'
-          ? await trainAgent(env, config.agent, groupSeed(config.seed, group.id), (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }), shouldStop)
+          ? await trainAgent(
+              env,
+              config.agent,
+              groupSeed(config.seed, group.id),
+              (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }),
+              shouldStop,
+            )
           : criterionPolicy(config.policy, env.criterionScores(config.policy), group);
       const searchSeconds = (performance.now() - searchStarted) / 1000;
       if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
@@ -216,7 +263,9 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
       let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
       // Keeping every filter is the model as it is: nothing to fine-tune or check (fine-tuning a converged model only costs time, and can cost accuracy); tightening starts below it.
       const agentKeepsAll = agent.kept.length === group.size;
-      let count = agentKeepsAll ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }) ?? group.size) : agent.kept.length;
+      let count = agentKeepsAll
+        ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }) ?? group.size)
+        : agent.kept.length;
       for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
         const kept = keptAt(count);
         const model = await env.prunedModel(kept);
@@ -237,7 +286,13 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
           model.dispose();
           failing = count;
         }
-        const next = nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: agentKeepsAll || probes[0].withinBudget, lastPassed: withinBudget });
+        const next = nextCount(config.countSearch, config.tighten, {
+          failing,
+          passing,
+          size: group.size,
+          agentPassed: agentKeepsAll || probes[0].withinBudget,
+          lastPassed: withinBudget,
+        });
         if (next === undefined) break;
         count = next;
       }
@@ -316,8 +371,17 @@ async function run({ baseline, data, config, store, backend, baselinePath }: Try
  * ranking, and half of the group as the count search's first probe.
  */
 function criterionPolicy(criterion: string, scores: Float32Array | undefined, group: { id: number; size: number; producers: string[] }): AgentResult {
-  if (scores === undefined) throw new CriterionError(`policy ${criterion} cannot rank group ${group.id} (${group.producers.join(', ')}): use a criterion that scores every group`);
-  return { probabilities: scores, kept: topChannels(scores, Math.ceil(group.size / 2)), iterations: [], best: { reward: NaN, kept: [] }, evaluations: 0, converged: false, stableIterations: 0 };
+  if (scores === undefined)
+    throw new CriterionError(`policy ${criterion} cannot rank group ${group.id} (${group.producers.join(', ')}): use a criterion that scores every group`);
+  return {
+    probabilities: scores,
+    kept: topChannels(scores, Math.ceil(group.size / 2)),
+    iterations: [],
+    best: { reward: NaN, kept: [] },
+    evaluations: 0,
+    converged: false,
+    stableIterations: 0,
+  };
 }
 
 /**

@@ -145,7 +145,17 @@ export class Run {
       throw new RunError(`cannot create the run folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
     const now = new Date().toISOString();
-    const record: RunRecord = { id, command: init.command, status: 'running', createdAt: now, updatedAt: now, config: init.config, backend: init.backend, result: {}, ...thisProcess() };
+    const record: RunRecord = {
+      id,
+      command: init.command,
+      status: 'running',
+      createdAt: now,
+      updatedAt: now,
+      config: init.config,
+      backend: init.backend,
+      result: {},
+      ...thisProcess(),
+    };
     const db = new Low<RunRecord>(new JSONFile(join(dir, RECORD_FILE)), record);
     await db.write();
     return new Run(dir, db);
@@ -226,7 +236,8 @@ export async function recordFailure(run: Run, err: unknown): Promise<void> {
   try {
     await run.finish('failed', (err as Error).message);
   } catch (writeError) {
-    if (err instanceof Error) err.message += `; the run record could not be updated either (${(writeError as NodeJS.ErrnoException).code ?? (writeError as Error).message})`;
+    if (err instanceof Error)
+      err.message += `; the run record could not be updated either (${(writeError as NodeJS.ErrnoException).code ?? (writeError as Error).message})`;
   }
 }
 

@@ -129,7 +129,13 @@ export const DEFAULT_BATCHNORM_IMAGES = 1024;
  * the dependency graph cannot trace is refused with a GraphError (trainModel
  * checks before its first epoch).
  */
-export async function recalibrateBatchNorm(model: tf.LayersModel, split: Split, inputShape: [number, number, number], images: number, seed: string | number): Promise<void> {
+export async function recalibrateBatchNorm(
+  model: tf.LayersModel,
+  split: Split,
+  inputShape: [number, number, number],
+  images: number,
+  seed: string | number,
+): Promise<void> {
   const batchNorms = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization');
   if (batchNorms.length === 0 || images <= 0) return;
   const graph = buildGraph(model);
@@ -204,7 +210,14 @@ export async function trainModel(model: tf.LayersModel, data: Dataset, config: T
       step++;
       if (hooks.onBatch && ((b + 1) % (hooks.batchEvery ?? 20) === 0 || b === batches - 1)) {
         const seen = Math.min((b + 1) * config.batchSize, perEpoch);
-        hooks.onBatch({ epoch, epochs: config.epochs, batch: b + 1, batches, loss: lossSum / (b + 1), imagesPerSecond: seen / ((performance.now() - epochStart) / 1000) });
+        hooks.onBatch({
+          epoch,
+          epochs: config.epochs,
+          batch: b + 1,
+          batches,
+          loss: lossSum / (b + 1),
+          imagesPerSecond: seen / ((performance.now() - epochStart) / 1000),
+        });
       }
     }
     if (config.batchNormImages) await recalibrateBatchNorm(model, data.train, data.inputShape, config.batchNormImages, `${config.seed}-bn-${epoch}`);
