@@ -60,6 +60,7 @@ export { type RunLog, SILENT_LOG } from './run/log.js';
 export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
 export { type TrainOptions, trainRun } from './run/train-run.js';
 
-// A comparison's results (results.json), its verdict, and the HTML report.
+// The comparison: every method from one baseline at one tolerance; its results (results.json), verdict and HTML report.
+export { type AgentView, type CompareOptions, compare, formatResults, redrawReport } from './compare/compare.js';
 export { type CompareResults, mergeResults, methodLabel, METHODS, type Method, mostFlopsRemoved, type ResultRow, verdict } from './compare/results.js';
 export { renderReport, writeReport } from './report/report-html.js';

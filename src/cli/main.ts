@@ -14,7 +14,7 @@ import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
 import { checkRunsDir, listRuns, Run, RunError } from '../runs/records.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
-import { plural } from '../run/log.js';
+import { plural } from '../report/text.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
@@ -30,7 +30,8 @@ import { formatRuns, formatShow } from './runs-command.js';
 import { trainRun } from '../run/train-run.js';
 import { UsageError } from './usage-error.js';
 import { METHODS } from '../compare/results.js';
-import { type CompareOptions, compareCommand, parseMethods, reportCommand } from './compare-command.js';
+import { type CompareOptions, compare, redrawReport } from '../compare/compare.js';
+import { parseMethods } from './compare-command.js';
 import { ReportPathError } from '../report/report-html.js';
 import { shippedBaseline } from '../runs/baselines.js';
 import { fileURLToPath } from 'node:url';
@@ -247,7 +248,8 @@ export function buildProgram(): Command {
     .option('--out <file>', 'where to write it (default: the run folder; required with several runs)')
     .action(async (runIds: string[], opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      process.stdout.write(`${await reportCommand(runIds, global.runsDir, opts.out)}\n`);
+      if (runIds.length > 1 && opts.out === undefined) throw new UsageError('report: with several runs, say where the merged report goes with --out');
+      process.stdout.write(`${await redrawReport(runIds, global.runsDir, opts.out)}\n`);
     });
 
   program
@@ -337,7 +339,7 @@ async function presenter(global: GlobalOptions, json: boolean, log: ProgressLog)
 
 async function runCompare(command: Command, options: Omit<CompareOptions, 'runsDir' | 'presentAgent'>): Promise<void> {
   const { global, log, backend } = await setUp(command);
-  const run = await compareCommand(
+  const run = await compare(
     { ...options, runsDir: global.runsDir, presentAgent: () => presenter(global, false, log) },
     { runsDir: global.runsDir, backend, log, onEvent: () => {} },
   );

@@ -2,7 +2,7 @@
 import { formatReport } from '../prune/report.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 import type { ProgressLog } from './log.js';
-import { plural } from '../run/log.js';
+import { plural } from '../report/text.js';
 
 const pct = (x: number) => `${x.toFixed(2)}%`;
 

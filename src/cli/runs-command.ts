@@ -3,8 +3,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { effectiveStatus, modelShortName, type RunRecord, type UnreadableRun } from '../runs/records.js';
 import { methodLabel, mostFlopsRemoved, type ResultRow } from '../compare/results.js';
-import { formatTable } from './table.js';
-import { plural } from '../run/log.js';
+import { formatTable } from '../report/text.js';
+import { plural } from '../report/text.js';
 
 interface ReportLike {
   theoreticalSpeedup: number;

@@ -14,7 +14,8 @@ import { ModelError } from '../models/zoo.js';
 import { findBaseline, loadBaseline } from '../runs/baselines.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { PIXEL_SCALING } from './config.js';
-import { decodeProgress, plural, type RunLog } from './log.js';
+import { plural } from '../report/text.js';
+import { decodeProgress, type RunLog } from './log.js';
 import { trainRun } from './train-run.js';
 
 export interface ModelSourceOptions extends DataSource {

@@ -8,9 +8,6 @@ export interface RunLog {
   status(message: string): void;
 }
 
-/** "1 group", "3 groups". */
-export const plural = (count: number, noun: string): string => `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
-
 /** A RunLog that prints nothing. */
 export const SILENT_LOG: RunLog = { line: () => {}, status: () => {} };
 

@@ -14,7 +14,8 @@ import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, Run
 import { InterruptedError } from '../train/train.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
 import { checkRewardSamples, type PruneConfig, parsePruneConfig } from './config.js';
-import { plural, type RunLog } from './log.js';
+import { plural } from '../report/text.js';
+import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
 import { type RunEvent, tryAndLearn } from './try-and-learn.js';
 

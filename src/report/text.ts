@@ -1,4 +1,9 @@
-/** Plain-text tables for the terminal: left-aligned text, right-aligned numbers. */
+/** Text for the terminal and log lines: counts with their noun, and plain-text tables. */
+
+/** "1 group", "3 groups". */
+export const plural = (count: number, noun: string): string => `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
+
+/** A plain-text table: left-aligned text, right-aligned numbers. */
 export function formatTable(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : c)))];
   const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));

@@ -1,0 +1,522 @@
+/**
+ * The comparison (`autoprune compare`): every method from the same trained
+ * baseline, with the same tolerance and the same fine-tuning per pruning
+ * step, in one table. A method that fails is marked failed with its reason;
+ * the others still run, and each finished row is recorded before the next
+ * method starts.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type * as tf from '@tensorflow/tfjs';
+import { wasmThreadsPerProcess } from '../backend/backend.js';
+import type { Dataset } from '../data/datasets.js';
+import type { CriterionName } from '../heuristics/criteria.js';
+import {
+  checkCriterion,
+  DEFAULT_HEURISTIC_CONFIG,
+  DEFAULT_SEARCH,
+  describeResolution,
+  type FinetuneProgress,
+  type HeuristicEvent,
+  prunableSizes,
+  pruneToTolerance,
+  type Ranking,
+  RANKINGS,
+  searchResolution,
+  type ToleranceResult,
+} from '../heuristics/pipeline.js';
+import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
+import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
+import { checkPrunable } from '../prune/graph.js';
+import { modelCost, reduction } from '../prune/metrics.js';
+import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
+import { checkWritable, writeReport } from '../report/report-html.js';
+import { checkRewardSamples, type PruneConfig } from '../run/config.js';
+import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
+import { deferredStopSignal, guardRun, modelShortName, Run, RunError, STOP_SIGNALS } from '../runs/records.js';
+import { evaluateAccuracy, trainModel } from '../train/train.js';
+import { trainedModelAndData } from '../run/baseline-source.js';
+import { pruneLoaded, type RunContext } from '../run/prune-run.js';
+import {
+  type AgentGroupHistory,
+  betterRanking,
+  type CompareResults,
+  fromReport,
+  type Method,
+  mergeResults,
+  type RankingVariant,
+  type ResultRow,
+  toCsv,
+  verdict,
+} from './results.js';
+import { formatTable, plural } from '../report/text.js';
+
+export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
+  const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
+  const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
+  const table = formatTable(
+    ['method', 'FLOPs reduction', 'compression', 'measured speedup (256)', 'validation', 'test', 'time', 'ranking'],
+    [
+      ['unpruned', '1.00x', '1.00x', '1.00x', pct(base.validation), pct(base.test), '-', ''],
+      ...rows.map((r) =>
+        r.status === 'failed'
+          ? [r.method, 'failed (below)', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
+          : [
+              r.method,
+              times(r.theoreticalSpeedup),
+              times(r.compressionRatio),
+              times(r.measuredSpeedupBatch256),
+              pct(r.validationAccuracy),
+              pct(r.testAccuracy),
+              `${r.seconds.toFixed(0)} s`,
+              r.ranking ?? '',
+            ],
+      ),
+    ],
+  );
+  const failures = rows.filter((r) => r.status === 'failed').map((r) => `${r.method} failed: ${r.error}`);
+  return [table, ...failures].join('\n');
+}
+
+export interface CompareOptions {
+  /** The rl method's config; its tolerance, seed and fine-tuning apply to every method. */
+  config: PruneConfig;
+  methods: Method[];
+  runsDir: string;
+  /** Cap on the bisection probes of each tolerance search (a criterion's per ranking, sensitivity's threshold); they stop earlier at their resolution. */
+  probes: number;
+  /** Where report.html goes (default: the run folder). */
+  reportPath?: string;
+  /**
+   * Methods run at once, each in its own process with cores / jobs wasm
+   * threads; 1 runs them one after another in this process. Every method's
+   * result is the same either way.
+   */
+  jobs: number;
+  /** Shows the agent's run (the dashboard, or the line log); closed when the agent is done. */
+  presentAgent: () => Promise<AgentView>;
+}
+
+export interface AgentView {
+  onEvent: (event: RunEvent) => void;
+  close: () => Promise<void>;
+}
+
+/** The agent's per-group learning curves, from its prune run's record. */
+function agentHistory(groups: GroupDecision[]): AgentGroupHistory[] {
+  return groups.map((g) => ({
+    groupId: g.groupId,
+    producers: g.producers,
+    size: g.size,
+    kept: g.kept.length,
+    agentKept: g.agentKept,
+    probes: g.probes.map(({ kept, withinBudget }) => ({ kept, withinBudget })),
+    converged: g.converged,
+    finalEntropy: g.iterations[g.iterations.length - 1]?.entropy ?? NaN,
+    iterations: g.iterations.map((it) => ({ iteration: it.iteration, meanReward: it.meanReward, keptRatio: it.meanKept / g.size })),
+  }));
+}
+
+async function runAgent(
+  options: CompareOptions,
+  data: Dataset,
+  baseline: tf.LayersModel,
+  source: string,
+  context: RunContext,
+): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const view = await options.presentAgent();
+  const child = await pruneLoaded({ ...options.config, model: source }, data, await cloneModel(baseline), source, {
+    ...context,
+    onEvent: view.onEvent,
+  }).finally(view.close);
+  const result = child.record.result as { report?: PruneReport; groups?: GroupDecision[]; modelPath?: string };
+  if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined)
+    throw new Error(`prune run ${child.id} ended ${child.record.status}`);
+  const originalMacs = result.report.original.macs;
+  const pruned = await loadModel(result.modelPath!);
+  try {
+    return {
+      report: result.report,
+      runId: child.id,
+      modelPath: result.modelPath,
+      layers: layerWidths(baseline, pruned),
+      tradeOff: result.groups.map((g) => ({
+        flopsReduction: originalMacs / g.macs,
+        validationAccuracy: g.validationAccuracy,
+        label: `after group ${g.groupId}`,
+      })),
+      agent: agentHistory(result.groups),
+    };
+  } finally {
+    pruned.dispose();
+  }
+}
+
+/** What every hand-made method works from. */
+interface BaselineInputs {
+  options: CompareOptions;
+  data: Dataset;
+  baseline: tf.LayersModel;
+  /** The baseline's accuracy, cost and latency, taken once. */
+  unpruned: ModelSummary;
+  runDir: string;
+  context: RunContext;
+}
+
+/** The fine-tuning every pruning step gets: the config's, seeded by the compare seed. */
+const stepFinetune = (config: PruneConfig) => ({ ...config.finetune, seed: config.seed, restoreBest: true });
+
+const showFinetune =
+  (label: string, { log }: RunContext) =>
+  (event: FinetuneProgress) =>
+    log.status(`  ${label}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
+
+const dropText = ({ drop, withinTolerance }: { drop: number; withinTolerance: boolean }) =>
+  `validation drop ${drop.toFixed(2)} points${withinTolerance ? '' : ' (over the tolerance)'}`;
+
+/** A ranking's search as results.json keeps it, measured before the final fine-tune (test accuracy is reported, never used to choose). */
+async function describeVariant(ranking: Ranking, found: ToleranceResult, { data, unpruned }: BaselineInputs): Promise<RankingVariant> {
+  return {
+    ranking,
+    ratio: found.ratio,
+    ...reduction(unpruned, modelCost(found.model)),
+    validationAccuracy: found.validationAccuracy,
+    testAccuracy: await evaluateAccuracy(found.model, data.test, data.inputShape),
+    resolution: found.resolution,
+    probes: found.probes,
+  };
+}
+
+/**
+ * The same final fine-tune the agent's model gets (kept only if it improves
+ * validation accuracy, and only when something was pruned); then the model is
+ * saved as models/<method>/ and reported. Disposes `model`.
+ */
+async function finishBaseline(
+  method: Method,
+  model: tf.LayersModel,
+  validationAccuracy: number,
+  pruned: boolean,
+  { options, data, baseline, unpruned, runDir }: BaselineInputs,
+): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const { config } = options;
+  if (pruned && config.finalFinetune.epochs > 0) {
+    const tuned = await cloneModel(model);
+    const final = await trainModel(tuned, data, { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true });
+    if (final.validationAccuracy >= validationAccuracy) {
+      model.dispose();
+      model = tuned;
+    } else {
+      tuned.dispose();
+    }
+  }
+  try {
+    const modelPath = await saveModel(model, join(runDir, 'models', method), config.weightsDtype);
+    return {
+      report: await pruneReport(baseline, model, data, { before: unpruned, weightsDtype: config.weightsDtype }),
+      modelPath,
+      layers: layerWidths(baseline, model),
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * A criterion's tolerance search with local and with global ranking (same
+ * fine-tuning, same tolerance, same resolution); the row takes the one that
+ * removes more FLOPs, and results.json keeps both.
+ */
+async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const { options, data, baseline, unpruned, context } = inputs;
+  const { config } = options;
+  const heuristic = { ...DEFAULT_HEURISTIC_CONFIG, criterion: method, finetune: stepFinetune(config), seed: config.seed };
+  checkCriterion(baseline, heuristic, data);
+  const groupSizes = prunableSizes(baseline);
+  context.log.line(`  ${method}: bisection to ${describeResolution(groupSizes)}, with local and with global ranking`);
+  const search = { ...DEFAULT_SEARCH, tolerance: config.tolerance, maxProbes: options.probes, resolution: searchResolution(groupSizes) };
+  const searches: { found: ToleranceResult; variant: RankingVariant }[] = [];
+  for (const ranking of RANKINGS) {
+    const label = `${method} (${ranking})`;
+    const onEvent = (event: HeuristicEvent) => {
+      if (event.type === 'finetune-progress') showFinetune(label, context)(event);
+      if (event.type === 'probe-done')
+        context.log.line(`  ${label} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, ${dropText(event.probe)}`);
+    };
+    const found = await pruneToTolerance(baseline, data, { ...heuristic, ranking }, search, onEvent);
+    searches.push({ found, variant: await describeVariant(ranking, found, inputs) });
+  }
+  const chosen = betterRanking(searches.map((s) => s.variant));
+  for (const { found, variant } of searches) if (variant !== chosen) found.model.dispose();
+  const { found } = searches.find((s) => s.variant === chosen)!;
+  context.log.line(
+    `  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`,
+  );
+  return {
+    ...(await finishBaseline(method, found.model, found.validationAccuracy, found.ratio > 0, inputs)),
+    ranking: chosen.ranking,
+    variants: searches.map((s) => s.variant),
+    tradeOff: chosen.probes.map((p) => ({
+      flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs,
+      validationAccuracy: p.validationAccuracy,
+      label: `ratio ${p.ratio.toFixed(3)}`,
+    })),
+  };
+}
+
+/** Li et al.'s sensitivity analysis: each group's drop pruned alone, then a tolerance search over the drop threshold. */
+async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+  const { options, data, baseline, unpruned, context } = inputs;
+  const { config } = options;
+  const settings = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: stepFinetune(config) };
+  const { ratios } = settings;
+  context.log.line(
+    `  sensitivity: each group pruned alone (L1) at ratios ${ratios[0]}..${ratios[ratios.length - 1]}, then a bisection over the drop threshold (at most ${options.probes} probes)`,
+  );
+  const onEvent = (event: SensitivityEvent) => {
+    if (event.type === 'finetune-progress') showFinetune('sensitivity', context)(event);
+    if (event.type === 'group-measured') {
+      const { groupId, producers, size, points } = event.curve;
+      context.log.line(
+        `  sensitivity: group ${groupId} (${producers.join(', ')}, ${size} channels), validation drop before fine-tuning at each ratio: ${points.map((p) => p.drop.toFixed(1)).join(' ')}`,
+      );
+    }
+    if (event.type === 'probe-done') {
+      const p = event.probe;
+      context.log.line(
+        `  sensitivity probe ${p.probe}: threshold ${p.threshold.toFixed(2)} points, ratios ${Object.values(p.ratios)
+          .map((r) => r.toFixed(2))
+          .join('/')}, ${dropText(p)}`,
+      );
+    }
+  };
+  const found = await pruneBySensitivity(baseline, data, settings, { tolerance: config.tolerance, maxProbes: options.probes }, onEvent);
+  return {
+    ...(await finishBaseline('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, inputs)),
+    tradeOff: found.probes.map((p) => ({
+      flopsReduction: unpruned.macs / p.macs,
+      validationAccuracy: p.validationAccuracy,
+      label: `threshold ${p.threshold.toFixed(2)}`,
+    })),
+    sensitivity: { curves: found.curves, threshold: found.threshold, ratios: found.ratios, probes: found.probes },
+  };
+}
+
+export async function compare(requested: CompareOptions, context: RunContext): Promise<Run> {
+  const { log, backend } = context;
+  const reportPath = requested.reportPath;
+  if (reportPath !== undefined) checkWritable(reportPath);
+  const { data, model: baseline, source, splitSeed, scaling } = await trainedModelAndData({ ...requested.config, runsDir: requested.runsDir }, backend, log);
+  // Every method, and a resumed agent run, uses the baseline's split and scaling.
+  const options = { ...requested, config: { ...requested.config, splitSeed, scaling, weightsDtype: requested.config.weightsDtype ?? weightsDtypeOf(source) } };
+  const { config, methods } = options;
+  checkPrunable(baseline, source);
+  if (methods.includes('rl')) checkRewardSamples(config, data.validation.count);
+  const run = await Run.create(options.runsDir, {
+    command: 'compare',
+    label: `${modelShortName(config.model, data.name)}-${data.name}`,
+    config: { ...config, methods },
+    backend: backend.name,
+  });
+  log.line(`run: ${run.dir}`);
+  // From here on, a signal or an error is recorded in the run (guardRun).
+  try {
+    return await guardRun(run, async () => {
+      // The baseline's accuracy, cost and latency, taken once for every method's report.
+      const unpruned = await summariseModel(baseline, data, { path: source });
+      const results: CompareResults = {
+        baseline: source,
+        model: config.model,
+        dataset: data.name,
+        ...(data.classNames && { classNames: data.classNames }),
+        tolerance: config.tolerance,
+        seed: config.seed,
+        backend: backend.name,
+        unpruned: { validationAccuracy: unpruned.validationAccuracy, testAccuracy: unpruned.testAccuracy, macs: unpruned.macs, params: unpruned.params },
+        rows: [],
+      };
+      // Rows in the order the methods were named, whatever order they finish in.
+      const record = async (row: ResultRow) => {
+        results.rows.push(row);
+        results.rows.sort((a, b) => methods.indexOf(a.method) - methods.indexOf(b.method));
+        await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
+        writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+      };
+      /** One method in this process; a failure becomes a failed row. */
+      const runMethod = async (method: Method): Promise<ResultRow> => {
+        log.line(`== ${method}`);
+        const started = performance.now();
+        try {
+          const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
+          const { report, ...details } =
+            method === 'rl'
+              ? await runAgent(options, data, baseline, source, context)
+              : method === 'sensitivity'
+                ? await runSensitivity(inputs)
+                : await runHeuristic(method, inputs);
+          return fromReport(method, report, (performance.now() - started) / 1000, details);
+        } catch (err) {
+          const row: ResultRow = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
+          log.line(`${method} failed: ${row.error}`);
+          return row;
+        }
+      };
+      if (options.jobs > 1) await runInJobs(options, { source, runDir: run.dir, backend: backend.name, log }, record);
+      else {
+        for (const method of methods) {
+          const row = await runMethod(method);
+          if (deferredStopSignal() !== undefined) break; // the agent stopped on a signal: its cut-short run is not a result
+          await record(row);
+        }
+        const signal = deferredStopSignal();
+        if (signal !== undefined) {
+          await run.finish('interrupted', `stopped by ${signal}`);
+          log.line(`compare interrupted; the finished methods' rows are in ${join(run.dir, 'results.json')}`);
+          process.exitCode = STOP_SIGNALS[signal];
+          return run;
+        }
+      }
+      writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
+      log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
+      const summary = verdict(results.rows);
+      if (summary !== undefined) log.line(summary);
+      const html = await writeReport(results, reportPath ?? join(run.dir, 'report.html'));
+      log.line(`wrote ${join(run.dir, 'results.json')}, results.csv and ${html}`);
+      await run.finish('done');
+      return run;
+    });
+  } finally {
+    baseline.dispose();
+  }
+}
+
+const CLI = fileURLToPath(new URL('../../bin/autoprune.mjs', import.meta.url));
+
+/** Progress lines a job repeats often: shown as status, not kept. */
+const PROGRESS_LINE = /fine-tuning epoch|iteration \d+\/|batch \d+\/\d+/;
+
+/**
+ * Runs each method as a one-method `autoprune compare` in a child process,
+ * `jobs` at a time, from the same resolved config and baseline file. Their
+ * runs live in <run>/jobs/; each finished row is recorded as it arrives. A
+ * child that crashes gives a failed row; on exit (Ctrl-C included) the
+ * children still running are stopped.
+ */
+async function runInJobs(
+  options: CompareOptions,
+  { source, runDir, backend, log }: { source: string; runDir: string; backend: string; log: RunContext['log'] },
+  record: (row: ResultRow) => Promise<void>,
+): Promise<void> {
+  const jobsDir = join(runDir, 'jobs');
+  mkdirSync(jobsDir, { recursive: true });
+  const configPath = join(runDir, 'config.json');
+  writeFileAtomic(configPath, `${JSON.stringify({ ...options.config, model: source }, null, 2)}\n`);
+  const threads = wasmThreadsPerProcess(options.jobs);
+  log.line(`${plural(options.methods.length, 'method')}, ${options.jobs} at a time, ${plural(threads, 'wasm thread')} each; their runs: ${jobsDir}`);
+  // Children run in their own process groups, so a terminal's Ctrl-C reaches
+  // only this process, which passes one SIGINT to each (they keep what they
+  // finished) and starts no more.
+  const running = new Set<ChildProcess>();
+  const signalled = new WeakSet<ChildProcess>();
+  let stopping = false;
+  // One signal per child: a second SIGINT would cut short its own clean stop.
+  const stopChildren = (signal: NodeJS.Signals = 'SIGINT') => {
+    stopping = true;
+    for (const child of running) {
+      if (signalled.has(child)) continue;
+      signalled.add(child);
+      child.kill(signal);
+    }
+  };
+  const onExit = () => stopChildren();
+  const onTerminate = (signal: NodeJS.Signals) => {
+    stopChildren(signal);
+    process.exit(128 + (signal === 'SIGTERM' ? 15 : 1));
+  };
+  process.once('exit', onExit);
+  process.once('SIGTERM', onTerminate);
+  process.once('SIGHUP', onTerminate);
+
+  const runOne = (method: Method) =>
+    new Promise<ResultRow>((resolve) => {
+      const started = performance.now();
+      const args = [
+        CLI,
+        '--no-tui',
+        '--backend',
+        backend,
+        '--threads',
+        String(threads),
+        '--runs-dir',
+        jobsDir,
+        'compare',
+        '--config',
+        configPath,
+        '--methods',
+        method,
+        '--probes',
+        String(options.probes),
+      ];
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      running.add(child);
+      log.line(`== ${method} (pid ${child.pid})`);
+      let stdout = '';
+      let lastLine = '';
+      child.stdout!.on('data', (chunk) => (stdout += chunk));
+      createInterface({ input: child.stderr! }).on('line', (line) => {
+        lastLine = line.trim() || lastLine;
+        if (PROGRESS_LINE.test(line)) log.status(`[${method}] ${line.trim()}`);
+        else log.line(`[${method}] ${line}`);
+      });
+      child.on('error', (err) => (lastLine = err.message));
+      child.on('close', (code, signal) => {
+        running.delete(child);
+        const seconds = (performance.now() - started) / 1000;
+        const childRun = stdout.trim().split('\n').pop() ?? '';
+        const resultsPath = join(jobsDir, childRun, 'results.json');
+        if (code === 0 && childRun !== '' && existsSync(resultsPath)) {
+          const row = (JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults).rows.find((r) => r.method === method);
+          if (row !== undefined) return resolve(row);
+        }
+        const why = signal !== null ? `stopped by ${signal}` : `exit ${code}`;
+        resolve({ method, status: 'failed', error: `its process ended (${why}): ${lastLine}`, seconds });
+      });
+    });
+
+  const queue = [...options.methods];
+  const worker = async () => {
+    for (let method = queue.shift(); method !== undefined && !stopping; method = queue.shift()) {
+      const row = await runOne(method);
+      if (stopping) return; // stopped: a method cut short is not a result
+      if (row.status === 'failed') log.line(`${method} failed: ${row.error}`);
+      await record(row);
+    }
+  };
+  const onInterrupt = () => stopChildren();
+  process.prependOnceListener('SIGINT', onInterrupt);
+  try {
+    await Promise.all(Array.from({ length: Math.min(options.jobs, queue.length) }, worker));
+  } finally {
+    process.off('exit', onExit);
+    process.off('SIGTERM', onTerminate);
+    process.off('SIGHUP', onTerminate);
+    process.off('SIGINT', onInterrupt);
+  }
+}
+
+/** Redraws report.html from the results.json of one compare run, or of several merged (then `out` is needed); returns the path written. */
+export async function redrawReport(runIds: string[], runsDir: string, out?: string): Promise<string> {
+  if (runIds.length > 1 && out === undefined) throw new RunError('report: with several runs, say where the merged report goes');
+  const parts = [];
+  for (const runId of runIds) {
+    const run = await Run.open(runsDir, runId);
+    const resultsPath = join(run.dir, 'results.json');
+    if (run.record.command !== 'compare') throw new RunError(`run "${runId}" is a ${run.record.command} run; only compare runs have a report`);
+    if (!existsSync(resultsPath)) throw new RunError(`run "${runId}" has no results.json yet (no method finished)`);
+    parts.push({ runId, dir: run.dir, results: JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults });
+  }
+  return writeReport(mergeResults(parts), out ?? join(parts[0].dir, 'report.html'));
+}
