@@ -20,6 +20,7 @@ export { type DataSource, loadData } from './data/load.js';
 export { cloneModel, loadModel, modelFilesBytes, saveModel, weightsDtypeOf } from './models/io.js';
 export { WEIGHTS_DTYPES, type WeightsDtype } from './models/quantize.js';
 export { hasUnknownInputSize, withInputShape } from './models/input-shape.js';
+export { flattenModel, isNested } from './models/flatten.js';
 export { buildZooModel, isZooName, ModelError, ZOO_NAMES, type ZooName } from './models/zoo.js';
 
 // What is coupled: the dependency graph and its channel groups.

@@ -1,10 +1,14 @@
 /** One test per coupling pattern: the pruned model equals the original with the removed channels forced to zero. */
 import * as tf from '@tensorflow/tfjs';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/backend.js';
+import { isNested } from '../src/models/flatten.js';
+import { loadModel, saveModel } from '../src/models/io.js';
 import { buildZooModel, ZOO_NAMES } from '../src/models/zoo.js';
 import { buildGraph, GraphError } from '../src/prune/graph.js';
 import { pruneModel, PruneError } from '../src/prune/surgery.js';
+import { tempDir } from './helpers.js';
 import { maxOutputDiff, randomizeWeights, randomPlan, zeroedReference } from './prune-helpers.js';
 
 const TOLERANCE = 1e-4;
@@ -130,6 +134,33 @@ describe('pruning by coupling pattern', () => {
 
   it.each(ZOO_NAMES)('zoo model %s', async (name) => {
     await checkPruning(buildZooModel(name, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 }), name);
+  });
+
+  it('flattens nested models (a functional base with a residual add, a Sequential head, inside a Sequential) and prunes across them', async () => {
+    const baseInput = tf.input({ shape: [8, 8, 3], name: 'base_input' });
+    const stem = apply(L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'base_stem' }), baseInput);
+    const branch = apply(L.batchNormalization({ name: 'base_bn' }), apply(L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'base_conv' }), stem));
+    const base = tf.model({ name: 'base', inputs: baseInput, outputs: apply(L.add({ name: 'base_add' }), [stem, branch]) });
+    const head = tf.sequential({
+      name: 'head',
+      layers: [
+        L.flatten({ name: 'head_flatten', inputShape: [8, 8, 6] }),
+        L.dense({ units: 5, activation: 'relu', name: 'head_fc' }),
+        L.dense({ units: 3, name: 'head_out' }),
+      ],
+    });
+    const nested = tf.sequential({ name: 'transfer', layers: [base, head] });
+    randomizeWeights(nested);
+    expect(() => buildGraph(nested)).toThrow(/layer "base" \(Model\) is a nested model: flatten the model first/);
+    const dir = tempDir();
+    await saveModel(nested, dir);
+    const flat = await loadModel(join(dir, 'model.json'));
+    expect(isNested(flat)).toBe(false);
+    expect(flat.layers.map((l) => l.name)).toEqual(['base_input', 'base_stem', 'base_conv', 'base_bn', 'base_add', 'head_flatten', 'head_fc', 'head_out']);
+    expect(await maxOutputDiff(nested, flat)).toBe(0); // the same function, the same weights
+    const { graph } = await checkPruning(flat);
+    // The residual add couples the stem and the branch inside the base; the head's hidden layer is its own group.
+    expect(graph.prunableGroups().map((g) => g.producers)).toEqual([['base_stem', 'base_conv'], ['head_fc']]);
   });
 });
 

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import './tfjs-fixes.js';
+import { flattenModel, isNested } from './flatten.js';
 import { quantizeWeights, storedWeightsDtype, type WeightsDtype } from './quantize.js';
 import { ModelError } from './zoo.js';
 
@@ -114,10 +115,18 @@ export async function loadModel(path: string): Promise<tf.LayersModel> {
     buffers.push(...files.map((f) => readFileSync(f)));
   }
   const weightData = tf.io.CompositeArrayBuffer.join(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+  let model: tf.LayersModel;
   try {
-    return await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));
+    model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData }));
   } catch (err) {
     throw new ModelError(`${modelPath}: TF.js could not build the model (${(err as Error).message})`);
+  }
+  if (!isNested(model)) return model;
+  // A model nesting models (transfer learning, Teachable Machine) is read as one flat model with the same weights.
+  try {
+    return await flattenModel(model, modelPath);
+  } finally {
+    model.dispose();
   }
 }
 

@@ -213,6 +213,11 @@ export class DependencyGraph {
       if (!this.nodes.has(layer.name)) this.inputNode(layer, layer.name);
       return;
     }
+    if (className === 'Sequential' || className === 'Model' || className === 'Functional') {
+      throw new GraphError(
+        `layer "${layer.name}" (${className}) is a nested model: flatten the model first (flattenModel; loadModel does it when it reads a file)`,
+      );
+    }
     const kind = LAYER_KINDS[className] ?? (mixesChannels(layer) ? 'passthrough' : undefined);
     if (kind === undefined) {
       throw new GraphError(`layer "${layer.name}" (${className}): autoprune cannot trace channels through this layer type`);
