@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../src/data/datasets.js';
 import { seededPermutation, subsetSplit } from '../src/data/datasets.js';
-import { type CriterionName, CriterionError, DATA_CRITERIA, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
+import { type CriterionName, CriterionError, criterionOf, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prune/graph.js';
@@ -238,7 +238,7 @@ export class PruningEnv {
    */
   criterionScores(criterion: CriterionName, group: ChannelGroup = this.current().group): Float32Array | undefined {
     const { data } = this;
-    if (DATA_CRITERIA.includes(criterion) && data.train.count === 0) return undefined;
+    if (criterionOf(criterion).needsData && data.train.count === 0) return undefined;
     const scoring = { split: data.train, inputShape: data.inputShape, numClasses: data.numClasses, samples: this.config.criteriaSamples, batchSize: 128 };
     try {
       return scoreGroups(criterion, { graph: this.graphOfModel, data: scoring, seed: this.config.seed }, [group]).get(group.id);

@@ -32,7 +32,18 @@ export { layerMacs, measureLatency, measureSpeedup, type ModelCost, modelCost, r
 export { formatReport, type PruneReport, pruneReport, summariseModel } from './prune/report.js';
 
 // What to prune: criteria score each group's channels.
-export { CRITERIA, CriterionError, type CriterionName, type GroupScores, scoreGroups, topChannels } from './heuristics/criteria.js';
+export {
+  BUILTIN_CRITERIA,
+  CRITERIA,
+  type Criterion,
+  CriterionError,
+  type CriterionName,
+  criterionOf,
+  type GroupScores,
+  type ScoreContext,
+  scoreGroups,
+  topChannels,
+} from './heuristics/criteria.js';
 // Hand-made policies: a criterion to a ratio or to a tolerance, and per-group sensitivity analysis.
 export {
   DEFAULT_HEURISTIC_CONFIG,

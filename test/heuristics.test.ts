@@ -19,6 +19,7 @@ import {
   ratiosAtThreshold,
   type SensitivityCurve,
 } from '../src/heuristics/sensitivity.js';
+import type { Criterion } from '../src/heuristics/criteria.js';
 import type { ChannelGroup } from '../src/prune/graph.js';
 import { buildGraph } from '../src/prune/graph.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
@@ -234,6 +235,24 @@ describe('pruning with fine-tuning', () => {
     expect(result.steps[0].kept).toEqual({ 0: 4 });
     result.model.dispose();
     mixed.dispose();
+  });
+
+  it('takes a criterion of your own: the channels it scores highest are the ones kept', async () => {
+    // Keeps the last channels of every group: a ranking no built-in criterion gives.
+    const lastFirst: Criterion = {
+      name: 'last-first',
+      needsData: false,
+      score: (_ctx, groups) => new Map(groups.map((g) => [g.id, Float32Array.from({ length: g.size }, (_, i) => i)])),
+    };
+    const result = await pruneToRatio(base, data, { ...config, criterion: lastFirst, finetune: { ...config.finetune, epochs: 0 } }, 0.5);
+    const original = buildGraph(base).prunableGroups()[0];
+    const kernel = (m: tf.LayersModel) => m.getLayer(original.producers[0]).getWeights()[0];
+    const kept = Math.ceil(original.size / 2);
+    expect(kernel(result.model).shape.at(-1)).toBe(kept);
+    const expected = tf.slice(kernel(base), [0, 0, 0, original.size - kept], [-1, -1, -1, kept]);
+    expect(Array.from(kernel(result.model).dataSync())).toEqual(Array.from(expected.dataSync()));
+    expected.dispose();
+    result.model.dispose();
   });
 
   it('finds a model within the tolerance on validation data, recording every probe', async () => {

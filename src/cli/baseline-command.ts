@@ -1,6 +1,7 @@
 /** `autoprune baseline`: prune with a hand-made criterion, to a ratio or to an accuracy tolerance. */
 import { join } from 'node:path';
 import type { BackendChoice } from '../backend/backend.js';
+import { criterionOf } from '../heuristics/criteria.js';
 import {
   checkCriterion,
   describeResolution,
@@ -65,12 +66,14 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
   const config = { ...options, baseline: source, dataSource: data.source };
   const run = await Run.create(options.runsDir, {
     command: 'baseline',
-    label: `${options.heuristic.criterion}-${modelShortName(options.model, data.name)}-${data.name}`,
+    label: `${criterionOf(options.heuristic.criterion).name}-${modelShortName(options.model, data.name)}-${data.name}`,
     config,
     backend: backend.name,
   });
   log.line(`run: ${run.dir}`);
-  log.line(`criterion ${options.heuristic.criterion}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`);
+  log.line(
+    `criterion ${criterionOf(options.heuristic.criterion).name}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`,
+  );
   const steps: unknown[] = [];
   const probes: unknown[] = [];
   const emit = (event: HeuristicEvent) => {

@@ -18,8 +18,6 @@ import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
 
 export const CRITERIA = ['l1', 'l2', 'random', 'apoz', 'mean-activation', 'bn-scale', 'taylor', 'fpgm'] as const;
 export type CriterionName = (typeof CRITERIA)[number];
-export const DATA_CRITERIA: readonly CriterionName[] = ['apoz', 'mean-activation', 'taylor'];
-
 export class CriterionError extends Error {}
 
 export interface ScoringData {
@@ -196,17 +194,46 @@ function activationScores(ctx: ScoreContext, groups: ChannelGroup[], stat: Activ
   return scores;
 }
 
-/** Scores every group in `groups` by the named criterion. */
-export function scoreGroups(criterion: CriterionName, ctx: ScoreContext, groups: ChannelGroup[]): GroupScores {
-  if (criterion === 'apoz' || criterion === 'mean-activation' || criterion === 'taylor') return activationScores(ctx, groups, criterion);
-  const byGroup: Record<Exclude<CriterionName, ActivationStat | 'bn-scale'>, (g: ChannelGroup) => Float32Array> = {
-    l1: (g) => l1(ctx.graph, g),
-    l2: (g) => l2(ctx.graph, g),
-    fpgm: (g) => fpgm(ctx.graph, g),
-    random: (g) => random(g, ctx.seed),
-  };
-  if (criterion === 'bn-scale') return bnScaleGroups(ctx.graph, groups);
-  return new Map(groups.map((g) => [g.id, byGroup[criterion](g)]));
+/**
+ * A criterion as a value: whatever takes a criterion name (pruneToTolerance,
+ * pruneToRatio, scoreGroups) also takes one of these, so a user can bring
+ * their own scoring.
+ */
+export interface Criterion {
+  name: string;
+  /** Reads activations or gradients, so needs `ScoreContext.data` (training images). */
+  needsData: boolean;
+  /** One score per channel of each group, higher = keep. A group left out of the map keeps all its channels. */
+  score(ctx: ScoreContext, groups: ChannelGroup[]): GroupScores;
+}
+
+/** A criterion that scores each group on its own from its weights. */
+const perGroup = (name: CriterionName, score: (ctx: ScoreContext, group: ChannelGroup) => Float32Array): Criterion => ({
+  name,
+  needsData: false,
+  score: (ctx, groups) => new Map(groups.map((g) => [g.id, score(ctx, g)])),
+});
+const fromActivations = (name: ActivationStat): Criterion => ({ name, needsData: true, score: (ctx, groups) => activationScores(ctx, groups, name) });
+
+export const BUILTIN_CRITERIA: Record<CriterionName, Criterion> = {
+  l1: perGroup('l1', (ctx, g) => l1(ctx.graph, g)),
+  l2: perGroup('l2', (ctx, g) => l2(ctx.graph, g)),
+  random: perGroup('random', (ctx, g) => random(g, ctx.seed)),
+  apoz: fromActivations('apoz'),
+  'mean-activation': fromActivations('mean-activation'),
+  'bn-scale': { name: 'bn-scale', needsData: false, score: (ctx, groups) => bnScaleGroups(ctx.graph, groups) },
+  taylor: fromActivations('taylor'),
+  fpgm: perGroup('fpgm', (ctx, g) => fpgm(ctx.graph, g)),
+};
+
+/** The criterion a name stands for, or the criterion given. */
+export function criterionOf(criterion: CriterionName | Criterion): Criterion {
+  return typeof criterion === 'string' ? BUILTIN_CRITERIA[criterion] : criterion;
+}
+
+/** Scores every group in `groups` by the criterion. */
+export function scoreGroups(criterion: CriterionName | Criterion, ctx: ScoreContext, groups: ChannelGroup[]): GroupScores {
+  return criterionOf(criterion).score(ctx, groups);
 }
 
 /**

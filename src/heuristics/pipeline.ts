@@ -11,7 +11,7 @@ import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { pruneModel, type KeepPlan } from '../prune/surgery.js';
 import { DEFAULT_BATCHNORM_IMAGES, evaluateAccuracy, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
-import { type CriterionName, CriterionError, DATA_CRITERIA, type GroupScores, scoreGroups, topChannels } from './criteria.js';
+import { type Criterion, type CriterionName, CriterionError, criterionOf, type GroupScores, scoreGroups, topChannels } from './criteria.js';
 
 export const RANKINGS = ['local', 'global'] as const;
 export type Ranking = (typeof RANKINGS)[number];
@@ -19,8 +19,8 @@ export const SCHEDULES = ['one-shot', 'iterative', 'agp'] as const;
 export type Schedule = (typeof SCHEDULES)[number];
 
 export interface HeuristicConfig {
-  /** Filter-scoring criterion. */
-  criterion: CriterionName;
+  /** Filter-scoring criterion: a built-in's name, or a Criterion of your own. */
+  criterion: CriterionName | Criterion;
   /** local: every group loses the same share; global: all channels ranked together after per-group mean normalisation. */
   ranking: Ranking;
   /** one-shot: prune once; iterative: equal steps; agp: Zhu & Gupta's cubic schedule. Fine-tuning follows every step. */
@@ -154,15 +154,16 @@ export type HeuristicEvent =
 export type EventSink = (event: HeuristicEvent) => void;
 
 export function checkData(config: HeuristicConfig, data: Dataset | undefined): void {
-  if (DATA_CRITERIA.includes(config.criterion) && (data === undefined || data.train.count === 0)) {
-    throw new CriterionError(`criterion ${config.criterion} needs training data to score channels`);
+  const criterion = criterionOf(config.criterion);
+  if (criterion.needsData && (data === undefined || data.train.count === 0)) {
+    throw new CriterionError(`criterion ${criterion.name} needs training data to score channels`);
   }
 }
 
 /** Fails early when the criterion cannot score this model (e.g. bn-scale without BatchNorm); cheap for weight criteria. */
 export function checkCriterion(model: tf.LayersModel, config: HeuristicConfig, data: Dataset): void {
   checkData(config, data);
-  if (DATA_CRITERIA.includes(config.criterion)) return;
+  if (criterionOf(config.criterion).needsData) return;
   const graph = buildGraph(model);
   scoreGroups(config.criterion, { graph, seed: config.seed }, graph.prunableGroups());
 }
