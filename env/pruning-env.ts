@@ -23,6 +23,7 @@ import { type CriterionName, CriterionError, criterionOf, filterRows, scoreGroup
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prune/graph.js';
+import { type LayerNode, layerType } from '../src/prune/layer-types.js';
 import { layerMacs, modelCost } from '../src/prune/metrics.js';
 import { disposeLayers, prunedLayers, pruneModel } from '../src/prune/surgery.js';
 import { GroupRecovery, type RecoveryConfig } from './recovery.js';
@@ -253,8 +254,9 @@ export class PruningEnv {
     const squares = new Float64Array(group.size);
     for (const member of group.members.filter((m) => m.role === 'in')) {
       const node = this.graphOfModel.node(member.layer);
-      const key = node.className === 'SeparableConv2D' ? 'depthwise_kernel' : 'kernel';
-      const inputAxis = node.className === 'Dense' ? 0 : 2;
+      const read = inputAxisOf(node);
+      if (read === undefined) continue; // a consumer with no weight on its input channels
+      const [key, inputAxis] = read;
       const kernel = layerWeight(node.layer, key)!.read();
       const perPosition = tf.tidy(() =>
         tf
@@ -372,4 +374,13 @@ export function keptIndices(mask: ArrayLike<number>): number[] {
   const kept: number[] = [];
   for (let i = 0; i < mask.length; i++) if (mask[i] > 0) kept.push(i);
   return kept;
+}
+
+/** The first weight (and its axis) of a consumer indexed by its input channels, as its layer type's surgery rule says. */
+function inputAxisOf(node: LayerNode): [string, number] | undefined {
+  const rule = layerType(node.className)?.rule?.(node);
+  for (const [key, axes] of Object.entries(rule?.axes ?? {})) {
+    for (const [axis, refs] of Object.entries(axes)) if (refs === node.inputRefs[0]) return [key, Number(axis)];
+  }
+  return undefined;
 }

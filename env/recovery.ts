@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../src/prune/graph.js';
+import { layerType } from '../src/prune/layer-types.js';
 
 export interface RecoveryConfig {
   /** Re-estimate the statistics of the BatchNorms after the group's consumers on training images (EagleEye). */
@@ -125,7 +126,7 @@ export class GroupRecovery {
   }
 }
 
-/** Conv2D (no dilation) and rank-2 Dense consumers of the group, small enough to refit, that do not also produce it. */
+/** Consumers of the group that their layer type lets be refitted (dense, or conv without dilation), small enough, that do not also produce it. */
 function refittableConsumers(graph: DependencyGraph, group: ChannelGroup, maxInputs: number): string[] {
   const roles = new Map<string, Set<string>>();
   for (const m of group.members) roles.set(m.layer, (roles.get(m.layer) ?? new Set()).add(m.role));
@@ -136,8 +137,9 @@ function refittableConsumers(graph: DependencyGraph, group: ChannelGroup, maxInp
       const node = graph.node(name);
       const shape = layerWeight(node.layer, 'kernel')?.shape as number[] | undefined;
       if (shape === undefined) return false;
-      if (node.className === 'Dense') return shape.length === 2 && shape[0] <= maxInputs;
-      if (node.className !== 'Conv2D') return false;
+      const refit = layerType(node.className)?.refit;
+      if (refit === 'dense') return shape.length === 2 && shape[0] <= maxInputs;
+      if (refit !== 'conv') return false;
       const { dilationRate } = node.layer.getConfig() as { dilationRate?: number | number[] };
       const dilated = [dilationRate ?? 1].flat().some((d) => d !== 1);
       return !dilated && shape[0] * shape[1] * shape[2] <= maxInputs;
@@ -146,7 +148,7 @@ function refittableConsumers(graph: DependencyGraph, group: ChannelGroup, maxInp
 
 /** The consumer's input as rows of its fan-in: im2col patches for a conv ([positions, kh * kw * c]), the input itself for a dense layer. */
 function patches(layer: tf.layers.Layer, x: tf.Tensor): tf.Tensor2D {
-  if (layer.getClassName() === 'Dense') return x as tf.Tensor2D;
+  if (layerType(layer.getClassName())?.refit === 'dense') return x as tf.Tensor2D;
   const { kernelSize, strides, padding } = layer.getConfig() as { kernelSize: number | number[]; strides: number | number[]; padding: string };
   const [kh, kw] = [kernelSize].flat().length === 1 ? [Number(kernelSize), Number(kernelSize)] : (kernelSize as number[]);
   const [sh, sw] = [strides].flat().length === 1 ? [Number(strides), Number(strides)] : (strides as number[]);

@@ -25,7 +25,9 @@ export { buildZooModel, isZooName, ModelError, ZOO_NAMES, type ZooName } from '.
 
 // What is coupled: the dependency graph and its channel groups.
 export { buildGraph, type ChannelGroup, checkPrunable, DependencyGraph, GraphError, type GroupMember } from './prune/graph.js';
-// How to prune: physical removal of channels, one place per layer type.
+// One place per layer type (how channels pass, which weight axes follow them, MACs), extensible.
+export { type LayerType, layerType, registerLayerType } from './prune/layer-types.js';
+// How to prune: physical removal of channels.
 export { type KeepPlan, pruneModel, PruneError, validatePlan } from './prune/surgery.js';
 // What it costs: MACs, parameters, latency, size on disk.
 export { layerMacs, measureLatency, measureSpeedup, type ModelCost, modelCost, reduction, type Speedup, sizeOnDisk } from './prune/metrics.js';

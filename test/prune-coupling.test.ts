@@ -7,6 +7,7 @@ import { isNested } from '../src/models/flatten.js';
 import { loadModel, saveModel } from '../src/models/io.js';
 import { buildZooModel, ZOO_NAMES } from '../src/models/zoo.js';
 import { buildGraph, GraphError } from '../src/prune/graph.js';
+import { registerLayerType } from '../src/prune/layer-types.js';
 import { pruneModel, PruneError } from '../src/prune/surgery.js';
 import { tempDir } from './helpers.js';
 import { maxOutputDiff, randomizeWeights, randomPlan, zeroedReference } from './prune-helpers.js';
@@ -161,6 +162,47 @@ describe('pruning by coupling pattern', () => {
     const { graph } = await checkPruning(flat);
     // The residual add couples the stem and the branch inside the base; the head's hidden layer is its own group.
     expect(graph.prunableGroups().map((g) => g.producers)).toEqual([['base_stem', 'base_conv'], ['head_fc']]);
+  });
+});
+
+/** A custom layer: a learned scale per channel. autoprune does not know it until it is registered. */
+class ChannelScale extends tf.layers.Layer {
+  static className = 'ChannelScale';
+  private scale?: tf.LayerVariable;
+  build(inputShape: tf.Shape | tf.Shape[]): void {
+    const shape = inputShape as tf.Shape;
+    this.scale = this.addWeight('scale', [shape[shape.length - 1]!], 'float32', tf.initializers.ones());
+    this.built = true;
+  }
+  call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => tf.mul([inputs].flat()[0], this.scale!.read()));
+  }
+  getClassName(): string {
+    return ChannelScale.className;
+  }
+}
+tf.serialization.registerClass(ChannelScale);
+
+describe('a layer type of your own', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('is traced and pruned once registered: one entry saying how its channels pass and which weight axis follows them', async () => {
+    const build = () =>
+      functional((x) => {
+        const conv = apply(L.conv2d({ filters: 6, kernelSize: 3, activation: 'relu' }), x);
+        const scaled = apply(new ChannelScale({}), conv);
+        return apply(L.dense({ units: 3 }), apply(L.flatten({}), scaled));
+      });
+    expect(() => buildGraph(build())).toThrow(/\(ChannelScale\): autoprune cannot trace channels through this layer type/);
+    registerLayerType('ChannelScale', { kind: 'passthrough', rule: ({ inputRefs: [input] }) => ({ axes: { scale: { 0: input } } }) });
+    const { graph, plan, pruned } = await checkPruning(build());
+    expect(graph.prunableGroups().map((g) => g.members.map((m) => `${graph.node(m.layer).className}:${m.role}`))).toEqual([
+      ['Conv2D:out', 'ChannelScale:channel', 'Dense:in'],
+    ]);
+    const scale = pruned.layers.find((l) => l.getClassName() === 'ChannelScale')!;
+    expect(scale.getWeights()[0].shape).toEqual([plan.get(graph.prunableGroups()[0].id)!.length]);
   });
 });
 

@@ -12,7 +12,8 @@
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { Split } from '../data/datasets.js';
-import { layerWeight, outputKernel } from '../models/weights.js';
+import { layerWeight } from '../models/weights.js';
+import { outputKernel } from '../prune/layer-types.js';
 import { execute } from '../prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
 

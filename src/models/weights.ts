@@ -7,11 +7,3 @@ export const weightKey = (variable: tf.LayerVariable): string => (variable.origi
 export function layerWeight(layer: tf.layers.Layer, key: string): tf.LayerVariable | undefined {
   return layer.weights.find((w) => weightKey(w) === key);
 }
-
-/** The weight that holds a producer's output channels on its last axis. */
-export function outputKernel(layer: tf.layers.Layer): tf.LayerVariable {
-  const key = layer.getClassName() === 'SeparableConv2D' ? 'pointwise_kernel' : 'kernel';
-  const kernel = layerWeight(layer, key);
-  if (kernel === undefined) throw new Error(`layer "${layer.name}" has no ${key}`);
-  return kernel;
-}

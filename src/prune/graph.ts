@@ -13,69 +13,17 @@
  * whose positions refer to it.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { type ChannelRef, type LayerKind, type LayerNode, layerType } from './layer-types.js';
 
-export interface ChannelRef {
-  space: number;
-  index: number;
-}
+export type { ChannelRef, LayerNode } from './layer-types.js';
 
 export class GraphError extends Error {}
-
-/** How a layer relates to channels. */
-type LayerKind = 'input' | 'producer' | 'depthwise' | 'passthrough' | 'flatten' | 'merge' | 'concat';
-
-const LAYER_KINDS: Record<string, LayerKind> = {
-  InputLayer: 'input',
-  Conv2D: 'producer',
-  Dense: 'producer',
-  SeparableConv2D: 'producer',
-  DepthwiseConv2D: 'depthwise',
-  BatchNormalization: 'passthrough',
-  Activation: 'passthrough',
-  ReLU: 'passthrough',
-  LeakyReLU: 'passthrough',
-  ELU: 'passthrough',
-  ThresholdedReLU: 'passthrough',
-  Dropout: 'passthrough',
-  SpatialDropout1D: 'passthrough',
-  GaussianNoise: 'passthrough',
-  GaussianDropout: 'passthrough',
-  AlphaDropout: 'passthrough',
-  MaxPooling2D: 'passthrough',
-  AveragePooling2D: 'passthrough',
-  GlobalAveragePooling2D: 'passthrough',
-  GlobalMaxPooling2D: 'passthrough',
-  ZeroPadding2D: 'passthrough',
-  Cropping2D: 'passthrough',
-  UpSampling2D: 'passthrough',
-  Flatten: 'flatten',
-  Add: 'merge',
-  Multiply: 'merge',
-  Average: 'merge',
-  Maximum: 'merge',
-  Minimum: 'merge',
-  Subtract: 'merge',
-  Concatenate: 'concat',
-};
 
 /** Pass-through layers whose output channel depends on other channels: pruning across them changes the result. */
 function mixesChannels(layer: tf.layers.Layer): boolean {
   const cls = layer.getClassName();
   const config = layer.getConfig() as { activation?: string };
   return cls === 'Softmax' || (cls === 'Activation' && config.activation === 'softmax');
-}
-
-export interface LayerNode {
-  name: string;
-  className: string;
-  kind: LayerKind;
-  layer: tf.layers.Layer;
-  /** Names of the layers feeding this one, in input order. */
-  inputs: string[];
-  /** Channel references of each input's last axis. */
-  inputRefs: ChannelRef[][];
-  /** Channel references of the output's last axis. */
-  outputRefs: ChannelRef[];
 }
 
 export interface GroupMember {
@@ -218,7 +166,7 @@ export class DependencyGraph {
         `layer "${layer.name}" (${className}) is a nested model: flatten the model first (flattenModel; loadModel does it when it reads a file)`,
       );
     }
-    const kind = LAYER_KINDS[className] ?? (mixesChannels(layer) ? 'passthrough' : undefined);
+    const kind = layerType(className)?.kind ?? (mixesChannels(layer) ? 'passthrough' : undefined);
     if (kind === undefined) {
       throw new GraphError(`layer "${layer.name}" (${className}): autoprune cannot trace channels through this layer type`);
     }
@@ -323,7 +271,8 @@ export class DependencyGraph {
       if (node.kind === 'producer') {
         for (const ref of node.outputRefs) add(ref, 'out');
         for (const ref of node.inputRefs[0]) add(ref, 'in');
-      } else if (node.kind === 'depthwise' || node.className === 'BatchNormalization') {
+      } else if (node.kind === 'depthwise' || layerType(node.className)?.rule !== undefined) {
+        // Carries weights per channel (BatchNorm, a depthwise kernel, a registered layer with a rule).
         for (const ref of node.inputRefs[0]) add(ref, 'channel');
       }
     }

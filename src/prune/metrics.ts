@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
-import { layerWeight } from '../models/weights.js';
+import { layerType } from './layer-types.js';
 
 export interface LayerCost {
   name: string;
@@ -25,39 +25,9 @@ export interface ModelCost {
   macs: number;
 }
 
-const product = (xs: (number | null)[]) => xs.reduce((a: number, b) => a * (b ?? 1), 1);
-
-function kernelShape(layer: tf.layers.Layer, key: string): number[] {
-  const variable = layerWeight(layer, key);
-  if (variable === undefined) throw new Error(`layer "${layer.name}" has no ${key}`);
-  return variable.shape as number[];
-}
-
 /** MACs of one layer for one image; `outputShape` for a standalone layer not connected to a model. */
 export function layerMacs(layer: tf.layers.Layer, outputShape = layer.outputShape as (number | null)[]): number {
-  const out = outputShape;
-  const positions = product(out.slice(1, -1)); // spatial positions (1 for a dense layer on a vector)
-  switch (layer.getClassName()) {
-    case 'Conv2D': {
-      const [kh, kw, cin, cout] = kernelShape(layer, 'kernel');
-      return positions * cout * kh * kw * cin;
-    }
-    case 'DepthwiseConv2D': {
-      const [kh, kw, cin, multiplier] = kernelShape(layer, 'depthwise_kernel');
-      return positions * cin * multiplier * kh * kw;
-    }
-    case 'SeparableConv2D': {
-      const [kh, kw, cin, multiplier] = kernelShape(layer, 'depthwise_kernel');
-      const [, , mid, cout] = kernelShape(layer, 'pointwise_kernel');
-      return positions * (cin * multiplier * kh * kw + mid * cout);
-    }
-    case 'Dense': {
-      const [cin, cout] = kernelShape(layer, 'kernel');
-      return positions * cin * cout;
-    }
-    default:
-      return 0;
-  }
+  return layerType(layer.getClassName())?.macs?.(layer, outputShape) ?? 0;
 }
 
 export function modelCost(model: tf.LayersModel): ModelCost {

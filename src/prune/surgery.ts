@@ -8,45 +8,11 @@
 import * as tf from '@tensorflow/tfjs';
 import '../models/tfjs-fixes.js';
 import { weightKey } from '../models/weights.js';
-import { type ChannelGroup, type ChannelRef, type DependencyGraph, GraphError, type LayerNode } from './graph.js';
+import { type ChannelGroup, type DependencyGraph, GraphError } from './graph.js';
+import { type ChannelRef, type LayerNode, layerType } from './layer-types.js';
 
 /** Channels to keep per group id; groups not named keep all their channels. */
 export type KeepPlan = Map<number, number[]>;
-
-/** For each weight (by its name inside the layer), the channel references along each pruned axis. */
-type WeightAxes = Record<string, Record<number, ChannelRef[]>>;
-
-interface LayerRule {
-  axes: WeightAxes;
-  /** The config field holding the output channel count, and the references it counts. */
-  resize?: { field: 'filters' | 'units'; refs: ChannelRef[] };
-}
-
-const repeatEach = (refs: ChannelRef[], times: number) => refs.flatMap((r) => Array.from({ length: times }, () => r));
-
-const LAYER_RULES: Record<string, (node: LayerNode) => LayerRule> = {
-  Conv2D: ({ inputRefs: [input], outputRefs: out }) => ({
-    axes: { kernel: { 2: input, 3: out }, bias: { 0: out } },
-    resize: { field: 'filters', refs: out },
-  }),
-  Dense: ({ inputRefs: [input], outputRefs: out }) => ({
-    axes: { kernel: { 0: input, 1: out }, bias: { 0: out } },
-    resize: { field: 'units', refs: out },
-  }),
-  DepthwiseConv2D: ({ inputRefs: [input], outputRefs: out }) => ({
-    axes: { depthwise_kernel: { 2: input }, bias: { 0: out } },
-  }),
-  SeparableConv2D: ({ layer, inputRefs: [input], outputRefs: out }) => {
-    const multiplier = (layer.getConfig() as { depthMultiplier?: number }).depthMultiplier ?? 1;
-    return {
-      axes: { depthwise_kernel: { 2: input }, pointwise_kernel: { 2: repeatEach(input, multiplier), 3: out }, bias: { 0: out } },
-      resize: { field: 'filters', refs: out },
-    };
-  },
-  BatchNormalization: ({ inputRefs: [input] }) => ({
-    axes: { gamma: { 0: input }, beta: { 0: input }, moving_mean: { 0: input }, moving_variance: { 0: input } },
-  }),
-};
 
 export class PruneError extends Error {}
 
@@ -117,7 +83,7 @@ interface PrunedLayer {
 
 /** Slices one layer by a validated plan; undefined for layers that carry no channel-indexed weights. */
 function pruneLayer(graph: DependencyGraph, kept: Map<number, Set<number>>, node: LayerNode): PrunedLayer | undefined {
-  const ruleFor = LAYER_RULES[node.className];
+  const ruleFor = layerType(node.className)?.rule;
   if (ruleFor === undefined) return undefined;
   const rule = ruleFor(node);
   const resize = rule.resize && { field: rule.resize.field, count: keptPositions(graph, kept, rule.resize.refs)?.length ?? rule.resize.refs.length };

@@ -1,0 +1,170 @@
+/**
+ * One place per layer type: everything autoprune knows about a Keras / TF.js
+ * layer class. The dependency graph reads how channels pass through it
+ * (`kind`), surgery which weight axes follow which channels (`rule`), the
+ * metrics its cost (`macs`), the criteria where its output channels are
+ * (`outputKernel`), and candidate recovery whether it can be refitted by
+ * least squares as a consumer (`refit`). Adding a layer type is one entry
+ * here (or `registerLayerType`) and its coupling test.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { layerWeight } from '../models/weights.js';
+
+export interface ChannelRef {
+  space: number;
+  index: number;
+}
+
+/**
+ * How a layer relates to channels: `producer` opens a space (its filters or
+ * units); `depthwise` and `passthrough` hand their input's channels on;
+ * `flatten` repeats them per position; `merge` unites its inputs' spaces (a
+ * residual add); `concat` joins them.
+ */
+export type LayerKind = 'input' | 'producer' | 'depthwise' | 'passthrough' | 'flatten' | 'merge' | 'concat';
+
+export interface LayerNode {
+  name: string;
+  className: string;
+  kind: LayerKind;
+  layer: tf.layers.Layer;
+  /** Names of the layers feeding this one, in input order. */
+  inputs: string[];
+  /** Channel references of each input's last axis. */
+  inputRefs: ChannelRef[][];
+  /** Channel references of the output's last axis. */
+  outputRefs: ChannelRef[];
+}
+
+/** For each weight (by its name inside the layer), the channel references along each pruned axis. */
+export type WeightAxes = Record<string, Record<number, ChannelRef[]>>;
+
+export interface LayerRule {
+  axes: WeightAxes;
+  /** The config field holding the output channel count, and the references it counts. */
+  resize?: { field: 'filters' | 'units'; refs: ChannelRef[] };
+}
+
+export interface LayerType {
+  kind: LayerKind;
+  /** Surgery: which axes of which weights follow which channels. Absent: no per-channel weights. */
+  rule?: (node: LayerNode) => LayerRule;
+  /** Multiply-accumulates for one image, from the layer and its output shape [batch, ..., channels]. Absent: 0. */
+  macs?: (layer: tf.layers.Layer, outputShape: (number | null)[]) => number;
+  /** The weight holding a producer's output channels on its last axis (what weight criteria read). */
+  outputKernel?: string;
+  /** Candidate recovery may refit it as a consumer by least squares on its input, read as a dense or a conv layer does. */
+  refit?: 'dense' | 'conv';
+}
+
+const product = (xs: (number | null)[]) => xs.reduce((a: number, b) => a * (b ?? 1), 1);
+/** Spatial positions of an output (1 for a dense layer on a vector). */
+const positions = (outputShape: (number | null)[]) => product(outputShape.slice(1, -1));
+const repeatEach = (refs: ChannelRef[], times: number) => refs.flatMap((r) => Array.from({ length: times }, () => r));
+
+export function weightShape(layer: tf.layers.Layer, key: string): number[] {
+  const variable = layerWeight(layer, key);
+  if (variable === undefined) throw new Error(`layer "${layer.name}" has no ${key}`);
+  return variable.shape as number[];
+}
+
+const passthrough: LayerType = { kind: 'passthrough' };
+
+const LAYER_TYPES: Record<string, LayerType> = {
+  InputLayer: { kind: 'input' },
+  Conv2D: {
+    kind: 'producer',
+    rule: ({ inputRefs: [input], outputRefs: out }) => ({ axes: { kernel: { 2: input, 3: out }, bias: { 0: out } }, resize: { field: 'filters', refs: out } }),
+    macs: (layer, out) => {
+      const [kh, kw, cin, cout] = weightShape(layer, 'kernel');
+      return positions(out) * cout * kh * kw * cin;
+    },
+    outputKernel: 'kernel',
+    refit: 'conv',
+  },
+  Dense: {
+    kind: 'producer',
+    rule: ({ inputRefs: [input], outputRefs: out }) => ({ axes: { kernel: { 0: input, 1: out }, bias: { 0: out } }, resize: { field: 'units', refs: out } }),
+    macs: (layer, out) => {
+      const [cin, cout] = weightShape(layer, 'kernel');
+      return positions(out) * cin * cout;
+    },
+    outputKernel: 'kernel',
+    refit: 'dense',
+  },
+  SeparableConv2D: {
+    kind: 'producer',
+    rule: ({ layer, inputRefs: [input], outputRefs: out }) => {
+      const multiplier = (layer.getConfig() as { depthMultiplier?: number }).depthMultiplier ?? 1;
+      return {
+        axes: { depthwise_kernel: { 2: input }, pointwise_kernel: { 2: repeatEach(input, multiplier), 3: out }, bias: { 0: out } },
+        resize: { field: 'filters', refs: out },
+      };
+    },
+    macs: (layer, out) => {
+      const [kh, kw, cin, multiplier] = weightShape(layer, 'depthwise_kernel');
+      const [, , mid, cout] = weightShape(layer, 'pointwise_kernel');
+      return positions(out) * (cin * multiplier * kh * kw + mid * cout);
+    },
+    outputKernel: 'pointwise_kernel',
+  },
+  DepthwiseConv2D: {
+    kind: 'depthwise',
+    rule: ({ inputRefs: [input], outputRefs: out }) => ({ axes: { depthwise_kernel: { 2: input }, bias: { 0: out } } }),
+    macs: (layer, out) => {
+      const [kh, kw, cin, multiplier] = weightShape(layer, 'depthwise_kernel');
+      return positions(out) * cin * multiplier * kh * kw;
+    },
+  },
+  BatchNormalization: {
+    kind: 'passthrough',
+    rule: ({ inputRefs: [input] }) => ({ axes: { gamma: { 0: input }, beta: { 0: input }, moving_mean: { 0: input }, moving_variance: { 0: input } } }),
+  },
+  Activation: passthrough,
+  ReLU: passthrough,
+  LeakyReLU: passthrough,
+  ELU: passthrough,
+  ThresholdedReLU: passthrough,
+  Dropout: passthrough,
+  SpatialDropout1D: passthrough,
+  GaussianNoise: passthrough,
+  GaussianDropout: passthrough,
+  AlphaDropout: passthrough,
+  MaxPooling2D: passthrough,
+  AveragePooling2D: passthrough,
+  GlobalAveragePooling2D: passthrough,
+  GlobalMaxPooling2D: passthrough,
+  ZeroPadding2D: passthrough,
+  Cropping2D: passthrough,
+  UpSampling2D: passthrough,
+  Flatten: { kind: 'flatten' },
+  Add: { kind: 'merge' },
+  Multiply: { kind: 'merge' },
+  Average: { kind: 'merge' },
+  Maximum: { kind: 'merge' },
+  Minimum: { kind: 'merge' },
+  Subtract: { kind: 'merge' },
+  Concatenate: { kind: 'concat' },
+};
+
+/** What autoprune knows about a layer class, or undefined for a class it cannot trace. */
+export function layerType(className: string): LayerType | undefined {
+  return LAYER_TYPES[className];
+}
+
+/**
+ * Teaches autoprune a layer class (a custom layer, or a built-in it does not
+ * know yet); replaces what it knew. Add a coupling test with it: the pruned
+ * model must equal the original with the removed channels zeroed.
+ */
+export function registerLayerType(className: string, type: LayerType): void {
+  LAYER_TYPES[className] = type;
+}
+
+/** The weight that holds a producer's output channels on its last axis. */
+export function outputKernel(layer: tf.layers.Layer): tf.LayerVariable {
+  const key = layerType(layer.getClassName())?.outputKernel ?? 'kernel';
+  const kernel = layerWeight(layer, key);
+  if (kernel === undefined) throw new Error(`layer "${layer.name}" has no ${key}`);
+  return kernel;
+}
