@@ -138,30 +138,43 @@ describe('pruning by coupling pattern', () => {
   });
 
   it('flattens nested models (a functional base with a residual add, a Sequential head, inside a Sequential) and prunes across them', async () => {
-    const baseInput = tf.input({ shape: [8, 8, 3], name: 'base_input' });
-    const stem = apply(L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'base_stem' }), baseInput);
-    const branch = apply(L.batchNormalization({ name: 'base_bn' }), apply(L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: 'base_conv' }), stem));
-    const base = tf.model({ name: 'base', inputs: baseInput, outputs: apply(L.add({ name: 'base_add' }), [stem, branch]) });
-    const head = tf.sequential({
-      name: 'head',
-      layers: [
-        L.flatten({ name: 'head_flatten', inputShape: [8, 8, 6] }),
-        L.dense({ units: 5, activation: 'relu', name: 'head_fc' }),
-        L.dense({ units: 3, name: 'head_out' }),
-      ],
-    });
-    const nested = tf.sequential({ name: 'transfer', layers: [base, head] });
-    randomizeWeights(nested);
-    expect(() => buildGraph(nested)).toThrow(/layer "base" \(Model\) is a nested model: flatten the model first/);
-    const dir = tempDir();
-    await saveModel(nested, dir);
-    const flat = await loadModel(join(dir, 'model.json'));
-    expect(isNested(flat)).toBe(false);
-    expect(flat.layers.map((l) => l.name)).toEqual(['base_input', 'base_stem', 'base_conv', 'base_bn', 'base_add', 'head_flatten', 'head_fc', 'head_out']);
-    expect(await maxOutputDiff(nested, flat)).toBe(0); // the same function, the same weights
-    const { graph } = await checkPruning(flat);
-    // The residual add couples the stem and the branch inside the base; the head's hidden layer is its own group.
-    expect(graph.prunableGroups().map((g) => g.producers)).toEqual([['base_stem', 'base_conv'], ['head_fc']]);
+    const parts = (suffix: string) => {
+      const baseInput = tf.input({ shape: [8, 8, 3], name: `base_input${suffix}` });
+      const stem = apply(L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: `base_stem${suffix}` }), baseInput);
+      const branch = apply(
+        L.batchNormalization({ name: `base_bn${suffix}` }),
+        apply(L.conv2d({ filters: 6, kernelSize: 3, padding: 'same', name: `base_conv${suffix}` }), stem),
+      );
+      const base = tf.model({ name: `base${suffix}`, inputs: baseInput, outputs: apply(L.add({ name: `base_add${suffix}` }), [stem, branch]) });
+      const head = tf.sequential({
+        name: `head${suffix}`,
+        layers: [
+          L.flatten({ name: `head_flatten${suffix}`, inputShape: [8, 8, 6] }),
+          L.dense({ units: 5, activation: 'relu', name: `head_fc${suffix}` }),
+          L.dense({ units: 3, name: `head_out${suffix}` }),
+        ],
+      });
+      return [base, head];
+    };
+    // As Teachable Machine exports it (the base first), and as Keras writes Sequential([Input, base, head]).
+    const nested = tf.sequential({ name: 'transfer', layers: parts('') });
+    const withInput = tf.sequential({ name: 'transfer_input', layers: [L.inputLayer({ inputShape: [8, 8, 3], name: 'image' }), ...parts('_k')] });
+    for (const [model, names] of [
+      [nested, ['base_input', 'base_stem', 'base_conv', 'base_bn', 'base_add', 'head_flatten', 'head_fc', 'head_out']],
+      [withInput, ['image', 'base_stem_k', 'base_conv_k', 'base_bn_k', 'base_add_k', 'head_flatten_k', 'head_fc_k', 'head_out_k']],
+    ] as const) {
+      randomizeWeights(model);
+      expect(() => buildGraph(model)).toThrow(/layer "base(_k)?" \(Model\) is a nested model: flatten the model first/);
+      const dir = tempDir();
+      await saveModel(model, dir);
+      const flat = await loadModel(join(dir, 'model.json'));
+      expect(isNested(flat)).toBe(false);
+      expect(flat.layers.map((l) => l.name)).toEqual(names);
+      expect(await maxOutputDiff(model, flat)).toBe(0); // the same function, the same weights
+      const { graph } = await checkPruning(flat);
+      // The residual add couples the stem and the branch inside the base; the head's hidden layer is its own group.
+      expect(graph.prunableGroups().map((g) => g.producers)).toEqual([[names[1], names[2]], [names[6]]]);
+    }
   });
 });
 

@@ -3,8 +3,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../src/backend/backend.js';
-import { loadModel, modelFilesBytes, saveModel, weightsDtypeOf } from '../src/models/io.js';
-import { toFloat16Bits } from '../src/models/quantize.js';
+import { cloneModel, loadModel, modelFilesBytes, saveModel, weightsDtypeOf } from '../src/models/io.js';
+import { roundTripWeights, toFloat16Bits } from '../src/models/quantize.js';
 import { buildZooModel } from '../src/models/zoo.js';
 import { tempDir } from './helpers.js';
 
@@ -50,6 +50,11 @@ describe('quantized weights', () => {
       const allowed = (v: number) => (dtype === 'float16' ? Math.abs(v) * 2 ** -11 + 1e-7 : range / (dtype === 'uint8' ? 255 : 65535) / 2 + 1e-7);
       for (let k = 0; k < values.length; k += 97) expect(Math.abs(decoded[k] - values[k])).toBeLessThanOrEqual(allowed(values[k]));
     });
+    // What the report measures (roundTripWeights) is exactly what TF.js reads back from the file.
+    const measured = await cloneModel(model);
+    roundTripWeights(measured, dtype);
+    measured.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(Array.from(after[i].dataSync())));
+    measured.dispose();
     model.dispose();
     reloaded.dispose();
   });

@@ -13,7 +13,7 @@ import {
   type ToleranceSearch,
 } from '../heuristics/pipeline.js';
 import { saveModel, weightsDtypeOf } from '../models/io.js';
-import type { WeightsDtype } from '../models/quantize.js';
+import { roundTripWeights, type WeightsDtype } from '../models/quantize.js';
 import { checkPrunable } from '../prune/graph.js';
 import { formatReport, pruneReport } from '../prune/report.js';
 import { type ModelSourceOptions, trainedModelAndData } from '../run/baseline-source.js';
@@ -88,6 +88,7 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
         ? await pruneToTolerance(model, data, options.heuristic, options.search, emit)
         : { ...(await pruneToRatio(model, data, options.heuristic, options.ratio!, emit)), ratio: options.ratio! };
       const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
+      roundTripWeights(outcome.model, weightsDtype); // the report measures the model as it is saved
       const report = await pruneReport(model, outcome.model, data, { originalPath: source, weightsDtype });
       const modelPath = await saveModel(outcome.model, join(run.dir, 'model'), weightsDtype);
       await run.update((r) => {

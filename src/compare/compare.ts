@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
+import { withAbsolutePaths } from '../data/load.js';
 import type { CriterionName } from '../heuristics/criteria.js';
 import {
   checkCriterion,
@@ -30,6 +31,7 @@ import {
 } from '../heuristics/pipeline.js';
 import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
+import { roundTripWeights } from '../models/quantize.js';
 import { checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
@@ -214,6 +216,7 @@ async function finishBaseline(
     }
   }
   try {
+    if (config.weightsDtype !== undefined) roundTripWeights(model, config.weightsDtype); // the report measures the model as it is saved
     const modelPath = await saveModel(model, join(runDir, 'models', method), config.weightsDtype);
     return {
       report: await pruneReport(baseline, model, data, { before: unpruned, weightsDtype: config.weightsDtype }),
@@ -309,9 +312,10 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const { log, backend } = context;
   const reportPath = requested.reportPath;
   if (reportPath !== undefined) checkWritable(reportPath);
-  const { data, model: baseline, source, splitSeed, scaling } = await trainedModelAndData({ ...requested.config, runsDir: requested.runsDir }, backend, log);
+  const requestedConfig = withAbsolutePaths(requested.config);
+  const { data, model: baseline, source, splitSeed, scaling } = await trainedModelAndData({ ...requestedConfig, runsDir: requested.runsDir }, backend, log);
   // Every method, and a resumed agent run, uses the baseline's split and scaling.
-  const options = { ...requested, config: { ...requested.config, splitSeed, scaling, weightsDtype: requested.config.weightsDtype ?? weightsDtypeOf(source) } };
+  const options = { ...requested, config: { ...requestedConfig, splitSeed, scaling, weightsDtype: requestedConfig.weightsDtype ?? weightsDtypeOf(source) } };
   const { config, methods } = options;
   checkPrunable(baseline, source);
   if (methods.includes('rl')) checkRewardSamples(config, data.validation.count);
@@ -326,7 +330,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   try {
     return await guardRun(run, async () => {
       // The baseline's accuracy, cost and latency, taken once for every method's report.
-      const unpruned = await summariseModel(baseline, data, { path: source });
+      const unpruned = await summariseModel(baseline, data, { path: source, latency: false });
       const results: CompareResults = {
         baseline: source,
         model: config.model,
@@ -393,7 +397,8 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   }
 }
 
-const CLI = fileURLToPath(new URL('../../bin/autoprune.mjs', import.meta.url));
+/** The CLI the jobs run: bin/ at the package root, from src/compare/ or from the built dist/src/compare/. */
+const CLI = ['../../bin/autoprune.mjs', '../../../bin/autoprune.mjs'].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) => existsSync(p))!;
 
 /** Progress lines a job repeats often: shown as status, not kept. */
 const PROGRESS_LINE = /fine-tuning epoch|iteration \d+\/|batch \d+\/\d+/;

@@ -17,6 +17,15 @@ export interface DataSource {
   dataDir?: string;
 }
 
+/** `data` and `dataDir` as absolute paths: a record read from another folder (resume, a baseline lookup) finds the same data. */
+export function withAbsolutePaths<T extends { data?: string; dataDir?: string }>(source: T): T {
+  return {
+    ...source,
+    ...(source.data !== undefined && { data: resolve(source.data) }),
+    ...(source.dataDir !== undefined && { dataDir: resolve(source.dataDir) }),
+  };
+}
+
 /**
  * What names the data in run records, so that a baseline trained on a folder
  * is found again for that folder: the resolved folder, else the data set name.

@@ -71,7 +71,17 @@ export async function flattenModel(model: tf.LayersModel, source: string): Promi
   const apply = (layer: LayerJson, input: Ref | undefined): Ref => {
     if (layer.class_name === 'Sequential') {
       let ref = input;
-      for (const inner of layer.config.layers as LayerJson[]) ref = apply(inner, ref ?? (MODEL_CLASSES.has(inner.class_name) ? undefined : emitInput(inner)));
+      for (const inner of layer.config.layers as LayerJson[]) {
+        if (inner.class_name === 'InputLayer') {
+          // Keras lists a Sequential's Input: the model's input when it comes first, nothing to apply inside a nesting.
+          if (ref === undefined) {
+            inputName = inner.config.name as string;
+            ref = emit(inner, []);
+          }
+          continue;
+        }
+        ref = apply(inner, ref ?? (MODEL_CLASSES.has(inner.class_name) ? undefined : emitInput(inner)));
+      }
       if (ref === undefined) throw new ModelError(`${source}: the nested Sequential "${layer.config.name as string}" has no layers`);
       return ref;
     }
@@ -116,7 +126,12 @@ export async function flattenModel(model: tf.LayersModel, source: string): Promi
   const output = apply(topology, undefined);
   if (inputName === undefined) throw new ModelError(`${source}: found no input while flattening the nested models`);
   const flat = { class_name: 'Model', config: { name: topology.config.name, layers, input_layers: [[inputName, 0, 0]], output_layers: [output] } };
-  const rebuilt = await tf.models.modelFromJSON({ modelTopology: flat as unknown as tf.io.ModelJSON['modelTopology'] });
+  let rebuilt: tf.LayersModel;
+  try {
+    rebuilt = await tf.models.modelFromJSON({ modelTopology: flat as unknown as tf.io.ModelJSON['modelTopology'] });
+  } catch (err) {
+    throw new ModelError(`${source}: could not flatten its nested models (${(err as Error).message})`);
+  }
   for (const layer of rebuilt.layers) {
     const original = findLayer(model, layer.name);
     if (original !== undefined && original.weights.length > 0) layer.setWeights(original.getWeights());

@@ -5,7 +5,7 @@
  * A model published quantized is saved back quantized the same way, so that
  * pruning never makes it larger on disk.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 
 export const WEIGHTS_DTYPES = ['float32', 'float16', 'uint16', 'uint8'] as const;
 export type WeightsDtype = (typeof WEIGHTS_DTYPES)[number];
@@ -104,4 +104,38 @@ export function storedWeightsDtype(specs: tf.io.WeightsManifestEntry[]): Weights
     counts.set(dtype, (counts.get(dtype) ?? 0) + 1);
   }
   return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
+}
+
+/** The float an IEEE half-float bit pattern stands for. */
+export function fromFloat16Bits(half: number): number {
+  const sign = half & 0x8000 ? -1 : 1;
+  const exponent = (half >> 10) & 0x1f;
+  const mantissa = half & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : Number.NaN;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}
+
+/** What float32 `values` come back as after being stored as `dtype` and decoded as tf.loadLayersModel decodes them. */
+export function storedValues(values: Float32Array, dtype: WeightsDtype): Float32Array {
+  if (dtype === 'float32') return values;
+  const { bytes, quantization } = quantizeValues(values, dtype);
+  if (dtype === 'float16') return Float32Array.from(new Uint16Array(bytes.buffer, bytes.byteOffset, values.length), fromFloat16Bits);
+  const quantized = dtype === 'uint8' ? bytes : new Uint16Array(bytes.buffer, bytes.byteOffset, values.length);
+  return Float32Array.from(quantized, (q) => q * quantization.scale! + quantization.min!);
+}
+
+/**
+ * Sets the float32 weights of `model` to what storing them as `dtype` gives
+ * back, so that accuracy measured on it is the saved model's.
+ */
+export function roundTripWeights(model: tf.LayersModel, dtype: WeightsDtype): void {
+  if (dtype === 'float32') return;
+  for (const layer of model.layers) {
+    const weights = layer.getWeights();
+    if (weights.length === 0) continue;
+    const stored = weights.map((w) => (w.dtype === 'float32' ? tf.tensor(storedValues(w.dataSync() as Float32Array, dtype), w.shape) : w.clone()));
+    layer.setWeights(stored);
+    tf.dispose(stored);
+  }
 }

@@ -149,6 +149,11 @@ export class DependencyGraph {
 
   private addLayer(layer: tf.layers.Layer): void {
     const className = layer.getClassName();
+    if (className === 'Sequential' || className === 'Model' || className === 'Functional') {
+      throw new GraphError(
+        `layer "${layer.name}" (${className}) is a nested model: flatten the model first (flattenModel; loadModel does it when it reads a file)`,
+      );
+    }
     if (layer.inboundNodes.length !== 1) {
       throw new GraphError(`layer "${layer.name}" (${className}) is called ${layer.inboundNodes.length} times; shared layers cannot be pruned`);
     }
@@ -160,11 +165,6 @@ export class DependencyGraph {
     if (className === 'InputLayer') {
       if (!this.nodes.has(layer.name)) this.inputNode(layer, layer.name);
       return;
-    }
-    if (className === 'Sequential' || className === 'Model' || className === 'Functional') {
-      throw new GraphError(
-        `layer "${layer.name}" (${className}) is a nested model: flatten the model first (flattenModel; loadModel does it when it reads a file)`,
-      );
     }
     const kind = layerType(className)?.kind ?? (mixesChannels(layer) ? 'passthrough' : undefined);
     if (kind === undefined) {

@@ -36,6 +36,8 @@ export interface PruneReport {
 export interface DiskSize {
   path?: string;
   weightsDtype?: WeightsDtype;
+  /** Time the model alone (batch 1 and 256); off where the caller times it against another model. */
+  latency?: boolean;
 }
 
 export async function summariseModel(model: tf.LayersModel, data: Dataset, disk: DiskSize = {}): Promise<ModelSummary> {
@@ -44,7 +46,10 @@ export async function summariseModel(model: tf.LayersModel, data: Dataset, disk:
     params: cost.params,
     macs: cost.macs,
     bytesOnDisk: disk.path !== undefined ? modelFilesBytes(disk.path) : await sizeOnDisk(model, disk.weightsDtype),
-    latencyMs: { batch1: (await measureLatency(model, 1, { repeats: 30 })).medianMs, batch256: (await measureLatency(model, 256, { repeats: 5 })).medianMs },
+    latencyMs:
+      disk.latency === false
+        ? { batch1: Number.NaN, batch256: Number.NaN }
+        : { batch1: (await measureLatency(model, 1, { repeats: 30 })).medianMs, batch256: (await measureLatency(model, 256, { repeats: 5 })).medianMs },
     validationAccuracy: await evaluateAccuracy(model, data.validation, data.inputShape),
     // The test split is read here, for the final report only.
     testAccuracy: await evaluateAccuracy(model, data.test, data.inputShape),
@@ -61,8 +66,9 @@ export interface PruneReportOptions {
 }
 
 export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, options: PruneReportOptions = {}): Promise<PruneReport> {
-  const before = options.before ?? (await summariseModel(original, data, { path: options.originalPath, weightsDtype: options.weightsDtype }));
-  const after = await summariseModel(pruned, data, { weightsDtype: options.weightsDtype });
+  // Latency is timed below, the two models alternated.
+  const before = options.before ?? (await summariseModel(original, data, { path: options.originalPath, weightsDtype: options.weightsDtype, latency: false }));
+  const after = await summariseModel(pruned, data, { weightsDtype: options.weightsDtype, latency: false });
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
   const loadAverage = loadavg()[0];
   const [one, many] = [await measureSpeedup(original, pruned, 1), await measureSpeedup(original, pruned, 256)];

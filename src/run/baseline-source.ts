@@ -13,7 +13,7 @@ import { formatShape, hasUnknownInputSize, inputShapeOf, withInputShape } from '
 import { ModelError } from '../models/zoo.js';
 import { findBaseline, loadBaseline } from '../runs/baselines.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
-import { PIXEL_SCALING } from './config.js';
+import { ConfigError, PIXEL_SCALING } from './config.js';
 import { plural } from '../report/text.js';
 import { decodeProgress, type RunLog } from './log.js';
 import { trainRun } from './train-run.js';
@@ -72,7 +72,15 @@ export async function trainedModelAndData(
     const trained = trainingConfig(source.path);
     const splitSeed = options.splitSeed ?? trained?.seed ?? 0;
     const scaling = options.scaling ?? trained?.scaling ?? '0..1';
-    const data = await loadModelData(options, model, { validationSize: options.validationSize, seed: splitSeed, scaling }, log);
+    // A larger validation split than the baseline's would hold images the baseline was trained on.
+    const trainedValidation = options.splitSeed === undefined ? trained?.validationSize : undefined;
+    if (options.validationSize !== undefined && trainedValidation !== undefined && options.validationSize > trainedValidation) {
+      throw new ConfigError(
+        `validationSize: ${options.validationSize} is more than the baseline's validation split (${trainedValidation} images, from its train record); the others were its training images`,
+      );
+    }
+    const validationSize = options.validationSize ?? trainedValidation;
+    const data = await loadModelData(options, model, { validationSize, seed: splitSeed, scaling }, log);
     log.line(`validation split: seed ${splitSeed}${options.splitSeed === undefined ? " (the baseline's)" : ''}, ${data.validation.count} images`);
     if (options.scaling === undefined && trained?.scaling !== undefined) log.line(`pixel scaling: ${JSON.stringify(scaling)} (the baseline's)`);
     model = await atDataSize(model, data, source.path, log);
@@ -138,14 +146,15 @@ function checkModelFitsData(model: tf.LayersModel, data: Dataset, path: string):
  * The split seed and pixel scaling a baseline was trained with, from the train
  * run record beside its model (runs/<id>/run.json or a shipped model's run.json).
  */
-function trainingConfig(modelPath: string): { seed?: number; scaling?: PixelScaling } | undefined {
+function trainingConfig(modelPath: string): { seed?: number; scaling?: PixelScaling; validationSize?: number } | undefined {
   for (const record of [join(dirname(modelPath), 'run.json'), join(dirname(dirname(modelPath)), 'run.json')]) {
     if (!existsSync(record)) continue;
     try {
-      const parsed = JSON.parse(readFileSync(record, 'utf8')) as { command?: string; config?: { seed?: unknown; scaling?: unknown } };
+      const parsed = JSON.parse(readFileSync(record, 'utf8')) as { command?: string; config?: { seed?: unknown; scaling?: unknown; validationSize?: unknown } };
       if (parsed.command !== 'train') continue;
       const scaling = PIXEL_SCALING.safeParse(parsed.config?.scaling);
-      return { seed: typeof parsed.config?.seed === 'number' ? parsed.config.seed : undefined, scaling: scaling.success ? scaling.data : undefined };
+      const number = (x: unknown) => (typeof x === 'number' ? x : undefined);
+      return { seed: number(parsed.config?.seed), scaling: scaling.success ? scaling.data : undefined, validationSize: number(parsed.config?.validationSize) };
     } catch {
       return undefined; // an unreadable record names nothing
     }

@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, tap } from 'rxjs';
 import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
+import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
@@ -77,7 +78,8 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
   }
 }
 
-export async function pruneRun(config: PruneConfig, context: RunContext): Promise<Run> {
+export async function pruneRun(requested: PruneConfig, context: RunContext): Promise<Run> {
+  const config = withAbsolutePaths(requested);
   const { data, model, source, splitSeed, scaling } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
   return pruneLoaded({ ...config, splitSeed, scaling, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) }, data, model, source, context);
 }

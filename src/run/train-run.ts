@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset, PixelScaling } from '../data/datasets.js';
-import { type DataSource, loadData } from '../data/load.js';
+import { type DataSource, loadData, withAbsolutePaths } from '../data/load.js';
 import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
 import { guardRun, Run } from '../runs/records.js';
@@ -24,7 +24,8 @@ export interface TrainOptions extends TrainConfig, DataSource {
 
 const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
-export async function trainRun(options: TrainOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
+export async function trainRun(requested: TrainOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
+  const options = withAbsolutePaths(requested);
   // Everything that can be rejected is checked before the run folder exists.
   const data = await loadData(options, {
     validationSize: options.validationSize,

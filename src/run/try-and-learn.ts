@@ -28,6 +28,7 @@ import { guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning
 import type { Dataset } from '../data/datasets.js';
 import { CriterionError, topChannels } from '../heuristics/criteria.js';
 import { cloneModel } from '../models/io.js';
+import { roundTripWeights } from '../models/quantize.js';
 import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
@@ -344,6 +345,8 @@ async function run(
       throw err;
     });
     if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
+    // The report measures the model as it is saved: quantized weights where the baseline's were.
+    if (config.weightsDtype !== undefined) roundTripWeights(final, config.weightsDtype);
     const report = await pruneReport(baseline, final, data, { originalPath: baselinePath, weightsDtype: config.weightsDtype });
     const modelPath = await store.saveModel(final, 'model', config.weightsDtype);
     final.dispose();

@@ -3,7 +3,7 @@
  * a run id, or a zoo name (the newest finished `train` run of that model on
  * that data set, else a baseline shipped in the repository).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
@@ -27,7 +27,7 @@ export function shippedBaseline(model: string, dataset: string): string | undefi
 
 /** `data`: the data's key (dataKey: a data set name, or a folder's resolved path). */
 export function findBaseline(spec: string, data: string, runsDir: string): BaselineSource {
-  if (existsSync(spec) && !isZooName(spec)) return { kind: 'file', path: resolve(spec) };
+  if (existsSync(spec) && !isZooName(spec)) return { kind: 'file', path: resolve(statSync(spec).isDirectory() ? join(spec, 'model.json') : spec) };
   const runModel = join(runsDir, spec, 'model', 'model.json');
   if (existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
   if (!isZooName(spec)) return { kind: 'file', path: resolve(spec) }; // loadModel names the missing file
