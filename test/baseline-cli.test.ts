@@ -110,6 +110,7 @@ describe('autoprune baseline', () => {
       /argument 'magnitude' is invalid. Allowed choices are l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/,
     ],
     [['--ratio', '0.3', '--ranking', 'layerwise'], /Allowed choices are local, global/],
+    [['--ratio', '0.3', '--validation-size', '600'], /validationSize: 600 is more than the baseline's validation split \(500 images, from its train record\)/],
     [['--ratio', '0.3', '--schedule', 'cubic'], /Allowed choices are one-shot, iterative, agp/],
     [
       ['--ratio', '0.3', '--criterion', 'bn-scale'],
