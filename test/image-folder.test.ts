@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
@@ -137,6 +137,13 @@ describe('image folders', () => {
     const noTrain = tempDir();
     await writeClasses(join(noTrain, 'val'), { red: 3, green: 3 }, COLOURS);
     await expectError(noTrain, /has a val\/ or test\/ folder but no train\/ folder/);
+    const linked = tempDir(); // class folders may be symbolic links (a folder assembled from elsewhere)
+    await writeClasses(join(linked, 'store'), { red: 3, green: 3 }, COLOURS);
+    mkdirSync(join(linked, 'data'));
+    for (const name of ['red', 'green']) symlinkSync(join(linked, 'store', name), join(linked, 'data', name));
+    expect(
+      (await loadData({ dataset: 'mnist', data: join(linked, 'data') }, { inputShape: [4, 4, 3], validationSize: 1, cacheDir: false })).classNames,
+    ).toEqual(['green', 'red']);
     const tooFew = tempDir();
     await writeClasses(tooFew, { red: 1, green: 1 }, COLOURS);
     await expectError(tooFew, /validation size 1 must be an integer in 1\.\.0/);

@@ -41,11 +41,20 @@ interface LabelledFiles {
   labels: number[];
 }
 
-const subfolders = (dir: string) =>
-  readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+/** Folders in `dir` (symbolic links to folders too), hidden ones left out; an unreadable folder is a DataError. */
+function subfolders(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true })
+      .filter(
+        (e) =>
+          !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && existsSync(join(dir, e.name)) && statSync(join(dir, e.name)).isDirectory())),
+      )
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    throw new DataError(`${dir}: cannot read the folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
 
 /** The class subfolders of `dir` and their images. */
 function scanClasses(dir: string): LabelledFiles {
@@ -121,7 +130,7 @@ async function firstImageShape(sharp: Sharp, file: string): Promise<[number, num
   try {
     const meta = await sharp(file).metadata();
     const upright = (meta.orientation ?? 1) >= 5; // EXIF 5-8 swap width and height
-    return [upright ? meta.width : meta.height, upright ? meta.height : meta.width, meta.space === 'b-w' ? 1 : 3];
+    return [upright ? meta.width : meta.height, upright ? meta.height : meta.width, meta.space === 'b-w' || meta.space === 'grey16' ? 1 : 3];
   } catch (err) {
     throw new DataError(`${file}: not a readable PNG or JPEG image (${(err as Error).message})`);
   }
