@@ -81,6 +81,13 @@ function vggSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel 
   return tf.sequential({ name: 'vgg_small', layers });
 }
 
+/** The stem of resnet-small and mobilenet-small: a 3x3 conv of 16 without bias, BatchNorm, the activation. */
+function stem(input: tf.SymbolicTensor, activation: 'relu' | 'relu6', s: Seeds): tf.SymbolicTensor {
+  const conv = tf.layers.conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() });
+  const x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(conv.apply(input)) as tf.SymbolicTensor;
+  return tf.layers.activation({ name: 'stem_relu', activation }).apply(x) as tf.SymbolicTensor;
+}
+
 /** A basic residual block; a 1x1 projection shortcut when the shape changes. */
 function basicBlock(input: tf.SymbolicTensor, filters: number, stride: number, name: string, s: Seeds): tf.SymbolicTensor {
   const conv = (x: tf.SymbolicTensor, k: number, st: number, suffix: string) =>
@@ -102,11 +109,7 @@ function basicBlock(input: tf.SymbolicTensor, filters: number, stride: number, n
 function resnetSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel {
   const s = new Seeds(seed);
   const input = tf.input({ shape: inputShape, name: 'input' });
-  let x = tf.layers
-    .conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() })
-    .apply(input) as tf.SymbolicTensor;
-  x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.activation({ name: 'stem_relu', activation: 'relu' }).apply(x) as tf.SymbolicTensor;
+  let x = stem(input, 'relu', s);
   x = basicBlock(x, 16, 1, 'stage1_block1', s);
   x = basicBlock(x, 32, 2, 'stage2_block1', s);
   x = basicBlock(x, 32, 1, 'stage2_block2', s);
@@ -142,11 +145,7 @@ function invertedResidual(input: tf.SymbolicTensor, expansion: number, filters: 
 function mobilenetSmall({ inputShape, numClasses, seed }: ZooOptions): tf.LayersModel {
   const s = new Seeds(seed);
   const input = tf.input({ shape: inputShape, name: 'input' });
-  let x = tf.layers
-    .conv2d({ name: 'stem_conv', filters: 16, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: s.heNormal() })
-    .apply(input) as tf.SymbolicTensor;
-  x = tf.layers.batchNormalization({ name: 'stem_bn' }).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.activation({ name: 'stem_relu', activation: 'relu6' }).apply(x) as tf.SymbolicTensor;
+  let x = stem(input, 'relu6', s);
   // (expansion, output channels, stride), as MobileNetV2's table with fewer, narrower blocks.
   const blocks: [number, number, number][] = [
     [1, 16, 1],

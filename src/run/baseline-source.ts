@@ -134,7 +134,7 @@ function checkClassifier(model: tf.LayersModel, path: string): void {
 }
 
 function checkModelFitsData(model: tf.LayersModel, data: Dataset, path: string): void {
-  const modelShape = (model.inputs[0].shape as (number | null)[]).slice(1);
+  const modelShape = inputShapeOf(model);
   if (modelShape.join('x') !== data.inputShape.join('x')) {
     throw new ModelError(`${path}: the model takes inputs of ${formatShape(modelShape)} but ${data.name} images are ${data.inputShape.join('x')}`);
   }
