@@ -50,7 +50,7 @@ export interface IterationRecord {
   iteration: number;
   meanReward: number;
   bestReward: number;
-  /** Mean accuracy (percent, reward subset) of the sampled masks. */
+  /** Mean accuracy (fraction, reward subset) of the sampled masks. */
   meanAccuracy: number;
   /** Mean channels kept by the sampled masks. */
   meanKept: number;

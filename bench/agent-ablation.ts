@@ -15,9 +15,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { PruneReport } from '../src/prune/report.js';
-import type { GroupDecision } from '../src/run/try-and-learn.js';
-import { Run } from '../src/runs/records.js';
+import { openRun } from '../src/runs/results.js';
 
 const PAPER = [
   'budget.calibrate=false',
@@ -111,8 +109,10 @@ if (values.table !== undefined) {
       if (child.status !== 0) throw new Error(`prune failed (exit ${child.status})`);
       runId = child.stdout.trim();
     }
-    const run = await Run.open(values['runs-dir']!, runId);
-    const result = run.record.result as { groups: GroupDecision[]; report: PruneReport; summary: { seconds: number } };
+    const run = await openRun(values['runs-dir']!, runId, 'prune', 'are measured here');
+    const { groups, report, summary } = run.record.result;
+    if (groups === undefined || report === undefined || summary === undefined) throw new Error(`run ${runId} has not finished`);
+    const result = { groups, report, summary };
     const row: Row = {
       name: variant.name,
       what: variant.what,

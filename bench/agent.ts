@@ -19,10 +19,8 @@ import { selectBackend } from '../src/backend/backend.js';
 import { loadModel } from '../src/models/io.js';
 import { buildGraph } from '../src/prune/graph.js';
 import { layerMacs } from '../src/prune/metrics.js';
-import type { PruneReport } from '../src/prune/report.js';
-import type { PruneConfig } from '../src/run/config.js';
-import type { GroupDecision } from '../src/run/try-and-learn.js';
-import { Run } from '../src/runs/records.js';
+import { parsePruneConfig } from '../src/run/config.js';
+import { openRun } from '../src/runs/results.js';
 
 const MACS_PER_SECOND = 7.5e9;
 const { values } = parseArgs({
@@ -37,15 +35,10 @@ if (runId === undefined) {
   runId = child.stdout.trim();
 }
 await selectBackend('wasm');
-const run = await Run.open(values['runs-dir']!, runId);
-const config = run.record.config as unknown as PruneConfig;
-const result = run.record.result as {
-  baseline: string;
-  groups: GroupDecision[];
-  report: PruneReport;
-  summary: { seconds: number; evaluationsPerSecond: number };
-};
-const r = result.report;
+const run = await openRun(values['runs-dir']!, runId, 'prune', 'are measured here');
+const config = parsePruneConfig(run.record.config, `${runId} config`);
+const { groups, report: r, summary } = run.record.result;
+if (groups === undefined || r === undefined || summary === undefined) throw new Error(`run ${runId} has not finished`);
 console.log(
   `# run ${runId}: ${config.model} / ${config.dataset}, tolerance ${config.tolerance}, seed ${config.seed}, ${config.rewardSamples} reward images, backend ${run.record.backend}`,
 );
@@ -53,7 +46,7 @@ console.log(
   '\n| group | layers | kept / total | agent kept | count-search probes after it | iterations | validation after fine-tune | candidate nets/s | FLOP-bound nets/s |',
 );
 console.log('|---|---|---|---|---|---|---|---|---|');
-for (const g of result.groups) {
+for (const g of groups) {
   // Cost of one candidate: the layers the group touches and everything after them, at the decided width.
   const model = await loadModel(g.checkpoint);
   const graph = buildGraph(model);
@@ -70,4 +63,4 @@ for (const g of result.groups) {
 console.log(`
 | FLOPs reduction | params reduction | measured speedup batch 1 / 256 | validation drop | test accuracy (drop) | wall time |
 |---|---|---|---|---|---|
-| ${r.theoreticalSpeedup.toFixed(2)}x | ${r.compressionRatio.toFixed(2)}x | ${r.measuredSpeedup.batch1.toFixed(2)}x / ${r.measuredSpeedup.batch256.toFixed(2)}x | ${r.validationDrop.toFixed(2)} | ${(100 * r.pruned.testAccuracy).toFixed(2)}% (${r.testDrop.toFixed(2)}) | ${(result.summary.seconds / 60).toFixed(1)} min |`);
+| ${r.theoreticalSpeedup.toFixed(2)}x | ${r.compressionRatio.toFixed(2)}x | ${r.measuredSpeedup.batch1.toFixed(2)}x / ${r.measuredSpeedup.batch256.toFixed(2)}x | ${r.validationDrop.toFixed(2)} | ${(100 * r.pruned.testAccuracy).toFixed(2)}% (${r.testDrop.toFixed(2)}) | ${(summary.seconds / 60).toFixed(1)} min |`);

@@ -44,9 +44,9 @@ export interface EnvConfig extends RewardConfig {
   criteriaSamples: number;
 }
 
-/** The reward's accuracy budget for the current group: psi = (tolerance - (reference - p_hat)) / tolerance. */
+/** The reward's accuracy budget for the current group: psi = (tolerance - 100 (reference - p_hat)) / tolerance. */
 export interface RewardBudget {
-  /** Accuracy (percent, reward subset) a candidate's loss is measured from. */
+  /** Accuracy (fraction, reward subset) a candidate's loss is measured from. */
   reference: number;
   /** Points a candidate may lose before psi turns negative. */
   tolerance: number;
@@ -90,7 +90,7 @@ export class PruningEnv {
   /** Training images for candidate recovery (BatchNorm statistics, least squares). */
   private readonly calibrationImages?: tf.Tensor4D;
   private cache?: GroupCache;
-  /** p: the unpruned model's accuracy on the reward subset, in percent (set by create). */
+  /** p: the unpruned model's accuracy on the reward subset, a fraction (set by create). */
   private p = NaN;
   private budget?: RewardBudget;
 
@@ -135,7 +135,7 @@ export class PruningEnv {
     return this.graphOfModel;
   }
 
-  /** Accuracy in percent on the reward subset of `forward`, run in evaluation batches. */
+  /** Accuracy (fraction) on the reward subset of `forward`, run in evaluation batches. */
   private async accuracyOf(forward: (x: tf.Tensor4D, start: number, batch: number) => tf.Tensor): Promise<number> {
     let correct = 0;
     const n = this.labels.length;
@@ -146,10 +146,10 @@ export class PruningEnv {
       predicted.dispose();
       for (let i = 0; i < values.length; i++) if (values[i] === this.labels[start + i]) correct++;
     }
-    return (100 * correct) / n;
+    return correct / n;
   }
 
-  /** Accuracy in percent of a whole model on the reward subset (the slow path the fast one must match). */
+  /** Accuracy (fraction) of a whole model on the reward subset (the slow path the fast one must match). */
   modelAccuracy(model: tf.LayersModel): Promise<number> {
     return this.accuracyOf((x) => model.predict(x, { batchSize: this.config.evalBatchSize }) as tf.Tensor);
   }
@@ -295,11 +295,11 @@ export class PruningEnv {
     return layers;
   }
 
-  /** Accuracy (percent, reward subset) of the network with the current group pruned to `mask` (and recovered). */
+  /** Accuracy (fraction, reward subset) of the network with the current group pruned to `mask` (and recovered). */
   async evaluate(mask: ArrayLike<number>): Promise<number> {
     const { batches } = this.current();
     const kept = keptIndices(mask);
-    if (kept.length === 0) return 100 / this.data.numClasses; // an empty group is scored as chance level
+    if (kept.length === 0) return 1 / this.data.numClasses; // an empty group is scored as chance level
     const layers = this.candidateLayers(kept);
     try {
       return await this.accuracyOf((_, __, batch) => execute(this.graphOfModel, undefined, { given: batches[batch], replace: layers }).output);

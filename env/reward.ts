@@ -1,14 +1,16 @@
 /**
  * The try-and-learn reward (Huang et al. 2018, eq. 2): R = psi * phi.
  *
- *   psi = (b - (p - p_hat)) / b   accuracy term: 1 with no loss, 0 at the
- *                                 tolerance b, negative beyond it
- *   phi = log(N / kept)           efficiency term: grows as filters are removed
+ *   psi = (b - 100 (p - p_hat)) / b   accuracy term: 1 with no loss, 0 at
+ *                                     the tolerance b, negative beyond it
+ *   phi = log(N / kept)               efficiency term: grows as filters are
+ *                                     removed
  *
- * p is the unpruned network's accuracy, p_hat the pruned candidate's (both in
- * percent, on the same validation subset), b the accuracy points the user
- * tolerates losing. The FLOPs variant replaces N / kept by
- * MACs before / MACs after, rewarding what actually costs time.
+ * p is the unpruned network's accuracy, p_hat the pruned candidate's (both
+ * fractions, on the same validation subset, so 100 (p - p_hat) is the loss in
+ * points), b the accuracy points the user tolerates losing. The FLOPs variant
+ * replaces N / kept by MACs before / MACs after, rewarding what actually
+ * costs time.
  */
 export interface RewardConfig {
   /** b: accuracy points the pruned network may lose. */
@@ -18,9 +20,9 @@ export interface RewardConfig {
 }
 
 export interface RewardInput {
-  /** p: the unpruned network's accuracy, percent. */
+  /** p: the unpruned network's accuracy, a fraction. */
   baseAccuracy: number;
-  /** p_hat: the candidate's accuracy, percent. */
+  /** p_hat: the candidate's accuracy, a fraction. */
   accuracy: number;
   /** N: channels in the group. */
   total: number;
@@ -31,7 +33,7 @@ export interface RewardInput {
 }
 
 export function psi(input: Pick<RewardInput, 'baseAccuracy' | 'accuracy'>, tolerance: number): number {
-  return (tolerance - (input.baseAccuracy - input.accuracy)) / tolerance;
+  return (tolerance - 100 * (input.baseAccuracy - input.accuracy)) / tolerance;
 }
 
 export function phi(input: RewardInput, kind: RewardConfig['phi']): number {

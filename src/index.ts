@@ -66,15 +66,27 @@ export { DEFAULT_TRAIN_CONFIG, evaluateAccuracy, InterruptedError, recalibrateBa
 export { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, PruneConfigSchema } from './run/config.js';
 export { prune, type PruneHooks, type PruneOptions } from './run/prune.js';
 export { folderStore, MemoryStore, type RunStore } from './run/store.js';
-export { type GroupDecision, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
-export { Run, type RunRecord } from './runs/records.js';
+export { type GroupDecision, type PruneResult, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
+// Run folders' records: each command's result type, checked against its schema when read.
+export { listRuns, type RecordedConfig, Run, type RunRecord } from './runs/records.js';
+export { type BaselineResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './runs/results.js';
 // The same in run folders (what the CLI's commands call): a baseline and its data, training, pruning, resuming.
 export { type ModelSourceOptions, trainedModelAndData } from './run/baseline-source.js';
 export { type RunLog, SILENT_LOG } from './run/log.js';
 export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
-export { type TrainOptions, trainRun } from './run/train-run.js';
+export { type TrainOptions, type TrainResult, trainRun } from './run/train-run.js';
 
 // The comparison: every method from one baseline at one tolerance; its results (results.json), verdict and HTML report.
 export { type AgentView, type CompareOptions, compare, formatResults, redrawReport } from './compare/compare.js';
-export { type CompareResults, mergeResults, methodLabel, METHODS, type Method, mostFlopsRemoved, type ResultRow, verdict } from './compare/results.js';
+export {
+  type CompareResults,
+  type CompareRunResult,
+  mergeResults,
+  methodLabel,
+  METHODS,
+  type Method,
+  mostFlopsRemoved,
+  type ResultRow,
+  verdict,
+} from './compare/results.js';
 export { renderReport, writeReport } from './report/report-html.js';

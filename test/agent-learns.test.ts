@@ -72,7 +72,7 @@ describe('the try-and-learn agent', () => {
         phi: 'filters',
         ...NO_RECOVERY,
       });
-      expect(env.baseAccuracy).toBe(100);
+      expect(env.baseAccuracy).toBe(1);
       env.setGroup(0);
       const result = await trainAgent(env, DEFAULT_AGENT_CONFIG, 7);
       env.dispose();

@@ -84,7 +84,9 @@ describe('autoprune --version', () => {
 describe('autoprune runs, in a narrow terminal', () => {
   it('drops the model and data set columns (the id names them), then shortens results to fit', async () => {
     const { formatRuns } = await import('../src/cli/runs-command.js');
-    const record = (id: string, result: Record<string, unknown>) => ({
+    const { checkedRecord } = await import('../src/runs/results.js');
+    const { METHODS } = await import('../src/compare/results.js');
+    const record = (id: string) => ({
       id,
       command: 'compare',
       status: 'done' as const,
@@ -95,13 +97,12 @@ describe('autoprune runs, in a narrow terminal', () => {
       result: {
         rows: [
           { method: 'rl', status: 'done', theoreticalSpeedup: 1.8, compressionRatio: 2.1, validationAccuracy: 0.91, testAccuracy: 0.9, seconds: 1 },
-          ...Array.from({ length: 9 }, (_, i) => ({ method: `m${i}`, status: 'failed', seconds: 1 })),
+          ...METHODS.slice(1).map((method) => ({ method, status: 'failed', seconds: 1 })),
         ],
-        ...result,
       },
     });
     const listing = {
-      records: [record('20261122-101633-compare-resnet-small-fashion-mnist-c8dc', {})],
+      records: [checkedRecord(record('20261122-101633-compare-resnet-small-fashion-mnist-c8dc'), 'run.json')],
       unreadable: [{ id: 'x', reason: 'unreadable run record (Unexpected end of JSON input)' }],
     };
     const wide = formatRuns(listing);

@@ -25,8 +25,8 @@ const iteration = (i: number, meanReward: number): RunEvent => ({
   type: 'iteration',
   groupId: 0,
   maxIterations: 250,
-  floor: 98.3,
-  record: { iteration: i, meanReward, bestReward: meanReward + 0.1, meanAccuracy: 98.9, meanKept: 15, greedyKept: 14, entropy: 0.2, seconds: 0.5 },
+  floor: 0.983,
+  record: { iteration: i, meanReward, bestReward: meanReward + 0.1, meanAccuracy: 0.989, meanKept: 15, greedyKept: 14, entropy: 0.2, seconds: 0.5 },
 });
 const decision = {
   groupId: 0,
@@ -38,7 +38,7 @@ const decision = {
   relaxed: 0,
   probes: [],
   allowedDrop: 0.5,
-  rewardBudget: { reference: 99, tolerance: 1.5 },
+  rewardBudget: { reference: 0.99, tolerance: 1.5 },
   converged: true,
   iterations: [],
   evaluations: 0,
@@ -73,12 +73,12 @@ describe('dashboard state', () => {
   it('folds events into group rows, the search, fine-tuning, the validation floor and reductions', () => {
     let s = reduce(initialState(0), start, 0);
     expect(s.groups.map((g) => g.status)).toEqual(['waiting', 'waiting']);
-    expect([s.baseValidation, s.validation]).toEqual([99, 99]);
+    expect([s.baseValidation, s.validation]).toEqual([0.99, 0.99]);
     s = reduce(s, groupStart(0, 20, ['conv1'], 0.4), 0);
     expect(s.groupAllowedDrop).toBe(0.4);
     s = [0.1, 0.3, 0.2].reduce((acc, r, i) => reduce(acc, iteration(i + 1, r), 1000 * (i + 1)), s);
     expect(s.groups[0].status).toBe('searching');
-    expect(s.search).toMatchObject({ rewards: [0.1, 0.3, 0.2], greedyKept: 14, sampledKept: 15, floor: 98.3 });
+    expect(s.search).toMatchObject({ rewards: [0.1, 0.3, 0.2], greedyKept: 14, sampledKept: 15, floor: 0.983 });
     s = reduce(
       s,
       { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 10, batches: 20, loss: 0.1, imagesPerSecond: 500 } },
@@ -87,10 +87,10 @@ describe('dashboard state', () => {
     expect(s.groups[0].status).toBe('fine-tuning');
     s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
     expect(s.groups[0]).toMatchObject({ status: 'done', kept: 11 });
-    expect([s.flopsReduction, s.paramsReduction, s.validation]).toEqual([2, 2, 99.1]);
+    expect([s.flopsReduction, s.paramsReduction, s.validation]).toEqual([2, 2, 0.991]);
     // A resumed run shows the accuracy after the groups already decided, not the unpruned one.
     const resumed = reduce(initialState(0), { ...start, resumedGroups: 1, validationAccuracy: 0.985 } as RunEvent, 0);
-    expect([resumed.validation, resumed.groups[0].status]).toEqual([98.5, 'done']);
+    expect([resumed.validation, resumed.groups[0].status]).toEqual([0.985, 'done']);
   });
 
   it('estimates the time left from the first group on, counts down within a group and through the final fine-tune', () => {

@@ -13,15 +13,16 @@ import { randomizeWeights, randomPlan } from './prune-helpers.js';
 
 describe('reward', () => {
   it('is psi * phi with psi = (b - (p - p_hat)) / b and phi = log(N / kept)', () => {
-    expect(psi({ baseAccuracy: 99, accuracy: 99 }, 1)).toBe(1);
-    expect(psi({ baseAccuracy: 99, accuracy: 98 }, 1)).toBe(0);
-    expect(psi({ baseAccuracy: 99, accuracy: 97 }, 2)).toBe(0);
-    expect(psi({ baseAccuracy: 99, accuracy: 96 }, 1)).toBe(-2);
+    // Accuracies are fractions, the tolerance b is in points.
+    expect(psi({ baseAccuracy: 0.99, accuracy: 0.99 }, 1)).toBe(1);
+    expect(psi({ baseAccuracy: 0.99, accuracy: 0.98 }, 1)).toBeCloseTo(0, 12);
+    expect(psi({ baseAccuracy: 0.99, accuracy: 0.97 }, 2)).toBeCloseTo(0, 12);
+    expect(psi({ baseAccuracy: 0.99, accuracy: 0.96 }, 1)).toBeCloseTo(-2, 12);
     expect(phi({ baseAccuracy: 0, accuracy: 0, total: 20, kept: 5 }, 'filters')).toBeCloseTo(Math.log(4), 12);
     expect(phi({ baseAccuracy: 0, accuracy: 0, total: 20, kept: 20 }, 'filters')).toBe(0);
-    expect(reward({ baseAccuracy: 99, accuracy: 98.5, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(0.5 * Math.log(5), 12);
-    expect(reward({ baseAccuracy: 99, accuracy: 97, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(-Math.log(5), 12);
-    expect(reward({ baseAccuracy: 99, accuracy: 99, total: 50, kept: 10, macs: { total: 300, pruned: 100 } }, { tolerance: 1, phi: 'flops' })).toBeCloseTo(
+    expect(reward({ baseAccuracy: 0.99, accuracy: 0.985, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(0.5 * Math.log(5), 12);
+    expect(reward({ baseAccuracy: 0.99, accuracy: 0.97, total: 50, kept: 10 }, { tolerance: 1, phi: 'filters' })).toBeCloseTo(-Math.log(5), 12);
+    expect(reward({ baseAccuracy: 0.99, accuracy: 0.99, total: 50, kept: 10, macs: { total: 300, pruned: 100 } }, { tolerance: 1, phi: 'flops' })).toBeCloseTo(
       Math.log(3),
       12,
     );
@@ -41,7 +42,7 @@ describe('pruning environment', () => {
     await trainModel(model, data, { epochs: 1, batchSize: 64, learningRate: 2e-3, seed: 0, restoreBest: false });
     const env = await PruningEnv.create(await cloneModel(model), data, config);
     expect(env.baseAccuracy).toBe(await env.modelAccuracy(model));
-    expect(env.baseAccuracy).toBeGreaterThan(70);
+    expect(env.baseAccuracy).toBeGreaterThan(0.7);
     const plan = randomPlan(env.graph, 'env', 0.4);
     for (const group of env.graph.prunableGroups()) {
       env.setGroup(group.id);
@@ -95,7 +96,7 @@ describe('pruning environment', () => {
     const { modelCost } = await import('../src/prune/metrics.js');
     expect(env.macsWith(mask)).toBe(modelCost(whole).macs);
     expect(env.reward(env.baseAccuracy, mask)).toBeCloseTo(Math.log(modelCost(env.model).macs / modelCost(whole).macs), 10);
-    expect(await env.evaluate(new Array(group.size).fill(0))).toBe(10); // an empty group scores chance level
+    expect(await env.evaluate(new Array(group.size).fill(0))).toBe(0.1); // an empty group scores chance level
     whole.dispose();
     env.dispose();
   });

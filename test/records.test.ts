@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkRunsDir, effectiveStatus, listRuns, modelShortName, newRunId, processStart, Run, RunError, type RunRecord } from '../src/runs/records.js';
+import { listCheckedRuns, openRun } from '../src/runs/results.js';
 import { tempDir } from './helpers.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
@@ -32,7 +33,7 @@ describe('a running run whose process is gone shows as crashed', () => {
 describe('run records on disk', () => {
   it('lists malformed and corrupt records as unreadable with the reason, and show names the file', async () => {
     const dir = tempDir();
-    const good = await Run.create(dir, { command: 'train', label: 'x', config: { model: 'lenet5' }, backend: 'wasm' });
+    const good = await Run.create(dir, { command: 'train', label: 'x', config: { model: 'lenet5' }, backend: 'wasm', result: {} });
     await good.finish('done');
     mkdirSync(join(dir, 'only-id'));
     writeFileSync(join(dir, 'only-id', 'run.json'), '{"id":"x"}');
@@ -48,6 +49,28 @@ describe('run records on disk', () => {
     await expect(Run.open(dir, 'only-id')).rejects.toThrow(
       new RunError(`${join(dir, 'only-id', 'run.json')}: not a run record (command: Invalid input: expected string, received undefined)`),
     );
+  });
+
+  it("checks a record's result against its command's schema: a mismatch is unreadable with the field named; resume and report refuse other commands", async () => {
+    const dir = tempDir();
+    const train = await Run.create(dir, { command: 'train', label: 'x', config: { model: 'lenet5' }, backend: 'wasm', result: { testAccuracy: 0.98 } });
+    const prune = await Run.create(dir, { command: 'prune', label: 'y', config: { model: 'lenet5' }, backend: 'wasm', result: { groups: [{ groupId: 'a' }] } });
+    const odd = await Run.create(dir, { command: 'dance', label: 'z', config: {}, backend: 'wasm', result: {} });
+    const { records, unreadable } = listCheckedRuns(dir);
+    expect(records.map((r) => [r.id, r.command])).toEqual([[train.id, 'train']]);
+    expect(records[0].command === 'train' && records[0].result.testAccuracy).toBe(0.98);
+    expect(unreadable).toHaveLength(2);
+    expect(unreadable).toEqual(
+      expect.arrayContaining([
+        { id: prune.id, reason: 'not a prune record (result.groups.0.groupId: Invalid input: expected number, received string)' },
+        { id: odd.id, reason: 'a run of an unknown command "dance"' },
+      ]),
+    );
+    await expect(openRun(dir, train.id, 'prune', 'can be resumed')).rejects.toThrow(
+      new RunError(`run "${train.id}" is a train run; only prune runs can be resumed`),
+    );
+    await expect(openRun(dir, prune.id, 'prune', 'can be resumed')).rejects.toThrow(/not a prune record \(result\.groups\.0\.groupId/);
+    expect((await openRun(dir, train.id, 'train', 'x')).record.result.testAccuracy).toBe(0.98);
   });
 
   it('refuses a runs folder that is a file, or under one, in one line', () => {

@@ -12,7 +12,7 @@ describe('the in-memory run store', () => {
   it('keeps copies (the latest checkpoint only, and the final model) and frees them on dispose', async () => {
     const model = buildZooModel('lenet5', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
     const before = tf.memory().numTensors;
-    const store = new MemoryStore();
+    const store = new MemoryStore({});
     for (const name of ['checkpoints/group-0', 'checkpoints/group-1', 'model']) expect(await store.saveModel(model, name)).toBe(name);
     expect([...store.models.keys()]).toEqual(['checkpoints/group-1', 'model']);
     await expect(store.loadModel('checkpoints/group-0')).rejects.toThrow(/no model "checkpoints\/group-0"/);

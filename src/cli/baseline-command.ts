@@ -7,9 +7,11 @@ import {
   describeResolution,
   type HeuristicConfig,
   type HeuristicEvent,
+  type ProbeRecord,
   prunableSizes,
   pruneToRatio,
   pruneToTolerance,
+  type StepRecord,
   type ToleranceSearch,
 } from '../heuristics/pipeline.js';
 import { saveModel, weightsDtypeOf } from '../models/io.js';
@@ -18,7 +20,9 @@ import { checkPrunable } from '../prune/graph.js';
 import { formatReport, pruneReport } from '../prune/report.js';
 import { type ModelSourceOptions, trainedModelAndData } from '../run/baseline-source.js';
 import { guardRun, modelShortName, Run } from '../runs/records.js';
+import type { BaselineResult } from '../runs/results.js';
 import type { ProgressLog } from './log.js';
+import { percent } from '../report/text.js';
 
 export interface BaselineOptions extends ModelSourceOptions {
   heuristic: HeuristicConfig;
@@ -28,8 +32,6 @@ export interface BaselineOptions extends ModelSourceOptions {
   ratio?: number;
   search?: ToleranceSearch;
 }
-
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 
 export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
   switch (event.type) {
@@ -43,13 +45,13 @@ export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
     }
     case 'step-done':
       log.line(
-        `step ${event.record.step}: kept ${Object.values(event.record.kept).join('/')} channels per group, validation ${pct(event.record.validationAccuracy)} (${event.record.seconds.toFixed(1)} s)`,
+        `step ${event.record.step}: kept ${Object.values(event.record.kept).join('/')} channels per group, validation ${percent(event.record.validationAccuracy)} (${event.record.seconds.toFixed(1)} s)`,
       );
       break;
     case 'probe-done': {
       const p = event.probe;
       log.line(
-        `probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${pct(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`,
+        `probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${percent(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`,
       );
       break;
     }
@@ -64,22 +66,26 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
     ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
     : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
-  const run = await Run.create(options.runsDir, {
+  const run = await Run.create<BaselineResult>(options.runsDir, {
     command: 'baseline',
     label: `${criterionOf(options.heuristic.criterion).name}-${modelShortName(options.model, data.name)}-${data.name}`,
     config,
     backend: backend.name,
+    result: {},
   });
   log.line(`run: ${run.dir}`);
   log.line(
     `criterion ${criterionOf(options.heuristic.criterion).name}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`,
   );
-  const steps: unknown[] = [];
-  const probes: unknown[] = [];
+  const steps: StepRecord[] = [];
+  const probes: Omit<ProbeRecord, 'steps'>[] = [];
   const emit = (event: HeuristicEvent) => {
     describeEvent(event, log);
     if (event.type === 'step-done') steps.push(event.record);
-    if (event.type === 'probe-done') probes.push({ ...event.probe, steps: undefined });
+    if (event.type === 'probe-done') {
+      const { steps: _, ...probe } = event.probe;
+      probes.push(probe);
+    }
     if (event.type === 'step-done' || event.type === 'probe-done') void run.update((r) => (r.result = { ...r.result, steps, probes }));
   };
   try {

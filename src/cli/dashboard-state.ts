@@ -2,6 +2,7 @@
  * What the dashboard shows, as a pure fold over the run's events: the ink
  * component only renders this state, so the bookkeeping is tested on its own.
  */
+import { percent } from '../report/text.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 
 export type GroupStatus = 'waiting' | 'searching' | 'fine-tuning' | 'done';
@@ -13,7 +14,7 @@ export interface DashboardState {
   tolerance: number;
   seed: number;
   startedAt: number;
-  /** Validation accuracy (percent, the split that enforces the tolerance) of the unpruned model, and after the last decided group. */
+  /** Validation accuracy (fraction, the split that enforces the tolerance) of the unpruned model, and after the last decided group. */
   baseValidation: number;
   validation: number;
   /** Validation points the run may have lost once the current group is decided (its share of the tolerance). */
@@ -21,7 +22,7 @@ export interface DashboardState {
   groups: { id: number; producers: string[]; size: number; kept?: number; status: GroupStatus; seconds?: number }[];
   /** When the current group started (ms). */
   groupStartedAt?: number;
-  /** The group being searched: the agent's latest iteration (at lastIterationAt, ms). floor: the reward's budget (reward images, before fine-tuning). */
+  /** The group being searched: the agent's latest iteration (at lastIterationAt, ms). accuracy, floor: the samples' mean and the reward budget's lowest (fractions, reward images, before fine-tuning). */
   search?: {
     groupId: number;
     iteration: number;
@@ -73,8 +74,8 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         backend: event.backend,
         tolerance: event.tolerance,
         seed: event.seed,
-        baseValidation: 100 * event.baseValidationAccuracy,
-        validation: 100 * event.validationAccuracy,
+        baseValidation: event.baseValidationAccuracy,
+        validation: event.validationAccuracy,
         groups: event.groups.map((g, i) => ({ ...g, status: i < event.resumedGroups ? 'done' : 'waiting' })),
       };
     case 'group-start':
@@ -135,7 +136,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         groups: state.groups.map((g) => (g.id === d.groupId ? { ...g, status: 'done', kept: d.kept.length, seconds: d.seconds } : g)),
         flopsReduction: event.originalMacs / d.macs,
         paramsReduction: event.originalParams / d.params,
-        validation: 100 * d.validationAccuracy,
+        validation: d.validationAccuracy,
         groupStartedAt: undefined,
         groupAllowedDrop: undefined,
         search: undefined,
@@ -150,7 +151,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         paramsReduction: r.compressionRatio,
         finetune: undefined,
         done: {
-          lines: [`test accuracy ${(100 * r.pruned.testAccuracy).toFixed(2)}% (drop ${r.testDrop.toFixed(2)} points)`, `saved ${event.summary.modelPath}`],
+          lines: [`test accuracy ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)} points)`, `saved ${event.summary.modelPath}`],
         },
       };
     }

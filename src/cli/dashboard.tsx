@@ -7,6 +7,7 @@ import { Box, render, Text } from 'ink';
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
+import { percent } from '../report/text.js';
 import { modelShortName } from '../runs/records.js';
 import { bar, type DashboardState, finetuneDone, initialState, reduce, remainingSeconds, sparkline } from './dashboard-state.js';
 
@@ -17,7 +18,7 @@ const minutes = (seconds: number) => `${Math.floor(seconds / 60)}m${String(Math.
 export function DashboardView({ state, now }: { state: DashboardState; now: number }) {
   const { search, finetune } = state;
   const remaining = remainingSeconds(state, now);
-  const floor = state.baseValidation - state.tolerance;
+  const floor = state.baseValidation - state.tolerance / 100;
   return (
     <Box flexDirection="column">
       <Text bold>
@@ -25,9 +26,9 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
         {state.seed}
       </Text>
       <Text>
-        validation <Text color={state.validation >= floor ? 'green' : 'red'}>{state.validation.toFixed(2)}%</Text> · floor {floor.toFixed(2)}% (unpruned{' '}
-        {state.baseValidation.toFixed(2)}% - {state.tolerance} pt)
-        {state.groupAllowedDrop !== undefined ? ` · after this group ≥ ${(state.baseValidation - state.groupAllowedDrop).toFixed(2)}%` : ''}
+        validation <Text color={state.validation >= floor ? 'green' : 'red'}>{percent(state.validation)}</Text> · floor {percent(floor)} (unpruned{' '}
+        {percent(state.baseValidation)} - {state.tolerance} pt)
+        {state.groupAllowedDrop !== undefined ? ` · after this group ≥ ${percent(state.baseValidation - state.groupAllowedDrop / 100)}` : ''}
       </Text>
       {state.groups.map((g) => (
         <Text key={g.id}>
@@ -45,8 +46,8 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
             mean reward <Text color="magenta">{sparkline(search.rewards)}</Text> {search.rewards.at(-1)?.toFixed(3)}
           </Text>
           <Text>
-            reward images, before fine-tuning: samples <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{search.accuracy.toFixed(2)}%</Text> ·
-            reward budget ≥ {search.floor.toFixed(2)}%
+            reward images, before fine-tuning: samples <Text color={search.accuracy >= search.floor ? 'green' : 'red'}>{percent(search.accuracy)}</Text> ·
+            reward budget ≥ {percent(search.floor)}
           </Text>
         </Box>
       )}

@@ -2,8 +2,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { buildGraph, type DependencyGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
-import { formatTable } from '../report/text.js';
-import { plural } from '../report/text.js';
+import { formatTable, plural } from '../report/text.js';
 
 export interface InspectReport {
   layers: {

@@ -12,7 +12,8 @@ import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
 import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
-import { checkRunsDir, listRuns, Run, RunError } from '../runs/records.js';
+import { checkRunsDir, RECORD_FILE, Run, RunError } from '../runs/records.js';
+import { checkedRecord, listCheckedRuns } from '../runs/results.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { plural } from '../report/text.js';
 import { ProgressLog } from './log.js';
@@ -272,7 +273,7 @@ export function buildProgram(): Command {
       const global = command.optsWithGlobals() as GlobalOptions;
       // Fit the terminal (120 columns when not a terminal).
       const width = opts.wide === true ? Infinity : (process.stdout.columns ?? 120);
-      process.stdout.write(`${formatRuns(listRuns(global.runsDir), width)}\n`);
+      process.stdout.write(`${formatRuns(listCheckedRuns(global.runsDir), width)}\n`);
     });
 
   program
@@ -282,7 +283,7 @@ export function buildProgram(): Command {
     .action(async (runId: string, _opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const run = await Run.open(global.runsDir, runId);
-      process.stdout.write(`${formatShow(run.record, run.dir)}\n`);
+      process.stdout.write(`${formatShow(checkedRecord(run.record, join(run.dir, RECORD_FILE)), run.dir)}\n`);
     });
 
   program

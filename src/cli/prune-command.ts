@@ -2,9 +2,7 @@
 import { formatReport } from '../prune/report.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 import type { ProgressLog } from './log.js';
-import { plural } from '../report/text.js';
-
-const pct = (x: number) => `${x.toFixed(2)}%`;
+import { percent, plural } from '../report/text.js';
 
 /** The plain line log of a run's events (the dashboard renders the same stream). */
 export function logEvent(event: RunEvent, log: ProgressLog): void {
@@ -12,7 +10,7 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
     case 'run-start':
       log.line(
         `try-and-learn on ${event.model} / ${event.dataset}: tolerance ${plural(event.tolerance, 'point')}, seed ${event.seed}, ${plural(event.groups.length, 'group')}, ` +
-          `unpruned validation accuracy ${pct(100 * event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
+          `unpruned validation accuracy ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
       );
       break;
     case 'group-start':
@@ -24,7 +22,7 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
       const r = event.record;
       log.status(
         `  group ${event.groupId} iteration ${r.iteration}/${event.maxIterations}: mean reward ${r.meanReward.toFixed(3)}, best ${r.bestReward.toFixed(3)}, ` +
-          `samples' accuracy before fine-tuning ${pct(r.meanAccuracy)} (reward budget ${pct(event.floor)}), samples keep ${r.meanKept.toFixed(1)}, greedy mask ${r.greedyKept}, entropy ${r.entropy.toFixed(3)}`,
+          `samples' accuracy before fine-tuning ${percent(r.meanAccuracy)} (reward budget ${percent(event.floor)}), samples keep ${r.meanKept.toFixed(1)}, greedy mask ${r.greedyKept}, entropy ${r.entropy.toFixed(3)}`,
       );
       break;
     }
@@ -42,7 +40,7 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
           (d.probes.length === 0
             ? 'no probe: the group stays whole); '
             : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over the allowed drop of ${d.allowedDrop.toFixed(2)}); `) +
-          `validation ${pct(100 * d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
+          `validation ${percent(d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
       );
       break;
     }

@@ -1,31 +1,26 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { effectiveStatus, modelShortName, type RunRecord, type UnreadableRun } from '../runs/records.js';
 import { methodLabel, mostFlopsRemoved, type ResultRow } from '../compare/results.js';
-import { formatTable } from '../report/text.js';
-import { plural } from '../report/text.js';
-
-interface ReportLike {
-  theoreticalSpeedup: number;
-  compressionRatio: number;
-  testDrop: number;
-  pruned: { testAccuracy: number };
-}
-
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+import { formatTable, percent, plural } from '../report/text.js';
+import { effectiveStatus, modelShortName, type UnreadableRun } from '../runs/records.js';
+import type { CheckedRunRecord } from '../runs/results.js';
 
 /** One line of numbers that matter for the run's command. */
-export function headline(record: RunRecord): string {
-  const result = record.result as { testAccuracy?: number; report?: ReportLike; groups?: unknown[] };
-  if (record.command === 'train' && result.testAccuracy !== undefined) return `test accuracy ${pct(result.testAccuracy)}`;
-  if (result.report !== undefined) {
-    const r = result.report;
-    return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${pct(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)})`;
+export function headline(record: CheckedRunRecord): string {
+  switch (record.command) {
+    case 'train':
+      return record.result.testAccuracy === undefined ? '-' : `test accuracy ${percent(record.result.testAccuracy)}`;
+    case 'compare':
+      return compareHeadline(record.result.rows ?? []);
+    case 'prune':
+    case 'baseline': {
+      const r = record.result.report;
+      if (r !== undefined)
+        return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)})`;
+      return record.command === 'prune' ? `${plural(record.result.groups?.length ?? 0, 'group')} finished` : '-';
+    }
   }
-  if (record.command === 'prune') return `${plural(result.groups?.length ?? 0, 'group')} finished`;
-  if (record.command === 'compare') return compareHeadline((record.result as { rows?: ResultRow[] }).rows ?? []);
-  return '-';
 }
 
 function compareHeadline(rows: ResultRow[]): string {
@@ -37,7 +32,7 @@ function compareHeadline(rows: ResultRow[]): string {
 }
 
 /** What to do next, for a run that did not finish. */
-export function nextStep(record: RunRecord): string | undefined {
+export function nextStep(record: CheckedRunRecord): string | undefined {
   const status = effectiveStatus(record);
   if (status === 'done' || status === 'running') return undefined;
   if (record.command === 'prune') return `resume with: autoprune resume ${record.id}`;
@@ -49,18 +44,11 @@ export function nextStep(record: RunRecord): string | undefined {
  * with why. Wider than `width` columns, the model and data set columns go
  * (the run id names both), then results are shortened with "…".
  */
-export function formatRuns({ records, unreadable }: { records: RunRecord[]; unreadable: UnreadableRun[] }, width = Infinity): string {
+export function formatRuns({ records, unreadable }: { records: CheckedRunRecord[]; unreadable: UnreadableRun[] }, width = Infinity): string {
   if (records.length === 0 && unreadable.length === 0) return 'no runs yet';
   const rows = records.map((r) => {
-    const config = r.config as { model?: string; dataset?: string };
-    return [
-      r.id,
-      r.command,
-      config.model === undefined ? '-' : modelShortName(config.model, config.dataset ?? ''),
-      config.dataset ?? '-',
-      effectiveStatus(r),
-      headline(r),
-    ];
+    const { model, dataset } = r.config;
+    return [r.id, r.command, model === undefined ? '-' : modelShortName(model, dataset ?? ''), dataset ?? '-', effectiveStatus(r), headline(r)];
   });
   rows.push(...unreadable.map((u) => [u.id, '-', '-', '-', 'unreadable', u.reason]));
   const full = formatTable(['run', 'command', 'model', 'data set', 'status', 'result'], rows);
@@ -82,8 +70,8 @@ export function formatRuns({ records, unreadable }: { records: RunRecord[]; unre
 const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
 
 /** One run's summary; `dir` is its folder (where its files are named from). */
-export function formatShow(record: RunRecord, dir: string): string {
-  const config = record.config as { model?: string; dataset?: string; seed?: number; tolerance?: number };
+export function formatShow(record: CheckedRunRecord, dir: string): string {
+  const { config } = record;
   const lines = [
     `run ${record.id}`,
     `command ${record.command}, status ${effectiveStatus(record)}${record.error ? ` (${record.error})` : ''}`,
@@ -91,18 +79,17 @@ export function formatShow(record: RunRecord, dir: string): string {
     `started ${record.createdAt}, last written ${record.updatedAt}`,
     `result: ${headline(record)}`,
   ];
-  const groups =
-    (record.result as { groups?: { groupId: number; producers: string[]; kept: number[]; size: number; agentKept: number; relaxed: number }[] }).groups ?? [];
+  const groups = record.command === 'prune' ? (record.result.groups ?? []) : [];
   for (const g of groups)
     lines.push(
       `  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size} (agent ${g.agentKept}${g.relaxed > 0 ? `, ${g.relaxed} count-search probes` : ''})`,
     );
-  const methods = record.command === 'compare' ? ((record.result as { rows?: ResultRow[] }).rows ?? []) : [];
+  const methods = record.command === 'compare' ? (record.result.rows ?? []) : [];
   for (const r of methods) {
     lines.push(
       r.status === 'failed'
         ? `  ${r.method}: failed: ${r.error}`
-        : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${pct(r.validationAccuracy!)}, test ${pct(r.testAccuracy!)}`,
+        : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${percent(r.validationAccuracy)}, test ${percent(r.testAccuracy)}`,
     );
   }
   lines.push(...runFiles(record, dir));
@@ -112,10 +99,10 @@ export function formatShow(record: RunRecord, dir: string): string {
 }
 
 /** Where the run's outputs are: record, pruned model, checkpoints, report (those that exist). */
-function runFiles(record: RunRecord, dir: string): string[] {
-  const result = record.result as { modelPath?: string };
+function runFiles(record: CheckedRunRecord, dir: string): string[] {
   const files: [string, string][] = [['record', join(dir, 'run.json')]];
-  if (result.modelPath !== undefined && existsSync(result.modelPath)) files.push([record.command === 'train' ? 'model' : 'pruned model', result.modelPath]);
+  const modelPath = record.command === 'compare' ? undefined : record.result.modelPath;
+  if (modelPath !== undefined && existsSync(modelPath)) files.push([record.command === 'train' ? 'model' : 'pruned model', modelPath]);
   const checkpoints = join(dir, 'checkpoints');
   if (existsSync(checkpoints)) files.push(['checkpoints', `${checkpoints}/ (${plural(readdirSync(checkpoints).length, 'group')})`]);
   for (const name of ['report.html', 'results.json']) if (existsSync(join(dir, name))) files.push([name.replace(/\..*/, ''), join(dir, name)]);

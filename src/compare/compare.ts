@@ -46,6 +46,7 @@ import {
   type AgentGroupHistory,
   betterRanking,
   type CompareResults,
+  type CompareRunResult,
   fromReport,
   type Method,
   mergeResults,
@@ -54,15 +55,15 @@ import {
   toCsv,
   verdict,
 } from './results.js';
-import { formatTable, plural } from '../report/text.js';
+import { formatTable, percent, plural } from '../report/text.js';
+import { openRun } from '../runs/results.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
-  const pct = (x?: number) => (x === undefined ? '-' : `${(100 * x).toFixed(2)}%`);
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
   const table = formatTable(
     ['method', 'FLOPs reduction', 'compression', 'measured speedup (256)', 'validation', 'test', 'time', 'ranking'],
     [
-      ['unpruned', '1.00x', '1.00x', '1.00x', pct(base.validation), pct(base.test), '-', ''],
+      ['unpruned', '1.00x', '1.00x', '1.00x', percent(base.validation), percent(base.test), '-', ''],
       ...rows.map((r) =>
         r.status === 'failed'
           ? [r.method, 'failed (below)', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
@@ -71,8 +72,8 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
               times(r.theoreticalSpeedup),
               times(r.compressionRatio),
               times(r.measuredSpeedupBatch256),
-              pct(r.validationAccuracy),
-              pct(r.testAccuracy),
+              percent(r.validationAccuracy),
+              percent(r.testAccuracy),
               `${r.seconds.toFixed(0)} s`,
               r.ranking ?? '',
             ],
@@ -134,11 +135,11 @@ async function runAgent(
     ...context,
     onEvent: view.onEvent,
   }).finally(view.close);
-  const result = child.record.result as { report?: PruneReport; groups?: GroupDecision[]; modelPath?: string };
-  if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined)
+  const result = child.record.result;
+  if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined || result.modelPath === undefined)
     throw new Error(`prune run ${child.id} ended ${child.record.status}`);
   const originalMacs = result.report.original.macs;
-  const pruned = await loadModel(result.modelPath!);
+  const pruned = await loadModel(result.modelPath);
   try {
     return {
       report: result.report,
@@ -308,7 +309,7 @@ async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow
   };
 }
 
-export async function compare(requested: CompareOptions, context: RunContext): Promise<Run> {
+export async function compare(requested: CompareOptions, context: RunContext): Promise<Run<CompareRunResult>> {
   const { log, backend } = context;
   const reportPath = requested.reportPath;
   if (reportPath !== undefined) checkWritable(reportPath);
@@ -319,11 +320,12 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const { config, methods } = options;
   checkPrunable(baseline, source);
   if (methods.includes('rl')) checkRewardSamples(config, data.validation.count);
-  const run = await Run.create(options.runsDir, {
+  const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
     config: { ...config, methods },
     backend: backend.name,
+    result: { baseline: source, rows: [] },
   });
   log.line(`run: ${run.dir}`);
   // From here on, a signal or an error is recorded in the run (guardRun).
@@ -517,9 +519,8 @@ export async function redrawReport(runIds: string[], runsDir: string, out?: stri
   if (runIds.length > 1 && out === undefined) throw new RunError('report: with several runs, say where the merged report goes');
   const parts = [];
   for (const runId of runIds) {
-    const run = await Run.open(runsDir, runId);
+    const run = await openRun(runsDir, runId, 'compare', 'have a report');
     const resultsPath = join(run.dir, 'results.json');
-    if (run.record.command !== 'compare') throw new RunError(`run "${runId}" is a ${run.record.command} run; only compare runs have a report`);
     if (!existsSync(resultsPath)) throw new RunError(`run "${runId}" has no results.json yet (no method finished)`);
     parts.push({ runId, dir: run.dir, results: JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults });
   }

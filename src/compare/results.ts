@@ -165,6 +165,12 @@ export function verdict(rows: ResultRow[]): string | undefined {
 }
 
 /** What results.json holds: enough to redraw the report without the run. */
+/** What a compare run records (run.json's result) as its methods finish; results.json holds the whole table. */
+export interface CompareRunResult {
+  baseline?: string;
+  rows?: ResultRow[];
+}
+
 export interface CompareResults {
   baseline: string;
   model: string;

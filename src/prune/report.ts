@@ -3,6 +3,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/datasets.js';
 import { modelFilesBytes } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
+import { percent } from '../report/text.js';
 import { evaluateAccuracy } from '../train/train.js';
 import { availableParallelism, loadavg } from 'node:os';
 import { measureLatency, measureSpeedup, modelCost, reduction, SPEEDUP_ROUNDS, sizeOnDisk } from './metrics.js';
@@ -85,7 +86,6 @@ export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersMod
   };
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
 const speedup = (x: number, spread?: [number, number]) =>
   `${x.toFixed(2)}x${spread === undefined ? '' : `, rounds ${spread[0].toFixed(2)}-${spread[1].toFixed(2)}x`}`;
 
@@ -99,8 +99,8 @@ export function formatReport(r: PruneReport): string[] {
         ? ''
         : `; ${SPEEDUP_ROUNDS} alternated rounds each, load average ${r.machine.loadAverage.toFixed(1)} on ${r.machine.cores} cores`),
     `size on disk ${(r.original.bytesOnDisk / 1024).toFixed(0)} KiB -> ${(r.pruned.bytesOnDisk / 1024).toFixed(0)} KiB`,
-    `validation accuracy ${pct(r.original.validationAccuracy)} -> ${pct(r.pruned.validationAccuracy)} (${r.validationDrop >= 0 ? '-' : '+'}${Math.abs(r.validationDrop).toFixed(2)} points)`,
-    `test accuracy ${pct(r.original.testAccuracy)} -> ${pct(r.pruned.testAccuracy)} (${r.testDrop >= 0 ? '-' : '+'}${Math.abs(r.testDrop).toFixed(2)} points)`,
+    `validation accuracy ${percent(r.original.validationAccuracy)} -> ${percent(r.pruned.validationAccuracy)} (${r.validationDrop >= 0 ? '-' : '+'}${Math.abs(r.validationDrop).toFixed(2)} points)`,
+    `test accuracy ${percent(r.original.testAccuracy)} -> ${percent(r.pruned.testAccuracy)} (${r.testDrop >= 0 ? '-' : '+'}${Math.abs(r.testDrop).toFixed(2)} points)`,
   ];
 }
 

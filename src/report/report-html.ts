@@ -10,6 +10,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { type CompareResults, methodLabel, type ResultRow, verdict } from '../compare/results.js';
 import { writeFileAtomic } from '../models/io.js';
 import { modelShortName } from '../runs/records.js';
+import { percent } from './text.js';
 
 export class ReportPathError extends Error {}
 
@@ -175,7 +176,7 @@ function sensitivitySpec(row: ResultRow): TopLevelSpec {
 }
 
 const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-const pct = (x?: number) => (x === undefined ? '' : `${(100 * x).toFixed(2)}%`);
+const pct = (x?: number) => percent(x, '');
 const times = (x?: number) => (x === undefined ? '' : `${x.toFixed(2)}x`);
 
 /** The results table: the unpruned model, then one row per method; in each column of numbers the best value is bold. */

@@ -1,7 +1,14 @@
-/** Text for the terminal and log lines: counts with their noun, and plain-text tables. */
+/** Text for the terminal and log lines: counts with their noun, accuracies, and plain-text tables. */
 
 /** "1 group", "3 groups". */
 export const plural = (count: number, noun: string): string => `${count.toLocaleString('en-US')} ${noun}${count === 1 ? '' : 's'}`;
+
+/**
+ * An accuracy as "97.12%". Accuracies are fractions throughout autoprune
+ * (records, events, the API); drops and tolerances are percentage points.
+ * `missing` stands for an absent one.
+ */
+export const percent = (accuracy: number | undefined, missing = '-'): string => (accuracy === undefined ? missing : `${(100 * accuracy).toFixed(2)}%`);
 
 /** A plain-text table: left-aligned text, right-aligned numbers. */
 export function formatTable(header: string[], rows: (string | number)[][]): string {

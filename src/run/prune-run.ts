@@ -12,13 +12,14 @@ import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
 import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
+import { openRun } from '../runs/results.js';
 import { InterruptedError } from '../train/train.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
 import { checkRewardSamples, type PruneConfig, parsePruneConfig } from './config.js';
 import { plural } from '../report/text.js';
 import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
-import { type RunEvent, tryAndLearn } from './try-and-learn.js';
+import { type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
 
 export interface RunContext {
   runsDir: string;
@@ -32,7 +33,13 @@ export interface RunContext {
  * Runs the loop for an open run on its data and baseline (which it disposes);
  * marks the run interrupted on Ctrl-C, SIGTERM or SIGHUP (resumable) or failed on error.
  */
-async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: tf.LayersModel, { backend, log, onEvent }: RunContext): Promise<Run> {
+async function execute(
+  run: Run<PruneResult>,
+  config: PruneConfig,
+  data: Dataset,
+  baseline: tf.LayersModel,
+  { backend, log, onEvent }: RunContext,
+): Promise<Run<PruneResult>> {
   let stoppedBy: StopSignal | undefined;
   const removeHandlers = onStopSignals(
     (signal) => {
@@ -58,7 +65,7 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
         store: folderStore(run),
         backend: backend.name,
         shouldStop: () => stoppedBy !== undefined,
-        baselinePath: (run.record.result as { baseline?: string }).baseline,
+        baselinePath: run.record.result.baseline,
       }).pipe(tap(onEvent)),
       { defaultValue: undefined },
     );
@@ -78,23 +85,23 @@ async function execute(run: Run, config: PruneConfig, data: Dataset, baseline: t
   }
 }
 
-export async function pruneRun(requested: PruneConfig, context: RunContext): Promise<Run> {
+export async function pruneRun(requested: PruneConfig, context: RunContext): Promise<Run<PruneResult>> {
   const config = withAbsolutePaths(requested);
   const { data, model, source, splitSeed, scaling } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
   return pruneLoaded({ ...config, splitSeed, scaling, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) }, data, model, source, context);
 }
 
 /** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` and `config.scaling` name the data's split and scaling, for resume. */
-export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run> {
+export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run<PruneResult>> {
   checkPrunable(model, source);
   checkRewardSamples(config, data.validation.count);
-  const run = await Run.create(context.runsDir, {
+  const run = await Run.create<PruneResult>(context.runsDir, {
     command: 'prune',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
     config,
     backend: context.backend.name,
+    result: { baseline: source, ...(data.classNames && { classNames: data.classNames }) },
   });
-  await run.update((r) => (r.result = { baseline: source, ...(data.classNames && { classNames: data.classNames }) }));
   context.log.line(`run: ${run.dir}`);
   return execute(run, config, data, model, context);
 }
@@ -109,16 +116,15 @@ export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<
   return { ...config, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
 }
 
-export async function resumeRun(runId: string, context: RunContext): Promise<Run> {
-  const run = await Run.open(context.runsDir, runId);
-  if (run.record.command !== 'prune') throw new RunError(`run "${runId}" is a ${run.record.command} run; only prune runs can be resumed`);
+export async function resumeRun(runId: string, context: RunContext): Promise<Run<PruneResult>> {
+  const run = await openRun(context.runsDir, runId, 'prune', 'can be resumed');
   if (run.record.status === 'done') throw new RunError(`run "${runId}" has already finished`);
   if (effectiveStatus(run.record) === 'running') {
     throw new RunError(`run "${runId}" is still running (process ${run.record.pid}); stop it first (Ctrl-C, or kill ${run.record.pid}), then resume`);
   }
   run.removeStaleTemporaryFiles();
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
-  const result = run.record.result as { baseline?: string; groups?: { checkpoint: string; groupId: number }[] };
+  const result = run.record.result;
   if (result.baseline === undefined || !existsSync(result.baseline))
     throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);
   for (const group of result.groups ?? []) {

@@ -10,7 +10,7 @@ import type { Dataset } from '../data/datasets.js';
 import { checkPrunable } from '../prune/graph.js';
 import { parsePruneConfig, type PruneConfig } from './config.js';
 import { MemoryStore } from './store.js';
-import { type RunEvent, type RunSummary, tryAndLearn } from './try-and-learn.js';
+import { type PruneResult, type RunEvent, type RunSummary, tryAndLearn } from './try-and-learn.js';
 
 /** Config fields as in a config file: each group partial, the rest defaults (see describeConfig). */
 export type PruneOptions = { [K in keyof PruneConfig]?: PruneConfig[K] extends object ? Partial<PruneConfig[K]> : PruneConfig[K] };
@@ -35,7 +35,7 @@ export async function prune(
 ): Promise<{ model: tf.LayersModel; summary: RunSummary }> {
   const config = parsePruneConfig(options, 'prune options');
   checkPrunable(baseline, 'the model');
-  const store = new MemoryStore();
+  const store = new MemoryStore<PruneResult>({});
   try {
     let summary: RunSummary | undefined;
     const events = tryAndLearn({ baseline, data, config, store, backend: tf.getBackend(), shouldStop: hooks.shouldStop }).pipe(

@@ -10,13 +10,13 @@ import { cloneModel, loadModel, saveModel } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
 import type { Run } from '../runs/records.js';
 
-export interface RunStore {
+export interface RunStore<R extends object> {
   /** The run's name in events. */
   readonly id: string;
   /** What the run recorded so far: empty for a new run, the finished groups of one being resumed. */
-  readonly result: Record<string, unknown>;
+  readonly result: R;
   /** Replaces the recorded result (after each group and at the end). */
-  record(result: Record<string, unknown>): Promise<void>;
+  record(result: R): Promise<void>;
   /**
    * Keeps a copy of `model` under `name` ("checkpoints/group-0", "model");
    * returns the reference loadModel takes. `weightsDtype`: how files store
@@ -30,7 +30,7 @@ export interface RunStore {
 }
 
 /** The CLI's store: the run folder's record (run.json) and model folders under it. */
-export function folderStore(run: Run): RunStore {
+export function folderStore<R extends object>(run: Run<R>): RunStore<R> {
   return {
     id: run.id,
     get result() {
@@ -50,14 +50,17 @@ export function folderStore(run: Run): RunStore {
  */
 const CHECKPOINTS = 'checkpoints/';
 
-export class MemoryStore implements RunStore {
-  result: Record<string, unknown> = {};
+export class MemoryStore<R extends object> implements RunStore<R> {
   finished = false;
   readonly models = new Map<string, tf.LayersModel>();
 
-  constructor(readonly id = 'in-memory') {}
+  /** `result`: what the run starts from (empty for a new one). */
+  constructor(
+    public result: R,
+    readonly id = 'in-memory',
+  ) {}
 
-  async record(result: Record<string, unknown>): Promise<void> {
+  async record(result: R): Promise<void> {
     this.result = result;
   }
 

@@ -6,8 +6,9 @@ import { type DataSource, loadData, withAbsolutePaths } from '../data/load.js';
 import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
 import { guardRun, Run } from '../runs/records.js';
-import { evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
+import { type EpochRecord, evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
 import { decodeProgress, type RunLog } from './log.js';
+import { percent } from '../report/text.js';
 
 export interface TrainOptions extends TrainConfig, DataSource {
   model: string;
@@ -22,9 +23,20 @@ export interface TrainOptions extends TrainConfig, DataSource {
   runsDir: string;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+/** What a train run records (run.json's result) once its model is trained and saved. */
+export interface TrainResult {
+  parameters?: number;
+  /** Fractions, as every accuracy in autoprune. */
+  validationAccuracy?: number;
+  testAccuracy?: number;
+  bestEpoch?: number;
+  epochs?: EpochRecord[];
+  trainSeconds?: number;
+  modelPath?: string;
+  classNames?: string[];
+}
 
-export async function trainRun(requested: TrainOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
+export async function trainRun(requested: TrainOptions, backend: BackendChoice, log: RunLog): Promise<Run<TrainResult>> {
   const options = withAbsolutePaths(requested);
   // Everything that can be rejected is checked before the run folder exists.
   const data = await loadData(options, {
@@ -41,7 +53,13 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
   log.line(`model: ${options.model}, ${model.countParams()} parameters`);
 
   const config = { ...options, dataSource: data.source, inputShape: data.inputShape };
-  const run = await Run.create(options.runsDir, { command: 'train', label: `${options.model}-${data.name}`, config, backend: backend.name });
+  const run = await Run.create<TrainResult>(options.runsDir, {
+    command: 'train',
+    label: `${options.model}-${data.name}`,
+    config,
+    backend: backend.name,
+    result: {},
+  });
   log.line(`run: ${run.dir}`);
   try {
     return await guardRun(run, async () => {
@@ -50,7 +68,7 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
           log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),
         onEpoch: (e) =>
           log.line(
-            `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation accuracy ${pct(e.validationAccuracy)}, ${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`,
+            `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}, validation accuracy ${percent(e.validationAccuracy)}, ${e.seconds.toFixed(1)} s (${e.imagesPerSecond.toFixed(0)} img/s)`,
           ),
       });
       const testAccuracy = await evaluateAccuracy(model, data.test, data.inputShape);
@@ -68,7 +86,7 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
         };
       });
       await run.finish('done');
-      log.line(`validation accuracy ${pct(result.validationAccuracy)} (best epoch ${result.bestEpoch}), test accuracy ${pct(testAccuracy)}`);
+      log.line(`validation accuracy ${percent(result.validationAccuracy)} (best epoch ${result.bestEpoch}), test accuracy ${percent(testAccuracy)}`);
       log.line(`saved ${modelPath}`);
       return run;
     });

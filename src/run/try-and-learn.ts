@@ -82,6 +82,21 @@ export interface RunSummary {
   candidateImagesPerSecond: number;
 }
 
+/** What a prune run records (run.json's result, or a store's), filled as it goes. */
+export interface PruneResult {
+  /** The baseline's model.json, where there is one (a run folder's store). */
+  baseline?: string;
+  classNames?: string[];
+  /** The unpruned model's accuracy on the guarantee split and on the reward subset (fractions), measured once. */
+  baseValidationAccuracy?: number;
+  rewardBaseAccuracy?: number;
+  /** The groups decided so far, in order. */
+  groups?: GroupDecision[];
+  report?: PruneReport;
+  modelPath?: string;
+  summary?: Omit<RunSummary, 'groups' | 'report'>;
+}
+
 /** One fine-tuned probe of the count search. */
 export interface CountProbe {
   kept: number;
@@ -108,6 +123,7 @@ export type RunEvent =
     }
   /** allowedDrop: validation points the run may have lost once this group is decided (its share of the tolerance). */
   | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[]; allowedDrop: number }
+  /** floor: the lowest accuracy (fraction, reward subset, before fine-tuning) the reward's budget accepts. */
   | { type: 'iteration'; groupId: number; record: IterationRecord; maxIterations: number; floor: number }
   | { type: 'finetune-progress'; groupId: number | 'final'; progress: BatchProgress }
   | { type: 'group-done'; decision: GroupDecision; originalMacs: number; originalParams: number }
@@ -120,7 +136,7 @@ export interface TryAndLearnInput {
   data: Dataset;
   config: PruneConfig;
   /** Where the record and the models go; a store holding finished groups resumes after them. */
-  store: RunStore;
+  store: RunStore<PruneResult>;
   /** The backend's name, for the events. */
   backend: string;
   /** Asked after every agent iteration and fine-tuning batch (Ctrl-C): true stops the run with an InterruptedError. */
@@ -178,7 +194,7 @@ async function run(
   const guardedAccuracy = (model: tf.LayersModel) => evaluateAccuracy(model, guarded.validation, data.inputShape);
 
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
-  const recorded = store.result as { baseValidationAccuracy?: number; rewardBaseAccuracy?: number; groups?: GroupDecision[] };
+  const recorded = store.result;
   const baseValidationAccuracy = recorded.baseValidationAccuracy ?? (await guardedAccuracy(baseline));
   const done: GroupDecision[] = recorded.groups ?? [];
   const baseGraph = buildGraph(baseline);
@@ -193,7 +209,10 @@ async function run(
 
   // Continue from the last finished group's checkpoint, or from the baseline.
   const start = done.length > 0 ? await store.loadModel(done[done.length - 1].checkpoint) : await cloneModel(baseline);
-  const env = await PruningEnv.create(start, data, envConfig, recorded.rewardBaseAccuracy);
+  // Records from before accuracies were fractions throughout (2026-11-22) hold p in percent.
+  const rewardBaseAccuracy =
+    recorded.rewardBaseAccuracy !== undefined && recorded.rewardBaseAccuracy > 1 ? recorded.rewardBaseAccuracy / 100 : recorded.rewardBaseAccuracy;
+  const env = await PruningEnv.create(start, data, envConfig, rewardBaseAccuracy);
   if (recorded.rewardBaseAccuracy === undefined) {
     // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
     await store.record({ ...store.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done });
@@ -241,7 +260,7 @@ async function run(
         rewardBudget = { reference, tolerance: remaining * recovery, recovery };
       }
       env.setRewardBudget(rewardBudget);
-      const floor = rewardBudget.reference - rewardBudget.tolerance;
+      const floor = rewardBudget.reference - rewardBudget.tolerance / 100;
       const searchStarted = performance.now();
       const agent =
         config.policy === 'agent'
@@ -270,7 +289,7 @@ async function run(
       for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
         const kept = keptAt(count);
         const model = await env.prunedModel(kept);
-        const lossBeforeFinetune = reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0))));
+        const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
         const { validationAccuracy } = await finetune(model, group.id, groupSeed(config.seed, group.id)).catch((err: unknown) => {
           // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and the best so far.
           model.dispose();
@@ -353,17 +372,15 @@ async function run(
     const searched = done.filter((d) => d.searchSeconds !== undefined);
     const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
     const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
-    const summary: RunSummary = {
-      groups: done,
-      report,
+    const totals: Omit<RunSummary, 'groups' | 'report'> = {
       modelPath,
       seconds: earlierSeconds + (performance.now() - started) / 1000,
       evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
       candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * Math.min(config.rewardSamples, data.validation.count)) / searchSeconds : 0,
     };
-    await store.record({ ...store.result, groups: done, report, modelPath, summary: { ...summary, groups: undefined, report: undefined } });
+    await store.record({ ...store.result, groups: done, report, modelPath, summary: totals });
     await store.finish();
-    emit({ type: 'run-done', summary });
+    emit({ type: 'run-done', summary: { groups: done, report, ...totals } });
   } finally {
     env.dispose();
   }

@@ -32,9 +32,7 @@ export function findBaseline(spec: string, data: string, runsDir: string): Basel
   if (existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
   if (!isZooName(spec)) return { kind: 'file', path: resolve(spec) }; // loadModel names the missing file
   const candidates = listRuns(runsDir)
-    .records.filter(
-      (r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && dataKey(r.config as { dataset?: string; data?: string }) === data,
-    )
+    .records.filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && dataKey(r.config) === data)
     .filter((r) => existsSync(join(runsDir, r.id, 'model', 'model.json')))
     .reverse();
   if (candidates.length === 0) {

@@ -13,7 +13,25 @@ import { z } from 'zod';
 export const RUN_STATUSES = ['running', 'done', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-export interface RunRecord {
+/** The fields every command's config records (besides its own). */
+export interface RecordedConfig {
+  /** A zoo name, a run id or a model.json path, as given. */
+  model?: string;
+  /** A data set name, or absent for a folder (`data`). */
+  dataset?: string;
+  /** A data folder's absolute path. */
+  data?: string;
+  seed?: number;
+  /** Points of accuracy the run may lose (pruning commands). */
+  tolerance?: number;
+  [field: string]: unknown;
+}
+
+/**
+ * A run's record. `R`: what its command records as results (see
+ * runs/results.ts for each command's, checked when read).
+ */
+export interface RunRecord<R extends object = object> {
   id: string;
   /** The CLI command that created the run, e.g. "train". */
   command: string;
@@ -21,11 +39,11 @@ export interface RunRecord {
   createdAt: string;
   updatedAt: string;
   /** Everything needed to repeat the run: resolved options, seed, data set, model. */
-  config: Record<string, unknown>;
+  config: RecordedConfig;
   /** The TensorFlow.js backend the numbers were measured on. */
   backend: string;
   /** Command-specific results (accuracies, timings, metrics); filled as the run progresses. */
-  result: Record<string, unknown>;
+  result: R;
   error?: string;
   /** Process that last ran it: a "running" run whose process is gone has crashed. */
   pid?: number;
@@ -60,7 +78,13 @@ const RunRecordSchema = z.looseObject({
   status: z.enum(RUN_STATUSES),
   createdAt: z.string(),
   updatedAt: z.string(),
-  config: z.record(z.string(), z.unknown()),
+  config: z.looseObject({
+    model: z.string().optional(),
+    dataset: z.string().optional(),
+    data: z.string().optional(),
+    seed: z.number().optional(),
+    tolerance: z.number().optional(),
+  }),
   backend: z.string(),
   result: z.record(z.string(), z.unknown()),
   error: z.string().optional(),
@@ -121,13 +145,13 @@ export function newRunId(command: string, label: string): string {
   return `${stamp}-${command}-${label}-${randomBytes(2).toString('hex')}`;
 }
 
-export class Run {
+export class Run<R extends object = object> {
   private constructor(
     readonly dir: string,
-    private readonly db: Low<RunRecord>,
+    private readonly db: Low<RunRecord<R>>,
   ) {}
 
-  get record(): RunRecord {
+  get record(): RunRecord<R> {
     return this.db.data;
   }
 
@@ -135,8 +159,11 @@ export class Run {
     return this.db.data.id;
   }
 
-  /** Creates `runsDir/<id>/` and its record with status "running". */
-  static async create(runsDir: string, init: Pick<RunRecord, 'command' | 'config' | 'backend'> & { label: string }): Promise<Run> {
+  /** Creates `runsDir/<id>/` and its record with status "running" and `result` as the results so far. */
+  static async create<R extends object>(
+    runsDir: string,
+    init: Pick<RunRecord<R>, 'command' | 'config' | 'backend' | 'result'> & { label: string },
+  ): Promise<Run<R>> {
     const id = newRunId(init.command, init.label);
     const dir = resolve(runsDir, id);
     try {
@@ -145,7 +172,7 @@ export class Run {
       throw new RunError(`cannot create the run folder ${dir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
     const now = new Date().toISOString();
-    const record: RunRecord = {
+    const record: RunRecord<R> = {
       id,
       command: init.command,
       status: 'running',
@@ -153,20 +180,26 @@ export class Run {
       updatedAt: now,
       config: init.config,
       backend: init.backend,
-      result: {},
+      result: init.result,
       ...thisProcess(),
     };
-    const db = new Low<RunRecord>(new JSONFile(join(dir, RECORD_FILE)), record);
+    const db = new Low<RunRecord<R>>(new JSONFile(join(dir, RECORD_FILE)), record);
     await db.write();
     return new Run(dir, db);
   }
 
-  static async open(runsDir: string, id: string): Promise<Run> {
+  /**
+   * Opens a run's record. `check` reads its result (a command's schema,
+   * runs/results.ts) and throws a RunError naming what is wrong; without it
+   * the result is left unread.
+   */
+  static async open(runsDir: string, id: string): Promise<Run>;
+  static async open<R extends object>(runsDir: string, id: string, check: (record: RunRecord, file: string) => RunRecord<R>): Promise<Run<R>>;
+  static async open(runsDir: string, id: string, check = (record: RunRecord, _file: string) => record): Promise<Run> {
     const dir = resolve(runsDir, id);
     const file = join(dir, RECORD_FILE);
     if (!existsSync(file)) throw new RunError(`run "${id}" not found (no ${file})`);
-    const data = readRunRecord(file);
-    return new Run(dir, new Low<RunRecord>(new JSONFile(file), data));
+    return new Run(dir, new Low<RunRecord>(new JSONFile(file), check(readRunRecord(file), file)));
   }
 
   /** Before this process takes the run over (resume): removes a temporary record a failed write (a full disk) or a killed process left. */
@@ -176,7 +209,7 @@ export class Run {
     }
   }
 
-  async update(change: (record: RunRecord) => void): Promise<void> {
+  async update(change: (record: RunRecord<R>) => void): Promise<void> {
     change(this.db.data);
     this.db.data.updatedAt = new Date().toISOString();
     await this.db.write();
