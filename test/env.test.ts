@@ -29,6 +29,14 @@ describe('reward', () => {
   });
 });
 
+/** How many variables named "kernel" tfjs-layers has registered (it numbers repeats: kernel, kernel_1, ...); makes one more. */
+function kernelNamesTaken(): number {
+  const value = tf.zeros([1]);
+  const probe = new tf.LayerVariable(value, 'float32', 'kernel');
+  tf.dispose([value, probe]);
+  return Number(/_(\d+)$/.exec(probe.name)?.[1] ?? 0);
+}
+
 describe('pruning environment', () => {
   const data = loadDataset('mnist', { seed: 0, validationSize: 700, trainLimit: 1024, testLimit: 10 });
   const config = { rewardSamples: 400, evalBatchSize: 128, seed: 0, tolerance: 1, phi: 'filters' as const, ...NO_RECOVERY };
@@ -76,10 +84,12 @@ describe('pruning environment', () => {
     const env = await PruningEnv.create(model, data, recovering);
     env.setGroup(env.graph.prunableGroups()[0].id);
     await env.evaluate([1, 0, 1, 0, 1, 0]); // first call: lazily built caches
-    const [tensors, buffers] = [tf.memory().numTensors, tf.backend().numDataIds()];
+    const [tensors, buffers, names] = [tf.memory().numTensors, tf.backend().numDataIds(), kernelNamesTaken()];
     for (let i = 0; i < 1000; i++) await env.evaluate(Array.from({ length: 6 }, (_, c) => ((i >> c) & 1) | (c === i % 6 ? 1 : 0)));
     expect(tf.memory().numTensors).toBe(tensors);
     expect(tf.backend().numDataIds()).toBe(buffers);
+    // tfjs-layers keeps the name of every LayerVariable ever made (bench/results/heap-drift.md): candidates add none.
+    expect(kernelNamesTaken()).toBe(names + 1);
     env.dispose();
   }, 120_000);
 

@@ -141,13 +141,77 @@ export function prunedLayers(graph: DependencyGraph, plan: KeepPlan, names: Iter
     const layer = new Layer(config);
     const inputShape = (graph.node(node.inputs[0]).layer.outputShape as (number | null)[]).slice(0, -1);
     const inputChannels = keptPositions(graph, kept, node.inputRefs[0])?.length ?? node.inputRefs[0].length;
-    layer.build([...inputShape, inputChannels]);
-    layer.built = true;
-    layer.setWeights(pruned.weights);
+    buildWithWeights(layer, [...inputShape, inputChannels], pruned.weights);
     tf.dispose(pruned.weights);
     layers.set(name, layer);
   }
   return layers;
+}
+
+/**
+ * A standalone layer's weight: a core variable with what a layer's call,
+ * setWeights and getWeights use of tf.layers' LayerVariable. A LayerVariable
+ * registers its name in a table tfjs-layers keeps for the life of the
+ * process (about 100 bytes per variable, never freed), and its layer's build
+ * first fills it from the initializer; the agent builds standalone layers
+ * for every candidate it scores, so it uses these instead.
+ */
+class StandaloneWeight {
+  readonly id: number;
+  readonly originalName: string;
+  readonly name: string;
+  private value?: tf.Variable;
+
+  constructor(
+    name: string,
+    readonly shape: number[],
+    readonly dtype: tf.DataType,
+    readonly trainable: boolean,
+  ) {
+    this.id = ++standaloneWeights;
+    [this.originalName, this.name] = [name, name];
+  }
+
+  read(): tf.Variable {
+    if (this.value === undefined) throw new Error(`weight ${this.name} read before it was set`);
+    return this.value;
+  }
+
+  write(value: tf.Tensor): this {
+    if (this.value === undefined) this.value = tf.variable(value, false, undefined, this.dtype);
+    else this.value.assign(value);
+    return this;
+  }
+
+  dispose(): void {
+    this.value?.dispose();
+  }
+}
+let standaloneWeights = 0;
+
+/** Builds `layer` for `inputShape` with `weights` (in layer.weights order) in StandaloneWeights. */
+function buildWithWeights(layer: tf.layers.Layer, inputShape: (number | null)[], weights: tf.Tensor[]): void {
+  const [trainable, nonTrainable]: StandaloneWeight[][] = [[], []];
+  // build() makes its weights through addWeight (kernel, bias, gamma, ...); this instance makes them standalone.
+  Object.assign(layer, {
+    addWeight: (name: string, shape: number[], dtype: tf.DataType | undefined, _init: unknown, _regularizer: unknown, isTrainable = true) => {
+      const weight = new StandaloneWeight(name, shape, dtype ?? 'float32', isTrainable);
+      (isTrainable ? trainable : nonTrainable).push(weight);
+      return weight;
+    },
+  });
+  layer.build(inputShape);
+  layer.built = true;
+  // A StandaloneWeight does what a layer asks of a LayerVariable (read, write, dispose, names, shape).
+  layer.trainableWeights = trainable as unknown as tf.LayerVariable[];
+  layer.nonTrainableWeights = nonTrainable as unknown as tf.LayerVariable[];
+  const all = [...trainable, ...nonTrainable];
+  if (all.length !== weights.length) throw new Error(`layer ${layer.name}: ${all.length} weights built, ${weights.length} given`);
+  all.forEach((weight, i) => {
+    if (!tf.util.arraysEqual(weight.shape, weights[i].shape))
+      throw new Error(`layer ${layer.name}: weight ${weight.name} is ${weight.shape}, given ${weights[i].shape}`);
+    weight.write(weights[i]);
+  });
 }
 
 /** Frees the weights of layers made by prunedLayers (Layer.dispose refuses layers never called). */
