@@ -33,7 +33,8 @@ describe('reward', () => {
 function kernelNamesTaken(): number {
   const value = tf.zeros([1]);
   const probe = new tf.LayerVariable(value, 'float32', 'kernel');
-  tf.dispose([value, probe]);
+  value.dispose();
+  probe.dispose();
   return Number(/_(\d+)$/.exec(probe.name)?.[1] ?? 0);
 }
 

@@ -1,77 +1,19 @@
-import { spawn, spawnSync } from 'node:child_process';
 import type { SymbolicTensor } from '@tensorflow/tfjs';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { autoprune, record, runUntil, trainTinyBaseline } from './cli-helpers.js';
 import { tempDir, writeIdxDataset } from './helpers.js';
 
 const SHIPPED_LENET = 'src/models/pretrained/lenet5-mnist/model.json';
 const LARGER_IMAGES = writeIdxDataset(tempDir(), { size: 32 });
-const autoprune = (args: string[]) => spawnSync('node', ['bin/autoprune.mjs', '--no-tui', ...args], { encoding: 'utf8' });
-const record = (runsDir: string, id: string) => JSON.parse(readFileSync(join(runsDir, id, 'run.json'), 'utf8'));
-
-/**
- * Starts a run and sends `signal` when stderr first matches `when` (after
- * calling `meanwhile` with the output so far); resolves with its output.
- * Several signals are sent 10 ms apart (within one training batch).
- */
-function runUntil(
-  args: string[],
-  when: RegExp,
-  signal: NodeJS.Signals | NodeJS.Signals[],
-  meanwhile?: (stderr: string) => void,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('node', ['bin/autoprune.mjs', '--no-tui', ...args]);
-    let [stdout, stderr, sent] = ['', '', false];
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      if (!sent && when.test(stderr)) {
-        sent = true;
-        meanwhile?.(stderr);
-        [signal].flat().forEach((s, i) => setTimeout(() => child.kill(s), 10 * i));
-      }
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('autoprune prune / resume', () => {
   const runsDir = tempDir();
   const configPath = join(runsDir, 'tiny.json');
   const common = ['--runs-dir', runsDir];
 
-  beforeAll(() => {
-    const train = autoprune([
-      ...common,
-      'train',
-      '--model',
-      'lenet5',
-      '--dataset',
-      'mnist',
-      '--epochs',
-      '1',
-      '--train-limit',
-      '640',
-      '--validation-size',
-      '500',
-    ]);
-    expect(train.status).toBe(0);
-    const tiny = {
-      model: 'lenet5',
-      dataset: 'mnist',
-      validationSize: 500,
-      tolerance: 2,
-      rewardSamples: 200,
-      evalBatchSize: 200,
-      agent: { maxIterations: 6, minIterations: 3, patience: 2, samplesPerIteration: 3 },
-      finetune: { epochs: 1, imagesPerEpoch: 192 },
-      finalFinetune: { epochs: 1, imagesPerEpoch: 192 },
-    };
-    writeFileSync(configPath, JSON.stringify(tiny));
-  });
+  beforeAll(() => trainTinyBaseline(runsDir, configPath));
 
   it('runs the whole loop from a config, recording every group, iteration and the final report', () => {
     const { status, stdout, stderr } = autoprune([...common, 'prune', '--config', configPath, '--seed', '4']);
@@ -217,174 +159,6 @@ describe('autoprune prune / resume', () => {
     expect(record(runsDir, twiceId)).toMatchObject({ status: 'interrupted', error: 'stopped by a second SIGINT' });
     expect(autoprune([...common, 'show', twiceId]).stdout).toMatch(/resume with: autoprune resume/);
     expect(readdirSync(join(runsDir, twiceId)).filter((f) => f.includes('tmp'))).toEqual([]);
-  });
-
-  const compareArgs = [
-    ...common,
-    'compare',
-    '--config',
-    configPath,
-    '--methods',
-    'rl,l1,bn-scale',
-    '--probes',
-    '4',
-    '--set',
-    'agent.maxIterations=3',
-    '--set',
-    'agent.minIterations=0',
-  ];
-  let oneAtATime: { rows: Record<string, unknown>[] } | undefined;
-
-  it('compares the agent with hand-made criteria from the same baseline; a failing method is marked, the others finish', () => {
-    const { status, stdout, stderr } = autoprune(compareArgs);
-    expect(status).toBe(0);
-    const dir = join(runsDir, stdout.trim());
-    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
-    oneAtATime = results;
-    expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
-      ['rl', 'done'],
-      ['l1', 'done'],
-      ['bn-scale', 'failed'],
-    ]);
-    expect(results.rows[2].error).toMatch(/no BatchNormalization with a scale \(gamma\) follows any prunable group/);
-    for (const row of results.rows.slice(0, 2)) {
-      expect(row.theoreticalSpeedup).toBeGreaterThanOrEqual(1);
-      expect(100 * (record(runsDir, results.rows[0].runId).result.report.original.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
-    }
-    const csv = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error');
-    expect(csv).toHaveLength(4);
-    expect(stderr).toMatch(
-      /unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed \(below\)[\s\S]*bn-scale failed: criterion bn-scale/,
-    );
-    // What the report draws: every layer's width, each method's search, the agent's curves per group.
-    const [rl, l1] = results.rows;
-    expect(rl.layers.map((l: { layer: string }) => l.layer)).toEqual(['conv1', 'conv2', 'fc1']);
-    expect(l1.layers.map((l: { total: number }) => l.total)).toEqual([20, 50, 500]);
-    expect(rl.agent.map((g: { groupId: number; iterations: unknown[] }) => [g.groupId, g.iterations.length])).toEqual([
-      [0, 3],
-      [1, 3],
-      [2, 3],
-    ]);
-    expect(rl.tradeOff).toHaveLength(3);
-    expect(l1.tradeOff.length).toBeGreaterThanOrEqual(1);
-    expect(l1.modelPath).toBe(join(dir, 'models', 'l1', 'model.json'));
-    // Each criterion searches with both rankings to the same resolution (the 1% floor: fc1 has 500 channels); the row is the one removing more FLOPs.
-    expect(stderr).toMatch(
-      /l1: bisection to a resolution of 0\.010 \(the 0\.01 floor; the largest group has 500 channels\), with local and with global ranking/,
-    );
-    expect(l1.variants.map((v: { ranking: string }) => v.ranking)).toEqual(['local', 'global']);
-    const taken = l1.variants.find((v: { ranking: string }) => v.ranking === l1.ranking);
-    for (const v of l1.variants) {
-      expect(v.resolution).toBe(0.01);
-      expect(v.probes.length).toBeGreaterThanOrEqual(1);
-      expect(taken.theoreticalSpeedup).toBeGreaterThanOrEqual(v.theoreticalSpeedup);
-    }
-    const html = readFileSync(join(dir, 'report.html'), 'utf8');
-    for (const id of ['trade-off', 'layers', 'agent-reward', 'agent-kept']) expect(html).toContain(`<figure id="${id}"><svg`);
-    expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(
-      new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`),
-    );
-    const show = autoprune([...common, 'show', stdout.trim()]).stdout;
-    expect(show).toMatch(/ {2}rl: FLOPs [\d.]+x, params [\d.]+x, validation [\d.]+%, test [\d.]+%/);
-    expect(show).toMatch(/ {2}bn-scale: failed: criterion bn-scale: no BatchNormalization/);
-    // The report can be redrawn from results.json, elsewhere.
-    const out = join(runsDir, 'again.html');
-    const redraw = autoprune([...common, 'report', stdout.trim(), '--out', out]);
-    expect(redraw.status).toBe(0);
-    expect(readFileSync(out, 'utf8')).toBe(html);
-  });
-
-  it('runs the methods in parallel processes with --jobs and gets the same results as one at a time', () => {
-    const { status, stdout, stderr } = autoprune([...compareArgs, '--jobs', '2']);
-    expect(status, stderr).toBe(0);
-    const threadsEach = Math.min(8, Math.max(1, Math.floor(availableParallelism() / 2)));
-    expect(stderr).toMatch(new RegExp(`3 methods, 2 at a time, ${threadsEach} wasm threads? each`));
-    expect(stderr).toMatch(/\[l1\] /);
-    const results = JSON.parse(readFileSync(join(runsDir, stdout.trim(), 'results.json'), 'utf8'));
-    const outcome = (rows: Record<string, unknown>[]) =>
-      rows.map(({ method, status: s, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }) => ({
-        method,
-        s,
-        theoreticalSpeedup,
-        compressionRatio,
-        validationAccuracy,
-        testAccuracy,
-        layers,
-        error,
-      }));
-    expect(outcome(results.rows)).toEqual(outcome(oneAtATime!.rows));
-    // The agent's learning is the same too, group by group.
-    const curves = (rows: Record<string, unknown>[]) => (rows[0].agent as { iterations: unknown[] }[]).map((g) => g.iterations);
-    expect(curves(results.rows)).toEqual(curves(oneAtATime!.rows));
-  });
-
-  it('compares with the sensitivity method: every group measured alone, a threshold search, its model saved', () => {
-    const { status, stdout, stderr } = autoprune([...common, 'compare', '--config', configPath, '--methods', 'sensitivity', '--probes', '2']);
-    expect(status).toBe(0);
-    const dir = join(runsDir, stdout.trim());
-    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
-    const [row] = results.rows;
-    expect([row.method, row.status]).toEqual(['sensitivity', 'done']);
-    expect(row.sensitivity.curves.map((c: { size: number; points: unknown[] }) => [c.size, c.points.length])).toEqual([
-      [20, 19],
-      [50, 19],
-      [500, 19],
-    ]);
-    expect(row.sensitivity.probes.length).toBeGreaterThanOrEqual(1);
-    expect(row.sensitivity.probes.length).toBeLessThanOrEqual(2);
-    expect(row.tradeOff).toHaveLength(row.sensitivity.probes.length);
-    expect(100 * (results.unpruned.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
-    expect(row.modelPath).toBe(join(dir, 'models', 'sensitivity', 'model.json'));
-    expect(stderr).toMatch(/sensitivity: group 0 \(conv1, 20 channels\), validation drop before fine-tuning at each ratio: (-?[\d.]+ ){18}-?[\d.]+\n/);
-    expect(stderr).toMatch(/sensitivity probe 1: threshold -?[\d.]+ points, ratios [\d.]+\/[\d.]+\/[\d.]+, validation drop/);
-    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<figure id="sensitivity"><svg');
-  });
-
-  it('keeps the finished methods of a compare run stopped by Ctrl-C', async () => {
-    const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2'], /== l2/, 'SIGINT');
-    expect(stopped.code).toBe(130);
-    const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
-    expect(record(runsDir, id).status).toBe('interrupted');
-    const results = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8'));
-    expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['l1', 'done']]);
-  });
-
-  it('stopped by Ctrl-C during the agent, lets the agent stop cleanly, then records both runs as interrupted', async () => {
-    const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,rl', '--probes', '2'], /group 1 \(conv2\)/, 'SIGINT');
-    expect(stopped.code).toBe(130);
-    expect(stopped.stderr).toMatch(/compare interrupted; the finished methods' rows are in/);
-    const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
-    expect(record(runsDir, id)).toMatchObject({ status: 'interrupted', error: 'stopped by SIGINT' });
-    const results = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8'));
-    expect(results.rows.map((r: { method: string }) => r.method)).toEqual(['l1']);
-    // The agent's own prune run stopped at its next step and can be resumed.
-    const agentId = /run: .*\/([^/\s]+prune[^/\s]+)\n/.exec(stopped.stderr)![1];
-    expect(record(runsDir, agentId).status).toBe('interrupted');
-  });
-
-  it('stops a --jobs compare with Ctrl-C: the parent is recorded as interrupted and no method keeps running', async () => {
-    const stopped = await runUntil(
-      [...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2', '--jobs', '2'],
-      /\[l2\] .*probe 1/,
-      'SIGINT',
-    );
-    expect(stopped.code).toBe(130);
-    const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
-    expect(record(runsDir, id).status).toBe('interrupted');
-    const pids = [...stopped.stderr.matchAll(/== l\d \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-    expect(pids).toHaveLength(2);
-    const alive = () =>
-      pids.filter((pid) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-    for (let waited = 0; waited < 60_000 && alive().length > 0; waited += 500) await new Promise((done) => setTimeout(done, 500));
-    expect(alive()).toEqual([]);
   });
 
   it.each([
