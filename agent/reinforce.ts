@@ -105,8 +105,7 @@ export async function trainAgent(
       const started = performance.now();
       const p = policy.probabilities(observation);
       const masks = Array.from({ length: config.samplesPerIteration }, () => Uint8Array.from(p, (q) => (rng() < q ? 1 : 0)));
-      const accuracies: number[] = [];
-      for (const mask of masks) accuracies.push(await env.evaluate(mask));
+      const accuracies = await env.evaluateAll(masks);
       evaluations += masks.length;
       const rewards = masks.map((mask, k) => env.reward(accuracies[k], mask));
       const baseline = rewards.reduce((a, b) => a + b, 0) / rewards.length;

@@ -75,12 +75,66 @@ interface GroupCache {
   members: string[];
   /** Per batch: outputs of the unaffected layers that feed affected ones. */
   batches: Map<string, tf.Tensor>[];
-  observation: tf.Tensor2D;
-  /** Column counts of the observation's parts: filters, read norm, criteria (each part initialised as its own input). */
-  observationBlocks: number[];
+  /** Built on first use (the agent's); a scoring worker never needs it. */
+  observation?: { observation: tf.Tensor2D; blocks: number[] };
   recovery: GroupRecovery;
   /** MACs of the current network for one image (the flops reward's denominator). */
   totalMacs: number;
+}
+
+/** What a PruningEnv scores candidates on, as plain arrays a scoring worker can be given. */
+export interface RewardImages {
+  inputShape: [number, number, number];
+  numClasses: number;
+  /** The reward subset of the validation split, in subset order, and its labels. */
+  images: Float32Array;
+  labels: Int32Array;
+  /** Training images for candidate recovery (when recovery is on and there are training images). */
+  calibration?: Float32Array;
+}
+
+/** The reward subset and recovery images of `data` for `config` (seeded). */
+export function rewardImages(data: Dataset, config: EnvConfig): RewardImages {
+  const subset = subsetSplit(data.validation, rewardSubset(data.validation.count, config), data.inputShape);
+  const { recovery } = config;
+  const recovering = (recovery.adaptiveBatchNorm || recovery.reconstruction) && data.train.count > 0;
+  const calibrationIndices = seededPermutation(data.train.count, `${config.seed}-recovery`).subarray(0, Math.min(recovery.samples, data.train.count));
+  return {
+    inputShape: data.inputShape,
+    numClasses: data.numClasses,
+    images: subset.images,
+    labels: Int32Array.from(subset.labels),
+    ...(recovering && { calibration: subsetSplit(data.train, calibrationIndices, data.inputShape).images }),
+  };
+}
+
+/** What a scoring worker needs to score masks exactly as the environment that sent it. */
+export interface ScoringState {
+  /** Changes with the network or the group: a worker holding another version rebuilds. */
+  version: number;
+  /** The backend the environment runs on (a worker uses it with one wasm thread). */
+  backend: string;
+  config: EnvConfig;
+  /** In SharedArrayBuffers: sent with every task, never copied. */
+  reward: RewardImages;
+  /** The network: its topology (model.toJSON) and weights in getWeights order. */
+  topology: object;
+  weights: { shape: number[]; dtype: tf.DataType; values: Float32Array | Int32Array }[];
+  groupId: number;
+}
+
+/** Scores masks elsewhere, given the environment's state (ScoringPool: worker threads). */
+export interface CandidateScorer {
+  /** The accuracy of each mask under `state`, in order. */
+  score(state: ScoringState, masks: ArrayLike<number>[]): Promise<number[]>;
+}
+
+/** A typed array's contents in a SharedArrayBuffer (workers read it without a copy). */
+function shared<T extends Float32Array | Int32Array>(values: T): T {
+  const Typed = values.constructor as new (buffer: SharedArrayBuffer) => T;
+  const copy = new Typed(new SharedArrayBuffer(values.byteLength));
+  copy.set(values);
+  return copy;
 }
 
 export class PruningEnv {
@@ -93,24 +147,27 @@ export class PruningEnv {
   /** p: the unpruned model's accuracy on the reward subset, a fraction (set by create). */
   private p = NaN;
   private budget?: RewardBudget;
+  /** Changes whenever the network or the current group does (what a scoring worker must hold). */
+  private version = 0;
+  private scorer?: CandidateScorer;
+  /** The state scoring workers get, built once per version. */
+  private sharedState?: ScoringState;
 
-  /** @param currentModel the network being pruned (the environment owns it from here on) */
+  /**
+   * @param currentModel the network being pruned (the environment owns it from here on)
+   * @param data the training images the observation's criteria read (absent in a scoring worker)
+   */
   private constructor(
     private currentModel: tf.LayersModel,
-    readonly data: Dataset,
     readonly config: EnvConfig,
-    subset: Uint32Array,
+    readonly rewardData: RewardImages,
+    private readonly data?: Dataset,
   ) {
     this.graphOfModel = buildGraph(currentModel);
-    const rewardImages = subsetSplit(data.validation, subset, data.inputShape);
-    this.images = tf.tensor4d(rewardImages.images, [subset.length, ...data.inputShape]);
-    this.labels = Int32Array.from(rewardImages.labels);
-    const { recovery } = config;
-    if ((recovery.adaptiveBatchNorm || recovery.reconstruction) && data.train.count > 0) {
-      const count = Math.min(recovery.samples, data.train.count);
-      const calibration = subsetSplit(data.train, seededPermutation(data.train.count, `${config.seed}-recovery`).subarray(0, count), data.inputShape);
-      this.calibrationImages = tf.tensor4d(calibration.images, [count, ...data.inputShape]);
-    }
+    const { inputShape, labels, calibration } = rewardData;
+    this.images = tf.tensor4d(rewardData.images, [labels.length, ...inputShape]);
+    this.labels = labels;
+    if (calibration !== undefined) this.calibrationImages = tf.tensor4d(calibration, [calibration.length / tf.util.sizeFromShape(inputShape), ...inputShape]);
   }
 
   /**
@@ -118,9 +175,14 @@ export class PruningEnv {
    *   measured on the reward subset otherwise.
    */
   static async create(model: tf.LayersModel, data: Dataset, config: EnvConfig, baseAccuracy?: number): Promise<PruningEnv> {
-    const env = new PruningEnv(model, data, config, rewardSubset(data.validation.count, config));
+    const env = new PruningEnv(model, config, rewardImages(data, config), data);
     env.p = baseAccuracy ?? (await env.modelAccuracy(model));
     return env;
+  }
+
+  /** An environment that only scores candidates (a scoring worker's): no observation, no reward. */
+  static forScoring(model: tf.LayersModel, config: EnvConfig, reward: RewardImages): PruningEnv {
+    return new PruningEnv(model, config, reward);
   }
 
   get baseAccuracy(): number {
@@ -175,10 +237,10 @@ export class PruningEnv {
       const captured = tf.tidy(() => Object.fromEntries(execute(graph, this.images.slice(start, size), { capture: frontier }).captured));
       batches.push(new Map(Object.entries(captured)));
     }
-    const { observation, blocks } = this.buildObservation(group);
     const recovery = GroupRecovery.create(graph, group, affected, this.calibrationImages, frontier, this.config.recovery);
     this.budget = undefined;
-    this.cache = { group, members, batches, observation, observationBlocks: blocks, recovery, totalMacs: modelCost(this.currentModel).macs };
+    this.cache = { group, members, batches, recovery, totalMacs: modelCost(this.currentModel).macs };
+    this.version++;
     return group;
   }
 
@@ -239,6 +301,7 @@ export class PruningEnv {
    */
   criterionScores(criterion: CriterionName, group: ChannelGroup = this.current().group): Float32Array | undefined {
     const { data } = this;
+    if (data === undefined) throw new Error('a scoring-only environment has no criteria');
     if (criterionOf(criterion).needsData && data.train.count === 0) return undefined;
     const scoring = { split: data.train, inputShape: data.inputShape, numClasses: data.numClasses, samples: this.config.criteriaSamples, batchSize: 128 };
     try {
@@ -274,12 +337,18 @@ export class PruningEnv {
   }
 
   observation(): tf.Tensor2D {
-    return this.current().observation;
+    return this.observed().observation;
   }
 
-  /** Column counts of the observation's parts (filters, read norm, criteria). */
+  /** Column counts of the observation's parts: filters, read norm, criteria (each part initialised as its own input). */
   observationBlocks(): number[] {
-    return this.current().observationBlocks;
+    return this.observed().blocks;
+  }
+
+  private observed(): { observation: tf.Tensor2D; blocks: number[] } {
+    const cache = this.current();
+    cache.observation ??= this.buildObservation(cache.group);
+    return cache.observation;
   }
 
   private current(): GroupCache {
@@ -299,13 +368,57 @@ export class PruningEnv {
   async evaluate(mask: ArrayLike<number>): Promise<number> {
     const { batches } = this.current();
     const kept = keptIndices(mask);
-    if (kept.length === 0) return 1 / this.data.numClasses; // an empty group is scored as chance level
+    if (kept.length === 0) return 1 / this.rewardData.numClasses; // an empty group is scored as chance level
     const layers = this.candidateLayers(kept);
     try {
       return await this.accuracyOf((_, __, batch) => execute(this.graphOfModel, undefined, { given: batches[batch], replace: layers }).output);
     } finally {
       disposeLayers(layers);
     }
+  }
+
+  /**
+   * The accuracy of each mask, in order: by the attached scorer (worker
+   * threads) when there is one, else one after another here. Both give the
+   * same numbers.
+   */
+  async evaluateAll(masks: ArrayLike<number>[]): Promise<number[]> {
+    if (this.scorer === undefined) {
+      const accuracies: number[] = [];
+      for (const mask of masks) accuracies.push(await this.evaluate(mask));
+      return accuracies;
+    }
+    return this.scorer.score(await this.scoringState(), masks);
+  }
+
+  /** Scores evaluateAll's masks with `scorer` from here on (undefined: in this thread). */
+  scoreWith(scorer: CandidateScorer | undefined): void {
+    this.scorer = scorer;
+  }
+
+  private async scoringState(): Promise<ScoringState> {
+    const { group } = this.current();
+    if (this.sharedState?.version === this.version) return this.sharedState;
+    const { images, labels, calibration } = this.rewardData;
+    const reward = this.sharedState?.reward ?? {
+      ...this.rewardData,
+      images: shared(images),
+      labels: shared(labels),
+      ...(calibration !== undefined && { calibration: shared(calibration) }),
+    };
+    const weights = await Promise.all(
+      this.currentModel.getWeights().map(async (w) => ({ shape: w.shape, dtype: w.dtype, values: shared((await w.data()) as Float32Array | Int32Array) })),
+    );
+    this.sharedState = {
+      version: this.version,
+      backend: tf.getBackend(),
+      config: this.config,
+      reward,
+      topology: this.currentModel.toJSON(null, false) as object,
+      weights,
+      groupId: group.id,
+    };
+    return this.sharedState;
   }
 
   /** MACs per image of the network with the current group pruned to `kept` channels (for a FLOPs-based phi). */
@@ -353,12 +466,13 @@ export class PruningEnv {
     if (model !== this.currentModel) this.currentModel.dispose();
     this.currentModel = model;
     this.graphOfModel = buildGraph(model);
+    this.version++;
   }
 
   private clearCache(): void {
     if (this.cache === undefined) return;
     for (const batch of this.cache.batches) tf.dispose([...batch.values()]);
-    this.cache.observation.dispose();
+    this.cache.observation?.observation.dispose();
     this.cache.recovery.dispose();
     this.cache = undefined;
   }

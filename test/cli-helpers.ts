@@ -49,6 +49,8 @@ export function trainTinyBaseline(runsDir: string, configPath: string): void {
     tolerance: 2,
     rewardSamples: 200,
     evalBatchSize: 200,
+    // Scoring in the main thread: starting worker threads costs more than they save on runs this small.
+    workers: 1,
     agent: { maxIterations: 6, minIterations: 3, patience: 2, samplesPerIteration: 3 },
     finetune: { epochs: 1, imagesPerEpoch: 192 },
     finalFinetune: { epochs: 1, imagesPerEpoch: 192 },

@@ -32,6 +32,16 @@ describe('autoprune prune / resume', () => {
     // The tolerance guarantee, on the validation split.
     expect(r.result.report.validationDrop).toBeLessThanOrEqual(2);
     expect(r.result.report.pruned.params).toBe(r.result.groups[2].params);
+
+    // Masks scored by two worker threads: the same search and decisions.
+    const pooled = autoprune([...common, 'prune', '--config', configPath, '--seed', '4', '--workers', '2']);
+    expect(pooled.status, pooled.stderr).toBe(0);
+    const decisions = (run: typeof r) =>
+      run.result.groups.map((g: { kept: number[]; iterations: { meanReward: number; meanAccuracy: number }[] }) => ({
+        kept: g.kept,
+        rewards: g.iterations.map((i) => [i.meanReward, i.meanAccuracy]),
+      }));
+    expect(decisions(record(runsDir, pooled.stdout.trim()))).toEqual(decisions(r));
   });
 
   it('runs the same loop without an agent along a criterion ranking (the control policy), and names a criterion that cannot rank', () => {

@@ -1,4 +1,5 @@
 /** The `autoprune` command line. */
+import { ScoringError } from '../../env/scoring-pool.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
@@ -38,7 +39,20 @@ import { shippedBaseline } from '../runs/baselines.js';
 import { fileURLToPath } from 'node:url';
 
 /** Errors caused by the user's input: printed as one line, no stack. */
-const USER_ERRORS = [BackendError, DataError, ModelError, RunError, GraphError, PruneError, CriterionError, UsageError, ConfigError, ReportPathError];
+// Failures a user can act on: one line, exit 1 (a worker that failed names the way round it).
+const USER_ERRORS = [
+  BackendError,
+  DataError,
+  ModelError,
+  RunError,
+  GraphError,
+  PruneError,
+  CriterionError,
+  UsageError,
+  ConfigError,
+  ReportPathError,
+  ScoringError,
+];
 
 interface GlobalOptions {
   backend?: string;
@@ -372,6 +386,7 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--seed <n>', 'seed', Number, 'seed of everything random'],
   ['--phi <kind>', 'phi', String, 'efficiency term: filters or flops'],
   ['--reward-samples <n>', 'rewardSamples', Number, 'validation images each candidate is scored on'],
+  ['--workers <n>', 'workers', Number, "threads scoring the agent's sampled masks in parallel (default: one per core); decisions are the same for any count"],
   ['--max-iterations <n>', 'agent.maxIterations', Number, 'REINFORCE iterations at most per group'],
   ['--min-iterations <n>', 'agent.minIterations', Number, 'REINFORCE iterations at least per group'],
   ['--finetune-epochs <n>', 'finetune.epochs', Number, 'fine-tuning epochs after each group'],

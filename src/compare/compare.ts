@@ -466,6 +466,9 @@ async function runInJobs(
         method,
         '--probes',
         String(options.probes),
+        // The cores are split between the jobs: the agent's scoring workers too.
+        '--workers',
+        String(threads),
       ];
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       running.add(child);

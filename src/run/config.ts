@@ -90,6 +90,13 @@ export const PruneConfigSchema = z
       .default(1000)
       .describe('validation images each candidate is scored on; the rest of the validation split checks the tolerance'),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe("threads scoring the agent's sampled masks in parallel (default: one per core; 1: in the main thread); decisions are the same for any count"),
     agent: z
       .object({
         samplesPerIteration: z.number().int().min(2).max(100).default(A.samplesPerIteration).describe("masks sampled per REINFORCE iteration (the paper's M)"),
