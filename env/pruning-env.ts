@@ -110,8 +110,8 @@ export function rewardImages(data: Dataset, config: EnvConfig): RewardImages {
 
 /** What a scoring worker needs to score masks exactly as the environment that sent it. */
 export interface ScoringState {
-  /** Changes with the network or the group: a worker holding another version rebuilds. */
-  version: number;
+  /** The environment (unique in this process) and its state: a worker holding another version rebuilds. */
+  version: string;
   /** The backend the environment runs on (a worker uses it with one wasm thread). */
   backend: string;
   config: EnvConfig;
@@ -137,6 +137,8 @@ function shared<T extends Float32Array | Int32Array>(values: T): T {
   return copy;
 }
 
+let environments = 0;
+
 export class PruningEnv {
   private graphOfModel: DependencyGraph;
   private readonly images: tf.Tensor4D;
@@ -149,6 +151,8 @@ export class PruningEnv {
   private budget?: RewardBudget;
   /** Changes whenever the network or the current group does (what a scoring worker must hold). */
   private version = 0;
+  /** Tells this environment's states from another's that shares a pool. */
+  private readonly id = ++environments;
   private scorer?: CandidateScorer;
   /** The state scoring workers get, built once per version. */
   private sharedState?: ScoringState;
@@ -398,7 +402,8 @@ export class PruningEnv {
 
   private async scoringState(): Promise<ScoringState> {
     const { group } = this.current();
-    if (this.sharedState?.version === this.version) return this.sharedState;
+    const version = `${this.id}.${this.version}`;
+    if (this.sharedState?.version === version) return this.sharedState;
     const { images, labels, calibration } = this.rewardData;
     const reward = this.sharedState?.reward ?? {
       ...this.rewardData,
@@ -410,7 +415,7 @@ export class PruningEnv {
       this.currentModel.getWeights().map(async (w) => ({ shape: w.shape, dtype: w.dtype, values: shared((await w.data()) as Float32Array | Int32Array) })),
     );
     this.sharedState = {
-      version: this.version,
+      version,
       backend: tf.getBackend(),
       config: this.config,
       reward,

@@ -8,7 +8,7 @@ import { PruningEnv, type ScoringState } from './pruning-env.js';
 import type { ScoreTask } from './scoring-pool.js';
 
 let backend: Promise<unknown> | undefined;
-let held: { version: number; env: PruningEnv } | undefined;
+let held: { version: string; env: PruningEnv } | undefined;
 
 async function environmentOf(state: ScoringState): Promise<PruningEnv> {
   const model = await tf.models.modelFromJSON({ modelTopology: state.topology as tf.io.ModelJSON['modelTopology'] });
@@ -25,6 +25,7 @@ export default async function score({ state, mask }: ScoreTask): Promise<number>
   backend ??= selectBackend(state.backend, { threads: 1 });
   await backend;
   if (held?.version !== state.version) {
+    held?.env.model.dispose();
     held?.env.dispose();
     held = undefined;
     held = { version: state.version, env: await environmentOf(state) };

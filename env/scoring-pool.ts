@@ -20,12 +20,22 @@ export interface ScoreTask {
 export class ScoringError extends Error {}
 
 export class ScoringPool implements CandidateScorer {
+  /** A worker that failed outside a task (while starting): reported by the next score. */
+  private failure?: Error;
+
   private constructor(
     private readonly piscina: Piscina,
     readonly workers: number,
-  ) {}
+  ) {
+    piscina.on('error', (err: Error) => {
+      this.failure ??= err;
+    });
+  }
 
-  /** Starts `workers` threads. Run from TypeScript sources (tsx), the workers load them the same way. */
+  /**
+   * Starts `workers` threads. Run from TypeScript sources (tsx), the workers
+   * load them the same way, with this package's tsx whatever the working folder.
+   */
   static start(workers: number): ScoringPool {
     const fromSources = new URL(import.meta.url).pathname.endsWith('.ts');
     const piscina = new Piscina({
@@ -34,7 +44,7 @@ export class ScoringPool implements CandidateScorer {
       maxThreads: workers,
       // A worker keeps its copy of the network between iterations: never retire an idle one.
       idleTimeout: Number.POSITIVE_INFINITY,
-      execArgv: fromSources ? ['--import', 'tsx'] : [],
+      execArgv: fromSources ? ['--import', import.meta.resolve('tsx')] : [],
     });
     return new ScoringPool(piscina, workers);
   }
@@ -42,6 +52,7 @@ export class ScoringPool implements CandidateScorer {
   /** The accuracy of each mask under `state`, in order. */
   async score(state: ScoringState, masks: ArrayLike<number>[]): Promise<number[]> {
     try {
+      if (this.failure !== undefined) throw this.failure;
       return await Promise.all(masks.map((mask) => this.piscina.run({ state, mask: Uint8Array.from(mask) } satisfies ScoreTask) as Promise<number>));
     } catch (err) {
       const reason = (err as Error).message.split('\n')[0];

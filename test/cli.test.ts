@@ -84,7 +84,7 @@ describe('autoprune --version', () => {
 describe('autoprune runs, in a narrow terminal', () => {
   it('drops the model and data set columns (the id names them), then shortens results to fit', async () => {
     const { formatRuns } = await import('../src/cli/runs-command.js');
-    const { checkedRecord } = await import('../src/runs/results.js');
+    const { listedRecord } = await import('../src/runs/results.js');
     const { METHODS } = await import('../src/compare/results.js');
     const record = (id: string) => ({
       id,
@@ -102,7 +102,7 @@ describe('autoprune runs, in a narrow terminal', () => {
       },
     });
     const listing = {
-      records: [checkedRecord(record('20261122-101633-compare-resnet-small-fashion-mnist-c8dc'), 'run.json')],
+      records: [listedRecord(record('20261122-101633-compare-resnet-small-fashion-mnist-c8dc'), 'run.json')],
       unreadable: [{ id: 'x', reason: 'unreadable run record (Unexpected end of JSON input)' }],
     };
     const wide = formatRuns(listing);

@@ -16,7 +16,8 @@ describe('autoprune prune / resume', () => {
   beforeAll(() => trainTinyBaseline(runsDir, configPath));
 
   it('runs the whole loop from a config, recording every group, iteration and the final report', () => {
-    const { status, stdout, stderr } = autoprune([...common, 'prune', '--config', configPath, '--seed', '4']);
+    // Two kernel threads in the main thread, as a user's run has them (the pooled run below: one per worker).
+    const { status, stdout, stderr } = autoprune([...common, '--threads', '2', 'prune', '--config', configPath, '--seed', '4']);
     expect(stderr).toMatch(/try-and-learn on lenet5 \/ mnist: tolerance 2 points, seed 4, 3 groups/);
     expect(stderr).toMatch(/group 0: kept \d+\/20 \(agent \d+/);
     expect(stderr).toMatch(/candidate networks\/s/);

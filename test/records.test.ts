@@ -56,9 +56,14 @@ describe('run records on disk', () => {
     const train = await Run.create(dir, { command: 'train', label: 'x', config: { model: 'lenet5' }, backend: 'wasm', result: { testAccuracy: 0.98 } });
     const prune = await Run.create(dir, { command: 'prune', label: 'y', config: { model: 'lenet5' }, backend: 'wasm', result: { groups: [{ groupId: 'a' }] } });
     const odd = await Run.create(dir, { command: 'dance', label: 'z', config: {}, backend: 'wasm', result: {} });
+    // A record of an earlier version: groups without the count search's probes; listed, not resumable.
+    const oldGroup = { groupId: 0, producers: ['conv1'], size: 20, kept: [0, 1], agentKept: 2, relaxed: 0, testAccuracy: null };
+    const old = await Run.create(dir, { command: 'prune', label: 'w', config: { model: 'lenet5' }, backend: 'wasm', result: { groups: [oldGroup] } });
     const { records, unreadable } = listCheckedRuns(dir);
-    expect(records.map((r) => [r.id, r.command])).toEqual([[train.id, 'train']]);
-    expect(records[0].command === 'train' && records[0].result.testAccuracy).toBe(0.98);
+    expect(records.map((r) => r.id).sort()).toEqual([train.id, old.id].sort());
+    await expect(openRun(dir, old.id, 'prune', 'can be resumed')).rejects.toThrow(/not a prune record \(result\.groups\.0\.probes: /);
+    const listedTrain = records.find((r) => r.id === train.id)!;
+    expect(listedTrain.command === 'train' && listedTrain.result.testAccuracy).toBe(0.98);
     expect(unreadable).toHaveLength(2);
     expect(unreadable).toEqual(
       expect.arrayContaining([

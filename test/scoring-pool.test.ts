@@ -28,7 +28,8 @@ describe('candidate scoring in worker threads', () => {
   let pool: ScoringPool;
 
   beforeAll(async () => {
-    await selectBackend('wasm');
+    // The main thread as a user's process runs it (two kernel threads), the workers on one each.
+    await selectBackend('wasm', { threads: 2 });
     pool = ScoringPool.start(2);
   });
   afterAll(() => pool.destroy());
@@ -84,6 +85,10 @@ describe('candidate scoring in worker threads', () => {
       const before = await single.memory();
       for (let i = 0; i < 100; i++) await env.evaluateAll(masksOf(6, 10, 0.3 + (i % 5) / 10));
       expect(await single.memory()).toEqual(before);
+      // A new state (the group set again): the worker rebuilds its environment and frees the old one.
+      env.setGroup(0);
+      await env.evaluateAll(masksOf(6, 2));
+      expect((await single.memory()).tensors).toBe(before.tensors);
       env.dispose();
     } finally {
       await single.destroy();
@@ -94,7 +99,7 @@ describe('candidate scoring in worker threads', () => {
     const env = await PruningEnv.create(await loadModel(SHIPPED_LENET), data, config);
     env.setGroup(0);
     const broken = {
-      score: (state: Parameters<ScoringPool['score']>[0], masks: ArrayLike<number>[]) => pool.score({ ...state, version: -1, topology: {} }, masks),
+      score: (state: Parameters<ScoringPool['score']>[0], masks: ArrayLike<number>[]) => pool.score({ ...state, version: 'broken', topology: {} }, masks),
     };
     env.scoreWith(broken);
     const failure = env.evaluateAll(masksOf(20, 2));

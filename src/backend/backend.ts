@@ -129,6 +129,15 @@ export async function selectBackend(forced?: string, options: BackendOptions = {
   throw new BackendError(`no TensorFlow.js backend could be initialised: ${skipped.map((s) => s.why).join('; ')}`);
 }
 
+/**
+ * Candidate-scoring workers when none are asked for: one per wasm kernel
+ * thread (the cores this process was given: --threads, $AUTOPRUNE_WASM_THREADS,
+ * or one per core); 1 on other backends, which manage their own threads.
+ */
+export function defaultScoringWorkers(): number {
+  return tf.getBackend() === 'wasm' ? getThreadsCount() : 1;
+}
+
 function withThreads(choice: BackendChoice): BackendChoice {
   return choice.name === 'wasm' ? { ...choice, threads: getThreadsCount() } : choice;
 }

@@ -14,7 +14,7 @@ import { ZOO_NAMES, ModelError } from '../models/zoo.js';
 import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
 import { checkRunsDir, RECORD_FILE, Run, RunError } from '../runs/records.js';
-import { checkedRecord, listCheckedRuns } from '../runs/results.js';
+import { listCheckedRuns, listedRecord } from '../runs/results.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { plural } from '../report/text.js';
 import { ProgressLog } from './log.js';
@@ -297,7 +297,7 @@ export function buildProgram(): Command {
     .action(async (runId: string, _opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
       const run = await Run.open(global.runsDir, runId);
-      process.stdout.write(`${formatShow(checkedRecord(run.record, join(run.dir, RECORD_FILE)), run.dir)}\n`);
+      process.stdout.write(`${formatShow(listedRecord(run.record, join(run.dir, RECORD_FILE)), run.dir)}\n`);
     });
 
   program
@@ -386,7 +386,12 @@ const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
   ['--seed <n>', 'seed', Number, 'seed of everything random'],
   ['--phi <kind>', 'phi', String, 'efficiency term: filters or flops'],
   ['--reward-samples <n>', 'rewardSamples', Number, 'validation images each candidate is scored on'],
-  ['--workers <n>', 'workers', Number, "threads scoring the agent's sampled masks in parallel (default: one per core); decisions are the same for any count"],
+  [
+    '--workers <n>',
+    'workers',
+    Number,
+    "threads scoring the agent's sampled masks in parallel (default: one per wasm thread, so one per core); decisions are the same for any count",
+  ],
   ['--max-iterations <n>', 'agent.maxIterations', Number, 'REINFORCE iterations at most per group'],
   ['--min-iterations <n>', 'agent.minIterations', Number, 'REINFORCE iterations at least per group'],
   ['--finetune-epochs <n>', 'finetune.epochs', Number, 'fine-tuning epochs after each group'],

@@ -1,13 +1,15 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { methodLabel, mostFlopsRemoved, type ResultRow } from '../compare/results.js';
+import { methodLabel, mostFlopsRemoved } from '../compare/results.js';
 import { formatTable, percent, plural } from '../report/text.js';
 import { effectiveStatus, modelShortName, type UnreadableRun } from '../runs/records.js';
-import type { CheckedRunRecord } from '../runs/results.js';
+import type { ListedRunRecord } from '../runs/results.js';
+
+type ListedRows = NonNullable<Extract<ListedRunRecord, { command: 'compare' }>['result']['rows']>;
 
 /** One line of numbers that matter for the run's command. */
-export function headline(record: CheckedRunRecord): string {
+export function headline(record: ListedRunRecord): string {
   switch (record.command) {
     case 'train':
       return record.result.testAccuracy === undefined ? '-' : `test accuracy ${percent(record.result.testAccuracy)}`;
@@ -17,13 +19,13 @@ export function headline(record: CheckedRunRecord): string {
     case 'baseline': {
       const r = record.result.report;
       if (r !== undefined)
-        return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)})`;
+        return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop?.toFixed(2) ?? '-'})`;
       return record.command === 'prune' ? `${plural(record.result.groups?.length ?? 0, 'group')} finished` : '-';
     }
   }
 }
 
-function compareHeadline(rows: ResultRow[]): string {
+function compareHeadline(rows: ListedRows): string {
   const best = mostFlopsRemoved(rows);
   if (best === undefined) return rows.length === 0 ? 'no method finished' : `${rows.length} failed`;
   const done = rows.filter((r) => r.status === 'done');
@@ -32,7 +34,7 @@ function compareHeadline(rows: ResultRow[]): string {
 }
 
 /** What to do next, for a run that did not finish. */
-export function nextStep(record: CheckedRunRecord): string | undefined {
+export function nextStep(record: ListedRunRecord): string | undefined {
   const status = effectiveStatus(record);
   if (status === 'done' || status === 'running') return undefined;
   if (record.command === 'prune') return `resume with: autoprune resume ${record.id}`;
@@ -44,7 +46,7 @@ export function nextStep(record: CheckedRunRecord): string | undefined {
  * with why. Wider than `width` columns, the model and data set columns go
  * (the run id names both), then results are shortened with "…".
  */
-export function formatRuns({ records, unreadable }: { records: CheckedRunRecord[]; unreadable: UnreadableRun[] }, width = Infinity): string {
+export function formatRuns({ records, unreadable }: { records: ListedRunRecord[]; unreadable: UnreadableRun[] }, width = Infinity): string {
   if (records.length === 0 && unreadable.length === 0) return 'no runs yet';
   const rows = records.map((r) => {
     const { model, dataset } = r.config;
@@ -70,7 +72,7 @@ export function formatRuns({ records, unreadable }: { records: CheckedRunRecord[
 const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
 
 /** One run's summary; `dir` is its folder (where its files are named from). */
-export function formatShow(record: CheckedRunRecord, dir: string): string {
+export function formatShow(record: ListedRunRecord, dir: string): string {
   const { config } = record;
   const lines = [
     `run ${record.id}`,
@@ -99,7 +101,7 @@ export function formatShow(record: CheckedRunRecord, dir: string): string {
 }
 
 /** Where the run's outputs are: record, pruned model, checkpoints, report (those that exist). */
-function runFiles(record: CheckedRunRecord, dir: string): string[] {
+function runFiles(record: ListedRunRecord, dir: string): string[] {
   const files: [string, string][] = [['record', join(dir, 'run.json')]];
   const modelPath = record.command === 'compare' ? undefined : record.result.modelPath;
   if (modelPath !== undefined && existsSync(modelPath)) files.push([record.command === 'train' ? 'model' : 'pruned model', modelPath]);

@@ -125,14 +125,16 @@ export function toCsv(rows: ResultRow[]): string {
 }
 
 /** The one that removed the most FLOPs; on a tie the more accurate on validation, then the first. */
-function mostFlopsRemovedOf<T extends { theoreticalSpeedup?: number; validationAccuracy?: number }>(items: T[]): T | undefined {
+function mostFlopsRemovedOf<T extends { theoreticalSpeedup?: number; validationAccuracy?: number | null }>(items: T[]): T | undefined {
   const better = (a: T, b: T) =>
     b.theoreticalSpeedup! > a.theoreticalSpeedup! || (b.theoreticalSpeedup === a.theoreticalSpeedup && b.validationAccuracy! > a.validationAccuracy!);
   return items.length === 0 ? undefined : items.reduce((a, b) => (better(a, b) ? b : a));
 }
 
 /** The finished row that removed the most FLOPs (the more accurate on a tie). */
-export function mostFlopsRemoved(rows: ResultRow[]): ResultRow | undefined {
+export function mostFlopsRemoved<R extends Pick<ResultRow, 'status' | 'theoreticalSpeedup'> & { validationAccuracy?: number | null }>(
+  rows: R[],
+): R | undefined {
   return mostFlopsRemovedOf(rows.filter((r) => r.status === 'done'));
 }
 
@@ -164,13 +166,13 @@ export function verdict(rows: ResultRow[]): string | undefined {
   return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy].join('; ');
 }
 
-/** What results.json holds: enough to redraw the report without the run. */
 /** What a compare run records (run.json's result) as its methods finish; results.json holds the whole table. */
 export interface CompareRunResult {
   baseline?: string;
   rows?: ResultRow[];
 }
 
+/** What results.json holds: enough to redraw the report without the run. */
 export interface CompareResults {
   baseline: string;
   model: string;

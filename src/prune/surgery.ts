@@ -156,6 +156,9 @@ export function prunedLayers(graph: DependencyGraph, plan: KeepPlan, names: Iter
  * first fills it from the initializer; the agent builds standalone layers
  * for every candidate it scores, so it uses these instead.
  */
+/** What a layer's weight constraint (max-norm, non-negative, ...) offers. */
+type WeightConstraint = { apply(weight: tf.Tensor): tf.Tensor };
+
 class StandaloneWeight {
   readonly id: number;
   readonly originalName: string;
@@ -167,6 +170,8 @@ class StandaloneWeight {
     readonly shape: number[],
     readonly dtype: tf.DataType,
     readonly trainable: boolean,
+    /** Applied on every write, as a LayerVariable does (the model pruneModel builds is constrained alike). */
+    private readonly constraint?: WeightConstraint,
   ) {
     this.id = ++standaloneWeights;
     [this.originalName, this.name] = [name, name];
@@ -178,8 +183,15 @@ class StandaloneWeight {
   }
 
   write(value: tf.Tensor): this {
-    if (this.value === undefined) this.value = tf.variable(value, false, undefined, this.dtype);
-    else this.value.assign(value);
+    if (this.value === undefined) this.value = tf.variable(value, false);
+    else if (this.value.id !== value.id)
+      this.value.assign(value); // assigning a variable to itself would free its data
+    else return this;
+    if (this.constraint) {
+      const constrained = this.constraint.apply(this.value);
+      this.value.assign(constrained);
+      constrained.dispose();
+    }
     return this;
   }
 
@@ -194,8 +206,16 @@ function buildWithWeights(layer: tf.layers.Layer, inputShape: (number | null)[],
   const [trainable, nonTrainable]: StandaloneWeight[][] = [[], []];
   // build() makes its weights through addWeight (kernel, bias, gamma, ...); this instance makes them standalone.
   Object.assign(layer, {
-    addWeight: (name: string, shape: number[], dtype: tf.DataType | undefined, _init: unknown, _regularizer: unknown, isTrainable = true) => {
-      const weight = new StandaloneWeight(name, shape, dtype ?? 'float32', isTrainable);
+    addWeight: (
+      name: string,
+      shape: number[],
+      dtype: tf.DataType | undefined,
+      _init: unknown,
+      _regularizer: unknown,
+      isTrainable = true,
+      constraint?: WeightConstraint,
+    ) => {
+      const weight = new StandaloneWeight(name, shape, dtype ?? 'float32', isTrainable, constraint ?? undefined);
       (isTrainable ? trainable : nonTrainable).push(weight);
       return weight;
     },

@@ -6,9 +6,10 @@ export const plural = (count: number, noun: string): string => `${count.toLocale
 /**
  * An accuracy as "97.12%". Accuracies are fractions throughout autoprune
  * (records, events, the API); drops and tolerances are percentage points.
- * `missing` stands for an absent one.
+ * `missing` stands for an absent one (or a NaN, which JSON records as null).
  */
-export const percent = (accuracy: number | undefined, missing = '-'): string => (accuracy === undefined ? missing : `${(100 * accuracy).toFixed(2)}%`);
+export const percent = (accuracy: number | null | undefined, missing = '-'): string =>
+  accuracy === undefined || accuracy === null ? missing : `${(100 * accuracy).toFixed(2)}%`;
 
 /** A plain-text table: left-aligned text, right-aligned numbers. */
 export function formatTable(header: string[], rows: (string | number)[][]): string {

@@ -96,7 +96,9 @@ export const PruneConfigSchema = z
       .min(1)
       .max(64)
       .optional()
-      .describe("threads scoring the agent's sampled masks in parallel (default: one per core; 1: in the main thread); decisions are the same for any count"),
+      .describe(
+        "threads scoring the agent's sampled masks in parallel (default: one per wasm kernel thread, 1 on other backends; 1: in the main thread); decisions are the same for any count",
+      ),
     agent: z
       .object({
         samplesPerIteration: z.number().int().min(2).max(100).default(A.samplesPerIteration).describe("masks sampled per REINFORCE iteration (the paper's M)"),

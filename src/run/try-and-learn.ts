@@ -20,12 +20,12 @@
  * CLI, memory for a library call), so an interrupted run resumes from the
  * last finished group and ends as an uninterrupted one would.
  */
-import { availableParallelism } from 'node:os';
 import type * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
 import { guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
+import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
 import type { Dataset } from '../data/datasets.js';
 import { CriterionError, topChannels } from '../heuristics/criteria.js';
@@ -236,7 +236,7 @@ async function run(
   // A resumed run reports its whole time and search rate: the groups finished by earlier processes count too.
   const earlierSeconds = done.reduce((sum, d) => sum + d.seconds, 0);
   // The agent's sampled masks are scored in worker threads (a criterion's policy samples none).
-  const workers = config.policy === 'agent' ? (config.workers ?? availableParallelism()) : 1;
+  const workers = config.policy === 'agent' ? (config.workers ?? defaultScoringWorkers()) : 1;
   const pool = workers > 1 ? ScoringPool.start(workers) : undefined;
   env.scoreWith(pool);
   try {
@@ -388,6 +388,7 @@ async function run(
     await store.finish();
     emit({ type: 'run-done', summary: { groups: done, report, ...totals } });
   } finally {
+    env.model.dispose(); // the environment's last network (the saved model is a copy)
     env.dispose();
     await pool?.destroy();
   }

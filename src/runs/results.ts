@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { type CompareRunResult, METHODS } from '../compare/results.js';
-import type { ProbeRecord, StepRecord } from '../heuristics/pipeline.js';
+import { type ProbeRecord, RANKINGS, type StepRecord } from '../heuristics/pipeline.js';
 import type { PruneReport } from '../prune/report.js';
 import type { TrainResult } from '../run/train-run.js';
 import type { PruneResult } from '../run/try-and-learn.js';
@@ -101,16 +101,68 @@ const RESULT_SCHEMAS: Record<RunCommand, z.ZodType> = {
   compare: z.looseObject({ baseline: z.string().optional(), rows: z.array(row).optional() }),
 };
 
+/**
+ * What `runs` and `show` read, checked leniently: records of earlier versions
+ * still list, and an accuracy that was NaN is stored by JSON as null.
+ */
+const listedReport = z.looseObject({
+  pruned: z.looseObject({ testAccuracy: z.number().nullable() }),
+  theoreticalSpeedup: z.number(),
+  compressionRatio: z.number(),
+  testDrop: z.number().nullable(),
+});
+const LISTING_SCHEMAS = {
+  train: z.looseObject({ testAccuracy: z.number().nullable().optional(), modelPath: z.string().optional() }),
+  prune: z.looseObject({
+    groups: z
+      .array(z.looseObject({ groupId: count, producers: z.array(z.string()), size: count, kept: z.array(count), agentKept: count, relaxed: count }))
+      .optional(),
+    report: listedReport.optional(),
+    modelPath: z.string().optional(),
+  }),
+  baseline: z.looseObject({ report: listedReport.optional(), modelPath: z.string().optional() }),
+  compare: z.looseObject({
+    rows: z
+      .array(
+        z.looseObject({
+          method: z.enum(METHODS),
+          ranking: z.enum(RANKINGS).optional(),
+          status: z.enum(['done', 'failed']),
+          error: z.string().optional(),
+          theoreticalSpeedup: z.number().optional(),
+          compressionRatio: z.number().optional(),
+          validationAccuracy: z.number().nullable().optional(),
+          testAccuracy: z.number().nullable().optional(),
+        }),
+      )
+      .optional(),
+  }),
+} satisfies Record<RunCommand, z.ZodType>;
+
+/** A record as `runs` and `show` read it (its result checked by the lenient schema above). */
+export type ListedRunRecord = { [C in RunCommand]: RunRecord<z.infer<(typeof LISTING_SCHEMAS)[C]>> & { command: C } }[RunCommand];
+
 const isCommand = (command: string): command is RunCommand => Object.hasOwn(RESULT_SCHEMAS, command);
 
-/** `record` (read from `file`) with its result checked against its command's schema; a RunError names the file and the field. */
-export function checkedRecord(record: RunRecord, file: string): CheckedRunRecord {
+/** Checks `record` (read from `file`) against `schemas`; a RunError names the file and the field. */
+function check(record: RunRecord, file: string, schemas: Record<RunCommand, z.ZodType>): void {
   if (!isCommand(record.command)) throw new RunError(`${file}: a run of an unknown command "${record.command}"`);
-  const checked = RESULT_SCHEMAS[record.command].safeParse(record.result);
+  const checked = schemas[record.command].safeParse(record.result);
   if (!checked.success) {
     const issue = checked.error.issues[0];
     throw new RunError(`${file}: not a ${record.command} record (${['result', ...issue.path].join('.')}: ${issue.message})`);
   }
+}
+
+/** `record` as `runs` and `show` read it, checked leniently; a RunError names the file and the field. */
+export function listedRecord(record: RunRecord, file: string): ListedRunRecord {
+  check(record, file, LISTING_SCHEMAS);
+  return record as ListedRunRecord; // what the lenient schema checked
+}
+
+/** `record` (read from `file`) with its result checked against its command's full schema; a RunError names the file and the field. */
+export function checkedRecord(record: RunRecord, file: string): CheckedRunRecord {
+  check(record, file, RESULT_SCHEMAS);
   // The schema above checked what the command's readers use.
   return record as CheckedRunRecord;
 }
@@ -126,17 +178,17 @@ export async function openRun<C extends RunCommand>(runsDir: string, id: string,
   });
 }
 
-/** The run records under `runsDir`, oldest first, each checked; those that fail are unreadable, with why. */
-export function listCheckedRuns(runsDir: string): { records: CheckedRunRecord[]; unreadable: UnreadableRun[] } {
+/** The run records under `runsDir`, oldest first, as `runs` lists them; those that fail the check are unreadable, with why. */
+export function listCheckedRuns(runsDir: string): { records: ListedRunRecord[]; unreadable: UnreadableRun[] } {
   const { records, unreadable } = listRuns(runsDir);
-  const checked: CheckedRunRecord[] = [];
+  const listed: ListedRunRecord[] = [];
   for (const record of records) {
     const file = `${record.id}/run.json`;
     try {
-      checked.push(checkedRecord(record, file));
+      listed.push(listedRecord(record, file));
     } catch (err) {
       unreadable.push({ id: record.id, reason: (err as Error).message.replace(`${file}: `, '') });
     }
   }
-  return { records: checked, unreadable };
+  return { records: listed, unreadable };
 }
