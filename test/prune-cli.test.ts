@@ -199,6 +199,11 @@ describe('autoprune prune / resume', () => {
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
     [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],
     [['resume', 'no-such-run'], /run "no-such-run" not found/],
+    // Checked before a baseline is trained for the data (12 validation images here).
+    [
+      ['prune', '--model', 'vgg-small', '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--reward-samples', '100'],
+      /rewardSamples: 100 of the 12 validation images leave fewer than \d+ for the guarantee split/,
+    ],
   ])('rejects %j clearly', (args, message) => {
     const { status, stderr } = autoprune([...common, ...args]);
     expect(status).toBe(1);

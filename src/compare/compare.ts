@@ -314,12 +314,26 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const reportPath = requested.reportPath;
   if (reportPath !== undefined) checkWritable(reportPath);
   const requestedConfig = withAbsolutePaths(requested.config);
-  const { data, model: baseline, source, splitSeed, scaling } = await trainedModelAndData({ ...requestedConfig, runsDir: requested.runsDir }, backend, log);
+  const {
+    data,
+    model: baseline,
+    source,
+    splitSeed,
+    scaling,
+  } = await trainedModelAndData(
+    {
+      ...requestedConfig,
+      runsDir: requested.runsDir,
+      // Before a baseline is trained for it: the agent's reward subset must leave validation images for the guarantee.
+      checkData: (loaded) => requested.methods.includes('rl') && checkRewardSamples(requestedConfig, loaded.validation.count),
+    },
+    backend,
+    log,
+  );
   // Every method, and a resumed agent run, uses the baseline's split and scaling.
   const options = { ...requested, config: { ...requestedConfig, splitSeed, scaling, weightsDtype: requestedConfig.weightsDtype ?? weightsDtypeOf(source) } };
   const { config, methods } = options;
   checkPrunable(baseline, source);
-  if (methods.includes('rl')) checkRewardSamples(config, data.validation.count);
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,

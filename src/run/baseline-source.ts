@@ -30,6 +30,8 @@ export interface ModelSourceOptions extends DataSource {
   runsDir: string;
   /** Epochs for the baseline when one has to be trained first. */
   trainEpochs: number;
+  /** Rejects data the caller cannot use (throws), once it is loaded: before a baseline is trained for it. */
+  checkData?: (data: Dataset) => void;
 }
 
 /**
@@ -60,6 +62,7 @@ export async function trainedModelAndData(
         seed: options.splitSeed ?? options.seed,
         epochs: options.trainEpochs,
         runsDir,
+        checkData: options.checkData,
       },
       backend,
       log,
@@ -85,6 +88,7 @@ export async function trainedModelAndData(
     if (options.scaling === undefined && trained?.scaling !== undefined) log.line(`pixel scaling: ${JSON.stringify(scaling)} (the baseline's)`);
     model = await atDataSize(model, data, source.path, log);
     checkModelFitsData(model, data, source.path);
+    options.checkData?.(data);
     log.line(`baseline: ${source.path}`);
     return { data, model, source: source.path, splitSeed, scaling };
   } catch (err) {

@@ -87,7 +87,11 @@ async function execute(
 
 export async function pruneRun(requested: PruneConfig, context: RunContext): Promise<Run<PruneResult>> {
   const config = withAbsolutePaths(requested);
-  const { data, model, source, splitSeed, scaling } = await trainedModelAndData({ ...config, runsDir: context.runsDir }, context.backend, context.log);
+  const { data, model, source, splitSeed, scaling } = await trainedModelAndData(
+    { ...config, runsDir: context.runsDir, checkData: (loaded) => checkRewardSamples(config, loaded.validation.count) },
+    context.backend,
+    context.log,
+  );
   return pruneLoaded({ ...config, splitSeed, scaling, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) }, data, model, source, context);
 }
 

@@ -21,6 +21,8 @@ export interface TrainOptions extends TrainConfig, DataSource {
   validationSize?: number;
   trainLimit?: number;
   runsDir: string;
+  /** Rejects data the caller cannot use (throws), once it is loaded and before the run folder exists. */
+  checkData?: (data: Dataset) => void;
 }
 
 /** What a train run records (run.json's result) once its model is trained and saved. */
@@ -48,11 +50,13 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
     channels: options.channels,
     onProgress: decodeProgress(log),
   });
+  options.checkData?.(data);
   const model = buildZooModel(options.model, { inputShape: data.inputShape, numClasses: data.numClasses, seed: options.seed });
   log.line(`data: ${describeData(data)}`);
   log.line(`model: ${options.model}, ${model.countParams()} parameters`);
 
-  const config = { ...options, dataSource: data.source, inputShape: data.inputShape };
+  const { checkData: _, ...recorded } = options;
+  const config = { ...recorded, dataSource: data.source, inputShape: data.inputShape };
   const run = await Run.create<TrainResult>(options.runsDir, {
     command: 'train',
     label: `${options.model}-${data.name}`,
