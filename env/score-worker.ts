@@ -27,7 +27,7 @@ export default async function score({ state, mask }: ScoreTask): Promise<number>
   if (held?.version !== state.version) {
     held?.env.model.dispose();
     held?.env.dispose();
-    held = undefined;
+    held = undefined; // nothing held if the new one fails to build
     held = { version: state.version, env: await environmentOf(state) };
   }
   return held.env.evaluate(mask);

@@ -212,11 +212,12 @@ function buildWithWeights(layer: tf.layers.Layer, inputShape: (number | null)[],
       dtype: tf.DataType | undefined,
       _init: unknown,
       _regularizer: unknown,
-      isTrainable = true,
-      constraint?: WeightConstraint,
+      isTrainable?: boolean | null,
+      constraint?: WeightConstraint | null,
     ) => {
-      const weight = new StandaloneWeight(name, shape, dtype ?? 'float32', isTrainable, constraint ?? undefined);
-      (isTrainable ? trainable : nonTrainable).push(weight);
+      // As tf.layers' addWeight: a weight is trainable unless it says otherwise.
+      const weight = new StandaloneWeight(name, shape, dtype ?? 'float32', isTrainable ?? true, constraint ?? undefined);
+      (weight.trainable ? trainable : nonTrainable).push(weight);
       return weight;
     },
   });
