@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { writeHeapSnapshot } from 'node:v8';
 import * as tf from '@tensorflow/tfjs';
 import { PruningEnv } from '../env/pruning-env.js';
-import { selectBackend } from '../src/backend/backend.js';
+import { selectBackend, wasmHeapBytes } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
 
 const { values } = parseArgs({
@@ -55,10 +55,6 @@ const env = await PruningEnv.create(model, data, {
 });
 env.setGroup(env.graph.prunableGroups()[0].id);
 
-const wasmHeap = () => {
-  const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm;
-  return wasm === undefined ? Number.NaN : wasm.HEAPU8.length;
-};
 const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(2);
 const rows: { evaluations: number; heap: number }[] = [];
 console.log('| evaluations | JS heap used MiB | external MiB | wasm heap MiB | RSS MiB | tensors | backend buffers |');
@@ -69,7 +65,7 @@ const checkpoint = (done: number) => {
   const m = process.memoryUsage();
   rows.push({ evaluations: done, heap: m.heapUsed });
   console.log(
-    `| ${done} | ${mib(m.heapUsed)} | ${mib(m.external)} | ${mib(wasmHeap())} | ${mib(m.rss)} | ${tf.memory().numTensors} | ${tf.backend().numDataIds()} |`,
+    `| ${done} | ${mib(m.heapUsed)} | ${mib(m.external)} | ${mib(wasmHeapBytes())} | ${mib(m.rss)} | ${tf.memory().numTensors} | ${tf.backend().numDataIds()} |`,
   );
 };
 if (values.snapshots) mkdirSync(values.snapshots, { recursive: true });

@@ -23,6 +23,7 @@ import { selectBackend } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { loadModel } from '../src/models/io.js';
 import { parsePruneConfig } from '../src/run/config.js';
+import { envConfigOf } from '../src/run/try-and-learn.js';
 
 const { values } = parseArgs({
   options: {
@@ -41,16 +42,8 @@ const backend = await selectBackend('wasm');
 const data = loadDataset(values.dataset!, { seed: 0 });
 // The agent's environment as `autoprune prune` sets it up (recovery and all), at this reward size.
 const config = parsePruneConfig({ rewardSamples: Number(values['reward-samples']) }, 'bench');
-const env = await PruningEnv.create(await loadModel(values.model!), data, {
-  tolerance: config.tolerance,
-  phi: config.phi,
-  rewardSamples: config.rewardSamples,
-  evalBatchSize: config.evalBatchSize,
-  seed: 0,
-  recovery: config.recovery,
-  observationCriteria: false,
-  criteriaSamples: config.observation.criteriaSamples,
-});
+// The observation is the agent's, not scoring's: its criteria are not computed here.
+const env = await PruningEnv.create(await loadModel(values.model!), data, { ...envConfigOf(config), observationCriteria: false });
 const group = env.setGroup(Number(values.group));
 const candidates = Number(values.candidates);
 const workerCounts = [...new Set([1, Number(values.workers)])];

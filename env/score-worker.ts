@@ -3,7 +3,7 @@
  * last state it was given and scores masks with it.
  */
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../src/backend/backend.js';
+import { selectBackend, wasmHeapBytes } from '../src/backend/backend.js';
 import { PruningEnv, type ScoringState } from './pruning-env.js';
 import type { ScoreTask } from './scoring-pool.js';
 
@@ -34,6 +34,5 @@ export default async function score({ state, mask }: ScoreTask): Promise<number>
 }
 
 export function memory(): { tensors: number; wasmHeapBytes: number } {
-  const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm;
-  return { tensors: tf.memory().numTensors, wasmHeapBytes: wasm?.HEAPU8.length ?? 0 };
+  return { tensors: tf.memory().numTensors, wasmHeapBytes: wasmHeapBytes() };
 }

@@ -129,6 +129,11 @@ export async function selectBackend(forced?: string, options: BackendOptions = {
   throw new BackendError(`no TensorFlow.js backend could be initialised: ${skipped.map((s) => s.why).join('; ')}`);
 }
 
+/** Bytes of the wasm backend's heap (0 on other backends): it grows and never shrinks, so growth means a leak. */
+export function wasmHeapBytes(): number {
+  return (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0;
+}
+
 /**
  * Candidate-scoring workers when none are asked for: one per wasm kernel
  * thread (the cores this process was given: --threads, $AUTOPRUNE_WASM_THREADS,

@@ -24,7 +24,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
-import { guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
+import { type EnvConfig, guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
 import type { Dataset } from '../data/datasets.js';
@@ -167,14 +167,9 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
   });
 }
 
-async function run(
-  { baseline, data, config, store, backend, baselinePath }: TryAndLearnInput,
-  emit: (e: RunEvent) => void,
-  shouldStop: () => boolean,
-): Promise<void> {
-  const started = performance.now();
-  checkRewardSamples(config, data.validation.count);
-  const envConfig = {
+/** The pruning environment's settings in a run of `config`. */
+export function envConfigOf(config: PruneConfig): EnvConfig {
+  return {
     tolerance: config.rewardTolerance ?? config.tolerance,
     phi: config.phi,
     rewardSamples: config.rewardSamples,
@@ -184,6 +179,16 @@ async function run(
     observationCriteria: config.observation.criteria,
     criteriaSamples: config.observation.criteriaSamples,
   };
+}
+
+async function run(
+  { baseline, data, config, store, backend, baselinePath }: TryAndLearnInput,
+  emit: (e: RunEvent) => void,
+  shouldStop: () => boolean,
+): Promise<void> {
+  const started = performance.now();
+  checkRewardSamples(config, data.validation.count);
+  const envConfig = envConfigOf(config);
   // Fine-tuning chooses its epoch, and the guarantee is checked, on validation images the reward never sees.
   const guarded: Dataset = { ...data, validation: guaranteeSplit(data.validation, envConfig, data.inputShape) };
   const finetune = (model: tf.LayersModel, groupId: number | 'final', seed: number) =>
