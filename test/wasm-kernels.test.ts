@@ -270,3 +270,30 @@ describe('wasm Sum and Mean over leading axes match the cpu backend', () => {
     expect(maxAbsDiff(wasm.values, cpu.values)).toBeLessThan(1e-4);
   });
 });
+
+describe('the relu6 activation on wasm', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('runs as one kernel each way and gives the values and gradient of the stock minimum(6, relu(x)), with no leaks', async () => {
+    // Not for a NaN input (a diverged model): stock wasm gives 6 and a NaN gradient, the fused pair 0 and 0.
+    const [x, dy] = [tf.tensor1d([-3, -0, 0, 0.5, 5.999, 6, 6.001, 9, 7, 2]), tf.tensor1d([1, -2, 3, -4, 5, -6, 7, -8, 9, Number.NaN])];
+    const valueAndGrad = async (activation: (input: tf.Tensor) => tf.Tensor) => {
+      const before = tf.memory().numTensors;
+      const { value, grad } = tf.valueAndGrad((input: tf.Tensor) => tf.sum(tf.mul(activation(input), dy)))(x);
+      const y = tf.tidy(() => activation(x));
+      const result = [Array.from(await y.data()), Array.from(await grad.data())];
+      tf.dispose([value, grad, y]);
+      expect(tf.memory().numTensors).toBe(before);
+      return result;
+    };
+    const layer = tf.layers.activation({ activation: 'relu6' });
+    const profile = await tf.profile(() => valueAndGrad((input) => layer.apply(input) as tf.Tensor));
+    const kernels = profile.kernels.map((k) => k.name);
+    expect(kernels).toContain('AutopruneRelu6Grad');
+    expect(kernels).not.toContain('Minimum');
+    expect(await valueAndGrad((input) => layer.apply(input) as tf.Tensor)).toEqual(await valueAndGrad((input) => tf.minimum(6, tf.relu(input))));
+    tf.dispose([x, dy]);
+  });
+});

@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { registerBroadcastingBatchNormGradient } from './batchnorm-gradient.js';
 import { registerFusedBatchNormTraining } from './batchnorm-training.js';
+import { registerFusedRelu6 } from './relu6.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 import { MAX_WASM_THREADS, withWasmThreads } from './wasm-threads.js';
 
@@ -84,6 +85,7 @@ async function activate(name: BackendName, options: BackendOptions): Promise<str
   if (name === 'wasm') {
     registerWasmTrainingKernels();
     registerFusedBatchNormTraining();
+    registerFusedRelu6();
   }
   registerBroadcastingBatchNormGradient();
   // A bad thread count is the user's error, not an unavailable backend: it throws.

@@ -10,7 +10,7 @@
  * keyed by every file's path, size and modification time and the target shape.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, join, relative } from 'node:path';
 import { DataError } from './idx.js';
@@ -41,22 +41,25 @@ interface LabelledFiles {
   labels: number[];
 }
 
-/** Folders in `dir` (symbolic links to folders too), hidden ones left out; an unreadable folder is a DataError. */
-function subfolders(dir: string): string[] {
+/** The entries of `dir`; an unreadable folder is a DataError naming it. */
+function readFolder(dir: string): Dirent[] {
   try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter(
-        (e) =>
-          !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && existsSync(join(dir, e.name)) && statSync(join(dir, e.name)).isDirectory())),
-      )
-      .map((e) => e.name)
-      .sort();
+    return readdirSync(dir, { withFileTypes: true });
   } catch (err) {
     throw new DataError(`${dir}: cannot read the folder (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 
-/** The class subfolders of `dir` and their images. */
+/** Folders in `dir` (symbolic links to folders too), hidden ones left out. */
+function subfolders(dir: string): string[] {
+  return readFolder(dir)
+    .filter(
+      (e) => !e.name.startsWith('.') && (e.isDirectory() || (e.isSymbolicLink() && existsSync(join(dir, e.name)) && statSync(join(dir, e.name)).isDirectory())),
+    )
+    .map((e) => e.name)
+    .sort();
+}
+
 function scanClasses(dir: string): LabelledFiles {
   const classNames = subfolders(dir);
   if (classNames.length === 0)
@@ -66,7 +69,8 @@ function scanClasses(dir: string): LabelledFiles {
   const files: string[] = [];
   const labels: number[] = [];
   classNames.forEach((name, label) => {
-    const images = readdirSync(join(dir, name))
+    const images = readFolder(join(dir, name))
+      .map((e) => e.name)
       .filter((f) => !f.startsWith('.') && IMAGE_EXTENSIONS.has(extname(f).toLowerCase()))
       .sort();
     if (images.length === 0) throw new DataError(`${join(dir, name)}: no PNG or JPEG images in this class folder`);
