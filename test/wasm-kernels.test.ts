@@ -97,6 +97,87 @@ describe('wasm conv gradient kernels match the cpu backend', () => {
   });
 });
 
+describe('the 1x1 filter gradient on wasm', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  const random = (shape: Shape4, rng: seedrandom.PRNG): Input => ({
+    shape,
+    values: randomArray(
+      shape.reduce((a, b) => a * b),
+      rng,
+    ),
+  });
+  const oneByOne: { name: string; size: [number, number]; stride: number; pad: 'same' | 'valid' | number | number[][]; rounding?: 'ceil' | 'round' }[] = [
+    { name: 'stride 2, same, odd input', size: [7, 8], stride: 2, pad: 'same' },
+    {
+      name: 'explicit bottom and right padding (outputs that read only zeros)',
+      size: [5, 5],
+      stride: 1,
+      pad: [
+        [0, 0],
+        [0, 1],
+        [0, 1],
+        [0, 0],
+      ],
+    },
+    {
+      name: 'explicit padding on every side, stride 2',
+      size: [6, 5],
+      stride: 2,
+      pad: [
+        [0, 0],
+        [1, 2],
+        [2, 1],
+        [0, 0],
+      ],
+    },
+    { name: 'numeric pad 0 rounded up', size: [4, 6], stride: 2, pad: 0, rounding: 'ceil' },
+  ];
+
+  it.each(oneByOne)('$name: matches cpu', async ({ size, stride, pad, rounding }) => {
+    const rng = seedrandom(`1x1-${JSON.stringify(pad)}-${stride}`);
+    const xShape: Shape4 = [3, size[0], size[1], 4];
+    const filterShape: Shape4 = [1, 1, 4, 5];
+    const info = tf.backend_util.computeConv2DInfo(xShape, filterShape, stride, 1, pad as 'same', rounding);
+    const attrs = { strides: [stride, stride], pad, dataFormat: 'NHWC', dimRoundingMode: rounding };
+    await expectGradientsMatchCpu(
+      'Conv2D',
+      { x: random(xShape, rng), dy: random([3, info.outHeight, info.outWidth, 5], rng), filter: random(filterShape, rng) },
+      attrs,
+    );
+  });
+
+  it('is one matrix product, not a conv with a kernel the size of the image', () => {
+    // Inner kernel calls do not reach tf.profile: count them by wrapping the registered kernels.
+    const calls = { Conv2D: 0, BatchMatMul: 0 };
+    const stock = Object.keys(calls).map((name) => tf.getKernel(name, 'wasm')!);
+    for (const kernel of stock) {
+      tf.unregisterKernel(kernel.kernelName, 'wasm');
+      tf.registerKernel({
+        ...kernel,
+        kernelFunc: (args) => {
+          calls[kernel.kernelName as keyof typeof calls]++;
+          return kernel.kernelFunc(args);
+        },
+      });
+    }
+    try {
+      const x = tf.randomUniform([2, 8, 8, 4], -1, 1, 'float32', 1);
+      const dy = tf.randomUniform([2, 4, 4, 6], -1, 1, 'float32', 2);
+      tf.dispose(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: [2, 2], pad: 'same', dataFormat: 'NHWC', filterShape: [1, 1, 4, 6] }));
+      tf.dispose([x, dy]);
+    } finally {
+      for (const kernel of stock) {
+        tf.unregisterKernel(kernel.kernelName, 'wasm');
+        tf.registerKernel(kernel);
+      }
+    }
+    expect(calls).toEqual({ Conv2D: 0, BatchMatMul: 1 });
+  });
+});
+
 // Dilation 1 only: tfjs computes no gradient of a dilated depthwise conv.
 const depthwiseCases: { k: number; multiplier: number; stride: number; pad: Pad }[] = [];
 for (const k of [1, 3, 5])
@@ -277,23 +358,30 @@ describe('the relu6 activation on wasm', () => {
   });
 
   it('runs as one kernel each way and gives the values and gradient of the stock minimum(6, relu(x)), with no leaks', async () => {
-    // Not for a NaN input (a diverged model): stock wasm gives 6 and a NaN gradient, the fused pair 0 and 0.
+    // Not for a NaN input (a diverged model): stock wasm gives 6 or NaN and a NaN gradient, the fused pair 0 and 0.
     const [x, dy] = [tf.tensor1d([-3, -0, 0, 0.5, 5.999, 6, 6.001, 9, 7, 2]), tf.tensor1d([1, -2, 3, -4, 5, -6, 7, -8, 9, Number.NaN])];
     const valueAndGrad = async (activation: (input: tf.Tensor) => tf.Tensor) => {
       const before = tf.memory().numTensors;
       const { value, grad } = tf.valueAndGrad((input: tf.Tensor) => tf.sum(tf.mul(activation(input), dy)))(x);
       const y = tf.tidy(() => activation(x));
-      const result = [Array.from(await y.data()), Array.from(await grad.data())];
+      // + 0 makes -0 into 0: the stock clipByValue gradient gives +0 where dy * 0 gives -0, which no weight update can tell apart.
+      const result = [Array.from(await y.data()), Array.from(await grad.data(), (g) => g + 0)];
       tf.dispose([value, grad, y]);
       expect(tf.memory().numTensors).toBe(before);
       return result;
     };
-    const layer = tf.layers.activation({ activation: 'relu6' });
-    const profile = await tf.profile(() => valueAndGrad((input) => layer.apply(input) as tf.Tensor));
-    const kernels = profile.kernels.map((k) => k.name);
-    expect(kernels).toContain('AutopruneRelu6Grad');
-    expect(kernels).not.toContain('Minimum');
-    expect(await valueAndGrad((input) => layer.apply(input) as tf.Tensor)).toEqual(await valueAndGrad((input) => tf.minimum(6, tf.relu(input))));
+    // The two forms in tfjs-layers, each against the stock formula it replaces (their gradients differ at x = 6).
+    const forms = [
+      { layer: tf.layers.activation({ activation: 'relu6' }), stock: (input: tf.Tensor) => tf.minimum(6, tf.relu(input)), stockKernel: 'Minimum' },
+      { layer: tf.layers.reLU({ maxValue: 6 }), stock: (input: tf.Tensor) => tf.clipByValue(tf.relu(input), 0, 6), stockKernel: 'ClipByValue' },
+    ];
+    for (const { layer, stock, stockKernel } of forms) {
+      const profile = await tf.profile(() => valueAndGrad((input) => layer.apply(input) as tf.Tensor));
+      const kernels = profile.kernels.map((k) => k.name);
+      expect(kernels).toContain('AutopruneRelu6Grad');
+      expect(kernels).not.toContain(stockKernel);
+      expect(await valueAndGrad((input) => layer.apply(input) as tf.Tensor)).toEqual(await valueAndGrad(stock));
+    }
     tf.dispose([x, dy]);
   });
 });

@@ -1,55 +1,74 @@
 /**
  * ReLU6 (MobileNet's activation) as one kernel each way on wasm.
  *
- * tfjs-layers computes the `relu6` activation as minimum(6, relu(x)), so a
- * training step runs Relu and Minimum forward and Greater, Cast, Mul, Step,
- * Mul backward: seven passes over the activation, about a fifth of a
- * mobilenet-small training step. Here the forward pass is the backend's Relu6
- * kernel (the same values) and the backward pass one loop on the wasm heap,
- * dx = dy times (0 < x < 6): the gradient minimum(6, relu(x)) has, so training
- * gives the same weights as before (a NaN activation, where training has
- * diverged anyway, gives 0 here and 6 there).
+ * tfjs-layers has two forms of it. The `relu6` activation computes
+ * minimum(6, relu(x)): Relu and Minimum forward, Greater, Cast, Mul, Step and
+ * Mul backward, seven passes over the activation, about a fifth of a
+ * mobilenet-small training step. The ReLU layer with `maxValue: 6` (what
+ * Keras MobileNets convert to) computes clipByValue(relu(x), 0, 6), as many.
+ * Here the forward pass is the backend's Relu6 kernel (the same values) and
+ * the backward pass one loop on the wasm heap, dx = dy times the mask each
+ * form's gradient has: 0 < x < 6 for minimum, 0 < x <= 6 for clipByValue.
+ * So training gives the same weights as before (a NaN activation, where
+ * training has diverged anyway, gives 0 here and 6 or NaN there).
  */
 import * as tf from '@tensorflow/tfjs';
 import { heapFloats, type KernelArgs, type WasmBackendLike } from './wasm-kernels.js';
 
 const BACKWARD = 'AutopruneRelu6Grad';
 
-function backwardKernel({ inputs, backend }: KernelArgs): tf.TensorInfo {
+function backwardKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const heap = backend as WasmBackendLike;
   const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+  const { upperInclusive } = attrs as unknown as { upperInclusive: boolean };
   const dx = heap.makeOutput(x.shape, 'float32');
   const [dys, xs, dxs] = [dy, x, dx].map((t) => heapFloats(heap, t));
   // A multiply by the 0/1 mask, not a branch: activations straddle 0 at random, and a
-  // mispredicted branch per element made this loop 10x slower. dy * 0 is NaN for a NaN dy, as in tfjs.
-  for (let i = 0; i < xs.length; i++) {
-    const value = xs[i];
-    dxs[i] = dys[i] * (Number(value > 0) & Number(value < 6));
+  // mispredicted branch per element made this loop 4x slower. dy * 0 is NaN for a NaN dy, as in tfjs.
+  if (upperInclusive) {
+    for (let i = 0; i < xs.length; i++) dxs[i] = dys[i] * (Number(xs[i] > 0) & Number(xs[i] <= 6));
+  } else {
+    for (let i = 0; i < xs.length; i++) dxs[i] = dys[i] * (Number(xs[i] > 0) & Number(xs[i] < 6));
   }
   return dx;
 }
 
-const fusedRelu6 = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  save([x]);
-  return {
-    value: tf.relu6(x),
-    gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.engine().runKernel(BACKWARD, { dy, x: saved }, {}) as tf.Tensor,
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]);
+function fusedRelu6(upperInclusive: boolean) {
+  return tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([x]);
+    return {
+      value: tf.relu6(x),
+      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) => tf.engine().runKernel(BACKWARD, { dy, x: saved }, { upperInclusive }) as tf.Tensor,
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor) => tf.Tensor;
+}
+
+const fused = (x: tf.Tensor) => tf.getBackend() === 'wasm' && x.dtype === 'float32';
 
 let registered = false;
 
-/** Registers the gradient kernel on wasm and routes the layers' `relu6` activation through the fused pair there. */
+/** Registers the gradient kernel on wasm and routes both forms of ReLU6 in tfjs-layers through the fused pair there. */
 export function registerFusedRelu6(): void {
   if (registered) return;
   tf.registerKernel({ kernelName: BACKWARD, backendName: 'wasm', kernelFunc: backwardKernel as unknown as tf.KernelFunc });
-  const entry = tf.serialization.SerializationMap.getMap().classNameMap.relu6;
-  if (entry === undefined) throw new Error('tfjs-layers registers no relu6 activation');
-  const prototype = (entry[0] as unknown as { prototype: { apply: (x: tf.Tensor) => tf.Tensor } }).prototype;
-  const stockApply = prototype.apply;
-  prototype.apply = function (x: tf.Tensor) {
-    if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return stockApply.call(this, x);
-    return fusedRelu6(x) as tf.Tensor;
+
+  const activation = tf.serialization.SerializationMap.getMap().classNameMap.relu6;
+  if (activation === undefined) throw new Error('tfjs-layers registers no relu6 activation');
+  const activationPrototype = (activation[0] as unknown as { prototype: { apply: (x: tf.Tensor) => tf.Tensor } }).prototype;
+  const stockApply = activationPrototype.apply;
+  const minimumForm = fusedRelu6(false);
+  activationPrototype.apply = function (x: tf.Tensor) {
+    return fused(x) ? minimumForm(x) : stockApply.call(this, x);
+  };
+
+  const layerPrototype = Object.getPrototypeOf(tf.layers.reLU({})) as {
+    call: (inputs: tf.Tensor | tf.Tensor[], kwargs: tf.serialization.ConfigDict) => tf.Tensor;
+  };
+  const stockCall = layerPrototype.call;
+  const clipForm = fusedRelu6(true);
+  layerPrototype.call = function (this: { maxValue?: number }, inputs, kwargs) {
+    const input = Array.isArray(inputs) ? inputs[0] : inputs;
+    return this.maxValue === 6 && fused(input) ? clipForm(input) : stockCall.call(this, inputs, kwargs);
   };
   registered = true;
 }

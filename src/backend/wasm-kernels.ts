@@ -22,7 +22,9 @@
  * (float64 accumulators for the sums): 10x or more faster.
  *
  * The depthwise gradients (MobileNet-style models) are missing from the wasm
- * backend altogether; they are direct loops on the heap as well.
+ * backend altogether. With one filter per channel (multiplier 1, as in
+ * MobileNets) both are the backend's own depthwise conv over rearranged
+ * tensors; other multipliers are direct loops on the heap.
  */
 import * as tf from '@tensorflow/tfjs';
 import { backend_util } from '@tensorflow/tfjs';
@@ -168,7 +170,9 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
     attrs.dimRoundingMode,
   );
   const chain = new KernelChain(args.backend as WasmBackendLike);
-  if (info.filterHeight === 1 && info.filterWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
+  const pointwise = info.filterHeight === 1 && info.filterWidth === 1 && info.padInfo.top === 0 && info.padInfo.left === 0;
+  // Every output pixel reads one input pixel (no extra rows or columns from bottom / right padding or rounding).
+  if (pointwise && info.outHeight === Math.ceil(info.inHeight / info.strideHeight) && info.outWidth === Math.ceil(info.inWidth / info.strideWidth)) {
     // A 1x1 conv is a matrix product over the pixels it reads: dW = x^T dy, one GEMM (10x faster than a conv with a pixels-sized kernel).
     const strided =
       info.strideHeight === 1 && info.strideWidth === 1

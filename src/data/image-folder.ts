@@ -60,6 +60,7 @@ function subfolders(dir: string): string[] {
     .sort();
 }
 
+/** The class subfolders of `dir` and their images. */
 function scanClasses(dir: string): LabelledFiles {
   const classNames = subfolders(dir);
   if (classNames.length === 0)
