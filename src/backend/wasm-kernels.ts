@@ -133,6 +133,12 @@ class KernelChain {
     return this.run('Conv2D', { x: cropped.x, filter }, { strides: [1, 1], pad: cropped.pads, dataFormat: 'NHWC', dilations, dimRoundingMode: undefined });
   }
 
+  /** Trims axes 1 and 2 of a filter gradient to the filter's height and width. */
+  cropToFilter(grad: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
+    if (grad.shape[1] === info.filterHeight && grad.shape[2] === info.filterWidth) return grad;
+    return this.run('Slice', { x: grad }, { begin: [0, 0, 0, 0], size: [-1, info.filterHeight, info.filterWidth, -1] });
+  }
+
   /** Frees every intermediate except `result`. */
   finish(result: TensorInfo): TensorInfo {
     for (const info of this.owned) {
@@ -151,6 +157,33 @@ interface ConvGradAttrs {
 
 function assertNHWC(kernel: string, attrs: ConvGradAttrs): void {
   if (attrs.dataFormat !== 'NHWC') throw new Error(`${kernel} on wasm supports NHWC only, got ${attrs.dataFormat}`);
+}
+
+/**
+ * Pads of x for a filter gradient computed as a correlation of x with dy as the
+ * filter, dilated by the stride: the output is at least kh x kw (cropToFilter trims it).
+ */
+function filterGradientPads(info: backend_util.Conv2DInfo): Pads {
+  const { top, left } = info.padInfo;
+  const bottom = info.filterHeight - info.inHeight - top + (info.outHeight - 1) * info.strideHeight;
+  const right = info.filterWidth - info.inWidth - left + (info.outWidth - 1) * info.strideWidth;
+  return [
+    [0, 0],
+    [top, Math.max(0, bottom)],
+    [left, Math.max(0, right)],
+    [0, 0],
+  ];
+}
+
+/** Pads of the zero-dilated dy for an input gradient computed as its correlation with the reversed filter: the output has the input's size. */
+function inputGradientPads(info: backend_util.Conv2DInfo, dilated: TensorInfo): Pads {
+  const { top, left } = info.padInfo;
+  return [
+    [0, 0],
+    [info.filterHeight - 1 - top, info.inHeight - dilated.shape[1] + top],
+    [info.filterWidth - 1 - left, info.inWidth - dilated.shape[2] + left],
+    [0, 0],
+  ];
 }
 
 /**
@@ -198,20 +231,8 @@ function conv2dBackpropFilter(args: { inputs: tf.NamedTensorInfoMap; backend: tf
   }
   const xT = chain.transpose(x, [3, 1, 2, 0]); // [ci, H, W, batch]
   const dyT = chain.transpose(dy, [1, 2, 0, 3]); // [outH, outW, batch, co]
-  const { top, left } = info.padInfo;
-  const bottom = info.filterHeight - info.inHeight - top + (info.outHeight - 1) * info.strideHeight;
-  const right = info.filterWidth - info.inWidth - left + (info.outWidth - 1) * info.strideWidth;
-  const pads: Pads = [
-    [0, 0],
-    [top, Math.max(0, bottom)],
-    [left, Math.max(0, right)],
-    [0, 0],
-  ];
-  let grad = chain.conv2d(xT, dyT, pads, [info.strideHeight, info.strideWidth]); // [ci, >=kh, >=kw, co]
-  if (grad.shape[1] !== info.filterHeight || grad.shape[2] !== info.filterWidth) {
-    grad = chain.run('Slice', { x: grad }, { begin: [0, 0, 0, 0], size: [-1, info.filterHeight, info.filterWidth, -1] });
-  }
-  return chain.finish(chain.transpose(grad, [1, 2, 0, 3]));
+  const grad = chain.conv2d(xT, dyT, filterGradientPads(info), [info.strideHeight, info.strideWidth]); // [ci, >=kh, >=kw, co]
+  return chain.finish(chain.transpose(chain.cropToFilter(grad, info), [1, 2, 0, 3]));
 }
 
 /**
@@ -234,14 +255,7 @@ function conv2dBackpropInput(args: { inputs: tf.NamedTensorInfoMap; backend: tf.
   const dilated = chain.zeroDilate(dy, info.strideHeight, info.strideWidth); // [b, outH*s, outW*s, co]
   const reversed = chain.run('Reverse', { x: filter }, { dims: [0, 1] });
   const swapped = chain.transpose(reversed, [0, 1, 3, 2]); // [kh, kw, co, ci]
-  const { top, left } = info.padInfo;
-  const pads: Pads = [
-    [0, 0],
-    [info.filterHeight - 1 - top, info.inHeight - dilated.shape[1] + top],
-    [info.filterWidth - 1 - left, info.inWidth - dilated.shape[2] + left],
-    [0, 0],
-  ];
-  return chain.finish(chain.conv2d(dilated, swapped, pads, [1, 1]));
+  return chain.finish(chain.conv2d(dilated, swapped, inputGradientPads(info, dilated), [1, 1]));
 }
 
 /** Swaps the last two axes. */
@@ -415,13 +429,7 @@ function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
     const chain = new KernelChain(backend);
     const dilated = chain.zeroDilate(dy, info.strideHeight, info.strideWidth);
     const reversed = chain.run('Reverse', { x: filter }, { dims: [0, 1] });
-    const { top, left } = info.padInfo;
-    const cropped = chain.cropNegative(dilated, [
-      [0, 0],
-      [info.filterHeight - 1 - top, info.inHeight - dilated.shape[1] + top],
-      [info.filterWidth - 1 - left, info.inWidth - dilated.shape[2] + left],
-      [0, 0],
-    ]);
+    const cropped = chain.cropNegative(dilated, inputGradientPads(info, dilated));
     return chain.finish(
       chain.run(
         'DepthwiseConv2dNative',
@@ -465,29 +473,12 @@ function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
     const chain = new KernelChain(backend);
     const xT = chain.reshape(chain.transpose(x, [1, 2, 0, 3]), [1, height, width, batch * channels]);
     const dyT = chain.reshape(chain.transpose(dy, [1, 2, 0, 3]), [info.outHeight, info.outWidth, batch * channels, 1]);
-    const { top, left } = info.padInfo;
-    const bottom = info.filterHeight - info.inHeight - top + (info.outHeight - 1) * info.strideHeight;
-    const right = info.filterWidth - info.inWidth - left + (info.outWidth - 1) * info.strideWidth;
-    let grad = chain.run(
+    const grad = chain.run(
       'DepthwiseConv2dNative',
       { x: xT, filter: dyT },
-      {
-        strides: [1, 1],
-        pad: [
-          [0, 0],
-          [top, Math.max(0, bottom)],
-          [left, Math.max(0, right)],
-          [0, 0],
-        ],
-        dilations: [info.strideHeight, info.strideWidth],
-        dataFormat: 'NHWC',
-        dimRoundingMode: undefined,
-      },
+      { strides: [1, 1], pad: filterGradientPads(info), dilations: [info.strideHeight, info.strideWidth], dataFormat: 'NHWC', dimRoundingMode: undefined },
     );
-    if (grad.shape[1] !== info.filterHeight || grad.shape[2] !== info.filterWidth) {
-      grad = chain.run('Slice', { x: grad }, { begin: [0, 0, 0, 0], size: [-1, info.filterHeight, info.filterWidth, -1] });
-    }
-    const taps = chain.reshape(grad, [info.filterHeight * info.filterWidth, batch, channels]);
+    const taps = chain.reshape(chain.cropToFilter(grad, info), [info.filterHeight * info.filterWidth, batch, channels]);
     const summed = chain.run('Sum', { x: chain.transpose(taps, [1, 0, 2]) }, { axis: [0], keepDims: false });
     return chain.finish(chain.reshape(summed, attrs.filterShape));
   }
