@@ -77,7 +77,7 @@ export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
 export { type TrainOptions, type TrainResult, trainRun } from './run/train-run.js';
 
 // The comparison: every method from one baseline at one tolerance; its results (results.json), verdict and HTML report.
-export { type AgentView, type CompareOptions, compare, formatResults, redrawReport } from './compare/compare.js';
+export { type AgentView, type CompareOptions, compare, formatResults, redrawReport, resumeCompare } from './compare/compare.js';
 export {
   type CompareResults,
   type CompareRunResult,

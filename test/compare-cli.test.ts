@@ -27,6 +27,7 @@ describe('autoprune compare', () => {
     'agent.minIterations=0',
   ];
   let oneAtATime: { rows: Record<string, unknown>[] } | undefined;
+  let resumedAgent: Record<string, unknown> | undefined;
 
   it('compares the agent with hand-made criteria from the same baseline; a failing method is marked, the others finish', () => {
     const { status, stdout, stderr } = autoprune(compareArgs);
@@ -143,7 +144,7 @@ describe('autoprune compare', () => {
     expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([['l1', 'done']]);
   });
 
-  it('stopped by Ctrl-C during the agent, lets the agent stop cleanly, then records both runs as interrupted', async () => {
+  it('stopped by Ctrl-C during the agent, records both runs as interrupted; resume keeps the finished rows and continues the agent', async () => {
     const stopped = await runUntil([...common, 'compare', '--config', configPath, '--methods', 'l1,rl', '--probes', '2'], /group 1 \(conv2\)/, 'SIGINT');
     expect(stopped.code).toBe(130);
     expect(stopped.stderr).toMatch(/compare interrupted; the finished methods' rows are in/);
@@ -154,6 +155,52 @@ describe('autoprune compare', () => {
     // The agent's own prune run stopped at its next step and can be resumed.
     const agentId = /run: .*\/([^/\s]+prune[^/\s]+)\n/.exec(stopped.stderr)![1];
     expect(record(runsDir, agentId).status).toBe('interrupted');
+    expect(autoprune([...common, 'show', id]).stdout).toContain(`resume with: autoprune resume ${id}`);
+
+    // Resumed: l1's row stays as it was, the agent's run continues after its finished group, and the compare finishes.
+    const resumed = autoprune([...common, 'resume', id]);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stdout.trim()).toBe(id);
+    expect(resumed.stderr).toMatch(/resuming .*: l1 finished; to run: rl\n/);
+    expect(resumed.stderr).toContain(`resuming ${join(runsDir, agentId)} (1 group finished)`);
+    expect([record(runsDir, id).status, record(runsDir, agentId).status]).toEqual(['done', 'done']);
+    const after = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8'));
+    expect(after.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
+      ['l1', 'done'],
+      ['rl', 'done'],
+    ]);
+    expect(after.rows[0]).toEqual(results.rows[0]);
+    expect(after.rows[1].runId).toBe(agentId);
+    resumedAgent = after.rows[1];
+    expect(autoprune([...common, 'resume', id]).stderr).toMatch(/run ".*" has already finished/);
+  });
+
+  it('resumes a --jobs compare stopped during the agent: its agent job continues, and ends as the one resumed in process', async () => {
+    const stopped = await runUntil(
+      [...common, 'compare', '--config', configPath, '--methods', 'l1,rl', '--probes', '2', '--jobs', '2'],
+      /\[rl\] group 1 \(conv2\)/,
+      'SIGINT',
+    );
+    expect(stopped.code).toBe(130);
+    const id = /run: .*\/([^/\s]+compare[^/\s]+)\n/.exec(stopped.stderr)![1];
+    const agentId = /\[rl\] run: .*\/([^/\s]+prune[^/\s]+)\n/.exec(stopped.stderr)![1];
+    const resumed = autoprune([...common, 'resume', id]);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/\[rl\] resuming .*\(1 group finished\)/);
+    const rows = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows;
+    expect(rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
+      ['l1', 'done'],
+      ['rl', 'done'],
+    ]);
+    expect(rows[1].runId).toBe(agentId);
+    // Same config and seed as the test above: the same decisions, whichever way it was run and resumed.
+    const decisions = ({ theoreticalSpeedup, compressionRatio, validationAccuracy, layers }: Record<string, unknown>) => ({
+      theoreticalSpeedup,
+      compressionRatio,
+      validationAccuracy,
+      layers,
+    });
+    expect(decisions(rows[1])).toEqual(decisions(resumedAgent!));
   });
 
   it('stops a --jobs compare with Ctrl-C: the parent is recorded as interrupted and no method keeps running', async () => {

@@ -32,7 +32,7 @@ import { formatRuns, formatShow } from './runs-command.js';
 import { trainRun } from '../run/train-run.js';
 import { UsageError } from './usage-error.js';
 import { METHODS } from '../compare/results.js';
-import { type CompareOptions, compare, redrawReport } from '../compare/compare.js';
+import { type CompareOptions, compare, redrawReport, resumeCompare } from '../compare/compare.js';
 import { parseMethods } from './compare-command.js';
 import { ReportPathError } from '../report/report-html.js';
 import { shippedBaseline } from '../runs/baselines.js';
@@ -269,11 +269,28 @@ export function buildProgram(): Command {
 
   program
     .command('resume')
-    .description('continue an interrupted prune run from its last finished group')
+    .description(
+      "continue an interrupted prune run from its last finished group, or a compare run: finished methods are kept, the agent's run resumes, the rest run again",
+    )
     .argument('<run-id>', 'the run folder name under --runs-dir')
-    .option('--json', 'print every event as one JSON line on stdout')
+    .option('--json', 'print every event as one JSON line on stdout (prune runs)')
+    .option('--report <file>', 'where to write report.html (compare runs; default: the run folder)')
     .action(async (runId: string, opts, command: Command) => {
-      const { global, log, backend } = await setUp(command);
+      const global = command.optsWithGlobals() as GlobalOptions;
+      const { command: runCommand } = (await Run.open(global.runsDir, runId)).record;
+      if (runCommand === 'compare') {
+        if (opts.json === true) throw new UsageError('resume: --json applies to prune runs; this is a compare run');
+        const { log, backend } = await setUp(command);
+        const run = await resumeCompare(
+          runId,
+          { presentAgent: () => presenter(global, false, log), reportPath: opts.report },
+          { runsDir: global.runsDir, backend, log, onEvent: () => {} },
+        );
+        process.stdout.write(`${run.id}\n`);
+        return;
+      }
+      if (opts.report !== undefined) throw new UsageError('resume: --report applies to compare runs; this is a prune run');
+      const { log, backend } = await setUp(command);
       const view = await presenter(global, opts.json === true, log);
       const run = await resumeRun(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
       if (opts.json !== true) process.stdout.write(`${run.id}\n`);

@@ -37,7 +37,7 @@ function compareHeadline(rows: ListedRows): string {
 export function nextStep(record: ListedRunRecord): string | undefined {
   const status = effectiveStatus(record);
   if (status === 'done' || status === 'running') return undefined;
-  if (record.command === 'prune') return `resume with: autoprune resume ${record.id}`;
+  if (record.command === 'prune' || record.command === 'compare') return `resume with: autoprune resume ${record.id}`;
   return `start it again: its ${record.command} command cannot resume`;
 }
 

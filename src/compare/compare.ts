@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
@@ -36,12 +36,23 @@ import { checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
 import { checkWritable, writeReport } from '../report/report-html.js';
-import { checkRewardSamples, type PruneConfig } from '../run/config.js';
-import type { GroupDecision, RunEvent } from '../run/try-and-learn.js';
-import { deferredStopSignal, guardRun, modelShortName, Run, RunError, STOP_SIGNALS } from '../runs/records.js';
+import { checkRewardSamples, type PruneConfig, parsePruneConfig } from '../run/config.js';
+import type { GroupDecision, PruneResult, RunEvent } from '../run/try-and-learn.js';
+import {
+  checkResumable,
+  deferredStopSignal,
+  effectiveStatus,
+  guardRun,
+  listRuns,
+  modelShortName,
+  Run,
+  RunError,
+  STOP_SIGNALS,
+  thisProcess,
+} from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
-import { pruneLoaded, type RunContext } from '../run/prune-run.js';
+import { loadRecordedData, pruneLoaded, type RunContext, resumeRun, withFieldsOfItsVersion } from '../run/prune-run.js';
 import {
   type AgentGroupHistory,
   betterRanking,
@@ -49,6 +60,7 @@ import {
   type CompareRunResult,
   fromReport,
   type Method,
+  METHODS,
   mergeResults,
   type RankingVariant,
   type ResultRow,
@@ -123,18 +135,25 @@ function agentHistory(groups: GroupDecision[]): AgentGroupHistory[] {
   }));
 }
 
+/**
+ * The agent's prune run: a new one, whose folder the compare records as it
+ * starts, or the one the compare started before it was interrupted, resumed
+ * from its last finished group.
+ */
 async function runAgent(
   options: CompareOptions,
-  data: Dataset,
-  baseline: tf.LayersModel,
-  source: string,
+  { data, baseline, source, run }: { data: Dataset; baseline: tf.LayersModel; source: string; run: Run<CompareRunResult> },
   context: RunContext,
 ): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const view = await options.presentAgent();
-  const child = await pruneLoaded({ ...options.config, model: source }, data, await cloneModel(baseline), source, {
-    ...context,
-    onEvent: view.onEvent,
-  }).finally(view.close);
+  const agentContext = { ...context, onEvent: view.onEvent };
+  const earlier = run.record.result.agentRun;
+  const child = await (earlier !== undefined
+    ? continueAgentRun(earlier, agentContext)
+    : pruneLoaded({ ...options.config, model: source }, data, await cloneModel(baseline), source, agentContext, (agentRun) =>
+        run.update((r) => (r.result.agentRun = agentRun.dir)),
+      )
+  ).finally(view.close);
   const result = child.record.result;
   if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined || result.modelPath === undefined)
     throw new Error(`prune run ${child.id} ended ${child.record.status}`);
@@ -156,6 +175,13 @@ async function runAgent(
   } finally {
     pruned.dispose();
   }
+}
+
+/** An agent run (its folder) a compare started earlier: resumed, or as it is if it finished before the compare was stopped. */
+async function continueAgentRun(dir: string, context: RunContext): Promise<Run<PruneResult>> {
+  const runsDir = dirname(dir);
+  const run = await openRun(runsDir, basename(dir), 'prune', 'can be resumed');
+  return run.record.status === 'done' ? run : resumeRun(run.id, { ...context, runsDir });
 }
 
 /** What every hand-made method works from. */
@@ -337,11 +363,75 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
-    config: { ...config, methods },
+    config: { ...config, methods, jobs: options.jobs, probes: options.probes },
     backend: backend.name,
     result: { baseline: source, rows: [] },
   });
   log.line(`run: ${run.dir}`);
+  return runMethods(run, options, { data, baseline, source }, context, []);
+}
+
+/**
+ * Continues an interrupted (or crashed, or failed) compare run: the methods
+ * that finished keep their rows, the agent's prune run resumes from its last
+ * finished group, and the other methods run again from the start, with the
+ * run's recorded settings (methods, jobs, probes, config, baseline, split).
+ */
+export async function resumeCompare(
+  runId: string,
+  { presentAgent, reportPath }: Pick<CompareOptions, 'presentAgent' | 'reportPath'>,
+  context: RunContext,
+): Promise<Run<CompareRunResult>> {
+  const { log } = context;
+  if (reportPath !== undefined) checkWritable(reportPath);
+  const run = await openRun(context.runsDir, runId, 'compare', 'can be resumed');
+  checkResumable(run.record);
+  run.removeStaleTemporaryFiles();
+  const { methods, jobs = 1, probes = DEFAULT_SEARCH.maxProbes, ...recorded } = run.record.config;
+  const file = `${run.dir}/run.json`;
+  if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !(METHODS as readonly unknown[]).includes(m)))
+    throw new RunError(`${file}: config.methods is not a list of methods (${METHODS.join(', ')})`);
+  if (!Number.isInteger(jobs) || (jobs as number) < 1) throw new RunError(`${file}: config.jobs is not a positive integer`);
+  if (!Number.isInteger(probes) || (probes as number) < 1) throw new RunError(`${file}: config.probes is not a positive integer`);
+  const config = parsePruneConfig(withFieldsOfItsVersion(recorded), `${file} config`);
+  const source = run.record.result.baseline;
+  if (source === undefined || !existsSync(source)) throw new RunError(`run "${runId}": its baseline model ${source ?? '(none recorded)'} is missing`);
+  const finished = (run.record.result.rows ?? []).filter((row) => row.status === 'done');
+  const pending = pendingMethods(methods as Method[], finished);
+  log.line(`resuming ${run.dir}: ${finished.length > 0 ? `${finished.map((r) => r.method).join(', ')} finished; ` : ''}to run: ${pending.join(', ')}`);
+  const { data, baseline } = await loadRecordedData(config, source, log);
+  await run.update((r) => {
+    Object.assign(r, { status: 'running' }, thisProcess());
+    delete r.error;
+  });
+  const options: CompareOptions = {
+    config,
+    methods: methods as Method[],
+    jobs: jobs as number,
+    probes: probes as number,
+    runsDir: context.runsDir,
+    reportPath,
+    presentAgent,
+  };
+  return runMethods(run, options, { data, baseline, source }, context, finished);
+}
+
+const pendingMethods = (methods: Method[], finished: ResultRow[]) => methods.filter((m) => !finished.some((row) => row.method === m));
+
+/**
+ * Runs the methods of `options` that have no row in `finished` (which keeps
+ * its rows) and writes results.json and the report. Disposes `baseline`.
+ */
+async function runMethods(
+  run: Run<CompareRunResult>,
+  options: CompareOptions,
+  { data, baseline, source }: { data: Dataset; baseline: tf.LayersModel; source: string },
+  context: RunContext,
+  finished: ResultRow[],
+): Promise<Run<CompareRunResult>> {
+  const { log, backend } = context;
+  const { config, methods, reportPath } = options;
+  const pending = pendingMethods(methods, finished);
   // From here on, a signal or an error is recorded in the run (guardRun).
   try {
     return await guardRun(run, async () => {
@@ -356,13 +446,13 @@ export async function compare(requested: CompareOptions, context: RunContext): P
         seed: config.seed,
         backend: backend.name,
         unpruned: { validationAccuracy: unpruned.validationAccuracy, testAccuracy: unpruned.testAccuracy, macs: unpruned.macs, params: unpruned.params },
-        rows: [],
+        rows: [...finished],
       };
       // Rows in the order the methods were named, whatever order they finish in.
       const record = async (row: ResultRow) => {
         results.rows.push(row);
         results.rows.sort((a, b) => methods.indexOf(a.method) - methods.indexOf(b.method));
-        await run.update((r) => (r.result = { baseline: source, rows: results.rows }));
+        await run.update((r) => (r.result.rows = results.rows));
         writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
       };
       /** One method in this process; a failure becomes a failed row. */
@@ -373,7 +463,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
           const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
           const { report, ...details } =
             method === 'rl'
-              ? await runAgent(options, data, baseline, source, context)
+              ? await runAgent(options, { data, baseline, source, run }, context)
               : method === 'sensitivity'
                 ? await runSensitivity(inputs)
                 : await runHeuristic(method, inputs);
@@ -384,9 +474,9 @@ export async function compare(requested: CompareOptions, context: RunContext): P
           return row;
         }
       };
-      if (options.jobs > 1) await runInJobs(options, { source, runDir: run.dir, backend: backend.name, log }, record);
+      if (options.jobs > 1) await runInJobs({ ...options, methods: pending }, { source, runDir: run.dir, backend: backend.name, log }, record);
       else {
-        for (const method of methods) {
+        for (const method of pending) {
           const row = await runMethod(method);
           if (deferredStopSignal() !== undefined) break; // the agent stopped on a signal: its cut-short run is not a result
           await record(row);
@@ -464,26 +554,15 @@ async function runInJobs(
   const runOne = (method: Method) =>
     new Promise<ResultRow>((resolve) => {
       const started = performance.now();
-      const args = [
-        CLI,
-        '--no-tui',
-        '--backend',
-        backend,
-        '--threads',
-        String(threads),
-        '--runs-dir',
-        jobsDir,
-        'compare',
-        '--config',
-        configPath,
-        '--methods',
-        method,
-        '--probes',
-        String(options.probes),
+      // The agent's job of an earlier, interrupted attempt continues where it stopped.
+      const earlier = method === 'rl' ? interruptedAgentJob(jobsDir) : undefined;
+      const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir];
+      if (earlier !== undefined) args.push('resume', earlier);
+      else {
+        args.push('compare', '--config', configPath, '--methods', method, '--probes', String(options.probes));
         // The cores are split between the jobs: the agent's scoring workers too.
-        '--workers',
-        String(threads),
-      ];
+        args.push('--workers', String(threads));
+      }
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       running.add(child);
       log.line(`== ${method} (pid ${child.pid})`);
@@ -529,6 +608,17 @@ async function runInJobs(
     process.off('SIGHUP', onTerminate);
     process.off('SIGINT', onInterrupt);
   }
+}
+
+/** The latest one-method compare of the agent under `jobsDir` that did not finish and whose agent run had started, if any. */
+function interruptedAgentJob(jobsDir: string): string | undefined {
+  const { records } = listRuns(jobsDir);
+  return records
+    .filter((r) => r.command === 'compare' && effectiveStatus(r) !== 'done' && effectiveStatus(r) !== 'running')
+    .filter((r) => JSON.stringify(r.config.methods) === '["rl"]' && (r.result as CompareRunResult).agentRun !== undefined)
+    .map((r) => r.id)
+    .sort()
+    .pop();
 }
 
 /** Redraws report.html from the results.json of one compare run, or of several merged (then `out` is needed); returns the path written. */

@@ -170,6 +170,8 @@ export function verdict(rows: ResultRow[]): string | undefined {
 export interface CompareRunResult {
   baseline?: string;
   rows?: ResultRow[];
+  /** The agent's prune run folder, recorded when it starts: a resumed compare resumes it. */
+  agentRun?: string;
 }
 
 /** What results.json holds: enough to redraw the report without the run. */

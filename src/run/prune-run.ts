@@ -11,7 +11,7 @@ import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
-import { effectiveStatus, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
+import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
 import { openRun } from '../runs/results.js';
 import { InterruptedError } from '../train/train.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
@@ -95,8 +95,20 @@ export async function pruneRun(requested: PruneConfig, context: RunContext): Pro
   return pruneLoaded({ ...config, splitSeed, scaling, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) }, data, model, source, context);
 }
 
-/** A new prune run on data and a baseline (from `source`) already loaded; the baseline is disposed. `config.splitSeed` and `config.scaling` name the data's split and scaling, for resume. */
-export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.LayersModel, source: string, context: RunContext): Promise<Run<PruneResult>> {
+/**
+ * A new prune run on data and a baseline (from `source`) already loaded; the
+ * baseline is disposed. `config.splitSeed` and `config.scaling` name the
+ * data's split and scaling, for resume. `created` learns the run before it
+ * starts (a compare records where its agent's run is, to resume it).
+ */
+export async function pruneLoaded(
+  config: PruneConfig,
+  data: Dataset,
+  model: tf.LayersModel,
+  source: string,
+  context: RunContext,
+  created: (run: Run<PruneResult>) => Promise<void> = async () => {},
+): Promise<Run<PruneResult>> {
   checkPrunable(model, source);
   checkRewardSamples(config, data.validation.count);
   const run = await Run.create<PruneResult>(context.runsDir, {
@@ -107,6 +119,12 @@ export async function pruneLoaded(config: PruneConfig, data: Dataset, model: tf.
     result: { baseline: source, ...(data.classNames && { classNames: data.classNames }) },
   });
   context.log.line(`run: ${run.dir}`);
+  try {
+    await created(run);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
   return execute(run, config, data, model, context);
 }
 
@@ -122,10 +140,7 @@ export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<
 
 export async function resumeRun(runId: string, context: RunContext): Promise<Run<PruneResult>> {
   const run = await openRun(context.runsDir, runId, 'prune', 'can be resumed');
-  if (run.record.status === 'done') throw new RunError(`run "${runId}" has already finished`);
-  if (effectiveStatus(run.record) === 'running') {
-    throw new RunError(`run "${runId}" is still running (process ${run.record.pid}); stop it first (Ctrl-C, or kill ${run.record.pid}), then resume`);
-  }
+  checkResumable(run.record);
   run.removeStaleTemporaryFiles();
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result;
@@ -135,20 +150,25 @@ export async function resumeRun(runId: string, context: RunContext): Promise<Run
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
   context.log.line(`resuming ${run.dir} (${plural(result.groups?.length ?? 0, 'group')} finished)`);
-  let baseline = await loadModel(result.baseline);
-  let data: Dataset;
+  const { data, baseline } = await loadRecordedData(config, result.baseline, context.log);
+  return execute(run, config, data, baseline, context);
+}
+
+/** A recorded run's baseline (from `source`) and data, split and scaled as the run recorded them. */
+export async function loadRecordedData(config: PruneConfig, source: string, log: RunLog): Promise<{ data: Dataset; baseline: tf.LayersModel }> {
+  let baseline = await loadModel(source);
   try {
     // Records from before splitSeed split by the run's seed.
-    data = await loadModelData(
+    const data = await loadModelData(
       config,
       baseline,
       { validationSize: config.validationSize, seed: config.splitSeed ?? config.seed, scaling: config.scaling },
-      context.log,
+      log,
     );
-    baseline = await atDataSize(baseline, data, result.baseline, context.log);
+    baseline = await atDataSize(baseline, data, source, log);
+    return { data, baseline };
   } catch (err) {
     baseline.dispose();
     throw err;
   }
-  return execute(run, config, data, baseline, context);
 }

@@ -306,6 +306,13 @@ export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> 
   }
 }
 
+/** Before `resume` takes a run over: it must not have finished, nor be running in another process. */
+export function checkResumable(record: RunRecord): void {
+  if (record.status === 'done') throw new RunError(`run "${record.id}" has already finished`);
+  if (effectiveStatus(record) === 'running')
+    throw new RunError(`run "${record.id}" is still running (process ${record.pid}); stop it first (Ctrl-C, or kill ${record.pid}), then resume`);
+}
+
 /** A run's status as a user should read it: "running" whose process has gone is "crashed". */
 export function effectiveStatus(record: RunRecord): RunStatus | 'crashed' {
   if (record.status !== 'running' || record.pid === undefined) return record.status;

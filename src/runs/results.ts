@@ -98,7 +98,7 @@ const RESULT_SCHEMAS: Record<RunCommand, z.ZodType> = {
     report: report.optional(),
     modelPath: z.string().optional(),
   }),
-  compare: z.looseObject({ baseline: z.string().optional(), rows: z.array(row).optional() }),
+  compare: z.looseObject({ baseline: z.string().optional(), rows: z.array(row).optional(), agentRun: z.string().optional() }),
 };
 
 /**
