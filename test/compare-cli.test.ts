@@ -173,6 +173,7 @@ describe('autoprune compare', () => {
     expect(after.rows[1].runId).toBe(agentId);
     resumedAgent = after.rows[1];
     expect(autoprune([...common, 'resume', id]).stderr).toMatch(/run ".*" has already finished/);
+    expect(autoprune([...common, 'resume', id, '--json']).stderr).toMatch(/resume: --json does not apply to compare runs/);
   });
 
   it('resumes a --jobs compare stopped during the agent: its agent job continues, and ends as the one resumed in process', async () => {
@@ -193,7 +194,7 @@ describe('autoprune compare', () => {
       ['rl', 'done'],
     ]);
     expect(rows[1].runId).toBe(agentId);
-    // Same config and seed as the test above: the same decisions, whichever way it was run and resumed.
+    // Same config and seed as the test above, stopped at the same group: resumed as a job or in process, the same decisions.
     const decisions = ({ theoreticalSpeedup, compressionRatio, validationAccuracy, layers }: Record<string, unknown>) => ({
       theoreticalSpeedup,
       compressionRatio,

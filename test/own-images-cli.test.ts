@@ -116,6 +116,33 @@ describe('your own model and images', () => {
     original.dispose();
   }, 600_000);
 
+  it("refuses a validation split larger than the baseline's default one (its extra images were trained on); show names the folder", async () => {
+    const flat = tempDir();
+    await writeFolder(flat, ['horizontal', 'vertical'], { '.': 30 });
+    const train = autoprune(['--runs-dir', runsDir, 'train', '--model', 'mobilenet-small', '--data', flat, '--image-size', '8x8', '--epochs', '1']);
+    expect(train.status, train.stderr).toBe(0);
+    // 60 images: 6 held out as test, then the default tenth of the other 54 as validation.
+    expect(record(runsDir, train.stdout.trim()).config.validationSize).toBe(5);
+    const runs = readdirSync(runsDir).length;
+    const prune = autoprune([
+      '--runs-dir',
+      runsDir,
+      'prune',
+      '--model',
+      train.stdout.trim(),
+      '--data',
+      flat,
+      '--reward-samples',
+      '10',
+      '--validation-size',
+      '120',
+    ]);
+    expect(prune.status).toBe(1);
+    expect(prune.stderr).toMatch(/validationSize: 120 is more than the baseline's validation split \(5 images, from its train record\)/);
+    expect(readdirSync(runsDir)).toHaveLength(runs);
+    expect(autoprune(['--runs-dir', runsDir, 'show', train.stdout.trim()]).stdout).toContain(`model mobilenet-small, data ${flat}, seed 0`);
+  }, 120_000);
+
   it("prunes a model of unknown input size ([?, ?, ?, 3]) at the images' size; inspect asks for a size", async () => {
     const input = tf.input({ shape: [null, null, 3] as unknown as number[] });
     let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'c1' }).apply(input) as tf.SymbolicTensor;

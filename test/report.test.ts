@@ -195,6 +195,8 @@ describe('report.html', () => {
     expect(verdict([rl, { ...l1, ranking: 'local', theoreticalSpeedup: 4.9 }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 4 }])).toMatch(
       /^FLOPs: a tie, 4\.90x against 4\.90x for l1 \(local\) /,
     );
+    // A difference that rounds to zero is shown as +0.00, never -0.00.
+    expect(verdict([rl, { ...l1, testAccuracy: rl.testAccuracy! + 0.00001 }])).toMatch(/\(\+0\.00 points\)$/);
     expect(verdict([l1, failed])).toBeUndefined();
     expect(verdict([{ ...rl, status: 'failed' }, l1])).toBeUndefined();
   });

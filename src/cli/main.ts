@@ -23,7 +23,7 @@ import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '.
 import { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
 import { baselineCommand } from './baseline-command.js';
 import { logEvent } from './prune-command.js';
-import { pruneRun, resumeRun } from '../run/prune-run.js';
+import { pruneRun, resumeRun, type RunContext } from '../run/prune-run.js';
 import { formatInspect, inspectModel } from './inspect-command.js';
 import { imageSize, integerIn, numberIn, numberList } from './options.js';
 import { Subject } from 'rxjs';
@@ -31,8 +31,8 @@ import type { RunEvent } from '../run/try-and-learn.js';
 import { formatRuns, formatShow } from './runs-command.js';
 import { trainRun } from '../run/train-run.js';
 import { UsageError } from './usage-error.js';
-import { METHODS } from '../compare/results.js';
-import { type CompareOptions, compare, redrawReport, resumeCompare } from '../compare/compare.js';
+import { type CompareRunResult, METHODS } from '../compare/results.js';
+import { type CompareOptions, compare as startCompare, redrawReport, resumeCompare } from '../compare/compare.js';
 import { parseMethods } from './compare-command.js';
 import { ReportPathError } from '../report/report-html.js';
 import { shippedBaseline } from '../runs/baselines.js';
@@ -245,7 +245,9 @@ export function buildProgram(): Command {
   compare.action(async (opts, command: Command) => {
     const methods = parseMethods(opts.methods);
     const config = configFromOptions(opts);
-    await runCompare(command, { config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs });
+    await runCompare(command, (shown, context) =>
+      startCompare({ ...shown, config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs }, context),
+    );
   });
 
   program
@@ -253,7 +255,7 @@ export function buildProgram(): Command {
     .description('prune the shipped LeNet-5 on MNIST at a 1-point tolerance with the agent, then compare it with L1-norm pruning (a few minutes on 2 cores)')
     .action(async (_opts, command: Command) => {
       const config = parsePruneConfig({ ...readConfigFile(DEMO_CONFIG), model: SHIPPED_LENET }, DEMO_CONFIG);
-      await runCompare(command, { config, methods: ['rl', 'l1'], probes: DEMO_PROBES, jobs: 1 });
+      await runCompare(command, (shown, context) => startCompare({ ...shown, config, methods: ['rl', 'l1'], probes: DEMO_PROBES, jobs: 1 }, context));
     });
 
   program
@@ -275,21 +277,17 @@ export function buildProgram(): Command {
     .argument('<run-id>', 'the run folder name under --runs-dir')
     .option('--json', 'print every event as one JSON line on stdout (prune runs)')
     .option('--report <file>', 'where to write report.html (compare runs; default: the run folder)')
+    .option('--jobs <n>', 'methods run at once (compare runs; default: as recorded); results are the same for any count', integerIn(1, 64))
     .action(async (runId: string, opts, command: Command) => {
       const global = command.optsWithGlobals() as GlobalOptions;
-      const { command: runCommand } = (await Run.open(global.runsDir, runId)).record;
-      if (runCommand === 'compare') {
-        if (opts.json === true) throw new UsageError('resume: --json applies to prune runs; this is a compare run');
-        const { log, backend } = await setUp(command);
-        const run = await resumeCompare(
-          runId,
-          { presentAgent: () => presenter(global, false, log), reportPath: opts.report },
-          { runsDir: global.runsDir, backend, log, onEvent: () => {} },
-        );
-        process.stdout.write(`${run.id}\n`);
+      const { command: kind } = (await Run.open(global.runsDir, runId)).record;
+      if (kind !== 'prune' && kind !== 'compare') throw new RunError(`run "${runId}" is a ${kind} run; only prune and compare runs can be resumed`);
+      const misplaced = kind === 'prune' ? ['report', 'jobs'].find((o) => opts[o] !== undefined) : opts.json === true ? 'json' : undefined;
+      if (misplaced !== undefined) throw new UsageError(`resume: --${misplaced} does not apply to ${kind} runs`);
+      if (kind === 'compare') {
+        await runCompare(command, (options, context) => resumeCompare(runId, { ...options, reportPath: opts.report, jobs: opts.jobs }, context));
         return;
       }
-      if (opts.report !== undefined) throw new UsageError('resume: --report applies to compare runs; this is a prune run');
       const { log, backend } = await setUp(command);
       const view = await presenter(global, opts.json === true, log);
       const run = await resumeRun(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
@@ -369,10 +367,14 @@ async function presenter(global: GlobalOptions, json: boolean, log: ProgressLog)
   };
 }
 
-async function runCompare(command: Command, options: Omit<CompareOptions, 'runsDir' | 'presentAgent'>): Promise<void> {
+/** A compare started (or resumed) by `start`, with the agent's run shown as prune shows it; prints the run id. */
+async function runCompare(
+  command: Command,
+  start: (options: Pick<CompareOptions, 'runsDir' | 'presentAgent'>, context: RunContext) => Promise<Run<CompareRunResult>>,
+): Promise<void> {
   const { global, log, backend } = await setUp(command);
-  const run = await compare(
-    { ...options, runsDir: global.runsDir, presentAgent: () => presenter(global, false, log) },
+  const run = await start(
+    { runsDir: global.runsDir, presentAgent: () => presenter(global, false, log) },
     { runsDir: global.runsDir, backend, log, onEvent: () => {} },
   );
   process.stdout.write(`${run.id}\n`);

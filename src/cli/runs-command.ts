@@ -1,6 +1,6 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { methodLabel, mostFlopsRemoved } from '../compare/results.js';
 import { formatTable, percent, plural } from '../report/text.js';
 import { effectiveStatus, modelShortName, type UnreadableRun } from '../runs/records.js';
@@ -49,7 +49,8 @@ export function nextStep(record: ListedRunRecord): string | undefined {
 export function formatRuns({ records, unreadable }: { records: ListedRunRecord[]; unreadable: UnreadableRun[] }, width = Infinity): string {
   if (records.length === 0 && unreadable.length === 0) return 'no runs yet';
   const rows = records.map((r) => {
-    const { model, dataset } = r.config;
+    const { model } = r.config;
+    const dataset = dataLabel(r.config);
     return [r.id, r.command, model === undefined ? '-' : modelShortName(model, dataset ?? ''), dataset ?? '-', effectiveStatus(r), headline(r)];
   });
   rows.push(...unreadable.map((u) => [u.id, '-', '-', '-', 'unreadable', u.reason]));
@@ -71,13 +72,16 @@ export function formatRuns({ records, unreadable }: { records: ListedRunRecord[]
 
 const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
 
+/** The data a run used: a folder's name, or the data set's (the config also carries the default data set name when a folder was given). */
+const dataLabel = (config: ListedRunRecord['config']) => (config.data !== undefined ? basename(config.data) : config.dataset);
+
 /** One run's summary; `dir` is its folder (where its files are named from). */
 export function formatShow(record: ListedRunRecord, dir: string): string {
   const { config } = record;
   const lines = [
     `run ${record.id}`,
     `command ${record.command}, status ${effectiveStatus(record)}${record.error ? ` (${record.error})` : ''}`,
-    `model ${config.model ?? '-'}, data set ${config.dataset ?? '-'}, seed ${config.seed ?? '-'}${config.tolerance !== undefined ? `, tolerance ${config.tolerance}` : ''}, backend ${record.backend}`,
+    `model ${config.model ?? '-'}, ${config.data !== undefined ? `data ${config.data}` : `data set ${config.dataset ?? '-'}`}, seed ${config.seed ?? '-'}${config.tolerance !== undefined ? `, tolerance ${config.tolerance}` : ''}, backend ${record.backend}`,
     `started ${record.createdAt}, last written ${record.updatedAt}`,
     `result: ${headline(record)}`,
   ];

@@ -47,6 +47,7 @@ import {
   modelShortName,
   Run,
   RunError,
+  type RunRecord,
   STOP_SIGNALS,
   thisProcess,
 } from '../runs/records.js';
@@ -157,10 +158,13 @@ async function runAgent(
   const result = child.record.result;
   if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined || result.modelPath === undefined)
     throw new Error(`prune run ${child.id} ended ${child.record.status}`);
+  // A resumed agent's time is its run's over every attempt, not this one's.
+  const seconds = earlier !== undefined && result.summary !== undefined ? { seconds: result.summary.seconds } : {};
   const originalMacs = result.report.original.macs;
   const pruned = await loadModel(result.modelPath);
   try {
     return {
+      ...seconds,
       report: result.report,
       runId: child.id,
       modelPath: result.modelPath,
@@ -379,40 +383,47 @@ export async function compare(requested: CompareOptions, context: RunContext): P
  */
 export async function resumeCompare(
   runId: string,
-  { presentAgent, reportPath }: Pick<CompareOptions, 'presentAgent' | 'reportPath'>,
+  { presentAgent, reportPath, jobs: requestedJobs }: Pick<CompareOptions, 'presentAgent' | 'reportPath'> & { jobs?: number },
   context: RunContext,
 ): Promise<Run<CompareRunResult>> {
   const { log } = context;
   if (reportPath !== undefined) checkWritable(reportPath);
   const run = await openRun(context.runsDir, runId, 'compare', 'can be resumed');
   checkResumable(run.record);
-  run.removeStaleTemporaryFiles();
-  const { methods, jobs = 1, probes = DEFAULT_SEARCH.maxProbes, ...recorded } = run.record.config;
+  const { methods, jobs: recordedJobs, probes, ...recorded } = run.record.config;
   const file = `${run.dir}/run.json`;
   if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !(METHODS as readonly unknown[]).includes(m)))
     throw new RunError(`${file}: config.methods is not a list of methods (${METHODS.join(', ')})`);
-  if (!Number.isInteger(jobs) || (jobs as number) < 1) throw new RunError(`${file}: config.jobs is not a positive integer`);
-  if (!Number.isInteger(probes) || (probes as number) < 1) throw new RunError(`${file}: config.probes is not a positive integer`);
+  // Records from before resume existed have neither: the probes decide how far the criteria search, so they must be known.
+  if (!Number.isInteger(probes) || (probes as number) < 1)
+    throw new RunError(`${file}: config.probes is not recorded (a compare from before resume existed); start the compare again`);
   const config = parsePruneConfig(withFieldsOfItsVersion(recorded), `${file} config`);
   const source = run.record.result.baseline;
   if (source === undefined || !existsSync(source)) throw new RunError(`run "${runId}": its baseline model ${source ?? '(none recorded)'} is missing`);
+  // A job of the earlier attempt may still be stopping (a --jobs compare's parent exits at once; its children finish their step).
+  const jobsDir = join(run.dir, 'jobs');
+  const busy = listRuns(jobsDir).records.find((job) => effectiveStatus(job) === 'running');
+  if (busy !== undefined)
+    throw new RunError(`run "${runId}": its job ${busy.id} is still running (process ${busy.pid}); wait for it to stop, or kill ${busy.pid}, then resume`);
+  run.removeStaleTemporaryFiles();
   const finished = (run.record.result.rows ?? []).filter((row) => row.status === 'done');
   const pending = pendingMethods(methods as Method[], finished);
-  log.line(`resuming ${run.dir}: ${finished.length > 0 ? `${finished.map((r) => r.method).join(', ')} finished; ` : ''}to run: ${pending.join(', ')}`);
+  // The job count does not change any result, so resume may use another.
+  const jobs = requestedJobs ?? (recordedJobs as number | undefined) ?? 1;
+  log.line(
+    `resuming ${run.dir}: ${finished.length > 0 ? `${finished.map((r) => r.method).join(', ')} finished; ` : ''}${pending.length > 0 ? `to run: ${pending.join(', ')}` : 'nothing left to run'}`,
+  );
   const { data, baseline } = await loadRecordedData(config, source, log);
-  await run.update((r) => {
-    Object.assign(r, { status: 'running' }, thisProcess());
-    delete r.error;
-  });
-  const options: CompareOptions = {
-    config,
-    methods: methods as Method[],
-    jobs: jobs as number,
-    probes: probes as number,
-    runsDir: context.runsDir,
-    reportPath,
-    presentAgent,
-  };
+  try {
+    await run.update((r) => {
+      Object.assign(r, { status: 'running' }, thisProcess());
+      delete r.error;
+    });
+  } catch (err) {
+    baseline.dispose();
+    throw err;
+  }
+  const options: CompareOptions = { config, methods: methods as Method[], jobs, probes: probes as number, runsDir: context.runsDir, reportPath, presentAgent };
   return runMethods(run, options, { data, baseline, source }, context, finished);
 }
 
@@ -484,11 +495,12 @@ async function runMethods(
         const signal = deferredStopSignal();
         if (signal !== undefined) {
           await run.finish('interrupted', `stopped by ${signal}`);
-          log.line(`compare interrupted; the finished methods' rows are in ${join(run.dir, 'results.json')}`);
+          log.line(`compare interrupted; the finished methods' rows are in ${join(run.dir, 'results.json')}; continue it with: autoprune resume ${run.id}`);
           process.exitCode = STOP_SIGNALS[signal];
           return run;
         }
       }
+      writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
       log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
       const summary = verdict(results.rows);
@@ -554,10 +566,12 @@ async function runInJobs(
   const runOne = (method: Method) =>
     new Promise<ResultRow>((resolve) => {
       const started = performance.now();
-      // The agent's job of an earlier, interrupted attempt continues where it stopped.
-      const earlier = method === 'rl' ? interruptedAgentJob(jobsDir) : undefined;
+      // The agent's job of an earlier attempt: its row if it finished, else it continues where it stopped.
+      const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
+      const earlierRow = earlier?.status === 'done' ? jobRow(join(jobsDir, earlier.id, 'results.json'), method) : undefined;
+      if (earlierRow !== undefined) return resolve(earlierRow);
       const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir];
-      if (earlier !== undefined) args.push('resume', earlier);
+      if (earlier !== undefined) args.push('resume', earlier.id);
       else {
         args.push('compare', '--config', configPath, '--methods', method, '--probes', String(options.probes));
         // The cores are split between the jobs: the agent's scoring workers too.
@@ -579,11 +593,8 @@ async function runInJobs(
         running.delete(child);
         const seconds = (performance.now() - started) / 1000;
         const childRun = stdout.trim().split('\n').pop() ?? '';
-        const resultsPath = join(jobsDir, childRun, 'results.json');
-        if (code === 0 && childRun !== '' && existsSync(resultsPath)) {
-          const row = (JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults).rows.find((r) => r.method === method);
-          if (row !== undefined) return resolve(row);
-        }
+        const row = code === 0 && childRun !== '' ? jobRow(join(jobsDir, childRun, 'results.json'), method) : undefined;
+        if (row !== undefined) return resolve(row);
         const why = signal !== null ? `stopped by ${signal}` : `exit ${code}`;
         resolve({ method, status: 'failed', error: `its process ended (${why}): ${lastLine}`, seconds });
       });
@@ -610,15 +621,18 @@ async function runInJobs(
   }
 }
 
-/** The latest one-method compare of the agent under `jobsDir` that did not finish and whose agent run had started, if any. */
-function interruptedAgentJob(jobsDir: string): string | undefined {
-  const { records } = listRuns(jobsDir);
-  return records
-    .filter((r) => r.command === 'compare' && effectiveStatus(r) !== 'done' && effectiveStatus(r) !== 'running')
-    .filter((r) => JSON.stringify(r.config.methods) === '["rl"]' && (r.result as CompareRunResult).agentRun !== undefined)
-    .map((r) => r.id)
-    .sort()
+/** The latest one-method compare of the agent under `jobsDir` whose agent run had started, if any (resume has checked that none is running). */
+function earlierAgentJob(jobsDir: string): RunRecord | undefined {
+  return listRuns(jobsDir)
+    .records.filter((r) => r.command === 'compare' && JSON.stringify(r.config.methods) === '["rl"]' && (r.result as CompareRunResult).agentRun !== undefined)
+    .sort((a, b) => a.id.localeCompare(b.id))
     .pop();
+}
+
+/** A one-method job's row, from its results.json. */
+function jobRow(resultsPath: string, method: Method): ResultRow | undefined {
+  if (!existsSync(resultsPath)) return undefined;
+  return (JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults).rows.find((r) => r.method === method);
 }
 
 /** Redraws report.html from the results.json of one compare run, or of several merged (then `out` is needed); returns the path written. */

@@ -161,7 +161,7 @@ export function verdict(rows: ResultRow[]): string | undefined {
     const winner = ours > theirs ? 'the agent wins' : ours < theirs ? 'the baseline wins' : 'a tie';
     return `${measure}: ${winner}, ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x for ${names} (${(ours / theirs).toFixed(2)} times the best baseline's)`;
   };
-  const points = 100 * (agent.testAccuracy! - best.testAccuracy!);
+  const points = Math.round(10000 * (agent.testAccuracy! - best.testAccuracy!)) / 100 + 0; // + 0: no "-0.00" for a difference that rounds to zero
   const accuracy = `test accuracy: the agent ${(100 * agent.testAccuracy!).toFixed(2)}% against ${(100 * best.testAccuracy!).toFixed(2)}% for ${methodLabel(best)} (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
   return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy].join('; ');
 }

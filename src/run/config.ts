@@ -199,9 +199,12 @@ export type PruneConfig = z.infer<typeof PruneConfigSchema>;
 /** The reward subset must leave images for the guarantee split; checked again once the data's validation split is known. */
 export function checkRewardSamples(config: Pick<PruneConfig, 'rewardSamples'>, validationImages: number): void {
   if (validationImages - config.rewardSamples < MIN_GUARANTEE_IMAGES) {
+    const fix =
+      validationImages > MIN_GUARANTEE_IMAGES
+        ? `lower rewardSamples (--reward-samples) to at most ${validationImages - MIN_GUARANTEE_IMAGES}, or give more validation images`
+        : `give at least ${MIN_GUARANTEE_IMAGES + 1} validation images`;
     throw new ConfigError(
-      `rewardSamples: ${config.rewardSamples} of the ${validationImages} validation images leave fewer than ${MIN_GUARANTEE_IMAGES} for the guarantee split; ` +
-        'lower it (--reward-samples) or give more validation images',
+      `rewardSamples: the validation split has ${validationImages} images, and ${config.rewardSamples} of them for the reward leave fewer than ${MIN_GUARANTEE_IMAGES} to check the tolerance on; ${fix} (a val/ folder, or --validation-size when the baseline is trained)`,
     );
   }
 }

@@ -109,20 +109,22 @@ export async function pruneLoaded(
   context: RunContext,
   created: (run: Run<PruneResult>) => Promise<void> = async () => {},
 ): Promise<Run<PruneResult>> {
-  checkPrunable(model, source);
-  checkRewardSamples(config, data.validation.count);
-  const run = await Run.create<PruneResult>(context.runsDir, {
-    command: 'prune',
-    label: `${modelShortName(config.model, data.name)}-${data.name}`,
-    config,
-    backend: context.backend.name,
-    result: { baseline: source, ...(data.classNames && { classNames: data.classNames }) },
-  });
-  context.log.line(`run: ${run.dir}`);
+  let run: Run<PruneResult> | undefined;
   try {
+    checkPrunable(model, source);
+    checkRewardSamples(config, data.validation.count);
+    run = await Run.create<PruneResult>(context.runsDir, {
+      command: 'prune',
+      label: `${modelShortName(config.model, data.name)}-${data.name}`,
+      config,
+      backend: context.backend.name,
+      result: { baseline: source, ...(data.classNames && { classNames: data.classNames }) },
+    });
+    context.log.line(`run: ${run.dir}`);
     await created(run);
   } catch (err) {
     model.dispose();
+    if (run !== undefined) await recordFailure(run, err);
     throw err;
   }
   return execute(run, config, data, model, context);

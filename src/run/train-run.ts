@@ -56,7 +56,8 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
   log.line(`model: ${options.model}, ${model.countParams()} parameters`);
 
   const { checkData: _, ...recorded } = options;
-  const config = { ...recorded, dataSource: data.source, inputShape: data.inputShape };
+  // The validation size the split has (the default's too), so that pruning can refuse a larger one: its extra images were trained on.
+  const config = { ...recorded, validationSize: data.validation.count, dataSource: data.source, inputShape: data.inputShape };
   const run = await Run.create<TrainResult>(options.runsDir, {
     command: 'train',
     label: `${options.model}-${data.name}`,

@@ -303,6 +303,7 @@ export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> 
     throw err;
   } finally {
     removeHandlers();
+    deferredStop = undefined; // the body has seen it; a later run in this process (a resume) starts unstopped
   }
 }
 
