@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, verdict } from '../src/compare/results.js';
+import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, searchEdge, verdict } from '../src/compare/results.js';
 import { checkWritable, renderReport, ReportPathError, writeReport } from '../src/report/report-html.js';
 import { chromiumAvailable, evaluateInChromium } from './chromium.js';
 import { tempDir } from './helpers.js';
@@ -195,6 +195,27 @@ describe('report.html', () => {
     expect(verdict([rl, { ...l1, ranking: 'local', theoreticalSpeedup: 4.9 }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 4 }])).toMatch(
       /^FLOPs: a tie, 4\.90x against 4\.90x for l1 \(local\) /,
     );
+    // A criterion whose search the probe cap stopped before its resolution is named: the baseline is coarser than claimed.
+    const probe = (ratio: number, withinTolerance: boolean) => ({ probe: 1, ratio, validationAccuracy: 0.99, drop: 0, withinTolerance, steps: [] });
+    const variant = (probes: ReturnType<typeof probe>[]) => ({
+      ranking: 'local' as const,
+      ratio: 0,
+      theoreticalSpeedup: 1,
+      compressionRatio: 1,
+      validationAccuracy: 0.99,
+      testAccuracy: 0.99,
+      resolution: 0.01,
+      probes,
+    });
+    const coarse = variant([probe(0.95, false), probe(0.475, false), probe(0.237, false)]);
+    expect(searchEdge(coarse)).toEqual({ low: 0, high: 0.237, cutShort: true });
+    expect(verdict([rl, { ...l1, variants: [coarse] }])).toMatch(
+      /; but the search of l1 \(local\) stopped at its probe cap, coarser than its resolution \(more --probes would be fairer\)$/,
+    );
+    const narrowed = variant([probe(0.5, false), probe(0.25, true), probe(0.255, false)]);
+    expect(searchEdge(narrowed).cutShort).toBe(false);
+    expect(searchEdge(variant([probe(0.95, true)])).cutShort).toBe(false); // everything fitted: nothing left to search
+    expect(verdict([rl, { ...l1, variants: [narrowed] }])).not.toMatch(/probe cap/);
     // A difference that rounds to zero is shown as +0.00, never -0.00.
     expect(verdict([rl, { ...l1, testAccuracy: rl.testAccuracy! + 0.00001 }])).toMatch(/\(\+0\.00 points\)$/);
     expect(verdict([l1, failed])).toBeUndefined();

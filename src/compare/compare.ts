@@ -65,6 +65,7 @@ import {
   mergeResults,
   type RankingVariant,
   type ResultRow,
+  searchEdge,
   toCsv,
   verdict,
 } from './results.js';
@@ -282,6 +283,13 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
     };
     const found = await pruneToTolerance(baseline, data, { ...heuristic, ranking }, search, onEvent);
     searches.push({ found, variant: await describeVariant(ranking, found, inputs) });
+  }
+  for (const { variant } of searches) {
+    const edge = searchEdge(variant);
+    if (edge.cutShort)
+      context.log.line(
+        `  ${method} (${variant.ranking}): the probe cap (${options.probes}) stopped the search with the edge between ratios ${edge.low.toFixed(3)} and ${edge.high.toFixed(3)}, coarser than its resolution ${variant.resolution.toFixed(3)}; more --probes would search further`,
+      );
   }
   const chosen = betterRanking(searches.map((s) => s.variant));
   for (const { found, variant } of searches) if (variant !== chosen) found.model.dispose();

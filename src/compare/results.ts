@@ -144,6 +144,29 @@ export function betterRanking(variants: RankingVariant[]): RankingVariant {
 }
 
 /** One sentence: the agent against the best baseline (every criterion at its better ranking, and sensitivity) on FLOPs, params and test accuracy, and by how much. */
+/**
+ * The edge a criterion's search ended with: the largest ratio within the
+ * tolerance and the smallest over it (the same when none was over), and
+ * whether the probe cap stopped it before that bracket was narrower than its
+ * resolution (a coarser baseline than the compare claims).
+ */
+export function searchEdge(variant: Pick<RankingVariant, 'probes' | 'resolution'>): { low: number; high: number; cutShort: boolean } {
+  const within = variant.probes.filter((p) => p.withinTolerance).map((p) => p.ratio);
+  const over = variant.probes.filter((p) => !p.withinTolerance).map((p) => p.ratio);
+  const low = Math.max(0, ...within);
+  const high = over.length > 0 ? Math.min(...over) : low;
+  return { low, high, cutShort: high - low >= variant.resolution };
+}
+
+/** Criteria searches (method and ranking) that the probe cap stopped before their resolution. */
+export function cutShortSearches(rows: ResultRow[]): string[] {
+  return rows.flatMap((row) =>
+    (row.variants ?? [])
+      .filter((v) => v.resolution !== undefined && searchEdge(v).cutShort)
+      .map((v) => methodLabel({ method: row.method, ranking: v.ranking })),
+  );
+}
+
 export function verdict(rows: ResultRow[]): string | undefined {
   const finished = rows.filter((r) => r.status === 'done');
   const agent = finished.find((r) => r.method === 'rl');
@@ -163,7 +186,10 @@ export function verdict(rows: ResultRow[]): string | undefined {
   };
   const points = Math.round(10000 * (agent.testAccuracy! - best.testAccuracy!)) / 100 + 0; // + 0: no "-0.00" for a difference that rounds to zero
   const accuracy = `test accuracy: the agent ${(100 * agent.testAccuracy!).toFixed(2)}% against ${(100 * best.testAccuracy!).toFixed(2)}% for ${methodLabel(best)} (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
-  return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy].join('; ');
+  const coarse = cutShortSearches(baselines);
+  const caveat =
+    coarse.length > 0 ? [`but the search of ${coarse.join(', ')} stopped at its probe cap, coarser than its resolution (more --probes would be fairer)`] : [];
+  return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy, ...caveat].join('; ');
 }
 
 /** What a compare run records (run.json's result) as its methods finish; results.json holds the whole table. */
