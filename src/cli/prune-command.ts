@@ -10,7 +10,7 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
     case 'run-start':
       log.line(
         `try-and-learn on ${event.model} / ${event.dataset}: tolerance ${plural(event.tolerance, 'point')}, seed ${event.seed}, ${plural(event.groups.length, 'group')}, ` +
-          `unpruned validation accuracy ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
+          `unpruned accuracy on the guarantee split (the validation images the reward never sees) ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
       );
       break;
     case 'group-start':
