@@ -53,7 +53,7 @@ import {
 } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
-import { loadRecordedData, pruneLoaded, type RunContext, resumeRun, withFieldsOfItsVersion } from '../run/prune-run.js';
+import { loadRecordedData, pruneLoaded, type RunContext, recordedBaseline, resumeRun, withFieldsOfItsVersion } from '../run/prune-run.js';
 import {
   type AgentGroupHistory,
   betterRanking,
@@ -406,8 +406,7 @@ export async function resumeCompare(
   if (!Number.isInteger(probes) || (probes as number) < 1)
     throw new RunError(`${file}: config.probes is not recorded (a compare from before resume existed); start the compare again`);
   const config = parsePruneConfig(withFieldsOfItsVersion(recorded), `${file} config`);
-  const source = run.record.result.baseline;
-  if (source === undefined || !existsSync(source)) throw new RunError(`run "${runId}": its baseline model ${source ?? '(none recorded)'} is missing`);
+  const source = recordedBaseline(runId, run.record.result.baseline);
   // A job of the earlier attempt may still be stopping (a --jobs compare's parent exits at once; its children finish their step).
   const jobsDir = join(run.dir, 'jobs');
   const busy = listRuns(jobsDir).records.find((job) => effectiveStatus(job) === 'running');
@@ -576,7 +575,7 @@ async function runInJobs(
       const started = performance.now();
       // The agent's job of an earlier attempt: its row if it finished, else it continues where it stopped.
       const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
-      const earlierRow = earlier?.status === 'done' ? jobRow(join(jobsDir, earlier.id, 'results.json'), method) : undefined;
+      const earlierRow = earlier?.status === 'done' ? jobRow(jobsDir, earlier.id, method) : undefined;
       if (earlierRow !== undefined) return resolve(earlierRow);
       const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir];
       if (earlier !== undefined) args.push('resume', earlier.id);
@@ -601,7 +600,7 @@ async function runInJobs(
         running.delete(child);
         const seconds = (performance.now() - started) / 1000;
         const childRun = stdout.trim().split('\n').pop() ?? '';
-        const row = code === 0 && childRun !== '' ? jobRow(join(jobsDir, childRun, 'results.json'), method) : undefined;
+        const row = code === 0 && childRun !== '' ? jobRow(jobsDir, childRun, method) : undefined;
         if (row !== undefined) return resolve(row);
         const why = signal !== null ? `stopped by ${signal}` : `exit ${code}`;
         resolve({ method, status: 'failed', error: `its process ended (${why}): ${lastLine}`, seconds });
@@ -638,7 +637,8 @@ function earlierAgentJob(jobsDir: string): RunRecord | undefined {
 }
 
 /** A one-method job's row, from its results.json. */
-function jobRow(resultsPath: string, method: Method): ResultRow | undefined {
+function jobRow(jobsDir: string, jobId: string, method: Method): ResultRow | undefined {
+  const resultsPath = join(jobsDir, jobId, 'results.json');
   if (!existsSync(resultsPath)) return undefined;
   return (JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults).rows.find((r) => r.method === method);
 }

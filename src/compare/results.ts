@@ -143,7 +143,6 @@ export function betterRanking(variants: RankingVariant[]): RankingVariant {
   return mostFlopsRemovedOf(variants)!;
 }
 
-/** One sentence: the agent against the best baseline (every criterion at its better ranking, and sensitivity) on FLOPs, params and test accuracy, and by how much. */
 /**
  * The edge a criterion's search ended with: the largest ratio within the
  * tolerance and the smallest over it (the same when none was over), and
@@ -167,6 +166,7 @@ export function cutShortSearches(rows: ResultRow[]): string[] {
   );
 }
 
+/** One sentence: the agent against the best baseline (every criterion at its better ranking, and sensitivity) on FLOPs, params and test accuracy, and by how much. */
 export function verdict(rows: ResultRow[]): string | undefined {
   const finished = rows.filter((r) => r.status === 'done');
   const agent = finished.find((r) => r.method === 'rl');

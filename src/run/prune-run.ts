@@ -146,14 +146,19 @@ export async function resumeRun(runId: string, context: RunContext): Promise<Run
   run.removeStaleTemporaryFiles();
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result;
-  if (result.baseline === undefined || !existsSync(result.baseline))
-    throw new RunError(`run "${runId}": its baseline model ${result.baseline ?? '(none recorded)'} is missing`);
+  const baselinePath = recordedBaseline(runId, result.baseline);
   for (const group of result.groups ?? []) {
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
   context.log.line(`resuming ${run.dir} (${plural(result.groups?.length ?? 0, 'group')} finished)`);
-  const { data, baseline } = await loadRecordedData(config, result.baseline, context.log);
+  const { data, baseline } = await loadRecordedData(config, baselinePath, context.log);
   return execute(run, config, data, baseline, context);
+}
+
+/** The baseline model a run recorded, which must still exist for the run to resume. */
+export function recordedBaseline(runId: string, source: string | undefined): string {
+  if (source === undefined || !existsSync(source)) throw new RunError(`run "${runId}": its baseline model ${source ?? '(none recorded)'} is missing`);
+  return source;
 }
 
 /** A recorded run's baseline (from `source`) and data, split and scaled as the run recorded them. */
