@@ -1,6 +1,6 @@
 """Times the autoprune zoo architectures in PyTorch (CPU, one thread), for scale.
 
-Usage: python3 bench/torch_throughput.py MODEL [THREADS]   (lenet5 | vgg-small | resnet-small; default 1 thread)
+Usage: python3 bench/torch_throughput.py MODEL [THREADS]   (lenet5 | vgg-small | resnet-small | mobilenet-small; default 1 thread)
 Prints one JSON line: {"train": images/s, "infer": images/s}, measured like
 bench/baselines.ts: Adam step at batch 64, forward at batch 256, median of 5
 timed repeats after warm-up.
@@ -55,6 +55,31 @@ def resnet_small():
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
 
 
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, expansion, cout, stride):
+        super().__init__()
+        hidden = cin * expansion
+        layers = [] if expansion == 1 else [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6()]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+                   nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+def mobilenet_small():
+    blocks, cin = [], 16
+    for expansion, cout, stride in ((1, 16, 1), (4, 24, 2), (4, 24, 1), (4, 32, 2), (4, 32, 1)):
+        blocks.append(InvertedResidual(cin, expansion, cout, stride))
+        cin = cout
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU6(), *blocks,
+        nn.Conv2d(32, 128, 1, bias=False), nn.BatchNorm2d(128), nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+
+
 def rate(images, step, warmup=2, repeats=5):
     for _ in range(warmup):
         step()
@@ -68,7 +93,7 @@ def rate(images, step, warmup=2, repeats=5):
 
 def main():
     torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
-    model = {"lenet5": lenet5, "vgg-small": vgg_small, "resnet-small": resnet_small}[sys.argv[1]]()
+    model = {"lenet5": lenet5, "vgg-small": vgg_small, "resnet-small": resnet_small, "mobilenet-small": mobilenet_small}[sys.argv[1]]()
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
     xs, ys = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
 

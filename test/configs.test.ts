@@ -19,6 +19,9 @@ describe('run configs', () => {
     expect(lines.length).toBeGreaterThan(20);
     for (const line of lines) expect(line).toMatch(/^[\w.]+ \(default .*\): \S/);
     expect(Object.keys(PruneConfigSchema.shape).every((k) => lines.some((l) => l.startsWith(k)))).toBe(true);
+    // Bounds are shown, so a value the schema would refuse is visible in --help.
+    expect(lines.find((l) => l.startsWith('relaxSteps '))).toMatch(/^relaxSteps \(default 4; integer, >= 1, <= 20\): /);
+    expect(lines.find((l) => l.startsWith('tolerance '))).toMatch(/^tolerance \(default 1; > 0, < 100\): /);
   });
 
   it('names unknown and invalid fields', () => {

@@ -95,6 +95,12 @@ describe('autoprune prune / resume', () => {
     expect(stopped.code).toBe(130);
     expect(whileRunning!.status).not.toBe(0);
     expect(whileRunning!.stderr).toMatch(/is still running \(process \d+\); stop it first \(Ctrl-C, or kill \d+\), then resume/);
+    // Another backend would decide the remaining groups differently from an uninterrupted run: refused, naming the one to use.
+    const id = /run: .*\/([^/\s]+)\n/.exec(stopped.stderr)![1];
+    const elsewhere = autoprune([...common, '--backend', 'cpu', 'resume', id]);
+    expect(elsewhere.status).toBe(1);
+    expect(elsewhere.stderr).toMatch(/ran on the wasm backend; resume it there \(--backend wasm\), not on cpu/);
+    expect(record(runsDir, id).status).toBe('interrupted');
   });
 
   it('resumes an interrupted run (SIGINT) and a killed one (SIGKILL) to the same result as an uninterrupted run', async () => {

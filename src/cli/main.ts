@@ -173,7 +173,7 @@ export function buildProgram(): Command {
     )
     .option(
       '--probes <n>',
-      'at most N bisection probes of the tolerance search (it stops earlier at its resolution: 1 channel of the smallest group, at least 0.01)',
+      'at most N bisection probes of the tolerance search (it stops earlier at its resolution: 1 channel of the largest group, at least 0.01)',
       integerIn(1, 30),
       DEFAULT_SEARCH.maxProbes,
     )

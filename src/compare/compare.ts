@@ -397,7 +397,7 @@ export async function resumeCompare(
   const { log } = context;
   if (reportPath !== undefined) checkWritable(reportPath);
   const run = await openRun(context.runsDir, runId, 'compare', 'can be resumed');
-  checkResumable(run.record);
+  checkResumable(run.record, context.backend.name);
   const { methods, jobs: recordedJobs, probes, ...recorded } = run.record.config;
   const file = `${run.dir}/run.json`;
   if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !(METHODS as readonly unknown[]).includes(m)))

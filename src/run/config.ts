@@ -41,7 +41,11 @@ const finetune = (epochs: number, learningRate: number) =>
 
 export const PruneConfigSchema = z
   .object({
-    model: z.string().min(1).default('lenet5').describe('trained model: zoo name (its newest train run, trained first if none), run id, or model.json path'),
+    model: z
+      .string()
+      .min(1)
+      .default('lenet5')
+      .describe('trained model: zoo name (its newest train run, else the shipped baseline, else trained first), run id, or model.json path'),
     dataset: z.enum(DATASET_NAMES).default('mnist').describe('data set, when data (a folder) is not given'),
     data: z
       .string()
@@ -291,11 +295,28 @@ export function describeConfig(): string[] {
     for (const [key, field] of Object.entries(shape)) {
       const inner = unwrap(field);
       if (inner instanceof z.ZodObject) walk(inner.shape as Record<string, z.ZodType>, `${prefix}${key}.`);
-      else lines.push(`${prefix}${key} (default ${JSON.stringify(defaultOf(field))}): ${field.description ?? inner.description ?? ''}`);
+      else {
+        const bounds = boundsOf(inner);
+        const shown = `default ${JSON.stringify(defaultOf(field))}${bounds === undefined ? '' : `; ${bounds}`}`;
+        lines.push(`${prefix}${key} (${shown}): ${field.description ?? inner.description ?? ''}`);
+      }
     }
   };
   walk(PruneConfigSchema.shape as Record<string, z.ZodType>, '');
   return lines;
+}
+
+/** A number field's accepted values as the schema checks them, e.g. "integer, >= 1, <= 20" (undefined for other fields). */
+function boundsOf(field: z.ZodType): string | undefined {
+  if (!(field instanceof z.ZodNumber)) return undefined;
+  const parts = (field._zod.def.checks ?? []).flatMap((check) => {
+    const def = check._zod.def as { check: string; value?: unknown; inclusive?: boolean };
+    if (def.check === 'greater_than') return [`${def.inclusive ? '>=' : '>'} ${def.value}`];
+    if (def.check === 'less_than') return [`${def.inclusive ? '<=' : '<'} ${def.value}`];
+    return [];
+  });
+  if (field.isInt) parts.unshift('integer');
+  return parts.length > 0 ? parts.join(', ') : undefined;
 }
 
 function unwrap(field: z.ZodType): z.ZodType {

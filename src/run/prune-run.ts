@@ -142,7 +142,7 @@ export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<
 
 export async function resumeRun(runId: string, context: RunContext): Promise<Run<PruneResult>> {
   const run = await openRun(context.runsDir, runId, 'prune', 'can be resumed');
-  checkResumable(run.record);
+  checkResumable(run.record, context.backend.name);
   run.removeStaleTemporaryFiles();
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result;

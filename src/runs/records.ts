@@ -307,11 +307,14 @@ export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> 
   }
 }
 
-/** Before `resume` takes a run over: it must not have finished, nor be running in another process. */
-export function checkResumable(record: RunRecord): void {
+/** Before `resume` takes a run over: it must not have finished, nor be running in another process, and it goes on with the backend it ran on. */
+export function checkResumable(record: RunRecord, backend: string): void {
   if (record.status === 'done') throw new RunError(`run "${record.id}" has already finished`);
   if (effectiveStatus(record) === 'running')
     throw new RunError(`run "${record.id}" is still running (process ${record.pid}); stop it first (Ctrl-C, or kill ${record.pid}), then resume`);
+  // Kernels differ in their last bits between backends, so the decisions left to make would differ from an uninterrupted run's.
+  if (record.backend !== backend)
+    throw new RunError(`run "${record.id}" ran on the ${record.backend} backend; resume it there (--backend ${record.backend}), not on ${backend}`);
 }
 
 /** A run's status as a user should read it: "running" whose process has gone is "crashed". */
