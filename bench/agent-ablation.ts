@@ -1,8 +1,9 @@
 /**
  * Ablation of the agent's mechanisms: one `autoprune prune` run per switch,
  * same config, same seed, same baseline; each row turns one mechanism off
- * (the first row has all of them, the last none: the paper's agent with the
- * original halving relaxation). Runs one after another; every row is appended
+ * (the first row has all of them, `paper` none: the paper's agent with the
+ * original halving relaxation; `calibrated` and `reward-250` undo, one at a
+ * time, what the BatchNorm compare configs change). Runs one after another; every row is appended
  * to the JSON file as soon as it is done, so a cut run keeps its rows, and a
  * variant run again gets a second row rather than replacing the first.
  *
@@ -11,6 +12,7 @@
  *   npx tsx bench/agent-ablation.ts ... --only all --existing <prune-run-id>   # a row from a finished prune run with the same config and seed (e.g. a compare's agent)
  *   npx tsx bench/agent-ablation.ts --table bench/results/ablation-lenet5-mnist-b1-seed0.json   # print the table again
  *   npx tsx bench/agent-ablation.ts ... --seed 1 --out bench/results/ablation-lenet5-mnist-b1-seed1.json   # the config at another seed
+ *   npx tsx bench/agent-ablation.ts --config configs/compare-vgg-small-fashion-mnist.json --only calibrated,reward-250 --out bench/results/ablation-vgg-small-fashion-mnist-b1-seed0.json
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -37,6 +39,9 @@ const VARIANTS: { name: string; what: string; set: string[] }[] = [
   { name: 'halving', what: 'original relaxation (half of the remaining filters per step), no tightening', set: ['countSearch="halve"', 'tighten=false'] },
   { name: 'paper', what: 'all of the above off', set: PAPER },
   { name: 'l1-ranking', what: 'the agent itself: the same loop along the L1 ranking, from half of each group', set: ['policy="l1"'] },
+  // For configs that turn calibration off or enlarge the reward subset (the BatchNorm compare configs): each setting back on its own.
+  { name: 'calibrated', what: 'reward tolerance calibrated by measured recovery (the library default)', set: ['budget.calibrate=true'] },
+  { name: 'reward-250', what: '250 reward images (one image = 0.4 points)', set: ['rewardSamples=250'] },
 ];
 
 interface Row {
