@@ -3,9 +3,10 @@
  * same config, same seed, same baseline; each row turns one mechanism off
  * (the first row has all of them, `paper` none: the paper's agent with the
  * original halving relaxation; `calibrated` and `reward-250` undo, one at a
- * time, what the BatchNorm compare configs change). Runs one after another; every row is appended
- * to the JSON file as soon as it is done, so a cut run keeps its rows, and a
- * variant run again gets a second row rather than replacing the first.
+ * time, what the BatchNorm compare configs change). Runs one after another;
+ * every row is appended to the JSON file as soon as it is done, so a cut run
+ * keeps its rows, and a variant run again gets a second row rather than
+ * replacing the first.
  *
  *   npx tsx bench/agent-ablation.ts --config configs/compare-lenet5-mnist.json --out bench/results/ablation-lenet5-mnist-b1-seed0.json
  *   npx tsx bench/agent-ablation.ts ... --only paper,no-reconstruction   # a subset of the rows, in this order
