@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkRunsDir, effectiveStatus, listRuns, modelShortName, newRunId, processStart, Run, RunError, type RunRecord } from '../src/runs/records.js';
@@ -27,6 +27,41 @@ describe('a running run whose process is gone shows as crashed', () => {
     // A live pid whose start time differs is another process that reuses the number.
     expect(effectiveStatus(running(process.pid, '1'))).toBe('crashed');
     expect(effectiveStatus({ ...running(process.pid), status: 'done' })).toBe('done');
+  });
+});
+
+describe('resume takes a run over in one step', () => {
+  const interruptedRun = async () => {
+    const dir = tempDir();
+    const run = await Run.create(dir, { command: 'prune', label: 'x', config: {}, backend: 'wasm', result: {} });
+    await run.finish('interrupted', 'stopped by SIGINT');
+    return { dir, id: run.id };
+  };
+
+  it('of two resumes at once, one takes the run and the other is refused', async () => {
+    const { dir, id } = await interruptedRun();
+    const [first, second] = [await Run.open(dir, id), await Run.open(dir, id)];
+    // Both opened the interrupted record, as two resume commands do; without the lock both would pass the check.
+    const outcomes = await Promise.allSettled([first.takeOver('wasm'), second.takeOver('wasm')]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refusal = (outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult).reason as Error;
+    expect(refusal).toBeInstanceOf(RunError);
+    expect(refusal.message).toBe(`run "${id}" is being resumed by another process; let it go on, or stop it first`);
+    const record = JSON.parse(readFileSync(join(dir, id, 'run.json'), 'utf8')) as RunRecord;
+    expect(record).toMatchObject({ status: 'running', pid: process.pid });
+    expect(record.error).toBeUndefined();
+    expect(existsSync(join(dir, id, '.takeover.lock'))).toBe(false);
+  });
+
+  it('takes over a lock left by a dead process, and refuses a finished run or another backend', async () => {
+    const { dir, id } = await interruptedRun();
+    const dead = Number(spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' }).stdout.trim());
+    writeFileSync(join(dir, id, '.takeover.lock'), JSON.stringify({ pid: dead }));
+    await expect((await Run.open(dir, id)).takeOver('cpu')).rejects.toThrow(/ran on the wasm backend; resume it there/);
+    await (await Run.open(dir, id)).takeOver('wasm');
+    const run = await Run.open(dir, id);
+    await run.finish('done');
+    await expect(run.takeOver('wasm')).rejects.toThrow(/has already finished/);
   });
 });
 

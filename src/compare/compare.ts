@@ -49,7 +49,7 @@ import {
   RunError,
   type RunRecord,
   STOP_SIGNALS,
-  thisProcess,
+  recordFailure,
 } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
@@ -412,24 +412,18 @@ export async function resumeCompare(
   const busy = listRuns(jobsDir).records.find((job) => effectiveStatus(job) === 'running');
   if (busy !== undefined)
     throw new RunError(`run "${runId}": its job ${busy.id} is still running (process ${busy.pid}); wait for it to stop, or kill ${busy.pid}, then resume`);
-  run.removeStaleTemporaryFiles();
   const finished = (run.record.result.rows ?? []).filter((row) => row.status === 'done');
   const pending = pendingMethods(methods as Method[], finished);
   // The job count does not change any result, so resume may use another.
   const jobs = requestedJobs ?? (recordedJobs as number | undefined) ?? 1;
+  await run.takeOver(context.backend.name);
   log.line(
     `resuming ${run.dir}: ${finished.length > 0 ? `${finished.map((r) => r.method).join(', ')} finished; ` : ''}${pending.length > 0 ? `to run: ${pending.join(', ')}` : 'nothing left to run'}`,
   );
-  const { data, baseline } = await loadRecordedData(config, source, log);
-  try {
-    await run.update((r) => {
-      Object.assign(r, { status: 'running' }, thisProcess());
-      delete r.error;
-    });
-  } catch (err) {
-    baseline.dispose();
+  const { data, baseline } = await loadRecordedData(config, source, log).catch(async (err) => {
+    await recordFailure(run, err);
     throw err;
-  }
+  });
   const options: CompareOptions = { config, methods: methods as Method[], jobs, probes: probes as number, runsDir: context.runsDir, reportPath, presentAgent };
   return runMethods(run, options, { data, baseline, source }, context, finished);
 }

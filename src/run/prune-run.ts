@@ -143,15 +143,18 @@ export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<
 export async function resumeRun(runId: string, context: RunContext): Promise<Run<PruneResult>> {
   const run = await openRun(context.runsDir, runId, 'prune', 'can be resumed');
   checkResumable(run.record, context.backend.name);
-  run.removeStaleTemporaryFiles();
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result;
   const baselinePath = recordedBaseline(runId, result.baseline);
   for (const group of result.groups ?? []) {
     if (!existsSync(group.checkpoint)) throw new RunError(`run "${runId}": the checkpoint of group ${group.groupId} (${group.checkpoint}) is missing`);
   }
+  await run.takeOver(context.backend.name);
   context.log.line(`resuming ${run.dir} (${plural(result.groups?.length ?? 0, 'group')} finished)`);
-  const { data, baseline } = await loadRecordedData(config, baselinePath, context.log);
+  const { data, baseline } = await loadRecordedData(config, baselinePath, context.log).catch(async (err) => {
+    await recordFailure(run, err);
+    throw err;
+  });
   return execute(run, config, data, baseline, context);
 }
 

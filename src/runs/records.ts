@@ -4,7 +4,21 @@
  * next to the artefacts (models, checkpoints, reports).
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
@@ -68,6 +82,33 @@ export function processStart(pid: number): string | undefined {
 }
 
 export const RECORD_FILE = 'run.json';
+/** Held by a resume while it checks and takes a run over (Run.takeOver). */
+const TAKEOVER_LOCK = '.takeover.lock';
+
+/**
+ * Creates `lock` exclusively and returns its descriptor; `busy()` is thrown
+ * while another live process holds it. A lock whose holder has died (or
+ * that stayed empty for a minute: its holder died before writing) is
+ * replaced.
+ */
+function lockExclusively(lock: string, busy: () => Error): number {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return openSync(lock, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? busy() : err;
+    }
+    let holder: { pid: number; pidStart?: string } | undefined;
+    try {
+      holder = JSON.parse(readFileSync(lock, 'utf8'));
+    } catch {
+      // Empty: its holder is between creating and writing it, or died there.
+    }
+    const stale = holder === undefined ? existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 60_000 : !processAlive(holder.pid, holder.pidStart);
+    if (!stale) throw busy();
+    rmSync(lock, { force: true });
+  }
+}
 
 export class RunError extends Error {}
 
@@ -202,10 +243,34 @@ export class Run<R extends object = object> {
     return new Run(dir, new Low<RunRecord>(new JSONFile(file), check(readRunRecord(file), file)));
   }
 
-  /** Before this process takes the run over (resume): removes a temporary record a failed write (a full disk) or a killed process left. */
-  removeStaleTemporaryFiles(): void {
+  /** Before this process takes the run over: removes a temporary record a failed write (a full disk) or a killed process left. */
+  private removeStaleTemporaryFiles(): void {
     for (const name of readdirSync(this.dir)) {
       if (name === `.${RECORD_FILE}.tmp` || name.startsWith(`${RECORD_FILE}.exit-`)) rmSync(join(this.dir, name), { force: true });
+    }
+  }
+
+  /**
+   * Takes the run over for `resume`: checks that it can be resumed
+   * (checkResumable, on the record as it is on disk now) and records this
+   * process as its owner. A lock file held from the check to the write makes
+   * the two one step, so of two resumes started at once only one passes.
+   */
+  async takeOver(backend: string): Promise<void> {
+    const lock = join(this.dir, TAKEOVER_LOCK);
+    const owner = { pid: process.pid, pidStart: processStart(process.pid) };
+    const fd = lockExclusively(lock, () => new RunError(`run "${this.id}" is being resumed by another process; let it go on, or stop it first`));
+    try {
+      writeSync(fd, JSON.stringify(owner));
+      closeSync(fd);
+      checkResumable(readRunRecord(join(this.dir, RECORD_FILE)), backend);
+      this.removeStaleTemporaryFiles();
+      await this.update((r) => {
+        Object.assign(r, { status: 'running' }, owner);
+        delete r.error;
+      });
+    } finally {
+      rmSync(lock, { force: true });
     }
   }
 
@@ -320,14 +385,17 @@ export function checkResumable(record: RunRecord, backend: string): void {
 /** A run's status as a user should read it: "running" whose process has gone is "crashed". */
 export function effectiveStatus(record: RunRecord): RunStatus | 'crashed' {
   if (record.status !== 'running' || record.pid === undefined) return record.status;
+  return processAlive(record.pid, record.pidStart) ? 'running' : 'crashed';
+}
+
+/** Whether process `pid` is alive and, given its start time, is still the process that had that pid (not a later one given the same pid). */
+function processAlive(pid: number, pidStart: string | undefined): boolean {
   try {
-    process.kill(record.pid, 0);
+    process.kill(pid, 0);
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? 'running' : 'crashed';
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
-  // The pid is alive, but is it still the run's process, or a later one given the same pid?
-  if (record.pidStart !== undefined && processStart(record.pid) !== record.pidStart) return 'crashed';
-  return 'running';
+  return pidStart === undefined || processStart(pid) === pidStart;
 }
 
 export interface UnreadableRun {
