@@ -1,0 +1,109 @@
+/**
+ * Does a candidate's score before fine-tuning predict its accuracy after?
+ * EagleEye's claim for adaptive BatchNorm, measured here: for one group of a
+ * BatchNorm model, seeded random masks (keeping 50-95% of the filters) are
+ * scored on the reward subset with each recovery setting (none, adaptive
+ * BatchNorm, least squares, both: the config's), then each is pruned,
+ * recovered as the agent's loop does (the config's recovery) and fine-tuned
+ * with the config's fine-tune, and its accuracy is taken on the guarantee
+ * split. Printed: one row per candidate, and per setting the Spearman rank
+ * correlation of its scores with the accuracies after fine-tuning.
+ *
+ *   npx tsx bench/recovery-correlation.ts --config configs/compare-resnet-small-fashion-mnist.json --model src/models/pretrained/resnet-small-fashion-mnist/model.json --group 6 --candidates 12
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import { guaranteeSplit, PruningEnv } from '../env/pruning-env.js';
+import type { RecoveryConfig } from '../env/recovery.js';
+import { selectBackend } from '../src/backend/backend.js';
+import { loadDataset } from '../src/data/datasets.js';
+import { cloneModel, loadModel } from '../src/models/io.js';
+import { parsePruneConfig } from '../src/run/config.js';
+import { envConfigOf } from '../src/run/try-and-learn.js';
+import { evaluateAccuracy, trainModel } from '../src/train/train.js';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    model: { type: 'string' },
+    dataset: { type: 'string', default: 'fashion-mnist' },
+    group: { type: 'string', default: '0' },
+    candidates: { type: 'string', default: '12' },
+    seed: { type: 'string', default: '0' },
+  },
+});
+if (values.config === undefined || values.model === undefined) throw new Error('give --config and --model');
+await selectBackend('wasm');
+const config = parsePruneConfig({ ...JSON.parse(readFileSync(values.config, 'utf8')), seed: Number(values.seed) }, values.config);
+const data = loadDataset(values.dataset!, { seed: 0 });
+const baseline = await loadModel(values.model);
+const envConfig = envConfigOf(config);
+const guarded = { ...data, validation: guaranteeSplit(data.validation, envConfig, data.inputShape) };
+const off: RecoveryConfig = { ...config.recovery, adaptiveBatchNorm: false, reconstruction: false };
+const settings: [string, RecoveryConfig][] = [
+  ['none', off],
+  ['adaptive BN', { ...off, adaptiveBatchNorm: true }],
+  ['least squares', { ...off, reconstruction: true }],
+  ['both (config)', config.recovery],
+];
+const envs = await Promise.all(settings.map(async ([, recovery]) => PruningEnv.create(await cloneModel(baseline), data, { ...envConfig, recovery })));
+const groupId = Number(values.group);
+const group = envs.map((env) => env.setGroup(groupId))[0];
+const unprunedGuarantee = await evaluateAccuracy(baseline, guarded.validation, data.inputShape);
+console.log(
+  `# ${values.model} / ${values.dataset}, group ${groupId} (${group.producers.join(', ')}, ${group.size} filters): ${values.candidates} seeded random masks keeping 50-95%; ` +
+    `scores on ${config.rewardSamples} reward images (unpruned ${(100 * envs[0].baseAccuracy).toFixed(2)}%); fine-tune ${config.finetune.imagesPerEpoch} images x ${config.finetune.epochs} at lr ${config.finetune.learningRate}, ` +
+    `BatchNorm statistics re-estimated on ${config.finetune.batchNormImages}; accuracy after it on the guarantee split (unpruned ${(100 * unprunedGuarantee).toFixed(2)}%); ${new Date().toISOString()}`,
+);
+console.log(`| candidate | kept | ${settings.map(([name]) => `score: ${name}`).join(' | ')} | after fine-tuning | seconds |`);
+console.log(`|---|---|${settings.map(() => '---|').join('')}---|---|`);
+const rng = seedrandom(`recovery-correlation-${values.seed}-${groupId}`);
+const scores: number[][] = settings.map(() => []);
+const after: number[] = [];
+for (let i = 0; i < Number(values.candidates); i++) {
+  const keep = 0.5 + 0.45 * rng();
+  const mask = Array.from({ length: group.size }, () => (rng() < keep ? 1 : 0));
+  if (!mask.includes(1)) mask[0] = 1;
+  const kept = mask.flatMap((m, c) => (m ? [c] : []));
+  const started = performance.now();
+  for (const [s, env] of envs.entries()) scores[s].push(await env.evaluate(mask));
+  const model = await envs[settings.length - 1].prunedModel(kept);
+  const { validationAccuracy } = await trainModel(model, guarded, { ...config.finetune, seed: config.seed, restoreBest: true });
+  model.dispose();
+  after.push(validationAccuracy);
+  console.log(
+    `| ${i} | ${kept.length}/${group.size} | ${scores.map((s) => `${(100 * s[i]).toFixed(2)}%`).join(' | ')} | ${(100 * validationAccuracy).toFixed(2)}% | ${((performance.now() - started) / 1000).toFixed(0)} |`,
+  );
+}
+
+/** Spearman's rank correlation (average ranks for ties). */
+function spearman(xs: number[], ys: number[]): number {
+  const ranks = (v: number[]) => {
+    const order = v.map((x, i) => [x, i]).sort((a, b) => a[0] - b[0]);
+    const r = new Array<number>(v.length);
+    for (let i = 0; i < order.length; ) {
+      let j = i;
+      while (j + 1 < order.length && order[j + 1][0] === order[i][0]) j++;
+      for (let k = i; k <= j; k++) r[order[k][1]] = (i + j) / 2;
+      i = j + 1;
+    }
+    return r;
+  };
+  const [rx, ry] = [ranks(xs), ranks(ys)];
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const [mx, my] = [mean(rx), mean(ry)];
+  const cov = rx.reduce((a, x, i) => a + (x - mx) * (ry[i] - my), 0);
+  return cov / Math.sqrt(rx.reduce((a, x) => a + (x - mx) ** 2, 0) * ry.reduce((a, y) => a + (y - my) ** 2, 0));
+}
+console.log('');
+console.log('| score | Spearman correlation with the accuracy after fine-tuning |');
+console.log('|---|---|');
+for (const [s, [name]] of settings.entries()) console.log(`| ${name} | ${spearman(scores[s], after).toFixed(2)} |`);
+for (const env of envs) {
+  env.model.dispose();
+  env.dispose();
+}
+baseline.dispose();
+console.log(`\ntensors left after disposing every model and environment: ${tf.memory().numTensors}`);
