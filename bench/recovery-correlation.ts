@@ -98,9 +98,13 @@ function spearman(xs: number[], ys: number[]): number {
   return cov / Math.sqrt(rx.reduce((a, x) => a + (x - mx) ** 2, 0) * ry.reduce((a, y) => a + (y - my) ** 2, 0));
 }
 console.log('');
-console.log('| score | Spearman correlation with the accuracy after fine-tuning |');
-console.log('|---|---|');
-for (const [s, [name]] of settings.entries()) console.log(`| ${name} | ${spearman(scores[s], after).toFixed(2)} |`);
+const meanLoss = (accuracies: number[], unpruned: number) => (100 * accuracies.reduce((a, x) => a + (unpruned - x), 0)) / accuracies.length;
+console.log(
+  `| score | Spearman correlation with the accuracy after fine-tuning | mean points lost by the score (after fine-tuning: ${meanLoss(after, unprunedGuarantee).toFixed(2)}) |`,
+);
+console.log('|---|---|---|');
+for (const [s, [name]] of settings.entries())
+  console.log(`| ${name} | ${spearman(scores[s], after).toFixed(2)} | ${meanLoss(scores[s], envs[s].baseAccuracy).toFixed(2)} |`);
 for (const env of envs) {
   env.model.dispose();
   env.dispose();
