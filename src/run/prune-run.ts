@@ -11,7 +11,7 @@ import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
-import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal, thisProcess } from '../runs/records.js';
+import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal } from '../runs/records.js';
 import { openRun } from '../runs/results.js';
 import { InterruptedError } from '../train/train.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
@@ -56,7 +56,6 @@ async function execute(
     { stopsCleanly: true },
   );
   try {
-    await run.update((r) => Object.assign(r, { status: 'running' }, thisProcess()));
     await lastValueFrom(
       tryAndLearn({
         baseline,

@@ -92,22 +92,32 @@ const TAKEOVER_LOCK = '.takeover.lock';
  * replaced.
  */
 function lockExclusively(lock: string, busy: () => Error): number {
-  for (let attempt = 0; ; attempt++) {
+  const create = (): number | undefined => {
     try {
       return openSync(lock, 'wx');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? busy() : err;
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
+      throw err;
     }
-    let holder: { pid: number; pidStart?: string } | undefined;
-    try {
-      holder = JSON.parse(readFileSync(lock, 'utf8'));
-    } catch {
-      // Empty: its holder is between creating and writing it, or died there.
-    }
-    const stale = holder === undefined ? existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 60_000 : !processAlive(holder.pid, holder.pidStart);
-    if (!stale) throw busy();
+  };
+  let fd = create();
+  if (fd === undefined && heldByTheDead(lock)) {
     rmSync(lock, { force: true });
+    fd = create();
   }
+  if (fd === undefined) throw busy();
+  return fd;
+}
+
+function heldByTheDead(lock: string): boolean {
+  let holder: Pick<RunRecord, 'pid' | 'pidStart'> | undefined;
+  try {
+    holder = JSON.parse(readFileSync(lock, 'utf8'));
+  } catch {
+    // Empty: its holder is between creating and writing it, or died there.
+  }
+  if (holder?.pid === undefined) return existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 60_000;
+  return !processAlive(holder.pid, holder.pidStart);
 }
 
 export class RunError extends Error {}
@@ -258,7 +268,7 @@ export class Run<R extends object = object> {
    */
   async takeOver(backend: string): Promise<void> {
     const lock = join(this.dir, TAKEOVER_LOCK);
-    const owner = { pid: process.pid, pidStart: processStart(process.pid) };
+    const owner = thisProcess();
     const fd = lockExclusively(lock, () => new RunError(`run "${this.id}" is being resumed by another process; let it go on, or stop it first`));
     try {
       writeSync(fd, JSON.stringify(owner));
