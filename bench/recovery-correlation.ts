@@ -15,12 +15,13 @@ import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { guaranteeSplit, PruningEnv } from '../env/pruning-env.js';
+import { PruningEnv } from '../env/pruning-env.js';
+import { holdoutSplits } from '../src/certify/holdout.js';
 import type { RecoveryConfig } from '../env/recovery.js';
 import { selectBackend } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { cloneModel, loadModel } from '../src/models/io.js';
-import { parsePruneConfig } from '../src/run/config.js';
+import { holdoutOf, parsePruneConfig } from '../src/run/config.js';
 import { envConfigOf } from '../src/run/try-and-learn.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
 
@@ -40,7 +41,7 @@ const config = parsePruneConfig({ ...JSON.parse(readFileSync(values.config, 'utf
 const data = loadDataset(values.dataset!, { seed: 0 });
 const baseline = await loadModel(values.model);
 const envConfig = envConfigOf(config);
-const guarded = { ...data, validation: guaranteeSplit(data.validation, envConfig, data.inputShape) };
+const guarded = { ...data, validation: holdoutSplits(data.validation, holdoutOf(config), data.inputShape).selection };
 const off: RecoveryConfig = { ...config.recovery, adaptiveBatchNorm: false, reconstruction: false };
 const settings: [string, RecoveryConfig][] = [
   ['none', off],
@@ -55,7 +56,7 @@ const unprunedGuarantee = await evaluateAccuracy(baseline, guarded.validation, d
 console.log(
   `# ${values.model} / ${values.dataset}, group ${groupId} (${group.producers.join(', ')}, ${group.size} filters): ${values.candidates} seeded random masks keeping 50-95%; ` +
     `scores on ${config.rewardSamples} reward images (unpruned ${(100 * envs[0].baseAccuracy).toFixed(2)}%); fine-tune ${config.finetune.imagesPerEpoch} images x ${config.finetune.epochs} at lr ${config.finetune.learningRate}, ` +
-    `BatchNorm statistics re-estimated on ${config.finetune.batchNormImages}; accuracy after it on the guarantee split (unpruned ${(100 * unprunedGuarantee).toFixed(2)}%); ${new Date().toISOString()}`,
+    `BatchNorm statistics re-estimated on ${config.finetune.batchNormImages}; accuracy after it on the selection split (unpruned ${(100 * unprunedGuarantee).toFixed(2)}%); ${new Date().toISOString()}`,
 );
 console.log(`| candidate | kept | ${settings.map(([name]) => `score: ${name}`).join(' | ')} | after fine-tuning | seconds |`);
 console.log(`|---|---|${settings.map(() => '---|').join('')}---|---|`);

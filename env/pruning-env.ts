@@ -12,13 +12,14 @@
  * gradient steps (adaptive BatchNorm, least-squares refit of the consumers:
  * ./recovery.ts), so that its score predicts its accuracy after fine-tuning.
  *
- * The reward subset is disjoint from the guarantee split (the rest of the
- * validation split), on which the run checks the tolerance after fine-tuning:
- * the guarantee is checked on images the reward never saw.
+ * The reward subset is disjoint from the selection split, on which the run
+ * makes its choices after fine-tuning, and from the certification split, on
+ * which the final model's drop is bounded (src/certify/holdout.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Dataset, Split } from '../src/data/datasets.js';
+import type { Dataset } from '../src/data/datasets.js';
 import { seededPermutation, subsetSplit } from '../src/data/datasets.js';
+import { rewardSubset } from '../src/certify/holdout.js';
 import { type CriterionName, CriterionError, criterionOf, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
@@ -54,19 +55,6 @@ export interface RewardBudget {
 
 /** Criteria whose per-filter scores the observation can carry (random carries no information). */
 const OBSERVED_CRITERIA: CriterionName[] = ['l1', 'l2', 'fpgm', 'apoz', 'mean-activation', 'taylor', 'bn-scale'];
-
-/** Indices into the validation split of the reward subset (seeded); the rest is the guarantee split. */
-export function rewardSubset(validationCount: number, config: Pick<EnvConfig, 'rewardSamples' | 'seed'>): Uint32Array {
-  const count = Math.min(config.rewardSamples, validationCount);
-  return seededPermutation(validationCount, `${config.seed}-reward-subset`).slice(0, count);
-}
-
-/** The validation images the reward never sees: the guarantee (and fine-tuning's model choice) is checked on these. */
-export function guaranteeSplit(validation: Split, config: Pick<EnvConfig, 'rewardSamples' | 'seed'>, inputShape: [number, number, number]): Split {
-  const inReward = new Set(rewardSubset(validation.count, config));
-  const rest = Array.from({ length: validation.count }, (_, i) => i).filter((i) => !inReward.has(i));
-  return subsetSplit(validation, rest, inputShape);
-}
 
 /** The cached activations for the current group: inputs of the first affected layers, per evaluation batch. */
 interface GroupCache {

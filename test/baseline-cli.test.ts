@@ -94,8 +94,11 @@ describe('autoprune baseline', () => {
     expect(status).toBe(0);
     const r = record(runsDir, stdout.trim());
     expect(r.result.probes.length).toBeGreaterThanOrEqual(1);
-    expect(stderr).toMatch(/probe 1: ratio 95\.0% -> validation [\d.]+%, drop -?[\d.]+ points: (within|beyond) tolerance/);
-    for (const probe of r.result.probes) expect(probe.withinTolerance).toBe(probe.drop <= 3);
+    expect(stderr).toMatch(/probe 1: ratio 95\.0% -> validation [\d.]+%, drop -?[\d.]+ points, upper bound [\d.]+: (within|beyond) tolerance/);
+    for (const probe of r.result.probes) expect(probe.withinTolerance).toBe(probe.upperBound <= 3);
+    // Certified on the other half of the validation images, which no probe read.
+    expect(r.result.certification.images).toBe(250);
+    expect(stderr).toMatch(/^(certified|not certified): .* on 250 images no choice has seen/m);
     expect(r.result.report.validationDrop).toBeLessThanOrEqual(3);
   });
 

@@ -46,8 +46,19 @@ describe('autoprune compare', () => {
       expect(100 * (record(runsDir, results.rows[0].runId).result.report.original.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
     }
     const csv = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error');
+    expect(csv[0]).toBe(
+      'method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error,certified,certifiedDrop,certifiedUpperBound,certificationImages,testDropLow,testDropHigh',
+    );
     expect(csv).toHaveLength(4);
+    // Every finished row is certified on the same held-out images, with its test drop's interval.
+    const held = results.holdout.certification;
+    for (const row of results.rows.slice(0, 2)) {
+      expect(row.certification.images).toBe(held);
+      const chosen = row.certification.chosen >= 0 ? row.certification.path[row.certification.chosen] : { upperBound: 0 };
+      expect(chosen.upperBound).toBeLessThanOrEqual(2);
+      expect(row.testDropInterval[0]).toBeLessThanOrEqual(row.testDropInterval[1]);
+    }
+    expect(results.unpruned.certificationAccuracy).toBeGreaterThan(0);
     expect(stderr).toMatch(
       /unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed \(below\)[\s\S]*bn-scale failed: criterion bn-scale/,
     );

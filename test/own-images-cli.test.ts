@@ -47,10 +47,11 @@ describe('your own model and images', () => {
   let trainRun: string;
 
   beforeAll(async () => {
-    await writeFolder(images, ['horizontal', 'vertical'], { train: 60, val: 60, test: 10 });
+    // 220 validation images: the agent's 10 reward images leave 105 each for the selection and the certification split.
+    await writeFolder(images, ['horizontal', 'vertical'], { train: 60, val: 110, test: 10 });
     const train = autoprune(['--runs-dir', runsDir, 'train', '--model', 'mobilenet-small', '--data', images, '--image-size', '8x8', '--epochs', '2']);
-    expect(train.stderr).toMatch(/decoded 260 images/);
-    expect(train.stderr).toMatch(/8x8x3 images, 2 classes \(horizontal, vertical\), 120 train \/ 120 validation \/ 20 test/);
+    expect(train.stderr).toMatch(/decoded 360 images/);
+    expect(train.stderr).toMatch(/8x8x3 images, 2 classes \(horizontal, vertical\), 120 train \/ 220 validation \/ 20 test/);
     expect(train.status).toBe(0);
     trainRun = train.stdout.trim();
     expect(record(runsDir, trainRun).result.classNames).toEqual(['horizontal', 'vertical']);
@@ -66,6 +67,9 @@ describe('your own model and images', () => {
       '--data',
       images,
       '--reward-samples',
+      '10',
+      // 105 images each to choose and to certify on: a bound of a few points is the finest they allow.
+      '--tolerance',
       '10',
       '--max-iterations',
       '2',
@@ -135,10 +139,10 @@ describe('your own model and images', () => {
       '--reward-samples',
       '10',
       '--validation-size',
-      '120',
+      '300',
     ]);
     expect(prune.status).toBe(1);
-    expect(prune.stderr).toMatch(/validationSize: 120 is more than the baseline's validation split \(5 images, from its train record\)/);
+    expect(prune.stderr).toMatch(/validationSize: 300 is more than the baseline's validation split \(5 images, from its train record\)/);
     expect(readdirSync(runsDir)).toHaveLength(runs);
     expect(autoprune(['--runs-dir', runsDir, 'show', train.stdout.trim()]).stdout).toContain(`model mobilenet-small, data ${flat}, seed 0`);
   }, 120_000);

@@ -19,21 +19,21 @@ describe('the package, imported by name', () => {
   }, 120_000);
 
   it('trains a LeNet-5 and prunes it with the agent, in memory, and saves the pruned model', () => {
-    // The README's API example at a tiny size: 2,000 training images, a few agent iterations.
+    // The README's API example at a tiny size: 2,000 training images, a few agent iterations; 850 images each to choose on and to certify on.
     const script = `
       import { buildZooModel, DEFAULT_TRAIN_CONFIG, loadDataset, modelCost, prune, saveModel, selectBackend, trainModel } from 'autoprune';
       await selectBackend('wasm');
-      const data = loadDataset('mnist', { validationSize: 600, trainLimit: 2000, testLimit: 500 });
+      const data = loadDataset('mnist', { validationSize: 2000, trainLimit: 2000, testLimit: 500 });
       const model = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: data.numClasses, seed: 0 });
       await trainModel(model, data, { ...DEFAULT_TRAIN_CONFIG, epochs: 1 });
       const groups = [];
       const { model: pruned, summary } = await prune(model, data, {
-        tolerance: 2, rewardSamples: 300, evalBatchSize: 300,
+        tolerance: 4, rewardSamples: 300, evalBatchSize: 300,
         agent: { maxIterations: 4, minIterations: 2, patience: 2, samplesPerIteration: 3 },
         finetune: { imagesPerEpoch: 640 }, finalFinetune: { epochs: 1, imagesPerEpoch: 640 },
       }, { onEvent: (e) => { if (e.type === 'group-done') groups.push(e.decision.kept.length); } });
       await saveModel(pruned, 'pruned');
-      console.log(JSON.stringify({ groups, before: modelCost(model), after: modelCost(pruned), report: summary.report, modelPath: summary.modelPath }));
+      console.log(JSON.stringify({ groups, before: modelCost(model), after: modelCost(pruned), report: summary.report, modelPath: summary.modelPath, certification: summary.certification }));
     `;
     writeFileSync(join(project, 'example.mjs'), script);
     const run = spawnSync('node', ['example.mjs'], { cwd: project, encoding: 'utf8' });
@@ -44,6 +44,10 @@ describe('the package, imported by name', () => {
     expect(out.after.macs).toBeLessThan(out.before.macs);
     expect(out.report.theoreticalSpeedup).toBeGreaterThan(1);
     expect(out.modelPath).toBe('model'); // the in-memory store's name, not a file
+    expect(out.certification.images).toBe(850);
+    const { chosen, path } = out.certification;
+    expect(chosen).toBeGreaterThanOrEqual(0); // a pruned model certified within the tolerance
+    expect(path[chosen].upperBound).toBeLessThanOrEqual(4);
     expect(spawnSync('ls', [join(project, 'pruned')], { encoding: 'utf8' }).stdout.split('\n')).toEqual(expect.arrayContaining(['model.json', 'weights.bin']));
     // Nothing was written where a run folder would go.
     expect(spawnSync('ls', [project], { encoding: 'utf8' }).stdout.trim().split('\n').sort()).toEqual(['example.mjs', 'node_modules', 'pruned']);

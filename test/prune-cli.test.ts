@@ -193,7 +193,7 @@ describe('autoprune prune / resume', () => {
         '--data-dir',
         LARGER_IMAGES,
         '--validation-size',
-        '110',
+        '210',
         '--reward-samples',
         '10',
       ],
@@ -208,7 +208,7 @@ describe('autoprune prune / resume', () => {
     // Checked before a baseline is trained for the data (12 validation images here).
     [
       ['prune', '--model', 'vgg-small', '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--reward-samples', '100'],
-      /rewardSamples: the validation split has 12 images, and 100 of them for the reward leave fewer than 100 to check the tolerance on; give at least 101 validation images \(a val\/ folder, or --validation-size when the baseline is trained\)/,
+      /the validation split has 12 images: 12 for the reward subset leave 0 for selection and 0 for certification, and each needs at least 100; give at least 300 validation images \(a val\/ folder, or --validation-size when the baseline is trained\)/,
     ],
   ])('rejects %j clearly', (args, message) => {
     const { status, stderr } = autoprune([...common, ...args]);

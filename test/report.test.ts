@@ -196,7 +196,15 @@ describe('report.html', () => {
       /^FLOPs: a tie, 4\.90x against 4\.90x for l1 \(local\) /,
     );
     // A criterion whose search the probe cap stopped before its resolution is named: the baseline is coarser than claimed.
-    const probe = (ratio: number, withinTolerance: boolean) => ({ probe: 1, ratio, validationAccuracy: 0.99, drop: 0, withinTolerance, steps: [] });
+    const probe = (ratio: number, withinTolerance: boolean) => ({
+      probe: 1,
+      ratio,
+      validationAccuracy: 0.99,
+      drop: 0,
+      upperBound: 0.5,
+      withinTolerance,
+      steps: [],
+    });
     const variant = (probes: ReturnType<typeof probe>[]) => ({
       ranking: 'local' as const,
       ratio: 0,

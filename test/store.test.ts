@@ -9,13 +9,13 @@ describe('the in-memory run store', () => {
     await selectBackend('wasm');
   });
 
-  it('keeps copies (the latest checkpoint only, and the final model) and frees them on dispose', async () => {
+  it('keeps copies (every checkpoint, for certification, and the final model) and frees them on dispose', async () => {
     const model = buildZooModel('lenet5', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
     const before = tf.memory().numTensors;
     const store = new MemoryStore({});
-    for (const name of ['checkpoints/group-0', 'checkpoints/group-1', 'model']) expect(await store.saveModel(model, name)).toBe(name);
-    expect([...store.models.keys()]).toEqual(['checkpoints/group-1', 'model']);
-    await expect(store.loadModel('checkpoints/group-0')).rejects.toThrow(/no model "checkpoints\/group-0"/);
+    for (const name of ['checkpoints/group-0', 'checkpoints/group-1', 'model', 'model']) expect(await store.saveModel(model, name)).toBe(name);
+    expect([...store.models.keys()]).toEqual(['checkpoints/group-0', 'checkpoints/group-1', 'model']);
+    await expect(store.loadModel('checkpoints/group-2')).rejects.toThrow(/no model "checkpoints\/group-2"/);
     const copy = await store.loadModel('model');
     expect(copy).not.toBe(store.models.get('model'));
     const [original, loaded] = [model.getWeights()[0], copy.getWeights()[0]];

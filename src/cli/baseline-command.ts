@@ -8,6 +8,7 @@ import {
   type HeuristicConfig,
   type HeuristicEvent,
   type ProbeRecord,
+  DEFAULT_SEARCH,
   prunableSizes,
   pruneToRatio,
   pruneToTolerance,
@@ -23,6 +24,9 @@ import { guardRun, modelShortName, Run } from '../runs/records.js';
 import type { BaselineResult } from '../runs/results.js';
 import type { ProgressLog } from './log.js';
 import { percent } from '../report/text.js';
+import { Certifier, uncertifiedNumbers } from '../certify/check.js';
+import { describeCertification, finalCertified } from '../certify/certification.js';
+import { holdoutSplits } from '../certify/holdout.js';
 
 export interface BaselineOptions extends ModelSourceOptions {
   heuristic: HeuristicConfig;
@@ -51,7 +55,7 @@ export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
     case 'probe-done': {
       const p = event.probe;
       log.line(
-        `probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${percent(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`,
+        `probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${percent(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points, upper bound ${p.upperBound.toFixed(2)}: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`,
       );
       break;
     }
@@ -62,6 +66,8 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);
+  // No reward subset here: the validation split is halved into selection (the search's choices) and certification.
+  const holdout = holdoutSplits(data.validation, { rewardSamples: 0, seed: options.heuristic.seed }, data.inputShape);
   const target = options.search
     ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
     : `ratio ${options.ratio}`;
@@ -90,21 +96,46 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
   };
   try {
     return await guardRun(run, async () => {
+      const selectionData = { ...data, validation: holdout.selection };
       const outcome = options.search
-        ? await pruneToTolerance(model, data, options.heuristic, options.search, emit)
-        : { ...(await pruneToRatio(model, data, options.heuristic, options.ratio!, emit)), ratio: options.ratio! };
+        ? await pruneToTolerance(model, selectionData, options.heuristic, options.search, emit)
+        : { ...(await pruneToRatio(model, selectionData, options.heuristic, options.ratio!, emit)), ratio: options.ratio!, path: [] };
       const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
-      roundTripWeights(outcome.model, weightsDtype); // the report measures the model as it is saved
-      const report = await pruneReport(model, outcome.model, data, { originalPath: source, weightsDtype });
-      const modelPath = await saveModel(outcome.model, join(run.dir, 'model'), weightsDtype);
+      const confidence = options.search?.confidence ?? DEFAULT_SEARCH.confidence!;
+      // The models are certified, reported and saved as they are saved (quantized where the baseline's weights are).
+      for (const m of [outcome.model, ...outcome.path.map((p) => p.model)]) roundTripWeights(m, weightsDtype);
+      // A tolerance search certifies its path; a fixed ratio has no tolerance to certify.
+      const certification =
+        options.search === undefined
+          ? undefined
+          : await (await Certifier.create(model, holdout.certification, data.inputShape, { tolerance: options.search.tolerance, confidence })).certify([
+              ...outcome.path,
+              { label: 'final', model: outcome.model },
+            ]);
+      const certified =
+        certification === undefined || finalCertified(certification)
+          ? outcome.model
+          : certification.chosen >= 0
+            ? outcome.path[certification.chosen].model
+            : model;
+      const report = await pruneReport(model, certified, selectionData, { originalPath: source, weightsDtype, confidence });
+      const modelPath = await saveModel(certified, join(run.dir, 'model'), weightsDtype);
+      const uncertified =
+        certification === undefined || certified === outcome.model
+          ? undefined
+          : {
+              modelPath: await saveModel(outcome.model, join(run.dir, 'uncertified'), weightsDtype),
+              ...(await uncertifiedNumbers(outcome.model, model, selectionData, certification)),
+            };
       await run.update((r) => {
-        r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath };
+        r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath, certification, uncertified };
       });
       await run.finish('done');
       log.line(`pruned ${(100 * outcome.ratio).toFixed(1)}% of the prunable channels`);
+      if (certification !== undefined) log.line(describeCertification(certification));
       for (const line of formatReport(report)) log.line(line);
-      log.line(`saved ${modelPath}`);
-      outcome.model.dispose();
+      log.line(`saved ${modelPath}${uncertified === undefined ? '' : ` (the uncertified final model: ${uncertified.modelPath})`}`);
+      for (const m of [outcome.model, ...outcome.path.map((p) => p.model)]) m.dispose();
       return run;
     });
   } finally {

@@ -2,6 +2,7 @@
  * What the dashboard shows, as a pure fold over the run's events: the ink
  * component only renders this state, so the bookkeeping is tested on its own.
  */
+import { describeCertification } from '../certify/certification.js';
 import { percent } from '../report/text.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 
@@ -151,7 +152,12 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         paramsReduction: r.compressionRatio,
         finetune: undefined,
         done: {
-          lines: [`test accuracy ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)} points)`, `saved ${event.summary.modelPath}`],
+          lines: [
+            describeCertification(event.summary.certification),
+            `test accuracy ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop.toFixed(2)} points${r.testDropInterval === undefined ? '' : `, interval ${r.testDropInterval[0].toFixed(2)} to ${r.testDropInterval[1].toFixed(2)}`})`,
+            `saved ${event.summary.modelPath}`,
+            ...(event.summary.uncertified === undefined ? [] : [`kept the uncertified final model: ${event.summary.uncertified.modelPath}`]),
+          ],
         },
       };
     }

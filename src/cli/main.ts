@@ -20,6 +20,7 @@ import { plural } from '../report/text.js';
 import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
+import { HoldoutError } from '../certify/holdout.js';
 import { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
 import { baselineCommand } from './baseline-command.js';
 import { logEvent } from './prune-command.js';
@@ -50,6 +51,7 @@ const USER_ERRORS = [
   CriterionError,
   UsageError,
   ConfigError,
+  HoldoutError,
   ReportPathError,
   ScoringError,
 ];

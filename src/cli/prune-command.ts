@@ -1,4 +1,5 @@
 /** `autoprune prune` and `autoprune resume` as lines: the run's events in plain text (the run itself is src/run/prune-run.ts). */
+import { describeCertification } from '../certify/certification.js';
 import { formatReport } from '../prune/report.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 import type { ProgressLog } from './log.js';
@@ -10,7 +11,7 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
     case 'run-start':
       log.line(
         `try-and-learn on ${event.model} / ${event.dataset}: tolerance ${plural(event.tolerance, 'point')}, seed ${event.seed}, ${plural(event.groups.length, 'group')}, ` +
-          `unpruned accuracy on the guarantee split (the validation images the reward never sees) ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
+          `unpruned accuracy on the selection split (where every choice is made; the reward's and the certification's images are apart) ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
       );
       break;
     case 'group-start':
@@ -39,17 +40,19 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
         `group ${d.groupId}: kept ${d.kept.length}/${d.size} (agent ${d.agentKept} after ${d.iterations.length} iterations, ${d.converged ? 'converged' : 'not converged'}; ` +
           (d.probes.length === 0
             ? 'no probe: the group stays whole); '
-            : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over the allowed drop of ${d.allowedDrop.toFixed(2)}); `) +
+            : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over this group's budget (${d.allowedDrop.toFixed(2)} of the room the bound leaves); `) +
           `validation ${percent(d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
       );
       break;
     }
     case 'run-done':
+      log.line(describeCertification(event.summary.certification));
       for (const line of formatReport(event.summary.report)) log.line(line);
       log.line(
         `agent search: ${event.summary.evaluationsPerSecond.toFixed(1)} candidate networks/s (${event.summary.candidateImagesPerSecond.toFixed(0)} images/s); whole run ${(event.summary.seconds / 60).toFixed(1)} min`,
       );
       log.line(`saved ${event.summary.modelPath}`);
+      if (event.summary.uncertified !== undefined) log.line(`kept the uncertified final model: ${event.summary.uncertified.modelPath}`);
       break;
     case 'error':
       break;

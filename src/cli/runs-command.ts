@@ -1,6 +1,7 @@
 /** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { type Certification, certifiedCheck, describeCertification, finalCertified } from '../certify/certification.js';
 import { methodLabel, mostFlopsRemoved } from '../compare/results.js';
 import { formatTable, percent, plural } from '../report/text.js';
 import { effectiveStatus, modelShortName, type UnreadableRun } from '../runs/records.js';
@@ -19,10 +20,17 @@ export function headline(record: ListedRunRecord): string {
     case 'baseline': {
       const r = record.result.report;
       if (r !== undefined)
-        return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, test ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop?.toFixed(2) ?? '-'})`;
+        return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, ${certifiedText(record.result.certification)}test ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop?.toFixed(2) ?? '-'})`;
       return record.command === 'prune' ? `${plural(record.result.groups?.length ?? 0, 'group')} finished` : '-';
     }
   }
+}
+
+/** "certified drop 0.41 (<= 0.83), " for a run that certified its model ("fallback" when its final model did not). */
+function certifiedText(c: Certification | undefined): string {
+  if (c === undefined) return '';
+  const check = certifiedCheck(c);
+  return `certified drop ${check.drop.toFixed(2)} (<= ${check.upperBound.toFixed(2)})${finalCertified(c) ? '' : ` from a fallback (${check.label})`}, `;
 }
 
 function compareHeadline(rows: ListedRows): string {
@@ -86,6 +94,8 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
     `result: ${headline(record)}`,
   ];
   const groups = record.command === 'prune' ? (record.result.groups ?? []) : [];
+  const certification = record.command === 'prune' || record.command === 'baseline' ? record.result.certification : undefined;
+  if (certification !== undefined) lines.push(describeCertification(certification));
   for (const g of groups)
     lines.push(
       `  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size} (agent ${g.agentKept}${g.relaxed > 0 ? `, ${g.relaxed} count-search probes` : ''})`,
@@ -95,7 +105,7 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
     lines.push(
       r.status === 'failed'
         ? `  ${r.method}: failed: ${r.error}`
-        : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${percent(r.validationAccuracy)}, test ${percent(r.testAccuracy)}`,
+        : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${percent(r.validationAccuracy)}, ${certifiedText(r.certification)}test ${percent(r.testAccuracy)}`,
     );
   }
   lines.push(...runFiles(record, dir));

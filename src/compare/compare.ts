@@ -22,6 +22,7 @@ import {
   describeResolution,
   type FinetuneProgress,
   type HeuristicEvent,
+  plannedLooks,
   prunableSizes,
   pruneToTolerance,
   type Ranking,
@@ -32,12 +33,15 @@ import {
 import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
 import { roundTripWeights } from '../models/quantize.js';
-import { checkPrunable } from '../prune/graph.js';
+import { buildGraph, checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
 import { checkWritable, writeReport } from '../report/report-html.js';
-import { checkRewardSamples, type PruneConfig, parsePruneConfig } from '../run/config.js';
-import type { GroupDecision, PruneResult, RunEvent } from '../run/try-and-learn.js';
+import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { Certifier, type PathModel, uncertifiedNumbers } from '../certify/check.js';
+import { certifiedCheck, finalCertified, type UncertifiedModel } from '../certify/certification.js';
+import { holdoutSplits } from '../certify/holdout.js';
+import { agentLooks, type GroupDecision, type PruneResult, type RunEvent } from '../run/try-and-learn.js';
 import {
   checkResumable,
   deferredStopSignal,
@@ -53,7 +57,16 @@ import {
 } from '../runs/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
-import { loadRecordedData, pruneLoaded, type RunContext, recordedBaseline, resumeRun, withFieldsOfItsVersion } from '../run/prune-run.js';
+import {
+  checkCertifiedVersion,
+  holdoutAdvice,
+  loadRecordedData,
+  pruneLoaded,
+  type RunContext,
+  recordedBaseline,
+  resumeRun,
+  withFieldsOfItsVersion,
+} from '../run/prune-run.js';
 import {
   type AgentGroupHistory,
   betterRanking,
@@ -75,18 +88,19 @@ import { openRun } from '../runs/results.js';
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
   const table = formatTable(
-    ['method', 'FLOPs reduction', 'compression', 'measured speedup (256)', 'validation', 'test', 'time', 'ranking'],
+    ['method', 'FLOPs reduction', 'compression', 'measured speedup (256)', 'validation', 'certified drop (bound)', 'test', 'time', 'ranking'],
     [
-      ['unpruned', '1.00x', '1.00x', '1.00x', percent(base.validation), percent(base.test), '-', ''],
+      ['unpruned', '1.00x', '1.00x', '1.00x', percent(base.validation), '-', percent(base.test), '-', ''],
       ...rows.map((r) =>
         r.status === 'failed'
-          ? [r.method, 'failed (below)', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
+          ? [r.method, 'failed (below)', '', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
           : [
               r.method,
               times(r.theoreticalSpeedup),
               times(r.compressionRatio),
               times(r.measuredSpeedupBatch256),
               percent(r.validationAccuracy),
+              certifiedCell(r),
               percent(r.testAccuracy),
               `${r.seconds.toFixed(0)} s`,
               r.ranking ?? '',
@@ -95,7 +109,15 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
     ],
   );
   const failures = rows.filter((r) => r.status === 'failed').map((r) => `${r.method} failed: ${r.error}`);
-  return [table, ...failures].join('\n');
+  const fallbacks = rows.filter((r) => r.uncertified !== undefined).map((r) => `${r.method}: ${r.uncertified!.reason}`);
+  return [table, ...failures, ...fallbacks].join('\n');
+}
+
+/** "0.41 (<= 0.83)": the certified model's drop and upper bound on the certification split; "*" marks a fallback from an uncertified final model. */
+function certifiedCell(r: ResultRow): string {
+  if (r.certification === undefined) return '-';
+  const check = certifiedCheck(r.certification);
+  return `${check.drop.toFixed(2)} (<= ${check.upperBound.toFixed(2)})${finalCertified(r.certification) ? '' : ' *'}`;
 }
 
 export interface CompareOptions {
@@ -157,7 +179,13 @@ async function runAgent(
       )
   ).finally(view.close);
   const result = child.record.result;
-  if (child.record.status !== 'done' || result.report === undefined || result.groups === undefined || result.modelPath === undefined)
+  if (
+    child.record.status !== 'done' ||
+    result.report === undefined ||
+    result.groups === undefined ||
+    result.modelPath === undefined ||
+    result.certification === undefined
+  )
     throw new Error(`prune run ${child.id} ended ${child.record.status}`);
   // A resumed agent's time is its run's over every attempt, not this one's.
   const seconds = earlier !== undefined && result.summary !== undefined ? { seconds: result.summary.seconds } : {};
@@ -176,6 +204,8 @@ async function runAgent(
         label: `after group ${g.groupId}`,
       })),
       agent: agentHistory(result.groups),
+      certification: result.certification,
+      ...(result.uncertified && { uncertified: result.uncertified }),
     };
   } finally {
     pruned.dispose();
@@ -192,10 +222,13 @@ async function continueAgentRun(dir: string, context: RunContext): Promise<Run<P
 /** What every hand-made method works from. */
 interface BaselineInputs {
   options: CompareOptions;
+  /** The data, its validation split the selection split (the reward subset and the certification split left out). */
   data: Dataset;
   baseline: tf.LayersModel;
   /** The baseline's accuracy, cost and latency, taken once. */
   unpruned: ModelSummary;
+  /** The certification split, against the baseline's answers there. */
+  certifier: Certifier;
   runDir: string;
   context: RunContext;
 }
@@ -226,15 +259,18 @@ async function describeVariant(ranking: Ranking, found: ToleranceResult, { data,
 
 /**
  * The same final fine-tune the agent's model gets (kept only if it improves
- * validation accuracy, and only when something was pruned); then the model is
- * saved as models/<method>/ and reported. Disposes `model`.
+ * validation accuracy, and only when something was pruned); then the path,
+ * least pruned first and the final model last, is certified; the certified
+ * model is saved as models/<method>/ and reported, and a final model that
+ * did not certify as models/<method>-uncertified/. Disposes `model` and the path.
  */
 async function finishBaseline(
   method: Method,
   model: tf.LayersModel,
   validationAccuracy: number,
   pruned: boolean,
-  { options, data, baseline, unpruned, runDir }: BaselineInputs,
+  path: PathModel[],
+  { options, data, baseline, unpruned, certifier, runDir }: BaselineInputs,
 ): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const { config } = options;
   if (pruned && config.finalFinetune.epochs > 0) {
@@ -248,17 +284,34 @@ async function finishBaseline(
     }
   }
   try {
-    if (config.weightsDtype !== undefined) roundTripWeights(model, config.weightsDtype); // the report measures the model as it is saved
-    const modelPath = await saveModel(model, join(runDir, 'models', method), config.weightsDtype);
+    // Every model is certified and reported as it is saved.
+    if (config.weightsDtype !== undefined) for (const m of [model, ...path.map((p) => p.model)]) roundTripWeights(m, config.weightsDtype);
+    const certification = pruned ? await certifier.certify([...path, { label: 'final', model }]) : await certifier.certify([]);
+    const { chosen } = certification;
+    const certified = !pruned || finalCertified(certification) ? model : chosen >= 0 ? path[chosen].model : baseline;
+    const modelPath = await saveModel(certified, join(runDir, 'models', method), config.weightsDtype);
+    const uncertified: UncertifiedModel | undefined =
+      certified === model
+        ? undefined
+        : {
+            modelPath: await saveModel(model, join(runDir, 'models', `${method}-uncertified`), config.weightsDtype),
+            ...(await uncertifiedNumbers(model, baseline, data, certification)),
+          };
     return {
-      report: await pruneReport(baseline, model, data, { before: unpruned, weightsDtype: config.weightsDtype }),
+      report: await pruneReport(baseline, certified, data, { before: unpruned, weightsDtype: config.weightsDtype, confidence: config.confidence }),
       modelPath,
-      layers: layerWidths(baseline, model),
+      layers: layerWidths(baseline, certified),
+      certification,
+      ...(uncertified && { uncertified }),
     };
   } finally {
     model.dispose();
+    for (const p of path) p.model.dispose();
   }
 }
+
+/** Tolerance checks a criterion's search plans on the selection split: both rankings' probes, each epoch of each fine-tune. */
+const criterionLooks = (options: CompareOptions) => RANKINGS.length * plannedLooks(options.probes, options.config.finetune);
 
 /**
  * A criterion's tolerance search with local and with global ranking (same
@@ -272,7 +325,14 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
   checkCriterion(baseline, heuristic, data);
   const groupSizes = prunableSizes(baseline);
   context.log.line(`  ${method}: bisection to ${describeResolution(groupSizes)}, with local and with global ranking`);
-  const search = { ...DEFAULT_SEARCH, tolerance: config.tolerance, maxProbes: options.probes, resolution: searchResolution(groupSizes) };
+  const search = {
+    ...DEFAULT_SEARCH,
+    tolerance: config.tolerance,
+    confidence: config.confidence,
+    looks: criterionLooks(options),
+    maxProbes: options.probes,
+    resolution: searchResolution(groupSizes),
+  };
   const searches: { found: ToleranceResult; variant: RankingVariant }[] = [];
   for (const ranking of RANKINGS) {
     const label = `${method} (${ranking})`;
@@ -292,13 +352,13 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
       );
   }
   const chosen = betterRanking(searches.map((s) => s.variant));
-  for (const { found, variant } of searches) if (variant !== chosen) found.model.dispose();
+  for (const { found, variant } of searches) if (variant !== chosen) for (const m of [found.model, ...found.path.map((p) => p.model)]) m.dispose();
   const { found } = searches.find((s) => s.variant === chosen)!;
   context.log.line(
     `  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`,
   );
   return {
-    ...(await finishBaseline(method, found.model, found.validationAccuracy, found.ratio > 0, inputs)),
+    ...(await finishBaseline(method, found.model, found.validationAccuracy, found.ratio > 0, found.path, inputs)),
     ranking: chosen.ranking,
     variants: searches.map((s) => s.variant),
     tradeOff: chosen.probes.map((p) => ({
@@ -335,9 +395,15 @@ async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow
       );
     }
   };
-  const found = await pruneBySensitivity(baseline, data, settings, { tolerance: config.tolerance, maxProbes: options.probes }, onEvent);
+  const search = {
+    tolerance: config.tolerance,
+    confidence: config.confidence,
+    looks: plannedLooks(options.probes, config.finetune),
+    maxProbes: options.probes,
+  };
+  const found = await pruneBySensitivity(baseline, data, settings, search, onEvent);
   return {
-    ...(await finishBaseline('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, inputs)),
+    ...(await finishBaseline('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, found.path, inputs)),
     tradeOff: found.probes.map((p) => ({
       flopsReduction: unpruned.macs / p.macs,
       validationAccuracy: p.validationAccuracy,
@@ -358,20 +424,27 @@ export async function compare(requested: CompareOptions, context: RunContext): P
     source,
     splitSeed,
     scaling,
+    validationSize,
   } = await trainedModelAndData(
     {
       ...requestedConfig,
       runsDir: requested.runsDir,
-      // Before a baseline is trained for it: the agent's reward subset must leave validation images for the guarantee.
-      checkData: (loaded) => requested.methods.includes('rl') && checkRewardSamples(requestedConfig, loaded.validation.count),
+      // Before a baseline is trained for it: the validation split must hold the reward subset, a selection and a certification split.
+      checkData: (loaded) => checkHoldout(requestedConfig, loaded.validation.count),
     },
     backend,
     log,
   );
   // Every method, and a resumed agent run, uses the baseline's split and scaling.
-  const options = { ...requested, config: { ...requestedConfig, splitSeed, scaling, weightsDtype: requestedConfig.weightsDtype ?? weightsDtypeOf(source) } };
+  const options = {
+    ...requested,
+    config: { ...requestedConfig, splitSeed, scaling, validationSize, weightsDtype: requestedConfig.weightsDtype ?? weightsDtypeOf(source) },
+  };
   const { config, methods } = options;
   checkPrunable(baseline, source);
+  const looks = Math.max(criterionLooks(options), methods.includes('rl') ? agentLooks(config, buildGraph(baseline).prunableGroups().length) : 0);
+  const advice = await holdoutAdvice(baseline, data, config, looks);
+  if (advice !== undefined) log.line(advice);
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
@@ -398,6 +471,7 @@ export async function resumeCompare(
   if (reportPath !== undefined) checkWritable(reportPath);
   const run = await openRun(context.runsDir, runId, 'compare', 'can be resumed');
   checkResumable(run.record, context.backend.name);
+  checkCertifiedVersion(runId, run.record.config);
   const { methods, jobs: recordedJobs, probes, ...recorded } = run.record.config;
   const file = `${run.dir}/run.json`;
   if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !(METHODS as readonly unknown[]).includes(m)))
@@ -447,8 +521,15 @@ async function runMethods(
   // From here on, a signal or an error is recorded in the run (guardRun).
   try {
     return await guardRun(run, async () => {
+      // Every method chooses on the selection split and is certified on the certification split, the same images for all.
+      const holdout = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
+      const selectionData: Dataset = { ...data, validation: holdout.selection };
+      const certifier = await Certifier.create(baseline, holdout.certification, data.inputShape, {
+        tolerance: config.tolerance,
+        confidence: config.confidence,
+      });
       // The baseline's accuracy, cost and latency, taken once for every method's report.
-      const unpruned = await summariseModel(baseline, data, { path: source, latency: false });
+      const unpruned = await summariseModel(baseline, selectionData, { path: source, latency: false });
       const results: CompareResults = {
         baseline: source,
         model: config.model,
@@ -457,7 +538,14 @@ async function runMethods(
         tolerance: config.tolerance,
         seed: config.seed,
         backend: backend.name,
-        unpruned: { validationAccuracy: unpruned.validationAccuracy, testAccuracy: unpruned.testAccuracy, macs: unpruned.macs, params: unpruned.params },
+        unpruned: {
+          validationAccuracy: unpruned.validationAccuracy,
+          certificationAccuracy: certifier.baseAccuracy,
+          testAccuracy: unpruned.testAccuracy,
+          macs: unpruned.macs,
+          params: unpruned.params,
+        },
+        holdout: { selection: holdout.selection.count, certification: holdout.certification.count, confidence: config.confidence },
         rows: [...finished],
       };
       // Rows in the order the methods were named, whatever order they finish in.
@@ -472,7 +560,7 @@ async function runMethods(
         log.line(`== ${method}`);
         const started = performance.now();
         try {
-          const inputs = { options, data, baseline, unpruned, runDir: run.dir, context };
+          const inputs = { options, data: selectionData, baseline, unpruned, certifier, runDir: run.dir, context };
           const { report, ...details } =
             method === 'rl'
               ? await runAgent(options, { data, baseline, source, run }, context)

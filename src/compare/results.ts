@@ -8,6 +8,7 @@ import { CRITERIA } from '../heuristics/criteria.js';
 import type { ProbeRecord, Ranking } from '../heuristics/pipeline.js';
 import type { SensitivityCurve, SensitivityProbe } from '../heuristics/sensitivity.js';
 import type { LayerWidth, PruneReport } from '../prune/report.js';
+import { type Certification, certifiedCheck, finalCertified, pairedDifference, type UncertifiedModel } from '../certify/certification.js';
 import { RunError } from '../runs/records.js';
 
 export const METHODS = ['rl', ...CRITERIA, 'sensitivity'] as const;
@@ -74,7 +75,13 @@ export interface ResultRow {
   measuredSpeedupBatch256?: number;
   validationAccuracy?: number;
   testAccuracy?: number;
+  /** The test drop's two-sided interval (points; paired against the unpruned model). */
+  testDropInterval?: [number, number];
   seconds: number;
+  /** The method's path certified on the certification split; the row's numbers are those of the certified model. */
+  certification?: Certification;
+  /** The method's own final model when it did not certify (the row is then its certified fallback). */
+  uncertified?: UncertifiedModel;
   /** Where the method's pruned model was saved. */
   modelPath?: string;
   /** The prune run of the rl method. */
@@ -102,6 +109,7 @@ export function fromReport(method: Method, report: PruneReport, seconds: number,
     measuredSpeedupBatch256: report.measuredSpeedup.batch256,
     validationAccuracy: report.pruned.validationAccuracy,
     testAccuracy: report.pruned.testAccuracy,
+    ...(report.testDropInterval && { testDropInterval: report.testDropInterval }),
     seconds,
     ...details,
   };
@@ -119,9 +127,24 @@ const CSV_COLUMNS: (keyof ResultRow)[] = [
   'error',
 ];
 
+/** Columns derived from a row's certification and test interval. */
+const CERTIFICATION_COLUMNS: [string, (r: ResultRow) => unknown][] = [
+  [
+    'certified',
+    (r) => (r.certification === undefined ? undefined : finalCertified(r.certification) ? 'final' : `fallback: ${certifiedCheck(r.certification).label}`),
+  ],
+  ['certifiedDrop', (r) => r.certification && certifiedCheck(r.certification).drop],
+  ['certifiedUpperBound', (r) => r.certification && certifiedCheck(r.certification).upperBound],
+  ['certificationImages', (r) => r.certification?.images],
+  ['testDropLow', (r) => r.testDropInterval?.[0]],
+  ['testDropHigh', (r) => r.testDropInterval?.[1]],
+];
+
 export function toCsv(rows: ResultRow[]): string {
   const cell = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
-  return [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+  const header = [...CSV_COLUMNS, ...CERTIFICATION_COLUMNS.map(([name]) => name)];
+  const line = (r: ResultRow) => [...CSV_COLUMNS.map((c) => cell(r[c])), ...CERTIFICATION_COLUMNS.map(([, value]) => cell(value(r)))].join(',');
+  return [header.join(','), ...rows.map(line)].join('\n') + '\n';
 }
 
 /** The one that removed the most FLOPs; on a tie the more accurate on validation, then the first. */
@@ -189,7 +212,40 @@ export function verdict(rows: ResultRow[]): string | undefined {
   const coarse = cutShortSearches(baselines);
   const caveat =
     coarse.length > 0 ? [`but the search of ${coarse.join(', ')} stopped at its probe cap, coarser than its resolution (more --probes would be fairer)`] : [];
-  return [contest('FLOPs', (r) => r.theoreticalSpeedup!, best), contest('params', (r) => r.compressionRatio!, mostParams), accuracy, ...caveat].join('; ');
+  return [
+    contest('FLOPs', (r) => r.theoreticalSpeedup!, best),
+    contest('params', (r) => r.compressionRatio!, mostParams),
+    accuracy,
+    ...certificationVerdict(agent, best, finished),
+    ...caveat,
+  ].join('; ');
+}
+
+/**
+ * What certification adds to the verdict: the rows whose own final model did
+ * not certify (each row is its certified model), and whether the agent's and
+ * the best baseline's accuracies on the certification images differ by more
+ * than chance (paired, two-sided interval at the run's confidence).
+ */
+function certificationVerdict(agent: ResultRow, best: ResultRow, rows: ResultRow[]): string[] {
+  const parts: string[] = [];
+  const fellBack = rows.filter((r) => r.certification !== undefined && !finalCertified(r.certification));
+  if (fellBack.length > 0)
+    parts.push(
+      `not certified as pruned, so the row is the last certified model of its path: ${fellBack.map((r) => `${methodLabel(r)} (${certifiedCheck(r.certification!).label})`).join(', ')}`,
+    );
+  if (agent.certification !== undefined && best.certification !== undefined) {
+    const { confidence } = agent.certification;
+    const { difference, interval, distinguishable } = pairedDifference(agent.certification, best.certification, confidence);
+    const range = `${+(100 * confidence).toFixed(1)}% interval ${interval[0].toFixed(2)} to ${interval[1].toFixed(2)}`;
+    const sign = difference >= 0 ? '+' : '';
+    parts.push(
+      distinguishable
+        ? `certification accuracy: the agent ${sign}${difference.toFixed(2)} points against ${methodLabel(best)} (${range})`
+        : `certification accuracy: the agent and ${methodLabel(best)} differ by ${sign}${difference.toFixed(2)} points, less than chance explains (${range})`,
+    );
+  }
+  return parts;
 }
 
 /** What a compare run records (run.json's result) as its methods finish; results.json holds the whole table. */
@@ -210,7 +266,10 @@ export interface CompareResults {
   tolerance: number;
   seed: number;
   backend: string;
-  unpruned: { validationAccuracy: number; testAccuracy: number; macs: number; params: number };
+  /** validationAccuracy: on the selection split (where every choice is made); certificationAccuracy: on the certification split. */
+  unpruned: { validationAccuracy: number; certificationAccuracy?: number; testAccuracy: number; macs: number; params: number };
+  /** Images of the selection and certification splits, and the confidence of every bound. */
+  holdout?: { selection: number; certification: number; confidence: number };
   rows: ResultRow[];
 }
 

@@ -10,7 +10,9 @@ import { cloneModel } from '../models/io.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { pruneModel, type KeepPlan } from '../prune/surgery.js';
-import { DEFAULT_BATCHNORM_IMAGES, evaluateAccuracy, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
+import { DEFAULT_BATCHNORM_IMAGES, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
+import type { PathModel } from '../certify/check.js';
+import { SelectionCheck } from '../certify/check.js';
 import { type Criterion, type CriterionName, CriterionError, criterionOf, type GroupScores, scoreGroups, topChannels } from './criteria.js';
 
 export const RANKINGS = ['local', 'global'] as const;
@@ -248,8 +250,10 @@ export interface ProbeRecord {
   probe: number;
   ratio: number;
   validationAccuracy: number;
-  /** Validation accuracy drop in points against the unpruned model. */
+  /** Validation accuracy drop in points against the unpruned model, and its upper confidence bound (the search's per-look confidence). */
   drop: number;
+  upperBound: number;
+  /** The bound is within the tolerance. */
   withinTolerance: boolean;
   steps: StepRecord[];
 }
@@ -265,11 +269,17 @@ export interface ToleranceResult {
   validationAccuracy: number;
   steps: StepRecord[];
   probes: ProbeRecord[];
+  /** The probes accepted before the best one, least pruned first, as models: the path certification walks (the caller disposes them). */
+  path: PathModel[];
 }
 
 export interface ToleranceSearch {
-  /** Accuracy points the pruned model may lose on validation data. */
+  /** Accuracy points the pruned model may lose on validation data: a probe is within it when its drop's upper confidence bound is. */
   tolerance: number;
+  /** Confidence of the search's claim that no accepted probe loses more than the tolerance (default 0.95). */
+  confidence?: number;
+  /** Tolerance checks the bound is corrected for (Bonferroni); default maxProbes x the fine-tune's epochs, since each epoch's model may be the one kept. */
+  looks?: number;
   /** Largest share of channels tried. */
   maxRatio: number;
   /** Cap on bisection probes (each prunes the original model and fine-tunes); the search usually stops earlier, at the resolution. */
@@ -278,7 +288,24 @@ export interface ToleranceSearch {
   resolution?: number;
 }
 
-export const DEFAULT_SEARCH: ToleranceSearch = { tolerance: 1, maxRatio: 0.95, maxProbes: 12 };
+export const DEFAULT_SEARCH: ToleranceSearch = { tolerance: 1, confidence: 0.95, maxRatio: 0.95, maxProbes: 12 };
+
+/** The looks a search of `maxProbes` plans: every probe, and every epoch of its fine-tune (the best one is kept). */
+export const plannedLooks = (maxProbes: number, finetune: Pick<TrainConfig, 'epochs'>) => maxProbes * Math.max(1, finetune.epochs);
+
+/** The selection check of a tolerance search on `data.validation`, against the unpruned `model`. */
+export function selectionCheckOf(
+  model: tf.LayersModel,
+  data: Dataset,
+  search: Pick<ToleranceSearch, 'tolerance' | 'confidence' | 'looks' | 'maxProbes'>,
+  finetune: TrainConfig,
+) {
+  return SelectionCheck.create(model, data.validation, data.inputShape, {
+    tolerance: search.tolerance,
+    confidence: search.confidence ?? 0.95,
+    looks: search.looks ?? plannedLooks(search.maxProbes, finetune),
+  });
+}
 
 /** Finer than this a ratio search is not worth its probes. */
 const FINEST_RESOLUTION = 0.01;
@@ -342,44 +369,42 @@ export interface Attempt {
 export interface AttemptOutcome<A extends Attempt> {
   value: number;
   attempt: A;
-  /** Validation accuracy points lost against the unpruned model. */
+  /** Validation accuracy points lost against the unpruned model, and the upper confidence bound on them. */
   drop: number;
+  upperBound: number;
   withinTolerance: boolean;
 }
 
 /**
- * A tolerance search: bisection for the largest value whose attempt loses at
- * most `tolerance` validation points. `onProbe` sees every attempt; the best
- * one is returned (undefined when none fitted) and every other model disposed.
+ * A tolerance search: bisection for the largest value whose attempt's drop
+ * has its upper confidence bound within the tolerance (`check`). `onProbe`
+ * sees every attempt; the accepted ones are returned in the order they were
+ * accepted (each prunes more than the one before; the last is the best) and
+ * every other model is disposed.
  */
 export async function largestWithinTolerance<A extends Attempt>(
-  baseAccuracy: number,
-  tolerance: number,
+  check: SelectionCheck,
   bisection: Bisection,
   attempt: (value: number) => Promise<A>,
   onProbe: (outcome: AttemptOutcome<A>) => void,
-): Promise<{ value: number; attempt: A } | undefined> {
-  let best: { value: number; attempt: A } | undefined;
+): Promise<{ value: number; attempt: A }[]> {
+  const accepted: { value: number; attempt: A }[] = [];
   await bisectLargest(bisection, async (value) => {
     const tried = await attempt(value);
-    const drop = 100 * (baseAccuracy - tried.validationAccuracy);
-    const withinTolerance = drop <= tolerance;
-    onProbe({ value, attempt: tried, drop, withinTolerance });
-    if (withinTolerance) {
-      best?.attempt.model.dispose();
-      best = { value, attempt: tried };
-    } else {
-      tried.model.dispose();
-    }
+    const measured = await check.check(tried.model);
+    const withinTolerance = check.accepts(measured);
+    onProbe({ value, attempt: tried, drop: measured.drop, upperBound: measured.upperBound, withinTolerance });
+    if (withinTolerance) accepted.push({ value, attempt: tried });
+    else tried.model.dispose();
     return withinTolerance;
   });
-  return best;
+  return accepted;
 }
 
 /**
  * Bisection over the pruning ratio: the largest ratio whose fine-tuned
- * validation accuracy is within `tolerance` points of the unpruned model's,
- * to the search's resolution.
+ * validation drop against the unpruned model has its upper confidence bound
+ * within `tolerance` points, to the search's resolution.
  */
 export async function pruneToTolerance(
   model: tf.LayersModel,
@@ -389,25 +414,28 @@ export async function pruneToTolerance(
   emit: EventSink = () => {},
 ): Promise<ToleranceResult> {
   checkData(config, data);
-  const baseAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
+  const check = await selectionCheckOf(model, data, search, config.finetune);
+  const baseAccuracy = check.baseAccuracy;
   const resolution = search.resolution ?? searchResolution(prunableSizes(model));
   const probes: ProbeRecord[] = [];
   const attempt = async (ratio: number) => {
     const result = await pruneToRatio(model, data, config, ratio, emit);
     return { ...result, validationAccuracy: result.steps[result.steps.length - 1].validationAccuracy };
   };
-  const best = await largestWithinTolerance(
-    baseAccuracy,
-    search.tolerance,
+  const accepted = await largestWithinTolerance(
+    check,
     { low: 0, high: search.maxRatio, maxProbes: search.maxProbes, next: halvingTo(resolution) },
     attempt,
-    ({ value: ratio, attempt: tried, drop, withinTolerance }) => {
-      const record = { probe: probes.length + 1, ratio, validationAccuracy: tried.validationAccuracy, drop, withinTolerance, steps: tried.steps };
+    ({ value: ratio, attempt: tried, drop, upperBound, withinTolerance }) => {
+      const record = { probe: probes.length + 1, ratio, validationAccuracy: tried.validationAccuracy, drop, upperBound, withinTolerance, steps: tried.steps };
       probes.push(record);
       emit({ type: 'probe-done', probe: record });
     },
   );
-  if (best === undefined) return { baseAccuracy, ratio: 0, resolution, model: await cloneModel(model), validationAccuracy: baseAccuracy, steps: [], probes };
+  const best = accepted.pop();
+  const path = accepted.map(({ value, attempt: { model } }) => ({ label: `ratio ${value.toFixed(3)}`, model }));
+  if (best === undefined)
+    return { baseAccuracy, ratio: 0, resolution, model: await cloneModel(model), validationAccuracy: baseAccuracy, steps: [], probes, path };
   const { model: pruned, validationAccuracy, steps } = best.attempt;
-  return { baseAccuracy, ratio: best.value, resolution, model: pruned, validationAccuracy, steps, probes };
+  return { baseAccuracy, ratio: best.value, resolution, model: pruned, validationAccuracy, steps, probes, path };
 }

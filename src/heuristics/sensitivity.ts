@@ -12,6 +12,7 @@ import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { pruneModel } from '../prune/surgery.js';
 import { evaluateAccuracy, type TrainConfig } from '../train/train.js';
+import type { PathModel } from '../certify/check.js';
 import { scoreGroups } from './criteria.js';
 import {
   DEFAULT_HEURISTIC_CONFIG,
@@ -20,6 +21,7 @@ import {
   keptCounts,
   largestWithinTolerance,
   localPlan,
+  selectionCheckOf,
   type ToleranceSearch,
 } from './pipeline.js';
 
@@ -69,6 +71,8 @@ export interface SensitivityProbe {
   /** After fine-tuning. */
   validationAccuracy: number;
   drop: number;
+  /** Upper confidence bound on the drop (the search's per-look confidence). */
+  upperBound: number;
   withinTolerance: boolean;
 }
 
@@ -82,6 +86,8 @@ export interface SensitivityResult {
   model: tf.LayersModel;
   validationAccuracy: number;
   probes: SensitivityProbe[];
+  /** The plans accepted before the chosen one, least pruned first, as models (the caller disposes them). */
+  path: PathModel[];
 }
 
 export type SensitivityEvent = { type: 'group-measured'; curve: SensitivityCurve } | FinetuneProgress | { type: 'probe-done'; probe: SensitivityProbe };
@@ -119,10 +125,11 @@ export async function pruneBySensitivity(
   model: tf.LayersModel,
   data: Dataset,
   config: SensitivityConfig,
-  search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes'>,
+  search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes' | 'confidence' | 'looks'>,
   emit: (event: SensitivityEvent) => void = () => {},
 ): Promise<SensitivityResult> {
-  const baseAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
+  const check = await selectionCheckOf(model, data, search, config.finetune);
+  const baseAccuracy = check.baseAccuracy;
   const graph = buildGraph(model);
   const groups = graph.prunableGroups();
   const scores = scoreGroups('l1', { graph, seed: 0 }, groups);
@@ -159,12 +166,11 @@ export async function pruneBySensitivity(
     return { model: pruned, validationAccuracy, ratios, kept: keptCounts(plan), macs: modelCost(pruned).macs };
   };
   const probes: SensitivityProbe[] = [];
-  const best = await largestWithinTolerance(
-    baseAccuracy,
-    search.tolerance,
+  const accepted = await largestWithinTolerance(
+    check,
     { low: -1, high: thresholds.length - 1, maxProbes: search.maxProbes, next: halvingIndexes },
     attempt,
-    ({ value, attempt: tried, drop, withinTolerance }) => {
+    ({ value, attempt: tried, drop, upperBound, withinTolerance }) => {
       const probe = {
         probe: probes.length + 1,
         threshold: thresholds[value],
@@ -173,14 +179,25 @@ export async function pruneBySensitivity(
         macs: tried.macs,
         validationAccuracy: tried.validationAccuracy,
         drop,
+        upperBound,
         withinTolerance,
       };
       probes.push(probe);
       emit({ type: 'probe-done', probe });
     },
   );
+  const best = accepted.pop();
+  const path = accepted.map(({ value, attempt: { model } }) => ({ label: `threshold ${thresholds[value].toFixed(2)}`, model }));
   if (best === undefined)
-    return { baseAccuracy, curves, ratios: ratiosAtThreshold(curves, -Infinity), model: await cloneModel(model), validationAccuracy: baseAccuracy, probes };
+    return {
+      baseAccuracy,
+      curves,
+      ratios: ratiosAtThreshold(curves, -Infinity),
+      model: await cloneModel(model),
+      validationAccuracy: baseAccuracy,
+      probes,
+      path,
+    };
   const { model: pruned, validationAccuracy, ratios } = best.attempt;
-  return { baseAccuracy, curves, threshold: thresholds[best.value], ratios, model: pruned, validationAccuracy, probes };
+  return { baseAccuracy, curves, threshold: thresholds[best.value], ratios, model: pruned, validationAccuracy, probes, path };
 }

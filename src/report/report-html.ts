@@ -8,6 +8,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { type CompareResults, methodLabel, type ResultRow, verdict } from '../compare/results.js';
+import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { writeFileAtomic } from '../models/io.js';
 import { modelShortName } from '../runs/records.js';
 import { percent } from './text.js';
@@ -179,26 +180,56 @@ const escapeHtml = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '
 const pct = (x?: number) => percent(x, '');
 const times = (x?: number) => (x === undefined ? '' : `${x.toFixed(2)}x`);
 
-/** The results table: the unpruned model, then one row per method; in each column of numbers the best value is bold. */
+/**
+ * The results table: the unpruned model, then one row per method; in each
+ * column of numbers the best value is bold. Every row is its method's
+ * certified model: its drop and upper bound on the certification split
+ * (marked when the method's own final model did not certify), and its test
+ * drop with the interval.
+ */
 function tableHtml(results: CompareResults): string {
-  const head = ['method', 'FLOPs reduction', 'compression', 'measured speedup (batch 256)', 'validation', 'test', 'wall time'];
+  const head = [
+    'method',
+    'FLOPs reduction',
+    'compression',
+    'measured speedup (batch 256)',
+    'validation (selection split)',
+    'certified drop (upper bound)',
+    'test',
+    'test drop (interval)',
+    'wall time',
+  ];
   const columns: ((r: ResultRow) => number | undefined)[] = [
     (r) => r.theoreticalSpeedup,
     (r) => r.compressionRatio,
     (r) => r.measuredSpeedupBatch256,
     (r) => r.validationAccuracy,
-    (r) => r.testAccuracy,
   ];
   const best = columns.map((value) => Math.max(...done(results.rows).map((r) => value(r) ?? -Infinity)));
-  const formats = [times, times, times, pct, pct];
+  const formats = [times, times, times, pct];
   const cell = (text: string, bold = false) => `<td${bold ? ' class="best"' : ''}>${escapeHtml(text)}</td>`;
-  const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), pct(results.unpruned.testAccuracy), ''];
+  const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), '', pct(results.unpruned.testAccuracy), '', ''];
   const rows = results.rows.map((r) =>
     r.status === 'failed'
-      ? `<tr class="failed"><td>${escapeHtml(reportLabel(r))}</td><td colspan="5">failed: ${escapeHtml(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
-      : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
+      ? `<tr class="failed"><td>${escapeHtml(reportLabel(r))}</td><td colspan="7">failed: ${escapeHtml(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
+      : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(certifiedText(r))}${cell(pct(r.testAccuracy))}${cell(testDropText(r, results))}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
   );
-  return `<div class="scroll"><table id="results"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table></div>`;
+  const notes = results.rows
+    .filter((r) => r.uncertified !== undefined)
+    .map((r) => `<p class="note">* ${escapeHtml(reportLabel(r))}: ${escapeHtml(r.uncertified!.reason)}</p>`);
+  return `<div class="scroll"><table id="results"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody><tr>${base.map((c) => `<td>${c}</td>`).join('')}</tr>${rows.join('')}</tbody></table></div>${notes.join('')}`;
+}
+
+/** "0.41 (0.83)" on the certification split; "*" marks a fallback from an uncertified final model. */
+function certifiedText(r: ResultRow): string {
+  if (r.certification === undefined) return '-';
+  const check = certifiedCheck(r.certification);
+  return `${check.drop.toFixed(2)} (${check.upperBound.toFixed(2)})${finalCertified(r.certification) ? '' : ' *'}`;
+}
+
+function testDropText(r: ResultRow, results: CompareResults): string {
+  const drop = 100 * (results.unpruned.testAccuracy - (r.testAccuracy ?? Number.NaN));
+  return r.testDropInterval === undefined ? drop.toFixed(2) : `${drop.toFixed(2)} (${r.testDropInterval[0].toFixed(2)} to ${r.testDropInterval[1].toFixed(2)})`;
 }
 
 /** Per group: what the agent's mask kept, the count search after it, and whether the search converged. */
@@ -281,9 +312,10 @@ th:first-child, td:first-child { text-align: left; }
 tr.failed td { color: #a00; }
 figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; max-width: 100%; }
 figcaption { max-width: ${WIDTH + 100}px; color: #555; }
+.note { max-width: ${WIDTH + 100}px; color: #555; }
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
-<p>Baseline ${escapeHtml(results.baseline)}; seed ${results.seed}; backend ${escapeHtml(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escapeHtml(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning and must stay within ${results.tolerance} point(s) of its validation accuracy; test accuracy is measured once, on the final models. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the best value in each column.</p>
+<p>Baseline ${escapeHtml(results.baseline)}; seed ${results.seed}; backend ${escapeHtml(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escapeHtml(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning; each choice it makes (epochs, probes, bisections, thresholds) is judged on the selection split by an upper confidence bound on its drop${holdoutText(results)}, and its final model is certified once on images no choice has seen: the drop and its exact ${confidenceText(results)} upper bound must be within ${results.tolerance} point(s), or the row falls back to the last certified model on the method's path (marked *). Test accuracy is measured once, on the certified models, with the drop's two-sided interval. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the best value in each column.</p>
 ${tableHtml(results)}
 ${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escapeHtml(summary)}.</p>`}
 ${agentRow === undefined ? '' : `<h2>The agent, group by group</h2>\n${agentTableHtml(agentRow)}`}
@@ -291,6 +323,12 @@ ${figures.join('\n')}
 </body></html>
 `;
 }
+
+const confidenceText = (results: CompareResults) => `${+(100 * (results.holdout?.confidence ?? 0.95)).toFixed(1)}%`;
+const holdoutText = (results: CompareResults) =>
+  results.holdout === undefined
+    ? ''
+    : ` (${results.holdout.selection.toLocaleString('en-US')} selection and ${results.holdout.certification.toLocaleString('en-US')} certification images)`;
 
 /** Renders and writes the report; returns its path. */
 export async function writeReport(results: CompareResults, path: string): Promise<string> {

@@ -44,7 +44,7 @@ export async function trainedModelAndData(
   options: ModelSourceOptions,
   backend: BackendChoice,
   log: RunLog,
-): Promise<{ data: Dataset; model: tf.LayersModel; source: string; splitSeed: number; scaling: PixelScaling }> {
+): Promise<{ data: Dataset; model: tf.LayersModel; source: string; splitSeed: number; scaling: PixelScaling; validationSize?: number }> {
   let source = findBaseline(options.model, dataKey(options), options.runsDir);
   if (source.kind === 'none') {
     log.line(`no trained ${options.model} for ${dataKey(options)} in ${options.runsDir}/: training one first (${options.trainEpochs} epochs)`);
@@ -90,7 +90,7 @@ export async function trainedModelAndData(
     checkModelFitsData(model, data, source.path);
     options.checkData?.(data);
     log.line(`baseline: ${source.path}`);
-    return { data, model, source: source.path, splitSeed, scaling };
+    return { data, model, source: source.path, splitSeed, scaling, validationSize };
   } catch (err) {
     model.dispose();
     throw err;

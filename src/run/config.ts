@@ -11,15 +11,13 @@ import { DATASET_NAMES } from '../data/datasets.js';
 import { CRITERIA } from '../heuristics/criteria.js';
 import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
+import { type HoldoutConfig, holdoutSizes, MIN_HOLDOUT_IMAGES } from '../certify/holdout.js';
 
 /** How pixel bytes become model inputs (see PixelScaling). */
 export const PIXEL_SCALING = z.union([
   z.enum(['0..1', '-1..1']),
   z.object({ mean: z.array(z.number()).min(1), std: z.array(z.number().positive()).min(1) }).strict(),
 ]);
-
-/** Validation images the tolerance is checked on, at the least. */
-const MIN_GUARANTEE_IMAGES = 100;
 
 const finetune = (epochs: number, learningRate: number) =>
   z
@@ -68,7 +66,7 @@ export const PruneConfigSchema = z
       .min(100)
       .optional()
       .describe(
-        'training images held out for validation (rewards, fine-tuning choice, the tolerance check); default min(5000, a tenth); a val/ folder replaces it',
+        'training images held out for validation (the reward subset, the selection split, the certification split); default min(5000, a tenth); a val/ folder replaces it',
       ),
     seed: z.number().int().min(0).default(0).describe('seed of the reward subset, agents, sampling and fine-tuning'),
     splitSeed: z
@@ -77,7 +75,28 @@ export const PruneConfigSchema = z
       .min(0)
       .optional()
       .describe('seed of the train / validation split (default: the seed the baseline was trained with, from its run record; else 0)'),
-    tolerance: z.number().gt(0).lt(100).default(1).describe('b: accuracy points the pruned model may lose on validation data'),
+    tolerance: z
+      .number()
+      .gt(0)
+      .lt(100)
+      .default(1)
+      .describe('b: accuracy points the pruned model may lose; certified as an upper confidence bound on images no choice has seen'),
+    confidence: z
+      .number()
+      .gt(0.5)
+      .lt(0.999)
+      .default(0.95)
+      .describe(
+        'confidence of every bound: the certified claim "drop <= b", and each choice on the selection split (Bonferroni over the looks a method plans)',
+      ),
+    certificationSamples: z
+      .number()
+      .int()
+      .min(MIN_HOLDOUT_IMAGES)
+      .optional()
+      .describe(
+        'validation images held out to certify the final model, read by no choice (default: half of those the reward subset leaves; the rest is the selection split)',
+      ),
     rewardTolerance: z
       .number()
       .gt(0)
@@ -92,7 +111,7 @@ export const PruneConfigSchema = z
       .int()
       .min(10)
       .default(1000)
-      .describe('validation images each candidate is scored on; the rest of the validation split checks the tolerance'),
+      .describe("validation images the agent's candidates are scored on (nothing else reads them); the rest is split into selection and certification"),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
     workers: z
       .number()
@@ -193,23 +212,30 @@ export const PruneConfigSchema = z
     path: ['rewardTolerance'],
     message: 'is used only when budget.calibrate is false (the calibrated budget sets the reward tolerance per group)',
   })
-  .refine((c) => c.validationSize === undefined || c.validationSize - c.rewardSamples >= MIN_GUARANTEE_IMAGES, {
-    path: ['rewardSamples'],
-    message: `must leave at least ${MIN_GUARANTEE_IMAGES} of the validationSize images for the guarantee split, which the reward never sees`,
+  .superRefine((c, ctx) => {
+    if (c.validationSize === undefined) return;
+    try {
+      holdoutSizes(c.validationSize, holdoutOf(c));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['rewardSamples'], message: `with validationSize ${c.validationSize}: ${(err as Error).message}` });
+    }
   });
 
 export type PruneConfig = z.infer<typeof PruneConfigSchema>;
 
-/** The reward subset must leave images for the guarantee split; checked again once the data's validation split is known. */
-export function checkRewardSamples(config: Pick<PruneConfig, 'rewardSamples'>, validationImages: number): void {
-  if (validationImages - config.rewardSamples < MIN_GUARANTEE_IMAGES) {
-    const fix =
-      validationImages > MIN_GUARANTEE_IMAGES
-        ? `lower rewardSamples (--reward-samples) to at most ${validationImages - MIN_GUARANTEE_IMAGES}, or give more validation images`
-        : `give at least ${MIN_GUARANTEE_IMAGES + 1} validation images`;
-    throw new ConfigError(
-      `rewardSamples: the validation split has ${validationImages} images, and ${config.rewardSamples} of them for the reward leave fewer than ${MIN_GUARANTEE_IMAGES} to check the tolerance on; ${fix} (a val/ folder, or --validation-size when the baseline is trained)`,
-    );
+/** How a run of `config` divides the validation split (see src/certify/holdout.ts). */
+export const holdoutOf = (config: Pick<PruneConfig, 'rewardSamples' | 'certificationSamples' | 'seed'>): HoldoutConfig => ({
+  rewardSamples: config.rewardSamples,
+  certificationSamples: config.certificationSamples,
+  seed: config.seed,
+});
+
+/** The validation split must have room for the reward subset, a selection and a certification split; checked once the data are known. */
+export function checkHoldout(config: Pick<PruneConfig, 'rewardSamples' | 'certificationSamples' | 'seed'>, validationImages: number): void {
+  try {
+    holdoutSizes(validationImages, holdoutOf(config));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
   }
 }
 

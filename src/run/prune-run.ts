@@ -10,16 +10,18 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
-import { checkPrunable } from '../prune/graph.js';
 import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal } from '../runs/records.js';
 import { openRun } from '../runs/results.js';
-import { InterruptedError } from '../train/train.js';
+import { evaluateAccuracy, InterruptedError } from '../train/train.js';
+import { boundAdvice } from '../certify/check.js';
+import { holdoutSplits } from '../certify/holdout.js';
+import { buildGraph, checkPrunable } from '../prune/graph.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
-import { checkRewardSamples, type PruneConfig, parsePruneConfig } from './config.js';
+import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from './config.js';
 import { plural } from '../report/text.js';
 import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
-import { type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
+import { agentLooks, type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
 
 export interface RunContext {
   runsDir: string;
@@ -86,12 +88,22 @@ async function execute(
 
 export async function pruneRun(requested: PruneConfig, context: RunContext): Promise<Run<PruneResult>> {
   const config = withAbsolutePaths(requested);
-  const { data, model, source, splitSeed, scaling } = await trainedModelAndData(
-    { ...config, runsDir: context.runsDir, checkData: (loaded) => checkRewardSamples(config, loaded.validation.count) },
+  const { data, model, source, splitSeed, scaling, validationSize } = await trainedModelAndData(
+    { ...config, runsDir: context.runsDir, checkData: (loaded) => checkHoldout(config, loaded.validation.count) },
     context.backend,
     context.log,
   );
-  return pruneLoaded({ ...config, splitSeed, scaling, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) }, data, model, source, context);
+  // The split as loaded (the baseline's seed and size), so that a resumed run loads the same one.
+  const resolved = { ...config, splitSeed, scaling, validationSize, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) };
+  try {
+    checkPrunable(model, source);
+    const advice = await holdoutAdvice(model, data, resolved, agentLooks(resolved, buildGraph(model).prunableGroups().length));
+    if (advice !== undefined) context.log.line(advice);
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+  return pruneLoaded(resolved, data, model, source, context);
 }
 
 /**
@@ -111,7 +123,7 @@ export async function pruneLoaded(
   let run: Run<PruneResult> | undefined;
   try {
     checkPrunable(model, source);
-    checkRewardSamples(config, data.validation.count);
+    checkHoldout(config, data.validation.count);
     run = await Run.create<PruneResult>(context.runsDir, {
       command: 'prune',
       label: `${modelShortName(config.model, data.name)}-${data.name}`,
@@ -129,6 +141,17 @@ export async function pruneLoaded(
   return execute(run, config, data, model, context);
 }
 
+/** The one-line warning of boundAdvice for a run of `config` on `data`, when its splits are too small for a useful bound. */
+export async function holdoutAdvice(baseline: tf.LayersModel, data: Dataset, config: PruneConfig, looks: number): Promise<string | undefined> {
+  const { selection, certification } = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
+  const errorRate = 1 - (await evaluateAccuracy(baseline, selection, data.inputShape));
+  return boundAdvice({ selection: selection.count, certification: certification.count }, errorRate, {
+    tolerance: config.tolerance,
+    confidence: config.confidence,
+    looks,
+  });
+}
+
 /**
  * A recorded config as the run that wrote it behaved: fields added since
  * take the value that matches the old behaviour, not today's default, so a
@@ -139,9 +162,20 @@ export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<
   return { ...config, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
 }
 
+/**
+ * Runs recorded before certified tolerances (no `confidence` in their
+ * config) accepted on point estimates on a split that is now two: resumed,
+ * they would mix both procedures, so they are refused.
+ */
+export function checkCertifiedVersion(runId: string, config: Record<string, unknown>): void {
+  if (config.confidence === undefined)
+    throw new RunError(`run "${runId}" was recorded before certified tolerances (its choices used point estimates) and cannot be resumed; start it again`);
+}
+
 export async function resumeRun(runId: string, context: RunContext): Promise<Run<PruneResult>> {
   const run = await openRun(context.runsDir, runId, 'prune', 'can be resumed');
   checkResumable(run.record, context.backend.name);
+  checkCertifiedVersion(runId, run.record.config);
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result;
   const baselinePath = recordedBaseline(runId, result.baseline);

@@ -45,11 +45,9 @@ export function folderStore<R extends object>(run: Run<R>): RunStore<R> {
 
 /**
  * A store in memory: nothing on disk, no resume across processes. `models`
- * holds the kept copies (of the checkpoints only the latest: a run resumes
- * from its last group); `dispose` frees them.
+ * holds the kept copies (every checkpoint: certification walks the run's
+ * path of models); `dispose` frees them.
  */
-const CHECKPOINTS = 'checkpoints/';
-
 export class MemoryStore<R extends object> implements RunStore<R> {
   finished = false;
   readonly models = new Map<string, tf.LayersModel>();
@@ -66,12 +64,7 @@ export class MemoryStore<R extends object> implements RunStore<R> {
 
   async saveModel(model: tf.LayersModel, name: string): Promise<string> {
     const copy = await cloneModel(model);
-    for (const [kept, old] of this.models) {
-      if (kept === name || (name.startsWith(CHECKPOINTS) && kept.startsWith(CHECKPOINTS))) {
-        old.dispose();
-        this.models.delete(kept);
-      }
-    }
+    this.models.get(name)?.dispose();
     this.models.set(name, copy);
     return name;
   }

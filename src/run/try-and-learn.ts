@@ -1,8 +1,9 @@
 /**
  * The try-and-learn run, top to bottom (Huang et al. 2018):
  *
- *   split the validation images: a reward subset (candidates are scored on it)
- *     and the guarantee split (the tolerance is checked on it)
+ *   split the validation images three ways: a reward subset (candidates are
+ *     scored on it), the selection split (every choice, each accepted on a
+ *     confidence bound) and the certification split (read once, at the end)
  *   for each prunable channel group, first to last:
  *     its budget: the drop allowed after it (a share of b by the MACs the
  *       groups so far touch), and the reward's tolerance (what is left of that
@@ -13,7 +14,8 @@
  *       bisect the number of filters kept along the policy's ranking: more if
  *       the drop exceeds the budget, fewer if it is within (count search)
  *     checkpoint the model, record the decision
- *   fine-tune the final model, report on the test split
+ *   fine-tune the final model; certify it on the certification split (or the
+ *     last model of its path that certifies); report on the test split
  *
  * The run is an rxjs Observable of typed events. It writes its record and a
  * checkpoint after every finished group to its store (a run folder for the
@@ -24,10 +26,13 @@ import type * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
 import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
-import { type EnvConfig, guaranteeSplit, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
+import { type EnvConfig, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
+import { Certifier, type PathModel, SelectionCheck, uncertifiedNumbers } from '../certify/check.js';
+import { type Certification, finalCertified, type UncertifiedModel } from '../certify/certification.js';
+import { holdoutSplits } from '../certify/holdout.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
-import type { Dataset } from '../data/datasets.js';
+import type { Dataset, Split } from '../data/datasets.js';
 import { CriterionError, topChannels } from '../heuristics/criteria.js';
 import { cloneModel } from '../models/io.js';
 import { roundTripWeights } from '../models/quantize.js';
@@ -35,7 +40,7 @@ import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
 import { type BatchProgress, evaluateAccuracy, InterruptedError, trainModel } from '../train/train.js';
-import { checkRewardSamples, type PruneConfig } from './config.js';
+import { checkHoldout, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
@@ -53,7 +58,7 @@ export interface GroupDecision {
   relaxed: number;
   /** Every fine-tuned probe of this group, the agent's own mask first. */
   probes: CountProbe[];
-  /** Drop (points, guarantee split) allowed after this group. */
+  /** Drop (points, selection split) this group's share of the tolerance allows (see SelectionCheck.accepts). */
   allowedDrop: number;
   /** The reward's budget during the search, and the recovery it was calibrated with. */
   rewardBudget: RewardBudget & { recovery?: number };
@@ -63,7 +68,7 @@ export interface GroupDecision {
   searchSeconds?: number;
   /** Whether the agent's search settled before its iteration limit. */
   converged: boolean;
-  /** Validation accuracy (guarantee split) after fine-tuning, fraction. */
+  /** Selection-split accuracy after fine-tuning, fraction. */
   validationAccuracy: number;
   /** Network MACs per image after this group. */
   macs: number;
@@ -76,8 +81,11 @@ export interface GroupDecision {
 export interface RunSummary {
   groups: GroupDecision[];
   report: PruneReport;
-  /** The pruned model, as the run's store keeps it (a model.json path in a run folder). */
+  /** The pruned model the user gets (the certified one), as the run's store keeps it (a model.json path in a run folder). */
   modelPath: string;
+  certification: Certification;
+  /** The run's own final model when certification fell back to an earlier one: kept, with why. */
+  uncertified?: UncertifiedModel;
   seconds: number;
   /** Candidate networks scored per second of agent search, and images they ran. */
   evaluationsPerSecond: number;
@@ -89,14 +97,16 @@ export interface PruneResult {
   /** The baseline's model.json, where there is one (a run folder's store). */
   baseline?: string;
   classNames?: string[];
-  /** The unpruned model's accuracy on the guarantee split and on the reward subset (fractions), measured once. */
+  /** The unpruned model's accuracy on the selection split and on the reward subset (fractions), measured once. */
   baseValidationAccuracy?: number;
   rewardBaseAccuracy?: number;
   /** The groups decided so far, in order. */
   groups?: GroupDecision[];
   report?: PruneReport;
   modelPath?: string;
-  summary?: Omit<RunSummary, 'groups' | 'report'>;
+  certification?: Certification;
+  uncertified?: UncertifiedModel;
+  summary?: Omit<RunSummary, 'groups' | 'report' | 'certification' | 'uncertified'>;
 }
 
 /** One fine-tuned probe of the count search. */
@@ -104,8 +114,11 @@ export interface CountProbe {
   kept: number;
   /** Points lost on the reward subset before fine-tuning (after recovery), against the model before this group. */
   lossBeforeFinetune: number;
-  /** Guarantee-split accuracy after fine-tuning, fraction. */
+  /** Selection-split accuracy after fine-tuning, fraction. */
   validationAccuracy: number;
+  /** Points lost on the selection split against the unpruned model, and the upper confidence bound on it (Bonferroni-corrected). */
+  drop: number;
+  upperBound: number;
   withinBudget: boolean;
 }
 
@@ -147,6 +160,10 @@ export interface TryAndLearnInput {
   baselinePath?: string;
 }
 
+/** Tolerance checks the agent plans on the selection split: every probe of every group, and each epoch of its fine-tune (the best is kept). */
+export const agentLooks = (config: Pick<PruneConfig, 'relaxSteps' | 'finetune'>, groups: number) =>
+  groups * (config.relaxSteps + 1) * Math.max(1, config.finetune.epochs);
+
 /** Seeds derived per group, so a resumed run draws exactly what an uninterrupted one would. */
 const groupSeed = (seed: number, groupId: number) => seed * 1000 + groupId + 1;
 
@@ -187,10 +204,11 @@ async function run(
   shouldStop: () => boolean,
 ): Promise<void> {
   const started = performance.now();
-  checkRewardSamples(config, data.validation.count);
+  checkHoldout(config, data.validation.count);
   const envConfig = envConfigOf(config);
-  // Fine-tuning chooses its epoch, and the guarantee is checked, on validation images the reward never sees.
-  const guarded: Dataset = { ...data, validation: guaranteeSplit(data.validation, envConfig, data.inputShape) };
+  // Every choice (fine-tuning's epoch, the count search) is made on the selection split; the claim on the certification split.
+  const holdout = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
+  const guarded: Dataset = { ...data, validation: holdout.selection };
   const finetune = (model: tf.LayersModel, groupId: number | 'final', seed: number) =>
     trainModel(
       model,
@@ -199,13 +217,16 @@ async function run(
       { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop },
     );
   const guardedAccuracy = (model: tf.LayersModel) => evaluateAccuracy(model, guarded.validation, data.inputShape);
+  const baseGraph = buildGraph(baseline);
+  const groups = baseGraph.prunableGroups();
+  const looks = agentLooks(config, groups.length);
+  const bounds = { tolerance: config.tolerance, confidence: config.confidence };
+  const selection = await SelectionCheck.create(baseline, holdout.selection, data.inputShape, { ...bounds, looks });
 
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
   const recorded = store.result;
-  const baseValidationAccuracy = recorded.baseValidationAccuracy ?? (await guardedAccuracy(baseline));
+  const baseValidationAccuracy = recorded.baseValidationAccuracy ?? selection.baseAccuracy;
   const done: GroupDecision[] = recorded.groups ?? [];
-  const baseGraph = buildGraph(baseline);
-  const groups = baseGraph.prunableGroups();
   const originalCost = modelCost(baseline);
   const allowedDrops = cumulativeBudgets(config.tolerance, groups, costShares(baseGraph, groups), config.budget.byCost);
   // What fine-tuning recovered on earlier decisions; a resumed run rebuilds it from the record.
@@ -301,14 +322,15 @@ async function run(
         const kept = keptAt(count);
         const model = await env.prunedModel(kept);
         const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
-        const { validationAccuracy } = await finetune(model, group.id, groupSeed(config.seed, group.id)).catch((err: unknown) => {
+        await finetune(model, group.id, groupSeed(config.seed, group.id)).catch((err: unknown) => {
           // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and the best so far.
           model.dispose();
           best?.model.dispose();
           throw err;
         });
-        const withinBudget = 100 * (baseValidationAccuracy - validationAccuracy) <= allowedDrop;
-        probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, withinBudget });
+        const { accuracy: validationAccuracy, drop, upperBound, ...bound } = await selection.check(model);
+        const withinBudget = selection.accepts({ drop, upperBound, ...bound }, allowedDrop);
+        probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, drop, upperBound, withinBudget });
         if (withinBudget) {
           best?.model.dispose();
           best = { count, model, validationAccuracy };
@@ -367,7 +389,7 @@ async function run(
       emit({ type: 'group-done', decision, originalMacs: originalCost.macs, originalParams: originalCost.params });
     }
 
-    // 4. Final fine-tune (kept only if it helps), report, save.
+    // 4. Final fine-tune (kept only if it helps), then certification, report, save.
     const final = await cloneModel(env.model);
     const beforeFinal = await guardedAccuracy(final);
     const tuned = await finetune(final, 'final', config.seed + 999).catch((err: unknown) => {
@@ -375,28 +397,72 @@ async function run(
       throw err;
     });
     if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
-    // The report measures the model as it is saved: quantized weights where the baseline's were.
+    // Every model is certified and reported as it is saved: quantized weights where the baseline's were.
     if (config.weightsDtype !== undefined) roundTripWeights(final, config.weightsDtype);
-    const report = await pruneReport(baseline, final, data, { originalPath: baselinePath, weightsDtype: config.weightsDtype });
-    const modelPath = await store.saveModel(final, 'model', config.weightsDtype);
+    const { certification, certified, path } = await certifyPath(final, done, baseline, holdout.certification, data, config, store);
+    const report = await pruneReport(baseline, certified, guarded, {
+      originalPath: baselinePath,
+      weightsDtype: config.weightsDtype,
+      confidence: config.confidence,
+    });
+    const modelPath = await store.saveModel(certified, 'model', config.weightsDtype);
+    // A final model that did not certify is kept beside the certified one, never hidden.
+    const uncertified = finalCertified(certification)
+      ? undefined
+      : {
+          modelPath: await store.saveModel(final, 'uncertified', config.weightsDtype),
+          ...(await uncertifiedNumbers(final, baseline, guarded, certification)),
+        };
+    for (const { model } of path) model.dispose();
+    if (certified !== final) certified.dispose();
     final.dispose();
     const searched = done.filter((d) => d.searchSeconds !== undefined);
     const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
     const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
-    const totals: Omit<RunSummary, 'groups' | 'report'> = {
+    const totals: Omit<RunSummary, 'groups' | 'report' | 'certification' | 'uncertified'> = {
       modelPath,
       seconds: earlierSeconds + (performance.now() - started) / 1000,
       evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
       candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * Math.min(config.rewardSamples, data.validation.count)) / searchSeconds : 0,
     };
-    await store.record({ ...store.result, groups: done, report, modelPath, summary: totals });
+    await store.record({ ...store.result, groups: done, report, modelPath, certification, uncertified, summary: totals });
     await store.finish();
-    emit({ type: 'run-done', summary: { groups: done, report, ...totals } });
+    emit({ type: 'run-done', summary: { groups: done, report, certification, uncertified, ...totals } });
   } finally {
     env.model.dispose(); // the environment's last network (the saved model is a copy)
     env.dispose();
     await pool?.destroy();
   }
+}
+
+/**
+ * The run's path, least pruned first: the model after each group that
+ * pruned something (the last such is superseded by the final model, its
+ * fine-tuned self), then the final model; certified in that order on the
+ * certification split. Returns the certified model (`final`, a checkpoint
+ * or a copy of the baseline) and the path's models (the caller disposes them,
+ * `final` excepted).
+ */
+async function certifyPath(
+  final: tf.LayersModel,
+  done: GroupDecision[],
+  baseline: tf.LayersModel,
+  split: Split,
+  data: Dataset,
+  config: PruneConfig,
+  store: RunStore<PruneResult>,
+): Promise<{ certification: Certification; certified: tf.LayersModel; path: PathModel[] }> {
+  const certifier = await Certifier.create(baseline, split, data.inputShape, { tolerance: config.tolerance, confidence: config.confidence });
+  const path: PathModel[] = [];
+  for (const decision of done.filter((d) => d.kept.length < d.size).slice(0, -1)) {
+    const model = await store.loadModel(decision.checkpoint);
+    if (config.weightsDtype !== undefined) roundTripWeights(model, config.weightsDtype);
+    path.push({ label: `after group ${decision.groupId}`, model });
+  }
+  const certification = await certifier.certify([...path, { label: 'final', model: final }]);
+  const { chosen } = certification;
+  const certified = chosen === path.length ? final : chosen >= 0 ? await cloneModel(path[chosen].model) : await cloneModel(baseline);
+  return { certification, certified, path };
 }
 
 /**

@@ -7,6 +7,7 @@
  * optional because a run fills its result as it goes.
  */
 import { z } from 'zod';
+import type { Certification, UncertifiedModel } from '../certify/certification.js';
 import { type CompareRunResult, METHODS } from '../compare/results.js';
 import { type ProbeRecord, RANKINGS, type StepRecord } from '../heuristics/pipeline.js';
 import type { PruneReport } from '../prune/report.js';
@@ -24,6 +25,9 @@ export interface BaselineResult {
   finalSteps?: StepRecord[];
   report?: PruneReport;
   modelPath?: string;
+  /** The final model certified on the certification split (half the validation images), or the fallback. */
+  certification?: Certification;
+  uncertified?: UncertifiedModel;
 }
 
 export interface RunResults {
@@ -65,6 +69,27 @@ const group = z.looseObject({
   seconds: z.number(),
 });
 const step = z.looseObject({ step: count, ratio: z.number(), validationAccuracy: z.number() });
+const certification = z.looseObject({
+  tolerance: z.number(),
+  confidence: z.number(),
+  images: count,
+  baseAccuracy: z.number(),
+  path: z.array(
+    z.looseObject({
+      label: z.string(),
+      accuracy: z.number(),
+      n: count,
+      n10: count,
+      n01: count,
+      drop: z.number(),
+      upperBound: z.number(),
+      confidence: z.number(),
+      certified: z.boolean(),
+    }),
+  ),
+  chosen: z.number().int().min(-1),
+  correct: z.string(),
+});
 const row = z.looseObject({
   method: z.enum(METHODS),
   status: z.enum(['done', 'failed']),
@@ -74,6 +99,7 @@ const row = z.looseObject({
   validationAccuracy: z.number().optional(),
   testAccuracy: z.number().optional(),
   seconds: z.number(),
+  certification: certification.optional(),
 });
 
 const RESULT_SCHEMAS: Record<RunCommand, z.ZodType> = {
@@ -91,12 +117,14 @@ const RESULT_SCHEMAS: Record<RunCommand, z.ZodType> = {
     groups: z.array(group).optional(),
     report: report.optional(),
     modelPath: z.string().optional(),
+    certification: certification.optional(),
   }),
   baseline: z.looseObject({
     steps: z.array(step).optional(),
     ratio: z.number().optional(),
     report: report.optional(),
     modelPath: z.string().optional(),
+    certification: certification.optional(),
   }),
   compare: z.looseObject({ baseline: z.string().optional(), rows: z.array(row).optional(), agentRun: z.string().optional() }),
 };
@@ -119,8 +147,9 @@ const LISTING_SCHEMAS = {
       .optional(),
     report: listedReport.optional(),
     modelPath: z.string().optional(),
+    certification: certification.optional(),
   }),
-  baseline: z.looseObject({ report: listedReport.optional(), modelPath: z.string().optional() }),
+  baseline: z.looseObject({ report: listedReport.optional(), modelPath: z.string().optional(), certification: certification.optional() }),
   compare: z.looseObject({
     rows: z
       .array(
@@ -133,6 +162,7 @@ const LISTING_SCHEMAS = {
           compressionRatio: z.number().optional(),
           validationAccuracy: z.number().nullable().optional(),
           testAccuracy: z.number().nullable().optional(),
+          certification: certification.optional(),
         }),
       )
       .optional(),

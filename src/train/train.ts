@@ -92,10 +92,10 @@ function gatherBatch(split: Split, indices: ArrayLike<number>, inputShape: [numb
   return { xs: gatherImages(split, indices, inputShape), ys: tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses).toFloat()) };
 }
 
-/** Top-1 accuracy of the model on a split, as a fraction. */
-export async function evaluateAccuracy(model: tf.LayersModel, split: Split, inputShape: [number, number, number], batchSize = 256): Promise<number> {
+/** Whether the model classifies each image of a split right (1) or wrong (0), in split order. */
+export async function correctness(model: tf.LayersModel, split: Split, inputShape: [number, number, number], batchSize = 256): Promise<Uint8Array> {
   const size = perImage(inputShape);
-  let correct = 0;
+  const right = new Uint8Array(split.count);
   for (let start = 0; start < split.count; start += batchSize) {
     const end = Math.min(start + batchSize, split.count);
     const predicted = tf.tidy(() => {
@@ -104,10 +104,18 @@ export async function evaluateAccuracy(model: tf.LayersModel, split: Split, inpu
     });
     const labels = await predicted.data();
     predicted.dispose();
-    for (let i = 0; i < labels.length; i++) if (labels[i] === split.labels[start + i]) correct++;
+    for (let i = 0; i < labels.length; i++) right[start + i] = labels[i] === split.labels[start + i] ? 1 : 0;
     await yieldToEventLoop(); // lets Ctrl-C through during long evaluations
   }
-  return correct / split.count;
+  return right;
+}
+
+/** Share of ones (images classified right). */
+export const accuracyOf = (right: Uint8Array) => right.reduce((sum, r) => sum + r, 0) / right.length;
+
+/** Top-1 accuracy of the model on a split, as a fraction. */
+export async function evaluateAccuracy(model: tf.LayersModel, split: Split, inputShape: [number, number, number], batchSize = 256): Promise<number> {
+  return accuracyOf(await correctness(model, split, inputShape, batchSize));
 }
 
 /** Images per forward pass of the re-estimation, at most. */
