@@ -241,8 +241,8 @@ const showFinetune =
   (event: FinetuneProgress) =>
     log.status(`  ${label}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
 
-const dropText = ({ drop, withinTolerance }: { drop: number; withinTolerance: boolean }) =>
-  `validation drop ${drop.toFixed(2)} points${withinTolerance ? '' : ' (over the tolerance)'}`;
+const dropText = ({ drop, upperBound, withinTolerance }: { drop: number; upperBound: number; withinTolerance: boolean }) =>
+  `selection drop ${drop.toFixed(2)} points, upper bound ${upperBound.toFixed(2)}${withinTolerance ? '' : ' (over the tolerance)'}`;
 
 /** A ranking's search as results.json keeps it, measured before the final fine-tune (test accuracy is reported, never used to choose). */
 async function describeVariant(ranking: Ranking, found: ToleranceResult, { data, unpruned }: BaselineInputs): Promise<RankingVariant> {
