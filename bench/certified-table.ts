@@ -33,7 +33,10 @@ for (const file of files) {
     const isOver = testDrop > tolerance;
     if (isOver) fileOver++;
     const check = r.certification && certifiedCheck(r.certification);
-    const cert = check === undefined ? '-' : `${check.drop.toFixed(2)} (${check.upperBound.toFixed(2)})${finalCertified(r.certification!) ? '' : ` fallback: ${check.label}`}`;
+    const cert =
+      check === undefined
+        ? '-'
+        : `${check.drop.toFixed(2)} (${check.upperBound.toFixed(2)})${finalCertified(r.certification!) ? '' : ` fallback: ${check.label}`}`;
     const interval = r.testDropInterval === undefined ? '' : ` (${r.testDropInterval[0].toFixed(2)} to ${r.testDropInterval[1].toFixed(2)})`;
     console.log(
       `| ${methodLabel(r)} | ${r.theoreticalSpeedup!.toFixed(2)}x | ${r.compressionRatio!.toFixed(2)}x | ${(100 * (unpruned.validationAccuracy - r.validationAccuracy!)).toFixed(2)} | ${cert} | ${testDrop.toFixed(2)}${interval} | ${isOver ? 'yes' : ''} |`,

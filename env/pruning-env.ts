@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../src/data/datasets.js';
 import { seededPermutation, subsetSplit } from '../src/data/datasets.js';
 import { rewardSubset } from '../src/certify/holdout.js';
+import { type LatencyTable, predictLatency } from '../src/latency/table.js';
 import { type CriterionName, CriterionError, criterionOf, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
@@ -43,6 +44,8 @@ export interface EnvConfig extends RewardConfig {
   observationCriteria: boolean;
   /** Training images the data-driven criteria of the observation read. */
   criteriaSamples: number;
+  /** The target's latency table, for the latency reward (phi: latency). */
+  latency?: LatencyTable;
 }
 
 /** The reward's accuracy budget for the current group: psi = (tolerance - 100 (reference - p_hat)) / tolerance. */
@@ -449,8 +452,17 @@ export class PruningEnv {
     const { group, totalMacs } = this.current();
     const kept = keptIndices(mask).length;
     const pruned = this.config.phi === 'flops' ? { total: totalMacs, pruned: this.macsWith(mask) } : undefined;
+    const latency = this.config.phi === 'latency' ? this.latencyWith(Math.max(1, kept)) : undefined;
     const { reference, tolerance } = this.rewardBudget;
-    return reward({ baseAccuracy: reference, accuracy, total: group.size, kept, macs: pruned }, { phi: this.config.phi, tolerance });
+    return reward({ baseAccuracy: reference, accuracy, total: group.size, kept, macs: pruned, latency }, { phi: this.config.phi, tolerance });
+  }
+
+  /** Predicted time of the current network, and with the current group at `kept` channels (the latency table's target). */
+  latencyWith(kept: number): { total: number; pruned: number } {
+    const table = this.config.latency;
+    if (table === undefined) throw new Error('phi latency needs a latency table (EnvConfig.latency)');
+    const counts = Object.fromEntries(this.graphOfModel.prunableGroups().map((g) => [g.id, g.size]));
+    return { total: predictLatency(table, counts), pruned: predictLatency(table, { ...counts, [this.current().group.id]: kept }) };
   }
 
   /** Continues from another model (after fine-tuning or a relaxed decision). */

@@ -21,6 +21,7 @@ import { ProgressLog } from './log.js';
 import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
 import { HoldoutError } from '../certify/holdout.js';
+import { LatencyError } from '../latency/target.js';
 import { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
 import { baselineCommand } from './baseline-command.js';
 import { logEvent } from './prune-command.js';
@@ -52,6 +53,7 @@ const USER_ERRORS = [
   UsageError,
   ConfigError,
   HoldoutError,
+  LatencyError,
   ReportPathError,
   ScoringError,
 ];

@@ -41,6 +41,10 @@ import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../
 import { Certifier, type PathModel, uncertifiedNumbers } from '../certify/check.js';
 import { certifiedCheck, finalCertified, type UncertifiedModel } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
+import { latencyTableFor } from '../latency/for-run.js';
+import { timeSideBySide } from '../latency/side-by-side.js';
+import { channelCosts, type LatencyTable } from '../latency/table.js';
+import { openTarget } from '../latency/target.js';
 import { agentLooks, type GroupDecision, type PruneResult, type RunEvent } from '../run/try-and-learn.js';
 import {
   checkResumable,
@@ -79,6 +83,7 @@ import {
   type RankingVariant,
   type ResultRow,
   searchEdge,
+  speedupCell,
   toCsv,
   verdict,
 } from './results.js';
@@ -88,7 +93,7 @@ import { openRun } from '../runs/results.js';
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
   const table = formatTable(
-    ['method', 'FLOPs reduction', 'compression', 'measured speedup (256)', 'validation', 'certified drop (bound)', 'test', 'time', 'ranking'],
+    ['method', 'FLOPs reduction', 'compression', 'measured speedup (batch 1)', 'validation', 'certified drop (bound)', 'test', 'time', 'ranking'],
     [
       ['unpruned', '1.00x', '1.00x', '1.00x', percent(base.validation), '-', percent(base.test), '-', ''],
       ...rows.map((r) =>
@@ -98,7 +103,7 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
               r.method,
               times(r.theoreticalSpeedup),
               times(r.compressionRatio),
-              times(r.measuredSpeedupBatch256),
+              speedupCell(r, 1),
               percent(r.validationAccuracy),
               certifiedCell(r),
               percent(r.testAccuracy),
@@ -229,6 +234,8 @@ interface BaselineInputs {
   unpruned: ModelSummary;
   /** The certification split, against the baseline's answers there. */
   certifier: Certifier;
+  /** The target's latency table (phi: latency): global ranking weighs each channel by the time it saves. */
+  latency?: LatencyTable;
   runDir: string;
   context: RunContext;
 }
@@ -321,7 +328,13 @@ const criterionLooks = (options: CompareOptions) => RANKINGS.length * plannedLoo
 async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const { options, data, baseline, unpruned, context } = inputs;
   const { config } = options;
-  const heuristic = { ...DEFAULT_HEURISTIC_CONFIG, criterion: method, finetune: stepFinetune(config), seed: config.seed };
+  const heuristic = {
+    ...DEFAULT_HEURISTIC_CONFIG,
+    criterion: method,
+    finetune: stepFinetune(config),
+    seed: config.seed,
+    ...(inputs.latency && { channelCosts: channelCosts(inputs.latency) }),
+  };
   checkCriterion(baseline, heuristic, data);
   const groupSizes = prunableSizes(baseline);
   context.log.line(`  ${method}: bisection to ${describeResolution(groupSizes)}, with local and with global ranking`);
@@ -510,17 +523,26 @@ const pendingMethods = (methods: Method[], finished: ResultRow[]) => methods.fil
  */
 async function runMethods(
   run: Run<CompareRunResult>,
-  options: CompareOptions,
+  requested: CompareOptions,
   { data, baseline, source }: { data: Dataset; baseline: tf.LayersModel; source: string },
   context: RunContext,
   finished: ResultRow[],
 ): Promise<Run<CompareRunResult>> {
   const { log, backend } = context;
-  const { config, methods, reportPath } = options;
+  const { methods, reportPath } = requested;
   const pending = pendingMethods(methods, finished);
   // From here on, a signal or an error is recorded in the run (guardRun).
   try {
     return await guardRun(run, async () => {
+      // With phi latency, one latency table serves every method: the agent (here or as a job) reads it from the run folder, the criteria rank by it.
+      const latencyPath = join(run.dir, 'latency.json');
+      const latency =
+        requested.config.phi === 'latency'
+          ? (await latencyTableFor(baseline, requested.config.latency, { keepAt: latencyPath, log: (line) => log.line(line) })).table
+          : undefined;
+      const options: CompareOptions =
+        latency === undefined ? requested : { ...requested, config: { ...requested.config, latency: { ...requested.config.latency, table: latencyPath } } };
+      const { config } = options;
       // Every method chooses on the selection split and is certified on the certification split, the same images for all.
       const holdout = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
       const selectionData: Dataset = { ...data, validation: holdout.selection };
@@ -560,7 +582,7 @@ async function runMethods(
         log.line(`== ${method}`);
         const started = performance.now();
         try {
-          const inputs = { options, data: selectionData, baseline, unpruned, certifier, runDir: run.dir, context };
+          const inputs = { options, data: selectionData, baseline, unpruned, certifier, latency, runDir: run.dir, context };
           const { report, ...details } =
             method === 'rl'
               ? await runAgent(options, { data, baseline, source, run }, context)
@@ -589,6 +611,7 @@ async function runMethods(
           return run;
         }
       }
+      await timeRows(results, baseline, config, log);
       writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
       log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
@@ -601,6 +624,28 @@ async function runMethods(
     });
   } finally {
     baseline.dispose();
+  }
+}
+
+/**
+ * Every finished row's model timed with the unpruned one, side by side, on
+ * the compare's target at batch 1 and at its batch: the measure the verdict
+ * ranks (each method's own report timed it alone, beside whatever ran then).
+ */
+async function timeRows(results: CompareResults, baseline: tf.LayersModel, config: PruneConfig, log: RunContext['log']): Promise<void> {
+  const rows = results.rows.filter((r) => r.status === 'done' && r.modelPath !== undefined && existsSync(r.modelPath));
+  if (rows.length === 0) return;
+  const batches = [...new Set([1, config.latency.batch])];
+  const target = await openTarget(config.latency.target);
+  const models = await Promise.all(rows.map((r) => loadModel(r.modelPath!)));
+  try {
+    log.line(`timing ${plural(rows.length, 'model')} and the unpruned one side by side on ${target.description}, batch ${batches.join(' and ')}`);
+    const timed = await timeSideBySide(baseline, models, target, batches);
+    rows.forEach((row, i) => (row.latency = timed.models[i]));
+    results.unpruned.latency = timed.unpruned;
+  } finally {
+    for (const m of models) m.dispose();
+    await target.close();
   }
 }
 

@@ -5,6 +5,7 @@
  * scripts (no CLI and no I/O here).
  */
 import { CRITERIA } from '../heuristics/criteria.js';
+import { type ModelTimes, speedupAt } from '../latency/side-by-side.js';
 import type { ProbeRecord, Ranking } from '../heuristics/pipeline.js';
 import type { SensitivityCurve, SensitivityProbe } from '../heuristics/sensitivity.js';
 import type { LayerWidth, PruneReport } from '../prune/report.js';
@@ -78,6 +79,8 @@ export interface ResultRow {
   /** The test drop's two-sided interval (points; paired against the unpruned model). */
   testDropInterval?: [number, number];
   seconds: number;
+  /** Measured on the compare's target at batch 1 and at its batch, side by side with the unpruned model and every other row. */
+  latency?: ModelTimes;
   /** The method's path certified on the certification split; the row's numbers are those of the certified model. */
   certification?: Certification;
   /** The method's own final model when it did not certify (the row is then its certified fallback). */
@@ -93,6 +96,12 @@ export interface ResultRow {
   /** A criterion's searches, local and global ranking. */
   variants?: RankingVariant[];
   sensitivity?: SensitivityDetails;
+}
+
+/** "1.45x (1.40-1.52)": the side-by-side measured speedup at `batch` and the spread of its rounds. */
+export function speedupCell(r: ResultRow, batch: number): string {
+  const measured = r.latency?.batches.find((b) => b.batch === batch);
+  return measured === undefined ? '-' : `${measured.speedup.toFixed(2)}x (${measured.spread[0].toFixed(2)}-${measured.spread[1].toFixed(2)})`;
 }
 
 /** The method as the tables name it: a criterion with the ranking it used, e.g. "l2 (global)". */
@@ -212,7 +221,15 @@ export function verdict(rows: ResultRow[]): string | undefined {
   const coarse = cutShortSearches(baselines);
   const caveat =
     coarse.length > 0 ? [`but the search of ${coarse.join(', ')} stopped at its probe cap, coarser than its resolution (more --probes would be fairer)`] : [];
+  // Measured time first, where every row was timed side by side: at batch 1, then at the compare's batch.
+  const timed = [agent, ...baselines].every((r) => r.latency !== undefined) ? agent.latency!.batches.map((b) => b.batch) : [];
+  const times = timed.map((batch) => {
+    const value = (r: ResultRow) => speedupAt(r.latency, batch) ?? 0;
+    const fastest = baselines.reduce((a, b) => (value(b) > value(a) ? b : a));
+    return contest(`measured time at batch ${batch} (${agent.latency!.target})`, value, fastest);
+  });
   return [
+    ...times,
     contest('FLOPs', (r) => r.theoreticalSpeedup!, best),
     contest('params', (r) => r.compressionRatio!, mostParams),
     accuracy,
@@ -267,7 +284,7 @@ export interface CompareResults {
   seed: number;
   backend: string;
   /** validationAccuracy: on the selection split (where every choice is made); certificationAccuracy: on the certification split. */
-  unpruned: { validationAccuracy: number; certificationAccuracy?: number; testAccuracy: number; macs: number; params: number };
+  unpruned: { validationAccuracy: number; certificationAccuracy?: number; testAccuracy: number; macs: number; params: number; latency?: ModelTimes };
   /** Images of the selection and certification splits, and the confidence of every bound. */
   holdout?: { selection: number; certification: number; confidence: number };
   rows: ResultRow[];

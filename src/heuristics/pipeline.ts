@@ -37,6 +37,12 @@ export interface HeuristicConfig {
   scoringSamples: number;
   /** Seed of the random criterion and of fine-tuning's batch order. */
   seed: number;
+  /**
+   * Time each group's channel costs on the target (a latency table's
+   * channelCosts): global ranking then removes first the channels whose score
+   * is lowest per unit of time saved (cost-aware, as HALP). Absent: by score alone.
+   */
+  channelCosts?: Record<number, number>;
 }
 
 export const DEFAULT_HEURISTIC_CONFIG: HeuristicConfig = {
@@ -96,13 +102,16 @@ export function selectChannels(
   ratio: number,
   ranking: Ranking,
   minKeepFraction: number,
+  channelCosts?: Record<number, number>,
 ): KeepPlan {
   if (ranking === 'local') return localPlan(groups, scores, originalSize, () => ratio, minKeepFraction);
-  // Global: scores divided by their group mean, so groups of different scale compete fairly.
+  // Global: scores divided by their group mean, so groups of different scale compete fairly; cost-aware, also by the time a channel saves.
+  const meanCost = channelCosts === undefined ? 1 : groups.reduce((sum, g) => sum + channelCosts[g.id], 0) / groups.length;
   const entries = groups.flatMap((g) => {
     const s = scores.get(g.id)!;
     const mean = s.reduce((a, b) => a + b, 0) / s.length || 1;
-    return Array.from(s, (v, c) => ({ group: g.id, channel: c, score: v / mean }));
+    const cost = channelCosts === undefined ? 1 : channelCosts[g.id] / meanCost;
+    return Array.from(s, (v, c) => ({ group: g.id, channel: c, score: v / mean / cost }));
   });
   entries.sort((a, b) => a.score - b.score || a.group - b.group || a.channel - b.channel);
   const target = Math.round(groups.reduce((sum, g) => sum + originalSize.get(g.id)!, 0) * (1 - ratio));
@@ -227,6 +236,7 @@ export async function pruneToRatio(
       stepRatio,
       config.ranking,
       config.minKeepFraction,
+      config.channelCosts,
     );
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();

@@ -9,6 +9,7 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { type CompareResults, methodLabel, type ResultRow, verdict } from '../compare/results.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
+import { speedupAt } from '../latency/side-by-side.js';
 import { writeFileAtomic } from '../models/io.js';
 import { modelShortName } from '../runs/records.js';
 import { percent } from './text.js';
@@ -192,7 +193,7 @@ function tableHtml(results: CompareResults): string {
     'method',
     'FLOPs reduction',
     'compression',
-    'measured speedup (batch 256)',
+    'measured speedup (batch 1, side by side)',
     'validation (selection split)',
     'certified drop (upper bound)',
     'test',
@@ -202,11 +203,11 @@ function tableHtml(results: CompareResults): string {
   const columns: ((r: ResultRow) => number | undefined)[] = [
     (r) => r.theoreticalSpeedup,
     (r) => r.compressionRatio,
-    (r) => r.measuredSpeedupBatch256,
+    (r) => speedupAt(r.latency, 1),
     (r) => r.validationAccuracy,
   ];
   const best = columns.map((value) => Math.max(...done(results.rows).map((r) => value(r) ?? -Infinity)));
-  const formats = [times, times, times, pct];
+  const formats = [times, times, (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`), pct];
   const cell = (text: string, bold = false) => `<td${bold ? ' class="best"' : ''}>${escapeHtml(text)}</td>`;
   const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), '', pct(results.unpruned.testAccuracy), '', ''];
   const rows = results.rows.map((r) =>

@@ -12,6 +12,7 @@ import { CRITERIA } from '../heuristics/criteria.js';
 import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
 import { type HoldoutConfig, holdoutSizes, MIN_HOLDOUT_IMAGES } from '../certify/holdout.js';
+import { LATENCY_TARGETS } from '../latency/target.js';
 
 /** How pixel bytes become model inputs (see PixelScaling). */
 export const PIXEL_SCALING = z.union([
@@ -105,7 +106,27 @@ export const PruneConfigSchema = z
       .describe(
         'b inside the reward when budget.calibrate is off: points a candidate may lose before fine-tuning (default: tolerance, as in the paper); the guarantee after fine-tuning always uses tolerance',
       ),
-    phi: z.enum(['filters', 'flops']).default('filters').describe('efficiency term: log(N / kept) as in the paper, or log(MACs / pruned MACs)'),
+    phi: z
+      .enum(['filters', 'flops', 'latency'])
+      .default('filters')
+      .describe(
+        'efficiency term: log(N / kept) as in the paper, log(MACs / pruned MACs), or log(time / pruned time) predicted by a latency table of the target (latency.*)',
+      ),
+    latency: z
+      .object({
+        target: z
+          .enum(LATENCY_TARGETS)
+          .default('this')
+          .describe("where time is measured: 'this' (this process's backend), or a page in headless Chromium with tfjs's wasm or webgl backend"),
+        batch: z.number().int().min(1).max(4096).default(1).describe('images per forward pass the time is measured at (1: a web page classifying one image)'),
+        table: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('a latency.json (from an earlier run folder) to use instead of measuring one; decisions depend on the table, so reusing it repeats them'),
+      })
+      .strict()
+      .prefault({}),
     rewardSamples: z
       .number()
       .int()

@@ -4,6 +4,8 @@
  * events passed to the caller (the CLI's line log or dashboard).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { latencyTableFor } from '../latency/for-run.js';
 import type * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, tap } from 'rxjs';
 import type { BackendChoice } from '../backend/backend.js';
@@ -58,6 +60,11 @@ async function execute(
     { stopsCleanly: true },
   );
   try {
+    // The latency table the decisions use is kept in the run folder: a resumed run decides with the same one.
+    const latency =
+      config.phi === 'latency'
+        ? (await latencyTableFor(baseline, config.latency, { keepAt: join(run.dir, 'latency.json'), log: (line) => log.line(line) })).table
+        : undefined;
     await lastValueFrom(
       tryAndLearn({
         baseline,
@@ -67,6 +74,7 @@ async function execute(
         backend: backend.name,
         shouldStop: () => stoppedBy !== undefined,
         baselinePath: run.record.result.baseline,
+        latency,
       }).pipe(tap(onEvent)),
       { defaultValue: undefined },
     );

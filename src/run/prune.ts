@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, tap } from 'rxjs';
 import type { Dataset } from '../data/datasets.js';
+import { latencyTableFor } from '../latency/for-run.js';
 import { checkPrunable } from '../prune/graph.js';
 import { parsePruneConfig, type PruneConfig } from './config.js';
 import { MemoryStore } from './store.js';
@@ -38,7 +39,8 @@ export async function prune(
   const store = new MemoryStore<PruneResult>({});
   try {
     let summary: RunSummary | undefined;
-    const events = tryAndLearn({ baseline, data, config, store, backend: tf.getBackend(), shouldStop: hooks.shouldStop }).pipe(
+    const latency = config.phi === 'latency' ? (await latencyTableFor(baseline, config.latency)).table : undefined;
+    const events = tryAndLearn({ baseline, data, config, store, backend: tf.getBackend(), shouldStop: hooks.shouldStop, latency }).pipe(
       tap((event) => {
         hooks.onEvent?.(event);
         if (event.type === 'run-done') summary = event.summary;

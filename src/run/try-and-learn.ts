@@ -30,6 +30,7 @@ import { type EnvConfig, PruningEnv, type RewardBudget } from '../../env/pruning
 import { Certifier, type PathModel, SelectionCheck, uncertifiedNumbers } from '../certify/check.js';
 import { type Certification, finalCertified, type UncertifiedModel } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
+import { type LatencyTable, latencyShares } from '../latency/table.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
 import type { Dataset, Split } from '../data/datasets.js';
@@ -158,6 +159,8 @@ export interface TryAndLearnInput {
   shouldStop?: () => boolean;
   /** The baseline's model.json, when it has one: the report gives its size on disk from its files. */
   baselinePath?: string;
+  /** The target's latency table (phi: latency): the reward's time and the budget's shares come from it. */
+  latency?: LatencyTable;
 }
 
 /** Tolerance checks the agent plans on the selection split: every probe of every group, and each epoch of its fine-tune (the best is kept). */
@@ -184,9 +187,11 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
   });
 }
 
-/** The pruning environment's settings in a run of `config`. */
-export function envConfigOf(config: PruneConfig): EnvConfig {
+/** The pruning environment's settings in a run of `config` (with the latency table phi: latency needs). */
+export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvConfig {
+  if (config.phi === 'latency' && latency === undefined) throw new Error('phi latency needs a latency table');
   return {
+    ...(config.phi === 'latency' && { latency }),
     tolerance: config.rewardTolerance ?? config.tolerance,
     phi: config.phi,
     rewardSamples: config.rewardSamples,
@@ -199,13 +204,13 @@ export function envConfigOf(config: PruneConfig): EnvConfig {
 }
 
 async function run(
-  { baseline, data, config, store, backend, baselinePath }: TryAndLearnInput,
+  { baseline, data, config, store, backend, baselinePath, latency }: TryAndLearnInput,
   emit: (e: RunEvent) => void,
   shouldStop: () => boolean,
 ): Promise<void> {
   const started = performance.now();
   checkHoldout(config, data.validation.count);
-  const envConfig = envConfigOf(config);
+  const envConfig = envConfigOf(config, latency);
   // Every choice (fine-tuning's epoch, the count search) is made on the selection split; the claim on the certification split.
   const holdout = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
   const guarded: Dataset = { ...data, validation: holdout.selection };
@@ -228,7 +233,15 @@ async function run(
   const baseValidationAccuracy = recorded.baseValidationAccuracy ?? selection.baseAccuracy;
   const done: GroupDecision[] = recorded.groups ?? [];
   const originalCost = modelCost(baseline);
-  const allowedDrops = cumulativeBudgets(config.tolerance, groups, costShares(baseGraph, groups), config.budget.byCost);
+  // The tolerance is spent by what the groups cost: their MACs, or their time on the target.
+  const shares =
+    config.phi === 'latency'
+      ? latencyShares(
+          latency!,
+          groups.map((g) => g.id),
+        )
+      : costShares(baseGraph, groups);
+  const allowedDrops = cumulativeBudgets(config.tolerance, groups, shares, config.budget.byCost);
   // What fine-tuning recovered on earlier decisions; a resumed run rebuilds it from the record.
   const recoveries: RecoveryObservation[] = [];
   const observe = (decision: Pick<GroupDecision, 'probes'>, accuracyBefore: number) =>
