@@ -13,9 +13,10 @@ import { timeSideBySide } from '../src/latency/side-by-side.js';
 import { channelCosts, checkLatencyTable, type LatencyTable, latencyShares, layerMs, measureLatencyTable, predictLatency } from '../src/latency/table.js';
 import { findChromium, type LatencyTarget, openChromium, thisProcess } from '../src/latency/target.js';
 import { buildZooModel } from '../src/models/zoo.js';
-import { tempDir } from './helpers.js';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { autoprune, record, trainTinyBaseline } from './cli-helpers.js';
+import { tempDir } from './helpers.js';
 
 /** A target whose "time" is the model's MACs in millions plus 0.1 ms: timing without noise, so the arithmetic can be checked exactly. */
 function macsTarget(): LatencyTarget {
@@ -129,4 +130,41 @@ describe('the browser target', () => {
     },
     120_000,
   );
+});
+
+describe('compare with phi: latency', () => {
+  it('measures one latency table for every method, and ranks the rows by measured time', () => {
+    const runsDir = tempDir();
+    const configPath = join(runsDir, 'tiny.json');
+    trainTinyBaseline(runsDir, configPath);
+    const { status, stdout, stderr } = autoprune([
+      '--runs-dir',
+      runsDir,
+      'compare',
+      '--config',
+      configPath,
+      '--methods',
+      'rl,l1',
+      '--probes',
+      '2',
+      '--set',
+      'phi=latency',
+      '--set',
+      'agent.maxIterations=2',
+      '--set',
+      'agent.minIterations=0',
+    ]);
+    expect(status, stderr).toBe(0);
+    expect(stderr).toMatch(/latency: whole network [\d.]+ ms; the table predicts \d+ random prunings within [\d.]+% on average/);
+    const dir = join(runsDir, stdout.trim());
+    const table = readFileSync(join(dir, 'latency.json'), 'utf8');
+    const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+    // The agent decided with the compare's table, kept in its own run folder too.
+    const agentRun = results.rows.find((r: { method: string }) => r.method === 'rl').runId;
+    expect(readFileSync(join(runsDir, agentRun, 'latency.json'), 'utf8')).toBe(table);
+    expect(record(runsDir, agentRun).config.latency.table).toBe(join(dir, 'latency.json'));
+    for (const row of results.rows) expect(row.latency.batches.map((b: { batch: number }) => b.batch)).toEqual([1]);
+    expect(results.unpruned.latency.batches[0].speedup).toBe(1);
+    expect(stderr).toMatch(/measured time at batch 1 \(wasm in this process \(1 thread\)\): (the agent wins|the baseline wins|a tie)/);
+  }, 600_000);
 });

@@ -169,6 +169,12 @@ export const PruneConfigSchema = z
           .describe(
             "set the reward's tolerance per group to its remaining budget x the recovery by fine-tuning measured on earlier decisions (replaces rewardTolerance)",
           ),
+        boundRoom: z
+          .boolean()
+          .default(true)
+          .describe(
+            "with calibrate: the reward's budget is the group's share of the room the selection bound leaves, share x (b - margin), as its probes are accepted (false: share x b)",
+          ),
         initialRecovery: z.number().min(1).default(3).describe('recovery (points lost before fine-tuning per point lost after) assumed for the first group'),
         maxRecovery: z.number().min(1).default(20).describe('upper bound on the measured recovery'),
       })

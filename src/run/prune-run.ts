@@ -167,7 +167,8 @@ export async function holdoutAdvice(baseline: tf.LayersModel, data: Dataset, con
  */
 export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<string, unknown> {
   const withBatchNormImages = (group: unknown) => ({ batchNormImages: 0, ...(group as Record<string, unknown> | undefined) }); // before BN re-estimation (2026-11-22)
-  return { ...config, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
+  const budget = { boundRoom: false, ...(config.budget as Record<string, unknown> | undefined) }; // before the reward aimed at the bound's room
+  return { ...config, budget, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
 }
 
 /**

@@ -27,7 +27,7 @@ import { Observable } from 'rxjs';
 import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
 import { type EnvConfig, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
-import { Certifier, type PathModel, SelectionCheck, uncertifiedNumbers } from '../certify/check.js';
+import { boundMargin as boundMarginAt, Certifier, type PathModel, SelectionCheck, uncertifiedNumbers } from '../certify/check.js';
 import { type Certification, finalCertified, type UncertifiedModel } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { type LatencyTable, latencyShares } from '../latency/table.js';
@@ -227,6 +227,13 @@ async function run(
   const looks = agentLooks(config, groups.length);
   const bounds = { tolerance: config.tolerance, confidence: config.confidence };
   const selection = await SelectionCheck.create(baseline, holdout.selection, data.inputShape, { ...bounds, looks });
+  // The selection bound's margin (bound - drop) of the last accepted probe; before any, that of a model disagreeing with the unpruned one as often as it errs.
+  const initialMargin = () => boundMarginAt(holdout.selection.count, Math.max(1 - selection.baseAccuracy, config.tolerance / 100), selection.lookConfidence);
+  const boundMargin = (decisions: GroupDecision[]) => {
+    const accepted = decisions.flatMap((d) => d.probes.filter((p) => p.withinBudget));
+    const last = accepted.at(-1);
+    return last === undefined ? initialMargin() : last.upperBound - last.drop;
+  };
 
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
   const recorded = store.result;
@@ -300,8 +307,10 @@ async function run(
       let rewardBudget: GroupDecision['rewardBudget'] = { reference: env.baseAccuracy, tolerance: envConfig.tolerance };
       if (config.budget.calibrate) {
         const recovery = estimateRecovery(recoveries, config.budget, 0.05 * config.tolerance);
+        // A probe passes when its drop leaves room for its bound (SelectionCheck.accepts): the reward aims at that room, not at the share of b.
+        const room = config.budget.boundRoom ? allowedDrop * Math.max(0, 1 - boundMargin(done) / config.tolerance) : allowedDrop;
         // At least a twentieth of b: a group whose share is already spent may still remove what costs nothing.
-        const remaining = Math.max(allowedDrop - 100 * (baseValidationAccuracy - accuracyBefore), 0.05 * config.tolerance);
+        const remaining = Math.max(room - 100 * (baseValidationAccuracy - accuracyBefore), 0.05 * config.tolerance);
         rewardBudget = { reference, tolerance: remaining * recovery, recovery };
       }
       env.setRewardBudget(rewardBudget);
