@@ -91,7 +91,9 @@ describe('autoprune compare', () => {
       new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`),
     );
     const show = autoprune([...common, 'show', stdout.trim()]).stdout;
-    expect(show).toMatch(/ {2}rl: FLOPs [\d.]+x, params [\d.]+x, validation [\d.]+%, test [\d.]+%/);
+    expect(show).toMatch(
+      / {2}rl: FLOPs [\d.]+x, params [\d.]+x, time [\d.]+x at batch 1, validation [\d.]+%, certified drop -?[\d.]+ \(<= -?[\d.]+\), test [\d.]+%/,
+    );
     expect(show).toMatch(/ {2}bn-scale: failed: criterion bn-scale: no BatchNormalization/);
     // The report can be redrawn from results.json, elsewhere.
     const out = join(runsDir, 'again.html');
@@ -142,7 +144,9 @@ describe('autoprune compare', () => {
     expect(100 * (results.unpruned.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
     expect(row.modelPath).toBe(join(dir, 'models', 'sensitivity', 'model.json'));
     expect(stderr).toMatch(/sensitivity: group 0 \(conv1, 20 channels\), validation drop before fine-tuning at each ratio: (-?[\d.]+ ){18}-?[\d.]+\n/);
-    expect(stderr).toMatch(/sensitivity probe 1: threshold -?[\d.]+ points, ratios [\d.]+\/[\d.]+\/[\d.]+, validation drop/);
+    expect(stderr).toMatch(
+      /sensitivity probe 1: threshold -?[\d.]+ points, ratios [\d.]+\/[\d.]+\/[\d.]+, selection drop -?[\d.]+ points, upper bound -?[\d.]+/,
+    );
     expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<figure id="sensitivity"><svg');
   });
 
@@ -180,7 +184,10 @@ describe('autoprune compare', () => {
       ['l1', 'done'],
       ['rl', 'done'],
     ]);
-    expect(after.rows[0]).toEqual(results.rows[0]);
+    // Its decisions and accuracies as they were; its time is measured again, side by side with the agent's model.
+    const { latency: _, ...untimed } = after.rows[0];
+    expect(untimed).toEqual(results.rows[0]);
+    expect(after.rows.map((r: { latency?: unknown }) => r.latency !== undefined)).toEqual([true, true]);
     expect(after.rows[1].runId).toBe(agentId);
     resumedAgent = after.rows[1];
     expect(autoprune([...common, 'resume', id]).stderr).toMatch(/run ".*" has already finished/);

@@ -81,7 +81,7 @@ describe('the latency table', () => {
   });
 
   it('gives the latency reward the log of the predicted times', () => {
-    const table = { layers: [], offsetMs: 2, groups: {} } as unknown as LatencyTable;
+    const table = { layers: [], offsetMs: 2, scale: 1, groups: {} } as unknown as LatencyTable;
     expect(predictLatency(table, {})).toBe(2);
     expect(phi({ baseAccuracy: 1, accuracy: 1, total: 10, kept: 5, latency: { total: 4, pruned: 2 } }, 'latency')).toBeCloseTo(Math.log(2), 12);
     expect(() => phi({ baseAccuracy: 1, accuracy: 1, total: 10, kept: 5 }, 'latency')).toThrow(/needs predicted times/);

@@ -7,6 +7,8 @@ import { tempDir, writeIdxDataset } from './helpers.js';
 
 const SHIPPED_LENET = 'src/models/pretrained/lenet5-mnist/model.json';
 const LARGER_IMAGES = writeIdxDataset(tempDir(), { size: 32 });
+// Enough training images for the 210 validation images a certified compare needs.
+const MORE_LARGER_IMAGES = writeIdxDataset(tempDir(), { size: 32, train: 400 });
 
 describe('autoprune prune / resume', () => {
   const runsDir = tempDir();
@@ -152,7 +154,9 @@ describe('autoprune prune / resume', () => {
     expect(decisions(record(runsDir, killedId))).toEqual(decisions(reference));
     expect(autoprune([...common, 'show', killedId]).stdout).toMatch(new RegExp(`pruned model: .*${killedId}/model/model\\.json`));
     expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(
-      new RegExp(`${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, test [\\d.]+% \\(drop -?[\\d.]+\\)`),
+      new RegExp(
+        `${killedId}\\s+prune\\s+lenet5\\s+mnist\\s+done\\s+FLOPs [\\d.]+x, params [\\d.]+x, certified drop -?[\\d.]+ \\(<= -?[\\d.]+\\)( from a fallback \\([\\w ]+\\))?, test [\\d.]+% \\(drop -?[\\d.]+\\)`,
+      ),
     );
   });
 
@@ -191,7 +195,7 @@ describe('autoprune prune / resume', () => {
         '--dataset',
         'mnist',
         '--data-dir',
-        LARGER_IMAGES,
+        MORE_LARGER_IMAGES,
         '--validation-size',
         '210',
         '--reward-samples',

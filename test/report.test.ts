@@ -26,6 +26,7 @@ const RESULTS: CompareResults = {
       theoreticalSpeedup: 4.9,
       compressionRatio: 8.3,
       measuredSpeedupBatch256: 3.6,
+      latency: { target: 'this process', batches: [{ batch: 1, ms: 0.1, speedup: 3.6, spread: [3.4, 3.7] }] },
       validationAccuracy: 0.9886,
       testAccuracy: 0.991,
       seconds: 500,
@@ -84,6 +85,7 @@ const RESULTS: CompareResults = {
       theoreticalSpeedup: 4.2,
       compressionRatio: 5.1,
       measuredSpeedupBatch256: 3.1,
+      latency: { target: 'this process', batches: [{ batch: 1, ms: 0.12, speedup: 3.1, spread: [2.9, 3.2] }] },
       validationAccuracy: 0.989,
       testAccuracy: 0.988,
       seconds: 200,
@@ -177,7 +179,14 @@ describe('report.html', () => {
   );
 
   it('says who wins on FLOPs, params and test accuracy, and by how much, honestly both ways', () => {
-    const [rl, l1, failed] = RESULTS.rows;
+    const [timedRl, timedL1, failed] = RESULTS.rows;
+    // Measured time leads the verdict when every row was timed side by side.
+    expect(verdict([timedRl, timedL1, failed])).toMatch(
+      /^measured time at batch 1 \(this process\): the agent wins, 3\.60x against 3\.10x for l1 \(1\.16 times the best baseline's\); FLOPs: /,
+    );
+    const untimed = ({ latency: _, ...row }: ResultRow) => row;
+    const [rl, l1] = [untimed(timedRl), untimed(timedL1)];
+    expect(verdict([{ ...rl, latency: timedRl.latency }, l1, failed])).toMatch(/^FLOPs: /);
     expect(verdict([rl, l1, failed])).toBe(
       "FLOPs: the agent wins, 4.90x against 4.20x for l1 (1.17 times the best baseline's); params: the agent wins, 8.30x against 5.10x for l1 (1.63 times the best baseline's); " +
         'test accuracy: the agent 99.10% against 98.80% for l1 (+0.30 points)',

@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type Certification, certifiedCheck, describeCertification, finalCertified } from '../certify/certification.js';
 import { methodLabel, mostFlopsRemoved } from '../compare/results.js';
+import type { ModelTimes } from '../latency/side-by-side.js';
 import { formatTable, percent, plural } from '../report/text.js';
 import { effectiveStatus, modelShortName, type UnreadableRun } from '../runs/records.js';
 import type { ListedRunRecord } from '../runs/results.js';
@@ -31,6 +32,12 @@ function certifiedText(c: Certification | undefined): string {
   if (c === undefined) return '';
   const check = certifiedCheck(c);
   return `certified drop ${check.drop.toFixed(2)} (<= ${check.upperBound.toFixed(2)})${finalCertified(c) ? '' : ` from a fallback (${check.label})`}, `;
+}
+
+/** "time 1.45x at batch 1, 1.60x at batch 256, ": the row's measured speedup, side by side with the unpruned model. */
+function timeText(latency: ModelTimes | undefined): string {
+  if (latency === undefined) return '';
+  return `time ${latency.batches.map((b) => `${b.speedup.toFixed(2)}x at batch ${b.batch}`).join(', ')}, `;
 }
 
 function compareHeadline(rows: ListedRows): string {
@@ -105,7 +112,7 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
     lines.push(
       r.status === 'failed'
         ? `  ${r.method}: failed: ${r.error}`
-        : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, validation ${percent(r.validationAccuracy)}, ${certifiedText(r.certification)}test ${percent(r.testAccuracy)}`,
+        : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, ${timeText(r.latency)}validation ${percent(r.validationAccuracy)}, ${certifiedText(r.certification)}test ${percent(r.testAccuracy)}`,
     );
   }
   lines.push(...runFiles(record, dir));

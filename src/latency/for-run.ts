@@ -32,8 +32,14 @@ export function readLatencyFile(path: string, model: tf.LayersModel): LatencyFil
     throw new LatencyError(`${path}: not a readable latency table (${(err as Error).message.split('\n')[0]})`);
   }
   const table = parsed?.table;
-  if (table === undefined || !Array.isArray(table.layers) || typeof table.offsetMs !== 'number' || typeof table.groups !== 'object')
-    throw new LatencyError(`${path}: not a latency table (expected {"table": {"layers": [...], "groups": {...}, "offsetMs": ...}})`);
+  if (
+    table === undefined ||
+    !Array.isArray(table.layers) ||
+    typeof table.offsetMs !== 'number' ||
+    typeof table.scale !== 'number' ||
+    typeof table.groups !== 'object'
+  )
+    throw new LatencyError(`${path}: not a latency table (expected {"table": {"layers": [...], "groups": {...}, "offsetMs": ..., "scale": ...}})`);
   const sizes = Object.fromEntries(
     buildGraph(model)
       .prunableGroups()

@@ -33,7 +33,7 @@ export interface LayerTiming {
   inputWidths: number[];
   /** Absent when tied. */
   outputWidths?: number[];
-  /** Milliseconds per call beyond a bare model's, at each grid point (row-major: input x output): the fastest round's. */
+  /** Milliseconds per call of the layer at each grid point (row-major: input x output): the fastest round with it minus the fastest without. */
   ms: number[];
 }
 
@@ -45,10 +45,15 @@ export interface LatencyTable {
   groups: Record<number, number>;
   /** The whole unpruned network, measured. */
   wholeMs: number;
-  /** A model of one identity layer: what every single-layer timing includes, and is taken off. */
-  overheadMs: number;
-  /** The whole network minus the sum of its layers at full width: what predictions add. */
+  /**
+   * A pruned network's time is offsetMs + scale x (the sum of its layers'
+   * times): fitted by least squares to the whole network timed at full width
+   * and with every group at a quarter and at half of its channels (layers
+   * timed alone shrink faster than in a network, where what each call costs
+   * beyond its arithmetic stays).
+   */
   offsetMs: number;
+  scale: number;
   layers: LayerTiming[];
   /** Median over the grid of the rounds' spread, (max - min) / median: how noisy the timings were. */
   noise: number;
@@ -87,8 +92,13 @@ const gridOf = (width: Width, sizes: Record<number, number>) =>
 
 type LayerJson = { class_name: string; config: Record<string, unknown> };
 
-/** A model of `entry` alone, fed inputs of `shapes` (without the batch axis), its output field set to `outputs`. */
-function singleLayerTopology(entry: LayerJson, shapes: number[][], resize?: { field: string; width: number }): object {
+/**
+ * A model of `entry` alone, fed inputs of `shapes` (without the batch axis),
+ * its output field set to `resize`; with `reduce`, its output averaged over
+ * the image (so that reading it back costs what reading a whole network's
+ * output does, not the layer's whole feature map).
+ */
+function singleLayerTopology(entry: LayerJson, shapes: number[][], resize?: { field: string; width: number }, reduce = false): object {
   const inputs = shapes.map((shape, i) => ({
     class_name: 'InputLayer',
     name: `in${i}`,
@@ -103,10 +113,37 @@ function singleLayerTopology(entry: LayerJson, shapes: number[][], resize?: { fi
     config: { ...config, name: 'timed' },
     inbound_nodes: [inputs.map((input) => [input.name, 0, 0, {}])],
   };
+  const average = {
+    class_name: 'GlobalAveragePooling2D',
+    name: 'reduce',
+    config: { name: 'reduce', data_format: 'channels_last', trainable: true, dtype: 'float32' },
+    inbound_nodes: [[['timed', 0, 0, {}]]],
+  };
   return {
     class_name: 'Model',
-    config: { name: 'timing', layers: [...inputs, layer], input_layers: inputs.map((i) => [i.name, 0, 0]), output_layers: [['timed', 0, 0]] },
+    config: {
+      name: 'timing',
+      layers: [...inputs, layer, ...(reduce ? [average] : [])],
+      input_layers: inputs.map((i) => [i.name, 0, 0]),
+      output_layers: [[reduce ? 'reduce' : 'timed', 0, 0]],
+    },
   };
+}
+
+/** Passes its input on unchanged: what a timing costs with no layer in it. */
+const IDENTITY: LayerJson = { class_name: 'Activation', config: { activation: 'linear', name: 'identity', trainable: true, dtype: 'float32' } };
+
+/**
+ * A grid point's two models: the layer (its feature map averaged when it is
+ * one), and the same without the layer, fed what the layer outputs: their
+ * difference is the layer's time.
+ */
+async function pointPair(entry: LayerJson, shapes: number[][], resize?: { field: string; width: number }): Promise<[object, object]> {
+  const alone = await buildTopology(singleLayerTopology(entry, shapes, resize));
+  const output = (alone.outputs[0].shape as number[]).slice(1);
+  alone.dispose();
+  const reduce = output.length === 3;
+  return [singleLayerTopology(entry, shapes, resize, reduce), singleLayerTopology(IDENTITY, [output], undefined, reduce)];
 }
 
 const buildTopology = (topology: object) => tf.models.modelFromJSON({ modelTopology: topology as tf.io.ModelJSON['modelTopology'] });
@@ -137,7 +174,7 @@ export async function measureLatencyTable(
   const sizes = Object.fromEntries(graph.prunableGroups().map((g) => [g.id, g.size]));
   const topology = model.toJSON(null, false) as unknown as { config: { layers: (LayerJson & { name?: string })[] } };
   const entries = new Map(topology.config.layers.map((l) => [(l.config.name as string | undefined) ?? l.name, l]));
-  const plans: { timing: Omit<LayerTiming, 'ms'>; points: object[] }[] = [];
+  const plans: { timing: Omit<LayerTiming, 'ms'>; points: [object, object][] }[] = [];
   for (const name of graph.order) {
     const node = graph.node(name);
     if (node.kind === 'input') continue;
@@ -145,48 +182,61 @@ export async function measureLatencyTable(
     const timing = layerTimingPlan(graph, node, sizes, resizeField !== undefined);
     const entry = entries.get(name)!;
     const shapes = (input: number) => inputShapes(node, graph, sizes, input);
+    const resize = (out: number) => (resizeField === undefined ? undefined : { field: resizeField, width: out });
     const points = timing.tied
-      ? timing.inputWidths.map((w) => singleLayerTopology(entry, shapes(w)))
-      : timing.inputWidths.flatMap((w) =>
-          timing.outputWidths!.map((out) => singleLayerTopology(entry, shapes(w), resizeField === undefined ? undefined : { field: resizeField, width: out })),
-        );
+      ? await Promise.all(timing.inputWidths.map((w) => pointPair(entry, shapes(w))))
+      : (await Promise.all(timing.inputWidths.map((w) => Promise.all(timing.outputWidths!.map((out) => pointPair(entry, shapes(w), resize(out))))))).flat();
     plans.push({ timing, points });
   }
-  const inputShape = (model.inputs[0].shape as number[]).slice(1);
-  const bare = singleLayerTopology({ class_name: 'Activation', config: { activation: 'linear', name: 'bare', trainable: true, dtype: 'float32' } }, [
-    inputShape,
-  ]);
-  const all = plans.flatMap((p) => p.points);
+  const all = plans.flatMap((p) => p.points.flat());
   const samples: number[][] = [];
-  let overhead: number[] = [];
   let whole: number[] = [];
   for (let start = 0; start < all.length; start += CHUNK) {
-    // Each chunk times the bare model and the whole network too, so both see the same machine as the layers.
-    const models = [await buildTopology(bare), ...(await Promise.all(all.slice(start, start + CHUNK).map(buildTopology)))];
+    // Each chunk times the whole network too, so that it sees the same machine as the layers.
+    const models = await Promise.all(all.slice(start, start + CHUNK).map(buildTopology));
     const timed = await target.time([model, ...models], batch, { rounds, minBlockMs: 10 });
     for (const m of models) m.dispose();
-    overhead = overhead.concat(timed[1]);
     whole = whole.concat(timed[0]);
-    samples.push(...timed.slice(2));
+    samples.push(...timed.slice(1));
     onProgress?.(Math.min(start + CHUNK, all.length), all.length);
   }
-  const overheadMs = fastest(overhead);
   let next = 0;
-  const layers = plans.map(({ timing, points }) => ({ ...timing, ms: points.map(() => Math.max(0, fastest(samples[next++]) - overheadMs)) }));
+  const pointMs = () => {
+    const [withLayer, without] = [fastest(samples[next]), fastest(samples[next + 1])];
+    next += 2;
+    return Math.max(0, withLayer - without);
+  };
+  const layers = plans.map(({ timing, points }) => ({ ...timing, ms: points.map(pointMs) }));
   const wholeMs = fastest(whole);
   const table: LatencyTable = {
     target: target.description,
     batch,
     groups: sizes,
     wholeMs,
-    overheadMs,
     offsetMs: 0,
+    scale: 1,
     layers,
     noise: median(samples.map(spreadOf)),
     seconds: (performance.now() - started) / 1000,
   };
-  table.offsetMs = wholeMs - layerSum(table, {});
+  // The calibration: the network whole and uniformly pruned, timed together.
+  const shares = [1, 0.5, 0.25];
+  const uniform = (share: number) => Object.fromEntries(Object.entries(sizes).map(([id, size]) => [id, Math.max(1, Math.round(share * size))]));
+  const pruned = await Promise.all(shares.slice(1).map((share) => pruneModel(graph, firstChannels(graph, uniform(share)))));
+  const calibration = (await target.time([model, ...pruned], batch, { rounds: 5 })).map(fastest);
+  for (const m of pruned) m.dispose();
+  const sums = shares.map((share) => layerSum(table, uniform(share)));
+  const [meanSum, meanMs] = [sums.reduce((a, b) => a + b) / sums.length, calibration.reduce((a, b) => a + b) / calibration.length];
+  const covariance = sums.reduce((sum, x, i) => sum + (x - meanSum) * (calibration[i] - meanMs), 0);
+  const variance = sums.reduce((sum, x) => sum + (x - meanSum) ** 2, 0);
+  table.scale = variance > 0 && covariance > 0 ? covariance / variance : 1;
+  table.offsetMs = meanMs - table.scale * meanSum;
   return table;
+}
+
+/** A plan keeping each group's first `kept` channels (which ones does not change the time). */
+function firstChannels(graph: DependencyGraph, kept: KeptCounts): KeepPlan {
+  return new Map(graph.prunableGroups().map((g) => [g.id, Array.from({ length: kept[g.id] ?? g.size }, (_, c) => c)]));
 }
 
 function layerTimingPlan(graph: DependencyGraph, node: LayerNode, sizes: Record<number, number>, resizable: boolean): Omit<LayerTiming, 'ms'> {
@@ -238,7 +288,7 @@ const layerSum = (table: LatencyTable, kept: KeptCounts) => table.layers.reduce(
 
 /** The predicted time of the network with each group at its kept count (groups left out keep every channel). */
 export function predictLatency(table: LatencyTable, kept: KeptCounts): number {
-  return table.offsetMs + layerSum(table, kept);
+  return table.offsetMs + table.scale * layerSum(table, kept);
 }
 
 /** Milliseconds the layers that follow each group take at full width: how much of the time a group touches. */
@@ -288,9 +338,7 @@ export async function checkLatencyTable(
   const counts: KeptCounts[] = Array.from({ length: prunings }, () =>
     Object.fromEntries(graph.prunableGroups().map((g) => [g.id, Math.max(1, Math.round(g.size * (0.2 + 0.8 * random())))])),
   );
-  const models = await Promise.all(
-    counts.map((kept) => pruneModel(graph, new Map(graph.prunableGroups().map((g) => [g.id, Array.from({ length: kept[g.id] }, (_, c) => c)])) as KeepPlan)),
-  );
+  const models = await Promise.all(counts.map((kept) => pruneModel(graph, firstChannels(graph, kept))));
   const timed = await target.time(models, table.batch, { rounds });
   for (const m of models) m.dispose();
   const results = counts.map((kept, i) => {

@@ -208,12 +208,13 @@ function tableHtml(results: CompareResults): string {
   ];
   const best = columns.map((value) => Math.max(...done(results.rows).map((r) => value(r) ?? -Infinity)));
   const formats = [times, times, (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`), pct];
+  const bestTest = Math.max(...done(results.rows).map((r) => r.testAccuracy ?? -Infinity));
   const cell = (text: string, bold = false) => `<td${bold ? ' class="best"' : ''}>${escapeHtml(text)}</td>`;
   const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), '', pct(results.unpruned.testAccuracy), '', ''];
   const rows = results.rows.map((r) =>
     r.status === 'failed'
       ? `<tr class="failed"><td>${escapeHtml(reportLabel(r))}</td><td colspan="7">failed: ${escapeHtml(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
-      : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(certifiedText(r))}${cell(pct(r.testAccuracy))}${cell(testDropText(r, results))}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
+      : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(certifiedText(r))}${cell(pct(r.testAccuracy), r.testAccuracy === bestTest)}${cell(testDropText(r, results))}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
   );
   const notes = results.rows
     .filter((r) => r.uncertified !== undefined)
@@ -308,7 +309,7 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; padding: 0 1em; m
 table { border-collapse: collapse; margin: 1em 0; }
 td.best { font-weight: bold; }
 figure svg { max-width: 100%; height: auto; }
-th, td { border-bottom: 1px solid #ddd; padding: 4px 10px; text-align: right; }
+th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.failed td { color: #a00; }
 figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; max-width: 100%; }

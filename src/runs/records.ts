@@ -305,6 +305,8 @@ export class Run<R extends object = object> {
     try {
       writeFileSync(tmp, JSON.stringify(this.db.data, null, 2));
       renameSync(tmp, file);
+      // An asynchronous write still in flight would leave its temporary file behind when the process exits now.
+      rmSync(join(this.dir, `.${RECORD_FILE}.tmp`), { force: true });
     } catch {
       // Quitting anyway: the record keeps what was last written (finished groups), and resume still works.
       rmSync(tmp, { force: true });

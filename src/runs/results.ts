@@ -162,6 +162,12 @@ const LISTING_SCHEMAS = {
           compressionRatio: z.number().optional(),
           validationAccuracy: z.number().nullable().optional(),
           testAccuracy: z.number().nullable().optional(),
+          latency: z
+            .looseObject({
+              target: z.string(),
+              batches: z.array(z.looseObject({ batch: z.number(), ms: z.number(), speedup: z.number(), spread: z.tuple([z.number(), z.number()]) })),
+            })
+            .optional(),
           certification: certification.optional(),
         }),
       )
