@@ -31,11 +31,12 @@ export async function timeSideBySide(
   models: tf.LayersModel[],
   target: LatencyTarget,
   batches: number[],
-  rounds = 5,
+  rounds = 9,
 ): Promise<{ unpruned: ModelTimes; models: ModelTimes[] }> {
   const perBatch: MeasuredTime[][] = [];
   for (const batch of batches) {
-    const samples = await target.time([unpruned, ...models], batch, { rounds });
+    // Blocks of 100 ms: long enough that a scheduler's hiccup is a small part of one.
+    const samples = await target.time([unpruned, ...models], batch, { rounds, minBlockMs: 100 });
     const times = samples.map((s, i) => {
       const ratios = s.map((ms, round) => samples[0][round] / ms);
       return { batch, ms: median(s), speedup: i === 0 ? 1 : median(ratios), spread: [Math.min(...ratios), Math.max(...ratios)] as [number, number] };

@@ -4,7 +4,7 @@
  * warmed up, then `rounds` rounds over all of them (the order reversed every
  * other round, so that a machine that speeds up or slows down meanwhile
  * affects them alike); in a round, one block of calls per model, as many as
- * make the block last `minBlockMs` (a browser's clock has 0.1 ms steps).
+ * make the block last at least `minBlockMs` (a browser's clock has 0.1 ms steps).
  * Each call waits for the output, as a page that shows a prediction does.
  *
  * Returns, per model, the milliseconds per call of each round.
@@ -20,9 +20,15 @@ export async function timeModels(tf, models, batch, rounds = 5, minBlockMs = 20)
   const calls = [];
   for (let i = 0; i < models.length; i++) {
     for (let w = 0; w < 3; w++) await once(i);
-    const start = performance.now();
-    await once(i);
-    calls.push(Math.max(1, Math.ceil(minBlockMs / Math.max(performance.now() - start, 0.05))));
+    // Doubled until a block lasts minBlockMs: one slow first call (a compile, the machine busy) would leave the block too short to time.
+    let n = 1;
+    for (;;) {
+      const start = performance.now();
+      for (let c = 0; c < n; c++) await once(i);
+      if (performance.now() - start >= minBlockMs) break;
+      n *= 2;
+    }
+    calls.push(n);
   }
   const samples = models.map(() => []);
   for (let round = 0; round < rounds; round++) {
