@@ -13,7 +13,7 @@ import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { ZOO_NAMES, ModelError } from '../models/zoo.js';
 import { GraphError } from '../prune/graph.js';
 import { PruneError } from '../prune/surgery.js';
-import { checkRunsDir, RECORD_FILE, Run, RunError } from '../runs/records.js';
+import { checkRunsDir, describeWriteFault, RECORD_FILE, Run, RunError } from '../runs/records.js';
 import { listCheckedRuns, listedRecord } from '../runs/results.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { plural } from '../report/text.js';
@@ -570,6 +570,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (USER_ERRORS.some((E) => err instanceof E)) {
       process.stderr.write(`autoprune: ${(err as Error).message}\n`);
+      return 1;
+    }
+    const fault = describeWriteFault(err);
+    if (fault !== undefined) {
+      const message = (err as Error).message;
+      process.stderr.write(`autoprune: ${message.startsWith(fault) ? message : fault}\n`);
       return 1;
     }
     // A bug, not bad input: say so and give the stack (rethrowing would let the wasm runtime's handler dump its source).

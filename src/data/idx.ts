@@ -37,6 +37,8 @@ export function parseIdx(buffer: Uint8Array, file: string): IdxArray {
   if (ndims === 0 || bytes.length < headerLength) throw new DataError(`${file}: truncated IDX header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i, false));
+  if (dims.includes(0))
+    throw new DataError(`${file}: IDX header declares a zero size (${dims.join('x')}); a data file needs at least one image of at least one pixel`);
   const expected = dims.reduce((a, b) => a * b, 1);
   const actual = bytes.length - headerLength;
   if (actual !== expected) {

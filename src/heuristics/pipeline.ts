@@ -14,6 +14,7 @@ import { DEFAULT_BATCHNORM_IMAGES, trainModel, type BatchProgress, type TrainCon
 import type { PathModel } from '../certify/check.js';
 import { SelectionCheck } from '../certify/check.js';
 import { type Criterion, type CriterionName, CriterionError, criterionOf, type GroupScores, scoreGroups, topChannels } from './criteria.js';
+import { checkDataArgument, checkModelArgument } from '../arguments.js';
 
 export const RANKINGS = ['local', 'global'] as const;
 export type Ranking = (typeof RANKINGS)[number];
@@ -211,6 +212,8 @@ export async function pruneToRatio(
   ratio: number,
   emit: EventSink = () => {},
 ): Promise<{ model: tf.LayersModel; steps: StepRecord[] }> {
+  checkModelArgument(model, 'pruneToRatio');
+  checkDataArgument(data, 'pruneToRatio');
   checkData(config, data);
   const originalSize = new Map(
     buildGraph(model)
@@ -423,6 +426,8 @@ export async function pruneToTolerance(
   search: ToleranceSearch,
   emit: EventSink = () => {},
 ): Promise<ToleranceResult> {
+  checkModelArgument(model, 'pruneToTolerance');
+  checkDataArgument(data, 'pruneToTolerance');
   checkData(config, data);
   const check = await selectionCheckOf(model, data, search, config.finetune);
   const baseAccuracy = check.baseAccuracy;

@@ -24,6 +24,7 @@ import {
   selectionCheckOf,
   type ToleranceSearch,
 } from './pipeline.js';
+import { checkDataArgument, checkModelArgument } from '../arguments.js';
 
 export interface SensitivityConfig {
   /** Shares of a group's channels removed, one group at a time, to measure its sensitivity. */
@@ -128,6 +129,8 @@ export async function pruneBySensitivity(
   search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes' | 'confidence' | 'looks'>,
   emit: (event: SensitivityEvent) => void = () => {},
 ): Promise<SensitivityResult> {
+  checkModelArgument(model, 'pruneBySensitivity');
+  checkDataArgument(data, 'pruneBySensitivity');
   const check = await selectionCheckOf(model, data, search, config.finetune);
   const baseAccuracy = check.baseAccuracy;
   const graph = buildGraph(model);

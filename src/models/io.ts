@@ -6,20 +6,16 @@
  * this reads and writes the documented layers-model format itself.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import './tfjs-fixes.js';
 import { flattenModel, isNested } from './flatten.js';
+import { readModelJson, weightFiles } from './model-json.js';
 import { quantizeWeights, storedWeightsDtype, type WeightsDtype } from './quantize.js';
 import { ModelError } from './zoo.js';
+import { checkModelArgument, describeArgument } from '../arguments.js';
 
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
-
-interface ModelJson {
-  format?: string;
-  modelTopology?: object;
-  weightsManifest?: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
-}
 
 /** Writes via a temporary file and a rename, so a crash never leaves half a file. */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
@@ -29,6 +25,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(tmp, path);
   } catch (err) {
     rmSync(tmp, { force: true }); // a full disk leaves no half-written temporary file behind
+    (err as NodeJS.ErrnoException).path ??= path; // a failed write(2) names no file: name the one it was for
     throw err;
   }
 }
@@ -46,6 +43,8 @@ function specBytes(spec: tf.io.WeightsManifestEntry): number {
  * stored as `weightsDtype` (quantized: see quantize.ts); returns the model.json path.
  */
 export async function saveModel(model: tf.LayersModel, dir: string, weightsDtype: WeightsDtype = 'float32'): Promise<string> {
+  checkModelArgument(model, 'saveModel');
+  if (typeof dir !== 'string' || dir === '') throw new ModelError(`saveModel: expected a folder path, got ${describeArgument(dir)}`);
   mkdirSync(dir, { recursive: true });
   const modelPath = join(dir, 'model.json');
   await model.save(
@@ -69,37 +68,27 @@ export async function saveModel(model: tf.LayersModel, dir: string, weightsDtype
 
 /** How the model at `path` (a model.json) stores its float32 weights: float32, or the quantization most of them use. */
 export function weightsDtypeOf(path: string): WeightsDtype {
-  const json = JSON.parse(readFileSync(path, 'utf8')) as ModelJson;
-  return storedWeightsDtype((json.weightsManifest ?? []).flatMap((group) => group.weights));
+  return storedWeightsDtype(readModelJson(path).weightsManifest.flatMap((group) => group.weights));
 }
 
 /** Bytes of a saved model: its model.json and every weight file it lists. */
 export function modelFilesBytes(path: string): number {
-  const json = JSON.parse(readFileSync(path, 'utf8')) as ModelJson;
-  const files = (json.weightsManifest ?? []).flatMap((group) => group.paths.map((p) => join(dirname(path), p)));
+  const files = weightFiles(path, readModelJson(path)).flat();
   return [path, ...files].reduce((sum, file) => sum + statSync(file).size, 0);
 }
 
 /** Reads model.json and its weight files, checking every size before TF.js sees them. */
 export async function loadModel(path: string): Promise<tf.LayersModel> {
+  if (typeof path !== 'string' || path === '')
+    throw new ModelError(`loadModel: expected the path of a model.json or of its folder, got ${describeArgument(path)}`);
   const modelPath = resolve(path.endsWith('.json') ? path : join(path, 'model.json'));
   if (!existsSync(modelPath)) throw new ModelError(`${modelPath}: model file not found`);
-  let json: ModelJson;
-  try {
-    json = JSON.parse(readFileSync(modelPath, 'utf8')) as ModelJson;
-  } catch (err) {
-    throw new ModelError(`${modelPath}: not valid JSON (${(err as Error).message})`);
-  }
-  if (json.format === 'graph-model') {
-    throw new ModelError(`${modelPath}: is a TF.js graph model; only layers models (format "layers-model", e.g. saved by model.save) can be pruned`);
-  }
-  if (json.modelTopology === undefined || json.weightsManifest === undefined) {
-    throw new ModelError(`${modelPath}: not a TF.js layers model (expected "modelTopology" and "weightsManifest" fields)`);
-  }
+  const json = readModelJson(modelPath);
+  const filesOfGroups = weightFiles(modelPath, json);
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Uint8Array[] = [];
-  for (const group of json.weightsManifest) {
-    const files = group.paths.map((p) => join(dirname(modelPath), p));
+  for (const [i, group] of json.weightsManifest.entries()) {
+    const files = filesOfGroups[i];
     const expected = group.weights.reduce((sum, spec) => sum + specBytes(spec), 0);
     let actual = 0;
     for (const file of files) {

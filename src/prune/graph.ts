@@ -14,6 +14,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { type ChannelRef, type LayerKind, type LayerNode, layerType } from './layer-types.js';
+import { checkModelArgument } from '../arguments.js';
 
 export type { ChannelRef, LayerNode } from './layer-types.js';
 
@@ -280,6 +281,7 @@ export class DependencyGraph {
 }
 
 export function buildGraph(model: tf.LayersModel): DependencyGraph {
+  checkModelArgument(model, 'buildGraph');
   return new DependencyGraph(model);
 }
 

@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { saveModel } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
 import { layerType } from './layer-types.js';
+import { checkModelArgument } from '../arguments.js';
 
 export interface LayerCost {
   name: string;
@@ -31,6 +32,7 @@ export function layerMacs(layer: tf.layers.Layer, outputShape = layer.outputShap
 }
 
 export function modelCost(model: tf.LayersModel): ModelCost {
+  checkModelArgument(model, 'modelCost');
   const layers = model.layers.map((layer) => ({
     name: layer.name,
     className: layer.getClassName(),

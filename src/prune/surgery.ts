@@ -8,8 +8,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '../models/tfjs-fixes.js';
 import { weightKey } from '../models/weights.js';
-import { type ChannelGroup, type DependencyGraph, GraphError } from './graph.js';
+import { type ChannelGroup, DependencyGraph, GraphError } from './graph.js';
 import { type ChannelRef, type LayerNode, layerType } from './layer-types.js';
+import { describeArgument } from '../arguments.js';
 
 /** Channels to keep per group id; groups not named keep all their channels. */
 export type KeepPlan = Map<number, number[]>;
@@ -100,6 +101,8 @@ function pruneLayer(graph: DependencyGraph, kept: Map<number, Set<number>>, node
  * layer the graph couples to them.
  */
 export async function pruneModel(graph: DependencyGraph, plan: KeepPlan): Promise<tf.LayersModel> {
+  if (!(graph instanceof DependencyGraph)) throw new PruneError(`pruneModel: expected a DependencyGraph (buildGraph(model)), got ${describeArgument(graph)}`);
+  if (!(plan instanceof Map)) throw new PruneError(`pruneModel: the plan must be a Map from group id to the channels to keep, got ${describeArgument(plan)}`);
   const kept = validatePlan(graph, plan);
   const topology = graph.model.toJSON(null, false) as unknown as { config: { layers: LayerJson[] } };
   const configs = new Map(topology.config.layers.map((l) => [l.config.name, l.config]));

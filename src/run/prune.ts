@@ -12,6 +12,7 @@ import { checkPrunable } from '../prune/graph.js';
 import { parsePruneConfig, type PruneConfig } from './config.js';
 import { MemoryStore } from './store.js';
 import { type PruneResult, type RunEvent, type RunSummary, tryAndLearn } from './try-and-learn.js';
+import { checkDataArgument, checkModelArgument } from '../arguments.js';
 
 /** Config fields as in a config file: each group partial, the rest defaults (see describeConfig). */
 export type PruneOptions = { [K in keyof PruneConfig]?: PruneConfig[K] extends object ? Partial<PruneConfig[K]> : PruneConfig[K] };
@@ -34,6 +35,8 @@ export async function prune(
   options: PruneOptions = {},
   hooks: PruneHooks = {},
 ): Promise<{ model: tf.LayersModel; summary: RunSummary }> {
+  checkModelArgument(baseline, 'prune');
+  checkDataArgument(data, 'prune');
   const config = parsePruneConfig(options, 'prune options');
   checkPrunable(baseline, 'the model');
   const store = new MemoryStore<PruneResult>({});

@@ -10,7 +10,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../models/io.js';
 import { isZooName } from '../models/zoo.js';
 import { dataKey } from '../data/load.js';
-import { listRuns } from './records.js';
+import { isRunId, listRuns } from './records.js';
 
 export type BaselineSource = { kind: 'file' | 'run' | 'shipped'; path: string; runId?: string } | { kind: 'none'; zooName: string };
 
@@ -29,7 +29,7 @@ export function shippedBaseline(model: string, dataset: string): string | undefi
 export function findBaseline(spec: string, data: string, runsDir: string): BaselineSource {
   if (existsSync(spec) && !isZooName(spec)) return { kind: 'file', path: resolve(statSync(spec).isDirectory() ? join(spec, 'model.json') : spec) };
   const runModel = join(runsDir, spec, 'model', 'model.json');
-  if (existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
+  if (isRunId(spec) && existsSync(runModel)) return { kind: 'run', path: runModel, runId: spec };
   if (!isZooName(spec)) return { kind: 'file', path: resolve(spec) }; // loadModel names the missing file
   const candidates = listRuns(runsDir)
     .records.filter((r) => r.command === 'train' && r.status === 'done' && r.config.model === spec && dataKey(r.config) === data)

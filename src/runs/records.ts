@@ -247,6 +247,7 @@ export class Run<R extends object = object> {
   static async open(runsDir: string, id: string): Promise<Run>;
   static async open<R extends object>(runsDir: string, id: string, check: (record: RunRecord, file: string) => RunRecord<R>): Promise<Run<R>>;
   static async open(runsDir: string, id: string, check = (record: RunRecord, _file: string) => record): Promise<Run> {
+    checkRunId(id);
     const dir = resolve(runsDir, id);
     const file = join(dir, RECORD_FILE);
     if (!existsSync(file)) throw new RunError(`run "${id}" not found (no ${file})`);
@@ -341,8 +342,41 @@ export function onStopSignals(handler: (signal: StopSignal) => void, { stopsClea
   };
 }
 
+/** A run id is a plain folder name under the runs folder: `show ../../etc` or an absolute path must not reach outside it. */
+export function isRunId(id: unknown): id is string {
+  return typeof id === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id) && !id.includes('..');
+}
+
+export function checkRunId(id: unknown): asserts id is string {
+  if (!isRunId(id)) {
+    throw new RunError(`"${String(id)}" is not a run id (a run id is a folder name, as \`autoprune runs\` lists them: no path separators, no "..")`);
+  }
+}
+
+/** File-system faults that are the machine's, not a bug: they get one line naming the file, not a stack trace. */
+const WRITE_FAULTS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is used up',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+};
+
+/** `cannot write FILE: no space left on the device`, for a write fault; undefined for anything else. */
+export function describeWriteFault(err: unknown): string | undefined {
+  const { code, path, syscall } = (err ?? {}) as NodeJS.ErrnoException;
+  const why = code === undefined ? undefined : WRITE_FAULTS[code];
+  if (why === undefined) return undefined;
+  return `cannot ${syscall === 'open' || syscall === 'write' || syscall === undefined ? 'write' : syscall} ${path ?? 'a file'}: ${why} (${code})`;
+}
+
 /** Marks the run failed with `err`'s message; a record that cannot be written (a full disk) is added to the message, not put in its place. */
 export async function recordFailure(run: Run, err: unknown): Promise<void> {
+  const fault = describeWriteFault(err);
+  if (fault !== undefined && err instanceof Error) {
+    const resumable = run.record.command === 'prune' || run.record.command === 'compare';
+    err.message = `${fault}; ${resumable ? `every finished step is kept: free the space or fix the permission, then \`autoprune resume ${run.id}\`` : `run ${run.id} failed`}`;
+  }
   try {
     await run.finish('failed', (err as Error).message);
   } catch (writeError) {

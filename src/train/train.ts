@@ -10,6 +10,7 @@ import { seededPermutation } from '../data/datasets.js';
 import { layerWeight } from '../models/weights.js';
 import { execute } from '../prune/executor.js';
 import { buildGraph } from '../prune/graph.js';
+import { checkDataArgument, checkModelArgument } from '../arguments.js';
 
 export interface TrainConfig {
   /** Passes over the training split. */
@@ -188,6 +189,8 @@ export async function recalibrateBatchNorm(
 
 /** Trains in place. The model is (re)compiled with a fresh Adam optimizer. */
 export async function trainModel(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  checkModelArgument(model, 'trainModel');
+  checkDataArgument(data, 'trainModel');
   if (config.batchNormImages) buildGraph(model); // a model recalibrateBatchNorm cannot trace fails now, not after an epoch
   const optimizer = tf.train.adam(config.learningRate);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
