@@ -29,8 +29,11 @@ function tinyModel(): tf.LayersModel {
   });
 }
 
+/** A model.json as these tests edit it. */
+type ModelJsonEdit = { weightsManifest: { paths: unknown; weights: Record<string, unknown>[] }[]; [field: string]: unknown };
+
 /** A saved tiny model, and a function that rewrites its model.json with `edit`. */
-async function savedModel(): Promise<{ dir: string; path: string; rewrite: (edit: (json: any) => unknown) => void }> {
+async function savedModel(): Promise<{ dir: string; path: string; rewrite: (edit: (json: ModelJsonEdit) => unknown) => void }> {
   const dir = tempDir();
   const model = tinyModel();
   const path = await saveModel(model, dir);
@@ -55,7 +58,7 @@ describe('hostile model files', () => {
 
   it('checks model.json against its schema, naming the file and the field', async () => {
     const { path, rewrite } = await savedModel();
-    const cases: [(json: any) => unknown, RegExp][] = [
+    const cases: [(json: ModelJsonEdit) => unknown, RegExp][] = [
       [() => null, /not a TF\.js layers model \(expected an object/],
       [() => [1, 2], /not a TF\.js layers model/],
       [(j) => ({ ...j, modelTopology: undefined }), /: modelTopology: .*expected record/],
@@ -100,7 +103,7 @@ describe('hostile model files', () => {
     const { dir, path, rewrite } = await savedModel();
     const outside = tempDir();
     writeFileSync(join(outside, 'secret-weights.bin'), readFileSync(join(dir, 'weights.bin')));
-    const withPath = (p: string) => (j: any) => ({ ...j, weightsManifest: [{ ...j.weightsManifest[0], paths: [p] }] });
+    const withPath = (p: string) => (j: ModelJsonEdit) => ({ ...j, weightsManifest: [{ ...j.weightsManifest[0], paths: [p] }] });
 
     rewrite(withPath(join('..', '..', outside.slice(1), 'secret-weights.bin')));
     expect((await loadError(path)).message).toMatch(/weightsManifest\[0\]\.paths\[0\] ".*secret-weights\.bin": leaves the model's folder/);
