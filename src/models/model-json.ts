@@ -52,11 +52,11 @@ export function readModelJson(modelPath: string): ModelJson {
   } catch (err) {
     throw new ModelError(`${modelPath}: not valid JSON (${(err as Error).message})`);
   }
-  if (typeof json === 'object' && json !== null && (json as { format?: unknown }).format === 'graph-model') {
-    throw new ModelError(`${modelPath}: is a TF.js graph model; only layers models (format "layers-model", e.g. saved by model.save) can be pruned`);
-  }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new ModelError(`${modelPath}: not a TF.js layers model (expected an object with "modelTopology" and "weightsManifest" fields)`);
+  }
+  if ((json as { format?: unknown }).format === 'graph-model') {
+    throw new ModelError(`${modelPath}: is a TF.js graph model; only layers models (format "layers-model", e.g. saved by model.save) can be pruned`);
   }
   const parsed = modelJsonSchema.safeParse(json);
   if (!parsed.success) {
@@ -80,9 +80,8 @@ export function weightFiles(modelPath: string, json: ModelJson): string[][] {
       if (isAbsolute(path) || /^[a-zA-Z]:[\\/]/.test(path)) throw new ModelError(`${field}: must be a path relative to the model's folder`);
       const file = resolve(folder, path);
       if (leaves(folder, file)) throw new ModelError(`${field}: leaves the model's folder ${folder}`);
-      if (existsSync(file) && leaves(realFolder, realpathSync(file))) {
-        throw new ModelError(`${field}: is a link to ${realpathSync(file)}, outside the model's folder ${folder}`);
-      }
+      const target = existsSync(file) ? realpathSync(file) : undefined;
+      if (target !== undefined && leaves(realFolder, target)) throw new ModelError(`${field}: is a link to ${target}, outside the model's folder ${folder}`);
       return file;
     }),
   );
