@@ -29,7 +29,7 @@ describe('autoprune compare', () => {
   let oneAtATime: { rows: Record<string, unknown>[] } | undefined;
   let resumedAgent: Record<string, unknown> | undefined;
 
-  it('compares the agent with hand-made criteria from the same baseline; a failing method is marked, the others finish', () => {
+  it('compares the agent with hand-made criteria from the same baseline; a method that cannot prune the model is marked, the others finish', () => {
     const { status, stdout, stderr } = autoprune(compareArgs);
     expect(status).toBe(0);
     const dir = join(runsDir, stdout.trim());
@@ -38,7 +38,7 @@ describe('autoprune compare', () => {
     expect(results.rows.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
       ['rl', 'done'],
       ['l1', 'done'],
-      ['bn-scale', 'failed'],
+      ['bn-scale', 'inapplicable'],
     ]);
     expect(results.rows[2].error).toMatch(/no BatchNormalization with a scale \(gamma\) follows any prunable group/);
     for (const row of results.rows.slice(0, 2)) {
@@ -60,7 +60,7 @@ describe('autoprune compare', () => {
     }
     expect(results.unpruned.certificationAccuracy).toBeGreaterThan(0);
     expect(stderr).toMatch(
-      /unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+failed \(below\)[\s\S]*bn-scale failed: criterion bn-scale/,
+      /unpruned\s+1\.00x[\s\S]*rl\s+[\d.]+x[\s\S]*l1\s+[\d.]+x[\s\S]*bn-scale\s+not applicable \(below\)[\s\S]*bn-scale not applicable: criterion bn-scale/,
     );
     // What the report draws: every layer's width, each method's search, the agent's curves per group.
     const [rl, l1] = results.rows;
@@ -88,13 +88,14 @@ describe('autoprune compare', () => {
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     for (const id of ['trade-off', 'layers', 'agent-reward', 'agent-kept']) expect(html).toContain(`<figure id="${id}"><svg`);
     expect(autoprune([...common, 'runs', '--wide']).stdout).toMatch(
-      new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 failed; most FLOPs removed: (rl|l1) [\\d.]+x`),
+      new RegExp(`${stdout.trim()}\\s+compare\\s+.*done\\s+2 methods done, 1 not applicable; most FLOPs removed: (rl|l1) [\\d.]+x`),
     );
     const show = autoprune([...common, 'show', stdout.trim()]).stdout;
     expect(show).toMatch(
       / {2}rl: FLOPs [\d.]+x, params [\d.]+x, time [\d.]+x at batch 1, validation [\d.]+%, certified drop -?[\d.]+ \(<= -?[\d.]+\), test [\d.]+%/,
     );
-    expect(show).toMatch(/ {2}bn-scale: failed: criterion bn-scale: no BatchNormalization/);
+    expect(show).toMatch(/ {2}bn-scale: not applicable: criterion bn-scale: no BatchNormalization/);
+    expect(show).not.toContain('resume with');
     // The report can be redrawn from results.json, elsewhere.
     const out = join(runsDir, 'again.html');
     const redraw = autoprune([...common, 'report', stdout.trim(), '--out', out]);
@@ -220,6 +221,38 @@ describe('autoprune compare', () => {
       layers,
     });
     expect(decisions(rows[1])).toEqual(decisions(resumedAgent!));
+  });
+
+  it('lists a method whose job was killed as failed, says how to run it again, and resume runs only it', async () => {
+    const killJob = (stderr: string) => process.kill(Number(/== l2 \(pid (\d+)\)/.exec(stderr)![1]), 'SIGKILL');
+    const run = await runUntil(
+      [...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2', '--jobs', '2'],
+      /\[l2\] .*probe 1/,
+      [],
+      killJob,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const id = run.stdout.trim();
+    expect(run.stderr).toMatch(/l2 failed: its process ended \(stopped by SIGKILL\)/);
+    expect(run.stderr).toContain(`l2 failed; to run it again (the other rows are kept): autoprune resume ${id}`);
+    expect(autoprune([...common, 'show', id]).stdout).toContain(`resume with: autoprune resume ${id}`);
+    const before = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows;
+    expect(before.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
+      ['l1', 'done'],
+      ['l2', 'failed'],
+    ]);
+    const resumed = autoprune([...common, 'resume', id]);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming .*: l1 finished; to run: l2\n/);
+    const after = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows;
+    expect(after.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
+      ['l1', 'done'],
+      ['l2', 'done'],
+    ]);
+    const { latency: _, ...untimed } = after[0];
+    const { latency: __, ...untimedBefore } = before[0];
+    expect(untimed).toEqual(untimedBefore);
+    expect(autoprune([...common, 'resume', id]).stderr).toMatch(/run ".*" has already finished/);
   });
 
   it('stops a --jobs compare with Ctrl-C: the parent is recorded as interrupted and no method keeps running', async () => {

@@ -2,10 +2,10 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type Certification, certifiedCheck, describeCertification, finalCertified } from '../certify/certification.js';
-import { methodLabel, mostFlopsRemoved } from '../compare/results.js';
+import { methodLabel, mostFlopsRemoved, statusText } from '../compare/results.js';
 import type { ModelTimes } from '../latency/side-by-side.js';
 import { formatTable, percent, plural } from '../report/text.js';
-import { effectiveStatus, modelShortName, type UnreadableRun } from '../runs/records.js';
+import { effectiveStatus, hasFailedMethods, modelShortName, type UnreadableRun } from '../runs/records.js';
 import type { ListedRunRecord } from '../runs/results.js';
 
 type ListedRows = NonNullable<Extract<ListedRunRecord, { command: 'compare' }>['result']['rows']>;
@@ -43,15 +43,15 @@ function timeText(latency: ModelTimes | undefined): string {
 function compareHeadline(rows: ListedRows): string {
   const best = mostFlopsRemoved(rows);
   if (best === undefined) return rows.length === 0 ? 'no method finished' : `${rows.length} failed`;
-  const done = rows.filter((r) => r.status === 'done');
-  const failed = rows.length - done.length;
-  return `${plural(done.length, 'method')} done${failed > 0 ? `, ${failed} failed` : ''}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
+  const count = (status: ListedRows[number]['status']) => rows.filter((r) => r.status === status).length;
+  const others = [`${count('failed')} failed`, `${count('inapplicable')} not applicable`].filter((text) => !text.startsWith('0 '));
+  return `${plural(count('done'), 'method')} done${others.map((text) => `, ${text}`).join('')}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
 }
 
-/** What to do next, for a run that did not finish. */
+/** What to do next, for a run that did not finish (or a compare with a failed method). */
 export function nextStep(record: ListedRunRecord): string | undefined {
   const status = effectiveStatus(record);
-  if (status === 'done' || status === 'running') return undefined;
+  if (status === 'running' || (status === 'done' && !hasFailedMethods(record))) return undefined;
   if (record.command === 'prune' || record.command === 'compare') return `resume with: autoprune resume ${record.id}`;
   return `start it again: its ${record.command} command cannot resume`;
 }
@@ -110,8 +110,8 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
   const methods = record.command === 'compare' ? (record.result.rows ?? []) : [];
   for (const r of methods) {
     lines.push(
-      r.status === 'failed'
-        ? `  ${r.method}: failed: ${r.error}`
+      r.status !== 'done'
+        ? `  ${r.method}: ${statusText(r)}: ${r.error}`
         : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, ${timeText(r.latency)}validation ${percent(r.validationAccuracy)}, ${certifiedText(r.certification)}test ${percent(r.testAccuracy)}`,
     );
   }

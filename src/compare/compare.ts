@@ -14,7 +14,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
-import type { CriterionName } from '../heuristics/criteria.js';
+import { type CriterionName, NotApplicableError } from '../heuristics/criteria.js';
 import {
   checkCriterion,
   DEFAULT_HEURISTIC_CONFIG,
@@ -84,6 +84,7 @@ import {
   type ResultRow,
   searchEdge,
   speedupCell,
+  statusText,
   toCsv,
   verdict,
 } from './results.js';
@@ -97,8 +98,8 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
     [
       ['unpruned', '1.00x', '1.00x', '1.00x', percent(base.validation), '-', percent(base.test), '-', ''],
       ...rows.map((r) =>
-        r.status === 'failed'
-          ? [r.method, 'failed (below)', '', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
+        r.status !== 'done'
+          ? [r.method, `${statusText(r)} (below)`, '', '', '', '', '', `${r.seconds.toFixed(0)} s`, '']
           : [
               r.method,
               times(r.theoreticalSpeedup),
@@ -113,7 +114,7 @@ export function formatResults(rows: ResultRow[], base: { validation: number; tes
       ),
     ],
   );
-  const failures = rows.filter((r) => r.status === 'failed').map((r) => `${r.method} failed: ${r.error}`);
+  const failures = rows.filter((r) => r.status !== 'done').map((r) => `${r.method} ${statusText(r)}: ${r.error}`);
   const fallbacks = rows.filter((r) => r.uncertified !== undefined).map((r) => `${r.method}: ${r.uncertified!.reason}`);
   return [table, ...failures, ...fallbacks].join('\n');
 }
@@ -591,8 +592,9 @@ async function runMethods(
                 : await runHeuristic(method, inputs);
           return fromReport(method, report, (performance.now() - started) / 1000, details);
         } catch (err) {
-          const row: ResultRow = { method, status: 'failed', error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
-          log.line(`${method} failed: ${row.error}`);
+          const status = err instanceof NotApplicableError ? 'inapplicable' : 'failed';
+          const row: ResultRow = { method, status, error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
+          log.line(`${method} ${statusText(row)}: ${row.error}`);
           return row;
         }
       };
@@ -619,6 +621,9 @@ async function runMethods(
       if (summary !== undefined) log.line(summary);
       const html = await writeReport(results, reportPath ?? join(run.dir, 'report.html'));
       log.line(`wrote ${join(run.dir, 'results.json')}, results.csv and ${html}`);
+      const failed = results.rows.filter((r) => r.status === 'failed').map((r) => r.method);
+      if (failed.length > 0)
+        log.line(`${failed.join(', ')} failed; to run ${failed.length > 1 ? 'them' : 'it'} again (the other rows are kept): autoprune resume ${run.id}`);
       await run.finish('done');
       return run;
     });
@@ -739,7 +744,7 @@ async function runInJobs(
     for (let method = queue.shift(); method !== undefined && !stopping; method = queue.shift()) {
       const row = await runOne(method);
       if (stopping) return; // stopped: a method cut short is not a result
-      if (row.status === 'failed') log.line(`${method} failed: ${row.error}`);
+      if (row.status !== 'done') log.line(`${method} ${statusText(row)}: ${row.error}`);
       await record(row);
     }
   };

@@ -65,11 +65,15 @@ export interface SensitivityDetails {
   probes: SensitivityProbe[];
 }
 
+/** How a row without a result reads: "failed", or "not applicable" (bn-scale on a model without BatchNorm). */
+export const statusText = (r: Pick<ResultRow, 'status'>) => (r.status === 'inapplicable' ? 'not applicable' : r.status);
+
 export interface ResultRow {
   method: Method;
   /** A criterion's better ranking (the other is kept in `variants`). */
   ranking?: Ranking;
-  status: 'done' | 'failed';
+  /** `inapplicable`: the method cannot prune this model (bn-scale without BatchNorm); `error` says why. */
+  status: 'done' | 'failed' | 'inapplicable';
   error?: string;
   theoreticalSpeedup?: number;
   compressionRatio?: number;

@@ -20,6 +20,8 @@ import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
 export const CRITERIA = ['l1', 'l2', 'random', 'apoz', 'mean-activation', 'bn-scale', 'taylor', 'fpgm'] as const;
 export type CriterionName = (typeof CRITERIA)[number];
 export class CriterionError extends Error {}
+/** The criterion cannot score this model at all (bn-scale without BatchNorm): a compare lists it as not applicable, not as failed. */
+export class NotApplicableError extends CriterionError {}
 
 export interface ScoringData {
   /** Images the data-driven criteria look at (a training split, never the test split). */
@@ -250,7 +252,7 @@ function bnScaleGroups(graph: DependencyGraph, groups: ChannelGroup[]): GroupSco
   }
   if (scores.size === 0 && groups.length > 0) {
     const names = groups.map((g) => `group ${g.id} (${g.producers.join(', ')})`).join(', ');
-    throw new CriterionError(`criterion bn-scale: no BatchNormalization with a scale (gamma) follows any prunable group: ${names}`);
+    throw new NotApplicableError(`criterion bn-scale: no BatchNormalization with a scale (gamma) follows any prunable group: ${names}`);
   }
   return scores;
 }

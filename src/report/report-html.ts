@@ -7,7 +7,7 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { type CompareResults, methodLabel, type ResultRow, verdict } from '../compare/results.js';
+import { type CompareResults, methodLabel, type ResultRow, statusText, verdict } from '../compare/results.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { speedupAt } from '../latency/side-by-side.js';
 import { writeFileAtomic } from '../models/io.js';
@@ -212,8 +212,8 @@ function tableHtml(results: CompareResults): string {
   const cell = (text: string, bold = false) => `<td${bold ? ' class="best"' : ''}>${escapeHtml(text)}</td>`;
   const base = ['unpruned', '1.00x', '1.00x', '1.00x', pct(results.unpruned.validationAccuracy), '', pct(results.unpruned.testAccuracy), '', ''];
   const rows = results.rows.map((r) =>
-    r.status === 'failed'
-      ? `<tr class="failed"><td>${escapeHtml(reportLabel(r))}</td><td colspan="7">failed: ${escapeHtml(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
+    r.status !== 'done'
+      ? `<tr class="${r.status}"><td>${escapeHtml(reportLabel(r))}</td><td colspan="7">${statusText(r)}: ${escapeHtml(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
       : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(certifiedText(r))}${cell(pct(r.testAccuracy), r.testAccuracy === bestTest)}${cell(testDropText(r, results))}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
   );
   const notes = results.rows
@@ -312,6 +312,7 @@ figure svg { max-width: 100%; height: auto; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 tr.failed td { color: #a00; }
+tr.inapplicable td { color: #666; }
 figure { display: inline-block; margin: 1em 1em 1em 0; vertical-align: top; max-width: 100%; }
 figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 .note { max-width: ${WIDTH + 100}px; color: #555; }

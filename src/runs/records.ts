@@ -418,14 +418,24 @@ export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> 
   }
 }
 
-/** Before `resume` takes a run over: it must not have finished, nor be running in another process, and it goes on with the backend it ran on. */
+/**
+ * Before `resume` takes a run over: it must not have finished (a compare
+ * whose methods failed has not: resume runs them again), nor be running in
+ * another process, and it goes on with the backend it ran on.
+ */
 export function checkResumable(record: RunRecord, backend: string): void {
-  if (record.status === 'done') throw new RunError(`run "${record.id}" has already finished`);
+  if (record.status === 'done' && !hasFailedMethods(record)) throw new RunError(`run "${record.id}" has already finished`);
   if (effectiveStatus(record) === 'running')
     throw new RunError(`run "${record.id}" is still running (process ${record.pid}); stop it first (Ctrl-C, or kill ${record.pid}), then resume`);
   // Kernels differ in their last bits between backends, so the decisions left to make would differ from an uninterrupted run's.
   if (record.backend !== backend)
     throw new RunError(`run "${record.id}" ran on the ${record.backend} backend; resume it there (--backend ${record.backend}), not on ${backend}`);
+}
+
+/** Whether `record` is a compare with a failed method's row (its job killed, a fault). */
+export function hasFailedMethods(record: RunRecord): boolean {
+  const rows = (record.result as { rows?: { status?: unknown }[] } | undefined)?.rows;
+  return record.command === 'compare' && Array.isArray(rows) && rows.some((row) => row?.status === 'failed');
 }
 
 /** A run's status as a user should read it: "running" whose process has gone is "crashed". */

@@ -92,7 +92,7 @@ const certification = z.looseObject({
 });
 const row = z.looseObject({
   method: z.enum(METHODS),
-  status: z.enum(['done', 'failed']),
+  status: z.enum(['done', 'failed', 'inapplicable']),
   error: z.string().optional(),
   theoreticalSpeedup: z.number().optional(),
   compressionRatio: z.number().optional(),
@@ -156,7 +156,7 @@ const LISTING_SCHEMAS = {
         z.looseObject({
           method: z.enum(METHODS),
           ranking: z.enum(RANKINGS).optional(),
-          status: z.enum(['done', 'failed']),
+          status: z.enum(['done', 'failed', 'inapplicable']),
           error: z.string().optional(),
           theoreticalSpeedup: z.number().optional(),
           compressionRatio: z.number().optional(),
