@@ -1,7 +1,7 @@
 import { render } from 'ink-testing-library';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { Dashboard } from '../src/cli/dashboard.js';
+import { Dashboard, timeLeftText } from '../src/cli/dashboard.js';
 import { initialState, reduce, remainingSeconds, sparkline } from '../src/cli/dashboard-state.js';
 import type { RunEvent } from '../src/run/try-and-learn.js';
 
@@ -24,6 +24,7 @@ const start: RunEvent = {
 const iteration = (i: number, meanReward: number): RunEvent => ({
   type: 'iteration',
   groupId: 0,
+  minIterations: 50,
   maxIterations: 250,
   floor: 0.983,
   record: { iteration: i, meanReward, bestReward: meanReward + 0.1, meanAccuracy: 0.989, meanKept: 15, greedyKept: 14, entropy: 0.2, seconds: 0.5 },
@@ -93,26 +94,32 @@ describe('dashboard state', () => {
     expect([resumed.validation, resumed.groups[0].status]).toEqual([0.985, 'done']);
   });
 
-  it('estimates the time left from the first group on, counts down within a group and through the final fine-tune', () => {
+  it('estimates the time left as a range from the measured steps, counts down within a group and through the final fine-tune', () => {
     let s = reduce(reduce(initialState(0), start, 0), groupStart(0, 20, ['conv1'], 0.4), 0);
     expect(remainingSeconds(s, 0)).toBeUndefined();
-    // 3 of 250 iterations in 10 s: the search alone would take 833 s per group (a lower bound: no fine-tuning seen yet).
+    // 3 iterations in 10 s: a search takes 50 (the stop rule's earliest) to 250 iterations, fine-tuning not yet timed.
     s = reduce(s, iteration(3, 0.1), 10_000);
     const early = remainingSeconds(s, 10_000)!;
-    expect(early.lowerBound).toBe(true);
-    expect(early.seconds).toBeCloseTo((2 * (10 * 250)) / 3 - 10, 6);
-    // Fine-tuning after a search that took 10 s: the other group will take at least that.
+    expect(early.searchOnly).toBe(true);
+    expect(early.low).toBeCloseTo(2 * ((10 * 50) / 3) - 10, 6);
+    expect(early.high).toBeCloseTo(2 * ((10 * 250) / 3) - 10, 6);
+    expect(timeLeftText(early)).toBe('about 5m23s to 27m37s left (estimate, without fine-tuning: none timed yet)');
+    // Past the earliest stop, the low end follows the iterations run so far.
+    const late = remainingSeconds(reduce(s, iteration(100, 0.1), 100_000), 100_000)!;
+    expect(late.low).toBeCloseTo(100, 6); // 1 s an iteration: this group may stop now, the other takes at least 100 s
+    // Fine-tuning after a search of 3 iterations in 10 s: the other group's search takes about that.
     const tuning = reduce(
       s,
       { type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 1, batch: 20, batches: 100, loss: 0.1, imagesPerSecond: 500 } },
       30_000,
     );
-    expect(remainingSeconds(tuning, 40_000)).toEqual({ seconds: 10, lowerBound: true });
+    expect(remainingSeconds(tuning, 40_000)).toEqual({ low: 10, high: 10, searchOnly: true });
     s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
-    expect(remainingSeconds(s, 60_000)).toEqual({ seconds: 60, lowerBound: false }); // 60 s per group x 1 group left
+    expect(remainingSeconds(s, 60_000)).toEqual({ low: 60, high: 60, searchOnly: false }); // 60 s per group x 1 group left
+    expect(timeLeftText(remainingSeconds(s, 60_000)!)).toBe('about 1m00s left (estimate)');
     s = reduce(s, groupStart(1, 50, ['conv2'], 1), 60_000);
-    expect(remainingSeconds(s, 90_000)).toEqual({ seconds: 30, lowerBound: false });
-    expect(remainingSeconds(s, 200_000)).toEqual({ seconds: 0, lowerBound: false });
+    expect(remainingSeconds(s, 90_000)).toEqual({ low: 30, high: 30, searchOnly: false });
+    expect(remainingSeconds(s, 200_000)).toEqual({ low: 0, high: 0, searchOnly: false });
     const final = (batch: number): RunEvent => ({
       type: 'finetune-progress',
       groupId: 'final',
@@ -120,7 +127,24 @@ describe('dashboard state', () => {
     });
     s = reduce(reduce(s, final(10), 100_000), final(20), 110_000);
     // 10% more of it in the 10 s since its first report (at 10%): 80% left takes 80 s.
-    expect(remainingSeconds(s, 110_000)!.seconds).toBeCloseTo(80, 6);
+    expect(remainingSeconds(s, 110_000)!.low).toBeCloseTo(80, 6);
+  });
+
+  it('spans the fastest to the slowest finished group for the groups left', () => {
+    const three = { ...start, groups: [...(start as { groups: object[] }).groups, { id: 2, size: 500, producers: ['fc1'] }] } as RunEvent;
+    let s = reduce(initialState(0), three, 0);
+    s = reduce(
+      reduce(s, groupStart(0, 20, ['conv1'], 0.4), 0),
+      { type: 'group-done', decision: { ...decision, seconds: 40 }, originalMacs: 2, originalParams: 2 },
+      40_000,
+    );
+    s = reduce(
+      reduce(s, groupStart(1, 50, ['conv2'], 0.4), 40_000),
+      { type: 'group-done', decision: { ...decision, groupId: 1, seconds: 100 }, originalMacs: 2, originalParams: 2 },
+      140_000,
+    );
+    expect(remainingSeconds(s, 140_000)).toEqual({ low: 40, high: 100, searchOnly: false });
+    expect(timeLeftText(remainingSeconds(s, 140_000)!)).toBe('about 0m40s to 1m40s left (estimate)');
   });
 
   it('scales the sparkline to the 10th-90th percentiles, so one outlier does not flatten the rest', () => {
@@ -147,12 +171,12 @@ describe('dashboard view', () => {
     expect(frame).toMatch(/mean reward [▁▂▃▄▅▆▇█]{30} /);
     expect(frame).toMatch(/reward images, before fine-tuning: samples 98\.90% · reward budget ≥ 98\.30%/);
     expect(frame).toMatch(/validation 99\.00% · floor 98\.00% \(unpruned 99\.00% - 1 pt\) · after this group ≥ 98\.60%/);
-    expect(frame).toMatch(/at least \dm\d\ds left/);
+    expect(frame).toMatch(/\nabout \d+m\d\ds( to \d+m\d\ds)? left \(estimate, without fine-tuning: none timed yet\)/);
     events.next({ type: 'finetune-progress', groupId: 0, progress: { epoch: 1, epochs: 2, batch: 50, batches: 100, loss: 0.1, imagesPerSecond: 500 } });
     frame = await frameMatching(lastFrame, /fine-tuning group 0: █+░+ epoch 1\/2/);
     events.next({ type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 });
     frame = await frameMatching(lastFrame, /done\s+group 0 conv1\s+11\/20 kept/);
-    expect(frame).toMatch(/FLOPs 2\.00x · params 2\.00x · elapsed \dm\d\ds · about 1m00s left/);
+    expect(frame).toMatch(/FLOPs 2\.00x · params 2\.00x · elapsed \dm\d\ds\nabout 1m00s left \(estimate\)/);
     expect(frame).toMatch(/validation 99\.10% · floor 98\.00%/);
     unmount();
   });

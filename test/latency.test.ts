@@ -165,6 +165,8 @@ describe('compare with phi: latency', () => {
     expect(record(runsDir, agentRun).config.latency.table).toBe(join(dir, 'latency.json'));
     for (const row of results.rows) expect(row.latency.batches.map((b: { batch: number }) => b.batch)).toEqual([1]);
     expect(results.unpruned.latency.batches[0].speedup).toBe(1);
-    expect(stderr).toMatch(/measured time at batch 1 \(wasm in this process \(1 thread\)\): (the agent wins|the baseline wins|a tie)/);
+    expect(stderr).toMatch(
+      /\ntime at batch 1 \(wasm in this process \(1 thread\)\): agent [\d.]+x, best baseline [\d.]+x \(.+\), [\d.]+ times; (the agent leads|the baseline leads|a tie)/,
+    );
   }, 600_000);
 });

@@ -28,6 +28,7 @@ export interface DashboardState {
     groupId: number;
     iteration: number;
     lastIterationAt: number;
+    minIterations: number;
     maxIterations: number;
     rewards: number[];
     accuracy: number;
@@ -89,6 +90,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
           groupId: event.groupId,
           iteration: 0,
           lastIterationAt: now,
+          minIterations: 0,
           maxIterations: 0,
           rewards: [],
           accuracy: NaN,
@@ -109,6 +111,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
           groupId: event.groupId,
           iteration: r.iteration,
           lastIterationAt: now,
+          minIterations: event.minIterations,
           maxIterations: event.maxIterations,
           rewards: [...previous, r.meanReward].slice(-SPARKLINE_WIDTH),
           accuracy: r.meanAccuracy,
@@ -170,35 +173,39 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
 export const finetuneDone = (p: { epoch: number; epochs: number; batch: number; batches: number }) =>
   ((p.epoch - 1) * p.batches + p.batch) / (p.epochs * p.batches);
 
+/** Seconds left, estimated as a range; `searchOnly` when no fine-tune has been timed yet, so the range covers the searches alone. */
+export interface TimeLeft {
+  low: number;
+  high: number;
+  searchOnly: boolean;
+}
+
 /**
- * Seconds left and how they were estimated. Per group: the mean time of the
- * groups finished in this session; before any has, the current group's
- * search extrapolated to its iteration limit while it searches, or the
- * search's time once it fine-tunes (both lower bounds: fine-tuning not yet
- * measured). The current group counts down from its estimate; the final
- * fine-tune is extrapolated from the progress since its first report.
+ * The time left from the measured time of the steps still to come. Once a
+ * group has finished in this session: the fastest and the slowest finished
+ * group's time for each group left (the current one counts down). Before:
+ * the current search's time per iteration, for between `minIterations` (the
+ * stop rule may end it there) and `maxIterations` per group, fine-tuning not
+ * yet timed. The final fine-tune is extrapolated from its progress.
  */
-export function remainingSeconds(state: DashboardState, now = Date.now()): { seconds: number; lowerBound: boolean } | undefined {
+export function remainingSeconds(state: DashboardState, now = Date.now()): TimeLeft | undefined {
   const { finetune, search } = state;
+  const exactly = (seconds: number, searchOnly = false) => ({ low: seconds, high: seconds, searchOnly });
   if (finetune?.label === 'final model') {
     const progress = finetuneDone(finetune) - finetune.doneAtStart;
-    return progress > 0 ? { seconds: ((now - finetune.startedAt) / 1000 / progress) * (1 - finetuneDone(finetune)), lowerBound: false } : undefined;
+    return progress > 0 ? exactly(((now - finetune.startedAt) / 1000 / progress) * (1 - finetuneDone(finetune))) : undefined;
   }
-  const finished = state.groups.filter((g) => g.status === 'done' && g.seconds !== undefined);
+  const finished = state.groups.filter((g) => g.status === 'done' && g.seconds !== undefined).map((g) => g.seconds!);
   const waiting = state.groups.filter((g) => g.status === 'waiting').length;
   const inGroup = state.groupStartedAt === undefined ? 0 : (now - state.groupStartedAt) / 1000;
   const current = state.groups.find((g) => g.status === 'searching' || g.status === 'fine-tuning');
-  if (finished.length > 0) {
-    const perGroup = finished.reduce((s, g) => s + g.seconds!, 0) / finished.length;
-    return { seconds: (current ? Math.max(0, perGroup - inGroup) : 0) + perGroup * waiting, lowerBound: false };
-  }
+  const left = (perGroup: number) => (current ? Math.max(0, perGroup - inGroup) : 0) + perGroup * waiting;
+  if (finished.length > 0) return { low: left(Math.min(...finished)), high: left(Math.max(...finished)), searchOnly: false };
   if (search === undefined || search.iteration === 0 || state.groupStartedAt === undefined) return undefined;
-  const searched = (search.lastIterationAt - state.groupStartedAt) / 1000;
-  if (current?.status === 'searching') {
-    const perGroup = (searched * search.maxIterations) / search.iteration;
-    return { seconds: Math.max(0, perGroup - inGroup) + perGroup * waiting, lowerBound: true };
-  }
-  return { seconds: searched * waiting, lowerBound: true };
+  const perIteration = (search.lastIterationAt - state.groupStartedAt) / 1000 / search.iteration;
+  if (current?.status === 'searching')
+    return { low: left(perIteration * Math.max(search.minIterations, search.iteration)), high: left(perIteration * search.maxIterations), searchOnly: true };
+  return exactly(perIteration * search.iteration * waiting, true);
 }
 
 const BLOCKS = '▁▂▃▄▅▆▇█';

@@ -9,11 +9,17 @@ import type { Observable } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { percent } from '../report/text.js';
 import { modelShortName } from '../runs/records.js';
-import { bar, type DashboardState, finetuneDone, initialState, reduce, remainingSeconds, sparkline } from './dashboard-state.js';
+import { bar, type DashboardState, finetuneDone, initialState, reduce, remainingSeconds, sparkline, type TimeLeft } from './dashboard-state.js';
 
 const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;
 
 const minutes = (seconds: number) => `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+
+/** "about 3m10s left (estimate)", or a range when the groups' times differ by more than a tenth. */
+export function timeLeftText({ low, high, searchOnly }: TimeLeft): string {
+  const span = high - low > 0.1 * high ? `${minutes(low)} to ${minutes(high)}` : minutes((low + high) / 2);
+  return `about ${span} left (estimate${searchOnly ? ', without fine-tuning: none timed yet' : ''})`;
+}
 
 export function DashboardView({ state, now }: { state: DashboardState; now: number }) {
   const { search, finetune } = state;
@@ -58,8 +64,8 @@ export function DashboardView({ state, now }: { state: DashboardState; now: numb
       )}
       <Text>
         FLOPs {state.flopsReduction.toFixed(2)}x · params {state.paramsReduction.toFixed(2)}x · elapsed {minutes((now - state.startedAt) / 1000)}
-        {remaining !== undefined && !state.done ? ` · ${remaining.lowerBound ? 'at least' : 'about'} ${minutes(remaining.seconds)} left` : ''}
       </Text>
+      {remaining !== undefined && !state.done && <Text>{timeLeftText(remaining)}</Text>}
       {state.done?.lines.map((line) => (
         <Text key={line} color="green">
           {line}

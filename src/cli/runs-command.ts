@@ -6,6 +6,7 @@ import { methodLabel, mostFlopsRemoved, statusText } from '../compare/results.js
 import type { ModelTimes } from '../latency/side-by-side.js';
 import { formatTable, percent, plural } from '../report/text.js';
 import { effectiveStatus, hasFailedMethods, modelShortName, type UnreadableRun } from '../runs/records.js';
+import { baselineLabel } from '../runs/baselines.js';
 import type { ListedRunRecord } from '../runs/results.js';
 
 type ListedRows = NonNullable<Extract<ListedRunRecord, { command: 'compare' }>['result']['rows']>;
@@ -93,10 +94,12 @@ const dataLabel = (config: ListedRunRecord['config']) => (config.data !== undefi
 /** One run's summary; `dir` is its folder (where its files are named from). */
 export function formatShow(record: ListedRunRecord, dir: string): string {
   const { config } = record;
+  const given = config.model === undefined ? undefined : String(config.model);
+  const modelText = given === undefined ? '-' : baselineLabel(given, record.command === 'compare' ? String(record.result.baseline ?? given) : given);
   const lines = [
     `run ${record.id}`,
     `command ${record.command}, status ${effectiveStatus(record)}${record.error ? ` (${record.error})` : ''}`,
-    `model ${config.model ?? '-'}, ${config.data !== undefined ? `data ${config.data}` : `data set ${config.dataset ?? '-'}`}, seed ${config.seed ?? '-'}${config.tolerance !== undefined ? `, tolerance ${config.tolerance}` : ''}, backend ${record.backend}`,
+    `model ${modelText}, ${config.data !== undefined ? `data ${config.data}` : `data set ${config.dataset ?? '-'}`}, seed ${config.seed ?? '-'}${config.tolerance !== undefined ? `, tolerance ${config.tolerance}` : ''}, backend ${record.backend}`,
     `started ${record.createdAt}, last written ${record.updatedAt}`,
     `result: ${headline(record)}`,
   ];

@@ -617,8 +617,7 @@ async function runMethods(
       writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
       writeFileAtomic(join(run.dir, 'results.csv'), toCsv(results.rows));
       log.line(formatResults(results.rows, { validation: results.unpruned.validationAccuracy, test: results.unpruned.testAccuracy }));
-      const summary = verdict(results.rows);
-      if (summary !== undefined) log.line(summary);
+      for (const line of verdict(results.rows) ?? []) log.line(line);
       const html = await writeReport(results, reportPath ?? join(run.dir, 'report.html'));
       log.line(`wrote ${join(run.dir, 'results.json')}, results.csv and ${html}`);
       const failed = results.rows.filter((r) => r.status === 'failed').map((r) => r.method);

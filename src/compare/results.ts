@@ -202,44 +202,51 @@ export function cutShortSearches(rows: ResultRow[]): string[] {
   );
 }
 
-/** One sentence: the agent against the best baseline (every criterion at its better ranking, and sensitivity) on FLOPs, params and test accuracy, and by how much. */
-export function verdict(rows: ResultRow[]): string | undefined {
+/**
+ * The agent against the best baseline (every criterion at its better
+ * ranking, and sensitivity), one short line per objective: measured time
+ * (where every row was timed side by side), FLOPs, params, test accuracy,
+ * and what certification adds. A lead over a criterion whose search the
+ * probe cap stopped before its resolution is "not settled": a finer search
+ * could undo it (a lead of that criterion's stands, a finer search only
+ * widens it).
+ */
+export function verdict(rows: ResultRow[]): string[] | undefined {
   const finished = rows.filter((r) => r.status === 'done');
   const agent = finished.find((r) => r.method === 'rl');
   const baselines = finished.filter((r) => r.method !== 'rl');
   if (agent === undefined || baselines.length === 0) return undefined;
   const best = mostFlopsRemoved(baselines)!;
-  const mostParams = baselines.reduce((a, b) => (b.compressionRatio! > a.compressionRatio! ? b : a));
+  const coarse = cutShortSearches(baselines);
   /** The agent against the best baseline on one measure (every baseline that ties it named). */
-  const contest = (measure: string, value: (r: ResultRow) => number, reference: ResultRow) => {
+  const contest = (measure: string, value: (r: ResultRow) => number) => {
+    const reference = baselines.reduce((a, b) => (value(b) > value(a) ? b : a));
     const [ours, theirs] = [value(agent), value(reference)];
     const names = baselines
       .filter((r) => value(r) === theirs)
       .map(methodLabel)
       .join(', ');
-    const winner = ours > theirs ? 'the agent wins' : ours < theirs ? 'the baseline wins' : 'a tie';
-    return `${measure}: ${winner}, ${ours.toFixed(2)}x against ${theirs.toFixed(2)}x for ${names} (${(ours / theirs).toFixed(2)} times the best baseline's)`;
+    const outcome =
+      ours < theirs
+        ? 'the baseline leads'
+        : coarse.length > 0
+          ? `${ours > theirs ? 'the agent leads' : 'a tie'}, not settled: the search of ${coarse.join(', ')} stopped at its probe cap (more --probes settles it)`
+          : ours > theirs
+            ? 'the agent leads'
+            : 'a tie';
+    return `${measure}: agent ${ours.toFixed(2)}x, best baseline ${theirs.toFixed(2)}x (${names}), ${(ours / theirs).toFixed(2)} times; ${outcome}`;
   };
   const points = Math.round(10000 * (agent.testAccuracy! - best.testAccuracy!)) / 100 + 0; // + 0: no "-0.00" for a difference that rounds to zero
-  const accuracy = `test accuracy: the agent ${(100 * agent.testAccuracy!).toFixed(2)}% against ${(100 * best.testAccuracy!).toFixed(2)}% for ${methodLabel(best)} (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
-  const coarse = cutShortSearches(baselines);
-  const caveat =
-    coarse.length > 0 ? [`but the search of ${coarse.join(', ')} stopped at its probe cap, coarser than its resolution (more --probes would be fairer)`] : [];
+  const accuracy = `test accuracy: agent ${(100 * agent.testAccuracy!).toFixed(2)}%, ${methodLabel(best)} ${(100 * best.testAccuracy!).toFixed(2)}% (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
   // Measured time first, where every row was timed side by side: at batch 1, then at the compare's batch.
   const timed = [agent, ...baselines].every((r) => r.latency !== undefined) ? agent.latency!.batches.map((b) => b.batch) : [];
-  const times = timed.map((batch) => {
-    const value = (r: ResultRow) => speedupAt(r.latency, batch) ?? 0;
-    const fastest = baselines.reduce((a, b) => (value(b) > value(a) ? b : a));
-    return contest(`measured time at batch ${batch} (${agent.latency!.target})`, value, fastest);
-  });
   return [
-    ...times,
-    contest('FLOPs', (r) => r.theoreticalSpeedup!, best),
-    contest('params', (r) => r.compressionRatio!, mostParams),
+    ...timed.map((batch) => contest(`time at batch ${batch} (${agent.latency!.target})`, (r) => speedupAt(r.latency, batch) ?? 0)),
+    contest('FLOPs', (r) => r.theoreticalSpeedup!),
+    contest('params', (r) => r.compressionRatio!),
     accuracy,
     ...certificationVerdict(agent, best, finished),
-    ...caveat,
-  ].join('; ');
+  ];
 }
 
 /**

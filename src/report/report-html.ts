@@ -11,6 +11,7 @@ import { type CompareResults, methodLabel, type ResultRow, statusText, verdict }
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { speedupAt } from '../latency/side-by-side.js';
 import { writeFileAtomic } from '../models/io.js';
+import { baselineLabel } from '../runs/baselines.js';
 import { modelShortName } from '../runs/records.js';
 import { percent } from './text.js';
 
@@ -318,9 +319,9 @@ figcaption { max-width: ${WIDTH + 100}px; color: #555; }
 .note { max-width: ${WIDTH + 100}px; color: #555; }
 </style></head><body>
 <h1>${escapeHtml(title)}</h1>
-<p>Baseline ${escapeHtml(results.baseline)}; seed ${results.seed}; backend ${escapeHtml(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escapeHtml(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning; each choice it makes (epochs, probes, bisections, thresholds) is judged on the selection split by an upper confidence bound on its drop${holdoutText(results)}, and its final model is certified once on images no choice has seen: the drop and its exact ${confidenceText(results)} upper bound must be within ${results.tolerance} point(s), or the row falls back to the last certified model on the method's path (marked *). Test accuracy is measured once, on the certified models, with the drop's two-sided interval. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the best value in each column.</p>
+<p>Baseline ${escapeHtml(baselineLabel(results.model, results.baseline))}; seed ${results.seed}; backend ${escapeHtml(results.backend)}.${results.classNames === undefined ? '' : ` Classes: ${escapeHtml(results.classNames.join(', '))}.`} Every method starts from this baseline with the same fine-tuning; each choice it makes (epochs, probes, bisections, thresholds) is judged on the selection split by an upper confidence bound on its drop${holdoutText(results)}, and its final model is certified once on images no choice has seen: the drop and its exact ${confidenceText(results)} upper bound must be within ${results.tolerance} point(s), or the row falls back to the last certified model on the method's path (marked *). Test accuracy is measured once, on the certified models, with the drop's two-sided interval. Each criterion is searched with local and with global ranking and shows the one that removes more FLOPs. Bold: the best value in each column.</p>
 ${tableHtml(results)}
-${summary === undefined ? '' : `<p id="verdict">At this tolerance, ${escapeHtml(summary)}.</p>`}
+${summary === undefined ? '' : `<ul id="verdict">${summary.map((line) => `<li>${escapeHtml(line)}</li>`).join('')}</ul>`}
 ${agentRow === undefined ? '' : `<h2>The agent, group by group</h2>\n${agentTableHtml(agentRow)}`}
 ${figures.join('\n')}
 </body></html>

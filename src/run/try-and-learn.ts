@@ -140,7 +140,7 @@ export type RunEvent =
   /** allowedDrop: validation points the run may have lost once this group is decided (its share of the tolerance). */
   | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[]; allowedDrop: number }
   /** floor: the lowest accuracy (fraction, reward subset, before fine-tuning) the reward's budget accepts. */
-  | { type: 'iteration'; groupId: number; record: IterationRecord; maxIterations: number; floor: number }
+  | { type: 'iteration'; groupId: number; record: IterationRecord; minIterations: number; maxIterations: number; floor: number }
   | { type: 'finetune-progress'; groupId: number | 'final'; progress: BatchProgress }
   | { type: 'group-done'; decision: GroupDecision; originalMacs: number; originalParams: number }
   | { type: 'run-done'; summary: RunSummary }
@@ -322,7 +322,15 @@ async function run(
               env,
               config.agent,
               groupSeed(config.seed, group.id),
-              (record) => emit({ type: 'iteration', groupId: group.id, record, maxIterations: config.agent.maxIterations, floor }),
+              (record) =>
+                emit({
+                  type: 'iteration',
+                  groupId: group.id,
+                  record,
+                  minIterations: config.agent.minIterations,
+                  maxIterations: config.agent.maxIterations,
+                  floor,
+                }),
               shouldStop,
             )
           : criterionPolicy(config.policy, env.criterionScores(config.policy), group);

@@ -4,7 +4,7 @@
  * that data set, else a baseline shipped in the repository).
  */
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../models/io.js';
@@ -44,4 +44,16 @@ export function findBaseline(spec: string, data: string, runsDir: string): Basel
 
 export async function loadBaseline(source: Exclude<BaselineSource, { kind: 'none' }>): Promise<tf.LayersModel> {
   return loadModel(source.path);
+}
+
+/**
+ * The baseline as its user reads it: the name they gave (a zoo name, a run
+ * id, a path as they typed it) and, for a zoo name, the model it found; a
+ * shipped baseline by its name, never by the absolute path of the install.
+ */
+export function baselineLabel(spec: string, path: string): string {
+  const shipped = relative(SHIPPED_DIR, path);
+  if (!shipped.startsWith('..') && !isAbsolute(shipped)) return `the shipped ${dirname(shipped)} baseline`;
+  const runId = basename(dirname(dirname(path)));
+  return isZooName(spec) && isRunId(runId) && path.endsWith(join(runId, 'model', 'model.json')) ? `${spec} (trained in run ${runId})` : spec;
 }
