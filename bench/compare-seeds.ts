@@ -10,6 +10,8 @@
  *   npx tsx bench/compare-seeds.ts --config configs/compare-lenet5-mnist.json --name lenet5-mnist-b1 --seeds 0,1,2
  *   npx tsx bench/compare-seeds.ts --name lenet5-mnist-b1 --seeds 0,1,2 --table   # the table from the committed files
  *   --jobs N runs each compare's methods N at a time (compare --jobs)
+ *   --set key=value (repeatable) overrides a config field for every seed, as
+ *     compare --set does (for example --set phi=latency)
  *   --methods a,b --merge runs only those methods and merges their rows into
  *     the committed file (a compare finished over several sessions; run it
  *     from the same folder, since results name the baseline by its path)
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     name: { type: 'string' },
     seeds: { type: 'string', default: '0,1,2' },
     methods: { type: 'string' },
+    set: { type: 'string', multiple: true, default: [] },
     jobs: { type: 'string', default: '1' },
     table: { type: 'boolean', default: false },
     merge: { type: 'boolean', default: false },
@@ -56,6 +59,7 @@ if (!values.table) {
       '--jobs',
       values.jobs!,
       ...(values.methods ? ['--methods', values.methods] : []),
+      ...values.set!.flatMap((field) => ['--set', field]),
     ];
     console.error(`$ node ${args.join(' ')}`);
     const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });

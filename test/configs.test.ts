@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withFieldsOfItsVersion } from '../src/run/prune-run.js';
-import { ConfigError, describeConfig, parsePruneConfig, PruneConfigSchema, readConfigFile, setPath } from '../src/run/config.js';
+import { ConfigError, describeConfig, describeField, fieldDefault, parsePruneConfig, PruneConfigSchema, readConfigFile, setPath } from '../src/run/config.js';
 
 describe('run configs', () => {
   it.each(readdirSync('configs'))('configs/%s is valid', (file) => {
@@ -22,6 +23,23 @@ describe('run configs', () => {
     // Bounds are shown, so a value the schema would refuse is visible in --help.
     expect(lines.find((l) => l.startsWith('relaxSteps '))).toMatch(/^relaxSteps \(default 4; integer, >= 1, <= 20\): /);
     expect(lines.find((l) => l.startsWith('tolerance '))).toMatch(/^tolerance \(default 1; > 0, < 100\): /);
+  });
+
+  it("describes each setting once: the CLI's help reads the schema's description and default", () => {
+    expect(describeField('finetune.epochs')).toBe('fine-tuning after each group is pruned: passes over the training images');
+    expect(describeField('agent.maxIterations')).toBe('iterations at most per group');
+    expect(fieldDefault('trainEpochs')).toBe(parsePruneConfig({}).trainEpochs);
+    expect(fieldDefault('validationSize')).toBeUndefined();
+    expect(() => describeField('agent.nope')).toThrow(/no config field agent\.nope/);
+    // Wrapped to the terminal's width: compared with the whitespace folded.
+    const help = spawnSync('node', ['bin/autoprune.mjs', 'prune', '--help'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+    for (const [flag, field] of [
+      ['--phi <kind>', 'phi'],
+      ['--max-iterations <n>', 'agent.maxIterations'],
+      ['--final-finetune-epochs <n>', 'finalFinetune.epochs'],
+      ['--train-epochs <n>', 'trainEpochs'],
+    ])
+      expect(help).toContain(`${flag} ${describeField(field)}`);
   });
 
   it('names unknown and invalid fields', () => {

@@ -22,7 +22,7 @@ import { CRITERIA, CriterionError } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
 import { HoldoutError } from '../certify/holdout.js';
 import { LatencyError } from '../latency/target.js';
-import { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
+import { ConfigError, describeConfig, describeField, fieldDefault, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
 import { baselineCommand } from './baseline-command.js';
 import { logEvent } from './prune-command.js';
 import { pruneRun, resumeRun, type RunContext } from '../run/prune-run.js';
@@ -215,7 +215,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'a JSON config (see configs/); flags override its fields')
     .option('--set <field=value...>', 'override any config field, e.g. --set agent.hidden=32')
     .option('--json', 'print every event as one JSON line on stdout');
-  for (const [flag, , parse, help] of PRUNE_FLAGS) prune.option(flag, help, parse);
+  for (const [flag, path, parse, help] of PRUNE_FLAGS) prune.option(flag, help ?? describeField(path), parse);
   prune.addHelpText('after', `\nConfig fields (defaults):\n  ${describeConfig().join('\n  ')}`);
   prune.action(async (opts, command: Command) => {
     const global = command.optsWithGlobals() as GlobalOptions;
@@ -245,7 +245,7 @@ export function buildProgram(): Command {
       integerIn(1, 64),
       1,
     );
-  for (const [flag, , parse, help] of PRUNE_FLAGS) compare.option(flag, help, parse);
+  for (const [flag, path, parse, help] of PRUNE_FLAGS) compare.option(flag, help ?? describeField(path), parse);
   compare.action(async (opts, command: Command) => {
     const methods = parseMethods(opts.methods);
     const config = configFromOptions(opts);
@@ -384,50 +384,30 @@ async function runCompare(
   process.stdout.write(`${run.id}\n`);
 }
 
-/** prune's flags: flag, config field it sets, parser, help. */
-const PRUNE_FLAGS: [string, string, (v: string) => unknown, string][] = [
-  ['--model <model>', 'model', String, 'trained model: zoo name, run id or model.json path'],
-  ['--dataset <name>', 'dataset', String, `data set (${DATASET_NAMES.join(', ')})`],
-  [
-    '--data <dir>',
-    'data',
-    String,
-    'a folder of labelled images (one subfolder per class, optionally under train/ val/ test/), of IDX files, or of CIFAR-10 batches',
-  ],
-  ['--data-dir <dir>', 'dataDir', String, 'folder with the four IDX files of --dataset'],
-  ['--scaling <range>', 'scaling', String, 'pixel range the model expects: 0..1 or -1..1'],
+/** prune's flags: flag, config field it sets, parser, and help where the field's description (the schema's) does not fit a flag. */
+const PRUNE_FLAGS: [string, string, (v: string) => unknown, string?][] = [
+  ['--model <model>', 'model', String],
+  ['--dataset <name>', 'dataset', String],
+  ['--data <dir>', 'data', String],
+  ['--data-dir <dir>', 'dataDir', String],
+  ['--scaling <range>', 'scaling', String, 'pixel range the model expects: 0..1 or -1..1 (per-channel: --pixel-mean, --pixel-std)'],
   ['--pixel-mean <list>', 'scaling.mean', numberList, 'per-channel means on the 0..1 scale (with --pixel-std)'],
   ['--pixel-std <list>', 'scaling.std', numberList, 'per-channel standard deviations on the 0..1 scale'],
-  ['--weights-dtype <dtype>', 'weightsDtype', String, `how the pruned model's weights are saved: ${WEIGHTS_DTYPES.join(', ')} (default: as the baseline's)`],
-  ['--tolerance <points>', 'tolerance', Number, 'accuracy points the pruned model may lose (b)'],
-  [
-    '--reward-tolerance <points>',
-    'rewardTolerance',
-    Number,
-    'b inside the reward (points lost before fine-tuning) with --set budget.calibrate=false; default: --tolerance',
-  ],
-  ['--seed <n>', 'seed', Number, 'seed of everything random'],
-  ['--phi <kind>', 'phi', String, 'efficiency term: filters or flops'],
-  ['--reward-samples <n>', 'rewardSamples', Number, 'validation images each candidate is scored on'],
-  [
-    '--workers <n>',
-    'workers',
-    Number,
-    "threads scoring the agent's sampled masks in parallel (default: one per wasm thread, so one per core); decisions are the same for any count",
-  ],
-  ['--max-iterations <n>', 'agent.maxIterations', Number, 'REINFORCE iterations at most per group'],
-  ['--min-iterations <n>', 'agent.minIterations', Number, 'REINFORCE iterations at least per group'],
-  ['--finetune-epochs <n>', 'finetune.epochs', Number, 'fine-tuning epochs after each group'],
-  ['--finetune-images <n>', 'finetune.imagesPerEpoch', Number, 'training images per fine-tuning epoch'],
-  [
-    '--finetune-bn-images <n>',
-    'finetune.batchNormImages',
-    Number,
-    'training images the BatchNorm statistics are re-estimated on after each fine-tuning epoch (0: off)',
-  ],
-  ['--final-finetune-epochs <n>', 'finalFinetune.epochs', Number, 'fine-tuning epochs at the end'],
-  ['--validation-size <n>', 'validationSize', Number, 'training images held out for validation'],
-  ['--train-epochs <n>', 'trainEpochs', Number, 'epochs when the baseline has to be trained first'],
+  ['--weights-dtype <dtype>', 'weightsDtype', String],
+  ['--tolerance <points>', 'tolerance', Number],
+  ['--reward-tolerance <points>', 'rewardTolerance', Number],
+  ['--seed <n>', 'seed', Number],
+  ['--phi <kind>', 'phi', String],
+  ['--reward-samples <n>', 'rewardSamples', Number],
+  ['--workers <n>', 'workers', Number],
+  ['--max-iterations <n>', 'agent.maxIterations', Number],
+  ['--min-iterations <n>', 'agent.minIterations', Number],
+  ['--finetune-epochs <n>', 'finetune.epochs', Number],
+  ['--finetune-images <n>', 'finetune.imagesPerEpoch', Number],
+  ['--finetune-bn-images <n>', 'finetune.batchNormImages', Number],
+  ['--final-finetune-epochs <n>', 'finalFinetune.epochs', Number],
+  ['--validation-size <n>', 'validationSize', Number],
+  ['--train-epochs <n>', 'trainEpochs', Number],
 ];
 
 const camel = (flag: string) =>
@@ -487,7 +467,7 @@ function addFinetuneOptions(command: Command): Command {
     )
     .option('--scoring-samples <n>', 'training images read by data-driven criteria', integerIn(1), d.scoringSamples)
     .option('--min-keep <share>', "share of a group's channels always kept", numberIn(0, 1), d.minKeepFraction)
-    .option('--train-epochs <n>', 'epochs when the baseline has to be trained first', integerIn(1, 1000), 6);
+    .option('--train-epochs <n>', describeField('trainEpochs'), integerIn(1, 1000), fieldDefault('trainEpochs') as number);
 }
 
 function finetuneConfig(opts: Record<string, number | undefined>) {

@@ -382,3 +382,32 @@ function defaultOf(field: z.ZodType): unknown {
   const parsed = field.safeParse(undefined);
   return parsed.success ? parsed.data : undefined;
 }
+
+/** The schema of a config field ("agent.maxIterations") as declared, with its default. */
+function fieldSchema(path: string): z.ZodType {
+  let field: z.ZodType = PruneConfigSchema;
+  for (const key of path.split('.')) {
+    const group = unwrap(field);
+    const next = group instanceof z.ZodObject ? (group.shape as Record<string, z.ZodType | undefined>)[key] : undefined;
+    if (next === undefined) throw new Error(`no config field ${path}`);
+    field = next;
+  }
+  return field;
+}
+
+/**
+ * A config field's description, after its group's where the group has one
+ * ("fine-tuning after each group is pruned: passes over the training
+ * images"): the schema is the one place each setting is described, and the
+ * CLI's help reads it.
+ */
+export function describeField(path: string): string {
+  const descriptionOf = (field: z.ZodType) => field.description ?? unwrap(field).description;
+  const own = descriptionOf(fieldSchema(path));
+  if (own === undefined) throw new Error(`config field ${path} has no description`);
+  const group = path.includes('.') ? descriptionOf(fieldSchema(path.slice(0, path.lastIndexOf('.')))) : undefined;
+  return group === undefined ? own : `${group}: ${own}`;
+}
+
+/** A config field's default (undefined when it has none). */
+export const fieldDefault = (path: string): unknown => defaultOf(fieldSchema(path));
