@@ -67,6 +67,18 @@ describe('metrics', () => {
     expect(speedup.speedup).toBeGreaterThan(1);
     expect(speedup.originalMs).toBeGreaterThan(speedup.prunedMs);
   });
+
+  it('times a model of open input size at the size it is given, and asks for one otherwise', async () => {
+    const open = tf.sequential({
+      layers: [tf.layers.conv2d({ inputShape: [null, null, 3], filters: 4, kernelSize: 3 }), tf.layers.globalAveragePooling2d({})],
+    });
+    await expect(measureLatency(open, 1)).rejects.toThrow(
+      "measureLatency: the model's input size is open ([?, ?, 3]); give inputShape, the size of your images",
+    );
+    expect((await measureLatency(open, 2, { repeats: 2, inputShape: [16, 16, 3] })).medianMs).toBeGreaterThan(0);
+    expect((await measureSpeedup(open, open, 1, { rounds: 1, repeats: 1, inputShape: [16, 16, 3] })).rounds).toBe(1);
+    open.dispose();
+  });
 });
 
 describe('pruned model files', () => {

@@ -62,9 +62,12 @@ export interface Latency {
 }
 
 /** Times model.predict on a zero batch: `warmup` untimed calls, then the median of `repeats`. */
-export async function measureLatency(model: tf.LayersModel, batch: number, { warmup = 3, repeats = 15 } = {}): Promise<Latency> {
-  const shape = (model.inputs[0].shape as number[]).slice(1);
-  const x = tf.zeros([batch, ...shape]);
+export async function measureLatency(
+  model: tf.LayersModel,
+  batch: number,
+  { warmup = 3, repeats = 15, inputShape }: { warmup?: number; repeats?: number; inputShape?: number[] } = {},
+): Promise<Latency> {
+  const x = tf.zeros([batch, ...timedInputShape(model, inputShape)]);
   const run = async () => {
     const y = model.predict(x, { batchSize: batch }) as tf.Tensor;
     await y.data();
@@ -80,6 +83,19 @@ export async function measureLatency(model: tf.LayersModel, batch: number, { war
   x.dispose();
   times.sort((a, b) => a - b);
   return { batch, medianMs: times[Math.floor(times.length / 2)], repeats };
+}
+
+/**
+ * The image shape a model is timed at: `inputShape` (height, width,
+ * channels) where given, else the model's own; a model that leaves its size
+ * open ([?, ?, ?, 3]) needs one.
+ */
+function timedInputShape(model: tf.LayersModel, inputShape?: number[]): number[] {
+  const own = (model.inputs[0].shape as (number | null)[]).slice(1);
+  if (inputShape !== undefined) return inputShape;
+  if (own.some((d) => d === null))
+    throw new RangeError(`measureLatency: the model's input size is open ([${own.map((d) => d ?? '?').join(', ')}]); give inputShape, the size of your images`);
+  return own as number[];
 }
 
 export interface Speedup {
@@ -106,14 +122,14 @@ export async function measureSpeedup(
   original: tf.LayersModel,
   pruned: tf.LayersModel,
   batch: number,
-  { rounds = SPEEDUP_ROUNDS, repeats = batch === 1 ? 10 : 3 } = {},
+  { rounds = SPEEDUP_ROUNDS, repeats = batch === 1 ? 10 : 3, inputShape }: { rounds?: number; repeats?: number; inputShape?: number[] } = {},
 ): Promise<Speedup> {
   const ratios: number[] = [];
   const originalMs: number[] = [];
   const prunedMs: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    const before = await measureLatency(original, batch, { warmup: round === 0 ? 3 : 1, repeats });
-    const after = await measureLatency(pruned, batch, { warmup: round === 0 ? 3 : 1, repeats });
+    const before = await measureLatency(original, batch, { warmup: round === 0 ? 3 : 1, repeats, inputShape });
+    const after = await measureLatency(pruned, batch, { warmup: round === 0 ? 3 : 1, repeats, inputShape });
     originalMs.push(before.medianMs);
     prunedMs.push(after.medianMs);
     ratios.push(before.medianMs / after.medianMs);

@@ -53,7 +53,10 @@ export async function summariseModel(model: tf.LayersModel, data: Dataset, disk:
     latencyMs:
       disk.latency === false
         ? { batch1: Number.NaN, batch256: Number.NaN }
-        : { batch1: (await measureLatency(model, 1, { repeats: 30 })).medianMs, batch256: (await measureLatency(model, 256, { repeats: 5 })).medianMs },
+        : {
+            batch1: (await measureLatency(model, 1, { repeats: 30, inputShape: data.inputShape })).medianMs,
+            batch256: (await measureLatency(model, 256, { repeats: 5, inputShape: data.inputShape })).medianMs,
+          },
     validationAccuracy: await evaluateAccuracy(model, data.validation, data.inputShape),
     // The test split is read here, for the final report only.
     testAccuracy: await evaluateAccuracy(model, data.test, data.inputShape),
@@ -80,7 +83,8 @@ export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersMod
   const test = testDrop(originalRight, prunedRight, options.confidence ?? 0.95);
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
   const loadAverage = loadavg()[0];
-  const [one, many] = [await measureSpeedup(original, pruned, 1), await measureSpeedup(original, pruned, 256)];
+  const timed = { inputShape: data.inputShape };
+  const [one, many] = [await measureSpeedup(original, pruned, 1, timed), await measureSpeedup(original, pruned, 256, timed)];
   return {
     original: { ...before, latencyMs: { batch1: one.originalMs, batch256: many.originalMs } },
     pruned: { ...after, latencyMs: { batch1: one.prunedMs, batch256: many.prunedMs } },
