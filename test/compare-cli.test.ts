@@ -223,10 +223,10 @@ describe('autoprune compare', () => {
     expect(decisions(rows[1])).toEqual(decisions(resumedAgent!));
   });
 
-  it('lists a method whose job was killed as failed, says how to run it again, and resume runs only it', async () => {
+  it('lists a method whose job was killed as failed, says how to run it again, and resume runs only it (not one that cannot apply)', async () => {
     const killJob = (stderr: string) => process.kill(Number(/== l2 \(pid (\d+)\)/.exec(stderr)![1]), 'SIGKILL');
     const run = await runUntil(
-      [...common, 'compare', '--config', configPath, '--methods', 'l1,l2', '--probes', '2', '--jobs', '2'],
+      [...common, 'compare', '--config', configPath, '--methods', 'l1,l2,bn-scale', '--probes', '2', '--jobs', '2'],
       /\[l2\] .*probe 1/,
       [],
       killJob,
@@ -240,14 +240,16 @@ describe('autoprune compare', () => {
     expect(before.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
       ['l1', 'done'],
       ['l2', 'failed'],
+      ['bn-scale', 'inapplicable'],
     ]);
     const resumed = autoprune([...common, 'resume', id]);
     expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toMatch(/resuming .*: l1 finished; to run: l2\n/);
+    expect(resumed.stderr).toMatch(/resuming .*: l1, bn-scale finished; to run: l2\n/);
     const after = JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows;
     expect(after.map((r: { method: string; status: string }) => [r.method, r.status])).toEqual([
       ['l1', 'done'],
       ['l2', 'done'],
+      ['bn-scale', 'inapplicable'],
     ]);
     const { latency: _, ...untimed } = after[0];
     const { latency: __, ...untimedBefore } = before[0];

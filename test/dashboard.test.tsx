@@ -145,6 +145,7 @@ describe('dashboard state', () => {
     );
     expect(remainingSeconds(s, 140_000)).toEqual({ low: 40, high: 100, searchOnly: false });
     expect(timeLeftText(remainingSeconds(s, 140_000)!)).toBe('about 0m40s to 1m40s left (estimate)');
+    expect(timeLeftText({ low: 119.6, high: 119.6, searchOnly: false })).toBe('about 2m00s left (estimate)'); // rounded before it is split
   });
 
   it('scales the sparkline to the 10th-90th percentiles, so one outlier does not flatten the rest', () => {

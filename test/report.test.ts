@@ -186,6 +186,9 @@ describe('report.html', () => {
     const untimed = ({ latency: _, ...row }: ResultRow) => row;
     const [rl, l1] = [untimed(timedRl), untimed(timedL1)];
     expect(verdict([{ ...rl, latency: timedRl.latency }, l1, failed])![0]).toMatch(/^FLOPs: /);
+    // A batch some row was not timed at is left out, never compared with a missing time.
+    const at256 = { target: 'this process', batches: [{ batch: 256, ms: 1, speedup: 2, spread: [2, 2] as [number, number] }] };
+    expect(verdict([timedRl, { ...timedL1, latency: at256 }])![0]).toMatch(/^FLOPs: /);
     expect(verdict([rl, l1, failed])).toEqual([
       'FLOPs: agent 4.90x, best baseline 4.20x (l1), 1.17 times; the agent leads',
       'params: agent 8.30x, best baseline 5.10x (l1), 1.63 times; the agent leads',

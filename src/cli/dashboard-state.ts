@@ -184,9 +184,11 @@ export interface TimeLeft {
  * The time left from the measured time of the steps still to come. Once a
  * group has finished in this session: the fastest and the slowest finished
  * group's time for each group left (the current one counts down). Before:
- * the current search's time per iteration, for between `minIterations` (the
- * stop rule may end it there) and `maxIterations` per group, fine-tuning not
- * yet timed. The final fine-tune is extrapolated from its progress.
+ * the current search's time per iteration, for between the iterations it
+ * has run or `minIterations` (the stop rule may end a search there), and
+ * `maxIterations`, per group, fine-tuning not yet timed; once it fine-tunes,
+ * its search's time for each group left (fine-tuning still not timed). The
+ * final fine-tune is extrapolated from its progress.
  */
 export function remainingSeconds(state: DashboardState, now = Date.now()): TimeLeft | undefined {
   const { finetune, search } = state;

@@ -13,7 +13,10 @@ import { bar, type DashboardState, finetuneDone, initialState, reduce, remaining
 
 const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;
 
-const minutes = (seconds: number) => `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`;
+const minutes = (seconds: number) => {
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
+};
 
 /** "about 3m10s left (estimate)", or a range when the groups' times differ by more than a tenth. */
 export function timeLeftText({ low, high, searchOnly }: TimeLeft): string {

@@ -42,11 +42,11 @@ function timeText(latency: ModelTimes | undefined): string {
 }
 
 function compareHeadline(rows: ListedRows): string {
-  const best = mostFlopsRemoved(rows);
-  if (best === undefined) return rows.length === 0 ? 'no method finished' : `${rows.length} failed`;
   const count = (status: ListedRows[number]['status']) => rows.filter((r) => r.status === status).length;
-  const others = [`${count('failed')} failed`, `${count('inapplicable')} not applicable`].filter((text) => !text.startsWith('0 '));
-  return `${plural(count('done'), 'method')} done${others.map((text) => `, ${text}`).join('')}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
+  const counts = [`${count('failed')} failed`, `${count('inapplicable')} not applicable`].filter((text) => !text.startsWith('0 '));
+  const best = mostFlopsRemoved(rows);
+  if (best === undefined) return rows.length === 0 ? 'no method finished' : counts.join(', ');
+  return `${plural(count('done'), 'method')} done${counts.map((text) => `, ${text}`).join('')}; most FLOPs removed: ${best.method} ${best.theoreticalSpeedup!.toFixed(2)}x`;
 }
 
 /** What to do next, for a run that did not finish (or a compare with a failed method). */

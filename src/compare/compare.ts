@@ -500,7 +500,8 @@ export async function resumeCompare(
   const busy = listRuns(jobsDir).records.find((job) => effectiveStatus(job) === 'running');
   if (busy !== undefined)
     throw new RunError(`run "${runId}": its job ${busy.id} is still running (process ${busy.pid}); wait for it to stop, or kill ${busy.pid}, then resume`);
-  const finished = (run.record.result.rows ?? []).filter((row) => row.status === 'done');
+  // A method that cannot prune this model is not run again; a failed one is.
+  const finished = (run.record.result.rows ?? []).filter((row) => row.status !== 'failed');
   const pending = pendingMethods(methods as Method[], finished);
   // The job count does not change any result, so resume may use another.
   const jobs = requestedJobs ?? (recordedJobs as number | undefined) ?? 1;
@@ -707,7 +708,8 @@ async function runInJobs(
       // The agent's job of an earlier attempt: its row if it finished, else it continues where it stopped.
       const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
       const earlierRow = earlier?.status === 'done' ? jobRow(jobsDir, earlier.id, method) : undefined;
-      if (earlierRow !== undefined) return resolve(earlierRow);
+      // A finished agent job is its row; one whose agent failed is resumed like an interrupted one.
+      if (earlierRow !== undefined && earlierRow.status !== 'failed') return resolve(earlierRow);
       const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir];
       if (earlier !== undefined) args.push('resume', earlier.id);
       else {

@@ -239,7 +239,7 @@ export function verdict(rows: ResultRow[]): string[] | undefined {
   const points = Math.round(10000 * (agent.testAccuracy! - best.testAccuracy!)) / 100 + 0; // + 0: no "-0.00" for a difference that rounds to zero
   const accuracy = `test accuracy: agent ${(100 * agent.testAccuracy!).toFixed(2)}%, ${methodLabel(best)} ${(100 * best.testAccuracy!).toFixed(2)}% (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
   // Measured time first, where every row was timed side by side: at batch 1, then at the compare's batch.
-  const timed = [agent, ...baselines].every((r) => r.latency !== undefined) ? agent.latency!.batches.map((b) => b.batch) : [];
+  const timed = (agent.latency?.batches ?? []).map((b) => b.batch).filter((batch) => finished.every((r) => speedupAt(r.latency, batch) !== undefined));
   return [
     ...timed.map((batch) => contest(`time at batch ${batch} (${agent.latency!.target})`, (r) => speedupAt(r.latency, batch) ?? 0)),
     contest('FLOPs', (r) => r.theoreticalSpeedup!),

@@ -37,7 +37,7 @@ import type { Dataset, Split } from '../data/datasets.js';
 import { CriterionError, topChannels } from '../heuristics/criteria.js';
 import { cloneModel } from '../models/io.js';
 import { roundTripWeights } from '../models/quantize.js';
-import { buildGraph } from '../prune/graph.js';
+import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from '../prune/report.js';
 import { type BatchProgress, evaluateAccuracy, InterruptedError, trainModel } from '../train/train.js';
@@ -203,68 +203,32 @@ export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvCon
   };
 }
 
-async function run(
-  { baseline, data, config, store, backend, baselinePath, latency }: TryAndLearnInput,
-  emit: (e: RunEvent) => void,
-  shouldStop: () => boolean,
-): Promise<void> {
+/** What a run sets up once (and a resumed run rebuilds from its record): the splits, the budgets, the environment. */
+interface RunSetup {
+  envConfig: EnvConfig;
+  holdout: ReturnType<typeof holdoutSplits>;
+  /** The data with the selection split as its validation split: every choice is made on it. */
+  guarded: Dataset;
+  groups: ChannelGroup[];
+  selection: SelectionCheck;
+  /** Validation points the run may have lost once each group is decided. */
+  allowedDrops: number[];
+  baseValidationAccuracy: number;
+  /** The finished groups (from the record when resuming); each decision is pushed as it is made. */
+  done: GroupDecision[];
+  /** What fine-tuning recovered on earlier decisions. */
+  recoveries: RecoveryObservation[];
+  /** Seconds the groups finished by earlier processes took: a resumed run reports its whole time. */
+  earlierSeconds: number;
+  env: PruningEnv;
+}
+
+async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
+  const { baseline, data, config, store, backend } = input;
   const started = performance.now();
-  checkHoldout(config, data.validation.count);
-  const envConfig = envConfigOf(config, latency);
-  // Every choice (fine-tuning's epoch, the count search) is made on the selection split; the claim on the certification split.
-  const holdout = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
-  const guarded: Dataset = { ...data, validation: holdout.selection };
-  const finetune = (model: tf.LayersModel, groupId: number | 'final', seed: number) =>
-    trainModel(
-      model,
-      guarded,
-      { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true },
-      { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop },
-    );
-  const guardedAccuracy = (model: tf.LayersModel) => evaluateAccuracy(model, guarded.validation, data.inputShape);
-  const baseGraph = buildGraph(baseline);
-  const groups = baseGraph.prunableGroups();
-  const looks = agentLooks(config, groups.length);
-  const bounds = { tolerance: config.tolerance, confidence: config.confidence };
-  const selection = await SelectionCheck.create(baseline, holdout.selection, data.inputShape, { ...bounds, looks });
-  // The selection bound's margin (bound - drop) of the last accepted probe; before any, that of a model disagreeing with the unpruned one as often as it errs.
-  const initialMargin = () => boundMarginAt(holdout.selection.count, Math.max(1 - selection.baseAccuracy, config.tolerance / 100), selection.lookConfidence);
-  const boundMargin = (decisions: GroupDecision[]) => {
-    const accepted = decisions.flatMap((d) => d.probes.filter((p) => p.withinBudget));
-    const last = accepted.at(-1);
-    return last === undefined ? initialMargin() : last.upperBound - last.drop;
-  };
-
-  // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
-  const recorded = store.result;
-  const baseValidationAccuracy = recorded.baseValidationAccuracy ?? selection.baseAccuracy;
-  const done: GroupDecision[] = recorded.groups ?? [];
+  const setup = await setUpRun(input);
+  const { env, groups, done, allowedDrops } = setup;
   const originalCost = modelCost(baseline);
-  // The tolerance is spent by what the groups cost: their MACs, or their time on the target.
-  const shares =
-    config.phi === 'latency'
-      ? latencyShares(
-          latency!,
-          groups.map((g) => g.id),
-        )
-      : costShares(baseGraph, groups);
-  const allowedDrops = cumulativeBudgets(config.tolerance, groups, shares, config.budget.byCost);
-  // What fine-tuning recovered on earlier decisions; a resumed run rebuilds it from the record.
-  const recoveries: RecoveryObservation[] = [];
-  const observe = (decision: Pick<GroupDecision, 'probes'>, accuracyBefore: number) =>
-    recoveries.push(...decision.probes.map((p) => ({ before: p.lossBeforeFinetune, after: 100 * (accuracyBefore - p.validationAccuracy) })));
-  done.forEach((d, i) => observe(d, i === 0 ? baseValidationAccuracy : done[i - 1].validationAccuracy));
-
-  // Continue from the last finished group's checkpoint, or from the baseline.
-  const start = done.length > 0 ? await store.loadModel(done[done.length - 1].checkpoint) : await cloneModel(baseline);
-  // Records from before accuracies were fractions throughout (2026-11-22) hold p in percent.
-  const rewardBaseAccuracy =
-    recorded.rewardBaseAccuracy !== undefined && recorded.rewardBaseAccuracy > 1 ? recorded.rewardBaseAccuracy / 100 : recorded.rewardBaseAccuracy;
-  const env = await PruningEnv.create(start, data, envConfig, rewardBaseAccuracy);
-  if (recorded.rewardBaseAccuracy === undefined) {
-    // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
-    await store.record({ ...store.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done });
-  }
   emit({
     type: 'run-start',
     runId: store.id,
@@ -274,13 +238,10 @@ async function run(
     tolerance: config.tolerance,
     seed: config.seed,
     groups: groups.map(({ id, size, producers }) => ({ id, size, producers })),
-    baseValidationAccuracy,
+    baseValidationAccuracy: setup.baseValidationAccuracy,
     resumedGroups: done.length,
-    validationAccuracy: done.at(-1)?.validationAccuracy ?? baseValidationAccuracy,
+    validationAccuracy: done.at(-1)?.validationAccuracy ?? setup.baseValidationAccuracy,
   });
-
-  // A resumed run reports its whole time and search rate: the groups finished by earlier processes count too.
-  const earlierSeconds = done.reduce((sum, d) => sum + d.seconds, 0);
   // The agent's sampled masks are scored in worker threads (a criterion's policy samples none).
   const workers = config.policy === 'agent' ? (config.workers ?? defaultScoringWorkers()) : 1;
   const pool = workers > 1 ? ScoringPool.start(workers) : undefined;
@@ -289,48 +250,25 @@ async function run(
     for (const [index, group] of groups.entries()) {
       if (index < done.length) continue;
       const groupStarted = performance.now();
-      emit({
-        type: 'group-start',
-        groupId: group.id,
-        index,
-        count: groups.length,
-        size: group.size,
-        producers: group.producers,
-        allowedDrop: allowedDrops[index],
-      });
+      const allowedDrop = allowedDrops[index];
+      emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop });
 
       // 1. The group's budgets, then a fresh agent trained on it.
       env.setGroup(group.id);
-      const accuracyBefore = index === 0 ? baseValidationAccuracy : done[index - 1].validationAccuracy;
-      const allowedDrop = allowedDrops[index];
+      const accuracyBefore = index === 0 ? setup.baseValidationAccuracy : done[index - 1].validationAccuracy;
       const reference = await env.modelAccuracy(env.model);
-      let rewardBudget: GroupDecision['rewardBudget'] = { reference: env.baseAccuracy, tolerance: envConfig.tolerance };
-      if (config.budget.calibrate) {
-        const recovery = estimateRecovery(recoveries, config.budget, 0.05 * config.tolerance);
-        // A probe passes when its drop leaves room for its bound (SelectionCheck.accepts): the reward aims at that room, not at the share of b.
-        const room = config.budget.boundRoom ? allowedDrop * Math.max(0, 1 - boundMargin(done) / config.tolerance) : allowedDrop;
-        // At least a twentieth of b: a group whose share is already spent may still remove what costs nothing.
-        const remaining = Math.max(room - 100 * (baseValidationAccuracy - accuracyBefore), 0.05 * config.tolerance);
-        rewardBudget = { reference, tolerance: remaining * recovery, recovery };
-      }
+      const rewardBudget = rewardBudgetOf(setup, config, { allowedDrop, accuracyBefore, reference });
       env.setRewardBudget(rewardBudget);
       const floor = rewardBudget.reference - rewardBudget.tolerance / 100;
       const searchStarted = performance.now();
+      const { minIterations, maxIterations } = config.agent;
       const agent =
         config.policy === 'agent'
           ? await trainAgent(
               env,
               config.agent,
               groupSeed(config.seed, group.id),
-              (record) =>
-                emit({
-                  type: 'iteration',
-                  groupId: group.id,
-                  record,
-                  minIterations: config.agent.minIterations,
-                  maxIterations: config.agent.maxIterations,
-                  floor,
-                }),
+              (record) => emit({ type: 'iteration', groupId: group.id, record, minIterations, maxIterations, floor }),
               shouldStop,
             )
           : criterionPolicy(config.policy, env.criterionScores(config.policy), group);
@@ -338,77 +276,29 @@ async function run(
       if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
 
       // 2. Prune by its final mask, recover and fine-tune; then search the count along the policy's ranking.
-      const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
-      const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
-      const probes: CountProbe[] = [];
-      let best: { count: number; model: tf.LayersModel; validationAccuracy: number } | undefined;
-      let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
-      // Keeping every filter is the model as it is: nothing to fine-tune or check (fine-tuning a converged model only costs time, and can cost accuracy); tightening starts below it.
-      const agentKeepsAll = agent.kept.length === group.size;
-      let count = agentKeepsAll
-        ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }) ?? group.size)
-        : agent.kept.length;
-      for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
-        const kept = keptAt(count);
-        const model = await env.prunedModel(kept);
-        const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
-        await finetune(model, group.id, groupSeed(config.seed, group.id)).catch((err: unknown) => {
-          // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and the best so far.
-          model.dispose();
-          best?.model.dispose();
-          throw err;
-        });
-        const { accuracy: validationAccuracy, drop, upperBound, ...bound } = await selection.check(model);
-        const withinBudget = selection.accepts({ drop, upperBound, ...bound }, allowedDrop);
-        probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, drop, upperBound, withinBudget });
-        if (withinBudget) {
-          best?.model.dispose();
-          best = { count, model, validationAccuracy };
-          passing = count;
-        } else {
-          model.dispose();
-          failing = count;
-        }
-        const next = nextCount(config.countSearch, config.tighten, {
-          failing,
-          passing,
-          size: group.size,
-          agentPassed: agentKeepsAll || probes[0].withinBudget,
-          lastPassed: withinBudget,
-        });
-        if (next === undefined) break;
-        count = next;
-      }
-      if (shouldStop()) {
-        best?.model.dispose();
-        throw new InterruptedError(`stopped during group ${group.id}`);
-      }
-      // No probe within its budget: the group stays whole.
-      const model = best?.model ?? (await cloneModel(env.model));
-      const kept = best === undefined ? Array.from({ length: group.size }, (_, c) => c) : keptAt(best.count);
-      const validationAccuracy = best?.validationAccuracy ?? accuracyBefore;
-      env.replaceModel(model);
-      observe({ probes }, accuracyBefore);
+      const search = await searchCount(setup, input, group, agent, { allowedDrop, accuracyBefore, reference }, emit, shouldStop);
+      env.replaceModel(search.model);
+      setup.recoveries.push(...recoveriesOf(search.probes, accuracyBefore));
 
       // 3. Checkpoint, then record (the record never names a checkpoint that is not on disk).
-      const checkpoint = await store.saveModel(model, `checkpoints/group-${group.id}`);
-      const cost = modelCost(model);
+      const checkpoint = await store.saveModel(search.model, `checkpoints/group-${group.id}`);
+      const cost = modelCost(search.model);
       const decision: GroupDecision = {
         groupId: group.id,
         producers: group.producers,
         size: group.size,
-        kept,
+        kept: search.kept,
         probabilities: Array.from(agent.probabilities),
         agentKept: agent.kept.length,
-        relaxed: agentKeepsAll ? probes.length : probes.length - 1,
-        probes,
+        relaxed: search.relaxed,
+        probes: search.probes,
         allowedDrop,
         rewardBudget,
         iterations: agent.iterations,
         evaluations: agent.evaluations,
         searchSeconds,
         converged: agent.converged,
-        validationAccuracy,
+        validationAccuracy: search.validationAccuracy,
         macs: cost.macs,
         params: cost.params,
         checkpoint,
@@ -420,49 +310,220 @@ async function run(
     }
 
     // 4. Final fine-tune (kept only if it helps), then certification, report, save.
-    const final = await cloneModel(env.model);
-    const beforeFinal = await guardedAccuracy(final);
-    const tuned = await finetune(final, 'final', config.seed + 999).catch((err: unknown) => {
-      final.dispose();
-      throw err;
-    });
-    if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
-    // Every model is certified and reported as it is saved: quantized weights where the baseline's were.
-    if (config.weightsDtype !== undefined) roundTripWeights(final, config.weightsDtype);
-    const { certification, certified, path } = await certifyPath(final, done, baseline, holdout.certification, data, config, store);
-    const report = await pruneReport(baseline, certified, guarded, {
-      originalPath: baselinePath,
-      weightsDtype: config.weightsDtype,
-      confidence: config.confidence,
-    });
-    const modelPath = await store.saveModel(certified, 'model', config.weightsDtype);
-    // A final model that did not certify is kept beside the certified one, never hidden.
-    const uncertified = finalCertified(certification)
-      ? undefined
-      : {
-          modelPath: await store.saveModel(final, 'uncertified', config.weightsDtype),
-          ...(await uncertifiedNumbers(final, baseline, guarded, certification)),
-        };
-    for (const { model } of path) model.dispose();
-    if (certified !== final) certified.dispose();
-    final.dispose();
-    const searched = done.filter((d) => d.searchSeconds !== undefined);
-    const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
-    const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
-    const totals: Omit<RunSummary, 'groups' | 'report' | 'certification' | 'uncertified'> = {
-      modelPath,
-      seconds: earlierSeconds + (performance.now() - started) / 1000,
-      evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
-      candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * Math.min(config.rewardSamples, data.validation.count)) / searchSeconds : 0,
-    };
-    await store.record({ ...store.result, groups: done, report, modelPath, certification, uncertified, summary: totals });
-    await store.finish();
-    emit({ type: 'run-done', summary: { groups: done, report, certification, uncertified, ...totals } });
+    await finishRun(setup, input, started, emit, shouldStop);
   } finally {
     env.model.dispose(); // the environment's last network (the saved model is a copy)
     env.dispose();
     await pool?.destroy();
   }
+}
+
+/** The splits, the budgets, the selection check and the environment; a resumed run takes the unpruned model's numbers and its finished groups from the record. */
+async function setUpRun({ baseline, data, config, store, latency }: TryAndLearnInput): Promise<RunSetup> {
+  checkHoldout(config, data.validation.count);
+  const envConfig = envConfigOf(config, latency);
+  // Every choice (fine-tuning's epoch, the count search) is made on the selection split; the claim on the certification split.
+  const holdout = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
+  const baseGraph = buildGraph(baseline);
+  const groups = baseGraph.prunableGroups();
+  const looks = agentLooks(config, groups.length);
+  const selection = await SelectionCheck.create(baseline, holdout.selection, data.inputShape, {
+    tolerance: config.tolerance,
+    confidence: config.confidence,
+    looks,
+  });
+  // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
+  const recorded = store.result;
+  const baseValidationAccuracy = recorded.baseValidationAccuracy ?? selection.baseAccuracy;
+  const done: GroupDecision[] = recorded.groups ?? [];
+  // The tolerance is spent by what the groups cost: their MACs, or their time on the target.
+  const shares =
+    config.phi === 'latency'
+      ? latencyShares(
+          latency!,
+          groups.map((g) => g.id),
+        )
+      : costShares(baseGraph, groups);
+  const allowedDrops = cumulativeBudgets(config.tolerance, groups, shares, config.budget.byCost);
+  const recoveries = done.flatMap((d, i) => recoveriesOf(d.probes, i === 0 ? baseValidationAccuracy : done[i - 1].validationAccuracy));
+  // Continue from the last finished group's checkpoint, or from the baseline.
+  const start = done.length > 0 ? await store.loadModel(done[done.length - 1].checkpoint) : await cloneModel(baseline);
+  // Records from before accuracies were fractions throughout (2026-11-22) hold p in percent.
+  const rewardBaseAccuracy =
+    recorded.rewardBaseAccuracy !== undefined && recorded.rewardBaseAccuracy > 1 ? recorded.rewardBaseAccuracy / 100 : recorded.rewardBaseAccuracy;
+  const env = await PruningEnv.create(start, data, envConfig, rewardBaseAccuracy);
+  if (recorded.rewardBaseAccuracy === undefined) {
+    // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
+    await store.record({ ...store.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done });
+  }
+  const guarded: Dataset = { ...data, validation: holdout.selection };
+  const earlierSeconds = done.reduce((sum, d) => sum + d.seconds, 0);
+  return { envConfig, holdout, guarded, groups, selection, allowedDrops, baseValidationAccuracy, done, recoveries, earlierSeconds, env };
+}
+
+/** What fine-tuning recovered at each probe: points lost before it against points lost after. */
+const recoveriesOf = (probes: CountProbe[], accuracyBefore: number): RecoveryObservation[] =>
+  probes.map((p) => ({ before: p.lossBeforeFinetune, after: 100 * (accuracyBefore - p.validationAccuracy) }));
+
+/**
+ * The reward's budget for a group: without calibration, b against the
+ * unpruned model; with it, what is left of the group's allowed drop (the
+ * room the selection bound leaves, with boundRoom) x the recovery measured
+ * on earlier decisions, against the current model.
+ */
+function rewardBudgetOf(
+  { envConfig, env, recoveries, selection, holdout, done, baseValidationAccuracy }: RunSetup,
+  config: PruneConfig,
+  { allowedDrop, accuracyBefore, reference }: { allowedDrop: number; accuracyBefore: number; reference: number },
+): GroupDecision['rewardBudget'] {
+  if (!config.budget.calibrate) return { reference: env.baseAccuracy, tolerance: envConfig.tolerance };
+  const recovery = estimateRecovery(recoveries, config.budget, 0.05 * config.tolerance);
+  // The selection bound's margin (bound - drop) of the last accepted probe; before any, that of a model disagreeing with the unpruned one as often as it errs.
+  const last = done.flatMap((d) => d.probes.filter((p) => p.withinBudget)).at(-1);
+  const margin =
+    last === undefined
+      ? boundMarginAt(holdout.selection.count, Math.max(1 - selection.baseAccuracy, config.tolerance / 100), selection.lookConfidence)
+      : last.upperBound - last.drop;
+  // A probe passes when its drop leaves room for its bound (SelectionCheck.accepts): the reward aims at that room, not at the share of b.
+  const room = config.budget.boundRoom ? allowedDrop * Math.max(0, 1 - margin / config.tolerance) : allowedDrop;
+  // At least a twentieth of b: a group whose share is already spent may still remove what costs nothing.
+  const remaining = Math.max(room - 100 * (baseValidationAccuracy - accuracyBefore), 0.05 * config.tolerance);
+  return { reference, tolerance: remaining * recovery, recovery };
+}
+
+/** Fine-tunes `model` on the selection-guarded data, reporting progress; the best epoch on the selection split is kept. */
+const finetuneModel = (
+  { guarded }: RunSetup,
+  config: PruneConfig,
+  model: tf.LayersModel,
+  groupId: number | 'final',
+  seed: number,
+  emit: (e: RunEvent) => void,
+  shouldStop: () => boolean,
+) =>
+  trainModel(
+    model,
+    guarded,
+    { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true },
+    { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop },
+  );
+
+/**
+ * The count search of one group: prune to the agent's own count, recover and
+ * fine-tune, check on the selection split; then more or fewer filters along
+ * the policy's ranking (nextCount), up to relaxSteps more probes. Returns the
+ * smallest count within the budget (its model), or the group whole.
+ */
+async function searchCount(
+  setup: RunSetup,
+  { config }: TryAndLearnInput,
+  group: ChannelGroup,
+  agent: AgentResult,
+  { allowedDrop, accuracyBefore, reference }: { allowedDrop: number; accuracyBefore: number; reference: number },
+  emit: (e: RunEvent) => void,
+  shouldStop: () => boolean,
+): Promise<{ model: tf.LayersModel; kept: number[]; probes: CountProbe[]; validationAccuracy: number; relaxed: number }> {
+  const { env, selection } = setup;
+  const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
+  const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
+  const probes: CountProbe[] = [];
+  let best: { count: number; model: tf.LayersModel; validationAccuracy: number } | undefined;
+  let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
+  // Keeping every filter is the model as it is: nothing to fine-tune or check (fine-tuning a converged model only costs time, and can cost accuracy); tightening starts below it.
+  const agentKeepsAll = agent.kept.length === group.size;
+  let count = agentKeepsAll
+    ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }) ?? group.size)
+    : agent.kept.length;
+  for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
+    const kept = keptAt(count);
+    const model = await env.prunedModel(kept);
+    const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
+    await finetuneModel(setup, config, model, group.id, groupSeed(config.seed, group.id), emit, shouldStop).catch((err: unknown) => {
+      // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and the best so far.
+      model.dispose();
+      best?.model.dispose();
+      throw err;
+    });
+    const { accuracy: validationAccuracy, drop, upperBound, ...bound } = await selection.check(model);
+    const withinBudget = selection.accepts({ drop, upperBound, ...bound }, allowedDrop);
+    probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, drop, upperBound, withinBudget });
+    if (withinBudget) {
+      best?.model.dispose();
+      best = { count, model, validationAccuracy };
+      passing = count;
+    } else {
+      model.dispose();
+      failing = count;
+    }
+    const next = nextCount(config.countSearch, config.tighten, {
+      failing,
+      passing,
+      size: group.size,
+      agentPassed: agentKeepsAll || probes[0].withinBudget,
+      lastPassed: withinBudget,
+    });
+    if (next === undefined) break;
+    count = next;
+  }
+  if (shouldStop()) {
+    best?.model.dispose();
+    throw new InterruptedError(`stopped during group ${group.id}`);
+  }
+  const relaxed = agentKeepsAll ? probes.length : probes.length - 1;
+  // No probe within its budget: the group stays whole.
+  if (best === undefined)
+    return { model: await cloneModel(env.model), kept: Array.from({ length: group.size }, (_, c) => c), probes, validationAccuracy: accuracyBefore, relaxed };
+  return { model: best.model, kept: keptAt(best.count), probes, validationAccuracy: best.validationAccuracy, relaxed };
+}
+
+/** The final fine-tune (kept only if it helps on the selection split), certification along the run's path, the report, the saved models and the record's summary. */
+async function finishRun(
+  setup: RunSetup,
+  { baseline, data, config, store, baselinePath }: TryAndLearnInput,
+  started: number,
+  emit: (e: RunEvent) => void,
+  shouldStop: () => boolean,
+): Promise<void> {
+  const { env, done, guarded, holdout } = setup;
+  const final = await cloneModel(env.model);
+  const beforeFinal = await evaluateAccuracy(final, guarded.validation, data.inputShape);
+  const tuned = await finetuneModel(setup, config, final, 'final', config.seed + 999, emit, shouldStop).catch((err: unknown) => {
+    final.dispose();
+    throw err;
+  });
+  if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
+  // Every model is certified and reported as it is saved: quantized weights where the baseline's were.
+  if (config.weightsDtype !== undefined) roundTripWeights(final, config.weightsDtype);
+  const { certification, certified, path } = await certifyPath(final, done, baseline, holdout.certification, data, config, store);
+  const report = await pruneReport(baseline, certified, guarded, {
+    originalPath: baselinePath,
+    weightsDtype: config.weightsDtype,
+    confidence: config.confidence,
+  });
+  const modelPath = await store.saveModel(certified, 'model', config.weightsDtype);
+  // A final model that did not certify is kept beside the certified one, never hidden.
+  const uncertified = finalCertified(certification)
+    ? undefined
+    : {
+        modelPath: await store.saveModel(final, 'uncertified', config.weightsDtype),
+        ...(await uncertifiedNumbers(final, baseline, guarded, certification)),
+      };
+  for (const { model } of path) model.dispose();
+  if (certified !== final) certified.dispose();
+  final.dispose();
+  // The search rate over every group, those finished by earlier processes too.
+  const searched = done.filter((d) => d.searchSeconds !== undefined);
+  const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
+  const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
+  const totals: Omit<RunSummary, 'groups' | 'report' | 'certification' | 'uncertified'> = {
+    modelPath,
+    seconds: setup.earlierSeconds + (performance.now() - started) / 1000,
+    evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
+    candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * Math.min(config.rewardSamples, data.validation.count)) / searchSeconds : 0,
+  };
+  await store.record({ ...store.result, groups: done, report, modelPath, certification, uncertified, summary: totals });
+  await store.finish();
+  emit({ type: 'run-done', summary: { groups: done, report, certification, uncertified, ...totals } });
 }
 
 /**
