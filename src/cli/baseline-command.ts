@@ -79,7 +79,6 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
     backend: backend.name,
     result: {},
   });
-  log.line(`run: ${run.dir}`);
   log.line(
     `criterion ${criterionOf(options.heuristic.criterion).name}, ${options.heuristic.ranking} ranking, ${options.heuristic.schedule} schedule, ${target}`,
   );
@@ -96,6 +95,8 @@ export async function baselineCommand(options: BaselineOptions, backend: Backend
   };
   try {
     return await guardRun(run, async () => {
+      // Announced once a stop signal is recorded: a signal after this line always leaves the run interrupted.
+      log.line(`run: ${run.dir}`);
       const selectionData = { ...data, validation: holdout.selection };
       const outcome = options.search
         ? await pruneToTolerance(model, selectionData, options.heuristic, options.search, emit)

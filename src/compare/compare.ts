@@ -693,14 +693,9 @@ async function runInJobs(
       child.kill(signal);
     }
   };
+  // SIGTERM and SIGHUP record the compare as interrupted and exit (guardRun): the jobs are stopped on the way out.
   const onExit = () => stopChildren();
-  const onTerminate = (signal: NodeJS.Signals) => {
-    stopChildren(signal);
-    process.exit(128 + (signal === 'SIGTERM' ? 15 : 1));
-  };
   process.once('exit', onExit);
-  process.once('SIGTERM', onTerminate);
-  process.once('SIGHUP', onTerminate);
 
   const runOne = (method: Method) =>
     new Promise<ResultRow>((resolve) => {
@@ -755,8 +750,6 @@ async function runInJobs(
     await Promise.all(Array.from({ length: Math.min(options.jobs, queue.length) }, worker));
   } finally {
     process.off('exit', onExit);
-    process.off('SIGTERM', onTerminate);
-    process.off('SIGHUP', onTerminate);
     process.off('SIGINT', onInterrupt);
   }
 }

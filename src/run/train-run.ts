@@ -65,9 +65,10 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
     backend: backend.name,
     result: {},
   });
-  log.line(`run: ${run.dir}`);
   try {
     return await guardRun(run, async () => {
+      // Announced once a stop signal is recorded: a signal after this line always leaves the run interrupted.
+      log.line(`run: ${run.dir}`);
       const result = await trainModel(model, data, options, {
         onBatch: (p) =>
           log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),

@@ -405,7 +405,9 @@ export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> 
       deferredStop = signal; // the body sees deferredStopSignal() once the inner run has stopped
       return;
     }
-    void run.finish('interrupted', `stopped by ${signal}`).finally(() => process.exit(STOP_SIGNALS[signal]));
+    // Written synchronously: an asynchronous write would race the body's own writes, and exit would cut one short (its temporary file left).
+    run.finishNow('interrupted', `stopped by ${signal}`);
+    process.exit(STOP_SIGNALS[signal]);
   });
   try {
     return await body();

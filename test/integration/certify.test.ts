@@ -1,0 +1,311 @@
+/**
+ * The certified tolerance: the bound's coverage by simulation, a candidate
+ * that passes on its point estimate but not on its bound, the fixed-sequence
+ * fallback, and a run whose choices never read the certification images.
+ */
+import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/backend/backend.js';
+import { dropInterval, dropUpperBound, type PairedCounts, tangoScore } from '../../src/certify/bound.js';
+import { certifiedCheck, describeCertification, finalCertified, pairedDifference } from '../../src/certify/certification.js';
+import { boundAdvice, Certifier, SelectionCheck } from '../../src/certify/check.js';
+import { holdoutIndices, holdoutSizes, holdoutSplits } from '../../src/certify/holdout.js';
+import type { Dataset, Split } from '../../src/data/datasets.js';
+import { prune } from '../../src/run/prune.js';
+
+/** Draws paired outcomes with known rates: p10 (the unpruned model right, the pruned wrong) and p01 (the reverse). */
+function coverage(n: number, p10: number, p01: number, draws: number, seed: string) {
+  const rng = seedrandom(seed);
+  const cache = new Map<number, number>();
+  let covered = 0;
+  let margin = 0;
+  for (let draw = 0; draw < draws; draw++) {
+    let [n10, n01] = [0, 0];
+    for (let i = 0; i < n; i++) {
+      const u = rng();
+      if (u < p10) n10++;
+      else if (u < p10 + p01) n01++;
+    }
+    const key = n10 * 100_000 + n01;
+    let bound = cache.get(key);
+    if (bound === undefined) {
+      bound = dropUpperBound({ n, n10, n01 }, 0.05);
+      cache.set(key, bound);
+    }
+    if (bound >= p10 - p01) covered++;
+    margin += bound - (n10 - n01) / n;
+  }
+  const normalMargin = 1.6449 * Math.sqrt((p10 + p01 - (p10 - p01) ** 2) / n);
+  return { coverage: covered / draws, meanMargin: margin / draws, normalMargin };
+}
+
+describe('the upper confidence bound on a paired drop', () => {
+  it('covers the true drop in at least 95% of 10,000 draws, and is not much wider than the normal approximation', () => {
+    // A pruned model that loses 1 point, disagreeing with the unpruned one on 3% of 500 images.
+    const typical = coverage(500, 0.02, 0.01, 10_000, 'typical');
+    // Few disagreements (a saturated data set): where asymptotic bounds undercover.
+    const rare = coverage(1000, 0.005, 0.002, 10_000, 'rare');
+    for (const c of [typical, rare]) {
+      console.log(
+        `coverage ${c.coverage.toFixed(4)}, mean margin ${(100 * c.meanMargin).toFixed(3)} points (normal approximation ${(100 * c.normalMargin).toFixed(3)})`,
+      );
+      expect(c.coverage).toBeGreaterThanOrEqual(0.95);
+      expect(c.meanMargin).toBeLessThan(1.3 * c.normalMargin);
+    }
+  }, 300_000);
+
+  it('is exact where it can be checked by hand, and its interval is two one-sided bounds', () => {
+    // No disagreement on n images: the pruned model's new-error rate q has P(none) = (1 - q)^n = alpha at the exact bound.
+    expect(dropUpperBound({ n: 2000, n10: 0, n01: 0 }, 0.05)).toBeCloseTo(1 - 0.05 ** (1 / 2000), 4);
+    // Tango's statistic is 0 at the observed drop, and the bound lies above the point estimate and below the disagreement rate.
+    const counts: PairedCounts = { n: 2000, n10: 45, n01: 35 };
+    expect(tangoScore(45, 35, 2000, 10 / 2000)).toBeCloseTo(0, 10);
+    const upper = dropUpperBound(counts, 0.05);
+    expect(upper).toBeGreaterThan(10 / 2000);
+    expect(upper).toBeLessThan(80 / 2000);
+    // Near the score-based bound (1.25 points for these counts), slightly above it: the price of exactness.
+    expect(100 * upper).toBeGreaterThan(1.25);
+    expect(100 * upper).toBeLessThan(1.3);
+    // A stricter confidence gives a wider bound; the two-sided interval mirrors the swapped counts.
+    expect(dropUpperBound(counts, 0.05 / 24)).toBeGreaterThan(upper);
+    const [low, high] = dropInterval(counts, 0.9);
+    expect(high).toBeCloseTo(upper, 12);
+    expect(low).toBeCloseTo(-dropUpperBound({ n: 2000, n10: 35, n01: 45 }, 0.05), 12);
+  });
+});
+
+/**
+ * Models with planted answers: the input is a one-hot "class" pixel vector
+ * and the model a linear map of it, so which images each model gets right is
+ * set by hand.
+ */
+const CLASSES = 3;
+function mapModel(mapping: number[]): tf.LayersModel {
+  const model = tf.sequential({
+    layers: [tf.layers.flatten({ inputShape: [1, 1, CLASSES] }), tf.layers.dense({ units: CLASSES, useBias: false, activation: 'softmax' })],
+  });
+  const weights = tf.buffer([CLASSES, CLASSES]);
+  mapping.forEach((to, from) => weights.set(10, from, to));
+  model.layers[1].setWeights([weights.toTensor()]);
+  return model;
+}
+const identity = () => mapModel([0, 1, 2]);
+/** Predicts 1 where the identity predicts 0. */
+const swapped = () => mapModel([1, 0, 2]);
+
+/** Images with (shown class, label) pairs, `count` of each. */
+function plantedSplit(groups: { shown: number; label: number; count: number }[]): Split {
+  const count = groups.reduce((sum, g) => sum + g.count, 0);
+  const images = new Float32Array(count * CLASSES);
+  const labels = new Uint8Array(count);
+  let i = 0;
+  for (const g of groups)
+    for (let k = 0; k < g.count; k++, i++) {
+      images[i * CLASSES + g.shown] = 1;
+      labels[i] = g.label;
+    }
+  return { images, labels, count };
+}
+
+describe('choices on the selection split and the certificate', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('refuses a candidate whose point drop is within the tolerance but whose bound is not', async () => {
+    // swapped loses the 12 images of class 0 and wins the 9 shown 0 but labelled 1: a drop of 3 / 400 = 0.75 points.
+    const small = plantedSplit([
+      { shown: 2, label: 2, count: 379 },
+      { shown: 0, label: 0, count: 12 },
+      { shown: 0, label: 1, count: 9 },
+    ]);
+    const check = await SelectionCheck.create(identity(), small, [1, 1, CLASSES], { tolerance: 1, confidence: 0.95, looks: 1 });
+    const measured = await check.check(swapped());
+    expect(measured).toMatchObject({ n: 400, n10: 12, n01: 9, drop: 0.75 });
+    expect(measured.drop).toBeLessThanOrEqual(1); // the point estimate would accept it
+    expect(measured.upperBound).toBeGreaterThan(1);
+    expect(check.accepts(measured)).toBe(false);
+
+    // A 0.6-point drop with no lucky images, on ten times the images: the bound is within b.
+    const large = plantedSplit([
+      { shown: 2, label: 2, count: 3976 },
+      { shown: 0, label: 0, count: 24 },
+    ]);
+    const once = await SelectionCheck.create(identity(), large, [1, 1, CLASSES], { tolerance: 1, confidence: 0.95, looks: 1 });
+    const clear = await once.check(swapped());
+    expect(clear.drop).toBeCloseTo(0.6, 10);
+    expect(clear.upperBound).toBeLessThanOrEqual(1);
+    expect(once.accepts(clear)).toBe(true);
+    // Planned looks widen it (Bonferroni): 40 looks at the same split refuse what one look accepts.
+    const often = await SelectionCheck.create(identity(), large, [1, 1, CLASSES], { tolerance: 1, confidence: 0.95, looks: 40 });
+    expect(often.lookConfidence).toBeCloseTo(1 - 0.05 / 40, 12);
+    const looked = await often.check(swapped());
+    expect(looked.upperBound).toBeGreaterThan(1);
+    expect(often.accepts(looked)).toBe(false);
+    // A group's share of the tolerance: the point drop may use that share of the room b - margin.
+    expect(once.accepts(clear, 0.5)).toBe(clear.drop <= 0.5 * (1 - (clear.upperBound - clear.drop)));
+    expect(once.accepts({ ...clear, drop: 0, upperBound: 0.2 }, 0.5)).toBe(true);
+  });
+
+  it('certifies a path in order, falls back to the last certified model, and keeps the final model in view', async () => {
+    const split = plantedSplit([
+      { shown: 2, label: 2, count: 1000 },
+      { shown: 0, label: 0, count: 40 },
+      { shown: 0, label: 1, count: 10 },
+    ]);
+    const certifier = await Certifier.create(identity(), split, [1, 1, CLASSES], { tolerance: 1, confidence: 0.95 });
+    const [good, bad] = [identity(), swapped()];
+    const falls = await certifier.certify([
+      { label: 'after group 0', model: good },
+      { label: 'final', model: bad },
+    ]);
+    expect(falls.chosen).toBe(0);
+    expect(finalCertified(falls)).toBe(false);
+    expect(certifiedCheck(falls).label).toBe('after group 0');
+    expect(falls.path[1]).toMatchObject({ label: 'final', n10: 40, n01: 10, certified: false });
+    expect(falls.path[1].drop).toBeCloseTo((100 * 30) / 1050, 10);
+    expect(describeCertification(falls)).toMatch(
+      /^not certified: the final model's drop 2\.86 points, 95% upper bound \d\.\d\d on 1,050 images no choice has seen; its bound exceeds b = 1; certified instead: the model after group 0 \(drop 0\.00/,
+    );
+    // Fixed sequence: once a model fails, no later one is certified, even one that would pass alone.
+    const stops = await certifier.certify([
+      { label: 'after group 0', model: bad },
+      { label: 'final', model: good },
+    ]);
+    expect(stops.chosen).toBe(-1);
+    expect(stops.path.map((c) => c.certified)).toEqual([false, false]);
+    expect(stops.path[1].upperBound).toBeLessThanOrEqual(1);
+    expect(certifiedCheck(stops)).toMatchObject({ label: 'unpruned', drop: 0 });
+    expect(describeCertification(stops)).toMatch(/after group 0, earlier on its path, failed first .* certified instead: the unpruned model$/);
+    const passes = await certifier.certify([{ label: 'final', model: good }]);
+    expect(describeCertification(passes)).toMatch(/^certified: drop 0\.00 points, 95% upper bound 0\.\d\d <= 1, on 1,050 images no choice has seen$/);
+    // Two methods on the same certification images: the paired difference and whether it exceeds chance.
+    const apart = pairedDifference(passes, falls, 0.95);
+    expect(apart.difference).toBe(0); // falls' chosen model is the good one too
+    expect(apart.distinguishable).toBe(false);
+    // With a tolerance of 5 points the swapped model certifies, and the identity's lead over it is no accident.
+    const lenient = await Certifier.create(identity(), split, [1, 1, CLASSES], { tolerance: 5, confidence: 0.95 });
+    const worse = pairedDifference(passes, await lenient.certify([{ label: 'final', model: bad }]), 0.95);
+    expect(worse.difference).toBeCloseTo((100 * 30) / 1050, 10);
+    expect(worse.distinguishable).toBe(true);
+    good.dispose();
+    bad.dispose();
+  });
+});
+
+describe('the three parts of the validation split', () => {
+  it('are disjoint, cover it, and hold the images at their indices', () => {
+    const count = 1000;
+    const config = { rewardSamples: 300, seed: 3 };
+    const parts = holdoutIndices(count, config);
+    expect([parts.reward.length, parts.certification.length, parts.selection.length]).toEqual([300, 350, 350]);
+    const all = [...parts.reward, ...parts.certification, ...parts.selection];
+    expect(new Set(all).size).toBe(count);
+    // Every image's first pixel is its index in the validation split.
+    const validation: Split = { images: Float32Array.from({ length: count * 4 }, (_, i) => (i % 4 === 0 ? i / 4 : 0)), labels: new Uint8Array(count), count };
+    const { selection, certification } = holdoutSplits(validation, config, [2, 2, 1]);
+    const ids = (s: Split) => Array.from({ length: s.count }, (_, i) => s.images[i * 4]);
+    expect(ids(certification)).toEqual(Array.from(parts.certification));
+    expect(ids(selection)).toEqual(Array.from(parts.selection));
+    expect(holdoutSizes(count, { ...config, certificationSamples: 500 })).toEqual({ reward: 300, selection: 200, certification: 500 });
+    expect(() => holdoutSizes(count, { ...config, certificationSamples: 650 })).toThrow(
+      /300 for the reward subset leave 50 for selection and 650 for certification, and each needs at least 100; lower certificationSamples \(--certification-samples\) to at most 600/,
+    );
+    expect(() => holdoutSizes(350, config)).toThrow(/lower rewardSamples \(--reward-samples\) to at most 150/);
+  });
+
+  it('says in one line when they are too small for a useful bound, and how many images would do', () => {
+    const advice = boundAdvice({ selection: 2000, certification: 2000 }, 0.072, { tolerance: 1, confidence: 0.95, looks: 35 });
+    expect(advice).toMatch(
+      /^bounds: with 2,000 selection and 2,000 certification images, a pruned model that disagrees with the unpruned one on 7\.2% of them gets an upper bound \d\.\d\d points above its drop when chosen \(35 looks\) and \d\.\d\d when certified, against b = 1: little can be pruned; about [\d,]+ images in each split would bring the first to b\/2/,
+    );
+    expect(advice).not.toMatch(/\n/);
+    expect(boundAdvice({ selection: 20_000, certification: 20_000 }, 0.007, { tolerance: 1, confidence: 0.95, looks: 15 })).toBeUndefined();
+  });
+});
+
+describe('a run', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('never reads the certification images to choose: corrupting them changes the certificate, not one decision', async () => {
+    const data = plantedData();
+    const indices = holdoutIndices(data.validation.count, { rewardSamples: 300, seed: 0 });
+    const corrupted: Dataset = { ...data, validation: { ...data.validation, images: data.validation.images.slice(), labels: data.validation.labels.slice() } };
+    for (const i of indices.certification) corrupted.validation.labels[i] = (corrupted.validation.labels[i] + 1) % CLASSES;
+    const options = {
+      tolerance: 1,
+      rewardSamples: 300,
+      evalBatchSize: 300,
+      phi: 'filters' as const,
+      policy: 'l1' as const, // ranks the filters that read nothing last: the count search has something to find
+      recovery: { adaptiveBatchNorm: false, reconstruction: false },
+      observation: { criteria: false },
+      finetune: { epochs: 0 },
+      finalFinetune: { epochs: 0 },
+      workers: 1,
+    };
+    const runs = [];
+    for (const d of [data, corrupted]) {
+      const groups: unknown[] = [];
+      const { model, summary } = await prune(convModel(), d, options, {
+        onEvent: (e) => {
+          if (e.type === 'group-done') groups.push(e.decision);
+        },
+      });
+      model.dispose();
+      runs.push({ groups, summary });
+    }
+    const strip = (groups: unknown[]) => JSON.parse(JSON.stringify(groups, (key, value) => (key === 'seconds' || key === 'searchSeconds' ? undefined : value)));
+    expect(strip(runs[1].groups)).toEqual(strip(runs[0].groups));
+    expect((runs[0].groups[0] as { kept: number[] }).kept.length).toBeLessThan(8); // the choices had something to choose
+    expect(runs[1].summary.report.validationDrop).toBe(runs[0].summary.report.validationDrop);
+    // The certification split was read: with its labels shifted the unpruned model is wrong on every one of them.
+    expect(runs[0].summary.certification.baseAccuracy).toBeGreaterThan(0.5);
+    expect(runs[1].summary.certification.baseAccuracy).toBe(0);
+    expect(runs[0].summary.certification.images).toBe(indices.certification.length);
+  }, 300_000);
+});
+
+/** A tiny conv model whose first filters carry the classes, and its data (see test/agent-learns.test.ts). */
+function plantedData(): Dataset {
+  const split = (count: number, seed: string): Split => {
+    const rng = seedrandom(seed);
+    const images = Float32Array.from({ length: count * 4 * 4 * CLASSES }, () => rng());
+    const labels = new Uint8Array(count);
+    for (let i = 0; i < count; i++) {
+      const means = new Float64Array(CLASSES);
+      for (let p = 0; p < 16; p++) for (let c = 0; c < CLASSES; c++) means[c] += images[(i * 16 + p) * CLASSES + c];
+      labels[i] = means.indexOf(Math.max(...means));
+    }
+    return { images, labels, count };
+  };
+  return {
+    name: 'planted',
+    source: 'synthetic',
+    inputShape: [4, 4, CLASSES],
+    numClasses: CLASSES,
+    train: split(64, 'train'),
+    validation: split(2000, 'val'),
+    test: split(200, 'test'),
+  };
+}
+
+function convModel(): tf.LayersModel {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [4, 4, CLASSES], filters: 8, kernelSize: 1, activation: 'relu', name: 'planted' }),
+      tf.layers.globalAveragePooling2d({ name: 'gap' }),
+      tf.layers.dense({ units: CLASSES, activation: 'softmax', name: 'classifier' }),
+    ],
+  });
+  const kernel = tf.buffer([1, 1, CLASSES, 8]);
+  for (let f = 0; f < CLASSES; f++) kernel.set(1, 0, 0, f, f); // filter f copies channel f; filters 3-7 read nothing
+  const dense = tf.buffer([8, CLASSES]);
+  for (let f = 0; f < CLASSES; f++) dense.set(40, f, f);
+  model.layers[0].setWeights([kernel.toTensor(), tf.zeros([8])]);
+  model.layers[2].setWeights([dense.toTensor(), tf.zeros([CLASSES])]);
+  return model;
+}

@@ -1,0 +1,321 @@
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/backend/backend.js';
+import { loadDataset } from '../../src/data/datasets.js';
+import {
+  bisectLargest,
+  DEFAULT_HEURISTIC_CONFIG,
+  halvingTo,
+  pruneToRatio,
+  pruneToTolerance,
+  scheduledRatio,
+  searchResolution,
+  selectChannels,
+} from '../../src/heuristics/pipeline.js';
+import {
+  candidateThresholds,
+  DEFAULT_SENSITIVITY_CONFIG,
+  pruneBySensitivity,
+  ratiosAtThreshold,
+  type SensitivityCurve,
+} from '../../src/heuristics/sensitivity.js';
+import type { Criterion } from '../../src/heuristics/criteria.js';
+import type { ChannelGroup } from '../../src/prune/graph.js';
+import { buildGraph } from '../../src/prune/graph.js';
+import { evaluateAccuracy, trainModel } from '../../src/train/train.js';
+
+const group = (id: number, size: number): ChannelGroup => ({ id, size, producers: [`p${id}`], members: [], prunable: true });
+
+describe('ranking and schedules', () => {
+  it('local ranking removes the same share of every group, keeping the best-scored channels', () => {
+    const groups = [group(0, 4), group(1, 10)];
+    const scores = new Map([
+      [0, Float32Array.from([4, 1, 3, 2])],
+      [1, Float32Array.from({ length: 10 }, (_, i) => i)],
+    ]);
+    const plan = selectChannels(
+      groups,
+      scores,
+      new Map([
+        [0, 4],
+        [1, 10],
+      ]),
+      0.5,
+      'local',
+      0.05,
+    );
+    expect(plan.get(0)).toEqual([0, 2]);
+    expect(plan.get(1)).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it('global ranking compares mean-normalised scores across groups and respects the minimum per group', () => {
+    const groups = [group(0, 4), group(1, 4)];
+    // Group 1's channels are all weaker than its mean-normalised rival except one.
+    const scores = new Map([
+      [0, Float32Array.from([1, 1, 1, 1])],
+      [1, Float32Array.from([0.1, 0.1, 0.1, 3.7])],
+    ]);
+    const plan = selectChannels(
+      groups,
+      scores,
+      new Map([
+        [0, 4],
+        [1, 4],
+      ]),
+      0.25,
+      'global',
+      0.05,
+    );
+    expect(plan.get(0)).toEqual([0, 1, 2, 3]);
+    expect(plan.get(1)).toEqual([2, 3]);
+    const floor = selectChannels(
+      groups,
+      scores,
+      new Map([
+        [0, 4],
+        [1, 4],
+      ]),
+      0.9,
+      'global',
+      0.5,
+    );
+    expect(floor.get(1)).toHaveLength(2); // 50% of 4 always kept
+  });
+
+  it('global and local ranking remove different channels when groups differ in score spread', () => {
+    const groups = [group(0, 4), group(1, 4)];
+    // Group 0 has one strong channel and three weak ones; group 1's channels are all alike (and 10x larger, which global ranking must not reward).
+    const scores = new Map([
+      [0, Float32Array.from([1, 2, 3, 10])],
+      [1, Float32Array.from([10, 10.1, 10.2, 10.3])],
+    ]);
+    const sizes = new Map([
+      [0, 4],
+      [1, 4],
+    ]);
+    const local = selectChannels(groups, scores, sizes, 0.5, 'local', 0.05);
+    const global = selectChannels(groups, scores, sizes, 0.5, 'global', 0.05);
+    expect([local.get(0), local.get(1)]).toEqual([
+      [2, 3],
+      [2, 3],
+    ]);
+    expect([global.get(0), global.get(1)]).toEqual([[3], [1, 2, 3]]);
+  });
+
+  it('schedules: one-shot, linear iterative steps, and AGP s_t = s_f (1 - (1 - t/T)^3)', () => {
+    expect(scheduledRatio('one-shot', 0.6, 1, 1)).toBe(0.6);
+    expect([1, 2, 3].map((t) => scheduledRatio('iterative', 0.6, t, 3))).toEqual([0.2, 0.4, 0.6000000000000001].map((x) => expect.closeTo(x, 12)));
+    expect(scheduledRatio('agp', 0.6, 1, 3)).toBeCloseTo(0.6 * (1 - (2 / 3) ** 3), 12);
+    expect(scheduledRatio('agp', 0.6, 3, 3)).toBeCloseTo(0.6, 12);
+  });
+});
+
+describe('tolerance search resolution', () => {
+  it('is one channel of the largest group, but no finer than 0.01', () => {
+    expect(searchResolution([20, 50, 500])).toBe(0.01);
+    expect(searchResolution([16, 32, 64])).toBe(1 / 64);
+    expect(searchResolution([8, 20])).toBe(1 / 20);
+  });
+
+  /** The bisection with a stubbed probe that fits up to `edge`: the values probed, in order. */
+  async function probed(edge: number, resolution: number, maxProbes = 12) {
+    const values: number[] = [];
+    const found = await bisectLargest({ low: 0, high: 0.95, maxProbes, next: halvingTo(resolution) }, async (ratio) => {
+      values.push(ratio);
+      return ratio <= edge;
+    });
+    return { values, found };
+  }
+
+  it('bisects until the bracket is below the resolution, within a probe cap', async () => {
+    // 0.95 / 2^k < 0.05 first at k = 5: the first probe and five halvings.
+    const coarse = await probed(0.3, 0.05);
+    expect(coarse.values).toHaveLength(6);
+    expect(coarse.values[0]).toBe(0.95);
+    const [low, high] = [coarse.found, Math.min(...coarse.values.filter((v) => v > 0.3))];
+    expect(high - low).toBeLessThan(0.05);
+    expect(high - low).toBeGreaterThanOrEqual(0.025); // one probe fewer would have left it at 0.05 or more
+    expect(coarse.found).toBeLessThanOrEqual(0.3);
+    // 0.95 / 2^k < 0.01 first at k = 7.
+    const fine = await probed(0.3, 0.01);
+    expect(fine.values).toHaveLength(8);
+    expect(0.3 - fine.found).toBeLessThan(0.01);
+    expect((await probed(0.3, 0.01, 3)).values).toHaveLength(3);
+    // A model that tolerates the largest ratio needs one probe; one that tolerates nothing ends at 0.
+    expect(await probed(1, 0.01)).toEqual({ values: [0.95], found: 0.95 });
+    expect((await probed(-1, 0.05)).found).toBe(0);
+  });
+});
+
+describe('sensitivity thresholds', () => {
+  const curve = (groupId: number, drops: number[]): SensitivityCurve => ({
+    groupId,
+    producers: [`p${groupId}`],
+    size: 10,
+    points: drops.map((drop, i) => ({ ratio: (i + 1) / 10, kept: 9 - i, validationAccuracy: 0.9 - drop / 100, drop })),
+  });
+  // Group 0's curve is not monotone: at 0.3 it loses less than at 0.2.
+  const curves = [curve(0, [0, 2, 1, 6]), curve(1, [0.5, 0.5, 3, 9])];
+
+  it('gives each group its largest ratio whose drop is within the threshold', () => {
+    expect(ratiosAtThreshold(curves, -1)).toEqual({ 0: 0, 1: 0 });
+    expect(ratiosAtThreshold(curves, 0)).toEqual({ 0: 0.1, 1: 0 });
+    expect(ratiosAtThreshold(curves, 1)).toEqual({ 0: 0.3, 1: 0.2 });
+    expect(ratiosAtThreshold(curves, 9)).toEqual({ 0: 0.4, 1: 0.4 });
+  });
+
+  it('keeps only the thresholds that change some group, and more threshold never prunes less', () => {
+    const thresholds = candidateThresholds(curves);
+    expect(thresholds).toEqual([0, 0.5, 1, 3, 6, 9]); // 2 is left out: group 0 already has 0.3 at 1
+    for (let i = 1; i < thresholds.length; i++) {
+      const [before, after] = [ratiosAtThreshold(curves, thresholds[i - 1]), ratiosAtThreshold(curves, thresholds[i])];
+      for (const id of [0, 1]) expect(after[id]).toBeGreaterThanOrEqual(before[id]);
+      expect([0, 1].some((id) => after[id] > before[id])).toBe(true);
+    }
+  });
+});
+
+describe('pruning with fine-tuning', () => {
+  // Validation images enough for a bound a few points wide: the searches accept on it.
+  const data = loadDataset('mnist', { seed: 0, validationSize: 3000, trainLimit: 2048, testLimit: 200 });
+  let base: tf.LayersModel;
+
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    const L = tf.layers;
+    base = tf.sequential({
+      layers: [
+        L.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed: 1 }) }),
+        L.maxPooling2d({ poolSize: 2 }),
+        L.conv2d({ filters: 16, kernelSize: 3, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed: 2 }) }),
+        L.maxPooling2d({ poolSize: 2 }),
+        L.flatten(),
+        L.dense({ units: 32, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed: 3 }) }),
+        L.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }),
+      ],
+    });
+    await trainModel(base, data, { epochs: 3, batchSize: 32, learningRate: 3e-3, seed: 0, restoreBest: true });
+  });
+
+  const config = { ...DEFAULT_HEURISTIC_CONFIG, finetune: { ...DEFAULT_HEURISTIC_CONFIG.finetune, imagesPerEpoch: 512 }, scoringSamples: 256 };
+
+  it('an iterative schedule prunes step by step, keeps surviving weights and leaves the original alone', async () => {
+    const before = base.countParams();
+    const steps: number[] = [];
+    const result = await pruneToRatio(base, data, { ...config, schedule: 'iterative', steps: 2 }, 0.5, (e) => {
+      if (e.type === 'step-done') steps.push(e.record.ratio);
+    });
+    expect(steps).toEqual([0.25, 0.5]);
+    expect(base.countParams()).toBe(before);
+    const kept = buildGraph(result.model)
+      .prunableGroups()
+      .map((g) => g.size);
+    expect(kept).toEqual([4, 8, 16]);
+    expect(result.steps[1].validationAccuracy).toBeGreaterThan(0.5);
+    result.model.dispose();
+  });
+
+  it('bn-scale prunes the groups followed by BatchNorm and keeps the others whole', async () => {
+    const L = tf.layers;
+    const mixed = tf.sequential({
+      layers: [
+        L.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, strides: 2, kernelInitializer: tf.initializers.heNormal({ seed: 5 }) }),
+        L.batchNormalization(),
+        L.reLU(),
+        L.conv2d({ filters: 8, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: tf.initializers.heNormal({ seed: 6 }) }),
+        L.flatten(),
+        L.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }),
+      ],
+    });
+    const result = await pruneToRatio(mixed, data, { ...config, criterion: 'bn-scale' }, 0.5);
+    expect(
+      buildGraph(result.model)
+        .prunableGroups()
+        .map((g) => g.size),
+    ).toEqual([4, 8]);
+    expect(result.steps[0].kept).toEqual({ 0: 4 });
+    result.model.dispose();
+    mixed.dispose();
+  });
+
+  it('takes a criterion of your own: the channels it scores highest are the ones kept', async () => {
+    // Keeps the last channels of every group: a ranking no built-in criterion gives.
+    const lastFirst: Criterion = {
+      name: 'last-first',
+      needsData: false,
+      score: (_ctx, groups) => new Map(groups.map((g) => [g.id, Float32Array.from({ length: g.size }, (_, i) => i)])),
+    };
+    const result = await pruneToRatio(base, data, { ...config, criterion: lastFirst, finetune: { ...config.finetune, epochs: 0 } }, 0.5);
+    const original = buildGraph(base).prunableGroups()[0];
+    const kernel = (m: tf.LayersModel) => m.getLayer(original.producers[0]).getWeights()[0];
+    const kept = Math.ceil(original.size / 2);
+    expect(kernel(result.model).shape.at(-1)).toBe(kept);
+    const expected = tf.slice(kernel(base), [0, 0, 0, original.size - kept], [-1, -1, -1, kept]);
+    expect(Array.from(kernel(result.model).dataSync())).toEqual(Array.from(expected.dataSync()));
+    expected.dispose();
+    result.model.dispose();
+  });
+
+  it('finds a model within the tolerance on validation data, recording every probe', async () => {
+    const tolerance = 3;
+    const result = await pruneToTolerance(base, data, { ...config, criterion: 'taylor', ranking: 'global' }, { tolerance, maxRatio: 0.9, maxProbes: 4 });
+    expect(result.probes).toHaveLength(result.probes[0].withinTolerance ? 1 : 4);
+    expect(result.resolution).toBe(1 / 32); // the largest group (the first dense layer) has 32 channels
+    // Accepted on the upper confidence bound (4 looks: 98.75% each), not on the point estimate.
+    for (const p of result.probes) {
+      expect(p.upperBound).toBeGreaterThan(p.drop);
+      expect(p.withinTolerance).toBe(p.upperBound <= tolerance);
+    }
+    // The accepted probes before the best are kept as models, least pruned first: the path certification walks.
+    const accepted = result.probes.filter((p) => p.withinTolerance).map((p) => p.ratio);
+    expect(result.path.map((m) => m.label)).toEqual(accepted.slice(0, -1).map((r) => `ratio ${r.toFixed(3)}`));
+    for (const { model } of result.path) model.dispose();
+    const accuracy = await evaluateAccuracy(result.model, data.validation, data.inputShape);
+    expect(accuracy).toBe(result.validationAccuracy);
+    expect(100 * (result.baseAccuracy - accuracy)).toBeLessThanOrEqual(tolerance);
+    expect(result.ratio).toBeGreaterThan(0);
+    expect(result.model.countParams()).toBeLessThan(base.countParams());
+    const best = result.probes.filter((p) => p.withinTolerance).reduce((a, b) => (b.ratio > a.ratio ? b : a));
+    expect(result.ratio).toBe(best.ratio);
+    result.model.dispose();
+  });
+
+  it('sensitivity: measures every group alone at every ratio, then prunes the most it can within the tolerance', async () => {
+    const tolerance = 3;
+    const groups = buildGraph(base).prunableGroups();
+    const result = await pruneBySensitivity(base, data, { ...DEFAULT_SENSITIVITY_CONFIG, finetune: config.finetune }, { tolerance, maxProbes: 4 });
+    // One row per group and ratio, measured before fine-tuning against the unpruned accuracy.
+    expect(result.curves.map((c) => [c.groupId, c.size, c.points.map((p) => p.ratio)])).toEqual(
+      groups.map((g) => [g.id, g.size, DEFAULT_SENSITIVITY_CONFIG.ratios]),
+    );
+    for (const c of result.curves) {
+      for (const p of c.points) expect(p.drop).toBeCloseTo(100 * (result.baseAccuracy - p.validationAccuracy), 10);
+      expect(c.points.map((p) => p.kept)).toEqual([...c.points.map((p) => p.kept)].sort((a, b) => b - a));
+    }
+    // The plan at each probe is the threshold's, and the tolerance is judged after fine-tuning.
+    expect(result.probes.length).toBeGreaterThanOrEqual(1);
+    expect(result.probes.length).toBeLessThanOrEqual(4);
+    for (const p of result.probes) {
+      expect(p.ratios).toEqual(ratiosAtThreshold(result.curves, p.threshold));
+      expect(p.withinTolerance).toBe(p.upperBound <= tolerance);
+    }
+    for (const { model } of result.path) model.dispose();
+    const accuracy = await evaluateAccuracy(result.model, data.validation, data.inputShape);
+    expect(accuracy).toBe(result.validationAccuracy);
+    expect(100 * (result.baseAccuracy - accuracy)).toBeLessThanOrEqual(tolerance);
+    const fitting = result.probes.filter((p) => p.withinTolerance);
+    if (fitting.length === 0) {
+      expect(result.threshold).toBeUndefined();
+      expect(result.model.countParams()).toBe(base.countParams());
+    } else {
+      expect(result.threshold).toBe(Math.max(...fitting.map((p) => p.threshold)));
+      const chosen = fitting.find((p) => p.threshold === result.threshold)!;
+      expect(
+        buildGraph(result.model)
+          .prunableGroups()
+          .map((g) => g.size),
+      ).toEqual(groups.map((g) => chosen.kept[g.id]));
+    }
+    result.model.dispose();
+  });
+});

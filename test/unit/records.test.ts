@@ -1,0 +1,39 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { effectiveStatus, modelShortName, newRunId, processStart, type RunRecord } from '../../src/runs/records.js';
+
+const running = (pid: number, pidStart?: string): RunRecord => ({
+  id: 'r',
+  command: 'prune',
+  status: 'running',
+  createdAt: '',
+  updatedAt: '',
+  config: {},
+  backend: 'wasm',
+  result: {},
+  pid,
+  pidStart,
+});
+
+describe('a running run whose process is gone shows as crashed', () => {
+  it('tells its own live process from a dead one and from a later process given the same pid', () => {
+    expect(effectiveStatus(running(process.pid, processStart(process.pid)))).toBe('running');
+    const finished = spawnSync(process.execPath, ['-e', 'console.log(process.pid)'], { encoding: 'utf8' });
+    expect(effectiveStatus(running(Number(finished.stdout.trim())))).toBe('crashed');
+    // A live pid whose start time differs is another process that reuses the number.
+    expect(effectiveStatus(running(process.pid, '1'))).toBe('crashed');
+    expect(effectiveStatus({ ...running(process.pid), status: 'done' })).toBe('done');
+  });
+});
+
+describe('run ids', () => {
+  it("name the model briefly: a zoo name, the folder of a model.json (a run's own id), without the data set", () => {
+    expect(modelShortName('lenet5', 'mnist')).toBe('lenet5');
+    expect(modelShortName('src/models/pretrained/resnet-small-fashion-mnist/model.json', 'fashion-mnist')).toBe('resnet-small');
+    expect(modelShortName('/work/runs/20261122-101633-train-vgg-small-fashion-mnist-4a2a/model/model.json', 'fashion-mnist')).toBe('vgg-small');
+    expect(modelShortName('/tmp/my model (v2)/model.json', 'mnist')).toBe('my_model_v2_');
+    expect(newRunId('prune', `${modelShortName('src/models/pretrained/lenet5-mnist/model.json', 'mnist')}-mnist`)).toMatch(
+      /^\d{8}-\d{6}-prune-lenet5-mnist-[0-9a-f]{4}$/,
+    );
+  });
+});
