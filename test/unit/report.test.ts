@@ -246,7 +246,7 @@ describe('report.html', () => {
   });
 
   it('names the baseline as the user gave it, never by the absolute path of the install', async () => {
-    expect(await renderReport(RESULTS)).toContain('<p>Baseline the shipped lenet5-mnist baseline; seed 0;');
+    expect(await renderReport(RESULTS)).toContain('<p>Baseline: the shipped lenet5-mnist baseline; seed 0;');
     const trained = '/home/me/runs/20261204-101010-train-lenet5-mnist-ab12/model/model.json';
     expect(baselineLabel('lenet5', trained)).toBe('lenet5 (trained in run 20261204-101010-train-lenet5-mnist-ab12)');
     expect(baselineLabel('20261204-101010-train-lenet5-mnist-ab12', trained)).toBe('20261204-101010-train-lenet5-mnist-ab12');
