@@ -1,4 +1,3 @@
-import type { SymbolicTensor } from '@tensorflow/tfjs';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -218,51 +217,6 @@ describe('autoprune prune / resume', () => {
     const { status, stderr } = autoprune([...common, ...args]);
     expect(status).toBe(1);
     expect(stderr).toMatch(message);
-  });
-
-  it('refuses a model with nothing to prune before making a run folder', async () => {
-    const tf = await import('@tensorflow/tfjs');
-    const { saveModel } = await import('../../src/models/io.js');
-    const dense = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
-    const path = await saveModel(dense, join(tempDir(), 'dense-only'));
-    const emptyRuns = tempDir();
-    for (const command of [['prune'], ['compare', '--methods', 'l1'], ['baseline', '--ratio', '0.5']]) {
-      const { status, stderr } = autoprune(['--runs-dir', emptyRuns, ...command, '--model', path, '--dataset', 'mnist', '--validation-size', '2000']);
-      expect(status, command.join(' ')).toBe(1);
-      expect(stderr).toMatch(/dense-only\/model\.json: nothing to prune: no prunable channel group/);
-    }
-    expect(readdirSync(emptyRuns)).toEqual([]);
-  });
-
-  it("refuses models that are not single-output classifiers of the data set's classes, naming the file, before making a run folder", async () => {
-    const tf = await import('@tensorflow/tfjs');
-    const { saveModel } = await import('../../src/models/io.js');
-    const input = tf.input({ shape: [28, 28, 1] });
-    const features = tf.layers
-      .conv2d({ filters: 10, kernelSize: 3, padding: 'same' })
-      .apply(tf.layers.conv2d({ filters: 8, kernelSize: 3 }).apply(input)) as SymbolicTensor;
-    const flat = tf.layers.flatten().apply(features) as SymbolicTensor;
-    const scores = (units: number) => tf.layers.dense({ units, activation: 'softmax' }).apply(flat) as SymbolicTensor;
-    const dir = tempDir();
-    const cases: [string, SymbolicTensor[], RegExp][] = [
-      ['two-heads', [scores(10), scores(10)], /two-heads\/model\.json: the model has 1 input and 2 outputs; autoprune prunes classifiers/],
-      [
-        'feature-map',
-        [features],
-        /feature-map\/model\.json: the model's output has shape \[batch, 26, 26, 10\]; autoprune prunes classifiers, whose output is \[batch, classes\]/,
-      ],
-      ['seven-classes', [scores(7)], /seven-classes\/model\.json: the model scores 7 classes but mnist has 10/],
-    ];
-    const emptyRuns = tempDir();
-    for (const [name, outputs, message] of cases) {
-      const path = await saveModel(tf.model({ inputs: input, outputs }), join(dir, name));
-      for (const command of [['prune'], ['baseline', '--ratio', '0.5']]) {
-        const { status, stderr } = autoprune(['--runs-dir', emptyRuns, ...command, '--model', path, '--dataset', 'mnist', '--validation-size', '2000']);
-        expect(status, `${name}: ${command[0]}`).toBe(1);
-        expect(stderr.trim().split('\n').pop()).toMatch(message);
-      }
-    }
-    expect(readdirSync(emptyRuns)).toEqual([]);
   });
 
   it('names an unknown field in a config file, and refuses to resume a run whose checkpoint was removed', async () => {
