@@ -21,7 +21,7 @@ import type { Dataset } from '../src/data/datasets.js';
 import { seededPermutation, subsetSplit } from '../src/data/datasets.js';
 import { rewardSubset } from '../src/certify/holdout.js';
 import { type LatencyTable, predictLatency } from '../src/latency/table.js';
-import { type CriterionName, CriterionError, criterionOf, filterRows, scoreGroups } from '../src/heuristics/criteria.js';
+import { type Criterion, type CriterionName, criterionOf, filterRows, observedCriteria, scoreGroups } from '../src/heuristics/criteria.js';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prune/graph.js';
@@ -30,6 +30,7 @@ import { layerMacs, modelCost } from '../src/prune/metrics.js';
 import { disposeLayers, prunedLayers, pruneModel } from '../src/prune/surgery.js';
 import { GroupRecovery, type RecoveryConfig } from './recovery.js';
 import { type RewardConfig, reward } from './reward.js';
+import { CriterionError } from '../src/errors.js';
 
 export interface EnvConfig extends RewardConfig {
   /** Validation images the reward is measured on (a seeded subset). */
@@ -40,7 +41,7 @@ export interface EnvConfig extends RewardConfig {
   seed: number;
   /** How a candidate is recovered before it is scored. */
   recovery: RecoveryConfig;
-  /** Append per-filter criteria scores (L1, L2, FPGM, APoZ, mean activation, Taylor, BN scale) to the observation. */
+  /** Append per-filter scores of the observed criteria (observedCriteria: L1, L2, FPGM, APoZ, mean activation, Taylor, BN scale, and any registered) to the observation. */
   observationCriteria: boolean;
   /** Training images the data-driven criteria of the observation read. */
   criteriaSamples: number;
@@ -55,9 +56,6 @@ export interface RewardBudget {
   /** Points a candidate may lose before psi turns negative. */
   tolerance: number;
 }
-
-/** Criteria whose per-filter scores the observation can carry (random carries no information). */
-const OBSERVED_CRITERIA: CriterionName[] = ['l1', 'l2', 'fpgm', 'apoz', 'mean-activation', 'taylor', 'bn-scale'];
 
 /** The cached activations for the current group: inputs of the first affected layers, per evaluation batch. */
 interface GroupCache {
@@ -284,9 +282,11 @@ export class PruningEnv {
     return { observation, blocks };
   }
 
-  /** One score per filter for each criterion that can score this group. */
+  /** One score per filter for each observed criterion (the registry's) that can score this group. */
   private criteriaScores(group: ChannelGroup): Float32Array[] {
-    return OBSERVED_CRITERIA.map((criterion) => this.criterionScores(criterion, group)).filter((s): s is Float32Array => s !== undefined);
+    return observedCriteria()
+      .map((criterion) => this.criterionScores(criterion, group))
+      .filter((s): s is Float32Array => s !== undefined);
   }
 
   /**
@@ -294,7 +294,7 @@ export class PruningEnv {
    * or undefined when it cannot score it (bn-scale without a BatchNorm on the
    * group; a data criterion without training images).
    */
-  criterionScores(criterion: CriterionName, group: ChannelGroup = this.current().group): Float32Array | undefined {
+  criterionScores(criterion: CriterionName | Criterion, group: ChannelGroup = this.current().group): Float32Array | undefined {
     const { data } = this;
     if (data === undefined) throw new Error('a scoring-only environment has no criteria');
     if (criterionOf(criterion).needsData && data.train.count === 0) return undefined;

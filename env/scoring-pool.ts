@@ -11,13 +11,12 @@
  */
 import { Piscina } from 'piscina';
 import type { CandidateScorer, ScoringState } from './pruning-env.js';
+import { ScoringError } from '../src/errors.js';
 
 export interface ScoreTask {
   state: ScoringState;
   mask: Uint8Array;
 }
-
-export class ScoringError extends Error {}
 
 export class ScoringPool implements CandidateScorer {
   /** A worker that failed outside a task (while starting): reported by the next score. */

@@ -5,8 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from './data/datasets.js';
-import { DataError } from './data/idx.js';
-import { ModelError } from './models/zoo.js';
+import { DataError, ModelError } from './errors.js';
 
 /** `null`, `a number (42)`, `an object with keys a, b`: what the caller passed, in a few words. */
 export function describeArgument(value: unknown): string {

@@ -8,6 +8,26 @@
  *   const { model, summary } = await prune(await loadModel('model.json'), data, { tolerance: 1 });
  */
 
+// Errors a user can act on: every one is a UserError (the CLI prints it as one line); the subclass names the area.
+export {
+  BackendError,
+  ConfigError,
+  CriterionError,
+  DataError,
+  GraphError,
+  HoldoutError,
+  InterruptedError,
+  LatencyError,
+  ModelError,
+  NotApplicableError,
+  PruneError,
+  ReportPathError,
+  RunError,
+  ScoringError,
+  UsageError,
+  UserError,
+} from './errors.js';
+
 // Backends: the fastest available (tfjs-node-gpu, tfjs-node, wasm with autoprune's training kernels).
 export { BACKEND_NAMES, type BackendChoice, type BackendName, type BackendOptions, selectBackend } from './backend/backend.js';
 
@@ -21,26 +41,27 @@ export { cloneModel, loadModel, modelFilesBytes, saveModel, weightsDtypeOf } fro
 export { WEIGHTS_DTYPES, type WeightsDtype } from './models/quantize.js';
 export { hasUnknownInputSize, withInputShape } from './models/input-shape.js';
 export { flattenModel, isNested } from './models/flatten.js';
-export { buildZooModel, isZooName, ModelError, ZOO_NAMES, type ZooName } from './models/zoo.js';
+export { buildZooModel, isZooName, ZOO_NAMES, type ZooName } from './models/zoo.js';
 
 // What is coupled: the dependency graph and its channel groups.
-export { buildGraph, type ChannelGroup, checkPrunable, DependencyGraph, GraphError, type GroupMember } from './prune/graph.js';
+export { buildGraph, type ChannelGroup, checkPrunable, DependencyGraph, type GroupMember } from './prune/graph.js';
 // One place per layer type (how channels pass, which weight axes follow them, MACs), extensible.
 export { type LayerType, layerType, registerLayerType } from './prune/layer-types.js';
 // How to prune: physical removal of channels.
-export { type KeepPlan, pruneModel, PruneError, validatePlan } from './prune/surgery.js';
+export { type KeepPlan, pruneModel, validatePlan } from './prune/surgery.js';
 // What it costs: MACs, parameters, latency, size on disk.
 export { layerMacs, measureLatency, measureSpeedup, type ModelCost, modelCost, reduction, type Speedup, sizeOnDisk } from './prune/metrics.js';
-export { formatReport, type PruneReport, pruneReport, summariseModel } from './prune/report.js';
+export { formatReport, type PruneReport, pruneReport, summariseModel } from './run/report.js';
 
 // What to prune: criteria score each group's channels.
 export {
   BUILTIN_CRITERIA,
   CRITERIA,
   type Criterion,
-  CriterionError,
   type CriterionName,
   criterionOf,
+  observedCriteria,
+  registerCriterion,
   type GroupScores,
   type ScoreContext,
   scoreGroups,
@@ -60,10 +81,10 @@ export {
 export { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityConfig, type SensitivityResult } from './heuristics/sensitivity.js';
 
 // Training and fine-tuning.
-export { DEFAULT_TRAIN_CONFIG, evaluateAccuracy, InterruptedError, recalibrateBatchNorm, type TrainConfig, trainModel } from './train/train.js';
+export { DEFAULT_TRAIN_CONFIG, evaluateAccuracy, recalibrateBatchNorm, type TrainConfig, trainModel } from './train/train.js';
 
 // The learned policy: try-and-learn, its config, its event stream and where it keeps its progress.
-export { ConfigError, describeConfig, parsePruneConfig, type PruneConfig, PruneConfigSchema } from './run/config.js';
+export { describeConfig, parsePruneConfig, type PruneConfig, PruneConfigSchema } from './run/config.js';
 export { prune, type PruneHooks, type PruneOptions } from './run/prune.js';
 export { folderStore, MemoryStore, type RunStore } from './run/store.js';
 export { type GroupDecision, type PruneResult, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
@@ -72,6 +93,7 @@ export { listRuns, type RecordedConfig, Run, type RunRecord } from './runs/recor
 export { type BaselineResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './runs/results.js';
 // The same in run folders (what the CLI's commands call): a baseline and its data, training, pruning, resuming.
 export { type ModelSourceOptions, trainedModelAndData } from './run/baseline-source.js';
+export { type BaselineOptions, baselineRun } from './run/baseline-run.js';
 export { type RunLog, SILENT_LOG } from './run/log.js';
 export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
 export { type TrainOptions, type TrainResult, trainRun } from './run/train-run.js';
@@ -89,4 +111,4 @@ export {
   type ResultRow,
   verdict,
 } from './compare/results.js';
-export { renderReport, writeReport } from './report/report-html.js';
+export { renderReport, writeReport } from './compare/report-html.js';

@@ -14,6 +14,7 @@ import { registerFusedBatchNormTraining } from './batchnorm-training.js';
 import { registerFusedRelu6 } from './relu6.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 import { MAX_WASM_THREADS, withWasmThreads } from './wasm-threads.js';
+import { BackendError } from '../errors.js';
 
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -60,8 +61,6 @@ export function defaultWasmThreads(): number {
 }
 
 let wasmInitialised = false;
-
-export class BackendError extends Error {}
 
 async function tryNative(name: BackendName): Promise<string | undefined> {
   const pkg = NATIVE_PACKAGES[name];

@@ -13,6 +13,7 @@
  * split, the rest the selection split (each kept in index order).
  */
 import { type Split, seededPermutation, subsetSplit } from '../data/datasets.js';
+import { HoldoutError } from '../errors.js';
 
 /** Images the selection and the certification split each need at the least. */
 export const MIN_HOLDOUT_IMAGES = 100;
@@ -32,8 +33,6 @@ export interface HoldoutIndices {
   selection: Uint32Array;
   certification: Uint32Array;
 }
-
-export class HoldoutError extends Error {}
 
 /** How many images each part gets from `validationCount`; throws a HoldoutError naming the fix when one is too small. */
 export function holdoutSizes(validationCount: number, config: HoldoutConfig): { reward: number; selection: number; certification: number } {

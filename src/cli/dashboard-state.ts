@@ -3,7 +3,7 @@
  * component only renders this state, so the bookkeeping is tested on its own.
  */
 import { describeCertification } from '../certify/certification.js';
-import { percent } from '../report/text.js';
+import { percent } from '../text.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 
 export type GroupStatus = 'waiting' | 'searching' | 'fine-tuning' | 'done';
@@ -208,6 +208,17 @@ export function remainingSeconds(state: DashboardState, now = Date.now()): TimeL
   if (current?.status === 'searching')
     return { low: left(perIteration * Math.max(search.minIterations, search.iteration)), high: left(perIteration * search.maxIterations), searchOnly: true };
   return exactly(perIteration * search.iteration * waiting, true);
+}
+
+export const minutes = (seconds: number) => {
+  const whole = Math.round(seconds);
+  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
+};
+
+/** "about 3m10s left (estimate)", or a range when the groups' times differ by more than a tenth. */
+export function timeLeftText({ low, high, searchOnly }: TimeLeft): string {
+  const span = high - low > 0.1 * high ? `${minutes(low)} to ${minutes(high)}` : minutes((low + high) / 2);
+  return `about ${span} left (estimate${searchOnly ? ', without fine-tuning: none timed yet' : ''})`;
 }
 
 const BLOCKS = '▁▂▃▄▅▆▇█';

@@ -7,22 +7,11 @@ import { Box, render, Text } from 'ink';
 import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
-import { percent } from '../report/text.js';
+import { percent } from '../text.js';
 import { modelShortName } from '../runs/records.js';
-import { bar, type DashboardState, finetuneDone, initialState, reduce, remainingSeconds, sparkline, type TimeLeft } from './dashboard-state.js';
+import { bar, type DashboardState, finetuneDone, initialState, minutes, reduce, remainingSeconds, sparkline, timeLeftText } from './dashboard-state.js';
 
 const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;
-
-const minutes = (seconds: number) => {
-  const whole = Math.round(seconds);
-  return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
-};
-
-/** "about 3m10s left (estimate)", or a range when the groups' times differ by more than a tenth. */
-export function timeLeftText({ low, high, searchOnly }: TimeLeft): string {
-  const span = high - low > 0.1 * high ? `${minutes(low)} to ${minutes(high)}` : minutes((low + high) / 2);
-  return `about ${span} left (estimate${searchOnly ? ', without fine-tuning: none timed yet' : ''})`;
-}
 
 export function DashboardView({ state, now }: { state: DashboardState; now: number }) {
   const { search, finetune } = state;

@@ -1,8 +1,18 @@
 /** `autoprune inspect <model>`: layers with their cost and channel groups, and the groups themselves. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
+import type { Command } from 'commander';
+import { selectBackend } from '../backend/backend.js';
+import { formatShape, hasUnknownInputSize, inputShapeOf, withInputShape } from '../models/input-shape.js';
+import { resolveModel } from '../models/resolve.js';
+import { ZOO_NAMES } from '../models/zoo.js';
 import { buildGraph, type DependencyGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
-import { formatTable, plural } from '../report/text.js';
+import { formatTable, plural } from '../text.js';
+import { imageSize, integerIn, parseShape } from './options.js';
+import { globalOptions } from './session.js';
+import { ModelError, UsageError } from '../errors.js';
 
 export interface InspectReport {
   layers: {
@@ -109,4 +119,34 @@ function wrapList(label: string, items: string[], width = 100): string[] {
     } else line += line.length > label.length ? ` ${piece}` : piece;
   }
   return [...lines, line];
+}
+
+/** inspect: a model's layers, costs and channel groups, without pruning anything. */
+export function addInspectCommand(program: Command): void {
+  program
+    .command('inspect')
+    .description('show the layers, their cost, and the channel groups pruning would act on')
+    .argument('<model>', `a zoo model (${ZOO_NAMES.join(', ')}), a run id under --runs-dir (its model), or a path to a TF.js layers model.json`)
+    .option('--input-shape <h,w,c>', 'input shape for zoo models', '28,28,1')
+    .option('--classes <n>', 'classes for zoo models', integerIn(2), 10)
+    .option('--input-size <HxW>', 'image size for a model whose input size is unknown ([?, ?, ?, c]): costs per image of that size', imageSize)
+    .option('--json', 'print the report as JSON')
+    .action(async (spec: string, opts, command: Command) => {
+      const global = globalOptions(command);
+      await selectBackend(global.backend, { threads: global.threads });
+      const inputShape = parseShape(opts.inputShape);
+      const runModel = join(global.runsDir, spec, 'model', 'model.json');
+      const path = existsSync(runModel) ? runModel : spec;
+      let model = await resolveModel(path, { inputShape, numClasses: opts.classes, seed: 0 });
+      const size = opts.inputSize as [number, number] | undefined;
+      if (hasUnknownInputSize(model)) {
+        const shape = inputShapeOf(model);
+        if (size === undefined) throw new ModelError(`${path}: the model's input is ${formatShape(shape)}: give --input-size HxW for costs per image`);
+        model = await withInputShape(model, [size[0], size[1], shape[2] ?? 3], path);
+      } else if (size !== undefined && formatShape(inputShapeOf(model).slice(0, 2)) !== formatShape(size)) {
+        throw new UsageError(`--input-size ${formatShape(size)}: the model's input size is fixed at ${formatShape(inputShapeOf(model))}`);
+      }
+      const report = inspectModel(model);
+      process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatInspect(report)}\n`);
+    });
 }

@@ -1,16 +1,23 @@
-/** `autoprune prune` and `autoprune resume` as lines: the run's events in plain text (the run itself is src/run/prune-run.ts). */
+/**
+ * Where a try-and-learn run's events go: one JSON line each (--json), the
+ * live dashboard on a terminal, or plain lines (not a terminal, or --no-tui).
+ * The run itself is src/run/prune-run.ts.
+ */
+import { Subject } from 'rxjs';
 import { describeCertification } from '../certify/certification.js';
-import { formatReport } from '../prune/report.js';
+import { formatReport } from '../run/report.js';
 import type { RunEvent } from '../run/try-and-learn.js';
+import { initialState, reduce, remainingSeconds, timeLeftText } from './dashboard-state.js';
 import type { ProgressLog } from './log.js';
-import { percent, plural } from '../report/text.js';
+import { percent, plural } from '../text.js';
+import { modelShortName } from '../runs/records.js';
 
 /** The plain line log of a run's events (the dashboard renders the same stream). */
-export function logEvent(event: RunEvent, log: ProgressLog): void {
+function logEvent(event: RunEvent, log: ProgressLog): void {
   switch (event.type) {
     case 'run-start':
       log.line(
-        `try-and-learn on ${event.model} / ${event.dataset}: tolerance ${plural(event.tolerance, 'point')}, seed ${event.seed}, ${plural(event.groups.length, 'group')}, ` +
+        `try-and-learn on ${modelShortName(event.model, event.dataset)} / ${event.dataset}: tolerance ${plural(event.tolerance, 'point')}, seed ${event.seed}, ${plural(event.groups.length, 'group')}, ` +
           `unpruned accuracy on the selection split (where every choice is made; the reward's and the certification's images are apart) ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
       );
       break;
@@ -57,4 +64,39 @@ export function logEvent(event: RunEvent, log: ProgressLog): void {
     case 'error':
       break;
   }
+}
+
+export interface Presenter {
+  onEvent: (e: RunEvent) => void;
+  close: () => Promise<void>;
+}
+
+export async function presenter({ json, dashboard }: { json: boolean; dashboard: boolean }, log: ProgressLog): Promise<Presenter> {
+  if (json) return { onEvent: (e) => process.stdout.write(`${JSON.stringify(e)}\n`), close: async () => {} };
+  if (!dashboard) {
+    // Plain lines fold the dashboard's state too, for the time left after each group.
+    let state = initialState();
+    return {
+      onEvent: (e) => {
+        state = reduce(state, e);
+        logEvent(e, log);
+        const left = e.type === 'group-done' ? remainingSeconds(state) : undefined;
+        if (left !== undefined && state.groups.some((g) => g.status !== 'done')) log.line(`  ${timeLeftText(left)}`);
+      },
+      close: async () => {},
+    };
+  }
+  const { showDashboard } = await import('./dashboard.js'); // ink and react load only for the dashboard
+  const events = new Subject<RunEvent>();
+  let stop: (() => Promise<void>) | undefined;
+  return {
+    onEvent: (e) => {
+      stop ??= showDashboard(events); // from the first event on: what comes before (baseline training) uses the line log
+      events.next(e);
+    },
+    close: async () => {
+      events.complete();
+      await stop?.();
+    },
+  };
 }

@@ -1,18 +1,24 @@
-/** `autoprune runs` and `autoprune show <run-id>`: what has been run, and how each run ended. */
+/** `autoprune runs`, `show <run-id>` and `resume <run-id>`: what has been run, how each run ended, and continuing one that did not finish. */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import type { Command } from 'commander';
+import { resumeCompare } from '../compare/compare.js';
+import { resumeRun } from '../run/prune-run.js';
 import { type Certification, certifiedCheck, describeCertification, finalCertified } from '../certify/certification.js';
 import { methodLabel, mostFlopsRemoved, statusText } from '../compare/results.js';
 import type { ModelTimes } from '../latency/side-by-side.js';
-import { formatTable, percent, plural } from '../report/text.js';
-import { effectiveStatus, hasFailedMethods, modelShortName, type UnreadableRun } from '../runs/records.js';
+import { formatTable, percent, plural } from '../text.js';
+import { effectiveStatus, hasFailedMethods, modelShortName, RECORD_FILE, Run, type UnreadableRun } from '../runs/records.js';
 import { baselineLabel } from '../runs/baselines.js';
-import type { ListedRunRecord } from '../runs/results.js';
+import { type ListedRunRecord, listCheckedRuns, listedRecord } from '../runs/results.js';
+import { integerIn } from './options.js';
+import { globalOptions, runCompare, setUp } from './session.js';
+import { RunError, UsageError } from '../errors.js';
 
 type ListedRows = NonNullable<Extract<ListedRunRecord, { command: 'compare' }>['result']['rows']>;
 
 /** One line of numbers that matter for the run's command. */
-export function headline(record: ListedRunRecord): string {
+function headline(record: ListedRunRecord): string {
   switch (record.command) {
     case 'train':
       return record.result.testAccuracy === undefined ? '-' : `test accuracy ${percent(record.result.testAccuracy)}`;
@@ -50,7 +56,7 @@ function compareHeadline(rows: ListedRows): string {
 }
 
 /** What to do next, for a run that did not finish (or a compare with a failed method). */
-export function nextStep(record: ListedRunRecord): string | undefined {
+function nextStep(record: ListedRunRecord): string | undefined {
   const status = effectiveStatus(record);
   if (status === 'running' || (status === 'done' && !hasFailedMethods(record))) return undefined;
   if (record.command === 'prune' || record.command === 'compare') return `resume with: autoprune resume ${record.id}`;
@@ -133,4 +139,53 @@ function runFiles(record: ListedRunRecord, dir: string): string[] {
   if (existsSync(checkpoints)) files.push(['checkpoints', `${checkpoints}/ (${plural(readdirSync(checkpoints).length, 'group')})`]);
   for (const name of ['report.html', 'results.json']) if (existsSync(join(dir, name))) files.push([name.replace(/\..*/, ''), join(dir, name)]);
   return files.map(([what, path]) => `${what}: ${path}`);
+}
+
+/** resume, runs and show. */
+export function addRunsCommands(program: Command): void {
+  program
+    .command('resume')
+    .description(
+      "continue an interrupted prune run from its last finished group, or a compare run: finished methods are kept, the agent's run resumes, the rest run again",
+    )
+    .argument('<run-id>', 'the run folder name under --runs-dir')
+    .option('--json', 'print every event as one JSON line on stdout (prune runs)')
+    .option('--report <file>', 'where to write report.html (compare runs; default: the run folder)')
+    .option('--jobs <n>', 'methods run at once (compare runs; default: as recorded); results are the same for any count', integerIn(1, 64))
+    .action(async (runId: string, opts, command: Command) => {
+      const global = globalOptions(command);
+      const { command: kind } = (await Run.open(global.runsDir, runId)).record;
+      if (kind !== 'prune' && kind !== 'compare') throw new RunError(`run "${runId}" is a ${kind} run; only prune and compare runs can be resumed`);
+      const misplaced = kind === 'prune' ? ['report', 'jobs'].find((o) => opts[o] !== undefined) : opts.json === true ? 'json' : undefined;
+      if (misplaced !== undefined) throw new UsageError(`resume: --${misplaced} does not apply to ${kind} runs`);
+      if (kind === 'compare') {
+        await runCompare(command, (options, context) => resumeCompare(runId, { ...options, reportPath: opts.report, jobs: opts.jobs }, context));
+        return;
+      }
+      const { log, backend, present } = await setUp(command);
+      const view = await present(opts.json === true);
+      const run = await resumeRun(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
+      if (opts.json !== true) process.stdout.write(`${run.id}\n`);
+    });
+
+  program
+    .command('runs')
+    .description('list the runs: command, model, status (a run whose process died shows as crashed), headline numbers')
+    .option('--wide', 'every column in full, whatever the terminal width')
+    .action((opts, command: Command) => {
+      const global = globalOptions(command);
+      // Fit the terminal (120 columns when not a terminal).
+      const width = opts.wide === true ? Infinity : (process.stdout.columns ?? 120);
+      process.stdout.write(`${formatRuns(listCheckedRuns(global.runsDir), width)}\n`);
+    });
+
+  program
+    .command('show')
+    .description("one run's summary, and how to resume it if it did not finish")
+    .argument('<run-id>', 'the run folder name under --runs-dir')
+    .action(async (runId: string, _opts, command: Command) => {
+      const global = globalOptions(command);
+      const run = await Run.open(global.runsDir, runId);
+      process.stdout.write(`${formatShow(listedRecord(run.record, join(run.dir, RECORD_FILE)), run.dir)}\n`);
+    });
 }

@@ -14,7 +14,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
-import { type CriterionName, NotApplicableError } from '../heuristics/criteria.js';
+import type { CriterionName } from '../heuristics/criteria.js';
 import {
   checkCriterion,
   DEFAULT_HEURISTIC_CONFIG,
@@ -35,8 +35,8 @@ import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } fro
 import { roundTripWeights } from '../models/quantize.js';
 import { buildGraph, checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
-import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../prune/report.js';
-import { checkWritable, writeReport } from '../report/report-html.js';
+import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../run/report.js';
+import { checkWritable, writeReport } from './report-html.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { Certifier, type PathModel, uncertifiedNumbers } from '../certify/check.js';
 import { certifiedCheck, finalCertified, type UncertifiedModel } from '../certify/certification.js';
@@ -54,7 +54,6 @@ import {
   listRuns,
   modelShortName,
   Run,
-  RunError,
   type RunRecord,
   STOP_SIGNALS,
   recordFailure,
@@ -88,8 +87,9 @@ import {
   toCsv,
   verdict,
 } from './results.js';
-import { formatTable, percent, plural } from '../report/text.js';
+import { formatTable, percent, plural } from '../text.js';
 import { openRun } from '../runs/results.js';
+import { NotApplicableError, RunError } from '../errors.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);

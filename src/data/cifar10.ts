@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from './idx.js';
 import type { LabelledPixels } from './datasets.js';
+import { DataError } from '../errors.js';
 
 const SIDE = 32;
 const PLANE = SIDE * SIDE;

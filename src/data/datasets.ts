@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import seedrandom from 'seedrandom';
-import { DataError, readIdx } from './idx.js';
+import { readIdx } from './idx.js';
+import { DataError } from '../errors.js';
 
 export const DATASET_NAMES = ['mnist', 'fashion-mnist'] as const;
 export type DatasetName = (typeof DATASET_NAMES)[number];

@@ -6,8 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-
-export class DataError extends Error {}
+import { DataError } from '../errors.js';
 
 export interface IdxArray {
   dims: number[];

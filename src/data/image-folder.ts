@@ -13,8 +13,8 @@ import { createHash } from 'node:crypto';
 import { type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, extname, join, relative } from 'node:path';
-import { DataError } from './idx.js';
 import { carveSplits, type Dataset, type LabelledPixels, type LoadOptions } from './datasets.js';
+import { DataError } from '../errors.js';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 const SPLIT_FOLDERS = { train: ['train'], validation: ['val', 'validation'], test: ['test'] } as const;

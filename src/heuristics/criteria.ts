@@ -13,15 +13,14 @@ import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { Split } from '../data/datasets.js';
 import { layerWeight } from '../models/weights.js';
-import { outputKernel } from '../prune/layer-types.js';
+import { layerType, outputKernel } from '../prune/layer-types.js';
 import { execute } from '../prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
+import { CriterionError, NotApplicableError } from '../errors.js';
 
-export const CRITERIA = ['l1', 'l2', 'random', 'apoz', 'mean-activation', 'bn-scale', 'taylor', 'fpgm'] as const;
+/** The built-in criteria: weights only, then activations and gradients, then BatchNorm scales; random last (the control). This order is the agent's observation columns'. */
+export const CRITERIA = ['l1', 'l2', 'fpgm', 'apoz', 'mean-activation', 'taylor', 'bn-scale', 'random'] as const;
 export type CriterionName = (typeof CRITERIA)[number];
-export class CriterionError extends Error {}
-/** The criterion cannot score this model at all (bn-scale without BatchNorm): a compare lists it as not applicable, not as failed. */
-export class NotApplicableError extends CriterionError {}
 
 export interface ScoringData {
   /** Images the data-driven criteria look at (a training split, never the test split). */
@@ -93,30 +92,13 @@ function random(group: ChannelGroup, seed: number): Float32Array {
   return Float32Array.from({ length: group.size }, () => rng());
 }
 
-/** Layers that only move or subsample activations: the walk back to the activation passes through them. */
-const REARRANGING = new Set([
-  'MaxPooling2D',
-  'AveragePooling2D',
-  'GlobalAveragePooling2D',
-  'GlobalMaxPooling2D',
-  'Flatten',
-  'Dropout',
-  'SpatialDropout1D',
-  'GaussianNoise',
-  'GaussianDropout',
-  'AlphaDropout',
-  'ZeroPadding2D',
-  'Cropping2D',
-  'UpSampling2D',
-]);
-
 /** Layers whose outputs carry the groups' activations as their consumers see them. */
 export function activationLayers(graph: DependencyGraph, groups: ChannelGroup[]): string[] {
   const found = new Set<string>();
   for (const group of groups) {
     for (const member of group.members.filter((m) => m.role === 'in')) {
       for (let name of graph.node(member.layer).inputs) {
-        while (REARRANGING.has(graph.node(name).className)) name = graph.node(name).inputs[0];
+        while (layerType(graph.node(name).className)?.rearranges === true) name = graph.node(name).inputs[0];
         found.add(name);
       }
     }
@@ -206,6 +188,8 @@ export interface Criterion {
   name: string;
   /** Reads activations or gradients, so needs `ScoreContext.data` (training images). */
   needsData: boolean;
+  /** Whether the agent's observation carries its scores (default true; random's carry no information). */
+  observed?: boolean;
   /** One score per channel of each group, higher = keep. A group left out of the map keeps all its channels. */
   score(ctx: ScoreContext, groups: ChannelGroup[]): GroupScores;
 }
@@ -221,13 +205,32 @@ const fromActivations = (name: ActivationStat): Criterion => ({ name, needsData:
 export const BUILTIN_CRITERIA: Record<CriterionName, Criterion> = {
   l1: perGroup('l1', (ctx, g) => l1(ctx.graph, g)),
   l2: perGroup('l2', (ctx, g) => l2(ctx.graph, g)),
-  random: perGroup('random', (ctx, g) => random(g, ctx.seed)),
+  fpgm: perGroup('fpgm', (ctx, g) => fpgm(ctx.graph, g)),
   apoz: fromActivations('apoz'),
   'mean-activation': fromActivations('mean-activation'),
-  'bn-scale': { name: 'bn-scale', needsData: false, score: (ctx, groups) => bnScaleGroups(ctx.graph, groups) },
   taylor: fromActivations('taylor'),
-  fpgm: perGroup('fpgm', (ctx, g) => fpgm(ctx.graph, g)),
+  'bn-scale': { name: 'bn-scale', needsData: false, score: (ctx, groups) => bnScaleGroups(ctx.graph, groups) },
+  random: { ...perGroup('random', (ctx, g) => random(g, ctx.seed)), observed: false },
 };
+
+/** Criteria added by registerCriterion, after the built-ins. */
+const registered: Criterion[] = [];
+
+/**
+ * Adds a criterion of your own to the agent's observation (unless it says
+ * `observed: false`). Pass the value itself where a criterion name goes
+ * (pruneToRatio, pruneToTolerance, scoreGroups) to prune by it.
+ */
+export function registerCriterion(criterion: Criterion): void {
+  if ((CRITERIA as readonly string[]).includes(criterion.name) || registered.some((c) => c.name === criterion.name))
+    throw new CriterionError(`criterion ${criterion.name}: a criterion of that name is already registered`);
+  registered.push(criterion);
+}
+
+/** The criteria whose scores the agent observes: the built-ins in CRITERIA's order, then the registered ones in the order they came. */
+export function observedCriteria(): Criterion[] {
+  return [...CRITERIA.map((name) => BUILTIN_CRITERIA[name]), ...registered].filter((c) => c.observed !== false);
+}
 
 /** The criterion a name stands for, or the criterion given. */
 export function criterionOf(criterion: CriterionName | Criterion): Criterion {

@@ -13,8 +13,9 @@ import { pruneModel, type KeepPlan } from '../prune/surgery.js';
 import { DEFAULT_BATCHNORM_IMAGES, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
 import type { PathModel } from '../certify/check.js';
 import { SelectionCheck } from '../certify/check.js';
-import { type Criterion, type CriterionName, CriterionError, criterionOf, type GroupScores, scoreGroups, topChannels } from './criteria.js';
+import { type Criterion, type CriterionName, criterionOf, type GroupScores, scoreGroups, topChannels } from './criteria.js';
 import { checkDataArgument, checkModelArgument } from '../arguments.js';
+import { CriterionError } from '../errors.js';
 
 export const RANKINGS = ['local', 'global'] as const;
 export type Ranking = (typeof RANKINGS)[number];

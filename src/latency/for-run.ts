@@ -8,7 +8,8 @@ import type * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../models/io.js';
 import { buildGraph } from '../prune/graph.js';
 import { checkLatencyTable, type LatencyCheck, type LatencyTable, measureLatencyTable } from './table.js';
-import { LatencyError, type LatencyTargetName, openTarget } from './target.js';
+import { type LatencyTargetName, openTarget } from './target.js';
+import { LatencyError } from '../errors.js';
 
 export interface LatencySettings {
   target: LatencyTargetName;

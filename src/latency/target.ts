@@ -14,11 +14,10 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { timeModels } from './page/timing-loop.js';
+import { LatencyError } from '../errors.js';
 
 export const LATENCY_TARGETS = ['this', 'chromium-wasm', 'chromium-webgl'] as const;
 export type LatencyTargetName = (typeof LATENCY_TARGETS)[number];
-
-export class LatencyError extends Error {}
 
 export interface TimingOptions {
   /** Rounds over all the models (each model's time is the median of its rounds). */

@@ -6,7 +6,7 @@
  * surgery and the metrics then see every layer.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ModelError } from './zoo.js';
+import { ModelError } from '../errors.js';
 
 interface LayerJson {
   class_name: string;

@@ -5,7 +5,7 @@
  * `inspect --input-size`): same layers, same weights, fixed input.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ModelError } from './zoo.js';
+import { ModelError } from '../errors.js';
 
 /** The input shape without the batch dimension; null where unknown. */
 export function inputShapeOf(model: tf.LayersModel): (number | null)[] {

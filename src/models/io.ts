@@ -12,8 +12,8 @@ import './tfjs-fixes.js';
 import { flattenModel, isNested } from './flatten.js';
 import { readModelJson, weightFiles } from './model-json.js';
 import { quantizeWeights, storedWeightsDtype, type WeightsDtype } from './quantize.js';
-import { ModelError } from './zoo.js';
 import { checkModelArgument, describeArgument } from '../arguments.js';
+import { ModelError } from '../errors.js';
 
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { ModelError } from './zoo.js';
+import { ModelError } from '../errors.js';
 
 /** No real CNN weight has more elements; a larger product is a corrupt or hostile file. */
 const MAX_WEIGHT_ELEMENTS = 2 ** 31;

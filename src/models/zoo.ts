@@ -6,6 +6,7 @@
  * generator, which would break run-to-run reproducibility.
  */
 import * as tf from '@tensorflow/tfjs';
+import { ModelError } from '../errors.js';
 
 export const ZOO_NAMES = ['lenet5', 'vgg-small', 'resnet-small', 'mobilenet-small'] as const;
 export type ZooName = (typeof ZOO_NAMES)[number];
@@ -173,8 +174,6 @@ const BUILDERS: Record<ZooName, (o: ZooOptions) => tf.LayersModel> = {
 export function isZooName(name: string): name is ZooName {
   return (ZOO_NAMES as readonly string[]).includes(name);
 }
-
-export class ModelError extends Error {}
 
 export function buildZooModel(name: string, options: ZooOptions): tf.LayersModel {
   if (!isZooName(name)) throw new ModelError(`unknown model "${name}"; choose one of ${ZOO_NAMES.join(', ')} or give a path to a model.json`);

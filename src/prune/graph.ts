@@ -15,10 +15,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { type ChannelRef, type LayerKind, type LayerNode, layerType } from './layer-types.js';
 import { checkModelArgument } from '../arguments.js';
+import { GraphError } from '../errors.js';
 
 export type { ChannelRef, LayerNode } from './layer-types.js';
-
-export class GraphError extends Error {}
 
 /** Pass-through layers whose output channel depends on other channels: pruning across them changes the result. */
 function mixesChannels(layer: tf.layers.Layer): boolean {

@@ -3,8 +3,9 @@
  * layer class. The dependency graph reads how channels pass through it
  * (`kind`), surgery which weight axes follow which channels (`rule`), the
  * metrics its cost (`macs`), the criteria where its output channels are
- * (`outputKernel`), and candidate recovery whether it can be refitted by
- * least squares as a consumer (`refit`). Adding a layer type is one entry
+ * (`outputKernel`) and where to read its activations (`rearranges`), and
+ * candidate recovery whether it can be refitted by least squares as a
+ * consumer (`refit`). Adding a layer type is one entry
  * here (or `registerLayerType`) and its coupling test.
  */
 import type * as tf from '@tensorflow/tfjs';
@@ -55,6 +56,8 @@ export interface LayerType {
   outputKernel?: string;
   /** Candidate recovery may refit it as a consumer by least squares on its input, read as a dense or a conv layer does. */
   refit?: 'dense' | 'conv';
+  /** It only moves or subsamples activations (pooling, flatten, dropout, padding): criteria that read a group's activations walk back through it. */
+  rearranges?: boolean;
 }
 
 const product = (xs: (number | null)[]) => xs.reduce((a: number, b) => a * (b ?? 1), 1);
@@ -69,6 +72,7 @@ export function weightShape(layer: tf.layers.Layer, key: string): number[] {
 }
 
 const passthrough: LayerType = { kind: 'passthrough' };
+const rearranging: LayerType = { kind: 'passthrough', rearranges: true };
 
 const LAYER_TYPES: Record<string, LayerType> = {
   InputLayer: { kind: 'input' },
@@ -125,19 +129,19 @@ const LAYER_TYPES: Record<string, LayerType> = {
   LeakyReLU: passthrough,
   ELU: passthrough,
   ThresholdedReLU: passthrough,
-  Dropout: passthrough,
-  SpatialDropout1D: passthrough,
-  GaussianNoise: passthrough,
-  GaussianDropout: passthrough,
-  AlphaDropout: passthrough,
-  MaxPooling2D: passthrough,
-  AveragePooling2D: passthrough,
-  GlobalAveragePooling2D: passthrough,
-  GlobalMaxPooling2D: passthrough,
-  ZeroPadding2D: passthrough,
-  Cropping2D: passthrough,
-  UpSampling2D: passthrough,
-  Flatten: { kind: 'flatten' },
+  Dropout: rearranging,
+  SpatialDropout1D: rearranging,
+  GaussianNoise: rearranging,
+  GaussianDropout: rearranging,
+  AlphaDropout: rearranging,
+  MaxPooling2D: rearranging,
+  AveragePooling2D: rearranging,
+  GlobalAveragePooling2D: rearranging,
+  GlobalMaxPooling2D: rearranging,
+  ZeroPadding2D: rearranging,
+  Cropping2D: rearranging,
+  UpSampling2D: rearranging,
+  Flatten: { kind: 'flatten', rearranges: true },
   Add: { kind: 'merge' },
   Multiply: { kind: 'merge' },
   Average: { kind: 'merge' },

@@ -8,14 +8,14 @@
 import * as tf from '@tensorflow/tfjs';
 import '../models/tfjs-fixes.js';
 import { weightKey } from '../models/weights.js';
-import { type ChannelGroup, DependencyGraph, GraphError } from './graph.js';
+import { type ChannelGroup, DependencyGraph } from './graph.js';
 import { type ChannelRef, type LayerNode, layerType } from './layer-types.js';
 import { describeArgument } from '../arguments.js';
+import { GraphError } from '../errors.js';
+import { PruneError } from '../errors.js';
 
 /** Channels to keep per group id; groups not named keep all their channels. */
 export type KeepPlan = Map<number, number[]>;
-
-export class PruneError extends Error {}
 
 /** Checks the plan against the graph and returns it as sorted sets of kept channels. */
 export function validatePlan(graph: DependencyGraph, plan: KeepPlan): Map<number, Set<number>> {

@@ -1,4 +1,4 @@
-/** `autoprune baseline`: prune with a hand-made criterion, to a ratio or to an accuracy tolerance. */
+/** A hand-made criterion's run in a run folder (`autoprune baseline`): prune to a ratio or to an accuracy tolerance, certify, save. */
 import { join } from 'node:path';
 import type { BackendChoice } from '../backend/backend.js';
 import { criterionOf } from '../heuristics/criteria.js';
@@ -18,12 +18,12 @@ import {
 import { saveModel, weightsDtypeOf } from '../models/io.js';
 import { roundTripWeights, type WeightsDtype } from '../models/quantize.js';
 import { checkPrunable } from '../prune/graph.js';
-import { formatReport, pruneReport } from '../prune/report.js';
-import { type ModelSourceOptions, trainedModelAndData } from '../run/baseline-source.js';
+import { formatReport, pruneReport } from './report.js';
+import { type ModelSourceOptions, trainedModelAndData } from './baseline-source.js';
 import { guardRun, modelShortName, Run } from '../runs/records.js';
 import type { BaselineResult } from '../runs/results.js';
-import type { ProgressLog } from './log.js';
-import { percent } from '../report/text.js';
+import type { RunLog } from './log.js';
+import { percent } from '../text.js';
 import { Certifier, uncertifiedNumbers } from '../certify/check.js';
 import { describeCertification, finalCertified } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
@@ -37,7 +37,8 @@ export interface BaselineOptions extends ModelSourceOptions {
   search?: ToleranceSearch;
 }
 
-export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
+/** The plain line log of a criterion's steps and probes. */
+function describeEvent(event: HeuristicEvent, log: RunLog): void {
   switch (event.type) {
     case 'step-start':
       log.line(`step ${event.step}/${event.steps}: pruning ${(100 * event.ratio).toFixed(1)}% of the prunable channels, then fine-tuning`);
@@ -62,7 +63,7 @@ export function describeEvent(event: HeuristicEvent, log: ProgressLog): void {
   }
 }
 
-export async function baselineCommand(options: BaselineOptions, backend: BackendChoice, log: ProgressLog): Promise<Run> {
+export async function baselineRun(options: BaselineOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);

@@ -10,13 +10,13 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset, PixelScaling } from '../data/datasets.js';
 import { type DataSource, dataKey, loadData } from '../data/load.js';
 import { formatShape, hasUnknownInputSize, inputShapeOf, withInputShape } from '../models/input-shape.js';
-import { ModelError } from '../models/zoo.js';
-import { findBaseline, loadBaseline } from '../runs/baselines.js';
+import { baselineLabel, findBaseline, loadBaseline } from '../runs/baselines.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
-import { ConfigError, PIXEL_SCALING } from './config.js';
-import { plural } from '../report/text.js';
+import { PIXEL_SCALING } from './config.js';
+import { plural } from '../text.js';
 import { decodeProgress, type RunLog } from './log.js';
 import { trainRun } from './train-run.js';
+import { ConfigError, ModelError } from '../errors.js';
 
 export interface ModelSourceOptions extends DataSource {
   /** Zoo name (newest finished train run, trained now if there is none), run id, or model.json path. */
@@ -89,7 +89,7 @@ export async function trainedModelAndData(
     model = await atDataSize(model, data, source.path, log);
     checkModelFitsData(model, data, source.path);
     options.checkData?.(data);
-    log.line(`baseline: ${source.path}`);
+    log.line(`baseline: ${baselineLabel(options.model, source.path)}`); // the name the user gave, not a path of this machine
     return { data, model, source: source.path, splitSeed, scaling, validationSize };
   } catch (err) {
     model.dispose();

@@ -13,6 +13,7 @@ import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
 import { type HoldoutConfig, holdoutSizes, MIN_HOLDOUT_IMAGES } from '../certify/holdout.js';
 import { LATENCY_TARGETS } from '../latency/target.js';
+import { ConfigError } from '../errors.js';
 
 /** How pixel bytes become model inputs (see PixelScaling). */
 export const PIXEL_SCALING = z.union([
@@ -205,7 +206,9 @@ export const PruneConfigSchema = z
         criteria: z
           .boolean()
           .default(true)
-          .describe("append per-filter criteria scores (l1, l2, fpgm, apoz, mean activation, taylor, bn scale) to the agent's observation"),
+          .describe(
+            "append per-filter criteria scores (l1, l2, fpgm, apoz, mean activation, taylor, bn scale, and any registerCriterion adds) to the agent's observation",
+          ),
         criteriaSamples: z.number().int().min(1).default(512).describe('training images the data-driven criteria of the observation read'),
       })
       .strict()
@@ -265,8 +268,6 @@ export function checkHoldout(config: Pick<PruneConfig, 'rewardSamples' | 'certif
     throw new ConfigError((err as Error).message);
   }
 }
-
-export class ConfigError extends Error {}
 
 /**
  * Validates a partial config; the error names each offending field and where

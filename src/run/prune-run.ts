@@ -12,18 +12,20 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
-import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, RunError, STOP_SIGNALS, type StopSignal } from '../runs/records.js';
+import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, STOP_SIGNALS, type StopSignal } from '../runs/records.js';
 import { openRun } from '../runs/results.js';
-import { evaluateAccuracy, InterruptedError } from '../train/train.js';
+import { evaluateAccuracy } from '../train/train.js';
+import { InterruptedError } from '../errors.js';
 import { boundAdvice } from '../certify/check.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { buildGraph, checkPrunable } from '../prune/graph.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from './config.js';
-import { plural } from '../report/text.js';
+import { plural } from '../text.js';
 import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
 import { agentLooks, type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
+import { RunError } from '../errors.js';
 
 export interface RunContext {
   runsDir: string;

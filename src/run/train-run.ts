@@ -8,7 +8,7 @@ import { buildZooModel } from '../models/zoo.js';
 import { guardRun, Run } from '../runs/records.js';
 import { type EpochRecord, evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
 import { decodeProgress, type RunLog } from './log.js';
-import { percent } from '../report/text.js';
+import { percent } from '../text.js';
 
 export interface TrainOptions extends TrainConfig, DataSource {
   model: string;

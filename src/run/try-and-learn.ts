@@ -34,15 +34,17 @@ import { type LatencyTable, latencyShares } from '../latency/table.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
 import type { Dataset, Split } from '../data/datasets.js';
-import { CriterionError, topChannels } from '../heuristics/criteria.js';
+import { topChannels } from '../heuristics/criteria.js';
 import { cloneModel } from '../models/io.js';
 import { roundTripWeights } from '../models/quantize.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
-import { type PruneReport, pruneReport } from '../prune/report.js';
-import { type BatchProgress, evaluateAccuracy, InterruptedError, trainModel } from '../train/train.js';
+import { type PruneReport, pruneReport } from './report.js';
+import { type BatchProgress, evaluateAccuracy, trainModel } from '../train/train.js';
+import { InterruptedError } from '../errors.js';
 import { checkHoldout, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
+import { CriterionError } from '../errors.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
 export interface GroupDecision {

@@ -23,6 +23,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { z } from 'zod';
+import { RunError } from '../errors.js';
 
 export const RUN_STATUSES = ['running', 'done', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -119,8 +120,6 @@ function heldByTheDead(lock: string): boolean {
   if (holder?.pid === undefined) return existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 60_000;
   return !processAlive(holder.pid, holder.pidStart);
 }
-
-export class RunError extends Error {}
 
 /** What a record must hold to be listed, shown or resumed (fields of other versions pass through). */
 const RunRecordSchema = z.looseObject({

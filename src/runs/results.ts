@@ -10,10 +10,11 @@ import { z } from 'zod';
 import type { Certification, UncertifiedModel } from '../certify/certification.js';
 import { type CompareRunResult, METHODS } from '../compare/results.js';
 import { type ProbeRecord, RANKINGS, type StepRecord } from '../heuristics/pipeline.js';
-import type { PruneReport } from '../prune/report.js';
+import type { PruneReport } from '../run/report.js';
 import type { TrainResult } from '../run/train-run.js';
 import type { PruneResult } from '../run/try-and-learn.js';
-import { listRuns, Run, RunError, type RunRecord, type UnreadableRun } from './records.js';
+import { listRuns, Run, type RunRecord, type UnreadableRun } from './records.js';
+import { RunError } from '../errors.js';
 
 /** What a baseline (one criterion) run records. */
 export interface BaselineResult {

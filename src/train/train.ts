@@ -11,6 +11,7 @@ import { layerWeight } from '../models/weights.js';
 import { execute } from '../prune/executor.js';
 import { buildGraph } from '../prune/graph.js';
 import { checkDataArgument, checkModelArgument } from '../arguments.js';
+import { InterruptedError } from '../errors.js';
 
 export interface TrainConfig {
   /** Passes over the training split. */
@@ -57,9 +58,6 @@ export interface TrainResult {
   validationAccuracy: number;
   seconds: number;
 }
-
-/** A run stopped on request (Ctrl-C, SIGTERM) between two steps of its work. */
-export class InterruptedError extends Error {}
 
 export interface TrainHooks {
   onBatch?: (p: BatchProgress) => void;

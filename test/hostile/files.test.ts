@@ -11,12 +11,12 @@ import type { SymbolicTensor } from '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/backend.js';
-import { DataError, encodeIdx, parseIdx } from '../../src/data/idx.js';
+import { encodeIdx, parseIdx } from '../../src/data/idx.js';
 import { loadModel, modelFilesBytes, saveModel } from '../../src/models/io.js';
-import { ModelError } from '../../src/models/zoo.js';
 import { autoprune } from '../cli-helpers.js';
 import { tempDir } from '../helpers.js';
 import { loadError, type ModelJsonEdit, savedModel } from './helpers.js';
+import { DataError, ModelError } from '../../src/errors.js';
 
 describe('hostile model files', () => {
   beforeAll(async () => {

@@ -1,13 +1,12 @@
 /** Library misuse: the exported functions check what they are given and throw the project's typed errors, one clear line each. */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/backend.js';
-import { DataError } from '../../src/data/idx.js';
 import { loadModel } from '../../src/models/io.js';
-import { ModelError } from '../../src/models/zoo.js';
 import { buildGraph } from '../../src/prune/graph.js';
-import { PruneError, pruneModel } from '../../src/prune/surgery.js';
+import { pruneModel } from '../../src/prune/surgery.js';
 import { prune } from '../../src/run/prune.js';
 import { tinyModel } from './helpers.js';
+import { DataError, ModelError, PruneError } from '../../src/errors.js';
 
 describe('library arguments', () => {
   beforeAll(async () => {

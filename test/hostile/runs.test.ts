@@ -8,11 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkRunsDir, describeWriteFault, listRuns, Run, RunError, type RunRecord, recordFailure } from '../../src/runs/records.js';
+import { checkRunsDir, describeWriteFault, listRuns, Run, type RunRecord, recordFailure } from '../../src/runs/records.js';
 import { listCheckedRuns, openRun } from '../../src/runs/results.js';
 import { autoprune } from '../cli-helpers.js';
 import { tempDir } from '../helpers.js';
 import { temporaryFiles } from './helpers.js';
+import { RunError } from '../../src/errors.js';
 
 describe('run ids and faults', () => {
   it('takes a run id only as a plain folder name, before touching any file', async () => {

@@ -12,6 +12,7 @@ import { costShares, cumulativeBudgets, estimateRecovery } from '../../env/budge
 import { type EnvConfig, PruningEnv } from '../../env/pruning-env.js';
 import { choleskySolve } from '../../env/recovery.js';
 import { selectBackend } from '../../src/backend/backend.js';
+import { type Criterion, observedCriteria, registerCriterion } from '../../src/heuristics/criteria.js';
 import type { Dataset, Split } from '../../src/data/datasets.js';
 import { layerWeight } from '../../src/models/weights.js';
 import { buildZooModel } from '../../src/models/zoo.js';
@@ -259,6 +260,31 @@ describe('observation and splits', () => {
     mean.dataSync().forEach((m) => expect(Math.abs(m)).toBeLessThan(1e-4));
     variance.dataSync().forEach((v) => expect(v).toBeGreaterThan(0.9));
     tf.dispose([criteria, mean, variance]);
+    env.dispose();
+  });
+
+  it('observes a criterion added to the registry, after the built-ins', async () => {
+    // Scores each channel by its index: after standardising, the column rises linearly.
+    const byIndex: Criterion = {
+      name: 'channel-index',
+      needsData: false,
+      score: (_, groups) => new Map(groups.map((g) => [g.id, Float32Array.from({ length: g.size }, (_, c) => c)])),
+    };
+    registerCriterion(byIndex);
+    expect(() => registerCriterion({ ...byIndex })).toThrow(/criterion channel-index: a criterion of that name is already registered/);
+    expect(() => registerCriterion({ ...byIndex, name: 'l1' })).toThrow(/already registered/);
+    expect(observedCriteria().map((c) => c.name)).toEqual(['l1', 'l2', 'fpgm', 'apoz', 'mean-activation', 'taylor', 'bn-scale', 'channel-index']);
+    const model = buildZooModel('lenet5', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+    const data = randomData([28, 28, 1], 10, { train: 64, validation: 120 });
+    const env = await PruningEnv.create(model, data, envConfig({ observationCriteria: true, criteriaSamples: 32 }));
+    env.setGroup(0);
+    expect(env.observationBlocks()).toEqual([25, 1, 7]);
+    const column = tf.tidy(() => tf.slice(env.observation(), [0, 32], [20, 1]).dataSync());
+    const steps = Array.from(column)
+      .slice(1)
+      .map((v, i) => v - column[i]);
+    for (const step of steps) expect(step).toBeCloseTo(steps[0], 4);
+    expect(steps[0]).toBeGreaterThan(0);
     env.dispose();
   });
 });

@@ -2,11 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_AGENT_CONFIG, trainAgent } from '../../agent/reinforce.js';
 import { type EnvConfig, PruningEnv } from '../../env/pruning-env.js';
-import { ScoringError, ScoringPool } from '../../env/scoring-pool.js';
+import { ScoringPool } from '../../env/scoring-pool.js';
 import { selectBackend } from '../../src/backend/backend.js';
 import { loadDataset } from '../../src/data/datasets.js';
 import { loadModel } from '../../src/models/io.js';
 import { NO_RECOVERY } from '../agent-helpers.js';
+import { ScoringError } from '../../src/errors.js';
 
 const SHIPPED_LENET = 'src/models/pretrained/lenet5-mnist/model.json';
 

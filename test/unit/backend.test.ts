@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { BackendError, selectBackend } from '../../src/backend/backend.js';
+import { selectBackend } from '../../src/backend/backend.js';
+import { BackendError } from '../../src/errors.js';
 
 describe('backend selection', () => {
   it('skips the native backends that are not installed and picks wasm', async () => {

@@ -4,16 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { withFieldsOfItsVersion } from '../../src/run/prune-run.js';
-import {
-  ConfigError,
-  describeConfig,
-  describeField,
-  fieldDefault,
-  parsePruneConfig,
-  PruneConfigSchema,
-  readConfigFile,
-  setPath,
-} from '../../src/run/config.js';
+import { describeConfig, describeField, fieldDefault, parsePruneConfig, PruneConfigSchema, readConfigFile, setPath } from '../../src/run/config.js';
+import { ConfigError } from '../../src/errors.js';
 
 describe('run configs', () => {
   it.each(readdirSync('configs'))('configs/%s is valid', (file) => {

@@ -4,8 +4,9 @@ import seedrandom from 'seedrandom';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/backend.js';
 import type { Split } from '../../src/data/datasets.js';
-import { CriterionError, scoreGroups, topChannels, type CriterionName } from '../../src/heuristics/criteria.js';
+import { scoreGroups, topChannels, type CriterionName } from '../../src/heuristics/criteria.js';
 import { buildGraph } from '../../src/prune/graph.js';
+import { CriterionError } from '../../src/errors.js';
 
 const L = tf.layers;
 const DEAD = [1, 4, 6]; // planted useless filters of conv "a" (8 filters)

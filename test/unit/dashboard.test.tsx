@@ -1,8 +1,10 @@
 import { render } from 'ink-testing-library';
 import { Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { Dashboard, timeLeftText } from '../../src/cli/dashboard.js';
-import { initialState, reduce, remainingSeconds, sparkline } from '../../src/cli/dashboard-state.js';
+import { Dashboard } from '../../src/cli/dashboard.js';
+import { ProgressLog } from '../../src/cli/log.js';
+import { presenter } from '../../src/cli/presenter.js';
+import { initialState, reduce, remainingSeconds, sparkline, timeLeftText } from '../../src/cli/dashboard-state.js';
 import type { RunEvent } from '../../src/run/try-and-learn.js';
 
 const start: RunEvent = {
@@ -180,5 +182,24 @@ describe('dashboard view', () => {
     expect(frame).toMatch(/FLOPs 2\.00x · params 2\.00x · elapsed \dm\d\ds\nabout 1m00s left \(estimate\)/);
     expect(frame).toMatch(/validation 99\.10% · floor 98\.00%/);
     unmount();
+  });
+});
+
+describe('plain lines (not a terminal, or --no-tui)', () => {
+  it('print each group as it finishes and the time left after every group but the last', async () => {
+    const written: string[] = [];
+    const stream = { isTTY: false, write: (text: string) => written.push(text) } as unknown as NodeJS.WriteStream;
+    const view = await presenter({ json: false, dashboard: false }, new ProgressLog(stream, false));
+    view.onEvent(start);
+    view.onEvent(groupStart(0, 20, ['conv1'], 0.4));
+    view.onEvent({ type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 });
+    view.onEvent(groupStart(1, 50, ['conv2'], 1));
+    view.onEvent({ type: 'group-done', decision: { ...decision, groupId: 1 }, originalMacs: 2_000_000, originalParams: 800_000 });
+    await view.close();
+    const lines = written.join('').split('\n');
+    const groupLines = lines.flatMap((line, i) => (/^group \d: kept/.test(line) ? [i] : []));
+    expect(groupLines).toHaveLength(2);
+    expect(lines[groupLines[0] + 1]).toBe('  about 1m00s left (estimate)'); // the finished group took 60 s, one group is left
+    expect(lines.filter((line) => line.includes('left (estimate'))).toHaveLength(1);
   });
 });

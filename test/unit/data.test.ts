@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/datasets.js';
-import { DataError, encodeIdx, parseIdx } from '../../src/data/idx.js';
+import { encodeIdx, parseIdx } from '../../src/data/idx.js';
 import { tempDir, writeIdxDataset } from '../helpers.js';
+import { DataError } from '../../src/errors.js';
 
 describe('IDX reader', () => {
   const data = Uint8Array.from({ length: 2 * 3 * 4 }, (_, i) => i);

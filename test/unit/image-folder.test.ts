@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/datasets.js';
-import { DataError } from '../../src/data/idx.js';
 import { loadData } from '../../src/data/load.js';
 import { tempDir, writeIdxDataset } from '../helpers.js';
+import { DataError } from '../../src/errors.js';
 
 type Rgb = [number, number, number];
 

@@ -6,11 +6,12 @@ import { selectBackend } from '../../src/backend/backend.js';
 import { isNested } from '../../src/models/flatten.js';
 import { loadModel, saveModel } from '../../src/models/io.js';
 import { buildZooModel, ZOO_NAMES } from '../../src/models/zoo.js';
-import { buildGraph, GraphError } from '../../src/prune/graph.js';
+import { buildGraph } from '../../src/prune/graph.js';
 import { registerLayerType } from '../../src/prune/layer-types.js';
-import { pruneModel, PruneError } from '../../src/prune/surgery.js';
+import { pruneModel } from '../../src/prune/surgery.js';
 import { tempDir } from '../helpers.js';
 import { maxOutputDiff, randomizeWeights, randomPlan, zeroedReference } from '../prune-helpers.js';
+import { GraphError, PruneError } from '../../src/errors.js';
 
 const TOLERANCE = 1e-4;
 const L = tf.layers;

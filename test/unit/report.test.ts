@@ -3,10 +3,11 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, searchEdge, verdict } from '../../src/compare/results.js';
-import { checkWritable, renderReport, ReportPathError, writeReport } from '../../src/report/report-html.js';
+import { checkWritable, renderReport, writeReport } from '../../src/compare/report-html.js';
 import { baselineLabel } from '../../src/runs/baselines.js';
 import { chromiumAvailable, evaluateInChromium } from '../chromium.js';
 import { tempDir } from '../helpers.js';
+import { ReportPathError } from '../../src/errors.js';
 
 const iterations = (n: number) => Array.from({ length: n }, (_, i) => ({ iteration: i + 1, meanReward: -1 + i / n, keptRatio: 0.9 - (0.5 * i) / n }));
 const layers = (kept: number[]) => ['conv1', 'conv2', 'fc1'].map((layer, i) => ({ layer, kept: kept[i], total: [20, 50, 500][i] }));

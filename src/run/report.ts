@@ -3,11 +3,11 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/datasets.js';
 import { modelFilesBytes } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
-import { percent } from '../report/text.js';
+import { percent } from '../text.js';
 import { accuracyOf, correctness, evaluateAccuracy } from '../train/train.js';
 import { testDrop } from '../certify/certification.js';
 import { availableParallelism, loadavg } from 'node:os';
-import { measureLatency, measureSpeedup, modelCost, reduction, SPEEDUP_ROUNDS, sizeOnDisk } from './metrics.js';
+import { measureLatency, measureSpeedup, modelCost, reduction, SPEEDUP_ROUNDS, sizeOnDisk } from '../prune/metrics.js';
 
 export interface ModelSummary {
   params: number;

@@ -7,15 +7,14 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { type CompareResults, methodLabel, type ResultRow, statusText, verdict } from '../compare/results.js';
+import { type CompareResults, methodLabel, type ResultRow, statusText, verdict } from './results.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { speedupAt } from '../latency/side-by-side.js';
 import { writeFileAtomic } from '../models/io.js';
 import { baselineLabel } from '../runs/baselines.js';
 import { modelShortName } from '../runs/records.js';
-import { percent } from './text.js';
-
-export class ReportPathError extends Error {}
+import { percent } from '../text.js';
+import { ReportPathError } from '../errors.js';
 
 /** Fails before any work when `path` cannot be written: a missing folder, a folder in the way, or no right to write there. */
 export function checkWritable(path: string): void {
