@@ -66,14 +66,10 @@ export interface AgentResult {
   /** Channels to keep: p > 0.5 (the most probable one if none is). */
   kept: number[];
   iterations: IterationRecord[];
-  /** Best reward seen, with its mask's kept channels. */
-  best: { reward: number; kept: number[] };
   /** Candidate networks evaluated. */
   evaluations: number;
   /** Whether the search stopped because the greedy mask settled (false: it ran out of iterations, or was stopped). */
   converged: boolean;
-  /** Iterations the final greedy mask had been unchanged for when the search stopped. */
-  stableIterations: number;
 }
 
 export function greedyKeep(probabilities: ArrayLike<number>): number[] {
@@ -95,7 +91,6 @@ export async function trainAgent(
   const policy = new PolicyNetwork(env.observationBlocks(), config, seed);
   const rng = seedrandom(`${seed}-actions`);
   const iterations: IterationRecord[] = [];
-  let best = { reward: -Infinity, kept: [] as number[] };
   let previousGreedy = '';
   let unchanged = 0;
   let evaluations = 0;
@@ -108,17 +103,14 @@ export async function trainAgent(
       const accuracies = await env.evaluateAll(masks);
       evaluations += masks.length;
       const rewards = masks.map((mask, k) => env.reward(accuracies[k], mask));
-      const baseline = rewards.reduce((a, b) => a + b, 0) / rewards.length;
-      const spread = Math.sqrt(rewards.reduce((s, r) => s + (r - baseline) ** 2, 0) / rewards.length);
+      const meanReward = rewards.reduce((a, b) => a + b, 0) / rewards.length; // REINFORCE's baseline
+      const spread = Math.sqrt(rewards.reduce((s, r) => s + (r - meanReward) ** 2, 0) / rewards.length);
       const scale = config.normalizeAdvantages ? 1 / (spread + 1e-6) : 1;
       policy.update(
         observation,
         masks,
-        rewards.map((r) => (r - baseline) * scale),
+        rewards.map((r) => (r - meanReward) * scale),
       );
-      rewards.forEach((r, k) => {
-        if (r > best.reward) best = { reward: r, kept: keptIndices(masks[k]) };
-      });
       const updated = policy.probabilities(observation);
       const greedy = greedyKeep(updated);
       const key = greedy.join(',');
@@ -126,7 +118,7 @@ export async function trainAgent(
       previousGreedy = key;
       const record: IterationRecord = {
         iteration,
-        meanReward: baseline,
+        meanReward,
         bestReward: Math.max(...rewards),
         meanAccuracy: accuracies.reduce((a, b) => a + b, 0) / accuracies.length,
         meanKept: masks.reduce((sum, m) => sum + keptIndices(m).length, 0) / masks.length,
@@ -143,7 +135,7 @@ export async function trainAgent(
       }
     }
     const probabilities = policy.probabilities(observation);
-    return { probabilities, kept: greedyKeep(probabilities), iterations, best, evaluations, converged, stableIterations: unchanged };
+    return { probabilities, kept: greedyKeep(probabilities), iterations, evaluations, converged };
   } finally {
     policy.dispose();
   }

@@ -18,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { openRun } from '../src/runs/results.js';
+import { openRun } from '../src/run/results.js';
 
 const PAPER = [
   'budget.calibrate=false',

@@ -20,7 +20,7 @@ import { loadModel } from '../src/models/io.js';
 import { buildGraph } from '../src/prune/graph.js';
 import { layerMacs } from '../src/prune/metrics.js';
 import { parsePruneConfig } from '../src/run/config.js';
-import { openRun } from '../src/runs/results.js';
+import { openRun } from '../src/run/results.js';
 
 const MACS_PER_SECOND = 7.5e9;
 const { values } = parseArgs({

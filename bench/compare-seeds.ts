@@ -5,7 +5,7 @@
  * compare's results.json copied to bench/results/<name>-seed<k>.json, then
  * one table: per method, the mean and spread (min-max) over the seeds of
  * FLOPs reduction, compression and test drop, and the agent's ratio to the
- * best baseline per seed.
+ * best criterion per seed.
  *
  *   npx tsx bench/compare-seeds.ts --config configs/compare-lenet5-mnist.json --name lenet5-mnist-b1 --seeds 0,1,2
  *   npx tsx bench/compare-seeds.ts --name lenet5-mnist-b1 --seeds 0,1,2 --table   # the table from the committed files
@@ -118,7 +118,7 @@ for (const method of methods) {
       )} |`,
   );
 }
-console.log('\n| seed | agent FLOPs | best baseline | its FLOPs | agent / best |');
+console.log('\n| seed | agent FLOPs | best criterion | its FLOPs | agent / best |');
 console.log('|---|---|---|---|---|');
 for (const { seed, results: r } of results) {
   const agent = done(r.rows).find((row) => row.method === 'rl');

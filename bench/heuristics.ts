@@ -16,7 +16,7 @@ import { loadDataset } from '../src/data/datasets.js';
 import { CRITERIA } from '../src/heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, describeResolution, prunableSizes, pruneToTolerance, type Ranking } from '../src/heuristics/pipeline.js';
 import { pruneReport } from '../src/run/report.js';
-import { findBaseline, loadBaseline } from '../src/runs/baselines.js';
+import { findBaseline, loadBaseline } from '../src/run/baselines.js';
 
 const { values } = parseArgs({
   options: {

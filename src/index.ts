@@ -89,8 +89,8 @@ export { prune, type PruneHooks, type PruneOptions } from './run/prune.js';
 export { folderStore, MemoryStore, type RunStore } from './run/store.js';
 export { type GroupDecision, type PruneResult, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
 // Run folders' records: each command's result type, checked against its schema when read.
-export { listRuns, type RecordedConfig, Run, type RunRecord } from './runs/records.js';
-export { type BaselineResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './runs/results.js';
+export { listRuns, type RecordedConfig, Run, type RunRecord } from './run/records.js';
+export { type BaselineResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './run/results.js';
 // The same in run folders (what the CLI's commands call): a baseline and its data, training, pruning, resuming.
 export { type ModelSourceOptions, trainedModelAndData } from './run/baseline-source.js';
 export { type BaselineOptions, baselineRun } from './run/baseline-run.js';

@@ -5,7 +5,7 @@ import { compare as startCompare, redrawReport } from '../compare/compare.js';
 import { type Method, METHODS } from '../compare/results.js';
 import { DEFAULT_SEARCH } from '../heuristics/pipeline.js';
 import { parsePruneConfig, readConfigFile } from '../run/config.js';
-import { shippedBaseline } from '../runs/baselines.js';
+import { shippedBaseline } from '../run/baselines.js';
 import { addPruneFlags, configFromOptions, integerIn } from './options.js';
 import { globalOptions, runCompare } from './session.js';
 import { UsageError } from '../errors.js';

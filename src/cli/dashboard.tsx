@@ -8,7 +8,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { percent } from '../text.js';
-import { modelShortName } from '../runs/records.js';
+import { modelShortName } from '../run/records.js';
 import { bar, type DashboardState, finetuneDone, initialState, minutes, reduce, remainingSeconds, sparkline, timeLeftText } from './dashboard-state.js';
 
 const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { BACKEND_NAMES } from '../backend/backend.js';
 import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
-import { describeWriteFault } from '../runs/records.js';
+import { describeWriteFault } from '../run/records.js';
 import { addBaselineCommand } from './baseline-command.js';
 import { addCompareCommands } from './compare-command.js';
 import { addInspectCommand } from './inspect-command.js';

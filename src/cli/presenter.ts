@@ -10,7 +10,7 @@ import type { RunEvent } from '../run/try-and-learn.js';
 import { initialState, reduce, remainingSeconds, timeLeftText } from './dashboard-state.js';
 import type { ProgressLog } from './log.js';
 import { percent, plural } from '../text.js';
-import { modelShortName } from '../runs/records.js';
+import { modelShortName } from '../run/records.js';
 
 /** The plain line log of a run's events (the dashboard renders the same stream). */
 function logEvent(event: RunEvent, log: ProgressLog): void {

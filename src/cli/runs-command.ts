@@ -8,9 +8,9 @@ import { type Certification, certifiedCheck, describeCertification, finalCertifi
 import { methodLabel, mostFlopsRemoved, statusText } from '../compare/results.js';
 import type { ModelTimes } from '../latency/side-by-side.js';
 import { formatTable, percent, plural } from '../text.js';
-import { effectiveStatus, hasFailedMethods, modelShortName, RECORD_FILE, Run, type UnreadableRun } from '../runs/records.js';
-import { baselineLabel } from '../runs/baselines.js';
-import { type ListedRunRecord, listCheckedRuns, listedRecord } from '../runs/results.js';
+import { effectiveStatus, hasFailedMethods, modelShortName, RECORD_FILE, Run, type UnreadableRun } from '../run/records.js';
+import { baselineLabel } from '../run/baselines.js';
+import { type ListedRunRecord, listCheckedRuns, listedRecord } from '../run/results.js';
 import { integerIn } from './options.js';
 import { globalOptions, runCompare, setUp } from './session.js';
 import { RunError, UsageError } from '../errors.js';

@@ -5,7 +5,7 @@ import type { CompareOptions } from '../compare/compare.js';
 import type { CompareRunResult } from '../compare/results.js';
 import { plural } from '../text.js';
 import type { RunContext } from '../run/prune-run.js';
-import { checkRunsDir, type Run } from '../runs/records.js';
+import { checkRunsDir, type Run } from '../run/records.js';
 import { ProgressLog } from './log.js';
 import { type Presenter, presenter } from './presenter.js';
 

@@ -57,7 +57,7 @@ import {
   type RunRecord,
   STOP_SIGNALS,
   recordFailure,
-} from '../runs/records.js';
+} from '../run/records.js';
 import { evaluateAccuracy, trainModel } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
 import {
@@ -88,7 +88,7 @@ import {
   verdict,
 } from './results.js';
 import { formatTable, percent, plural } from '../text.js';
-import { openRun } from '../runs/results.js';
+import { openRun } from '../run/results.js';
 import { NotApplicableError, RunError } from '../errors.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {

@@ -11,8 +11,8 @@ import { type CompareResults, methodLabel, type ResultRow, statusText, verdict }
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { speedupAt } from '../latency/side-by-side.js';
 import { writeFileAtomic } from '../models/io.js';
-import { baselineLabel } from '../runs/baselines.js';
-import { modelShortName } from '../runs/records.js';
+import { baselineLabel } from '../run/baselines.js';
+import { modelShortName } from '../run/records.js';
 import { percent } from '../text.js';
 import { ReportPathError } from '../errors.js';
 

@@ -1,6 +1,6 @@
 /**
  * A comparison's results, as data: one row per method, what results.json
- * holds, and the verdict that compares the agent with the best baseline.
+ * holds, and the verdict that compares the agent with the best criterion.
  * Shared by the compare command, the HTML report, `runs` and the bench
  * scripts (no CLI and no I/O here).
  */
@@ -203,8 +203,8 @@ export function cutShortSearches(rows: ResultRow[]): string[] {
 }
 
 /**
- * The agent against the best baseline (every criterion at its better
- * ranking, and sensitivity), one short line per objective: measured time
+ * The agent against the best hand-made method (every criterion at its
+ * better ranking, and sensitivity: "criterion" in the verdict's words), one short line per objective: measured time
  * (where every row was timed side by side), FLOPs, params, test accuracy,
  * and what certification adds. A lead over a criterion whose search the
  * probe cap stopped before its resolution is "not settled": a finer search
@@ -214,27 +214,27 @@ export function cutShortSearches(rows: ResultRow[]): string[] {
 export function verdict(rows: ResultRow[]): string[] | undefined {
   const finished = rows.filter((r) => r.status === 'done');
   const agent = finished.find((r) => r.method === 'rl');
-  const baselines = finished.filter((r) => r.method !== 'rl');
-  if (agent === undefined || baselines.length === 0) return undefined;
-  const best = mostFlopsRemoved(baselines)!;
-  const coarse = cutShortSearches(baselines);
-  /** The agent against the best baseline on one measure (every baseline that ties it named). */
+  const criteria = finished.filter((r) => r.method !== 'rl');
+  if (agent === undefined || criteria.length === 0) return undefined;
+  const best = mostFlopsRemoved(criteria)!;
+  const coarse = cutShortSearches(criteria);
+  /** The agent against the best criterion on one measure (every one that ties it named). */
   const contest = (measure: string, value: (r: ResultRow) => number) => {
-    const reference = baselines.reduce((a, b) => (value(b) > value(a) ? b : a));
+    const reference = criteria.reduce((a, b) => (value(b) > value(a) ? b : a));
     const [ours, theirs] = [value(agent), value(reference)];
-    const names = baselines
+    const names = criteria
       .filter((r) => value(r) === theirs)
       .map(methodLabel)
       .join(', ');
     const outcome =
       ours < theirs
-        ? 'the baseline leads'
+        ? 'the criterion leads'
         : coarse.length > 0
           ? `${ours > theirs ? 'the agent leads' : 'a tie'}, not settled: the search of ${coarse.join(', ')} stopped at its probe cap (more --probes settles it)`
           : ours > theirs
             ? 'the agent leads'
             : 'a tie';
-    return `${measure}: agent ${ours.toFixed(2)}x, best baseline ${theirs.toFixed(2)}x (${names}), ${(ours / theirs).toFixed(2)} times; ${outcome}`;
+    return `${measure}: agent ${ours.toFixed(2)}x, best criterion ${theirs.toFixed(2)}x (${names}), ${(ours / theirs).toFixed(2)} times; ${outcome}`;
   };
   const points = Math.round(10000 * (agent.testAccuracy! - best.testAccuracy!)) / 100 + 0; // + 0: no "-0.00" for a difference that rounds to zero
   const accuracy = `test accuracy: agent ${(100 * agent.testAccuracy!).toFixed(2)}%, ${methodLabel(best)} ${(100 * best.testAccuracy!).toFixed(2)}% (${points >= 0 ? '+' : ''}${points.toFixed(2)} points)`;
@@ -252,7 +252,7 @@ export function verdict(rows: ResultRow[]): string[] | undefined {
 /**
  * What certification adds to the verdict: the rows whose own final model did
  * not certify (each row is its certified model), and whether the agent's and
- * the best baseline's accuracies on the certification images differ by more
+ * the best criterion's accuracies on the certification images differ by more
  * than chance (paired, two-sided interval at the run's confidence).
  */
 function certificationVerdict(agent: ResultRow, best: ResultRow, rows: ResultRow[]): string[] {

@@ -10,7 +10,7 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset, PixelScaling } from '../data/datasets.js';
 import { type DataSource, dataKey, loadData } from '../data/load.js';
 import { formatShape, hasUnknownInputSize, inputShapeOf, withInputShape } from '../models/input-shape.js';
-import { baselineLabel, findBaseline, loadBaseline } from '../runs/baselines.js';
+import { baselineLabel, findBaseline, loadBaseline } from './baselines.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { PIXEL_SCALING } from './config.js';
 import { plural } from '../text.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { cloneModel, loadModel, saveModel } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
-import type { Run } from '../runs/records.js';
+import type { Run } from './records.js';
 
 export interface RunStore<R extends object> {
   /** The run's name in events. */

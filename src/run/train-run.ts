@@ -5,7 +5,7 @@ import type { Dataset, PixelScaling } from '../data/datasets.js';
 import { type DataSource, loadData, withAbsolutePaths } from '../data/load.js';
 import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
-import { guardRun, Run } from '../runs/records.js';
+import { guardRun, Run } from './records.js';
 import { type EpochRecord, evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
 import { decodeProgress, type RunLog } from './log.js';
 import { percent } from '../text.js';

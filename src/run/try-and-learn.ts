@@ -569,10 +569,8 @@ function criterionPolicy(criterion: string, scores: Float32Array | undefined, gr
     probabilities: scores,
     kept: topChannels(scores, Math.ceil(group.size / 2)),
     iterations: [],
-    best: { reward: NaN, kept: [] },
     evaluations: 0,
     converged: false,
-    stableIterations: 0,
   };
 }
 

@@ -84,7 +84,7 @@ describe('autoprune --version', () => {
 describe('autoprune runs, in a narrow terminal', () => {
   it('drops the model and data set columns (the id names them), then shortens results to fit', async () => {
     const { formatRuns } = await import('../../src/cli/runs-command.js');
-    const { listedRecord } = await import('../../src/runs/results.js');
+    const { listedRecord } = await import('../../src/run/results.js');
     const { METHODS } = await import('../../src/compare/results.js');
     const record = (id: string) => ({
       id,

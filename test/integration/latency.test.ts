@@ -166,7 +166,7 @@ describe('compare with phi: latency', () => {
     for (const row of results.rows) expect(row.latency.batches.map((b: { batch: number }) => b.batch)).toEqual([1]);
     expect(results.unpruned.latency.batches[0].speedup).toBe(1);
     expect(stderr).toMatch(
-      /\ntime at batch 1 \(wasm in this process \(1 thread\)\): agent [\d.]+x, best baseline [\d.]+x \(.+\), [\d.]+ times; (the agent leads|the baseline leads|a tie)/,
+      /\ntime at batch 1 \(wasm in this process \(1 thread\)\): agent [\d.]+x, best criterion [\d.]+x \(.+\), [\d.]+ times; (the agent leads|the criterion leads|a tie)/,
     );
   }, 600_000);
 });

@@ -6,7 +6,7 @@ import { trainedModelAndData } from '../../src/run/baseline-source.js';
 import { ProgressLog } from '../../src/cli/log.js';
 import { FASHION_MNIST_DEBIAN_DIR, loadDataset } from '../../src/data/datasets.js';
 import { loadModel } from '../../src/models/io.js';
-import { findBaseline } from '../../src/runs/baselines.js';
+import { findBaseline } from '../../src/run/baselines.js';
 import { evaluateAccuracy } from '../../src/train/train.js';
 import { tempDir } from '../helpers.js';
 

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { effectiveStatus, modelShortName, newRunId, processStart, type RunRecord } from '../../src/runs/records.js';
+import { effectiveStatus, modelShortName, newRunId, processStart, type RunRecord } from '../../src/run/records.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
   id: 'r',

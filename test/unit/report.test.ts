@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, searchEdge, verdict } from '../../src/compare/results.js';
 import { checkWritable, renderReport, writeReport } from '../../src/compare/report-html.js';
-import { baselineLabel } from '../../src/runs/baselines.js';
+import { baselineLabel } from '../../src/run/baselines.js';
 import { chromiumAvailable, evaluateInChromium } from '../chromium.js';
 import { tempDir } from '../helpers.js';
 import { ReportPathError } from '../../src/errors.js';
@@ -136,7 +136,7 @@ describe('report.html', () => {
     // The best value of each column: the agent's FLOPs, compression and speedup, l1's validation, the agent's test accuracy.
     expect(value.bold).toEqual(['4.90x', '8.30x', '3.60x', '99.10%', '98.90%']);
     expect(value.verdict).toBe(verdict(RESULTS.rows)!.join(''));
-    expect(value.verdict).toContain('FLOPs: agent 4.90x, best baseline 4.20x (l1), 1.17 times; the agent leads');
+    expect(value.verdict).toContain('FLOPs: agent 4.90x, best criterion 4.20x (l1), 1.17 times; the agent leads');
     expect(value.failed).toContain('has no BatchNormalization <gamma>'); // escaped, shown as text
     const figure = Object.fromEntries(value.figures.map((f) => [f.id, f]));
     expect(Object.keys(figure)).toEqual(['trade-off', 'layers', 'agent-reward', 'agent-kept']);
@@ -183,7 +183,7 @@ describe('report.html', () => {
   it('says who leads on time, FLOPs, params and test accuracy, one line each, and by how much, honestly both ways', () => {
     const [timedRl, timedL1, failed] = RESULTS.rows;
     // Measured time leads the verdict when every row was timed side by side.
-    expect(verdict([timedRl, timedL1, failed])![0]).toBe('time at batch 1 (this process): agent 3.60x, best baseline 3.10x (l1), 1.16 times; the agent leads');
+    expect(verdict([timedRl, timedL1, failed])![0]).toBe('time at batch 1 (this process): agent 3.60x, best criterion 3.10x (l1), 1.16 times; the agent leads');
     const untimed = ({ latency: _, ...row }: ResultRow) => row;
     const [rl, l1] = [untimed(timedRl), untimed(timedL1)];
     expect(verdict([{ ...rl, latency: timedRl.latency }, l1, failed])![0]).toMatch(/^FLOPs: /);
@@ -191,23 +191,23 @@ describe('report.html', () => {
     const at256 = { target: 'this process', batches: [{ batch: 256, ms: 1, speedup: 2, spread: [2, 2] as [number, number] }] };
     expect(verdict([timedRl, { ...timedL1, latency: at256 }])![0]).toMatch(/^FLOPs: /);
     expect(verdict([rl, l1, failed])).toEqual([
-      'FLOPs: agent 4.90x, best baseline 4.20x (l1), 1.17 times; the agent leads',
-      'params: agent 8.30x, best baseline 5.10x (l1), 1.63 times; the agent leads',
+      'FLOPs: agent 4.90x, best criterion 4.20x (l1), 1.17 times; the agent leads',
+      'params: agent 8.30x, best criterion 5.10x (l1), 1.63 times; the agent leads',
       'test accuracy: agent 99.10%, l1 98.80% (+0.30 points)',
     ]);
     expect(
       verdict([rl, { ...l1, theoreticalSpeedup: 6 }, { ...l1, method: 'l2', theoreticalSpeedup: 6, compressionRatio: 9, testAccuracy: 0.992 }, failed]),
     ).toEqual([
-      'FLOPs: agent 4.90x, best baseline 6.00x (l1, l2), 0.82 times; the baseline leads',
-      'params: agent 8.30x, best baseline 9.00x (l2), 0.92 times; the baseline leads',
+      'FLOPs: agent 4.90x, best criterion 6.00x (l1, l2), 0.82 times; the criterion leads',
+      'params: agent 8.30x, best criterion 9.00x (l2), 0.92 times; the criterion leads',
       'test accuracy: agent 99.10%, l1 98.80% (+0.30 points)',
     ]);
-    // The best baseline is any criterion at its better ranking, or sensitivity; the verdict names it and its ranking.
+    // The best criterion is any criterion at its better ranking, or sensitivity; the verdict names it and its ranking.
     expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, ranking: 'global' }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 5 }])![0]).toMatch(
-      /^FLOPs: agent 4\.90x, best baseline 6\.00x \(l1 \(global\)\), 0\.82 times; the baseline leads$/,
+      /^FLOPs: agent 4\.90x, best criterion 6\.00x \(l1 \(global\)\), 0\.82 times; the criterion leads$/,
     );
     expect(verdict([rl, { ...l1, ranking: 'local', theoreticalSpeedup: 4.9 }, { ...l1, method: 'sensitivity', theoreticalSpeedup: 4 }])![0]).toMatch(
-      /^FLOPs: agent 4\.90x, best baseline 4\.90x \(l1 \(local\)\), 1\.00 times; a tie$/,
+      /^FLOPs: agent 4\.90x, best criterion 4\.90x \(l1 \(local\)\), 1\.00 times; a tie$/,
     );
     // A criterion whose search the probe cap stopped before its resolution is named: the baseline is coarser than claimed.
     const probe = (ratio: number, withinTolerance: boolean) => ({
@@ -233,9 +233,9 @@ describe('report.html', () => {
     expect(searchEdge(coarse)).toEqual({ low: 0, high: 0.237, cutShort: true });
     // A lead over it is not settled (a finer search could undo it); its lead over the agent stands.
     expect(verdict([rl, { ...l1, variants: [coarse] }])![0]).toBe(
-      'FLOPs: agent 4.90x, best baseline 4.20x (l1), 1.17 times; the agent leads, not settled: the search of l1 (local) stopped at its probe cap (more --probes settles it)',
+      'FLOPs: agent 4.90x, best criterion 4.20x (l1), 1.17 times; the agent leads, not settled: the search of l1 (local) stopped at its probe cap (more --probes settles it)',
     );
-    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, variants: [coarse] }])![0]).toMatch(/; the baseline leads$/);
+    expect(verdict([rl, { ...l1, theoreticalSpeedup: 6, variants: [coarse] }])![0]).toMatch(/; the criterion leads$/);
     const narrowed = variant([probe(0.5, false), probe(0.25, true), probe(0.255, false)]);
     expect(searchEdge(narrowed).cutShort).toBe(false);
     expect(searchEdge(variant([probe(0.95, true)])).cutShort).toBe(false); // everything fitted: nothing left to search

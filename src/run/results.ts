@@ -10,9 +10,9 @@ import { z } from 'zod';
 import type { Certification, UncertifiedModel } from '../certify/certification.js';
 import { type CompareRunResult, METHODS } from '../compare/results.js';
 import { type ProbeRecord, RANKINGS, type StepRecord } from '../heuristics/pipeline.js';
-import type { PruneReport } from '../run/report.js';
-import type { TrainResult } from '../run/train-run.js';
-import type { PruneResult } from '../run/try-and-learn.js';
+import type { PruneReport } from './report.js';
+import type { TrainResult } from './train-run.js';
+import type { PruneResult } from './try-and-learn.js';
 import { listRuns, Run, type RunRecord, type UnreadableRun } from './records.js';
 import { RunError } from '../errors.js';
 

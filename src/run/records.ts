@@ -44,7 +44,7 @@ export interface RecordedConfig {
 
 /**
  * A run's record. `R`: what its command records as results (see
- * runs/results.ts for each command's, checked when read).
+ * results.ts for each command's, checked when read).
  */
 export interface RunRecord<R extends object = object> {
   id: string;
@@ -240,7 +240,7 @@ export class Run<R extends object = object> {
 
   /**
    * Opens a run's record. `check` reads its result (a command's schema,
-   * runs/results.ts) and throws a RunError naming what is wrong; without it
+   * results.ts) and throws a RunError naming what is wrong; without it
    * the result is left unread.
    */
   static async open(runsDir: string, id: string): Promise<Run>;
