@@ -157,7 +157,7 @@ export function toCsv(rows: ResultRow[]): string {
   const cell = (v: unknown) => (v === undefined ? '' : /[",\n]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v));
   const header = [...CSV_COLUMNS, ...CERTIFICATION_COLUMNS.map(([name]) => name)];
   const line = (r: ResultRow) => [...CSV_COLUMNS.map((c) => cell(r[c])), ...CERTIFICATION_COLUMNS.map(([, value]) => cell(value(r)))].join(',');
-  return [header.join(','), ...rows.map(line)].join('\n') + '\n';
+  return `${[header.join(','), ...rows.map(line)].join('\n')}\n`;
 }
 
 /** The one that removed the most FLOPs; on a tie the more accurate on validation, then the first. */

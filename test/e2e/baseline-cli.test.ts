@@ -110,7 +110,7 @@ describe('autoprune baseline', () => {
     [['--tolerance', '100'], /--tolerance <points>' argument '100' is invalid. expected a number > 0 and < 100/],
     [
       ['--ratio', '0.3', '--criterion', 'magnitude'],
-      /argument 'magnitude' is invalid. Allowed choices are l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/,
+      /argument 'magnitude' is invalid. Allowed choices are l1, l2, fpgm, apoz, mean-activation, taylor, bn-scale, random/,
     ],
     [['--ratio', '0.3', '--ranking', 'layerwise'], /Allowed choices are local, global/],
     [['--ratio', '0.3', '--validation-size', '600'], /validationSize: 600 is more than the baseline's validation split \(500 images, from its train record\)/],

@@ -182,7 +182,7 @@ describe('autoprune prune / resume', () => {
   });
 
   it.each([
-    [['compare', '--methods', 'rl,magic'], /--methods: unknown method magic; choose from rl, l1, l2, random, apoz, mean-activation, bn-scale, taylor, fpgm/],
+    [['compare', '--methods', 'rl,magic'], /--methods: unknown method magic; choose from rl, l1, l2, fpgm, apoz, mean-activation, taylor, bn-scale, random/],
     [['compare', '--methods', 'l1', '--report', '/proc/report.html'], /report path \/proc\/report\.html: cannot write in \/proc \(ENOENT\)/],
     [
       [
