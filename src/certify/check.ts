@@ -180,10 +180,13 @@ export function boundAdvice(
   const certificationMargin = boundMargin(sizes.certification, disagreement, confidence);
   // Margins shrink as 1 / sqrt(images).
   const needed = Math.ceil((sizes.selection * (selectionMargin / (tolerance / 2)) ** 2) / 100) * 100;
+  // Or the tolerance these images support: the smallest b (in half points) whose chosen-model margin is at most b/2.
+  let workable = tolerance;
+  while (boundMargin(sizes.selection, Math.max(unprunedErrorRate, workable / 100), 1 - (1 - confidence) / looks) > workable / 2) workable += 0.5;
   return (
     `bounds: with ${sizes.selection.toLocaleString('en-US')} selection and ${sizes.certification.toLocaleString('en-US')} certification images, ` +
     `a pruned model that disagrees with the unpruned one on ${(100 * disagreement).toFixed(1)}% of them gets an upper bound ${selectionMargin.toFixed(2)} points above its drop when chosen (${looks} looks) ` +
     `and ${certificationMargin.toFixed(2)} when certified, against b = ${tolerance}: little can be pruned; about ${needed.toLocaleString('en-US')} images in each split ` +
-    `would bring the first to b/2 (more validation images: a val/ folder, or --validation-size when the baseline is trained)`
+    `would bring the first to b/2 (more validation images: a val/ folder, or --validation-size when the baseline is trained), or a tolerance of ${workable} points would leave half of it to pruning`
   );
 }

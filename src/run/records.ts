@@ -184,8 +184,9 @@ export function modelShortName(spec: string, dataset: string): string {
   if (spec.endsWith('.json')) {
     const parts = resolve(spec).split(sep);
     name = parts.at(-2) === 'model' ? (parts.at(-3) ?? 'model') : (parts.at(-2) ?? 'model');
-    name = name.replace(/^\d{8}-\d{6}-[a-z]+-/, '').replace(/-[0-9a-f]{4}$/, ''); // a run id: its label
   }
+  const runLabel = /^\d{8}-\d{6}-[a-z]+-(.+)-[0-9a-f]{4}$/.exec(name); // a run id (given as such, or its model's folder): its label
+  if (runLabel !== null) name = runLabel[1];
   name = name.replace(new RegExp(`[-_]${dataset.replace(/[^\w-]/g, '')}$`), '').replace(/[^\w-]+/g, '_');
   return name.length > 24 ? name.slice(0, 24) : name;
 }

@@ -32,6 +32,7 @@ describe('run ids', () => {
     expect(modelShortName('src/models/pretrained/resnet-small-fashion-mnist/model.json', 'fashion-mnist')).toBe('resnet-small');
     expect(modelShortName('/work/runs/20261122-101633-train-vgg-small-fashion-mnist-4a2a/model/model.json', 'fashion-mnist')).toBe('vgg-small');
     expect(modelShortName('/tmp/my model (v2)/model.json', 'mnist')).toBe('my_model_v2_');
+    expect(modelShortName('20261204-220857-train-lenet5-my-images-babd', 'my-images')).toBe('lenet5'); // a run id given as --model
     expect(newRunId('prune', `${modelShortName('src/models/pretrained/lenet5-mnist/model.json', 'mnist')}-mnist`)).toMatch(
       /^\d{8}-\d{6}-prune-lenet5-mnist-[0-9a-f]{4}$/,
     );
