@@ -52,7 +52,7 @@ export interface EpochRecord {
   imagesPerSecond: number;
 }
 
-export interface TrainResult {
+export interface TrainingOutcome {
   epochs: EpochRecord[];
   bestEpoch: number;
   validationAccuracy: number;
@@ -186,7 +186,7 @@ export async function recalibrateBatchNorm(
 }
 
 /** Trains in place. The model is (re)compiled with a fresh Adam optimizer. */
-export async function trainModel(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+export async function trainModel(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainingOutcome> {
   checkModelArgument(model, 'trainModel');
   checkDataArgument(data, 'trainModel');
   if (config.batchNormImages) buildGraph(model); // a model recalibrateBatchNorm cannot trace fails now, not after an epoch
