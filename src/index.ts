@@ -8,7 +8,7 @@
  *   const { model, summary } = await prune(await loadModel('model.json'), data, { tolerance: 1 });
  */
 
-// Errors a user can act on: every one is a UserError (the CLI prints it as one line); the subclass names the area.
+// Errors: those a user can act on are UserErrors (the CLI prints them as one line), the subclass naming the area; InterruptedError is a stop on request.
 export {
   BackendError,
   ConfigError,

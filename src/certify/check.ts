@@ -180,13 +180,26 @@ export function boundAdvice(
   const certificationMargin = boundMargin(sizes.certification, disagreement, confidence);
   // Margins shrink as 1 / sqrt(images).
   const needed = Math.ceil((sizes.selection * (selectionMargin / (tolerance / 2)) ** 2) / 100) * 100;
-  // Or the tolerance these images support: the smallest b (in half points) whose chosen-model margin is at most b/2.
-  let workable = tolerance;
-  while (boundMargin(sizes.selection, Math.max(unprunedErrorRate, workable / 100), 1 - (1 - confidence) / looks) > workable / 2) workable += 0.5;
+  // Or the tolerance these images support: the smallest b (the one asked plus k half points, under 100) whose chosen-model
+  // margin is at most b/2 (the margin grows at most as the root of b, b/2 linearly).
+  const supports = (b: number) => boundMargin(sizes.selection, Math.max(unprunedErrorRate, b / 100), 1 - (1 - confidence) / looks) <= b / 2;
+  // In half points above the tolerance: low fails, high is the candidate; doubling first keeps the bounds near the answer (cheaper).
+  const top = Math.floor((99.5 - tolerance) * 2);
+  let [low, high] = [0, Math.min(1, top)];
+  while (high < top && !supports(tolerance + high / 2)) [low, high] = [high, Math.min(2 * high, top)];
+  let orTolerance = '';
+  if (high > 0 && supports(tolerance + high / 2)) {
+    while (high - low > 1) {
+      const middle = Math.floor((low + high) / 2);
+      if (supports(tolerance + middle / 2)) high = middle;
+      else low = middle;
+    }
+    orTolerance = `, or a tolerance of ${tolerance + high / 2} points would leave half of it to pruning`;
+  }
   return (
     `bounds: with ${sizes.selection.toLocaleString('en-US')} selection and ${sizes.certification.toLocaleString('en-US')} certification images, ` +
     `a pruned model that disagrees with the unpruned one on ${(100 * disagreement).toFixed(1)}% of them gets an upper bound ${selectionMargin.toFixed(2)} points above its drop when chosen (${looks} looks) ` +
     `and ${certificationMargin.toFixed(2)} when certified, against b = ${tolerance}: little can be pruned; about ${needed.toLocaleString('en-US')} images in each split ` +
-    `would bring the first to b/2 (more validation images: a val/ folder, or --validation-size when the baseline is trained), or a tolerance of ${workable} points would leave half of it to pruning`
+    `would bring the first to b/2 (more validation images: a val/ folder, or --validation-size when the baseline is trained)${orTolerance}`
   );
 }

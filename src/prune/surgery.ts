@@ -11,8 +11,7 @@ import { weightKey } from '../models/weights.js';
 import { type ChannelGroup, DependencyGraph } from './graph.js';
 import { type ChannelRef, type LayerNode, layerType } from './layer-types.js';
 import { describeArgument } from '../arguments.js';
-import { GraphError } from '../errors.js';
-import { PruneError } from '../errors.js';
+import { GraphError, PruneError } from '../errors.js';
 
 /** Channels to keep per group id; groups not named keep all their channels. */
 export type KeepPlan = Map<number, number[]>;

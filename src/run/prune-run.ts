@@ -15,7 +15,7 @@ import { loadModel, weightsDtypeOf } from '../models/io.js';
 import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, STOP_SIGNALS, type StopSignal } from './records.js';
 import { openRun } from './results.js';
 import { evaluateAccuracy } from '../train/train.js';
-import { InterruptedError } from '../errors.js';
+import { InterruptedError, RunError } from '../errors.js';
 import { boundAdvice } from '../certify/check.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { buildGraph, checkPrunable } from '../prune/graph.js';
@@ -25,7 +25,6 @@ import { plural } from '../text.js';
 import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
 import { agentLooks, type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
-import { RunError } from '../errors.js';
 
 export interface RunContext {
   runsDir: string;

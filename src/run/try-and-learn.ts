@@ -41,10 +41,9 @@ import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { type PruneReport, pruneReport } from './report.js';
 import { type BatchProgress, evaluateAccuracy, trainModel } from '../train/train.js';
-import { InterruptedError } from '../errors.js';
+import { CriterionError, InterruptedError } from '../errors.js';
 import { checkHoldout, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
-import { CriterionError } from '../errors.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
 export interface GroupDecision {
