@@ -186,9 +186,13 @@ export function boundAdvice(
   // In half points above the tolerance: low fails, high is the candidate; doubling first keeps the bounds near the answer (cheaper).
   const top = Math.floor((99.5 - tolerance) * 2);
   let [low, high] = [0, Math.min(1, top)];
-  while (high < top && !supports(tolerance + high / 2)) [low, high] = [high, Math.min(2 * high, top)];
+  let found = high > 0 && supports(tolerance + high / 2);
+  while (!found && high < top) {
+    [low, high] = [high, Math.min(2 * high, top)];
+    found = supports(tolerance + high / 2);
+  }
   let orTolerance = '';
-  if (high > 0 && supports(tolerance + high / 2)) {
+  if (found) {
     while (high - low > 1) {
       const middle = Math.floor((low + high) / 2);
       if (supports(tolerance + middle / 2)) high = middle;

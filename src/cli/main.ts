@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Failures a user can act on: one line, exit 1 (a worker that failed names the way round it).
     if (err instanceof UserError) {
-      process.stderr.write(`autoprune: ${(err as Error).message}\n`);
+      process.stderr.write(`autoprune: ${err.message}\n`);
       return 1;
     }
     const fault = describeWriteFault(err);
