@@ -5,6 +5,7 @@ import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '.
 import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { ZOO_NAMES } from '../models/zoo.js';
 import { baselineRun } from '../run/baseline-run.js';
+import { describeField, fieldDefault } from '../run/config.js';
 import { addDataOptions, addFinetuneOptions, finetuneConfig, integerIn, modelSource, numberIn } from './options.js';
 import { setUp } from './session.js';
 import { UsageError } from '../errors.js';
@@ -43,6 +44,7 @@ export function addBaselineCommand(program: Command): void {
       integerIn(1, 30),
       DEFAULT_SEARCH.maxProbes,
     )
+    .option('--width-multiple <n>', describeField('widthMultiple'), integerIn(1, 64), fieldDefault('widthMultiple') as number)
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio)
     .addOption(new Option('--weights-dtype <dtype>', "how the pruned model's weights are saved (default: as the baseline's)").choices([...WEIGHTS_DTYPES]));
   addFinetuneOptions(baseline).action(async (opts, command: Command) => {
@@ -60,6 +62,7 @@ export function addBaselineCommand(program: Command): void {
           finetune: finetuneConfig(opts),
           scoringSamples: opts.scoringSamples,
           seed: opts.seed,
+          widthMultiple: opts.widthMultiple,
         },
         weightsDtype: opts.weightsDtype,
         ratio: opts.ratio,

@@ -67,6 +67,7 @@ export const PRUNE_FLAGS: [string, string, (v: string) => unknown, string?][] = 
   ['--reward-tolerance <points>', 'rewardTolerance', Number],
   ['--seed <n>', 'seed', Number],
   ['--phi <kind>', 'phi', String],
+  ['--width-multiple <n>', 'widthMultiple', Number],
   ['--reward-samples <n>', 'rewardSamples', Number],
   ['--workers <n>', 'workers', Number],
   ['--max-iterations <n>', 'agent.maxIterations', Number],

@@ -335,6 +335,7 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
     finetune: stepFinetune(config),
     seed: config.seed,
     ...(inputs.latency && { channelCosts: channelCosts(inputs.latency) }),
+    widthMultiple: config.widthMultiple,
   };
   checkCriterion(baseline, heuristic, data);
   const groupSizes = prunableSizes(baseline);
@@ -387,7 +388,7 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
 async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const { options, data, baseline, unpruned, context } = inputs;
   const { config } = options;
-  const settings = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: stepFinetune(config) };
+  const settings = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: stepFinetune(config), widthMultiple: config.widthMultiple };
   const { ratios } = settings;
   context.log.line(
     `  sensitivity: each group pruned alone (L1) at ratios ${ratios[0]}..${ratios[ratios.length - 1]}, then a bisection over the drop threshold (at most ${options.probes} probes)`,

@@ -45,6 +45,8 @@ export interface HeuristicConfig {
    * is lowest per unit of time saved (cost-aware, as HALP). Absent: by score alone.
    */
   channelCosts?: Record<number, number>;
+  /** Kept counts rounded up to a multiple of this (see widthsOf); 1: as the ranking leaves them. */
+  widthMultiple?: number;
 }
 
 export const DEFAULT_HEURISTIC_CONFIG: HeuristicConfig = {
@@ -134,6 +136,29 @@ export function selectChannels(
       Array.from({ length: g.size }, (_, c) => c).filter((c) => !removed.has(`${g.id}:${c}`)),
     );
   return plan;
+}
+
+/**
+ * The kept counts a group may take: multiples of `multiple`, and the whole
+ * group. On wasm a 3x3 convolution's time steps every 8 output channels
+ * (bench/results/width-multiples-batch1.md), so a count between two
+ * multiples costs what the next one does: rounding up keeps those channels
+ * for free.
+ */
+export function widthsOf(size: number, multiple: number): number[] {
+  const widths = Array.from({ length: Math.floor(size / multiple) }, (_, i) => (i + 1) * multiple);
+  return widths[widths.length - 1] === size ? widths : [...widths, size];
+}
+
+/** `count` rounded up to the next of widthsOf(size, multiple). */
+export const roundedUpWidth = (count: number, size: number, multiple: number) => Math.min(size, Math.ceil(count / multiple) * multiple);
+
+/** Each group of `plan` keeps its best channels up to its count rounded up to a multiple (1: the plan as it is). */
+export function roundPlanUp(plan: KeepPlan, groups: ChannelGroup[], scores: GroupScores, multiple = 1): KeepPlan {
+  if (multiple === 1) return plan;
+  return new Map(
+    groups.filter((g) => plan.has(g.id)).map((g) => [g.id, topChannels(scores.get(g.id)!, roundedUpWidth(plan.get(g.id)!.length, g.size, multiple))]),
+  );
 }
 
 /** Channels kept per group id, as the records keep them. */
@@ -233,14 +258,12 @@ export async function pruneToRatio(
     const scoring = { split: data.train, inputShape: data.inputShape, numClasses: data.numClasses, samples: config.scoringSamples, batchSize: 128 };
     const scores = scoreGroups(config.criterion, { graph, data: scoring, seed: config.seed + step }, groups);
     // Groups the criterion cannot score (bn-scale without BatchNorm) keep every channel.
-    const plan = selectChannels(
-      groups.filter((g) => scores.has(g.id)),
+    const scored = groups.filter((g) => scores.has(g.id));
+    const plan = roundPlanUp(
+      selectChannels(scored, scores, originalSize, stepRatio, config.ranking, config.minKeepFraction, config.channelCosts),
+      scored,
       scores,
-      originalSize,
-      stepRatio,
-      config.ranking,
-      config.minKeepFraction,
-      config.channelCosts,
+      config.widthMultiple,
     );
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();

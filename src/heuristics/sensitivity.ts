@@ -21,6 +21,7 @@ import {
   keptCounts,
   largestWithinTolerance,
   localPlan,
+  roundPlanUp,
   selectionCheckOf,
   type ToleranceSearch,
 } from './pipeline.js';
@@ -33,6 +34,8 @@ export interface SensitivityConfig {
   minKeepFraction: number;
   /** Fine-tuning of each probe's pruned model, as a criterion's one-shot probe gets it. */
   finetune: TrainConfig;
+  /** Kept counts rounded up to a multiple of this (the criteria's widthMultiple); 1: as the ratios leave them. */
+  widthMultiple?: number;
 }
 
 export const DEFAULT_SENSITIVITY_CONFIG: SensitivityConfig = {
@@ -144,7 +147,12 @@ export async function pruneBySensitivity(
     const accuracyByKept = new Map([[group.size, baseAccuracy]]);
     const points: SensitivityPoint[] = [];
     for (const ratio of config.ratios) {
-      const plan = localPlan([group], scores, originalSize, () => ratio, config.minKeepFraction);
+      const plan = roundPlanUp(
+        localPlan([group], scores, originalSize, () => ratio, config.minKeepFraction),
+        [group],
+        scores,
+        config.widthMultiple,
+      );
       const kept = plan.get(group.id)!.length;
       if (!accuracyByKept.has(kept)) {
         const pruned = await pruneModel(graph, plan);
@@ -162,7 +170,12 @@ export async function pruneBySensitivity(
   const thresholds = candidateThresholds(curves);
   const attempt = async (index: number) => {
     const ratios = ratiosAtThreshold(curves, thresholds[index]);
-    const plan = localPlan(groups, scores, originalSize, (g) => ratios[g.id], config.minKeepFraction);
+    const plan = roundPlanUp(
+      localPlan(groups, scores, originalSize, (g) => ratios[g.id], config.minKeepFraction),
+      groups,
+      scores,
+      config.widthMultiple,
+    );
     const pruned = await pruneModel(graph, plan);
     // Step 1: the batch order a criterion's one-shot probe fine-tunes with.
     const validationAccuracy = await finetuneStep(pruned, data, config.finetune, 1, emit);

@@ -226,6 +226,15 @@ export const PruneConfigSchema = z
         "how a decision over its budget keeps more filters, along the policy's ranking: bisection (the smallest fix found) or half of the remaining filters per step",
       ),
     tighten: z.boolean().default(true).describe("when the agent's mask is within its budget, bisect towards fewer filters along the policy's ranking"),
+    widthMultiple: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe(
+        "every method's kept counts rounded up to a multiple of N (or the whole group): on wasm a 3x3 convolution's time steps every 8 output channels, so the channels up to the next multiple cost nothing; 1: off",
+      ),
     finetune: finetune(1, 5e-4).prefault({}).describe('fine-tuning after each group is pruned'),
     finalFinetune: finetune(2, 5e-4).prefault({}).describe('fine-tuning after the last group'),
     relaxSteps: z

@@ -35,6 +35,7 @@ import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
 import type { Dataset, Split } from '../data/datasets.js';
 import { topChannels } from '../heuristics/criteria.js';
+import { roundedUpWidth, widthsOf } from '../heuristics/pipeline.js';
 import { cloneModel } from '../models/io.js';
 import { roundTripWeights } from '../models/quantize.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
@@ -431,10 +432,12 @@ async function searchCount(
   let best: { count: number; model: tf.LayersModel; validationAccuracy: number } | undefined;
   let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
   // Keeping every filter is the model as it is: nothing to fine-tune or check (fine-tuning a converged model only costs time, and can cost accuracy); tightening starts below it.
-  const agentKeepsAll = agent.kept.length === group.size;
+  const widths = widthsOf(group.size, config.widthMultiple);
+  const agentCount = roundedUpWidth(agent.kept.length, group.size, config.widthMultiple);
+  const agentKeepsAll = agentCount === group.size;
   let count = agentKeepsAll
-    ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }) ?? group.size)
-    : agent.kept.length;
+    ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }, widths) ?? group.size)
+    : agentCount;
   for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
     const kept = keptAt(count);
     const model = await env.prunedModel(kept);
@@ -456,13 +459,18 @@ async function searchCount(
       model.dispose();
       failing = count;
     }
-    const next = nextCount(config.countSearch, config.tighten, {
-      failing,
-      passing,
-      size: group.size,
-      agentPassed: agentKeepsAll || probes[0].withinBudget,
-      lastPassed: withinBudget,
-    });
+    const next = nextCount(
+      config.countSearch,
+      config.tighten,
+      {
+        failing,
+        passing,
+        size: group.size,
+        agentPassed: agentKeepsAll || probes[0].withinBudget,
+        lastPassed: withinBudget,
+      },
+      widths,
+    );
     if (next === undefined) break;
     count = next;
   }
@@ -575,22 +583,26 @@ function criterionPolicy(criterion: string, scores: Float32Array | undefined, gr
 
 /**
  * The next count of the search along the policy's ranking, or undefined when
- * it is done. bisect: halve the bracket between the largest count known over
- * the budget and the smallest known within it (towards fewer filters only
- * when tightening). halve: keep half of the remaining filters more per step,
- * stop at the first count within the budget (the original relaxation).
+ * it is done; counts are taken from `widths` (ascending, ending at the
+ * group's size; every count by default). bisect: the middle width of the
+ * bracket between the largest count known over the budget and the smallest
+ * known within it (towards fewer filters only when tightening). halve: keep
+ * half of the remaining filters more per step, stop at the first count
+ * within the budget (the original relaxation).
  */
 export function nextCount(
   mode: 'bisect' | 'halve',
   tighten: boolean,
   s: { failing: number; passing: number; size: number; agentPassed: boolean; lastPassed: boolean },
+  widths: number[] = widthsOf(s.size, 1),
 ): number | undefined {
   if (mode === 'halve') {
     if (s.lastPassed) return undefined;
-    const next = s.failing + Math.ceil((s.size - s.failing) / 2);
+    const next = widths.find((w) => w >= s.failing + Math.ceil((s.size - s.failing) / 2))!;
     return next >= s.size ? undefined : next;
   }
   if (s.agentPassed && !tighten) return undefined;
-  if (s.passing - s.failing <= 1) return undefined;
-  return Math.ceil((s.failing + s.passing) / 2);
+  const inside = widths.filter((w) => w > s.failing && w < s.passing);
+  // With every count allowed this is ceil((failing + passing) / 2).
+  return inside.length === 0 ? undefined : inside[Math.floor(inside.length / 2)];
 }

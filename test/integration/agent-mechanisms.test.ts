@@ -20,6 +20,7 @@ import { execute } from '../../src/prune/executor.js';
 import { buildGraph } from '../../src/prune/graph.js';
 import { layerMacs } from '../../src/prune/metrics.js';
 import { nextCount } from '../../src/run/try-and-learn.js';
+import { widthsOf } from '../../src/heuristics/pipeline.js';
 import { NO_RECOVERY } from '../agent-helpers.js';
 import { randomizeWeights } from '../prune-helpers.js';
 
@@ -214,7 +215,7 @@ describe('budget across groups', () => {
 
 describe('count search along the policy ranking', () => {
   /** Runs the search against a planted rule: a count passes once it keeps at least `threshold` filters. */
-  const search = (mode: 'bisect' | 'halve', tighten: boolean, agentCount: number, threshold: number, steps = 8) => {
+  const search = (mode: 'bisect' | 'halve', tighten: boolean, agentCount: number, threshold: number, steps = 8, widths?: number[]) => {
     const tried: number[] = [];
     let [failing, passing, count] = [0, 50, agentCount];
     let best: number | undefined;
@@ -223,7 +224,7 @@ describe('count search along the policy ranking', () => {
       const passed = count >= threshold;
       if (passed) [passing, best] = [count, count];
       else failing = count;
-      const next = nextCount(mode, tighten, { failing, passing, size: 50, agentPassed: tried[0] >= threshold, lastPassed: passed });
+      const next = nextCount(mode, tighten, { failing, passing, size: 50, agentPassed: tried[0] >= threshold, lastPassed: passed }, widths);
       if (next === undefined) break;
       count = next;
     }
@@ -239,6 +240,28 @@ describe('count search along the policy ranking', () => {
   it('halving keeps half of the remaining filters more and stops at the first count within', () => {
     expect(search('halve', true, 10, 23)).toEqual({ tried: [10, 30], best: 30 });
     expect(search('halve', true, 30, 17)).toEqual({ tried: [30], best: 30 });
+  });
+
+  it('with a width multiple, every count tried is a multiple or the whole group, and the search ends at the smallest such width within', () => {
+    const widths = widthsOf(50, 8);
+    expect(widths).toEqual([8, 16, 24, 32, 40, 48, 50]);
+    for (const [threshold, expected] of [
+      [23, 24],
+      [17, 24],
+      [49, undefined], // no width below the group's size is within: the group stays whole
+      [3, 8],
+    ] as const) {
+      const { tried, best } = search('bisect', true, 24, threshold, 8, widths);
+      expect(best).toBe(expected);
+      for (const count of tried) expect(widths).toContain(count);
+    }
+    expect(search('halve', true, 8, 23, 8, widths)).toEqual({ tried: [8, 32], best: 32 });
+  });
+
+  it('the widths of multiple 1 leave the bisection as it was: the ceiling of the bracket midpoint', () => {
+    for (let failing = 0; failing < 50; failing++)
+      for (let passing = failing + 2; passing <= 50; passing++)
+        expect(nextCount('bisect', true, { failing, passing, size: 50, agentPassed: false, lastPassed: false })).toBe(Math.ceil((failing + passing) / 2));
   });
 });
 

@@ -8,6 +8,7 @@ import {
   halvingTo,
   pruneToRatio,
   pruneToTolerance,
+  roundPlanUp,
   scheduledRatio,
   searchResolution,
   selectChannels,
@@ -27,6 +28,33 @@ import { evaluateAccuracy, trainModel } from '../../src/train/train.js';
 const group = (id: number, size: number): ChannelGroup => ({ id, size, producers: [`p${id}`], members: [], prunable: true });
 
 describe('ranking and schedules', () => {
+  it('a width multiple rounds each kept count up to a multiple or the whole group, adding the best-scored channels left out', () => {
+    const groups = [group(0, 20), group(1, 6)];
+    const scores = new Map([
+      [0, Float32Array.from({ length: 20 }, (_, i) => (i * 7) % 20)],
+      [1, Float32Array.from([5, 4, 3, 2, 1, 0])],
+    ]);
+    const sizes = new Map([
+      [0, 20],
+      [1, 6],
+    ]);
+    for (const ranking of ['local', 'global'] as const) {
+      const plan = selectChannels(groups, scores, sizes, 0.6, ranking, 0.05);
+      const rounded = roundPlanUp(plan, groups, scores, 8);
+      expect(rounded.get(0)!.length % 8 === 0 || rounded.get(0)!.length === 20).toBe(true);
+      expect(rounded.get(0)!.length).toBeGreaterThanOrEqual(plan.get(0)!.length);
+      expect(rounded.get(0)!.length - plan.get(0)!.length).toBeLessThan(8);
+      expect(rounded.get(1)!.length).toBe(6); // smaller than the multiple: the whole group
+      for (const c of plan.get(0)!) expect(rounded.get(0)).toContain(c);
+      const added = rounded.get(0)!.filter((c) => !plan.get(0)!.includes(c));
+      const leftOut = Array.from({ length: 20 }, (_, c) => c).filter((c) => !rounded.get(0)!.includes(c));
+      for (const a of added) for (const l of leftOut) expect(scores.get(0)![a]).toBeGreaterThanOrEqual(scores.get(0)![l]);
+    }
+    expect(roundPlanUp(selectChannels(groups, scores, sizes, 0.6, 'local', 0.05), groups, scores, 1)).toEqual(
+      selectChannels(groups, scores, sizes, 0.6, 'local', 0.05),
+    );
+  });
+
   it('local ranking removes the same share of every group, keeping the best-scored channels', () => {
     const groups = [group(0, 4), group(1, 10)];
     const scores = new Map([
@@ -212,6 +240,18 @@ describe('pruning with fine-tuning', () => {
       .map((g) => g.size);
     expect(kept).toEqual([4, 8, 16]);
     expect(result.steps[1].validationAccuracy).toBeGreaterThan(0.5);
+    result.model.dispose();
+  });
+
+  it('a width multiple of 8 leaves physically smaller layers whose widths are multiples of 8 or whole', async () => {
+    const result = await pruneToRatio(base, data, { ...config, widthMultiple: 8, finetune: { ...config.finetune, epochs: 0 } }, 0.6);
+    // Local ranking at 0.6 would keep 3, 6 and 13 of 8, 16 and 32: rounded up to 8, 8 and 16.
+    expect(
+      buildGraph(result.model)
+        .prunableGroups()
+        .map((g) => g.size),
+    ).toEqual([8, 8, 16]);
+    expect(result.model.getLayer(buildGraph(base).prunableGroups()[2].producers[0]).getWeights()[0].shape).toEqual([expect.any(Number), 16]);
     result.model.dispose();
   });
 
