@@ -17,7 +17,7 @@
 import seedrandom from 'seedrandom';
 import type { PruningEnv } from '../env/pruning-env.js';
 import { keptIndices } from '../env/pruning-env.js';
-import { yieldToEventLoop } from '../src/train/train.js';
+import { yieldToEventLoop } from '../src/event-loop.js';
 import { meanEntropy, type PolicyConfig, PolicyNetwork } from './policy.js';
 
 export interface AgentConfig extends PolicyConfig {

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { certifiedCheck, finalCertified } from '../src/certify/certification.js';
-import { type CompareResults, methodLabel, mostFlopsRemoved } from '../src/compare/results.js';
+import { type CompareResults, methodLabel, mostFlopsRemoved } from '../src/run/compare-results.js';
 
 const files = process.argv.slice(2);
 if (files.length === 0) throw new Error('give the results files');

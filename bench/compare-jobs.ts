@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type CompareResults, methodLabel } from '../src/compare/results.js';
+import { type CompareResults, methodLabel } from '../src/run/compare-results.js';
 
 const { values } = parseArgs({
   options: {

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/backend.js';
-import type { CompareResults } from '../src/compare/results.js';
+import type { CompareResults } from '../src/run/compare-results.js';
 import { loadModel } from '../src/models/io.js';
 import { measureLatency } from '../src/prune/metrics.js';
 

@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type CompareResults, mergeResults, type ResultRow } from '../src/compare/results.js';
+import { type CompareResults, mergeResults, type ResultRow } from '../src/run/compare-results.js';
 
 const { values } = parseArgs({
   options: {

@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { selectBackend } from '../src/backend/backend.js';
-import { type CompareResults, methodLabel } from '../src/compare/results.js';
+import { type CompareResults, methodLabel } from '../src/run/compare-results.js';
 import { type ModelTimes, timeSideBySide } from '../src/latency/side-by-side.js';
 import { type LatencyTargetName, openTarget } from '../src/latency/target.js';
 import { loadModel } from '../src/models/io.js';

@@ -110,5 +110,5 @@ export {
   mostFlopsRemoved,
   type ResultRow,
   verdict,
-} from './compare/results.js';
+} from './run/compare-results.js';
 export { renderReport, writeReport } from './compare/report-html.js';

@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { compare as startCompare, redrawReport } from '../compare/compare.js';
-import { type Method, METHODS } from '../compare/results.js';
+import { type Method, METHODS } from '../run/compare-results.js';
 import { DEFAULT_SEARCH } from '../heuristics/pipeline.js';
 import { parsePruneConfig, readConfigFile } from '../run/config.js';
 import { shippedBaseline } from '../run/baselines.js';

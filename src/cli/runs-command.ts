@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { resumeCompare } from '../compare/compare.js';
 import { resumeRun } from '../run/prune-run.js';
 import { type Certification, certifiedCheck, describeCertification, finalCertified } from '../certify/certification.js';
-import { methodLabel, mostFlopsRemoved, statusText } from '../compare/results.js';
+import { methodLabel, mostFlopsRemoved, statusText } from '../run/compare-results.js';
 import type { ModelTimes } from '../latency/side-by-side.js';
 import { formatTable, percent, plural } from '../text.js';
 import { effectiveStatus, hasFailedMethods, modelShortName, RECORD_FILE, Run, type UnreadableRun } from '../run/records.js';

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { type BackendChoice, selectBackend } from '../backend/backend.js';
 import type { CompareOptions } from '../compare/compare.js';
-import type { CompareRunResult } from '../compare/results.js';
+import type { CompareRunResult } from '../run/compare-results.js';
 import { plural } from '../text.js';
 import type { RunContext } from '../run/prune-run.js';
 import { checkRunsDir, type Run } from '../run/records.js';

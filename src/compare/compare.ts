@@ -32,14 +32,14 @@ import {
 } from '../heuristics/pipeline.js';
 import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
-import { roundTripWeights } from '../models/quantize.js';
 import { buildGraph, checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
-import { layerWidths, type ModelSummary, type PruneReport, pruneReport, summariseModel } from '../run/report.js';
+import { finishPrunedModel } from '../run/finish.js';
+import { layerWidths, type ModelSummary, type PruneReport, summariseModel } from '../run/report.js';
 import { checkWritable, writeReport } from './report-html.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
-import { Certifier, type PathModel, uncertifiedNumbers } from '../certify/check.js';
-import { certifiedCheck, finalCertified, type UncertifiedModel } from '../certify/certification.js';
+import { Certifier, type PathModel } from '../certify/check.js';
+import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { latencyTableFor } from '../latency/for-run.js';
 import { timeSideBySide } from '../latency/side-by-side.js';
@@ -86,7 +86,7 @@ import {
   statusText,
   toCsv,
   verdict,
-} from './results.js';
+} from '../run/compare-results.js';
 import { formatTable, percent, plural } from '../text.js';
 import { openRun } from '../run/results.js';
 import { NotApplicableError, RunError } from '../errors.js';
@@ -292,26 +292,18 @@ async function finishBaseline(
     }
   }
   try {
-    // Every model is certified and reported as it is saved.
-    if (config.weightsDtype !== undefined) for (const m of [model, ...path.map((p) => p.model)]) roundTripWeights(m, config.weightsDtype);
-    const certification = pruned ? await certifier.certify([...path, { label: 'final', model }]) : await certifier.certify([]);
-    const { chosen } = certification;
-    const certified = !pruned || finalCertified(certification) ? model : chosen >= 0 ? path[chosen].model : baseline;
-    const modelPath = await saveModel(certified, join(runDir, 'models', method), config.weightsDtype);
-    const uncertified: UncertifiedModel | undefined =
-      certified === model
-        ? undefined
-        : {
-            modelPath: await saveModel(model, join(runDir, 'models', `${method}-uncertified`), config.weightsDtype),
-            ...(await uncertifiedNumbers(model, baseline, data, certification)),
-          };
-    return {
-      report: await pruneReport(baseline, certified, data, { before: unpruned, weightsDtype: config.weightsDtype, confidence: config.confidence }),
-      modelPath,
-      layers: layerWidths(baseline, certified),
-      certification,
-      ...(uncertified && { uncertified }),
-    };
+    const { certified, modelPath, certification, uncertified, report } = await finishPrunedModel({
+      final: model,
+      path,
+      pruned,
+      baseline,
+      certifier,
+      data,
+      weightsDtype: config.weightsDtype,
+      report: { before: unpruned, confidence: config.confidence },
+      save: (m, which) => saveModel(m, join(runDir, 'models', which === 'certified' ? method : `${method}-uncertified`), config.weightsDtype),
+    });
+    return { report, modelPath, layers: layerWidths(baseline, certified), certification, ...(uncertified && { uncertified }) };
   } finally {
     model.dispose();
     for (const p of path) p.model.dispose();

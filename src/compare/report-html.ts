@@ -7,7 +7,7 @@ import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { type CompareResults, methodLabel, type ResultRow, statusText, verdict } from './results.js';
+import { type CompareResults, methodLabel, type ResultRow, statusText, verdict } from '../run/compare-results.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { speedupAt } from '../latency/side-by-side.js';
 import { writeFileAtomic } from '../models/io.js';

@@ -16,16 +16,17 @@ import {
   type ToleranceSearch,
 } from '../heuristics/pipeline.js';
 import { saveModel, weightsDtypeOf } from '../models/io.js';
-import { roundTripWeights, type WeightsDtype } from '../models/quantize.js';
+import type { WeightsDtype } from '../models/quantize.js';
 import { checkPrunable } from '../prune/graph.js';
-import { formatReport, pruneReport } from './report.js';
+import { finishPrunedModel } from './finish.js';
+import { formatReport } from './report.js';
 import { type ModelSourceOptions, trainedModelAndData } from './baseline-source.js';
 import { guardRun, modelShortName, Run } from './records.js';
 import type { BaselineResult } from './results.js';
 import type { RunLog } from './log.js';
 import { percent } from '../text.js';
-import { Certifier, uncertifiedNumbers } from '../certify/check.js';
-import { describeCertification, finalCertified } from '../certify/certification.js';
+import { Certifier } from '../certify/check.js';
+import { describeCertification } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 
 export interface BaselineOptions extends ModelSourceOptions {
@@ -104,31 +105,20 @@ export async function baselineRun(options: BaselineOptions, backend: BackendChoi
         : { ...(await pruneToRatio(model, selectionData, options.heuristic, options.ratio!, emit)), ratio: options.ratio!, path: [] };
       const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
       const confidence = options.search?.confidence ?? DEFAULT_SEARCH.confidence!;
-      // The models are certified, reported and saved as they are saved (quantized where the baseline's weights are).
-      for (const m of [outcome.model, ...outcome.path.map((p) => p.model)]) roundTripWeights(m, weightsDtype);
       // A tolerance search certifies its path; a fixed ratio has no tolerance to certify.
-      const certification =
-        options.search === undefined
-          ? undefined
-          : await (await Certifier.create(model, holdout.certification, data.inputShape, { tolerance: options.search.tolerance, confidence })).certify([
-              ...outcome.path,
-              { label: 'final', model: outcome.model },
-            ]);
-      const certified =
-        certification === undefined || finalCertified(certification)
-          ? outcome.model
-          : certification.chosen >= 0
-            ? outcome.path[certification.chosen].model
-            : model;
-      const report = await pruneReport(model, certified, selectionData, { originalPath: source, weightsDtype, confidence });
-      const modelPath = await saveModel(certified, join(run.dir, 'model'), weightsDtype);
-      const uncertified =
-        certification === undefined || certified === outcome.model
-          ? undefined
-          : {
-              modelPath: await saveModel(outcome.model, join(run.dir, 'uncertified'), weightsDtype),
-              ...(await uncertifiedNumbers(outcome.model, model, selectionData, certification)),
-            };
+      const certifier =
+        options.search && (await Certifier.create(model, holdout.certification, data.inputShape, { tolerance: options.search.tolerance, confidence }));
+      const { modelPath, certification, uncertified, report } = await finishPrunedModel({
+        final: outcome.model,
+        path: outcome.path,
+        pruned: true,
+        baseline: model,
+        certifier,
+        data: selectionData,
+        weightsDtype,
+        report: { originalPath: source, confidence },
+        save: (m, which) => saveModel(m, join(run.dir, which === 'certified' ? 'model' : 'uncertified'), weightsDtype),
+      });
       await run.update((r) => {
         r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath, certification, uncertified };
       });

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { Certification, UncertifiedModel } from '../certify/certification.js';
-import { type CompareRunResult, METHODS } from '../compare/results.js';
+import { type CompareRunResult, METHODS } from './compare-results.js';
 import { type ProbeRecord, RANKINGS, type StepRecord } from '../heuristics/pipeline.js';
 import type { PruneReport } from './report.js';
 import type { TrainResult } from './train-run.js';

@@ -27,20 +27,20 @@ import { Observable } from 'rxjs';
 import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
 import { type EnvConfig, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
-import { boundMargin as boundMarginAt, Certifier, type PathModel, SelectionCheck, uncertifiedNumbers } from '../certify/check.js';
-import { type Certification, finalCertified, type UncertifiedModel } from '../certify/certification.js';
+import { boundMargin as boundMarginAt, Certifier, type PathModel, SelectionCheck } from '../certify/check.js';
+import type { Certification, UncertifiedModel } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { type LatencyTable, latencyShares } from '../latency/table.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
-import type { Dataset, Split } from '../data/datasets.js';
+import type { Dataset } from '../data/datasets.js';
 import { topChannels } from '../heuristics/criteria.js';
 import { roundedUpWidth, widthsOf } from '../heuristics/pipeline.js';
 import { cloneModel } from '../models/io.js';
-import { roundTripWeights } from '../models/quantize.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
-import { type PruneReport, pruneReport } from './report.js';
+import { finishPrunedModel } from './finish.js';
+import type { PruneReport } from './report.js';
 import { type BatchProgress, evaluateAccuracy, trainModel } from '../train/train.js';
 import { CriterionError, InterruptedError } from '../errors.js';
 import { checkHoldout, holdoutOf, type PruneConfig } from './config.js';
@@ -501,25 +501,35 @@ async function finishRun(
     throw err;
   });
   if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
-  // Every model is certified and reported as it is saved: quantized weights where the baseline's were.
-  if (config.weightsDtype !== undefined) roundTripWeights(final, config.weightsDtype);
-  const { certification, certified, path } = await certifyPath(final, done, baseline, holdout.certification, data, config, store);
-  const report = await pruneReport(baseline, certified, guarded, {
-    originalPath: baselinePath,
-    weightsDtype: config.weightsDtype,
-    confidence: config.confidence,
-  });
-  const modelPath = await store.saveModel(certified, 'model', config.weightsDtype);
-  // A final model that did not certify is kept beside the certified one, never hidden.
-  const uncertified = finalCertified(certification)
-    ? undefined
-    : {
-        modelPath: await store.saveModel(final, 'uncertified', config.weightsDtype),
-        ...(await uncertifiedNumbers(final, baseline, guarded, certification)),
-      };
-  for (const { model } of path) model.dispose();
-  if (certified !== final) certified.dispose();
-  final.dispose();
+  const path = await pathModels(done, store);
+  try {
+    const { modelPath, certification, uncertified, report } = await finishPrunedModel({
+      final,
+      path,
+      pruned: true,
+      baseline,
+      certifier: await Certifier.create(baseline, holdout.certification, data.inputShape, { tolerance: config.tolerance, confidence: config.confidence }),
+      data: guarded,
+      weightsDtype: config.weightsDtype,
+      report: { originalPath: baselinePath, confidence: config.confidence },
+      save: (m, which) => store.saveModel(m, which === 'certified' ? 'model' : 'uncertified', config.weightsDtype),
+    });
+    await recordRun(setup, { config, data, store }, started, { modelPath, certification: certification!, uncertified, report }, emit);
+  } finally {
+    for (const { model } of path) model.dispose();
+    final.dispose();
+  }
+}
+
+/** The record's summary of a finished run, written and announced. */
+async function recordRun(
+  setup: RunSetup,
+  { config, data, store }: Pick<TryAndLearnInput, 'config' | 'data' | 'store'>,
+  started: number,
+  { modelPath, certification, uncertified, report }: { modelPath: string; certification: Certification; uncertified?: UncertifiedModel; report: PruneReport },
+  emit: (e: RunEvent) => void,
+): Promise<void> {
+  const { done } = setup;
   // The search rate over every group, those finished by earlier processes too.
   const searched = done.filter((d) => d.searchSeconds !== undefined);
   const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
@@ -537,32 +547,14 @@ async function finishRun(
 
 /**
  * The run's path, least pruned first: the model after each group that
- * pruned something (the last such is superseded by the final model, its
- * fine-tuned self), then the final model; certified in that order on the
- * certification split. Returns the certified model (`final`, a checkpoint
- * or a copy of the baseline) and the path's models (the caller disposes them,
- * `final` excepted).
+ * pruned something, the last such excepted (the final model is its
+ * fine-tuned self), loaded from the checkpoints. The caller disposes them.
  */
-async function certifyPath(
-  final: tf.LayersModel,
-  done: GroupDecision[],
-  baseline: tf.LayersModel,
-  split: Split,
-  data: Dataset,
-  config: PruneConfig,
-  store: RunStore<PruneResult>,
-): Promise<{ certification: Certification; certified: tf.LayersModel; path: PathModel[] }> {
-  const certifier = await Certifier.create(baseline, split, data.inputShape, { tolerance: config.tolerance, confidence: config.confidence });
+async function pathModels(done: GroupDecision[], store: RunStore<PruneResult>): Promise<PathModel[]> {
   const path: PathModel[] = [];
-  for (const decision of done.filter((d) => d.kept.length < d.size).slice(0, -1)) {
-    const model = await store.loadModel(decision.checkpoint);
-    if (config.weightsDtype !== undefined) roundTripWeights(model, config.weightsDtype);
-    path.push({ label: `after group ${decision.groupId}`, model });
-  }
-  const certification = await certifier.certify([...path, { label: 'final', model: final }]);
-  const { chosen } = certification;
-  const certified = chosen === path.length ? final : chosen >= 0 ? await cloneModel(path[chosen].model) : await cloneModel(baseline);
-  return { certification, certified, path };
+  for (const decision of done.filter((d) => d.kept.length < d.size).slice(0, -1))
+    path.push({ label: `after group ${decision.groupId}`, model: await store.loadModel(decision.checkpoint) });
+  return path;
 }
 
 /**

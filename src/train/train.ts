@@ -4,6 +4,7 @@
  * order comes from a seeded generator (model.fit shuffles with Math.random),
  * and the caller sees every batch.
  */
+import { yieldToEventLoop } from '../event-loop.js';
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../data/datasets.js';
 import { seededPermutation } from '../data/datasets.js';
@@ -67,13 +68,6 @@ export interface TrainHooks {
   /** How often onBatch fires, in batches. */
   batchEvery?: number;
 }
-
-/**
- * Lets pending signals and I/O run. wasm kernels resolve their promises as
- * microtasks, so a long loop of them never yields to the event loop by itself,
- * and a Ctrl-C handler would wait until the loop ends.
- */
-export const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const perImage = (shape: [number, number, number]) => shape[0] * shape[1] * shape[2];
 

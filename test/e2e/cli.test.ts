@@ -85,7 +85,7 @@ describe('autoprune runs, in a narrow terminal', () => {
   it('drops the model and data set columns (the id names them), then shortens results to fit', async () => {
     const { formatRuns } = await import('../../src/cli/runs-command.js');
     const { listedRecord } = await import('../../src/run/results.js');
-    const { METHODS } = await import('../../src/compare/results.js');
+    const { METHODS } = await import('../../src/run/compare-results.js');
     const record = (id: string) => ({
       id,
       command: 'compare',

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, searchEdge, verdict } from '../../src/compare/results.js';
+import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, searchEdge, verdict } from '../../src/run/compare-results.js';
 import { checkWritable, renderReport, writeReport } from '../../src/compare/report-html.js';
 import { baselineLabel } from '../../src/run/baselines.js';
 import { chromiumAvailable, evaluateInChromium } from '../chromium.js';

@@ -8,7 +8,7 @@ import { CRITERIA } from '../heuristics/criteria.js';
 import { type ModelTimes, speedupAt } from '../latency/side-by-side.js';
 import type { ProbeRecord, Ranking } from '../heuristics/pipeline.js';
 import type { SensitivityCurve, SensitivityProbe } from '../heuristics/sensitivity.js';
-import type { LayerWidth, PruneReport } from '../run/report.js';
+import type { LayerWidth, PruneReport } from './report.js';
 import { type Certification, certifiedCheck, finalCertified, pairedDifference, type UncertifiedModel } from '../certify/certification.js';
 import { RunError } from '../errors.js';
 
