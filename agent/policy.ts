@@ -78,7 +78,7 @@ export class PolicyNetwork {
 
   /**
    * One REINFORCE step: ascend mean_k A_k * log pi(mask_k) / N (+ entropy bonus),
-   * where A_k is each sampled mask's advantage (reward minus the baseline).
+   * where A_k is each sampled mask's advantage (reward minus its iteration's mean reward).
    */
   update(observation: tf.Tensor2D, masks: Uint8Array[], advantages: number[]): void {
     tf.tidy(() => {

@@ -103,7 +103,7 @@ export async function trainAgent(
       const accuracies = await env.evaluateAll(masks);
       evaluations += masks.length;
       const rewards = masks.map((mask, k) => env.reward(accuracies[k], mask));
-      const meanReward = rewards.reduce((a, b) => a + b, 0) / rewards.length; // REINFORCE's baseline
+      const meanReward = rewards.reduce((a, b) => a + b, 0) / rewards.length; // subtracted from each reward: the variance-reducing reference of REINFORCE
       const spread = Math.sqrt(rewards.reduce((s, r) => s + (r - meanReward) ** 2, 0) / rewards.length);
       const scale = config.normalizeAdvantages ? 1 / (spread + 1e-6) : 1;
       policy.update(

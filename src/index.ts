@@ -90,10 +90,10 @@ export { folderStore, MemoryStore, type RunStore } from './run/store.js';
 export { type GroupDecision, type PruneResult, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
 // Run folders' records: each command's result type, checked against its schema when read.
 export { listRuns, type RecordedConfig, Run, type RunRecord } from './run/records.js';
-export { type BaselineResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './run/results.js';
+export { type CriterionResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './run/results.js';
 // The same in run folders (what the CLI's commands call): a baseline and its data, training, pruning, resuming.
 export { type ModelSourceOptions, trainedModelAndData } from './run/baseline-source.js';
-export { type BaselineOptions, baselineRun } from './run/baseline-run.js';
+export { type CriterionRunOptions, criterionRun } from './run/criterion-run.js';
 export { type RunLog, SILENT_LOG } from './run/log.js';
 export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
 export { type TrainOptions, type TrainResult, trainRun } from './run/train-run.js';

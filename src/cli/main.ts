@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { BACKEND_NAMES } from '../backend/backend.js';
 import { MAX_WASM_THREADS } from '../backend/wasm-threads.js';
 import { describeWriteFault } from '../run/records.js';
-import { addBaselineCommand } from './baseline-command.js';
+import { addCriterionCommand } from './criterion-command.js';
 import { addCompareCommands } from './compare-command.js';
 import { addInspectCommand } from './inspect-command.js';
 import { integerIn } from './options.js';
@@ -30,7 +30,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   // The order of `autoprune --help`.
   addTrainCommand(program);
-  addBaselineCommand(program);
+  addCriterionCommand(program);
   addPruneCommand(program);
   addCompareCommands(program);
   addRunsCommands(program);

@@ -25,7 +25,7 @@ function headline(record: ListedRunRecord): string {
     case 'compare':
       return compareHeadline(record.result.rows ?? []);
     case 'prune':
-    case 'baseline': {
+    case 'criterion': {
       const r = record.result.report;
       if (r !== undefined)
         return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, ${certifiedText(record.result.certification)}test ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop?.toFixed(2) ?? '-'})`;
@@ -110,7 +110,7 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
     `result: ${headline(record)}`,
   ];
   const groups = record.command === 'prune' ? (record.result.groups ?? []) : [];
-  const certification = record.command === 'prune' || record.command === 'baseline' ? record.result.certification : undefined;
+  const certification = record.command === 'prune' || record.command === 'criterion' ? record.result.certification : undefined;
   if (certification !== undefined) lines.push(describeCertification(certification));
   for (const g of groups)
     lines.push(

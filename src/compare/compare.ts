@@ -272,7 +272,7 @@ async function describeVariant(ranking: Ranking, found: ToleranceResult, { data,
  * model is saved as models/<method>/ and reported, and a final model that
  * did not certify as models/<method>-uncertified/. Disposes `model` and the path.
  */
-async function finishBaseline(
+async function finishMethodRow(
   method: Method,
   model: tf.LayersModel,
   validationAccuracy: number,
@@ -365,7 +365,7 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
     `  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`,
   );
   return {
-    ...(await finishBaseline(method, found.model, found.validationAccuracy, found.ratio > 0, found.path, inputs)),
+    ...(await finishMethodRow(method, found.model, found.validationAccuracy, found.ratio > 0, found.path, inputs)),
     ranking: chosen.ranking,
     variants: searches.map((s) => s.variant),
     tradeOff: chosen.probes.map((p) => ({
@@ -410,7 +410,7 @@ async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow
   };
   const found = await pruneBySensitivity(baseline, data, settings, search, onEvent);
   return {
-    ...(await finishBaseline('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, found.path, inputs)),
+    ...(await finishMethodRow('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, found.path, inputs)),
     tradeOff: found.probes.map((p) => ({
       flopsReduction: unpruned.macs / p.macs,
       validationAccuracy: p.validationAccuracy,

@@ -124,7 +124,8 @@ function heldByTheDead(lock: string): boolean {
 /** What a record must hold to be listed, shown or resumed (fields of other versions pass through). */
 const RunRecordSchema = z.looseObject({
   id: z.string(),
-  command: z.string(),
+  // `criterion` runs were recorded as `baseline` runs before the command had its name.
+  command: z.string().transform((command) => (command === 'baseline' ? 'criterion' : command)),
   status: z.enum(RUN_STATUSES),
   createdAt: z.string(),
   updatedAt: z.string(),

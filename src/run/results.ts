@@ -16,8 +16,8 @@ import type { PruneResult } from './try-and-learn.js';
 import { listRuns, Run, type RunRecord, type UnreadableRun } from './records.js';
 import { RunError } from '../errors.js';
 
-/** What a baseline (one criterion) run records. */
-export interface BaselineResult {
+/** What a criterion's run (`autoprune criterion`) records. */
+export interface CriterionResult {
   /** Pruning steps and, with a tolerance, the search's probes (without their steps), as they finish. */
   steps?: StepRecord[];
   probes?: Omit<ProbeRecord, 'steps'>[];
@@ -34,7 +34,7 @@ export interface BaselineResult {
 export interface RunResults {
   train: TrainResult;
   prune: PruneResult;
-  baseline: BaselineResult;
+  criterion: CriterionResult;
   compare: CompareRunResult;
 }
 export type RunCommand = keyof RunResults;
@@ -120,7 +120,7 @@ const RESULT_SCHEMAS: Record<RunCommand, z.ZodType> = {
     modelPath: z.string().optional(),
     certification: certification.optional(),
   }),
-  baseline: z.looseObject({
+  criterion: z.looseObject({
     steps: z.array(step).optional(),
     ratio: z.number().optional(),
     report: report.optional(),
@@ -150,7 +150,7 @@ const LISTING_SCHEMAS = {
     modelPath: z.string().optional(),
     certification: certification.optional(),
   }),
-  baseline: z.looseObject({ report: listedReport.optional(), modelPath: z.string().optional(), certification: certification.optional() }),
+  criterion: z.looseObject({ report: listedReport.optional(), modelPath: z.string().optional(), certification: certification.optional() }),
   compare: z.looseObject({
     rows: z
       .array(

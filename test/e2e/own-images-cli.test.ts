@@ -91,7 +91,7 @@ describe('your own model and images', () => {
     const l1 = autoprune([
       '--runs-dir',
       runsDir,
-      'baseline',
+      'criterion',
       '--model',
       trainRun,
       '--data',
@@ -165,7 +165,7 @@ describe('your own model and images', () => {
     const pruned = autoprune([
       '--runs-dir',
       runsDir,
-      'baseline',
+      'criterion',
       '--model',
       path,
       '--data',
@@ -190,7 +190,7 @@ describe('your own model and images', () => {
     const { status, stderr } = autoprune([
       '--runs-dir',
       runsDir,
-      'baseline',
+      'criterion',
       '--model',
       trainRun,
       '--data',

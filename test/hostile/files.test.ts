@@ -118,7 +118,7 @@ describe('models the pruner cannot take', () => {
     const dense = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
     const path = await saveModel(dense, join(tempDir(), 'dense-only'));
     const emptyRuns = tempDir();
-    for (const command of [['prune'], ['compare', '--methods', 'l1'], ['baseline', '--ratio', '0.5']]) {
+    for (const command of [['prune'], ['compare', '--methods', 'l1'], ['criterion', '--ratio', '0.5']]) {
       const { status, stderr } = autoprune(['--runs-dir', emptyRuns, ...command, '--model', path, '--dataset', 'mnist', '--validation-size', '2000']);
       expect(status, command.join(' ')).toBe(1);
       expect(stderr).toMatch(/dense-only\/model\.json: nothing to prune: no prunable channel group/);
@@ -146,7 +146,7 @@ describe('models the pruner cannot take', () => {
     const emptyRuns = tempDir();
     for (const [name, outputs, message] of cases) {
       const path = await saveModel(tf.model({ inputs: input, outputs }), join(dir, name));
-      for (const command of [['prune'], ['baseline', '--ratio', '0.5']]) {
+      for (const command of [['prune'], ['criterion', '--ratio', '0.5']]) {
         const { status, stderr } = autoprune(['--runs-dir', emptyRuns, ...command, '--model', path, '--dataset', 'mnist', '--validation-size', '2000']);
         expect(status, `${name}: ${command[0]}`).toBe(1);
         expect(stderr.trim().split('\n').pop()).toMatch(message);

@@ -52,7 +52,7 @@ describe('stop signals in every phase', () => {
     const stopped = await runUntil(
       [
         ...common,
-        'baseline',
+        'criterion',
         '--model',
         'lenet5',
         '--dataset',
@@ -70,7 +70,7 @@ describe('stop signals in every phase', () => {
       'SIGTERM',
     );
     expect(stopped.code, stopped.stderr).toBe(143);
-    const id = runIdIn(stopped.stderr, 'baseline');
+    const id = runIdIn(stopped.stderr, 'criterion');
     expect(record(runsDir, id)).toMatchObject({ status: 'interrupted', error: 'stopped by SIGTERM' });
     expect(temporaryFiles(runsDir)).toEqual([]);
   });

@@ -71,7 +71,7 @@ describe('quantized weights', () => {
         '--no-tui',
         '--runs-dir',
         runsDir,
-        'baseline',
+        'criterion',
         '--model',
         original,
         '--dataset',

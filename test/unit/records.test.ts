@@ -1,6 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { effectiveStatus, modelShortName, newRunId, processStart, type RunRecord } from '../../src/run/records.js';
+import { effectiveStatus, modelShortName, newRunId, processStart, readRunRecord, type RunRecord } from '../../src/run/records.js';
+import { checkedRecord, listedRecord } from '../../src/run/results.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
   id: 'r',
@@ -36,5 +40,21 @@ describe('run ids', () => {
     expect(newRunId('prune', `${modelShortName('src/models/pretrained/lenet5-mnist/model.json', 'mnist')}-mnist`)).toMatch(
       /^\d{8}-\d{6}-prune-lenet5-mnist-[0-9a-f]{4}$/,
     );
+  });
+});
+
+describe('records of earlier versions', () => {
+  it('reads a run recorded as a `baseline` run (before the command was named criterion) as a criterion run, and lists it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'autoprune-records-'));
+    const id = '20261120-101010-baseline-l1-lenet5-mnist-ab12';
+    mkdirSync(join(dir, id));
+    const file = join(dir, id, 'run.json');
+    const report = { pruned: { testAccuracy: 0.99 }, theoreticalSpeedup: 2, compressionRatio: 2.5, testDrop: 0.1 };
+    writeFileSync(file, JSON.stringify({ ...running(1), id, command: 'baseline', status: 'done', result: { ratio: 0.5, report } }));
+    const record = readRunRecord(file);
+    expect(record.command).toBe('criterion');
+    expect(listedRecord(record, file).command).toBe('criterion');
+    expect(checkedRecord({ ...record, result: { ratio: 0.5 } }, file).command).toBe('criterion'); // the full schema of a criterion run
+    expect(() => checkedRecord({ ...record, command: 'distill' }, file)).toThrow(/unknown command "distill"/);
   });
 });

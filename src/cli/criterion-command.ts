@@ -1,25 +1,25 @@
-/** `autoprune baseline`: a hand-made criterion to a ratio or to a tolerance (the run itself is src/run/baseline-run.ts). */
+/** `autoprune criterion`: a hand-made criterion to a ratio or to a tolerance (the run itself is src/run/criterion-run.ts). */
 import { type Command, Option } from 'commander';
 import { CRITERIA } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
 import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { ZOO_NAMES } from '../models/zoo.js';
-import { baselineRun } from '../run/baseline-run.js';
+import { criterionRun } from '../run/criterion-run.js';
 import { describeField, fieldDefault } from '../run/config.js';
 import { addDataOptions, addFinetuneOptions, finetuneConfig, integerIn, modelSource, numberIn } from './options.js';
 import { setUp } from './session.js';
 import { UsageError } from '../errors.js';
 
-/** baseline: the options, then the run. */
-export function addBaselineCommand(program: Command): void {
-  const baseline: Command = program
-    .command('baseline')
+/** criterion: the options, then the run. */
+export function addCriterionCommand(program: Command): void {
+  const criterion: Command = program
+    .command('criterion')
     .description('prune with a hand-made criterion to a ratio, or to the largest ratio within an accuracy tolerance')
     .requiredOption(
       '--model <model>',
       `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`,
     );
-  addDataOptions(baseline)
+  addDataOptions(criterion)
     .addOption(new Option('--criterion <name>', 'filter-scoring criterion').choices([...CRITERIA]).default(DEFAULT_HEURISTIC_CONFIG.criterion))
     .addOption(
       new Option('--ranking <name>', 'local: same share per group; global: ranked across groups')
@@ -47,10 +47,10 @@ export function addBaselineCommand(program: Command): void {
     .option('--width-multiple <n>', describeField('widthMultiple'), integerIn(1, 64), fieldDefault('widthMultiple') as number)
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio)
     .addOption(new Option('--weights-dtype <dtype>', "how the pruned model's weights are saved (default: as the baseline's)").choices([...WEIGHTS_DTYPES]));
-  addFinetuneOptions(baseline).action(async (opts, command: Command) => {
-    if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('baseline: give exactly one of --ratio R and --tolerance POINTS');
+  addFinetuneOptions(criterion).action(async (opts, command: Command) => {
+    if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('criterion: give exactly one of --ratio R and --tolerance POINTS');
     const { global, log, backend } = await setUp(command);
-    const run = await baselineRun(
+    const run = await criterionRun(
       {
         ...modelSource(opts, global),
         heuristic: {

@@ -22,14 +22,14 @@ import { finishPrunedModel } from './finish.js';
 import { formatReport } from './report.js';
 import { type ModelSourceOptions, trainedModelAndData } from './baseline-source.js';
 import { guardRun, modelShortName, Run } from './records.js';
-import type { BaselineResult } from './results.js';
+import type { CriterionResult } from './results.js';
 import type { RunLog } from './log.js';
 import { percent } from '../text.js';
 import { Certifier } from '../certify/check.js';
 import { describeCertification } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 
-export interface BaselineOptions extends ModelSourceOptions {
+export interface CriterionRunOptions extends ModelSourceOptions {
   heuristic: HeuristicConfig;
   /** How the pruned model's float32 weights are saved (default: as the baseline's are). */
   weightsDtype?: WeightsDtype;
@@ -64,7 +64,7 @@ function describeEvent(event: HeuristicEvent, log: RunLog): void {
   }
 }
 
-export async function baselineRun(options: BaselineOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
+export async function criterionRun(options: CriterionRunOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);
@@ -74,8 +74,8 @@ export async function baselineRun(options: BaselineOptions, backend: BackendChoi
     ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
     : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
-  const run = await Run.create<BaselineResult>(options.runsDir, {
-    command: 'baseline',
+  const run = await Run.create<CriterionResult>(options.runsDir, {
+    command: 'criterion',
     label: `${criterionOf(options.heuristic.criterion).name}-${modelShortName(options.model, data.name)}-${data.name}`,
     config,
     backend: backend.name,

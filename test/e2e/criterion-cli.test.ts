@@ -7,7 +7,7 @@ import { tempDir } from '../helpers.js';
 const autoprune = (args: string[]) => spawnSync('node', ['bin/autoprune.mjs', '--no-tui', ...args], { encoding: 'utf8' });
 const record = (runsDir: string, id: string) => JSON.parse(readFileSync(join(runsDir, id, 'run.json'), 'utf8'));
 
-describe('autoprune baseline', () => {
+describe('autoprune criterion', () => {
   const runsDir = tempDir();
   let trainRun: string;
 
@@ -35,7 +35,7 @@ describe('autoprune baseline', () => {
     const { status, stdout, stderr } = autoprune([
       '--runs-dir',
       runsDir,
-      'baseline',
+      'criterion',
       '--model',
       'lenet5',
       '--dataset',
@@ -67,7 +67,7 @@ describe('autoprune baseline', () => {
     const { status, stdout, stderr } = autoprune([
       '--runs-dir',
       runsDir,
-      'baseline',
+      'criterion',
       '--model',
       trainRun,
       '--dataset',
@@ -121,7 +121,7 @@ describe('autoprune baseline', () => {
     ],
   ])('rejects %j with a clear error and no new run', (extra, message) => {
     const before = readdirSync(runsDir).length;
-    const { status, stderr } = autoprune(['--runs-dir', runsDir, 'baseline', '--model', 'lenet5', '--dataset', 'mnist', '--validation-size', '500', ...extra]);
+    const { status, stderr } = autoprune(['--runs-dir', runsDir, 'criterion', '--model', 'lenet5', '--dataset', 'mnist', '--validation-size', '500', ...extra]);
     expect(status).not.toBe(0);
     expect(stderr).toMatch(message);
     expect(readdirSync(runsDir).length).toBe(before);
