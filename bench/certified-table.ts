@@ -4,7 +4,9 @@
  * was chosen with (validation; the selection split for certified results),
  * its certified drop and upper bound (certified results only), and its test
  * drop with the interval; then how many rows lose more than b on test, per
- * file and in all, and the agent's FLOPs against the best criterion's.
+ * file and in all, which rows fell back to an earlier model of their path and
+ * what that cost (the final model's FLOPs reduction against the certified
+ * one's), and the agent's FLOPs against the best criterion's.
  *
  *   npx tsx bench/certified-table.ts bench/results/lenet5-mnist-b1-seed0.json bench/results/lenet5-mnist-b1-certified-seed0.json ...
  */
@@ -17,6 +19,7 @@ const files = process.argv.slice(2);
 if (files.length === 0) throw new Error('give the results files');
 let [over, rows] = [0, 0];
 const agentRatios: string[] = [];
+const fallbacks: string[] = [];
 for (const file of files) {
   const results = JSON.parse(readFileSync(file, 'utf8')) as CompareResults;
   const done = results.rows.filter((r) => r.status === 'done');
@@ -43,6 +46,10 @@ for (const file of files) {
     );
   }
   console.log(`\n${fileOver} of ${done.length} rows lose more than b = ${tolerance} on test.`);
+  for (const r of done.filter((r) => r.certification !== undefined && !finalCertified(r.certification)))
+    fallbacks.push(
+      `${basename(file)}: ${methodLabel(r)} fell back to ${certifiedCheck(r.certification!).label}, ${r.uncertified?.theoreticalSpeedup.toFixed(2) ?? '?'}x -> ${r.theoreticalSpeedup!.toFixed(2)}x FLOPs`,
+    );
   over += fileOver;
   rows += done.length;
   const agent = done.find((r) => r.method === 'rl');
@@ -52,5 +59,6 @@ for (const file of files) {
       `${basename(file)}: the agent ${agent.theoreticalSpeedup!.toFixed(2)}x, best criterion ${methodLabel(best)} ${best.theoreticalSpeedup!.toFixed(2)}x: ${(agent.theoreticalSpeedup! / best.theoreticalSpeedup!).toFixed(2)} times`,
     );
 }
-console.log(`\nIn all: ${over} of ${rows} rows lose more than b on test.`);
+console.log(`\nIn all: ${over} of ${rows} rows lose more than b on test; ${fallbacks.length} fell back to an earlier model of their path.`);
+for (const line of fallbacks) console.log(`- ${line}`);
 for (const line of agentRatios) console.log(`- ${line}`);

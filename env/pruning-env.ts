@@ -33,8 +33,10 @@ import { type RewardConfig, reward } from './reward.js';
 import { CriterionError } from '../src/errors.js';
 
 export interface EnvConfig extends RewardConfig {
-  /** Validation images the reward is measured on (a seeded subset). */
+  /** Validation images the reward is measured on (a seeded subset of the selection split). */
   rewardSamples: number;
+  /** Validation images held out for certification (default half): the reward subset lies outside them. */
+  certificationSamples?: number;
   /** Images per forward pass when evaluating a candidate. */
   evalBatchSize: number;
   /** Seed of the reward subset. */

@@ -218,7 +218,7 @@ export interface BoundedDrop extends PairedCounts {
   drop: number;
   /** The one-sided upper confidence bound on it, points. */
   upperBound: number;
-  /** The confidence the bound was taken at (after any correction for the number of looks). */
+  /** The confidence the bound was taken at. */
   confidence: number;
 }
 

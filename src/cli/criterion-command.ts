@@ -46,6 +46,12 @@ export function addCriterionCommand(program: Command): void {
     )
     .option('--width-multiple <n>', describeField('widthMultiple'), integerIn(1, 64), fieldDefault('widthMultiple') as number)
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio)
+    .option(
+      '--final-finetune-epochs <n>',
+      "epochs of the final fine-tune after a tolerance search, kept only if it helps (a compare's rows get it too; 0: none)",
+      integerIn(0, 1000),
+      fieldDefault('finalFinetune.epochs') as number,
+    )
     .addOption(new Option('--weights-dtype <dtype>', "how the pruned model's weights are saved (default: as the baseline's)").choices([...WEIGHTS_DTYPES]));
   addFinetuneOptions(criterion).action(async (opts, command: Command) => {
     if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('criterion: give exactly one of --ratio R and --tolerance POINTS');
@@ -67,6 +73,7 @@ export function addCriterionCommand(program: Command): void {
         weightsDtype: opts.weightsDtype,
         ratio: opts.ratio,
         search: opts.tolerance === undefined ? undefined : { tolerance: opts.tolerance, maxProbes: opts.probes, maxRatio: opts.maxRatio },
+        finalFinetune: { ...finetuneConfig(opts), epochs: opts.finalFinetuneEpochs, seed: opts.seed + 999 },
       },
       backend,
       log,

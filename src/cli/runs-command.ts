@@ -136,7 +136,8 @@ function runFiles(record: ListedRunRecord, dir: string): string[] {
   const modelPath = record.command === 'compare' ? undefined : record.result.modelPath;
   if (modelPath !== undefined && existsSync(modelPath)) files.push([record.command === 'train' ? 'model' : 'pruned model', modelPath]);
   const checkpoints = join(dir, 'checkpoints');
-  if (existsSync(checkpoints)) files.push(['checkpoints', `${checkpoints}/ (${plural(readdirSync(checkpoints).length, 'group')})`]);
+  if (existsSync(checkpoints))
+    files.push(['checkpoints', `${checkpoints}/ (${plural(readdirSync(checkpoints).filter((name) => /^group-\d+$/.test(name)).length, 'group')})`]);
   for (const name of ['report.html', 'results.json']) if (existsSync(join(dir, name))) files.push([name.replace(/\..*/, ''), join(dir, name)]);
   return files.map(([what, path]) => `${what}: ${path}`);
 }

@@ -22,7 +22,6 @@ import {
   describeResolution,
   type FinetuneProgress,
   type HeuristicEvent,
-  plannedLooks,
   prunableSizes,
   pruneToTolerance,
   type Ranking,
@@ -32,7 +31,7 @@ import {
 } from '../heuristics/pipeline.js';
 import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
 import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
-import { buildGraph, checkPrunable } from '../prune/graph.js';
+import { checkPrunable } from '../prune/graph.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { finishPrunedModel } from '../run/finish.js';
 import { layerWidths, type ModelSummary, type PruneReport, summariseModel } from '../run/report.js';
@@ -45,7 +44,7 @@ import { latencyTableFor } from '../latency/for-run.js';
 import { timeSideBySide } from '../latency/side-by-side.js';
 import { channelCosts, type LatencyTable } from '../latency/table.js';
 import { openTarget } from '../latency/target.js';
-import { agentLooks, type GroupDecision, type PruneResult, type RunEvent } from '../run/try-and-learn.js';
+import type { GroupDecision, PruneResult, RunEvent } from '../run/try-and-learn.js';
 import {
   checkResumable,
   deferredStopSignal,
@@ -58,7 +57,7 @@ import {
   STOP_SIGNALS,
   recordFailure,
 } from '../run/records.js';
-import { evaluateAccuracy, trainModel } from '../train/train.js';
+import { evaluateAccuracy } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
 import {
   checkCertifiedVersion,
@@ -250,7 +249,7 @@ const showFinetune =
     log.status(`  ${label}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
 
 const dropText = ({ drop, upperBound, withinTolerance }: { drop: number; upperBound: number; withinTolerance: boolean }) =>
-  `selection drop ${drop.toFixed(2)} points, upper bound ${upperBound.toFixed(2)}${withinTolerance ? '' : ' (over the tolerance)'}`;
+  `selection drop ${drop.toFixed(2)} points, bound if certified ${upperBound.toFixed(2)}${withinTolerance ? '' : ' (over the tolerance)'}`;
 
 /** A ranking's search as results.json keeps it, measured before the final fine-tune (test accuracy is reported, never used to choose). */
 async function describeVariant(ranking: Ranking, found: ToleranceResult, { data, unpruned }: BaselineInputs): Promise<RankingVariant> {
@@ -266,34 +265,24 @@ async function describeVariant(ranking: Ranking, found: ToleranceResult, { data,
 }
 
 /**
- * The same final fine-tune the agent's model gets (kept only if it improves
- * validation accuracy, and only when something was pruned); then the path,
- * least pruned first and the final model last, is certified; the certified
- * model is saved as models/<method>/ and reported, and a final model that
- * did not certify as models/<method>-uncertified/. Disposes `model` and the path.
+ * A hand-made method's end, as the agent's run ends (finishPrunedModel): the
+ * final fine-tune, the path certified least pruned first and the final model
+ * last; the certified model saved as models/<method>/ and reported, a final
+ * model that did not certify as models/<method>-uncertified/. Disposes
+ * `model` and the path.
  */
 async function finishMethodRow(
   method: Method,
   model: tf.LayersModel,
-  validationAccuracy: number,
   pruned: boolean,
   path: PathModel[],
   { options, data, baseline, unpruned, certifier, runDir }: BaselineInputs,
 ): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const { config } = options;
-  if (pruned && config.finalFinetune.epochs > 0) {
-    const tuned = await cloneModel(model);
-    const final = await trainModel(tuned, data, { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true });
-    if (final.validationAccuracy >= validationAccuracy) {
-      model.dispose();
-      model = tuned;
-    } else {
-      tuned.dispose();
-    }
-  }
   try {
     const { certified, modelPath, certification, uncertified, report } = await finishPrunedModel({
       final: model,
+      finalFinetune: { config: { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true } },
       path,
       pruned,
       baseline,
@@ -309,9 +298,6 @@ async function finishMethodRow(
     for (const p of path) p.model.dispose();
   }
 }
-
-/** Tolerance checks a criterion's search plans on the selection split: both rankings' probes, each epoch of each fine-tune. */
-const criterionLooks = (options: CompareOptions) => RANKINGS.length * plannedLooks(options.probes, options.config.finetune);
 
 /**
  * A criterion's tolerance search with local and with global ranking (same
@@ -336,7 +322,7 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
     ...DEFAULT_SEARCH,
     tolerance: config.tolerance,
     confidence: config.confidence,
-    looks: criterionLooks(options),
+    certificationImages: inputs.certifier.split.count,
     maxProbes: options.probes,
     resolution: searchResolution(groupSizes),
   };
@@ -365,7 +351,7 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
     `  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`,
   );
   return {
-    ...(await finishMethodRow(method, found.model, found.validationAccuracy, found.ratio > 0, found.path, inputs)),
+    ...(await finishMethodRow(method, found.model, found.ratio > 0, found.path, inputs)),
     ranking: chosen.ranking,
     variants: searches.map((s) => s.variant),
     tradeOff: chosen.probes.map((p) => ({
@@ -405,12 +391,12 @@ async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow
   const search = {
     tolerance: config.tolerance,
     confidence: config.confidence,
-    looks: plannedLooks(options.probes, config.finetune),
+    certificationImages: inputs.certifier.split.count,
     maxProbes: options.probes,
   };
   const found = await pruneBySensitivity(baseline, data, settings, search, onEvent);
   return {
-    ...(await finishMethodRow('sensitivity', found.model, found.validationAccuracy, found.threshold !== undefined, found.path, inputs)),
+    ...(await finishMethodRow('sensitivity', found.model, found.threshold !== undefined, found.path, inputs)),
     tradeOff: found.probes.map((p) => ({
       flopsReduction: unpruned.macs / p.macs,
       validationAccuracy: p.validationAccuracy,
@@ -449,8 +435,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   };
   const { config, methods } = options;
   checkPrunable(baseline, source);
-  const looks = Math.max(criterionLooks(options), methods.includes('rl') ? agentLooks(config, buildGraph(baseline).prunableGroups().length) : 0);
-  const advice = await holdoutAdvice(baseline, data, config, looks);
+  const advice = await holdoutAdvice(baseline, data, config);
   if (advice !== undefined) log.line(advice);
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
@@ -478,7 +463,7 @@ export async function resumeCompare(
   if (reportPath !== undefined) checkWritable(reportPath);
   const run = await openRun(context.runsDir, runId, 'compare', 'can be resumed');
   checkResumable(run.record, context.backend.name);
-  checkCertifiedVersion(runId, run.record.config);
+  checkCertifiedVersion(run.record);
   const { methods, jobs: recordedJobs, probes, ...recorded } = run.record.config;
   const file = `${run.dir}/run.json`;
   if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !(METHODS as readonly unknown[]).includes(m)))

@@ -287,7 +287,7 @@ export interface ProbeRecord {
   probe: number;
   ratio: number;
   validationAccuracy: number;
-  /** Validation accuracy drop in points against the unpruned model, and its upper confidence bound (the search's per-look confidence). */
+  /** Validation accuracy drop in points against the unpruned model, and that drop plus the margin certification would add to it. */
   drop: number;
   upperBound: number;
   /** The bound is within the tolerance. */
@@ -311,12 +311,12 @@ export interface ToleranceResult {
 }
 
 export interface ToleranceSearch {
-  /** Accuracy points the pruned model may lose on validation data: a probe is within it when its drop's upper confidence bound is. */
+  /** Accuracy points the pruned model may lose: a probe is within it when its drop plus the margin certification would add is (SelectionCheck). */
   tolerance: number;
-  /** Confidence of the search's claim that no accepted probe loses more than the tolerance (default 0.95). */
+  /** Confidence of the certified claim the search aims at (default 0.95). */
   confidence?: number;
-  /** Tolerance checks the bound is corrected for (Bonferroni); default maxProbes x the fine-tune's epochs, since each epoch's model may be the one kept. */
-  looks?: number;
+  /** Images of the certification split the result will be certified on: a probe's margin is the one it would get there (default: as many as the validation split the search reads). */
+  certificationImages?: number;
   /** Largest share of channels tried. */
   maxRatio: number;
   /** Cap on bisection probes (each prunes the original model and fine-tunes); the search usually stops earlier, at the resolution. */
@@ -327,20 +327,12 @@ export interface ToleranceSearch {
 
 export const DEFAULT_SEARCH: ToleranceSearch = { tolerance: 1, confidence: 0.95, maxRatio: 0.95, maxProbes: 12 };
 
-/** The looks a search of `maxProbes` plans: every probe, and every epoch of its fine-tune (the best one is kept). */
-export const plannedLooks = (maxProbes: number, finetune: Pick<TrainConfig, 'epochs'>) => maxProbes * Math.max(1, finetune.epochs);
-
 /** The selection check of a tolerance search on `data.validation`, against the unpruned `model`. */
-export function selectionCheckOf(
-  model: tf.LayersModel,
-  data: Dataset,
-  search: Pick<ToleranceSearch, 'tolerance' | 'confidence' | 'looks' | 'maxProbes'>,
-  finetune: TrainConfig,
-) {
+export function selectionCheckOf(model: tf.LayersModel, data: Dataset, search: Pick<ToleranceSearch, 'tolerance' | 'confidence' | 'certificationImages'>) {
   return SelectionCheck.create(model, data.validation, data.inputShape, {
     tolerance: search.tolerance,
     confidence: search.confidence ?? 0.95,
-    looks: search.looks ?? plannedLooks(search.maxProbes, finetune),
+    certificationImages: search.certificationImages ?? data.validation.count,
   });
 }
 
@@ -453,7 +445,7 @@ export async function pruneToTolerance(
   checkModelArgument(model, 'pruneToTolerance');
   checkDataArgument(data, 'pruneToTolerance');
   checkData(config, data);
-  const check = await selectionCheckOf(model, data, search, config.finetune);
+  const check = await selectionCheckOf(model, data, search);
   const baseAccuracy = check.baseAccuracy;
   const resolution = search.resolution ?? searchResolution(prunableSizes(model));
   const probes: ProbeRecord[] = [];

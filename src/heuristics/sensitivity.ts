@@ -75,7 +75,7 @@ export interface SensitivityProbe {
   /** After fine-tuning. */
   validationAccuracy: number;
   drop: number;
-  /** Upper confidence bound on the drop (the search's per-look confidence). */
+  /** The drop plus the margin certification would add to it (the bound it is predicted to certify at). */
   upperBound: number;
   withinTolerance: boolean;
 }
@@ -129,12 +129,12 @@ export async function pruneBySensitivity(
   model: tf.LayersModel,
   data: Dataset,
   config: SensitivityConfig,
-  search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes' | 'confidence' | 'looks'>,
+  search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes' | 'confidence' | 'certificationImages'>,
   emit: (event: SensitivityEvent) => void = () => {},
 ): Promise<SensitivityResult> {
   checkModelArgument(model, 'pruneBySensitivity');
   checkDataArgument(data, 'pruneBySensitivity');
-  const check = await selectionCheckOf(model, data, search, config.finetune);
+  const check = await selectionCheckOf(model, data, search);
   const baseAccuracy = check.baseAccuracy;
   const graph = buildGraph(model);
   const groups = graph.prunableGroups();

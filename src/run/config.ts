@@ -88,16 +88,14 @@ export const PruneConfigSchema = z
       .gt(0.5)
       .lt(0.999)
       .default(0.95)
-      .describe(
-        'confidence of every bound: the certified claim "drop <= b", and each choice on the selection split (Bonferroni over the looks a method plans)',
-      ),
+      .describe('confidence of the certified claim "drop <= b"; every choice aims at the bound certification would give it at this confidence'),
     certificationSamples: z
       .number()
       .int()
       .min(MIN_HOLDOUT_IMAGES)
       .optional()
       .describe(
-        'validation images held out to certify the final model, read by no choice (default: half of those the reward subset leaves; the rest is the selection split)',
+        'validation images held out to certify the final model, read by no choice (default: half of them, no more than the reward subset leaves; the rest is the selection split, which holds the reward subset)',
       ),
     rewardTolerance: z
       .number()
@@ -133,7 +131,7 @@ export const PruneConfigSchema = z
       .int()
       .min(10)
       .default(1000)
-      .describe("validation images the agent's candidates are scored on (nothing else reads them); the rest is split into selection and certification"),
+      .describe("validation images the agent's candidates are scored on, drawn from the selection split (choice data both; the certification split is apart)"),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
     workers: z
       .number()
@@ -174,7 +172,7 @@ export const PruneConfigSchema = z
           .boolean()
           .default(true)
           .describe(
-            "with calibrate: the reward's budget is the group's share of the room the selection bound leaves, share x (b - margin), as its probes are accepted (false: share x b)",
+            "with calibrate: the reward's budget is the group's share of the room the certification margin leaves, share x (b - margin), as its probes are accepted (false: share x b)",
           ),
         initialRecovery: z.number().min(1).default(3).describe('recovery (points lost before fine-tuning per point lost after) assumed for the first group'),
         maxRecovery: z.number().min(1).default(20).describe('upper bound on the measured recovery'),
@@ -256,7 +254,7 @@ export const PruneConfigSchema = z
     try {
       holdoutSizes(c.validationSize, holdoutOf(c));
     } catch (err) {
-      ctx.addIssue({ code: 'custom', path: ['rewardSamples'], message: `with validationSize ${c.validationSize}: ${(err as Error).message}` });
+      ctx.addIssue({ code: 'custom', path: ['certificationSamples'], message: `with validationSize ${c.validationSize}: ${(err as Error).message}` });
     }
   });
 

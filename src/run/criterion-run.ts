@@ -19,6 +19,7 @@ import { saveModel, weightsDtypeOf } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
 import { checkPrunable } from '../prune/graph.js';
 import { finishPrunedModel } from './finish.js';
+import type { BatchProgress, TrainConfig } from '../train/train.js';
 import { formatReport } from './report.js';
 import { type ModelSourceOptions, trainedModelAndData } from './baseline-source.js';
 import { guardRun, modelShortName, Run } from './records.js';
@@ -36,6 +37,8 @@ export interface CriterionRunOptions extends ModelSourceOptions {
   /** Exactly one of ratio and search. */
   ratio?: number;
   search?: ToleranceSearch;
+  /** The final fine-tune after a tolerance search, as a compare's rows get it (finishPrunedModel); absent: none. */
+  finalFinetune?: TrainConfig;
 }
 
 /** The plain line log of a criterion's steps and probes. */
@@ -57,18 +60,21 @@ function describeEvent(event: HeuristicEvent, log: RunLog): void {
     case 'probe-done': {
       const p = event.probe;
       log.line(
-        `probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${percent(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points, upper bound ${p.upperBound.toFixed(2)}: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`,
+        `probe ${p.probe}: ratio ${(100 * p.ratio).toFixed(1)}% -> validation ${percent(p.validationAccuracy)}, drop ${p.drop.toFixed(2)} points, bound if certified ${p.upperBound.toFixed(2)}: ${p.withinTolerance ? 'within' : 'beyond'} tolerance`,
       );
       break;
     }
   }
 }
 
+const showFinalFinetune = (log: RunLog) => (p: BatchProgress) =>
+  log.status(`  final fine-tune epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} ${p.imagesPerSecond.toFixed(0)} img/s`);
+
 export async function criterionRun(options: CriterionRunOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);
-  // No reward subset here: the validation split is halved into selection (the search's choices) and certification.
+  // The splits a compare at this seed gives its criteria (they do not depend on the reward subset): the selection split takes the search's choices, the certification split the claim.
   const holdout = holdoutSplits(data.validation, { rewardSamples: 0, seed: options.heuristic.seed }, data.inputShape);
   const target = options.search
     ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
@@ -101,7 +107,7 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
       log.line(`run: ${run.dir}`);
       const selectionData = { ...data, validation: holdout.selection };
       const outcome = options.search
-        ? await pruneToTolerance(model, selectionData, options.heuristic, options.search, emit)
+        ? await pruneToTolerance(model, selectionData, options.heuristic, { ...options.search, certificationImages: holdout.certification.count }, emit)
         : { ...(await pruneToRatio(model, selectionData, options.heuristic, options.ratio!, emit)), ratio: options.ratio!, path: [] };
       const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
       const confidence = options.search?.confidence ?? DEFAULT_SEARCH.confidence!;
@@ -110,6 +116,7 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
         options.search && (await Certifier.create(model, holdout.certification, data.inputShape, { tolerance: options.search.tolerance, confidence }));
       const { modelPath, certification, uncertified, report } = await finishPrunedModel({
         final: outcome.model,
+        ...(options.search && options.finalFinetune && { finalFinetune: { config: options.finalFinetune, hooks: { onBatch: showFinalFinetune(log) } } }),
         path: outcome.path,
         pruned: true,
         baseline: model,

@@ -12,19 +12,19 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
-import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, STOP_SIGNALS, type StopSignal } from './records.js';
+import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, type RunRecord, STOP_SIGNALS, type StopSignal } from './records.js';
 import { openRun } from './results.js';
 import { evaluateAccuracy } from '../train/train.js';
 import { InterruptedError, RunError } from '../errors.js';
 import { boundAdvice } from '../certify/check.js';
 import { holdoutSplits } from '../certify/holdout.js';
-import { buildGraph, checkPrunable } from '../prune/graph.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from './config.js';
 import { plural } from '../text.js';
 import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
-import { agentLooks, type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
+import { checkPrunable } from '../prune/graph.js';
+import { type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
 
 export interface RunContext {
   runsDir: string;
@@ -106,7 +106,7 @@ export async function pruneRun(requested: PruneConfig, context: RunContext): Pro
   const resolved = { ...config, splitSeed, scaling, validationSize, weightsDtype: config.weightsDtype ?? weightsDtypeOf(source) };
   try {
     checkPrunable(model, source);
-    const advice = await holdoutAdvice(model, data, resolved, agentLooks(resolved, buildGraph(model).prunableGroups().length));
+    const advice = await holdoutAdvice(model, data, resolved);
     if (advice !== undefined) context.log.line(advice);
   } catch (err) {
     model.dispose();
@@ -151,14 +151,10 @@ export async function pruneLoaded(
 }
 
 /** The one-line warning of boundAdvice for a run of `config` on `data`, when its splits are too small for a useful bound. */
-export async function holdoutAdvice(baseline: tf.LayersModel, data: Dataset, config: PruneConfig, looks: number): Promise<string | undefined> {
+export async function holdoutAdvice(baseline: tf.LayersModel, data: Dataset, config: PruneConfig): Promise<string | undefined> {
   const { selection, certification } = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
   const errorRate = 1 - (await evaluateAccuracy(baseline, selection, data.inputShape));
-  return boundAdvice({ selection: selection.count, certification: certification.count }, errorRate, {
-    tolerance: config.tolerance,
-    confidence: config.confidence,
-    looks,
-  });
+  return boundAdvice(certification.count, errorRate, { tolerance: config.tolerance, confidence: config.confidence });
 }
 
 /**
@@ -172,20 +168,29 @@ export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<
   return { ...config, budget, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
 }
 
+/** When choices began to aim at certification on today's splits (the selection split holding the reward subset, half of the images certifying). */
+export const CHOICE_DATA_SINCE = '2026-12-06T23:55:00Z';
+
 /**
  * Runs recorded before certified tolerances (no `confidence` in their
- * config) accepted on point estimates on a split that is now two: resumed,
- * they would mix both procedures, so they are refused.
+ * config) accepted on point estimates on a split that is now two, and runs
+ * recorded before CHOICE_DATA_SINCE chose on other splits than today's:
+ * resumed, they would mix procedures (and certify on images their choices
+ * read), so they are refused.
  */
-export function checkCertifiedVersion(runId: string, config: Record<string, unknown>): void {
-  if (config.confidence === undefined)
-    throw new RunError(`run "${runId}" was recorded before certified tolerances (its choices used point estimates) and cannot be resumed; start it again`);
+export function checkCertifiedVersion(record: Pick<RunRecord, 'id' | 'config' | 'createdAt'>): void {
+  if (record.config.confidence === undefined)
+    throw new RunError(`run "${record.id}" was recorded before certified tolerances (its choices used point estimates) and cannot be resumed; start it again`);
+  if (record.createdAt < CHOICE_DATA_SINCE)
+    throw new RunError(
+      `run "${record.id}" was recorded before the validation split was divided as it is now (${CHOICE_DATA_SINCE}): its certification images would differ from those its choices left alone, so it cannot be resumed; start it again`,
+    );
 }
 
 export async function resumeRun(runId: string, context: RunContext): Promise<Run<PruneResult>> {
   const run = await openRun(context.runsDir, runId, 'prune', 'can be resumed');
   checkResumable(run.record, context.backend.name);
-  checkCertifiedVersion(runId, run.record.config);
+  checkCertifiedVersion(run.record);
   const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
   const result = run.record.result;
   const baselinePath = recordedBaseline(runId, result.baseline);

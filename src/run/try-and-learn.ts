@@ -1,9 +1,10 @@
 /**
  * The try-and-learn run, top to bottom (Huang et al. 2018):
  *
- *   split the validation images three ways: a reward subset (candidates are
- *     scored on it), the selection split (every choice, each accepted on a
- *     confidence bound) and the certification split (read once, at the end)
+ *   split the validation images in two: the choice data (the selection split,
+ *     every choice, each aiming at the bound certification would give; its
+ *     reward subset scores the candidates) and the certification split (read
+ *     once, at the end)
  *   for each prunable channel group, first to last:
  *     its budget: the drop allowed after it (a share of b by the MACs the
  *       groups so far touch), and the reward's tolerance (what is left of that
@@ -27,9 +28,9 @@ import { Observable } from 'rxjs';
 import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
 import { type EnvConfig, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
-import { boundMargin as boundMarginAt, Certifier, type PathModel, SelectionCheck } from '../certify/check.js';
+import { boundMargin, Certifier, expectedDisagreement, type PathModel, SelectionCheck } from '../certify/check.js';
 import type { Certification, UncertifiedModel } from '../certify/certification.js';
-import { holdoutSplits } from '../certify/holdout.js';
+import { holdoutSizes, holdoutSplits } from '../certify/holdout.js';
 import { type LatencyTable, latencyShares } from '../latency/table.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
@@ -41,7 +42,7 @@ import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { finishPrunedModel } from './finish.js';
 import type { PruneReport } from './report.js';
-import { type BatchProgress, evaluateAccuracy, trainModel } from '../train/train.js';
+import { type BatchProgress, trainModel } from '../train/train.js';
 import { CriterionError, InterruptedError } from '../errors.js';
 import { checkHoldout, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
@@ -78,6 +79,8 @@ export interface GroupDecision {
   params: number;
   /** The model after this group, as the run's store keeps it (a model.json path in a run folder). */
   checkpoint: string;
+  /** The count search's probes within the budget before the one kept, in the order accepted (each keeps fewer filters): more models on the path certification walks, so a failing model falls back to a near one. */
+  acceptedProbes?: { kept: number; checkpoint: string }[];
   seconds: number;
 }
 
@@ -119,7 +122,7 @@ export interface CountProbe {
   lossBeforeFinetune: number;
   /** Selection-split accuracy after fine-tuning, fraction. */
   validationAccuracy: number;
-  /** Points lost on the selection split against the unpruned model, and the upper confidence bound on it (Bonferroni-corrected). */
+  /** Points lost on the selection split against the unpruned model, and that drop plus the margin certification would add to it (`certificationBound`). */
   drop: number;
   upperBound: number;
   withinBudget: boolean;
@@ -165,10 +168,6 @@ export interface TryAndLearnInput {
   latency?: LatencyTable;
 }
 
-/** Tolerance checks the agent plans on the selection split: every probe of every group, and each epoch of its fine-tune (the best is kept). */
-export const agentLooks = (config: Pick<PruneConfig, 'relaxSteps' | 'finetune'>, groups: number) =>
-  groups * (config.relaxSteps + 1) * Math.max(1, config.finetune.epochs);
-
 /** Seeds derived per group, so a resumed run draws exactly what an uninterrupted one would. */
 const groupSeed = (seed: number, groupId: number) => seed * 1000 + groupId + 1;
 
@@ -197,6 +196,7 @@ export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvCon
     tolerance: config.rewardTolerance ?? config.tolerance,
     phi: config.phi,
     rewardSamples: config.rewardSamples,
+    certificationSamples: config.certificationSamples,
     evalBatchSize: config.evalBatchSize,
     seed: config.seed,
     recovery: config.recovery,
@@ -282,7 +282,12 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
       env.replaceModel(search.model);
       setup.recoveries.push(...recoveriesOf(search.probes, accuracyBefore));
 
-      // 3. Checkpoint, then record (the record never names a checkpoint that is not on disk).
+      // 3. Checkpoints, then record (the record never names a checkpoint that is not on disk).
+      const acceptedProbes: GroupDecision['acceptedProbes'] = [];
+      for (const { count, model } of search.acceptedBefore) {
+        acceptedProbes.push({ kept: count, checkpoint: await store.saveModel(model, `checkpoints/group-${group.id}-kept-${count}`) });
+        model.dispose();
+      }
       const checkpoint = await store.saveModel(search.model, `checkpoints/group-${group.id}`);
       const cost = modelCost(search.model);
       const decision: GroupDecision = {
@@ -304,6 +309,7 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
         macs: cost.macs,
         params: cost.params,
         checkpoint,
+        acceptedProbes,
         seconds: (performance.now() - groupStarted) / 1000,
       };
       done.push(decision);
@@ -328,11 +334,10 @@ async function setUpRun({ baseline, data, config, store, latency }: TryAndLearnI
   const holdout = holdoutSplits(data.validation, holdoutOf(config), data.inputShape);
   const baseGraph = buildGraph(baseline);
   const groups = baseGraph.prunableGroups();
-  const looks = agentLooks(config, groups.length);
   const selection = await SelectionCheck.create(baseline, holdout.selection, data.inputShape, {
     tolerance: config.tolerance,
     confidence: config.confidence,
-    looks,
+    certificationImages: holdout.certification.count,
   });
   // The unpruned model's numbers are measured once and kept in the record, so a resumed run uses the same ones.
   const recorded = store.result;
@@ -370,7 +375,7 @@ const recoveriesOf = (probes: CountProbe[], accuracyBefore: number): RecoveryObs
 /**
  * The reward's budget for a group: without calibration, b against the
  * unpruned model; with it, what is left of the group's allowed drop (the
- * room the selection bound leaves, with boundRoom) x the recovery measured
+ * room the certification margin leaves, with boundRoom) x the recovery measured
  * on earlier decisions, against the current model.
  */
 function rewardBudgetOf(
@@ -380,11 +385,11 @@ function rewardBudgetOf(
 ): GroupDecision['rewardBudget'] {
   if (!config.budget.calibrate) return { reference: env.baseAccuracy, tolerance: envConfig.tolerance };
   const recovery = estimateRecovery(recoveries, config.budget, 0.05 * config.tolerance);
-  // The selection bound's margin (bound - drop) of the last accepted probe; before any, that of a model disagreeing with the unpruned one as often as it errs.
+  // The margin (bound - drop) certification would add to the last accepted probe; before any, to a model with the disagreement pruned models have (expectedDisagreement).
   const last = done.flatMap((d) => d.probes.filter((p) => p.withinBudget)).at(-1);
   const margin =
     last === undefined
-      ? boundMarginAt(holdout.selection.count, Math.max(1 - selection.baseAccuracy, config.tolerance / 100), selection.lookConfidence)
+      ? boundMargin(holdout.certification.count, expectedDisagreement(1 - selection.baseAccuracy, config.tolerance), config.confidence)
       : last.upperBound - last.drop;
   // A probe passes when its drop leaves room for its bound (SelectionCheck.accepts): the reward aims at that room, not at the share of b.
   const room = config.budget.boundRoom ? allowedDrop * Math.max(0, 1 - margin / config.tolerance) : allowedDrop;
@@ -424,12 +429,21 @@ async function searchCount(
   { allowedDrop, accuracyBefore, reference }: { allowedDrop: number; accuracyBefore: number; reference: number },
   emit: (e: RunEvent) => void,
   shouldStop: () => boolean,
-): Promise<{ model: tf.LayersModel; kept: number[]; probes: CountProbe[]; validationAccuracy: number; relaxed: number }> {
+): Promise<{
+  model: tf.LayersModel;
+  kept: number[];
+  probes: CountProbe[];
+  validationAccuracy: number;
+  relaxed: number;
+  /** The probes within the budget before the one kept, in the order accepted; the caller disposes them. */
+  acceptedBefore: { count: number; model: tf.LayersModel }[];
+}> {
   const { env, selection } = setup;
   const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
   const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
   const probes: CountProbe[] = [];
-  let best: { count: number; model: tf.LayersModel; validationAccuracy: number } | undefined;
+  // Every probe within the budget, in the order accepted: each keeps fewer filters than the one before; the last is kept.
+  const accepted: { count: number; model: tf.LayersModel; validationAccuracy: number }[] = [];
   let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
   // Keeping every filter is the model as it is: nothing to fine-tune or check (fine-tuning a converged model only costs time, and can cost accuracy); tightening starts below it.
   const widths = widthsOf(group.size, config.widthMultiple);
@@ -443,17 +457,16 @@ async function searchCount(
     const model = await env.prunedModel(kept);
     const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
     await finetuneModel(setup, config, model, group.id, groupSeed(config.seed, group.id), emit, shouldStop).catch((err: unknown) => {
-      // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and the best so far.
+      // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and those accepted so far.
       model.dispose();
-      best?.model.dispose();
+      for (const a of accepted) a.model.dispose();
       throw err;
     });
     const { accuracy: validationAccuracy, drop, upperBound, ...bound } = await selection.check(model);
     const withinBudget = selection.accepts({ drop, upperBound, ...bound }, allowedDrop);
     probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, drop, upperBound, withinBudget });
     if (withinBudget) {
-      best?.model.dispose();
-      best = { count, model, validationAccuracy };
+      accepted.push({ count, model, validationAccuracy });
       passing = count;
     } else {
       model.dispose();
@@ -475,14 +488,22 @@ async function searchCount(
     count = next;
   }
   if (shouldStop()) {
-    best?.model.dispose();
+    for (const a of accepted) a.model.dispose();
     throw new InterruptedError(`stopped during group ${group.id}`);
   }
   const relaxed = agentKeepsAll ? probes.length : probes.length - 1;
+  const best = accepted.pop();
   // No probe within its budget: the group stays whole.
   if (best === undefined)
-    return { model: await cloneModel(env.model), kept: Array.from({ length: group.size }, (_, c) => c), probes, validationAccuracy: accuracyBefore, relaxed };
-  return { model: best.model, kept: keptAt(best.count), probes, validationAccuracy: best.validationAccuracy, relaxed };
+    return {
+      model: await cloneModel(env.model),
+      kept: Array.from({ length: group.size }, (_, c) => c),
+      probes,
+      validationAccuracy: accuracyBefore,
+      relaxed,
+      acceptedBefore: [],
+    };
+  return { model: best.model, kept: keptAt(best.count), probes, validationAccuracy: best.validationAccuracy, relaxed, acceptedBefore: accepted };
 }
 
 /** The final fine-tune (kept only if it helps on the selection split), certification along the run's path, the report, the saved models and the record's summary. */
@@ -495,16 +516,14 @@ async function finishRun(
 ): Promise<void> {
   const { env, done, guarded, holdout } = setup;
   const final = await cloneModel(env.model);
-  const beforeFinal = await evaluateAccuracy(final, guarded.validation, data.inputShape);
-  const tuned = await finetuneModel(setup, config, final, 'final', config.seed + 999, emit, shouldStop).catch((err: unknown) => {
-    final.dispose();
-    throw err;
-  });
-  if (tuned.validationAccuracy < beforeFinal) final.setWeights(env.model.getWeights());
   const path = await pathModels(done, store);
   try {
     const { modelPath, certification, uncertified, report } = await finishPrunedModel({
       final,
+      finalFinetune: {
+        config: { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true },
+        hooks: { onBatch: (progress) => emit({ type: 'finetune-progress', groupId: 'final', progress }), shouldStop },
+      },
       path,
       pruned: true,
       baseline,
@@ -538,7 +557,7 @@ async function recordRun(
     modelPath,
     seconds: setup.earlierSeconds + (performance.now() - started) / 1000,
     evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
-    candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * Math.min(config.rewardSamples, data.validation.count)) / searchSeconds : 0,
+    candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * holdoutSizes(data.validation.count, holdoutOf(config)).reward) / searchSeconds : 0,
   };
   await store.record({ ...store.result, groups: done, report, modelPath, certification, uncertified, summary: totals });
   await store.finish();
@@ -546,14 +565,19 @@ async function recordRun(
 }
 
 /**
- * The run's path, least pruned first: the model after each group that
- * pruned something, the last such excepted (the final model is its
- * fine-tuned self), loaded from the checkpoints. The caller disposes them.
+ * The run's path, least pruned first, loaded from the checkpoints: for each
+ * group that pruned something, its count search's earlier accepted probes
+ * (each keeps fewer filters), then the model after it; the last such model
+ * excepted (the final model is its fine-tuned self). The caller disposes them.
  */
 async function pathModels(done: GroupDecision[], store: RunStore<PruneResult>): Promise<PathModel[]> {
   const path: PathModel[] = [];
-  for (const decision of done.filter((d) => d.kept.length < d.size).slice(0, -1))
-    path.push({ label: `after group ${decision.groupId}`, model: await store.loadModel(decision.checkpoint) });
+  const pruning = done.filter((d) => d.kept.length < d.size);
+  for (const [i, decision] of pruning.entries()) {
+    for (const { kept, checkpoint } of decision.acceptedProbes ?? [])
+      path.push({ label: `group ${decision.groupId} at ${kept} of ${decision.size}`, model: await store.loadModel(checkpoint) });
+    if (i < pruning.length - 1) path.push({ label: `after group ${decision.groupId}`, model: await store.loadModel(decision.checkpoint) });
+  }
   return path;
 }
 

@@ -92,7 +92,7 @@ describe('autoprune compare', () => {
     );
     const show = autoprune([...common, 'show', stdout.trim()]).stdout;
     expect(show).toMatch(
-      / {2}rl: FLOPs [\d.]+x, params [\d.]+x, time [\d.]+x at batch 1, validation [\d.]+%, certified drop -?[\d.]+ \(<= -?[\d.]+\), test [\d.]+%/,
+      / {2}rl: FLOPs [\d.]+x, params [\d.]+x, time [\d.]+x at batch 1, validation [\d.]+%, certified drop -?[\d.]+ \(<= -?[\d.]+\)( from a fallback \([^)]+\))?, test [\d.]+%/,
     );
     expect(show).toMatch(/ {2}bn-scale: not applicable: criterion bn-scale: no BatchNormalization/);
     expect(show).not.toContain('resume with');
@@ -146,7 +146,7 @@ describe('autoprune compare', () => {
     expect(row.modelPath).toBe(join(dir, 'models', 'sensitivity', 'model.json'));
     expect(stderr).toMatch(/sensitivity: group 0 \(conv1, 20 channels\), validation drop before fine-tuning at each ratio: (-?[\d.]+ ){18}-?[\d.]+\n/);
     expect(stderr).toMatch(
-      /sensitivity probe 1: threshold -?[\d.]+ points, ratios [\d.]+\/[\d.]+\/[\d.]+, selection drop -?[\d.]+ points, upper bound -?[\d.]+/,
+      /sensitivity probe 1: threshold -?[\d.]+ points, ratios [\d.]+\/[\d.]+\/[\d.]+, selection drop -?[\d.]+ points, bound if certified -?[\d.]+/,
     );
     expect(readFileSync(join(dir, 'report.html'), 'utf8')).toContain('<figure id="sensitivity"><svg');
   });

@@ -94,7 +94,7 @@ describe('autoprune criterion', () => {
     expect(status).toBe(0);
     const r = record(runsDir, stdout.trim());
     expect(r.result.probes.length).toBeGreaterThanOrEqual(1);
-    expect(stderr).toMatch(/probe 1: ratio 95\.0% -> validation [\d.]+%, drop -?[\d.]+ points, upper bound [\d.]+: (within|beyond) tolerance/);
+    expect(stderr).toMatch(/probe 1: ratio 95\.0% -> validation [\d.]+%, drop -?[\d.]+ points, bound if certified [\d.]+: (within|beyond) tolerance/);
     for (const probe of r.result.probes) expect(probe.withinTolerance).toBe(probe.upperBound <= 3);
     // Certified on the other half of the validation images, which no probe read.
     expect(r.result.certification.images).toBe(250);

@@ -50,14 +50,12 @@ describe('run configs', () => {
     // A hand-set reward tolerance would be silently ignored under the calibrated budget: it is refused there.
     expect(() => parsePruneConfig({ rewardTolerance: 3 })).toThrow(/rewardTolerance: is used only when budget\.calibrate is false/);
     expect(parsePruneConfig({ rewardTolerance: 3, budget: { calibrate: false } }).rewardTolerance).toBe(3);
-    // The reward subset must leave images for a selection and a certification split.
-    expect(() => parsePruneConfig({ validationSize: 1000, rewardSamples: 950 })).toThrow(
-      /rewardSamples: with validationSize 1000: the validation split has 1000 images: 950 for the reward subset leave 25 for selection and 25 for certification, and each needs at least 100; lower rewardSamples \(--reward-samples\) to at most 800/,
+    // The certification split must leave a selection split (which holds the reward subset).
+    expect(() => parsePruneConfig({ validationSize: 1000, certificationSamples: 950 })).toThrow(
+      /certificationSamples: with validationSize 1000: the validation split has 1000 images: 950 for certification leave 50 for selection, and each needs at least 100; lower certificationSamples \(--certification-samples\) to at most 900/,
     );
-    expect(parsePruneConfig({ validationSize: 1000, rewardSamples: 800 }).rewardSamples).toBe(800);
-    expect(() => parsePruneConfig({ validationSize: 1000, rewardSamples: 500, certificationSamples: 450 })).toThrow(
-      /lower certificationSamples \(--certification-samples\) to at most 400/,
-    );
+    expect(parsePruneConfig({ validationSize: 1000, certificationSamples: 900 }).certificationSamples).toBe(900);
+    expect(() => parsePruneConfig({ validationSize: 150 })).toThrow(/give at least 200 validation images/);
     expect(() => parsePruneConfig({ confidence: 1 })).toThrow(/confidence: Too big/);
   });
 
