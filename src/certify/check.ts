@@ -221,7 +221,7 @@ export function boundAdvice(certificationImages: number, unprunedErrorRate: numb
   const supports = halfPoints === undefined ? 'no tolerance under 100 points' : `a tolerance of ${tolerance + halfPoints / 2} points`;
   return (
     `bounds: with ${certificationImages.toLocaleString('en-US')} certification images, a pruned model that disagrees with the unpruned one on ${(100 * expectedDisagreement(unprunedErrorRate, tolerance)).toFixed(1)}% of them ` +
-    `gets an upper bound ${margin.toFixed(2)} points above its drop, against b = ${tolerance}: little can be pruned; these images can certify ${supports} with half of it left to pruning, ` +
+    `gets an upper bound ${margin.toFixed(2)} points above its drop, against b = ${tolerance}, more than half of it; these images can certify ${supports} with half of it left to pruning, ` +
     `and ${hundreds === undefined ? 'more than 1,000,000' : `about ${(100 * hundreds).toLocaleString('en-US')}`} certification images would certify b = ${tolerance} so (more validation images: a val/ folder, or --validation-size when the baseline is trained)`
   );
 }

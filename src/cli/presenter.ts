@@ -18,7 +18,7 @@ function logEvent(event: RunEvent, log: ProgressLog): void {
     case 'run-start':
       log.line(
         `try-and-learn on ${modelShortName(event.model, event.dataset)} / ${event.dataset}: tolerance ${plural(event.tolerance, 'point')}, seed ${event.seed}, ${plural(event.groups.length, 'group')}, ` +
-          `unpruned accuracy on the selection split (where every choice is made; the reward's and the certification's images are apart) ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
+          `unpruned accuracy on the selection split (where every choice is made; the certification images are apart) ${percent(event.baseValidationAccuracy)}${event.resumedGroups > 0 ? `; resuming after ${plural(event.resumedGroups, 'finished group')}` : ''}`,
       );
       break;
     case 'group-start':

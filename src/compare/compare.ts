@@ -265,23 +265,34 @@ async function describeVariant(ranking: Ranking, found: ToleranceResult, { data,
 }
 
 /**
+ * What a hand-made method's search ends with: its final model, the path
+ * certification walks (least pruned first; the final model follows it), and
+ * the row's details. The agent's search is its own prune run, which ends in
+ * the same finishPrunedModel.
+ */
+interface MethodSearch {
+  final: tf.LayersModel;
+  path: PathModel[];
+  pruned: boolean;
+  details: Partial<ResultRow>;
+}
+
+/**
  * A hand-made method's end, as the agent's run ends (finishPrunedModel): the
  * final fine-tune, the path certified least pruned first and the final model
  * last; the certified model saved as models/<method>/ and reported, a final
- * model that did not certify as models/<method>-uncertified/. Disposes
- * `model` and the path.
+ * model that did not certify as models/<method>-uncertified/. Disposes the
+ * search's models.
  */
 async function finishMethodRow(
   method: Method,
-  model: tf.LayersModel,
-  pruned: boolean,
-  path: PathModel[],
+  { final, path, pruned, details }: MethodSearch,
   { options, data, baseline, unpruned, certifier, runDir }: BaselineInputs,
 ): Promise<Partial<ResultRow> & { report: PruneReport }> {
   const { config } = options;
   try {
     const { certified, modelPath, certification, uncertified, report } = await finishPrunedModel({
-      final: model,
+      final,
       finalFinetune: { config: { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true } },
       path,
       pruned,
@@ -292,9 +303,9 @@ async function finishMethodRow(
       report: { before: unpruned, confidence: config.confidence },
       save: (m, which) => saveModel(m, join(runDir, 'models', which === 'certified' ? method : `${method}-uncertified`), config.weightsDtype),
     });
-    return { report, modelPath, layers: layerWidths(baseline, certified), certification, ...(uncertified && { uncertified }) };
+    return { ...details, report, modelPath, layers: layerWidths(baseline, certified), certification, ...(uncertified && { uncertified }) };
   } finally {
-    model.dispose();
+    final.dispose();
     for (const p of path) p.model.dispose();
   }
 }
@@ -304,7 +315,7 @@ async function finishMethodRow(
  * fine-tuning, same tolerance, same resolution); the row takes the one that
  * removes more FLOPs, and results.json keeps both.
  */
-async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+async function searchCriterion(method: CriterionName, inputs: BaselineInputs): Promise<MethodSearch> {
   const { options, data, baseline, unpruned, context } = inputs;
   const { config } = options;
   const heuristic = {
@@ -351,19 +362,23 @@ async function runHeuristic(method: CriterionName, inputs: BaselineInputs): Prom
     `  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`,
   );
   return {
-    ...(await finishMethodRow(method, found.model, found.ratio > 0, found.path, inputs)),
-    ranking: chosen.ranking,
-    variants: searches.map((s) => s.variant),
-    tradeOff: chosen.probes.map((p) => ({
-      flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs,
-      validationAccuracy: p.validationAccuracy,
-      label: `ratio ${p.ratio.toFixed(3)}`,
-    })),
+    final: found.model,
+    path: found.path,
+    pruned: found.ratio > 0,
+    details: {
+      ranking: chosen.ranking,
+      variants: searches.map((s) => s.variant),
+      tradeOff: chosen.probes.map((p) => ({
+        flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs,
+        validationAccuracy: p.validationAccuracy,
+        label: `ratio ${p.ratio.toFixed(3)}`,
+      })),
+    },
   };
 }
 
 /** Li et al.'s sensitivity analysis: each group's drop pruned alone, then a tolerance search over the drop threshold. */
-async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow> & { report: PruneReport }> {
+async function searchSensitivity(inputs: BaselineInputs): Promise<MethodSearch> {
   const { options, data, baseline, unpruned, context } = inputs;
   const { config } = options;
   const settings = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: stepFinetune(config), widthMultiple: config.widthMultiple };
@@ -396,13 +411,17 @@ async function runSensitivity(inputs: BaselineInputs): Promise<Partial<ResultRow
   };
   const found = await pruneBySensitivity(baseline, data, settings, search, onEvent);
   return {
-    ...(await finishMethodRow('sensitivity', found.model, found.threshold !== undefined, found.path, inputs)),
-    tradeOff: found.probes.map((p) => ({
-      flopsReduction: unpruned.macs / p.macs,
-      validationAccuracy: p.validationAccuracy,
-      label: `threshold ${p.threshold.toFixed(2)}`,
-    })),
-    sensitivity: { curves: found.curves, threshold: found.threshold, ratios: found.ratios, probes: found.probes },
+    final: found.model,
+    path: found.path,
+    pruned: found.threshold !== undefined,
+    details: {
+      tradeOff: found.probes.map((p) => ({
+        flopsReduction: unpruned.macs / p.macs,
+        validationAccuracy: p.validationAccuracy,
+        label: `threshold ${p.threshold.toFixed(2)}`,
+      })),
+      sensitivity: { curves: found.curves, threshold: found.threshold, ratios: found.ratios, probes: found.probes },
+    },
   };
 }
 
@@ -563,12 +582,11 @@ async function runMethods(
         const started = performance.now();
         try {
           const inputs = { options, data: selectionData, baseline, unpruned, certifier, latency, runDir: run.dir, context };
+          // The agent's search is a prune run that finishes itself; every other method's search ends here, in the same way.
           const { report, ...details } =
             method === 'rl'
               ? await runAgent(options, { data, baseline, source, run }, context)
-              : method === 'sensitivity'
-                ? await runSensitivity(inputs)
-                : await runHeuristic(method, inputs);
+              : await finishMethodRow(method, await (method === 'sensitivity' ? searchSensitivity(inputs) : searchCriterion(method, inputs)), inputs);
           return fromReport(method, report, (performance.now() - started) / 1000, details);
         } catch (err) {
           const status = err instanceof NotApplicableError ? 'inapplicable' : 'failed';

@@ -235,6 +235,15 @@ export const PruneConfigSchema = z
       ),
     finetune: finetune(1, 5e-4).prefault({}).describe('fine-tuning after each group is pruned'),
     finalFinetune: finetune(2, 5e-4).prefault({}).describe('fine-tuning after the last group'),
+    fallbackSteps: z
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(2)
+      .describe(
+        "fine-tuned models per pruned group between the group whole and its kept count, added to the path certification walks (least pruned first), so that a model that fails falls back to a near one; 0: the count search's accepted probes only",
+      ),
     relaxSteps: z
       .number()
       .int()

@@ -165,7 +165,13 @@ export async function holdoutAdvice(baseline: tf.LayersModel, data: Dataset, con
 export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<string, unknown> {
   const withBatchNormImages = (group: unknown) => ({ batchNormImages: 0, ...(group as Record<string, unknown> | undefined) }); // before BN re-estimation (2026-11-22)
   const budget = { boundRoom: false, ...(config.budget as Record<string, unknown> | undefined) }; // before the reward aimed at the bound's room
-  return { ...config, budget, finetune: withBatchNormImages(config.finetune), finalFinetune: withBatchNormImages(config.finalFinetune) };
+  return {
+    fallbackSteps: 0, // before the path had fall-back points (2026-12-07)
+    ...config,
+    budget,
+    finetune: withBatchNormImages(config.finetune),
+    finalFinetune: withBatchNormImages(config.finalFinetune),
+  };
 }
 
 /** When choices began to aim at certification on today's splits (the selection split holding the reward subset, half of the images certifying). */

@@ -79,8 +79,13 @@ export interface GroupDecision {
   params: number;
   /** The model after this group, as the run's store keeps it (a model.json path in a run folder). */
   checkpoint: string;
-  /** The count search's probes within the budget before the one kept, in the order accepted (each keeps fewer filters): more models on the path certification walks, so a failing model falls back to a near one. */
-  acceptedProbes?: { kept: number; checkpoint: string }[];
+  /**
+   * More models on the path certification walks, so that a failing model falls
+   * back to a near one; most filters first, all more than `kept`: the count
+   * search's probes within the budget before the one kept, and fallbackSteps
+   * fine-tuned models between the group whole and `kept`.
+   */
+  pathPoints?: { kept: number; checkpoint: string; source: 'accepted probe' | 'fallback' }[];
   seconds: number;
 }
 
@@ -283,9 +288,9 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
       setup.recoveries.push(...recoveriesOf(search.probes, accuracyBefore));
 
       // 3. Checkpoints, then record (the record never names a checkpoint that is not on disk).
-      const acceptedProbes: GroupDecision['acceptedProbes'] = [];
-      for (const { count, model } of search.acceptedBefore) {
-        acceptedProbes.push({ kept: count, checkpoint: await store.saveModel(model, `checkpoints/group-${group.id}-kept-${count}`) });
+      const pathPoints: GroupDecision['pathPoints'] = [];
+      for (const { count, model, source } of search.pathPoints) {
+        pathPoints.push({ kept: count, source, checkpoint: await store.saveModel(model, `checkpoints/group-${group.id}-kept-${count}`) });
         model.dispose();
       }
       const checkpoint = await store.saveModel(search.model, `checkpoints/group-${group.id}`);
@@ -309,7 +314,7 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
         macs: cost.macs,
         params: cost.params,
         checkpoint,
-        acceptedProbes,
+        pathPoints,
         seconds: (performance.now() - groupStarted) / 1000,
       };
       done.push(decision);
@@ -435,8 +440,8 @@ async function searchCount(
   probes: CountProbe[];
   validationAccuracy: number;
   relaxed: number;
-  /** The probes within the budget before the one kept, in the order accepted; the caller disposes them. */
-  acceptedBefore: { count: number; model: tf.LayersModel }[];
+  /** Models with more filters than the one kept, most first (GroupDecision.pathPoints); the caller disposes them. */
+  pathPoints: { count: number; model: tf.LayersModel; source: 'accepted probe' | 'fallback' }[];
 }> {
   const { env, selection } = setup;
   const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
@@ -501,9 +506,31 @@ async function searchCount(
       probes,
       validationAccuracy: accuracyBefore,
       relaxed,
-      acceptedBefore: [],
+      pathPoints: [],
     };
-  return { model: best.model, kept: keptAt(best.count), probes, validationAccuracy: best.validationAccuracy, relaxed, acceptedBefore: accepted };
+  // Fall-back points: evenly spaced widths between the kept count and the group whole, pruned, recovered and fine-tuned as a probe is.
+  const fallbacks: { count: number; model: tf.LayersModel; source: 'fallback' }[] = [];
+  const taken = new Set(accepted.map((a) => a.count));
+  for (let step = config.fallbackSteps; step >= 1 && !shouldStop(); step--) {
+    const count = roundedUpWidth(best.count + Math.round(((group.size - best.count) * step) / (config.fallbackSteps + 1)), group.size, config.widthMultiple);
+    if (count <= best.count || count >= group.size || taken.has(count)) continue;
+    taken.add(count);
+    const model = await env.prunedModel(keptAt(count));
+    await finetuneModel(setup, config, model, group.id, groupSeed(config.seed, group.id), emit, shouldStop).catch((err: unknown) => {
+      model.dispose();
+      for (const m of [best, ...accepted, ...fallbacks]) m.model.dispose();
+      throw err;
+    });
+    fallbacks.push({ count, model, source: 'fallback' });
+  }
+  if (shouldStop()) {
+    for (const m of [best, ...accepted, ...fallbacks]) m.model.dispose();
+    throw new InterruptedError(`stopped during group ${group.id}`);
+  }
+  const pathPoints = [...fallbacks, ...accepted.map(({ count, model }) => ({ count, model, source: 'accepted probe' as const }))].sort(
+    (a, b) => b.count - a.count,
+  );
+  return { model: best.model, kept: keptAt(best.count), probes, validationAccuracy: best.validationAccuracy, relaxed, pathPoints };
 }
 
 /** The final fine-tune (kept only if it helps on the selection split), certification along the run's path, the report, the saved models and the record's summary. */
@@ -566,15 +593,16 @@ async function recordRun(
 
 /**
  * The run's path, least pruned first, loaded from the checkpoints: for each
- * group that pruned something, its count search's earlier accepted probes
- * (each keeps fewer filters), then the model after it; the last such model
- * excepted (the final model is its fine-tuned self). The caller disposes them.
+ * group that pruned something, its path points (fall-back models and the
+ * count search's earlier accepted probes, most filters first), then the model
+ * after it; the last such model excepted (the final model is its fine-tuned
+ * self). The caller disposes them.
  */
 async function pathModels(done: GroupDecision[], store: RunStore<PruneResult>): Promise<PathModel[]> {
   const path: PathModel[] = [];
   const pruning = done.filter((d) => d.kept.length < d.size);
   for (const [i, decision] of pruning.entries()) {
-    for (const { kept, checkpoint } of decision.acceptedProbes ?? [])
+    for (const { kept, checkpoint } of decision.pathPoints ?? [])
       path.push({ label: `group ${decision.groupId} at ${kept} of ${decision.size}`, model: await store.loadModel(checkpoint) });
     if (i < pruning.length - 1) path.push({ label: `after group ${decision.groupId}`, model: await store.loadModel(decision.checkpoint) });
   }
