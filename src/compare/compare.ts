@@ -36,7 +36,7 @@ import { modelCost, reduction } from '../prune/metrics.js';
 import { finishPrunedModel } from '../run/finish.js';
 import { layerWidths, type ModelSummary, type PruneReport, summariseModel } from '../run/report.js';
 import { checkWritable, writeReport } from './report-html.js';
-import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { Certifier, type PathModel } from '../certify/check.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
@@ -293,7 +293,7 @@ async function finishMethodRow(
   try {
     const { certified, modelPath, certification, uncertified, report } = await finishPrunedModel({
       final,
-      finalFinetune: { config: { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true } },
+      finalFinetune: { config: finalFinetuneOf(config) },
       path,
       pruned,
       baseline,

@@ -269,6 +269,13 @@ export const PruneConfigSchema = z
 
 export type PruneConfig = z.infer<typeof PruneConfigSchema>;
 
+/** The final fine-tune of a run of `config`, seeded apart from the groups' fine-tunes: the agent's run and every compare row get the same. */
+export const finalFinetuneOf = (config: Pick<PruneConfig, 'finalFinetune' | 'seed'>) => ({
+  ...config.finalFinetune,
+  seed: config.seed + 999,
+  restoreBest: true,
+});
+
 /** How a run of `config` divides the validation split (see src/certify/holdout.ts). */
 export const holdoutOf = (config: Pick<PruneConfig, 'rewardSamples' | 'certificationSamples' | 'seed'>): HoldoutConfig => ({
   rewardSamples: config.rewardSamples,

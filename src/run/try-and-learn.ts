@@ -44,7 +44,7 @@ import { finishPrunedModel } from './finish.js';
 import type { PruneReport } from './report.js';
 import { type BatchProgress, trainModel } from '../train/train.js';
 import { CriterionError, InterruptedError } from '../errors.js';
-import { checkHoldout, holdoutOf, type PruneConfig } from './config.js';
+import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
@@ -548,7 +548,7 @@ async function finishRun(
     const { modelPath, certification, uncertified, report } = await finishPrunedModel({
       final,
       finalFinetune: {
-        config: { ...config.finalFinetune, seed: config.seed + 999, restoreBest: true },
+        config: finalFinetuneOf(config),
         hooks: { onBatch: (progress) => emit({ type: 'finetune-progress', groupId: 'final', progress }), shouldStop },
       },
       path,
