@@ -98,8 +98,24 @@ export { type RunLog, SILENT_LOG } from './run/log.js';
 export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
 export { type TrainOptions, type TrainResult, trainRun } from './run/train-run.js';
 
+// Every method behind one interface (the agent, a criterion, sensitivity analysis), ended alike by finishMethod.
+export {
+  type AgentMethodOptions,
+  type AgentView,
+  agentMethod,
+  criterionMethod,
+  type CriterionMethodOptions,
+  finishMethod,
+  type FinishOptions,
+  type MethodInputs,
+  type MethodSearch,
+  type MethodSettings,
+  methodSettings,
+  type PruningMethod,
+  sensitivityMethod,
+} from './run/methods.js';
 // The comparison: every method from one baseline at one tolerance; its results (results.json), verdict and HTML report.
-export { type AgentView, type CompareOptions, compare, formatResults, redrawReport, resumeCompare } from './compare/compare.js';
+export { type CompareOptions, compare, formatResults, redrawReport, resumeCompare } from './compare/compare.js';
 export {
   type CompareResults,
   type CompareRunResult,

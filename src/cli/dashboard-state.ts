@@ -3,7 +3,7 @@
  * component only renders this state, so the bookkeeping is tested on its own.
  */
 import { describeCertification } from '../certify/certification.js';
-import { percent } from '../text.js';
+import { percent, plural } from '../text.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 
 export type GroupStatus = 'waiting' | 'searching' | 'fine-tuning' | 'done';
@@ -164,6 +164,12 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         },
       };
     }
+    case 'search-done':
+      return {
+        ...state,
+        finetune: undefined,
+        done: { lines: [`the agent decided ${plural(event.groups.length, 'group')}; the compare fine-tunes and certifies its final model`] },
+      };
     case 'error':
       return { ...state, error: event.message };
   }

@@ -61,6 +61,11 @@ function logEvent(event: RunEvent, log: ProgressLog): void {
       log.line(`saved ${event.summary.modelPath}`);
       if (event.summary.uncertified !== undefined) log.line(`kept the uncertified final model: ${event.summary.uncertified.modelPath}`);
       break;
+    case 'search-done':
+      log.line(
+        `agent search done: ${event.groups.length} groups, ${event.totals.evaluationsPerSecond.toFixed(1)} candidate networks/s (${event.totals.candidateImagesPerSecond.toFixed(0)} images/s), ${(event.totals.seconds / 60).toFixed(1)} min; the final fine-tune and certification follow`,
+      );
+      break;
     case 'error':
       break;
   }

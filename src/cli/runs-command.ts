@@ -29,7 +29,10 @@ function headline(record: ListedRunRecord): string {
       const r = record.result.report;
       if (r !== undefined)
         return `FLOPs ${r.theoreticalSpeedup.toFixed(2)}x, params ${r.compressionRatio.toFixed(2)}x, ${certifiedText(record.result.certification)}test ${percent(r.pruned.testAccuracy)} (drop ${r.testDrop?.toFixed(2) ?? '-'})`;
-      return record.command === 'prune' ? `${plural(record.result.groups?.length ?? 0, 'group')} finished` : '-';
+      if (record.command !== 'prune') return '-';
+      const groups = `${plural(record.result.groups?.length ?? 0, 'group')} finished`;
+      // A compare's agent search: the compare's row holds its finished model.
+      return record.result.searchOnly && record.status === 'done' ? `${groups}; the model is finished in its compare's row` : groups;
     }
   }
 }

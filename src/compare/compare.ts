@@ -7,44 +7,25 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
-import type { CriterionName } from '../heuristics/criteria.js';
-import {
-  checkCriterion,
-  DEFAULT_HEURISTIC_CONFIG,
-  DEFAULT_SEARCH,
-  describeResolution,
-  type FinetuneProgress,
-  type HeuristicEvent,
-  prunableSizes,
-  pruneToTolerance,
-  type Ranking,
-  RANKINGS,
-  searchResolution,
-  type ToleranceResult,
-} from '../heuristics/pipeline.js';
-import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
-import { cloneModel, loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
+import { loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
 import { checkPrunable } from '../prune/graph.js';
-import { modelCost, reduction } from '../prune/metrics.js';
-import { finishPrunedModel } from '../run/finish.js';
-import { layerWidths, type ModelSummary, type PruneReport, summariseModel } from '../run/report.js';
+import { summariseModel } from '../run/report.js';
+import { type AgentView, finishMethod, finishSettings, type MethodInputs, methodOf, methodSettings } from '../run/methods.js';
 import { checkWritable, writeReport } from './report-html.js';
-import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
-import { Certifier, type PathModel } from '../certify/check.js';
+import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { Certifier } from '../certify/check.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { latencyTableFor } from '../latency/for-run.js';
 import { timeSideBySide } from '../latency/side-by-side.js';
-import { channelCosts, type LatencyTable } from '../latency/table.js';
 import { openTarget } from '../latency/target.js';
-import type { GroupDecision, PruneResult, RunEvent } from '../run/try-and-learn.js';
 import {
   checkResumable,
   deferredStopSignal,
@@ -57,30 +38,16 @@ import {
   STOP_SIGNALS,
   recordFailure,
 } from '../run/records.js';
-import { evaluateAccuracy } from '../train/train.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
+import { checkCertifiedVersion, holdoutAdvice, loadRecordedData, type RunContext, recordedBaseline, withFieldsOfItsVersion } from '../run/prune-run.js';
 import {
-  checkCertifiedVersion,
-  holdoutAdvice,
-  loadRecordedData,
-  pruneLoaded,
-  type RunContext,
-  recordedBaseline,
-  resumeRun,
-  withFieldsOfItsVersion,
-} from '../run/prune-run.js';
-import {
-  type AgentGroupHistory,
-  betterRanking,
   type CompareResults,
   type CompareRunResult,
   fromReport,
   type Method,
   METHODS,
   mergeResults,
-  type RankingVariant,
   type ResultRow,
-  searchEdge,
   speedupCell,
   statusText,
   toCsv,
@@ -142,287 +109,6 @@ export interface CompareOptions {
   jobs: number;
   /** Shows the agent's run (the dashboard, or the line log); closed when the agent is done. */
   presentAgent: () => Promise<AgentView>;
-}
-
-export interface AgentView {
-  onEvent: (event: RunEvent) => void;
-  close: () => Promise<void>;
-}
-
-/** The agent's per-group learning curves, from its prune run's record. */
-function agentHistory(groups: GroupDecision[]): AgentGroupHistory[] {
-  return groups.map((g) => ({
-    groupId: g.groupId,
-    producers: g.producers,
-    size: g.size,
-    kept: g.kept.length,
-    agentKept: g.agentKept,
-    probes: g.probes.map(({ kept, withinBudget }) => ({ kept, withinBudget })),
-    converged: g.converged,
-    finalEntropy: g.iterations[g.iterations.length - 1]?.entropy ?? NaN,
-    iterations: g.iterations.map((it) => ({ iteration: it.iteration, meanReward: it.meanReward, keptRatio: it.meanKept / g.size })),
-  }));
-}
-
-/**
- * The agent's prune run: a new one, whose folder the compare records as it
- * starts, or the one the compare started before it was interrupted, resumed
- * from its last finished group.
- */
-async function runAgent(
-  options: CompareOptions,
-  { data, baseline, source, run }: { data: Dataset; baseline: tf.LayersModel; source: string; run: Run<CompareRunResult> },
-  context: RunContext,
-): Promise<Partial<ResultRow> & { report: PruneReport }> {
-  const view = await options.presentAgent();
-  const agentContext = { ...context, onEvent: view.onEvent };
-  const earlier = run.record.result.agentRun;
-  const child = await (earlier !== undefined
-    ? continueAgentRun(earlier, agentContext)
-    : pruneLoaded({ ...options.config, model: source }, data, await cloneModel(baseline), source, agentContext, (agentRun) =>
-        run.update((r) => (r.result.agentRun = agentRun.dir)),
-      )
-  ).finally(view.close);
-  const result = child.record.result;
-  if (
-    child.record.status !== 'done' ||
-    result.report === undefined ||
-    result.groups === undefined ||
-    result.modelPath === undefined ||
-    result.certification === undefined
-  )
-    throw new Error(`prune run ${child.id} ended ${child.record.status}`);
-  // A resumed agent's time is its run's over every attempt, not this one's.
-  const seconds = earlier !== undefined && result.summary !== undefined ? { seconds: result.summary.seconds } : {};
-  const originalMacs = result.report.original.macs;
-  const pruned = await loadModel(result.modelPath);
-  try {
-    return {
-      ...seconds,
-      report: result.report,
-      runId: child.id,
-      modelPath: result.modelPath,
-      layers: layerWidths(baseline, pruned),
-      tradeOff: result.groups.map((g) => ({
-        flopsReduction: originalMacs / g.macs,
-        validationAccuracy: g.validationAccuracy,
-        label: `after group ${g.groupId}`,
-      })),
-      agent: agentHistory(result.groups),
-      certification: result.certification,
-      ...(result.uncertified && { uncertified: result.uncertified }),
-    };
-  } finally {
-    pruned.dispose();
-  }
-}
-
-/** An agent run (its folder) a compare started earlier: resumed, or as it is if it finished before the compare was stopped. */
-async function continueAgentRun(dir: string, context: RunContext): Promise<Run<PruneResult>> {
-  const runsDir = dirname(dir);
-  const run = await openRun(runsDir, basename(dir), 'prune', 'can be resumed');
-  return run.record.status === 'done' ? run : resumeRun(run.id, { ...context, runsDir });
-}
-
-/** What every hand-made method works from. */
-interface BaselineInputs {
-  options: CompareOptions;
-  /** The data, its validation split the selection split (the reward subset and the certification split left out). */
-  data: Dataset;
-  baseline: tf.LayersModel;
-  /** The baseline's accuracy, cost and latency, taken once. */
-  unpruned: ModelSummary;
-  /** The certification split, against the baseline's answers there. */
-  certifier: Certifier;
-  /** The target's latency table (phi: latency): global ranking weighs each channel by the time it saves. */
-  latency?: LatencyTable;
-  runDir: string;
-  context: RunContext;
-}
-
-/** The fine-tuning every pruning step gets: the config's, seeded by the compare seed. */
-const stepFinetune = (config: PruneConfig) => ({ ...config.finetune, seed: config.seed, restoreBest: true });
-
-const showFinetune =
-  (label: string, { log }: RunContext) =>
-  (event: FinetuneProgress) =>
-    log.status(`  ${label}: fine-tuning epoch ${event.progress.epoch}/${event.progress.epochs} batch ${event.progress.batch}/${event.progress.batches}`);
-
-const dropText = ({ drop, upperBound, withinTolerance }: { drop: number; upperBound: number; withinTolerance: boolean }) =>
-  `selection drop ${drop.toFixed(2)} points, bound if certified ${upperBound.toFixed(2)}${withinTolerance ? '' : ' (over the tolerance)'}`;
-
-/** A ranking's search as results.json keeps it, measured before the final fine-tune (test accuracy is reported, never used to choose). */
-async function describeVariant(ranking: Ranking, found: ToleranceResult, { data, unpruned }: BaselineInputs): Promise<RankingVariant> {
-  return {
-    ranking,
-    ratio: found.ratio,
-    ...reduction(unpruned, modelCost(found.model)),
-    validationAccuracy: found.validationAccuracy,
-    testAccuracy: await evaluateAccuracy(found.model, data.test, data.inputShape),
-    resolution: found.resolution,
-    probes: found.probes,
-  };
-}
-
-/**
- * What a hand-made method's search ends with: its final model, the path
- * certification walks (least pruned first; the final model follows it), and
- * the row's details. The agent's search is its own prune run, which ends in
- * the same finishPrunedModel.
- */
-interface MethodSearch {
-  final: tf.LayersModel;
-  path: PathModel[];
-  pruned: boolean;
-  details: Partial<ResultRow>;
-}
-
-/**
- * A hand-made method's end, as the agent's run ends (finishPrunedModel): the
- * final fine-tune, the path certified least pruned first and the final model
- * last; the certified model saved as models/<method>/ and reported, a final
- * model that did not certify as models/<method>-uncertified/. Disposes the
- * search's models.
- */
-async function finishMethodRow(
-  method: Method,
-  { final, path, pruned, details }: MethodSearch,
-  { options, data, baseline, unpruned, certifier, runDir }: BaselineInputs,
-): Promise<Partial<ResultRow> & { report: PruneReport }> {
-  const { config } = options;
-  try {
-    const { certified, modelPath, certification, uncertified, report } = await finishPrunedModel({
-      final,
-      finalFinetune: { config: finalFinetuneOf(config) },
-      path,
-      pruned,
-      baseline,
-      certifier,
-      data,
-      weightsDtype: config.weightsDtype,
-      report: { before: unpruned, confidence: config.confidence },
-      save: (m, which) => saveModel(m, join(runDir, 'models', which === 'certified' ? method : `${method}-uncertified`), config.weightsDtype),
-    });
-    return { ...details, report, modelPath, layers: layerWidths(baseline, certified), certification, ...(uncertified && { uncertified }) };
-  } finally {
-    final.dispose();
-    for (const p of path) p.model.dispose();
-  }
-}
-
-/**
- * A criterion's tolerance search with local and with global ranking (same
- * fine-tuning, same tolerance, same resolution); the row takes the one that
- * removes more FLOPs, and results.json keeps both.
- */
-async function searchCriterion(method: CriterionName, inputs: BaselineInputs): Promise<MethodSearch> {
-  const { options, data, baseline, unpruned, context } = inputs;
-  const { config } = options;
-  const heuristic = {
-    ...DEFAULT_HEURISTIC_CONFIG,
-    criterion: method,
-    finetune: stepFinetune(config),
-    seed: config.seed,
-    ...(inputs.latency && { channelCosts: channelCosts(inputs.latency) }),
-    widthMultiple: config.widthMultiple,
-  };
-  checkCriterion(baseline, heuristic, data);
-  const groupSizes = prunableSizes(baseline);
-  context.log.line(`  ${method}: bisection to ${describeResolution(groupSizes)}, with local and with global ranking`);
-  const search = {
-    ...DEFAULT_SEARCH,
-    tolerance: config.tolerance,
-    confidence: config.confidence,
-    certificationImages: inputs.certifier.split.count,
-    maxProbes: options.probes,
-    resolution: searchResolution(groupSizes),
-  };
-  const searches: { found: ToleranceResult; variant: RankingVariant }[] = [];
-  for (const ranking of RANKINGS) {
-    const label = `${method} (${ranking})`;
-    const onEvent = (event: HeuristicEvent) => {
-      if (event.type === 'finetune-progress') showFinetune(label, context)(event);
-      if (event.type === 'probe-done')
-        context.log.line(`  ${label} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, ${dropText(event.probe)}`);
-    };
-    const found = await pruneToTolerance(baseline, data, { ...heuristic, ranking }, search, onEvent);
-    searches.push({ found, variant: await describeVariant(ranking, found, inputs) });
-  }
-  for (const { variant } of searches) {
-    const edge = searchEdge(variant);
-    if (edge.cutShort)
-      context.log.line(
-        `  ${method} (${variant.ranking}): the probe cap (${options.probes}) stopped the search with the edge between ratios ${edge.low.toFixed(3)} and ${edge.high.toFixed(3)}, coarser than its resolution ${variant.resolution.toFixed(3)}; more --probes would search further`,
-      );
-  }
-  const chosen = betterRanking(searches.map((s) => s.variant));
-  for (const { found, variant } of searches) if (variant !== chosen) for (const m of [found.model, ...found.path.map((p) => p.model)]) m.dispose();
-  const { found } = searches.find((s) => s.variant === chosen)!;
-  context.log.line(
-    `  ${method}: ${chosen.ranking} ranking taken (${searches.map((s) => `${s.variant.ranking} ${s.variant.theoreticalSpeedup.toFixed(2)}x FLOPs`).join(', ')})`,
-  );
-  return {
-    final: found.model,
-    path: found.path,
-    pruned: found.ratio > 0,
-    details: {
-      ranking: chosen.ranking,
-      variants: searches.map((s) => s.variant),
-      tradeOff: chosen.probes.map((p) => ({
-        flopsReduction: unpruned.macs / p.steps[p.steps.length - 1].macs,
-        validationAccuracy: p.validationAccuracy,
-        label: `ratio ${p.ratio.toFixed(3)}`,
-      })),
-    },
-  };
-}
-
-/** Li et al.'s sensitivity analysis: each group's drop pruned alone, then a tolerance search over the drop threshold. */
-async function searchSensitivity(inputs: BaselineInputs): Promise<MethodSearch> {
-  const { options, data, baseline, unpruned, context } = inputs;
-  const { config } = options;
-  const settings = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: stepFinetune(config), widthMultiple: config.widthMultiple };
-  const { ratios } = settings;
-  context.log.line(
-    `  sensitivity: each group pruned alone (L1) at ratios ${ratios[0]}..${ratios[ratios.length - 1]}, then a bisection over the drop threshold (at most ${options.probes} probes)`,
-  );
-  const onEvent = (event: SensitivityEvent) => {
-    if (event.type === 'finetune-progress') showFinetune('sensitivity', context)(event);
-    if (event.type === 'group-measured') {
-      const { groupId, producers, size, points } = event.curve;
-      context.log.line(
-        `  sensitivity: group ${groupId} (${producers.join(', ')}, ${size} channels), validation drop before fine-tuning at each ratio: ${points.map((p) => p.drop.toFixed(1)).join(' ')}`,
-      );
-    }
-    if (event.type === 'probe-done') {
-      const p = event.probe;
-      context.log.line(
-        `  sensitivity probe ${p.probe}: threshold ${p.threshold.toFixed(2)} points, ratios ${Object.values(p.ratios)
-          .map((r) => r.toFixed(2))
-          .join('/')}, ${dropText(p)}`,
-      );
-    }
-  };
-  const search = {
-    tolerance: config.tolerance,
-    confidence: config.confidence,
-    certificationImages: inputs.certifier.split.count,
-    maxProbes: options.probes,
-  };
-  const found = await pruneBySensitivity(baseline, data, settings, search, onEvent);
-  return {
-    final: found.model,
-    path: found.path,
-    pruned: found.threshold !== undefined,
-    details: {
-      tradeOff: found.probes.map((p) => ({
-        flopsReduction: unpruned.macs / p.macs,
-        validationAccuracy: p.validationAccuracy,
-        label: `threshold ${p.threshold.toFixed(2)}`,
-      })),
-      sensitivity: { curves: found.curves, threshold: found.threshold, ratios: found.ratios, probes: found.probes },
-    },
-  };
 }
 
 export async function compare(requested: CompareOptions, context: RunContext): Promise<Run<CompareRunResult>> {
@@ -581,13 +267,26 @@ async function runMethods(
         log.line(`== ${method}`);
         const started = performance.now();
         try {
-          const inputs = { options, data: selectionData, baseline, unpruned, certifier, latency, runDir: run.dir, context };
-          // The agent's search is a prune run that finishes itself; every other method's search ends here, in the same way.
-          const { report, ...details } =
-            method === 'rl'
-              ? await runAgent(options, { data, baseline, source, run }, context)
-              : await finishMethodRow(method, await (method === 'sensitivity' ? searchSensitivity(inputs) : searchCriterion(method, inputs)), inputs);
-          return fromReport(method, report, (performance.now() - started) / 1000, details);
+          const inputs: MethodInputs = { settings: methodSettings(config, options.probes), selectionData, baseline, unpruned, certifier, latency, log };
+          const pruning = methodOf(method, () => ({
+            config,
+            data,
+            source,
+            context,
+            present: options.presentAgent,
+            earlierRun: run.record.result.agentRun,
+            created: (agentRun) => run.update((r) => (r.result.agentRun = agentRun.dir)),
+          }));
+          log.line(`  ${pruning.plan(inputs)}`);
+          const search = await pruning.search(inputs);
+          const searched = performance.now();
+          const { report, modelPath, layers, certification, uncertified } = await finishMethod(search, inputs, {
+            ...finishSettings(config),
+            report: { before: unpruned },
+            save: (m, which) => saveModel(m, join(run.dir, 'models', which === 'certified' ? method : `${method}-uncertified`), config.weightsDtype),
+          });
+          const seconds = (search.seconds ?? (searched - started) / 1000) + (performance.now() - searched) / 1000;
+          return fromReport(method, report, seconds, { ...search.details, modelPath, layers, certification, ...(uncertified && { uncertified }) });
         } catch (err) {
           const status = err instanceof NotApplicableError ? 'inapplicable' : 'failed';
           const row: ResultRow = { method, status, error: (err as Error).message, seconds: (performance.now() - started) / 1000 };

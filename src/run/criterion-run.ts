@@ -1,5 +1,9 @@
 /** A hand-made criterion's run in a run folder (`autoprune baseline`): prune to a ratio or to an accuracy tolerance, certify, save. */
 import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import type { Dataset, Split } from '../data/datasets.js';
+import { modelCost } from '../prune/metrics.js';
+import { criterionMethod, type FinishOptions, finishMethod } from './methods.js';
 import type { BackendChoice } from '../backend/backend.js';
 import { criterionOf } from '../heuristics/criteria.js';
 import {
@@ -11,7 +15,6 @@ import {
   DEFAULT_SEARCH,
   prunableSizes,
   pruneToRatio,
-  pruneToTolerance,
   type StepRecord,
   type ToleranceSearch,
 } from '../heuristics/pipeline.js';
@@ -106,38 +109,112 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
       // Announced once a stop signal is recorded: a signal after this line always leaves the run interrupted.
       log.line(`run: ${run.dir}`);
       const selectionData = { ...data, validation: holdout.selection };
-      const outcome = options.search
-        ? await pruneToTolerance(model, selectionData, options.heuristic, { ...options.search, certificationImages: holdout.certification.count }, emit)
-        : { ...(await pruneToRatio(model, selectionData, options.heuristic, options.ratio!, emit)), ratio: options.ratio!, path: [] };
       const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
-      const confidence = options.search?.confidence ?? DEFAULT_SEARCH.confidence!;
-      // A tolerance search certifies its path; a fixed ratio has no tolerance to certify.
-      const certifier =
-        options.search && (await Certifier.create(model, holdout.certification, data.inputShape, { tolerance: options.search.tolerance, confidence }));
-      const { modelPath, certification, uncertified, report } = await finishPrunedModel({
-        final: outcome.model,
-        ...(options.search && options.finalFinetune && { finalFinetune: { config: options.finalFinetune, hooks: { onBatch: showFinalFinetune(log) } } }),
-        path: outcome.path,
-        pruned: true,
-        baseline: model,
-        certifier,
-        data: selectionData,
-        weightsDtype,
-        report: { originalPath: source, confidence },
-        save: (m, which) => saveModel(m, join(run.dir, which === 'certified' ? 'model' : 'uncertified'), weightsDtype),
-      });
+      const save = (m: tf.LayersModel, which: 'certified' | 'uncertified') =>
+        saveModel(m, join(run.dir, which === 'certified' ? 'model' : 'uncertified'), weightsDtype);
+      const { ratio, finalSteps, modelPath, certification, uncertified, report } = options.search
+        ? await searchAndFinish(options, options.search, {
+            model,
+            data,
+            selectionData,
+            certification: holdout.certification,
+            log,
+            emit,
+            weightsDtype,
+            source,
+            save,
+          })
+        : await pruneAndFinish(options, options.ratio!, { model, selectionData, emit, weightsDtype, source, save });
       await run.update((r) => {
-        r.result = { ...r.result, ratio: outcome.ratio, finalSteps: outcome.steps, report, modelPath, certification, uncertified };
+        r.result = { ...r.result, ratio, finalSteps, report, modelPath, certification, uncertified };
       });
       await run.finish('done');
-      log.line(`pruned ${(100 * outcome.ratio).toFixed(1)}% of the prunable channels`);
+      log.line(`pruned ${(100 * ratio).toFixed(1)}% of the prunable channels`);
       if (certification !== undefined) log.line(describeCertification(certification));
       for (const line of formatReport(report)) log.line(line);
       log.line(`saved ${modelPath}${uncertified === undefined ? '' : ` (the uncertified final model: ${uncertified.modelPath})`}`);
-      for (const m of [outcome.model, ...outcome.path.map((p) => p.model)]) m.dispose();
       return run;
     });
   } finally {
     model.dispose();
+  }
+}
+
+/**
+ * A tolerance search as the criterion's row of a compare runs it (criterionMethod,
+ * with the one ranking asked for), ended by finishMethod: the same final
+ * fine-tune, certification and report.
+ */
+async function searchAndFinish(
+  options: CriterionRunOptions,
+  search: ToleranceSearch,
+  inputs: {
+    model: tf.LayersModel;
+    data: Dataset;
+    selectionData: Dataset;
+    certification: Split;
+    log: RunLog;
+    emit: (event: HeuristicEvent) => void;
+    weightsDtype: WeightsDtype;
+    source: string;
+    save: FinishOptions['save'];
+  },
+) {
+  const { model, selectionData, log } = inputs;
+  const confidence = search.confidence ?? DEFAULT_SEARCH.confidence!;
+  const certifier = await Certifier.create(model, inputs.certification, inputs.data.inputShape, { tolerance: search.tolerance, confidence });
+  const { criterion, ranking, ...heuristic } = options.heuristic;
+  const settings = {
+    tolerance: search.tolerance,
+    confidence,
+    seed: heuristic.seed,
+    finetune: heuristic.finetune,
+    probes: search.maxProbes,
+    widthMultiple: heuristic.widthMultiple,
+  };
+  const methodInputs = { settings, selectionData, baseline: model, unpruned: modelCost(model), certifier, log };
+  const found = await criterionMethod(criterion, { rankings: [ranking], heuristic, maxRatio: search.maxRatio, onEvent: inputs.emit }).search(methodInputs);
+  // The one ranking's search: its accepted ratio, and the steps of the probe that pruned to it.
+  const { ratio, probes } = found.details.variants![0];
+  const finalSteps = probes.find((p) => p.withinTolerance && p.ratio === ratio)?.steps ?? [];
+  const finished = await finishMethod(found, methodInputs, {
+    finalFinetune: options.finalFinetune ?? { ...heuristic.finetune, epochs: 0 },
+    hooks: { onBatch: showFinalFinetune(log) },
+    weightsDtype: inputs.weightsDtype,
+    save: inputs.save,
+    report: { originalPath: inputs.source },
+  });
+  return { ratio, finalSteps, ...finished };
+}
+
+/** A fixed ratio: pruned and fine-tuned by its schedule, nothing to certify (a ratio has no tolerance); reported and saved by the same end. */
+async function pruneAndFinish(
+  options: CriterionRunOptions,
+  ratio: number,
+  inputs: {
+    model: tf.LayersModel;
+    selectionData: Dataset;
+    emit: (event: HeuristicEvent) => void;
+    weightsDtype: WeightsDtype;
+    source: string;
+    save: FinishOptions['save'];
+  },
+) {
+  const { model, selectionData } = inputs;
+  const outcome = await pruneToRatio(model, selectionData, options.heuristic, ratio, inputs.emit);
+  try {
+    const finished = await finishPrunedModel({
+      final: outcome.model,
+      path: [],
+      pruned: true,
+      baseline: model,
+      data: selectionData,
+      weightsDtype: inputs.weightsDtype,
+      report: { originalPath: inputs.source },
+      save: inputs.save,
+    });
+    return { ratio, finalSteps: outcome.steps, ...finished, certification: undefined, uncertified: undefined };
+  } finally {
+    outcome.model.dispose();
   }
 }

@@ -119,7 +119,8 @@ export async function pruneRun(requested: PruneConfig, context: RunContext): Pro
  * A new prune run on data and a baseline (from `source`) already loaded; the
  * baseline is disposed. `config.splitSeed` and `config.scaling` name the
  * data's split and scaling, for resume. `created` learns the run before it
- * starts (a compare records where its agent's run is, to resume it).
+ * starts (a compare records where its agent's run is, to resume it);
+ * `searchOnly` ends the run after its last group (PruneResult.searchOnly).
  */
 export async function pruneLoaded(
   config: PruneConfig,
@@ -127,7 +128,7 @@ export async function pruneLoaded(
   model: tf.LayersModel,
   source: string,
   context: RunContext,
-  created: (run: Run<PruneResult>) => Promise<void> = async () => {},
+  { created = async () => {}, searchOnly = false }: { created?: (run: Run<PruneResult>) => Promise<void>; searchOnly?: boolean } = {},
 ): Promise<Run<PruneResult>> {
   let run: Run<PruneResult> | undefined;
   try {
@@ -138,7 +139,7 @@ export async function pruneLoaded(
       label: `${modelShortName(config.model, data.name)}-${data.name}`,
       config,
       backend: context.backend.name,
-      result: { baseline: source, ...(data.classNames && { classNames: data.classNames }) },
+      result: { baseline: source, ...(data.classNames && { classNames: data.classNames }), ...(searchOnly && { searchOnly }) },
     });
     context.log.line(`run: ${run.dir}`);
     await created(run);

@@ -119,6 +119,7 @@ const RESULT_SCHEMAS: Record<RunCommand, z.ZodType> = {
     report: report.optional(),
     modelPath: z.string().optional(),
     certification: certification.optional(),
+    searchOnly: z.boolean().optional(),
   }),
   criterion: z.looseObject({
     steps: z.array(step).optional(),

@@ -16,7 +16,9 @@
  *       the drop exceeds the budget, fewer if it is within (count search)
  *     checkpoint the model, record the decision
  *   fine-tune the final model; certify it on the certification split (or the
- *     last model of its path that certifies); report on the test split
+ *     last model of its path that certifies); report on the test split (a
+ *     compare's agent run stops before this: finishMethod ends it, as it
+ *     ends every method)
  *
  * The run is an rxjs Observable of typed events. It writes its record and a
  * checkpoint after every finished group to its store (a run folder for the
@@ -89,7 +91,15 @@ export interface GroupDecision {
   seconds: number;
 }
 
-export interface RunSummary {
+/** A run's time over every attempt, and the rate of its agent search. */
+export interface RunTotals {
+  seconds: number;
+  /** Candidate networks scored per second of agent search, and images they ran. */
+  evaluationsPerSecond: number;
+  candidateImagesPerSecond: number;
+}
+
+export interface RunSummary extends RunTotals {
   groups: GroupDecision[];
   report: PruneReport;
   /** The pruned model the user gets (the certified one), as the run's store keeps it (a model.json path in a run folder). */
@@ -97,10 +107,6 @@ export interface RunSummary {
   certification: Certification;
   /** The run's own final model when certification fell back to an earlier one: kept, with why. */
   uncertified?: UncertifiedModel;
-  seconds: number;
-  /** Candidate networks scored per second of agent search, and images they ran. */
-  evaluationsPerSecond: number;
-  candidateImagesPerSecond: number;
 }
 
 /** What a prune run records (run.json's result, or a store's), filled as it goes. */
@@ -117,7 +123,13 @@ export interface PruneResult {
   modelPath?: string;
   certification?: Certification;
   uncertified?: UncertifiedModel;
-  summary?: Omit<RunSummary, 'groups' | 'report' | 'certification' | 'uncertified'>;
+  summary?: RunTotals & { modelPath?: string };
+  /**
+   * The run only searches: it ends after its last group, and its caller
+   * finishes the model as it finishes every method (compare, through
+   * finishMethod). Set when the run is created; a resumed run keeps it.
+   */
+  searchOnly?: boolean;
 }
 
 /** One fine-tuned probe of the count search. */
@@ -154,6 +166,8 @@ export type RunEvent =
   | { type: 'finetune-progress'; groupId: number | 'final'; progress: BatchProgress }
   | { type: 'group-done'; decision: GroupDecision; originalMacs: number; originalParams: number }
   | { type: 'run-done'; summary: RunSummary }
+  /** A search-only run (PruneResult.searchOnly) decided its last group; its caller finishes the model. */
+  | { type: 'search-done'; groups: GroupDecision[]; totals: RunTotals }
   | { type: 'error'; message: string };
 
 export interface TryAndLearnInput {
@@ -322,8 +336,9 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
       emit({ type: 'group-done', decision, originalMacs: originalCost.macs, originalParams: originalCost.params });
     }
 
-    // 4. Final fine-tune (kept only if it helps), then certification, report, save.
-    await finishRun(setup, input, started, emit, shouldStop);
+    // 4. Final fine-tune (kept only if it helps), then certification, report, save; or the caller does, as it does for every method.
+    if (store.result.searchOnly) await recordSearch(setup, input, started, emit);
+    else await finishRun(setup, input, started, emit, shouldStop);
   } finally {
     env.model.dispose(); // the environment's last network (the saved model is a copy)
     env.dispose();
@@ -567,6 +582,18 @@ async function finishRun(
   }
 }
 
+/** The run's time over every attempt and its search rate over every group, those finished by earlier processes too. */
+function runTotals({ done, earlierSeconds }: RunSetup, { config, data }: Pick<TryAndLearnInput, 'config' | 'data'>, started: number): RunTotals {
+  const searched = done.filter((d) => d.searchSeconds !== undefined);
+  const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
+  const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
+  return {
+    seconds: earlierSeconds + (performance.now() - started) / 1000,
+    evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
+    candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * holdoutSizes(data.validation.count, holdoutOf(config)).reward) / searchSeconds : 0,
+  };
+}
+
 /** The record's summary of a finished run, written and announced. */
 async function recordRun(
   setup: RunSetup,
@@ -575,20 +602,18 @@ async function recordRun(
   { modelPath, certification, uncertified, report }: { modelPath: string; certification: Certification; uncertified?: UncertifiedModel; report: PruneReport },
   emit: (e: RunEvent) => void,
 ): Promise<void> {
-  const { done } = setup;
-  // The search rate over every group, those finished by earlier processes too.
-  const searched = done.filter((d) => d.searchSeconds !== undefined);
-  const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
-  const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
-  const totals: Omit<RunSummary, 'groups' | 'report' | 'certification' | 'uncertified'> = {
-    modelPath,
-    seconds: setup.earlierSeconds + (performance.now() - started) / 1000,
-    evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
-    candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * holdoutSizes(data.validation.count, holdoutOf(config)).reward) / searchSeconds : 0,
-  };
-  await store.record({ ...store.result, groups: done, report, modelPath, certification, uncertified, summary: totals });
+  const totals = runTotals(setup, { config, data }, started);
+  await store.record({ ...store.result, groups: setup.done, report, modelPath, certification, uncertified, summary: { modelPath, ...totals } });
   await store.finish();
-  emit({ type: 'run-done', summary: { groups: done, report, certification, uncertified, ...totals } });
+  emit({ type: 'run-done', summary: { groups: setup.done, report, modelPath, certification, uncertified, ...totals } });
+}
+
+/** The end of a search-only run: its groups and totals recorded and announced, the model left to the caller (agentMethod). */
+async function recordSearch(setup: RunSetup, { config, data, store }: TryAndLearnInput, started: number, emit: (e: RunEvent) => void): Promise<void> {
+  const totals = runTotals(setup, { config, data }, started);
+  await store.record({ ...store.result, groups: setup.done, summary: totals });
+  await store.finish();
+  emit({ type: 'search-done', groups: setup.done, totals });
 }
 
 /**
@@ -598,7 +623,7 @@ async function recordRun(
  * after it; the last such model excepted (the final model is its fine-tuned
  * self). The caller disposes them.
  */
-async function pathModels(done: GroupDecision[], store: RunStore<PruneResult>): Promise<PathModel[]> {
+export async function pathModels(done: GroupDecision[], store: Pick<RunStore<PruneResult>, 'loadModel'>): Promise<PathModel[]> {
   const path: PathModel[] = [];
   const pruning = done.filter((d) => d.kept.length < d.size);
   for (const [i, decision] of pruning.entries()) {

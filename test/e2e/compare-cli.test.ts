@@ -43,8 +43,13 @@ describe('autoprune compare', () => {
     expect(results.rows[2].error).toMatch(/no BatchNormalization with a scale \(gamma\) follows any prunable group/);
     for (const row of results.rows.slice(0, 2)) {
       expect(row.theoreticalSpeedup).toBeGreaterThanOrEqual(1);
-      expect(100 * (record(runsDir, results.rows[0].runId).result.report.original.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
+      expect(100 * (results.unpruned.validationAccuracy - row.validationAccuracy)).toBeLessThanOrEqual(2);
     }
+    // Every row, the agent's too, ends in the compare's own folder (finishMethod); the agent's run records its search only.
+    expect(results.rows.slice(0, 2).map((r: { modelPath: string }) => r.modelPath)).toEqual(['rl', 'l1'].map((m) => join(dir, 'models', m, 'model.json')));
+    const agentRun = record(runsDir, results.rows[0].runId);
+    expect([agentRun.status, agentRun.result.searchOnly, agentRun.result.modelPath]).toEqual(['done', true, undefined]);
+    expect(agentRun.result.groups.length).toBeGreaterThan(0);
     const csv = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
     expect(csv[0]).toBe(
       'method,status,theoreticalSpeedup,compressionRatio,measuredSpeedupBatch256,validationAccuracy,testAccuracy,seconds,error,certified,certifiedDrop,certifiedUpperBound,certificationImages,testDropLow,testDropHigh',
@@ -101,6 +106,45 @@ describe('autoprune compare', () => {
     const redraw = autoprune([...common, 'report', stdout.trim(), '--out', out]);
     expect(redraw.status).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe(html);
+  });
+
+  it('runs a criterion through the same method whichever command runs it: `criterion` searches as its compare row does, on the same splits', () => {
+    const { status, stdout, stderr } = autoprune([
+      ...common,
+      'criterion',
+      '--model',
+      'lenet5',
+      '--dataset',
+      'mnist',
+      '--validation-size',
+      '500',
+      '--criterion',
+      'l1',
+      '--ranking',
+      'local',
+      '--tolerance',
+      '2',
+      '--probes',
+      '4',
+      '--finetune-images',
+      '192',
+      '--final-finetune-epochs',
+      '1',
+    ]);
+    expect(status, stderr).toBe(0);
+    const alone = record(runsDir, stdout.trim()).result;
+    const row = oneAtATime!.rows[1] as { variants: { ranking: string; probes: Record<string, unknown>[] }[]; ranking: string; certification: unknown };
+    const inCompare = row.variants.find((v) => v.ranking === 'local')!;
+    const probe = ({ ratio, validationAccuracy, drop, upperBound, withinTolerance }: Record<string, unknown>) => ({
+      ratio,
+      validationAccuracy,
+      drop,
+      upperBound,
+      withinTolerance,
+    });
+    expect(alone.probes.map(probe)).toEqual(inCompare.probes.map(probe));
+    // The same end: where the compare took local ranking too, the same certification on the same images.
+    if (row.ranking === 'local') expect(alone.certification).toEqual(row.certification);
   });
 
   it('runs the methods in parallel processes with --jobs and gets the same results as one at a time', () => {

@@ -91,6 +91,14 @@ describe('dashboard state', () => {
     s = reduce(s, { type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 }, 60_000);
     expect(s.groups[0]).toMatchObject({ status: 'done', kept: 11 });
     expect([s.flopsReduction, s.paramsReduction, s.validation]).toEqual([2, 2, 0.991]);
+    // A compare's agent run ends with its search: the compare finishes its model.
+    const searched = reduce(
+      s,
+      { type: 'search-done', groups: [decision], totals: { seconds: 60, evaluationsPerSecond: 2, candidateImagesPerSecond: 400 } },
+      61_000,
+    );
+    expect(searched.done?.lines).toEqual(['the agent decided 1 group; the compare fine-tunes and certifies its final model']);
+    expect(searched.flopsReduction).toBe(2);
     // A resumed run shows the accuracy after the groups already decided, not the unpruned one.
     const resumed = reduce(initialState(0), { ...start, resumedGroups: 1, validationAccuracy: 0.985 } as RunEvent, 0);
     expect([resumed.validation, resumed.groups[0].status]).toEqual([0.985, 'done']);
