@@ -3,7 +3,7 @@ import { type Command, Option } from 'commander';
 import { CRITERIA } from '../heuristics/criteria.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, SCHEDULES } from '../heuristics/pipeline.js';
 import { WEIGHTS_DTYPES } from '../models/quantize.js';
-import { ZOO_NAMES } from '../models/zoo.js';
+import { ZOO_NAMES_TEXT } from '../models/zoo.js';
 import { criterionRun } from '../run/criterion-run.js';
 import { describeField, fieldDefault } from '../run/config.js';
 import { addDataOptions, addFinetuneOptions, finetuneConfig, integerIn, modelSource, numberIn } from './options.js';
@@ -17,7 +17,7 @@ export function addCriterionCommand(program: Command): void {
     .description('prune with a hand-made criterion to a ratio, or to the largest ratio within an accuracy tolerance')
     .requiredOption(
       '--model <model>',
-      `trained model: a zoo name (${ZOO_NAMES.join(', ')}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`,
+      `trained model: a zoo name (${ZOO_NAMES_TEXT}: its newest train run, else a shipped baseline, else trained first), a run id, or a model.json path`,
     );
   addDataOptions(criterion)
     .addOption(new Option('--criterion <name>', 'filter-scoring criterion').choices([...CRITERIA]).default(DEFAULT_HEURISTIC_CONFIG.criterion))

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { selectBackend } from '../backend/backend.js';
 import { formatShape, hasUnknownInputSize, inputShapeOf, withInputShape } from '../models/input-shape.js';
 import { resolveModel } from '../models/resolve.js';
-import { ZOO_NAMES } from '../models/zoo.js';
+import { ZOO_NAMES_TEXT } from '../models/zoo.js';
 import { buildGraph, type DependencyGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { formatTable, plural } from '../text.js';
@@ -126,7 +126,7 @@ export function addInspectCommand(program: Command): void {
   program
     .command('inspect')
     .description('show the layers, their cost, and the channel groups pruning would act on')
-    .argument('<model>', `a zoo model (${ZOO_NAMES.join(', ')}), a run id under --runs-dir (its model), or a path to a TF.js layers model.json`)
+    .argument('<model>', `a zoo model (${ZOO_NAMES_TEXT}), a run id under --runs-dir (its model), or a path to a TF.js layers model.json`)
     .option('--input-shape <h,w,c>', 'input shape for zoo models', '28,28,1')
     .option('--classes <n>', 'classes for zoo models', integerIn(2), 10)
     .option('--input-size <HxW>', 'image size for a model whose input size is unknown ([?, ?, ?, c]): costs per image of that size', imageSize)

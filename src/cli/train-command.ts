@@ -1,6 +1,6 @@
 /** `autoprune train`: a zoo model trained on a data set or an image folder, saved as a run (the run itself is src/run/train-run.ts). */
-import { type Command, Option } from 'commander';
-import { ZOO_NAMES } from '../models/zoo.js';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { isZooName, ZOO_NAMES_TEXT } from '../models/zoo.js';
 import { trainRun } from '../run/train-run.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { addDataOptions, dataFromOptions, imageSize, integerIn, numberIn } from './options.js';
@@ -12,7 +12,7 @@ export function addTrainCommand(program: Command): void {
   const train = program
     .command('train')
     .description('train a zoo model on a data set or a folder of images and save it as a baseline run')
-    .addOption(new Option('--model <name>', 'zoo model').choices([...ZOO_NAMES]).makeOptionMandatory());
+    .addOption(new Option('--model <name>', `zoo model: ${ZOO_NAMES_TEXT}`).argParser(zooName).makeOptionMandatory());
   addDataOptions(train)
     .option('--image-size <HxW>', "size a folder of images is decoded to (default: the first image's)", imageSize)
     .addOption(
@@ -56,4 +56,10 @@ export function addTrainCommand(program: Command): void {
       );
       process.stdout.write(`${run.id}\n`);
     });
+}
+
+/** --model: a zoo name, or commander's one-line error that lists them. */
+function zooName(value: string): string {
+  if (!isZooName(value)) throw new InvalidArgumentError(`Allowed choices are ${ZOO_NAMES_TEXT}.`);
+  return value;
 }
