@@ -18,7 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../src/data/datasets.js';
-import { seededPermutation, subsetSplit } from '../src/data/datasets.js';
+import { floatImages, seededPermutation, subsetSplit } from '../src/data/datasets.js';
 import { rewardSubset } from '../src/certify/holdout.js';
 import { type LatencyTable, predictLatency } from '../src/latency/table.js';
 import { type Criterion, type CriterionName, criterionOf, filterRows, observedCriteria, scoreGroups } from '../src/heuristics/criteria.js';
@@ -93,9 +93,9 @@ export function rewardImages(data: Dataset, config: EnvConfig): RewardImages {
   return {
     inputShape: data.inputShape,
     numClasses: data.numClasses,
-    images: subset.images,
+    images: floatImages(subset, data.inputShape),
     labels: Int32Array.from(subset.labels),
-    ...(recovering && { calibration: subsetSplit(data.train, calibrationIndices, data.inputShape).images }),
+    ...(recovering && { calibration: floatImages(subsetSplit(data.train, calibrationIndices, data.inputShape), data.inputShape) }),
   };
 }
 

@@ -28,8 +28,16 @@ export function checkModelArgument(model: unknown, where: string): asserts model
 
 function checkSplit(split: unknown, name: string, where: string): asserts split is Split {
   const s = split as Partial<Split> | null | undefined;
-  if (typeof s !== 'object' || s === null || !(s.images instanceof Float32Array) || !(s.labels instanceof Uint8Array) || !Number.isInteger(s.count)) {
-    throw new DataError(`${where}: data.${name} must be a split { images: Float32Array, labels: Uint8Array, count }, got ${describeArgument(split)}`);
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    !(s.images instanceof Float32Array || s.images instanceof Uint8Array) ||
+    !(s.labels instanceof Uint8Array) ||
+    !Number.isInteger(s.count)
+  ) {
+    throw new DataError(
+      `${where}: data.${name} must be a split { images: Float32Array (or pixel bytes: Uint8Array), labels: Uint8Array, count }, got ${describeArgument(split)}`,
+    );
   }
 }
 

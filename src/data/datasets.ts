@@ -25,11 +25,47 @@ const IDX_FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 
-/** Images as NHWC floats (scaled as the data set's `scaling` says) and integer class labels. */
+/**
+ * Images (NHWC) and integer class labels. The images are floats as the model
+ * takes them, or pixel bytes that `scaling` turns into floats batch by batch
+ * (floatImages): a quarter of the memory, which is what lets 20,000 photos
+ * at 224 px fit (3 GB as bytes, 12 GB as floats). The loaders keep bytes.
+ */
 export interface Split {
-  images: Float32Array;
+  images: Float32Array | Uint8Array;
+  /** How pixel bytes become floats (images as Uint8Array; default 0..1). */
+  scaling?: PixelScaling;
   labels: Uint8Array;
   count: number;
+}
+
+/** Per-channel multiplier and offset that turn a pixel byte into the float `scaling` says. */
+function scaleAndOffset(scaling: PixelScaling, channels: number): { scale: Float32Array; offset: Float32Array } {
+  const scale = new Float32Array(channels).fill(typeof scaling === 'string' ? (scaling === '0..1' ? 1 / 255 : 1 / 127.5) : 0);
+  const offset = new Float32Array(channels).fill(scaling === '-1..1' ? -1 : 0);
+  if (typeof scaling !== 'string') {
+    for (let c = 0; c < channels; c++) {
+      const std = scaling.std[scaling.std.length === 1 ? 0 : c];
+      scale[c] = 1 / (255 * std);
+      offset[c] = -scaling.mean[scaling.mean.length === 1 ? 0 : c] / std;
+    }
+  }
+  return { scale, offset };
+}
+
+/** Images [start, end) of `split` as floats: a view of float images, a scaled copy of pixel bytes. */
+export function floatImages(split: Split, inputShape: [number, number, number], start = 0, end = split.count): Float32Array {
+  const perImage = inputShape[0] * inputShape[1] * inputShape[2];
+  const images = split.images.subarray(start * perImage, end * perImage);
+  if (images instanceof Float32Array) return images;
+  const channels = inputShape[2];
+  const { scale, offset } = scaleAndOffset(split.scaling ?? '0..1', channels);
+  const out = new Float32Array(images.length);
+  for (let p = 0; p < images.length; p++) {
+    const c = p % channels;
+    out[p] = images[p] * scale[c] + offset[c];
+  }
+  return out;
 }
 
 /**
@@ -116,30 +152,16 @@ export function checkScaling(scaling: PixelScaling, channels: number, where: str
   if (scaling.std.some((s) => !(s > 0))) throw new DataError(`${where}: scaling std must be positive`);
 }
 
-/** Pixel bytes (NHWC) of the images at `indices`, scaled to floats, and their labels. */
+/** The pixel bytes (NHWC) of the images at `indices` and their labels, with the scaling that turns them into floats. */
 function toSplit(pixels: Uint8Array, labels: Uint8Array, shape: [number, number, number], indices: ArrayLike<number>, scaling: PixelScaling): Split {
-  const channels = shape[2];
-  const perImage = shape[0] * shape[1] * channels;
-  const scale = new Float32Array(channels).fill(typeof scaling === 'string' ? (scaling === '0..1' ? 1 / 255 : 1 / 127.5) : 0);
-  const offset = new Float32Array(channels).fill(scaling === '-1..1' ? -1 : 0);
-  if (typeof scaling !== 'string') {
-    for (let c = 0; c < channels; c++) {
-      const std = scaling.std[scaling.std.length === 1 ? 0 : c];
-      scale[c] = 1 / (255 * std);
-      offset[c] = -scaling.mean[scaling.mean.length === 1 ? 0 : c] / std;
-    }
-  }
-  const images = new Float32Array(indices.length * perImage);
+  const perImage = shape[0] * shape[1] * shape[2];
+  const images = new Uint8Array(indices.length * perImage);
   const out = new Uint8Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
-    const src = indices[i] * perImage;
-    for (let p = 0; p < perImage; p++) {
-      const c = p % channels;
-      images[i * perImage + p] = pixels[src + p] * scale[c] + offset[c];
-    }
+    images.set(pixels.subarray(indices[i] * perImage, (indices[i] + 1) * perImage), i * perImage);
     out[i] = labels[indices[i]];
   }
-  return { images, labels: out, count: indices.length };
+  return { images, scaling, labels: out, count: indices.length };
 }
 
 /** Decoded images of one data set before splitting: NHWC bytes and labels. */
@@ -198,16 +220,16 @@ export function carveSplits(
   };
 }
 
-/** The images and labels of `split` at `indices`, in that order. */
+/** The images and labels of `split` at `indices`, in that order (bytes stay bytes). */
 export function subsetSplit(split: Split, indices: ArrayLike<number>, inputShape: [number, number, number]): Split {
   const perImage = inputShape[0] * inputShape[1] * inputShape[2];
-  const images = new Float32Array(indices.length * perImage);
+  const images = split.images instanceof Uint8Array ? new Uint8Array(indices.length * perImage) : new Float32Array(indices.length * perImage);
   const labels = new Uint8Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     images.set(split.images.subarray(indices[i] * perImage, (indices[i] + 1) * perImage), i * perImage);
     labels[i] = split.labels[indices[i]];
   }
-  return { images, labels, count: indices.length };
+  return { images, ...(split.scaling && { scaling: split.scaling }), labels, count: indices.length };
 }
 
 /** Fisher-Yates with a seeded generator. */

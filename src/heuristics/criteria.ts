@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import type { Split } from '../data/datasets.js';
+import { floatImages, type Split } from '../data/datasets.js';
 import { layerWeight } from '../models/weights.js';
 import { layerType, outputKernel } from '../prune/layer-types.js';
 import { execute } from '../prune/executor.js';
@@ -119,12 +119,11 @@ function activationScores(ctx: ScoreContext, groups: ChannelGroup[], stat: Activ
   if (data.samples < 1 || data.split.count < 1) throw new CriterionError(`criterion ${stat} needs data: the split has no images`);
   const layers = activationLayers(graph, groups);
   const sums = new Map(layers.map((name) => [name, new Float64Array(graph.node(name).outputRefs.length)]));
-  const perImage = data.inputShape.reduce((a, b) => a * b, 1);
   const samples = Math.min(data.samples, data.split.count);
   for (let start = 0; start < samples; start += data.batchSize) {
     const end = Math.min(start + data.batchSize, samples);
     const batchStats = tf.tidy(() => {
-      const x = tf.tensor4d(data.split.images.subarray(start * perImage, end * perImage), [end - start, ...data.inputShape]);
+      const x = tf.tensor4d(floatImages(data.split, data.inputShape, start, end), [end - start, ...data.inputShape]);
       if (stat !== 'taylor') {
         const { captured } = execute(graph, x, { capture: layers });
         return layers.map((name) => {

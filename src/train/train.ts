@@ -7,7 +7,7 @@
 import { yieldToEventLoop } from '../event-loop.js';
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../data/datasets.js';
-import { seededPermutation } from '../data/datasets.js';
+import { floatImages, seededPermutation, subsetSplit } from '../data/datasets.js';
 import { layerWeight } from '../models/weights.js';
 import { execute } from '../prune/executor.js';
 import { buildGraph } from '../prune/graph.js';
@@ -69,14 +69,9 @@ export interface TrainHooks {
   batchEvery?: number;
 }
 
-const perImage = (shape: [number, number, number]) => shape[0] * shape[1] * shape[2];
-
-/** Copies the selected images into one tensor. */
+/** Copies the selected images into one tensor (pixel bytes scaled as they are copied). */
 function gatherImages(split: Split, indices: ArrayLike<number>, inputShape: [number, number, number]): tf.Tensor4D {
-  const size = perImage(inputShape);
-  const images = new Float32Array(indices.length * size);
-  for (let i = 0; i < indices.length; i++) images.set(split.images.subarray(indices[i] * size, (indices[i] + 1) * size), i * size);
-  return tf.tensor4d(images, [indices.length, ...inputShape]);
+  return tf.tensor4d(floatImages(subsetSplit(split, indices, inputShape), inputShape), [indices.length, ...inputShape]);
 }
 
 /** Copies the selected images and labels into one batch of tensors. */
@@ -87,12 +82,11 @@ function gatherBatch(split: Split, indices: ArrayLike<number>, inputShape: [numb
 
 /** Whether the model classifies each image of a split right (1) or wrong (0), in split order. */
 export async function correctness(model: tf.LayersModel, split: Split, inputShape: [number, number, number], batchSize = 256): Promise<Uint8Array> {
-  const size = perImage(inputShape);
   const right = new Uint8Array(split.count);
   for (let start = 0; start < split.count; start += batchSize) {
     const end = Math.min(start + batchSize, split.count);
     const predicted = tf.tidy(() => {
-      const xs = tf.tensor4d(split.images.subarray(start * size, end * size), [end - start, ...inputShape]);
+      const xs = tf.tensor4d(floatImages(split, inputShape, start, end), [end - start, ...inputShape]);
       return (model.predict(xs) as tf.Tensor).argMax(-1);
     });
     const labels = await predicted.data();

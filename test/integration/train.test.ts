@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/backend.js';
-import { loadDataset, seededPermutation } from '../../src/data/datasets.js';
+import { floatImages, loadDataset, seededPermutation } from '../../src/data/datasets.js';
 import { buildZooModel } from '../../src/models/zoo.js';
 import { layerWeight } from '../../src/models/weights.js';
 import { evaluateAccuracy, recalibrateBatchNorm, trainModel } from '../../src/train/train.js';
@@ -83,7 +83,7 @@ describe('training on wasm', () => {
     // The statistics of `layer`'s output over the images recalibrateBatchNorm samples with `seed`, against what it stored in `bn`.
     const expectStatistics = (bn: string, layer: string, count: number, seed: string) => {
       const sample = seededPermutation(data.train.count, seed).subarray(0, count);
-      const pixels = Float32Array.from(Array.from(sample).flatMap((i) => Array.from(data.train.images.subarray(i * 784, (i + 1) * 784))));
+      const pixels = Float32Array.from(Array.from(sample).flatMap((i) => Array.from(floatImages(data.train, data.inputShape, i, i + 1))));
       const upTo = tf.model({ inputs: input, outputs: model.getLayer(layer).output as tf.SymbolicTensor });
       const [mean, variance] = tf.tidy(() => {
         const moments = tf.moments(upTo.predict(tf.tensor4d(pixels, [count, 28, 28, 1])) as tf.Tensor, [0, 1, 2]);

@@ -2,7 +2,7 @@ import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { loadDataset } from '../../src/data/datasets.js';
+import { floatImages, loadDataset, type Split } from '../../src/data/datasets.js';
 import { encodeIdx, parseIdx } from '../../src/data/idx.js';
 import { tempDir, writeIdxDataset } from '../helpers.js';
 import { DataError } from '../../src/errors.js';
@@ -36,8 +36,12 @@ describe('data sets', () => {
     expect(a.validation.count).toBe(5000);
     expect(a.test.count).toBe(10);
     expect(a.inputShape).toEqual([28, 28, 1]);
-    const pixels = a.train.images;
-    expect(Math.max(...pixels.subarray(0, 784))).toBeLessThanOrEqual(1);
+    // Held as pixel bytes (a quarter of floats' memory), scaled to 0..1 as a batch is taken.
+    expect(a.train.images).toBeInstanceOf(Uint8Array);
+    expect(a.train.images.length).toBe(55000 * 784);
+    const pixels = floatImages(a.train, a.inputShape, 0, 1);
+    expect(Math.max(...pixels)).toBeLessThanOrEqual(1);
+    expect(Array.from(pixels)).toEqual(Array.from(a.train.images.subarray(0, 784), (p) => Math.fround(p * Math.fround(1 / 255))));
     const b = loadDataset('mnist', { seed: 3, testLimit: 10 });
     expect(b.validation.labels).toEqual(a.validation.labels);
     const c = loadDataset('mnist', { seed: 4, testLimit: 10 });
@@ -52,9 +56,9 @@ describe('data sets', () => {
     for (let i = 0; i < 50; i++) bytes[16 + i * 16] = i;
     writeFileSync(path, bytes);
     const data = loadDataset('mnist', { dataDir: dir, validationSize: 10, seed: 1 });
-    const firstPixel = (images: Float32Array, n: number) => Array.from({ length: n }, (_, i) => Math.round(images[i * 16] * 255));
-    const train = new Set(firstPixel(data.train.images, data.train.count));
-    const validation = firstPixel(data.validation.images, data.validation.count);
+    const firstPixel = (split: Split) => Array.from({ length: split.count }, (_, i) => split.images[i * 16]);
+    const train = new Set(firstPixel(data.train));
+    const validation = firstPixel(data.validation);
     expect(train.size).toBe(40);
     expect(validation.filter((v) => train.has(v))).toEqual([]);
   });

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from '
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { loadDataset } from '../../src/data/datasets.js';
+import { floatImages, loadDataset, type Split } from '../../src/data/datasets.js';
 import { loadData } from '../../src/data/load.js';
 import { tempDir, writeIdxDataset } from '../helpers.js';
 import { DataError } from '../../src/errors.js';
@@ -43,7 +43,7 @@ describe('image folders', () => {
     // Every image is one solid colour; its label names that colour.
     for (const split of [data.train, data.validation, data.test]) {
       for (let i = 0; i < split.count; i++) {
-        const first = Array.from(split.images.subarray(i * 60, i * 60 + 3)).map((v) => Math.round(v * 255));
+        const first = Array.from(split.images.subarray(i * 60, i * 60 + 3));
         const expected = COLOURS[data.classNames![split.labels[i]]];
         first.forEach((v, c) => expect(Math.abs(v - expected[c])).toBeLessThanOrEqual(3)); // JPEG may shift a little
       }
@@ -58,7 +58,7 @@ describe('image folders', () => {
     for (const name of ['red', 'green']) {
       for (const file of readdirSync(join(dir, name)).sort()) await writeImage(join(dir, name, file), [k++, 0, 0], { format: 'png' });
     }
-    const ids = (images: Float32Array, count: number) => Array.from({ length: count }, (_, i) => Math.round(images[i * 12] * 255));
+    const ids = (images: Split['images'], count: number) => Array.from({ length: count }, (_, i) => images[i * 12]);
     const load = (seed: number) => loadData({ dataset: 'mnist', data: dir }, { inputShape: [2, 2, 3], validationSize: 5, seed, cacheDir: false });
     const [a, b] = [await load(0), await load(1)];
     expect(ids(a.test.images, a.test.count)).toEqual(ids(b.test.images, b.test.count));
@@ -79,7 +79,7 @@ describe('image folders', () => {
     const gray = await loadData({ dataset: 'mnist', data: dir }, { inputShape: [3, 3, 1], cacheDir: false });
     expect([gray.train.count, gray.validation.count, gray.test.count]).toEqual([8, 4, 6]);
     expect(gray.train.images.length).toBe(8 * 9);
-    const value = (d: typeof gray, i: number) => d.train.images[i * d.inputShape.reduce((x, y) => x * y)];
+    const value = (d: typeof gray, i: number) => floatImages(d.train, d.inputShape, i, i + 1)[0];
     const darkIndex = Array.from(gray.train.labels).indexOf(0);
     expect(value(gray, darkIndex)).toBeCloseTo(51 / 255, 1);
     const signed = await loadData({ dataset: 'mnist', data: dir }, { inputShape: [3, 3, 1], scaling: '-1..1', cacheDir: false });
@@ -180,8 +180,8 @@ describe('other folders given as data', () => {
     expect([data.train.count, data.validation.count, data.test.count]).toEqual([16, 4, 2]);
     expect(Array.from(data.test.labels)).toEqual([3, 7]);
     // Pixel 0 and the last pixel of the first test image: (1, 2, 3) / 255 in HWC order.
-    expect(Array.from(data.test.images.subarray(0, 3)).map((v) => Math.round(v * 255))).toEqual([1, 2, 3]);
-    expect(Array.from(data.test.images.subarray(3 * 1023, 3 * 1024)).map((v) => Math.round(v * 255))).toEqual([1, 2, 3]);
+    expect(Array.from(data.test.images.subarray(0, 3))).toEqual([1, 2, 3]);
+    expect(Array.from(data.test.images.subarray(3 * 1023, 3 * 1024))).toEqual([1, 2, 3]);
     writeFileSync(join(dir, 'test_batch.bin'), Buffer.alloc(100));
     await expect(loadData({ dataset: 'mnist', data: dir })).rejects.toThrow(/test_batch\.bin: 100 bytes is not a whole number of 3,073-byte CIFAR-10 records/);
   });
