@@ -152,16 +152,58 @@ export function checkScaling(scaling: PixelScaling, channels: number, where: str
   if (scaling.std.some((s) => !(s > 0))) throw new DataError(`${where}: scaling std must be positive`);
 }
 
-/** The pixel bytes (NHWC) of the images at `indices` and their labels, with the scaling that turns them into floats. */
-function toSplit(pixels: Uint8Array, labels: Uint8Array, shape: [number, number, number], indices: ArrayLike<number>, scaling: PixelScaling): Split {
-  const perImage = shape[0] * shape[1] * shape[2];
-  const images = new Uint8Array(indices.length * perImage);
-  const out = new Uint8Array(indices.length);
-  for (let i = 0; i < indices.length; i++) {
-    images.set(pixels.subarray(indices[i] * perImage, (indices[i] + 1) * perImage), i * perImage);
-    out[i] = labels[indices[i]];
+/**
+ * Reorders a set's images and labels in place so that position k holds the
+ * image that was at order[k]: cycle by cycle, with one image of scratch, so
+ * splitting a set costs no second copy of its images.
+ */
+function permuteInPlace({ pixels, labels, count }: LabelledPixels, order: Uint32Array, perImage: number): void {
+  const placed = new Uint8Array(count);
+  const scratch = new Uint8Array(perImage);
+  for (let start = 0; start < count; start++) {
+    if (placed[start]) continue;
+    scratch.set(pixels.subarray(start * perImage, (start + 1) * perImage));
+    const label = labels[start];
+    for (let j = start; ; ) {
+      placed[j] = 1;
+      const from = order[j];
+      if (from === start) {
+        pixels.set(scratch, j * perImage);
+        labels[j] = label;
+        break;
+      }
+      pixels.copyWithin(j * perImage, from * perImage, (from + 1) * perImage);
+      labels[j] = labels[from];
+      j = from;
+    }
   }
-  return { images, scaling, labels: out, count: indices.length };
+}
+
+/**
+ * Splits of `set` at each list of `parts` (disjoint indices), in their order,
+ * as views of its bytes: the set is reordered in place (its images left out
+ * of every part go last) and consumed.
+ */
+function splitsInPlace(set: LabelledPixels, parts: ArrayLike<number>[], shape: [number, number, number], scaling: PixelScaling): Split[] {
+  const perImage = shape[0] * shape[1] * shape[2];
+  const order = new Uint32Array(set.count);
+  const inPart = new Uint8Array(set.count);
+  let k = 0;
+  for (const part of parts) {
+    for (let i = 0; i < part.length; i++) {
+      order[k++] = part[i];
+      inPart[part[i]] = 1;
+    }
+  }
+  for (let i = 0; i < set.count; i++) if (!inPart[i]) order[k++] = i;
+  permuteInPlace(set, order, perImage);
+  let start = 0;
+  return parts.map((part) => {
+    const end = start + part.length;
+    const split = { images: set.pixels.subarray(start * perImage, end * perImage), scaling, labels: set.labels.subarray(start, end), count: part.length };
+    start = end;
+    return split;
+  });
 }
 
 /** Decoded images of one data set before splitting: NHWC bytes and labels. */
@@ -210,14 +252,24 @@ export function carveSplits(
     trainIdx = order.subarray(validationSize);
   }
   if (options.trainLimit !== undefined) trainIdx = trainIdx.subarray(0, options.trainLimit);
-  const split = (set: LabelledPixels, indices: Uint32Array<ArrayBufferLike>) => toSplit(set.pixels, set.labels, meta.inputShape, indices, scaling);
-  return {
-    ...meta,
-    scaling,
-    train: split(sets.train, trainIdx),
-    validation: split(validation.set, validation.indices),
-    test: split(test.set, test.indices),
-  };
+  // Each set's splits as views of its own bytes, reordered in place: the images are held once.
+  const wanted = [
+    { set: sets.train, indices: trainIdx },
+    { set: validation.set, indices: validation.indices },
+    { set: test.set, indices: test.indices },
+  ];
+  const splits = new Map<(typeof wanted)[number], Split>();
+  for (const set of new Set(wanted.map((w) => w.set))) {
+    const ofSet = wanted.filter((w) => w.set === set);
+    splitsInPlace(
+      set,
+      ofSet.map((w) => w.indices),
+      meta.inputShape,
+      scaling,
+    ).forEach((split, i) => splits.set(ofSet[i], split));
+  }
+  const [train, validationSplit, testSplit] = wanted.map((w) => splits.get(w)!);
+  return { ...meta, scaling, train, validation: validationSplit, test: testSplit };
 }
 
 /** The images and labels of `split` at `indices`, in that order (bytes stay bytes). */

@@ -2,7 +2,7 @@ import { readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { floatImages, loadDataset, type Split } from '../../src/data/datasets.js';
+import { floatImages, loadDataset, seededPermutation, type Split } from '../../src/data/datasets.js';
 import { encodeIdx, parseIdx } from '../../src/data/idx.js';
 import { tempDir, writeIdxDataset } from '../helpers.js';
 import { DataError } from '../../src/errors.js';
@@ -61,6 +61,12 @@ describe('data sets', () => {
     const validation = firstPixel(data.validation);
     expect(train.size).toBe(40);
     expect(validation.filter((v) => train.has(v))).toEqual([]);
+    // In the seeded order, labels with their images; views of one buffer (the images are held once, not copied per split).
+    const order = Array.from(seededPermutation(50, 1));
+    expect(validation).toEqual(order.slice(0, 10));
+    expect(firstPixel(data.train)).toEqual(order.slice(10));
+    expect(Array.from(data.train.labels)).toEqual(order.slice(10).map((i) => i % 10));
+    expect(data.train.images.buffer).toBe(data.validation.images.buffer);
   });
 
   it('reads gzip files from any folder given as the data dir', () => {
