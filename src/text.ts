@@ -23,3 +23,6 @@ export function formatTable(header: string[], rows: (string | number)[][]): stri
       .trimEnd();
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
+
+/** "412 MiB", "3.2 GiB": a byte count in binary units. */
+export const formatBytes = (bytes: number): string => (bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : `${(bytes / 1024 ** 2).toFixed(0)} MiB`);

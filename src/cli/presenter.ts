@@ -9,8 +9,8 @@ import { formatReport } from '../run/report.js';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { initialState, reduce, remainingSeconds, timeLeftText } from './dashboard-state.js';
 import type { ProgressLog } from './log.js';
-import { percent, plural } from '../text.js';
-import { modelShortName } from '../run/records.js';
+import { formatBytes, percent, plural } from '../text.js';
+import { modelShortName, peakResidentBytes } from '../run/records.js';
 
 /** The plain line log of a run's events (the dashboard renders the same stream). */
 function logEvent(event: RunEvent, log: ProgressLog): void {
@@ -58,7 +58,7 @@ function logEvent(event: RunEvent, log: ProgressLog): void {
       log.line(
         `agent search: ${event.summary.evaluationsPerSecond.toFixed(1)} candidate networks/s (${event.summary.candidateImagesPerSecond.toFixed(0)} images/s); whole run ${(event.summary.seconds / 60).toFixed(1)} min`,
       );
-      log.line(`saved ${event.summary.modelPath}`);
+      log.line(`saved ${event.summary.modelPath}; peak memory ${formatBytes(peakResidentBytes())}`);
       if (event.summary.uncertified !== undefined) log.line(`kept the uncertified final model: ${event.summary.uncertified.modelPath}`);
       break;
     case 'search-done':

@@ -7,7 +7,7 @@ import { resumeRun } from '../run/prune-run.js';
 import { type Certification, certifiedCheck, describeCertification, finalCertified } from '../certify/certification.js';
 import { methodLabel, mostFlopsRemoved, statusText } from '../run/compare-results.js';
 import type { ModelTimes } from '../latency/side-by-side.js';
-import { formatTable, percent, plural } from '../text.js';
+import { formatBytes, formatTable, percent, plural } from '../text.js';
 import { effectiveStatus, hasFailedMethods, modelShortName, RECORD_FILE, Run, type UnreadableRun } from '../run/records.js';
 import { baselineLabel } from '../run/baselines.js';
 import { type ListedRunRecord, listCheckedRuns, listedRecord } from '../run/results.js';
@@ -109,7 +109,7 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
     `run ${record.id}`,
     `command ${record.command}, status ${effectiveStatus(record)}${record.error ? ` (${record.error})` : ''}`,
     `model ${modelText}, ${config.data !== undefined ? `data ${config.data}` : `data set ${config.dataset ?? '-'}`}, seed ${config.seed ?? '-'}${config.tolerance !== undefined ? `, tolerance ${config.tolerance}` : ''}, backend ${record.backend}`,
-    `started ${record.createdAt}, last written ${record.updatedAt}`,
+    `started ${record.createdAt}, last written ${record.updatedAt}${record.peakMemory === undefined ? '' : `, peak memory ${formatBytes(record.peakMemory)}`}`,
     `result: ${headline(record)}`,
   ];
   const groups = record.command === 'prune' ? (record.result.groups ?? []) : [];

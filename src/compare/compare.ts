@@ -33,6 +33,7 @@ import {
   guardRun,
   listRuns,
   modelShortName,
+  peakResidentBytes,
   Run,
   type RunRecord,
   STOP_SIGNALS,
@@ -286,7 +287,14 @@ async function runMethods(
             save: (m, which) => saveModel(m, join(run.dir, 'models', which === 'certified' ? method : `${method}-uncertified`), config.weightsDtype),
           });
           const seconds = (search.seconds ?? (searched - started) / 1000) + (performance.now() - searched) / 1000;
-          return fromReport(method, report, seconds, { ...search.details, modelPath, layers, certification, ...(uncertified && { uncertified }) });
+          return fromReport(method, report, seconds, {
+            ...search.details,
+            modelPath,
+            layers,
+            certification,
+            ...(uncertified && { uncertified }),
+            peakMemory: peakResidentBytes(),
+          });
         } catch (err) {
           const status = err instanceof NotApplicableError ? 'inapplicable' : 'failed';
           const row: ResultRow = { method, status, error: (err as Error).message, seconds: (performance.now() - started) / 1000 };

@@ -13,7 +13,7 @@ import { speedupAt } from '../latency/side-by-side.js';
 import { writeFileAtomic } from '../models/io.js';
 import { baselineLabel } from '../run/baselines.js';
 import { modelShortName } from '../run/records.js';
-import { percent } from '../text.js';
+import { formatBytes, percent } from '../text.js';
 import { ReportPathError } from '../errors.js';
 
 /** Fails before any work when `path` cannot be written: a missing folder, a folder in the way, or no right to write there. */
@@ -214,7 +214,7 @@ function tableHtml(results: CompareResults): string {
   const rows = results.rows.map((r) =>
     r.status !== 'done'
       ? `<tr class="${r.status}"><td>${escapeHtml(reportLabel(r))}</td><td colspan="7">${statusText(r)}: ${escapeHtml(r.error ?? '')}</td><td>${r.seconds.toFixed(0)} s</td></tr>`
-      : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(certifiedText(r))}${cell(pct(r.testAccuracy), r.testAccuracy === bestTest)}${cell(testDropText(r, results))}${cell(`${r.seconds.toFixed(0)} s`)}</tr>`,
+      : `<tr>${cell(reportLabel(r))}${columns.map((value, i) => cell(formats[i](value(r)), value(r) === best[i])).join('')}${cell(certifiedText(r))}${cell(pct(r.testAccuracy), r.testAccuracy === bestTest)}${cell(testDropText(r, results))}${cell(`${r.seconds.toFixed(0)} s${r.peakMemory === undefined ? '' : `, ${formatBytes(r.peakMemory)}`}`)}</tr>`,
   );
   const notes = results.rows
     .filter((r) => r.uncertified !== undefined)

@@ -83,6 +83,8 @@ export interface ResultRow {
   /** The test drop's two-sided interval (points; paired against the unpruned model). */
   testDropInterval?: [number, number];
   seconds: number;
+  /** Peak resident memory (bytes) of the process that ran the method, when it finished (with --jobs, its own process). */
+  peakMemory?: number;
   /** Measured on the compare's target at batch 1 and at its batch, side by side with the unpruned model and every other row. */
   latency?: ModelTimes;
   /** The method's path certified on the certification split; the row's numbers are those of the certified model. */

@@ -64,7 +64,12 @@ export interface RunRecord<R extends object = object> {
   pid?: number;
   /** That process's start time (Linux clock ticks since boot), so a later process reusing the pid is not taken for it. */
   pidStart?: string;
+  /** The largest resident memory (bytes) of any process that ran it, as far as the last write (the operating system's peak RSS). */
+  peakMemory?: number;
 }
+
+/** This process's peak resident memory so far, in bytes. */
+export const peakResidentBytes = () => process.resourceUsage().maxRSS * 1024;
 
 /** This process as a run's owner: its pid and start time. */
 export function thisProcess(): Pick<RunRecord, 'pid' | 'pidStart'> {
@@ -234,6 +239,7 @@ export class Run<R extends object = object> {
       backend: init.backend,
       result: init.result,
       ...thisProcess(),
+      peakMemory: peakResidentBytes(),
     };
     const db = new Low<RunRecord<R>>(new JSONFile(join(dir, RECORD_FILE)), record);
     await db.write();
@@ -289,6 +295,7 @@ export class Run<R extends object = object> {
   async update(change: (record: RunRecord<R>) => void): Promise<void> {
     change(this.db.data);
     this.db.data.updatedAt = new Date().toISOString();
+    this.db.data.peakMemory = Math.max(this.db.data.peakMemory ?? 0, peakResidentBytes());
     await this.db.write();
   }
 
@@ -301,7 +308,12 @@ export class Run<R extends object = object> {
 
   /** finish, written synchronously: for a process about to exit at once (a second Ctrl-C). */
   finishNow(status: Exclude<RunStatus, 'running'>, error: string): void {
-    Object.assign(this.db.data, { status, error, updatedAt: new Date().toISOString() });
+    Object.assign(this.db.data, {
+      status,
+      error,
+      updatedAt: new Date().toISOString(),
+      peakMemory: Math.max(this.db.data.peakMemory ?? 0, peakResidentBytes()),
+    });
     const file = join(this.dir, RECORD_FILE);
     const tmp = `${file}.exit-${process.pid}`;
     try {

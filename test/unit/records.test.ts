@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { effectiveStatus, modelShortName, newRunId, processStart, readRunRecord, type RunRecord } from '../../src/run/records.js';
+import { effectiveStatus, modelShortName, newRunId, processStart, readRunRecord, Run, type RunRecord } from '../../src/run/records.js';
+import { formatShow } from '../../src/cli/runs-command.js';
 import { checkedRecord, listedRecord } from '../../src/run/results.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
@@ -56,5 +57,19 @@ describe('records of earlier versions', () => {
     expect(listedRecord(record, file).command).toBe('criterion');
     expect(checkedRecord({ ...record, result: { ratio: 0.5 } }, file).command).toBe('criterion'); // the full schema of a criterion run
     expect(() => checkedRecord({ ...record, command: 'distill' }, file)).toThrow(/unknown command "distill"/);
+  });
+});
+
+describe('peak memory', () => {
+  it('is recorded with every write, never lower than before, and shown', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'autoprune-records-'));
+    const run = await Run.create(dir, { command: 'train', config: {}, backend: 'wasm', result: {}, label: 'lenet5-mnist' });
+    const first = readRunRecord(join(run.dir, 'run.json')).peakMemory!;
+    expect(first).toBeGreaterThan(10 * 1024 * 1024); // a Node process with tfjs loaded holds more than 10 MiB
+    const held = new Uint8Array(64 * 1024 * 1024).fill(1); // raises this process's peak
+    await run.finish('done');
+    const after = readRunRecord(join(run.dir, 'run.json'));
+    expect(after.peakMemory!).toBeGreaterThanOrEqual(first + held.length / 2);
+    expect(formatShow(listedRecord(after, join(run.dir, 'run.json')), run.dir)).toMatch(/peak memory \d+ MiB|peak memory [\d.]+ GiB/);
   });
 });
