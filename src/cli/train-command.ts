@@ -30,6 +30,8 @@ export function addTrainCommand(program: Command): void {
       integerIn(0),
       DEFAULT_BATCHNORM_IMAGES,
     )
+    .option('--flip', 'augment: mirror each training image left to right with probability 1/2 (seeded)')
+    .option('--crop-padding <n>', 'augment: pad each side with N zero pixels, then crop a random window back (seeded)', integerIn(0, 64), 0)
     .action(async (opts, command: Command) => {
       const data = dataFromOptions(opts);
       if ((opts.imageSize !== undefined || opts.channels !== undefined) && opts.data === undefined)
@@ -49,6 +51,7 @@ export function addTrainCommand(program: Command): void {
           validationSize: opts.validationSize,
           trainLimit: opts.trainLimit,
           batchNormImages: opts.bnImages,
+          augment: { flip: opts.flip === true, cropPadding: opts.cropPadding },
           runsDir: global.runsDir,
         },
         backend,

@@ -36,6 +36,20 @@ const finetune = (epochs: number, learningRate: number) =>
         .describe(
           'training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short fine-tune leaves stale)',
         ),
+      augment: z
+        .object({
+          flip: z.boolean().default(false).describe('mirror each training image left to right with probability 1/2'),
+          cropPadding: z
+            .number()
+            .int()
+            .min(0)
+            .max(64)
+            .default(0)
+            .describe('pad each side with this many zero pixels, then crop a random window back (0: none)'),
+        })
+        .strict()
+        .prefault({})
+        .describe('random flips and crops of the training images, seeded (off by default)'),
     })
     .strict();
 

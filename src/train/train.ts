@@ -8,6 +8,7 @@ import { yieldToEventLoop } from '../event-loop.js';
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../data/datasets.js';
 import { floatImages, seededPermutation, subsetSplit } from '../data/datasets.js';
+import { type Augmentation, augmentInPlace, augments } from './augment.js';
 import { layerWeight } from '../models/weights.js';
 import { execute } from '../prune/executor.js';
 import { buildGraph } from '../prune/graph.js';
@@ -32,6 +33,8 @@ export interface TrainConfig {
    * training images (0 or absent: keep the moving averages). See recalibrateBatchNorm.
    */
   batchNormImages?: number;
+  /** Random flips and crops of the training images, seeded by `seed` (none when absent). */
+  augment?: Augmentation;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = { epochs: 5, batchSize: 64, learningRate: 1e-3, seed: 0, restoreBest: true };
@@ -75,9 +78,20 @@ function gatherImages(split: Split, indices: ArrayLike<number>, inputShape: [num
 }
 
 /** Copies the selected images and labels into one batch of tensors. */
-function gatherBatch(split: Split, indices: ArrayLike<number>, inputShape: [number, number, number], numClasses: number) {
-  const labels = Int32Array.from(indices, (i) => split.labels[i]);
-  return { xs: gatherImages(split, indices, inputShape), ys: tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses).toFloat()) };
+function gatherBatch(
+  split: Split,
+  indices: ArrayLike<number>,
+  inputShape: [number, number, number],
+  numClasses: number,
+  augment?: { augmentation: Augmentation; seed: string },
+) {
+  const batch = subsetSplit(split, indices, inputShape);
+  if (augment !== undefined) augmentInPlace(batch.images, batch.count, inputShape, augment.augmentation, augment.seed);
+  const labels = Int32Array.from(batch.labels);
+  return {
+    xs: tf.tensor4d(floatImages(batch, inputShape), [batch.count, ...inputShape]),
+    ys: tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses).toFloat()),
+  };
 }
 
 /** Whether the model classifies each image of a split right (1) or wrong (0), in split order. */
@@ -194,7 +208,8 @@ export async function trainModel(model: tf.LayersModel, data: Dataset, config: T
     for (let b = 0; b < batches; b++) {
       // Cosine decay: large steps early, fine adjustments at the end.
       (optimizer as unknown as { learningRate: number }).learningRate = 0.5 * config.learningRate * (1 + Math.cos((Math.PI * step) / totalSteps));
-      const { xs, ys } = gatherBatch(data.train, order.subarray(b * config.batchSize, (b + 1) * config.batchSize), data.inputShape, data.numClasses);
+      const augment = augments(config.augment) ? { augmentation: config.augment, seed: `${config.seed}-augment-${epoch}-${b}` } : undefined;
+      const { xs, ys } = gatherBatch(data.train, order.subarray(b * config.batchSize, (b + 1) * config.batchSize), data.inputShape, data.numClasses, augment);
       const loss = (await model.trainOnBatch(xs, ys)) as number;
       await yieldToEventLoop();
       tf.dispose([xs, ys]);
