@@ -5,7 +5,6 @@ import { trainRun } from '../run/train-run.js';
 import { DEFAULT_BATCHNORM_IMAGES, DEFAULT_TRAIN_CONFIG } from '../train/train.js';
 import { addDataOptions, dataFromOptions, imageSize, integerIn, numberIn } from './options.js';
 import { setUp } from './session.js';
-import { UsageError } from '../errors.js';
 
 /** train: the options, then the run. */
 export function addTrainCommand(program: Command): void {
@@ -14,9 +13,12 @@ export function addTrainCommand(program: Command): void {
     .description('train a zoo model on a data set or a folder of images and save it as a baseline run')
     .addOption(new Option('--model <name>', `zoo model: ${ZOO_NAMES_TEXT}`).argParser(zooName).makeOptionMandatory());
   addDataOptions(train)
-    .option('--image-size <HxW>', "size a folder of images is decoded to (default: the first image's)", imageSize)
+    .option('--image-size <HxW>', "size the images are decoded or resized to (default: the first image's; a data set's own)", imageSize)
     .addOption(
-      new Option('--channels <n>', 'channels a folder of images is decoded to: 1 (gray) or 3 (RGB); default: 1 if the first image is gray').choices(['1', '3']),
+      new Option(
+        '--channels <n>',
+        'channels the images are decoded or resized to: 1 (gray) or 3 (RGB, gray copied); default: 1 if the first image is gray',
+      ).choices(['1', '3']),
     )
     .option('--epochs <n>', 'passes over the training split', integerIn(1, 1000), DEFAULT_TRAIN_CONFIG.epochs)
     .option('--batch-size <n>', 'images per step', integerIn(1, 4096), DEFAULT_TRAIN_CONFIG.batchSize)
@@ -34,8 +36,6 @@ export function addTrainCommand(program: Command): void {
     .option('--crop-padding <n>', 'augment: pad each side with N zero pixels, then crop a random window back (seeded)', integerIn(0, 64), 0)
     .action(async (opts, command: Command) => {
       const data = dataFromOptions(opts);
-      if ((opts.imageSize !== undefined || opts.channels !== undefined) && opts.data === undefined)
-        throw new UsageError('train: --image-size and --channels apply to a folder of images (--data)');
       const { global, log, backend } = await setUp(command);
       const run = await trainRun(
         {

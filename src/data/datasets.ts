@@ -297,12 +297,17 @@ export function seededPermutation(n: number, seed: string | number): Uint32Array
 
 /** MNIST or Fashion-MNIST (`name`), from the four IDX files in `options.dataDir` or the default copy. */
 export function loadDataset(name: string, options: LoadOptions = {}): Dataset {
+  return loadIdxFolder(name, datasetDir(name, options.dataDir), options);
+}
+
+/** The folder of a data set by name: `dataDir`, else its default copy; checked to exist. */
+export function datasetDir(name: string, dataDir?: string): string {
   if (!(DATASET_NAMES as readonly string[]).includes(name)) {
     throw new DataError(`unknown data set "${name}"; choose one of ${DATASET_NAMES.join(', ')}, or give a folder with --data`);
   }
-  const dir = options.dataDir ?? defaultDataDir(name as DatasetName);
+  const dir = dataDir ?? defaultDataDir(name as DatasetName);
   if (!existsSync(dir)) throw new DataError(`${name}: data folder ${dir} does not exist`);
-  return loadIdxFolder(name, dir, options);
+  return dir;
 }
 
 /** True when `dir` holds the four IDX files of an MNIST-shaped data set. */
@@ -311,13 +316,28 @@ export function isIdxFolder(dir: string): boolean {
 }
 
 export function loadIdxFolder(name: string, dir: string, options: LoadOptions): Dataset {
+  const { meta, train, test } = readIdxFolder(name, dir);
+  return carveSplits(meta, { train, test }, options);
+}
+
+/** The training and test images of an IDX folder, before splitting, and the files they came from. */
+export function readIdxFolder(
+  name: string,
+  dir: string,
+): {
+  meta: { name: string; source: string; inputShape: [number, number, number]; numClasses: number };
+  train: LabelledPixels;
+  test: LabelledPixels;
+  files: string[];
+} {
   const numClasses = 10;
-  const train = readImagesAndLabels(requireIdxFile(dir, IDX_FILES.trainImages, name), requireIdxFile(dir, IDX_FILES.trainLabels, name), numClasses);
-  const test = readImagesAndLabels(requireIdxFile(dir, IDX_FILES.testImages, name), requireIdxFile(dir, IDX_FILES.testLabels, name), numClasses);
+  const files = [IDX_FILES.trainImages, IDX_FILES.trainLabels, IDX_FILES.testImages, IDX_FILES.testLabels].map((base) => requireIdxFile(dir, base, name));
+  const train = readImagesAndLabels(files[0], files[1], numClasses);
+  const test = readImagesAndLabels(files[2], files[3], numClasses);
   const [, height, width] = train.images.dims;
   if (test.images.dims[1] !== height || test.images.dims[2] !== width) {
     throw new DataError(`${name}: test images are ${test.images.dims[1]}x${test.images.dims[2]} but training images are ${height}x${width}`);
   }
   const labelled = (set: typeof train): LabelledPixels => ({ pixels: set.images.data, labels: set.labels.data, count: set.images.dims[0] });
-  return carveSplits({ name, source: dir, inputShape: [height, width, 1], numClasses }, { train: labelled(train), test: labelled(test) }, options);
+  return { meta: { name, source: dir, inputShape: [height, width, 1], numClasses }, train: labelled(train), test: labelled(test), files };
 }

@@ -10,8 +10,8 @@
  * keyed by every file's path, size and modification time and the target shape.
  */
 import { createHash } from 'node:crypto';
-import { type Dirent, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { type Dirent, existsSync, readdirSync, statSync } from 'node:fs';
+import { defaultCacheDir, readCached, writeCached } from './byte-cache.js';
 import { basename, extname, join, relative } from 'node:path';
 import { carveSplits, type Dataset, type LabelledPixels, type LoadOptions } from './datasets.js';
 import { DataError } from '../errors.js';
@@ -141,10 +141,6 @@ async function firstImageShape(sharp: Sharp, file: string): Promise<[number, num
   }
 }
 
-export function defaultCacheDir(): string {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'autoprune', 'images');
-}
-
 function cacheKey(files: string[], root: string, shape: [number, number, number]): string {
   const hash = createHash('sha256').update(JSON.stringify({ version: 1, shape }));
   for (const file of files) {
@@ -159,10 +155,8 @@ async function decodeAll(files: string[], root: string, shape: [number, number, 
   const perImage = shape[0] * shape[1] * shape[2];
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
   const cacheFile = cacheDir === false ? undefined : join(cacheDir, `${cacheKey(files, root, shape)}.u8`);
-  if (cacheFile !== undefined && existsSync(cacheFile)) {
-    const cached = readFileSync(cacheFile);
-    if (cached.length === files.length * perImage) return new Uint8Array(cached.buffer, cached.byteOffset, cached.length);
-  }
+  const cached = cacheFile && readCached(cacheFile, files.length * perImage);
+  if (cached) return cached;
   const sharp = await loadSharp();
   const pixels = new Uint8Array(files.length * perImage);
   for (let start = 0; start < files.length; start += DECODE_CONCURRENCY) {
@@ -171,16 +165,7 @@ async function decodeAll(files: string[], root: string, shape: [number, number, 
     decoded.forEach((bytes, i) => pixels.set(bytes, (start + i) * perImage));
     options.onProgress?.(start + chunk.length, files.length);
   }
-  if (cacheFile !== undefined) {
-    const temporary = `${cacheFile}.tmp-${process.pid}`;
-    try {
-      mkdirSync(cacheDir as string, { recursive: true });
-      writeFileSync(temporary, pixels);
-      renameSync(temporary, cacheFile);
-    } catch {
-      rmSync(temporary, { force: true }); // a cache that cannot be written only costs the next run a decode
-    }
-  }
+  if (cacheFile !== undefined) writeCached(cacheFile, pixels);
   return pixels;
 }
 

@@ -3,10 +3,12 @@
  * (`data`) of labelled images, of the four IDX files, or of CIFAR-10's
  * binary batches, told apart by what the folder holds.
  */
-import { basename, resolve } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { cifar10Folder, readCifar10 } from './cifar10.js';
-import { carveSplits, type Dataset, isIdxFolder, loadDataset, loadIdxFolder } from './datasets.js';
+import { carveSplits, type Dataset, datasetDir, isIdxFolder, readIdxFolder } from './datasets.js';
 import { type ImageFolderOptions, loadImageFolder } from './image-folder.js';
+import { resizeSets } from './resize.js';
 
 export interface DataSource {
   /** mnist or fashion-mnist; used when `data` is absent. */
@@ -41,17 +43,38 @@ export function dataLabel(source: { dataset?: string; data?: string }): string {
 
 /**
  * Loads and splits the data. `options.inputShape` is the model's input
- * (images are decoded to it); IDX and CIFAR-10 data keep their own size, and
- * a mismatch is the model check's to report.
+ * (images are decoded to it); without it, `imageSize` and `channels` say the
+ * size wanted. IDX and CIFAR-10 images at another size or channel count are
+ * resized to it (resizeSets, cached); at their own size they are used as
+ * their files hold them.
  */
 export async function loadData(source: DataSource, options: ImageFolderOptions = {}): Promise<Dataset> {
-  if (source.data === undefined) return loadDataset(source.dataset, { ...options, dataDir: source.dataDir });
-  const dir = resolve(source.data);
-  if (isIdxFolder(dir)) return loadIdxFolder(basename(dir), dir, options);
-  const cifar = cifar10Folder(dir);
-  if (cifar !== undefined) {
-    const { train, test, classNames, inputShape } = readCifar10(cifar);
-    return carveSplits({ name: basename(dir), source: cifar, inputShape, numClasses: classNames.length, classNames }, { train, test }, options);
-  }
-  return loadImageFolder(dir, options);
+  const dir = source.data === undefined ? undefined : resolve(source.data);
+  if (dir !== undefined && !isIdxFolder(dir) && cifar10Folder(dir) === undefined) return loadImageFolder(dir, options);
+  const read =
+    dir === undefined
+      ? readIdxFolder(source.dataset, datasetDir(source.dataset, source.dataDir))
+      : isIdxFolder(dir)
+        ? readIdxFolder(basename(dir), dir)
+        : readCifar(dir);
+  const native = read.meta.inputShape;
+  const target = options.inputShape ?? [options.imageSize?.[0] ?? native[0], options.imageSize?.[1] ?? native[1], options.channels ?? native[2]];
+  if (target.every((d, i) => d === native[i])) return carveSplits(read.meta, { train: read.train, test: read.test }, options);
+  const [train, test] = await resizeSets([read.train, read.test], native, target, {
+    cacheDir: options.cacheDir,
+    sourceFiles: read.files,
+    onProgress: options.onProgress,
+  });
+  return carveSplits({ ...read.meta, inputShape: target }, { train, test }, options);
+}
+
+/** CIFAR-10's binary batches in `dir`, before splitting. */
+function readCifar(dir: string) {
+  const cifar = cifar10Folder(dir)!;
+  const { train, test, classNames, inputShape } = readCifar10(cifar);
+  const files = readdirSync(cifar)
+    .filter((f) => f.endsWith('.bin'))
+    .sort()
+    .map((f) => join(cifar, f));
+  return { meta: { name: basename(dir), source: cifar, inputShape, numClasses: classNames.length, classNames }, train, test, files };
 }

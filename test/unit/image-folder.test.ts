@@ -160,6 +160,29 @@ describe('other folders given as data', () => {
     expect(Array.from(viaFolder.validation.images)).toEqual(Array.from(viaName.validation.images));
   });
 
+  it('resizes an IDX data set to the size and channels asked for (gray to RGB), the same splits, and caches the result', async () => {
+    const dir = writeIdxDataset(tempDir(), { train: 60, test: 20, size: 8 });
+    const cacheDir = tempDir();
+    const native = await loadData({ dataset: 'mnist', data: dir }, { validationSize: 10, cacheDir });
+    const progress: number[] = [];
+    const load = () =>
+      loadData({ dataset: 'mnist', data: dir }, { inputShape: [16, 12, 3], validationSize: 10, cacheDir, onProgress: (done) => progress.push(done) });
+    const big = await load();
+    expect(big.inputShape).toEqual([16, 12, 3]);
+    expect(big.validation.images.length).toBe(10 * 16 * 12 * 3);
+    expect(Array.from(big.validation.labels)).toEqual(Array.from(native.validation.labels));
+    expect(progress.at(-1)).toBe(80);
+    // Gray copied to the three channels; an image's mean brightness survives the stretch.
+    const image = big.validation.images.subarray(0, 16 * 12 * 3);
+    for (let p = 0; p < image.length; p += 3) expect([image[p + 1], image[p + 2]]).toEqual([image[p], image[p]]);
+    const mean = (a: ArrayLike<number>) => Array.from(a).reduce((x, y) => x + y, 0) / a.length;
+    expect(Math.abs(mean(image) - mean(native.validation.images.subarray(0, 64)))).toBeLessThan(12);
+    progress.length = 0;
+    const again = await load();
+    expect(progress).toEqual([]); // from the cache
+    expect(Array.from(again.train.images)).toEqual(Array.from(big.train.images));
+  });
+
   it("reads CIFAR-10's binary batches: planes to HWC, labels, class names", async () => {
     const dir = join(tempDir(), 'cifar-10-batches-bin');
     mkdirSync(dir);

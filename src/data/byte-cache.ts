@@ -1,0 +1,39 @@
+/**
+ * Decoded images kept on disk between runs (a folder decoded once, a data
+ * set resized once): one file of raw bytes per key, written atomically. A
+ * cache that cannot be read or written only costs a decode.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export function defaultCacheDir(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'autoprune', 'images');
+}
+
+/** The cache file of `parts` (what the bytes depend on), under `cacheDir`. */
+export function cacheFile(cacheDir: string, parts: unknown): string {
+  return join(cacheDir, `${createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32)}.u8`);
+}
+
+/** The cached bytes of `file` when it holds exactly `length` bytes. */
+export function readCached(file: string, length: number): Uint8Array | undefined {
+  if (!existsSync(file)) return undefined;
+  const cached = readFileSync(file);
+  return cached.length === length ? new Uint8Array(cached.buffer, cached.byteOffset, cached.length) : undefined;
+}
+
+/** Writes `bytes` to `file` through a temporary file; false when it could not. */
+export function writeCached(file: string, bytes: Uint8Array): boolean {
+  const temporary = `${file}.tmp-${process.pid}`;
+  try {
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(temporary, bytes);
+    renameSync(temporary, file);
+    return true;
+  } catch {
+    rmSync(temporary, { force: true });
+    return false;
+  }
+}
