@@ -31,6 +31,13 @@ export function numberIn(min: number, max: number, { minExclusive = false, maxEx
 }
 
 /** "0.485,0.456,0.406": per-channel numbers. */
+/** A number flag of the config: the value as typed in the error when it is not a number (range checks are the config's). */
+export function numberArgument(value: string): number {
+  const n = value.trim() === '' ? Number.NaN : Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${value}"`);
+  return n;
+}
+
 export function numberList(value: string): number[] {
   const numbers = value.split(',').map((v) => Number(v.trim()));
   if (value.trim() === '' || numbers.some((n) => !Number.isFinite(n)))
@@ -63,21 +70,21 @@ export const PRUNE_FLAGS: [string, string, (v: string) => unknown, string?][] = 
   ['--pixel-mean <list>', 'scaling.mean', numberList, 'per-channel means on the 0..1 scale (with --pixel-std)'],
   ['--pixel-std <list>', 'scaling.std', numberList, 'per-channel standard deviations on the 0..1 scale'],
   ['--weights-dtype <dtype>', 'weightsDtype', String],
-  ['--tolerance <points>', 'tolerance', Number],
-  ['--reward-tolerance <points>', 'rewardTolerance', Number],
-  ['--seed <n>', 'seed', Number],
+  ['--tolerance <points>', 'tolerance', numberArgument],
+  ['--reward-tolerance <points>', 'rewardTolerance', numberArgument],
+  ['--seed <n>', 'seed', numberArgument],
   ['--phi <kind>', 'phi', String],
-  ['--width-multiple <n>', 'widthMultiple', Number],
-  ['--reward-samples <n>', 'rewardSamples', Number],
-  ['--workers <n>', 'workers', Number],
-  ['--max-iterations <n>', 'agent.maxIterations', Number],
-  ['--min-iterations <n>', 'agent.minIterations', Number],
-  ['--finetune-epochs <n>', 'finetune.epochs', Number],
-  ['--finetune-images <n>', 'finetune.imagesPerEpoch', Number],
-  ['--finetune-bn-images <n>', 'finetune.batchNormImages', Number],
-  ['--final-finetune-epochs <n>', 'finalFinetune.epochs', Number],
-  ['--validation-size <n>', 'validationSize', Number],
-  ['--train-epochs <n>', 'trainEpochs', Number],
+  ['--width-multiple <n>', 'widthMultiple', numberArgument],
+  ['--reward-samples <n>', 'rewardSamples', numberArgument],
+  ['--workers <n>', 'workers', numberArgument],
+  ['--max-iterations <n>', 'agent.maxIterations', numberArgument],
+  ['--min-iterations <n>', 'agent.minIterations', numberArgument],
+  ['--finetune-epochs <n>', 'finetune.epochs', numberArgument],
+  ['--finetune-images <n>', 'finetune.imagesPerEpoch', numberArgument],
+  ['--finetune-bn-images <n>', 'finetune.batchNormImages', numberArgument],
+  ['--final-finetune-epochs <n>', 'finalFinetune.epochs', numberArgument],
+  ['--validation-size <n>', 'validationSize', numberArgument],
+  ['--train-epochs <n>', 'trainEpochs', numberArgument],
 ];
 
 const camel = (flag: string) =>

@@ -33,7 +33,11 @@ export function writeCached(file: string, bytes: Uint8Array): boolean {
     renameSync(temporary, file);
     return true;
   } catch {
-    rmSync(temporary, { force: true });
+    try {
+      rmSync(temporary, { force: true });
+    } catch {
+      // its folder is not one (a file in the cache's place): there is nothing to remove
+    }
     return false;
   }
 }

@@ -32,6 +32,8 @@ export interface ImageFolderOptions extends LoadOptions {
   cacheDir?: string | false;
   /** Called as images are decoded (not when they come from the cache). */
   onProgress?: (decoded: number, total: number) => void;
+  /** Called after decoded images were written to the cache (true) or could not be (false). */
+  onCacheWrite?: (written: boolean, file: string) => void;
 }
 
 interface LabelledFiles {
@@ -165,7 +167,7 @@ async function decodeAll(files: string[], root: string, shape: [number, number, 
     decoded.forEach((bytes, i) => pixels.set(bytes, (start + i) * perImage));
     options.onProgress?.(start + chunk.length, files.length);
   }
-  if (cacheFile !== undefined) writeCached(cacheFile, pixels);
+  if (cacheFile !== undefined) options.onCacheWrite?.(writeCached(cacheFile, pixels), cacheFile);
   return pixels;
 }
 

@@ -64,6 +64,7 @@ export async function loadData(source: DataSource, options: ImageFolderOptions =
     cacheDir: options.cacheDir,
     sourceFiles: read.files,
     onProgress: options.onProgress,
+    onCacheWrite: options.onCacheWrite,
   });
   return carveSplits({ ...read.meta, inputShape: target }, { train, test }, options);
 }

@@ -19,6 +19,8 @@ export interface ResizeOptions {
   sourceFiles: string[];
   /** Called as images are resized (not when they come from the cache). */
   onProgress?: (done: number, total: number) => void;
+  /** Called after resized images were written to the cache (true) or could not be (false). */
+  onCacheWrite?: (written: boolean, file: string) => void;
 }
 
 /** The images of `sets` (each `from` in shape) at shape `to`, in the same order; labels unchanged. */
@@ -40,7 +42,7 @@ export async function resizeSets(
   let resized = cache && readCached(cache, total * perTo);
   if (!resized) {
     resized = await resizeAll(sets, from, to, perFrom, perTo, total, options.onProgress);
-    if (cache !== undefined) writeCached(cache, resized);
+    if (cache !== undefined) options.onCacheWrite?.(writeCached(cache, resized), cache);
   }
   let offset = 0;
   return sets.map((set) => {

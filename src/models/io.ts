@@ -6,6 +6,7 @@
  * this reads and writes the documented layers-model format itself.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import './tfjs-fixes.js';
@@ -81,8 +82,12 @@ export function modelFilesBytes(path: string): number {
 export async function loadModel(path: string): Promise<tf.LayersModel> {
   if (typeof path !== 'string' || path === '')
     throw new ModelError(`loadModel: expected the path of a model.json or of its folder, got ${describeArgument(path)}`);
-  const modelPath = resolve(path.endsWith('.json') ? path : join(path, 'model.json'));
+  // A file:// URL (as tfjs's own loaders take) names the same file.
+  const local = path.startsWith('file://') ? fileURLToPath(path) : path;
+  const modelPath = resolve(local.endsWith('.json') ? local : join(local, 'model.json'));
   if (!existsSync(modelPath)) throw new ModelError(`${modelPath}: model file not found`);
+  // A FIFO or a device would block the read, or never end.
+  if (!statSync(modelPath).isFile()) throw new ModelError(`${modelPath}: not a regular file`);
   const json = readModelJson(modelPath);
   const filesOfGroups = weightFiles(modelPath, json);
   const weightSpecs: tf.io.WeightsManifestEntry[] = [];

@@ -110,7 +110,7 @@ export async function loadModelData(
 ): Promise<Dataset> {
   const shape = inputShapeOf(model);
   const fixed = shape.length === 3 && shape.every((d) => d !== null) ? (shape as [number, number, number]) : undefined;
-  return loadData(source, { ...options, inputShape: fixed, channels: shape[2] ?? undefined, onProgress: decodeProgress(log) });
+  return loadData(source, { ...options, inputShape: fixed, channels: shape[2] ?? undefined, ...decodeProgress(log) });
 }
 
 /** `model` itself, or (when its input size is unknown) a copy at the data's image size; a replaced model is disposed. */

@@ -11,10 +11,17 @@ export interface RunLog {
 /** A RunLog that prints nothing. */
 export const SILENT_LOG: RunLog = { line: () => {}, status: () => {} };
 
-/** Progress while a folder of images is decoded (a cached folder decodes nothing). */
-export function decodeProgress(log: RunLog): (decoded: number, total: number) => void {
-  return (decoded, total) => {
-    if (decoded === total) log.line(`decoded ${total} image${total === 1 ? '' : 's'} (cached for the next run)`);
-    else log.status(`decoding images: ${decoded}/${total}`);
+/** Progress while images are decoded or resized (a cached folder decodes nothing), and whether the cache took them. */
+export function decodeProgress(log: RunLog): {
+  onProgress: (decoded: number, total: number) => void;
+  onCacheWrite: (written: boolean, file: string) => void;
+} {
+  return {
+    onProgress: (decoded, total) => {
+      if (decoded === total) log.line(`decoded ${total} image${total === 1 ? '' : 's'}`);
+      else log.status(`decoding images: ${decoded}/${total}`);
+    },
+    onCacheWrite: (written, file) =>
+      log.line(written ? `cached them in ${file} for the next run` : `could not write the cache ${file}; the next run decodes them again`),
   };
 }

@@ -48,7 +48,7 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
     scaling: options.scaling,
     imageSize: options.imageSize,
     channels: options.channels,
-    onProgress: decodeProgress(log),
+    ...decodeProgress(log),
   });
   options.checkData?.(data);
   const model = buildZooModel(options.model, { inputShape: data.inputShape, numClasses: data.numClasses, seed: options.seed });

@@ -5,7 +5,9 @@
  * wrong classes), zero-size IDX headers. Each gives one line naming the file
  * and the field, never a TypeError, and leaves no run folder.
  */
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import type { SymbolicTensor } from '@tensorflow/tfjs';
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +16,9 @@ import { selectBackend } from '../../src/backend/backend.js';
 import { encodeIdx, parseIdx } from '../../src/data/idx.js';
 import { loadModel, modelFilesBytes, saveModel } from '../../src/models/io.js';
 import { autoprune } from '../cli-helpers.js';
-import { tempDir } from '../helpers.js';
+import { tempDir, writeIdxDataset } from '../helpers.js';
+import { loadData } from '../../src/data/load.js';
+import { decodeProgress } from '../../src/run/log.js';
 import { loadError, type ModelJsonEdit, savedModel } from './helpers.js';
 import { DataError, ModelError } from '../../src/errors.js';
 
@@ -102,6 +106,52 @@ describe('hostile model files', () => {
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(/^autoprune: .*model\.json: weightsManifest\[0\]\.paths: /);
     expect(stderr).not.toMatch(/unexpected error/);
+  });
+});
+
+describe('four defects a hostile pass found', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('loadModel reads a file:// URL as the README says; a FIFO as model.json is refused, not read forever', async () => {
+    const { path } = await savedModel();
+    const model = await loadModel(pathToFileURL(path).href);
+    expect(model.layers.length).toBeGreaterThan(0);
+    model.dispose();
+    const dir = tempDir();
+    const fifo = join(dir, 'model.json');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    await expect(loadModel(fifo)).rejects.toThrow(/model\.json: not a regular file/);
+    const { status, stderr } = autoprune(['inspect', fifo]);
+    expect([status, stderr.trim()]).toEqual([1, `autoprune: ${fifo}: not a regular file`]);
+  });
+
+  it('echoes a number flag as it was typed when it is not a number', () => {
+    for (const typed of ['abc', '']) {
+      const { status, stderr } = autoprune(['prune', '--tolerance', typed]);
+      expect(status).toBe(1);
+      expect(stderr).toContain(`argument '${typed}' is invalid. expected a number, got "${typed}"`);
+    }
+  });
+
+  it('says the decoded images were cached only when the cache took them', async () => {
+    const dir = writeIdxDataset(tempDir(), { train: 30, test: 10, size: 4 });
+    const lines: string[] = [];
+    const log = { line: (l: string) => lines.push(l), status: () => {} };
+    const readOnly = tempDir();
+    chmodSync(readOnly, 0o500);
+    await loadData({ dataset: 'mnist', data: dir }, { inputShape: [6, 6, 1], validationSize: 5, cacheDir: join(readOnly, 'cache'), ...decodeProgress(log) });
+    chmodSync(readOnly, 0o700);
+    // As root the folder stays writable: then the line says where they went.
+    expect(lines.at(-1)).toMatch(
+      process.getuid?.() === 0 ? /^cached them in .*\.u8 for the next run$/ : /^could not write the cache .*; the next run decodes them again$/,
+    );
+    const full = join(tempDir(), 'cache');
+    writeFileSync(full, 'a file where the cache folder should be');
+    lines.length = 0;
+    await loadData({ dataset: 'mnist', data: dir }, { inputShape: [6, 6, 1], validationSize: 5, cacheDir: full, ...decodeProgress(log) });
+    expect(lines).toEqual(['decoded 40 images', expect.stringMatching(/^could not write the cache .*cache\/[0-9a-f]+\.u8; the next run decodes them again$/)]);
   });
 });
 
