@@ -24,6 +24,14 @@ import type { Criterion } from '../../src/heuristics/criteria.js';
 import type { ChannelGroup } from '../../src/prune/graph.js';
 import { buildGraph } from '../../src/prune/graph.js';
 import { evaluateAccuracy, trainModel } from '../../src/train/train.js';
+import { join } from 'node:path';
+import { Certifier } from '../../src/certify/check.js';
+import { holdoutSplits } from '../../src/certify/holdout.js';
+import { loadModel, saveModel } from '../../src/models/io.js';
+import { modelCost } from '../../src/prune/metrics.js';
+import { SILENT_LOG } from '../../src/run/log.js';
+import { criterionMethod, finishMethod, type MethodInputs, sensitivityMethod } from '../../src/run/methods.js';
+import { tempDir } from '../helpers.js';
 
 const group = (id: number, size: number): ChannelGroup => ({ id, size, producers: [`p${id}`], members: [], prunable: true });
 
@@ -357,5 +365,39 @@ describe('pruning with fine-tuning', () => {
       ).toEqual(groups.map((g) => chosen.kept[g.id]));
     }
     result.model.dispose();
+  });
+
+  it('runs a criterion and sensitivity analysis through one interface (PruningMethod), ended alike by finishMethod: certified on images no search read, saved, reported', async () => {
+    const { selection, certification } = holdoutSplits(data.validation, { rewardSamples: 0, seed: 0 }, data.inputShape);
+    const selectionData = { ...data, validation: selection };
+    const certifier = await Certifier.create(base, certification, data.inputShape, { tolerance: 3, confidence: 0.95 });
+    const inputs: MethodInputs = {
+      settings: { tolerance: 3, confidence: 0.95, seed: 0, finetune: { ...config.finetune, seed: 0 }, probes: 2 },
+      selectionData,
+      baseline: base,
+      unpruned: modelCost(base),
+      certifier,
+      log: SILENT_LOG,
+    };
+    for (const method of [criterionMethod('l1', { rankings: ['local'] }), sensitivityMethod]) {
+      expect(method.plan(inputs)).toMatch(method.name === 'l1' ? /^l1: bisection to .*, with local ranking$/ : /^sensitivity: each group pruned alone/);
+      const search = await method.search(inputs);
+      expect(search.path.every((p) => modelCost(p.model).macs >= modelCost(search.final).macs)).toBe(true); // the path is less pruned than the final model
+      const saved: string[] = [];
+      const dir = tempDir();
+      const finished = await finishMethod(search, inputs, {
+        finalFinetune: { ...config.finetune, epochs: 1, seed: 999 },
+        save: async (m, which) => {
+          saved.push(which);
+          return saveModel(m, join(dir, which));
+        },
+        report: {},
+      });
+      // Certified on the certification split, which no choice read; the certified model saved (and a final one that failed beside it).
+      expect(finished.certification!.images).toBe(certification.count);
+      expect(saved[0]).toBe('certified');
+      expect(finished.report.pruned.macs).toBe(modelCost(await loadModel(finished.modelPath)).macs);
+      expect(finished.layers.length).toBeGreaterThan(0);
+    }
   });
 });
