@@ -334,7 +334,7 @@ export function agentMethod(options: AgentMethodOptions): PruningMethod {
     name: 'rl',
     plan: ({ baseline }) => {
       const groups = prunableSizes(baseline).length;
-      return `rl: a prune run deciding ${groups} groups one by one, ${config.agent.minIterations}-${config.agent.maxIterations} iterations of ${config.agent.samplesPerIteration} candidates each, then up to ${config.relaxSteps} more fine-tuned counts`;
+      return `rl: a prune run deciding ${groups} groups one by one, ${config.agent.minIterations}-${config.agent.maxIterations} iterations of ${config.agent.samplesPerIteration} candidates each, then up to ${config.relaxSteps} more fine-tuned counts and ${config.fallbackSteps} fall-back models per pruned group`;
     },
     async search({ baseline }) {
       const earlier = options.earlierRun;
