@@ -167,7 +167,10 @@ async function decodeAll(files: string[], root: string, shape: [number, number, 
     decoded.forEach((bytes, i) => pixels.set(bytes, (start + i) * perImage));
     options.onProgress?.(start + chunk.length, files.length);
   }
-  if (cacheFile !== undefined) options.onCacheWrite?.(writeCached(cacheFile, pixels), cacheFile);
+  if (cacheFile !== undefined) {
+    const written = writeCached(cacheFile, pixels);
+    options.onCacheWrite?.(written, cacheFile);
+  }
   return pixels;
 }
 

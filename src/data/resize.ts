@@ -42,7 +42,10 @@ export async function resizeSets(
   let resized = cache && readCached(cache, total * perTo);
   if (!resized) {
     resized = await resizeAll(sets, from, to, perFrom, perTo, total, options.onProgress);
-    if (cache !== undefined) options.onCacheWrite?.(writeCached(cache, resized), cache);
+    if (cache !== undefined) {
+      const written = writeCached(cache, resized);
+      options.onCacheWrite?.(written, cache);
+    }
   }
   let offset = 0;
   return sets.map((set) => {
