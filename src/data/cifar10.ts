@@ -47,7 +47,14 @@ function readBatches(dir: string, files: string[]): LabelledPixels {
   return { pixels, labels, count };
 }
 
-export function readCifar10(dir: string): { train: LabelledPixels; test: LabelledPixels; classNames: string[]; inputShape: [number, number, number] } {
+export function readCifar10(dir: string): {
+  train: LabelledPixels;
+  test: LabelledPixels;
+  classNames: string[];
+  inputShape: [number, number, number];
+  /** The batch files read, in order. */
+  files: string[];
+} {
   const metaPath = join(dir, 'batches.meta.txt');
   const names = existsSync(metaPath)
     ? readFileSync(metaPath, 'utf8')
@@ -60,5 +67,6 @@ export function readCifar10(dir: string): { train: LabelledPixels; test: Labelle
     test: readBatches(dir, [TEST_FILE]),
     classNames: names.length === CLASSES ? names : Array.from({ length: CLASSES }, (_, i) => String(i)),
     inputShape: [SIDE, SIDE, 3],
+    files: [...TRAIN_FILES, TEST_FILE].map((file) => join(dir, file)),
   };
 }

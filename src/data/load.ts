@@ -3,8 +3,7 @@
  * (`data`) of labelled images, of the four IDX files, or of CIFAR-10's
  * binary batches, told apart by what the folder holds.
  */
-import { readdirSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { cifar10Folder, readCifar10 } from './cifar10.js';
 import { carveSplits, type Dataset, datasetDir, isIdxFolder, readIdxFolder } from './datasets.js';
 import { type ImageFolderOptions, loadImageFolder } from './image-folder.js';
@@ -72,10 +71,6 @@ export async function loadData(source: DataSource, options: ImageFolderOptions =
 /** CIFAR-10's binary batches in `dir`, before splitting. */
 function readCifar(dir: string) {
   const cifar = cifar10Folder(dir)!;
-  const { train, test, classNames, inputShape } = readCifar10(cifar);
-  const files = readdirSync(cifar)
-    .filter((f) => f.endsWith('.bin'))
-    .sort()
-    .map((f) => join(cifar, f));
+  const { train, test, classNames, inputShape, files } = readCifar10(cifar);
   return { meta: { name: basename(dir), source: cifar, inputShape, numClasses: classNames.length, classNames }, train, test, files };
 }

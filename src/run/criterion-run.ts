@@ -213,7 +213,7 @@ async function pruneAndFinish(
       report: { originalPath: inputs.source },
       save: inputs.save,
     });
-    return { ratio, finalSteps: outcome.steps, ...finished, certification: undefined, uncertified: undefined };
+    return { ratio, finalSteps: outcome.steps, ...finished };
   } finally {
     outcome.model.dispose();
   }
