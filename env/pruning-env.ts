@@ -31,6 +31,7 @@ import { disposeLayers, prunedLayers, pruneModel } from '../src/prune/surgery.js
 import { GroupRecovery, type RecoveryConfig } from './recovery.js';
 import { type RewardConfig, reward } from './reward.js';
 import { CriterionError } from '../src/errors.js';
+import { timed, timedSync } from '../src/phases.js';
 
 export interface EnvConfig extends RewardConfig {
   /** Validation images the reward is measured on (a seeded subset of the selection split). */
@@ -208,7 +209,7 @@ export class PruningEnv {
 
   /** Accuracy (fraction) of a whole model on the reward subset (the slow path the fast one must match). */
   modelAccuracy(model: tf.LayersModel): Promise<number> {
-    return this.accuracyOf((x) => model.predict(x, { batchSize: this.config.evalBatchSize }) as tf.Tensor);
+    return timed('scoring', () => this.accuracyOf((x) => model.predict(x, { batchSize: this.config.evalBatchSize }) as tf.Tensor));
   }
 
   /**
@@ -218,6 +219,10 @@ export class PruningEnv {
    * setRewardBudget changes it.
    */
   setGroup(groupId: number): ChannelGroup {
+    return timedSync('setup', () => this.cacheGroup(groupId));
+  }
+
+  private cacheGroup(groupId: number): ChannelGroup {
     this.clearCache();
     const graph = this.graphOfModel;
     const group = graph.group(groupId);
@@ -297,6 +302,10 @@ export class PruningEnv {
    * group; a data criterion without training images).
    */
   criterionScores(criterion: CriterionName | Criterion, group: ChannelGroup = this.current().group): Float32Array | undefined {
+    return timedSync('criteria', () => this.scoresOf(criterion, group));
+  }
+
+  private scoresOf(criterion: CriterionName | Criterion, group: ChannelGroup): Float32Array | undefined {
     const { data } = this;
     if (data === undefined) throw new Error('a scoring-only environment has no criteria');
     if (criterionOf(criterion).needsData && data.train.count === 0) return undefined;
@@ -357,12 +366,16 @@ export class PruningEnv {
   private candidateLayers(kept: number[]): Map<string, tf.layers.Layer> {
     const { group, members, recovery } = this.current();
     const layers = prunedLayers(this.graphOfModel, new Map([[group.id, kept]]), [...members, ...recovery.batchNorms]);
-    if (recovery.active) recovery.apply(layers, new Set(kept));
+    if (recovery.active) timedSync('recovery', () => recovery.apply(layers, new Set(kept)));
     return layers;
   }
 
   /** Accuracy (fraction, reward subset) of the network with the current group pruned to `mask` (and recovered). */
-  async evaluate(mask: ArrayLike<number>): Promise<number> {
+  evaluate(mask: ArrayLike<number>): Promise<number> {
+    return timed('scoring', () => this.evaluateHere(mask));
+  }
+
+  private async evaluateHere(mask: ArrayLike<number>): Promise<number> {
     const { batches } = this.current();
     const kept = keptIndices(mask);
     if (kept.length === 0) return 1 / this.rewardData.numClasses; // an empty group is scored as chance level
@@ -379,13 +392,15 @@ export class PruningEnv {
    * threads) when there is one, else one after another here. Both give the
    * same numbers.
    */
-  async evaluateAll(masks: ArrayLike<number>[]): Promise<number[]> {
-    if (this.scorer === undefined) {
-      const accuracies: number[] = [];
-      for (const mask of masks) accuracies.push(await this.evaluate(mask));
-      return accuracies;
-    }
-    return this.scorer.score(await this.scoringState(), masks);
+  evaluateAll(masks: ArrayLike<number>[]): Promise<number[]> {
+    return timed('scoring', async () => {
+      if (this.scorer === undefined) {
+        const accuracies: number[] = [];
+        for (const mask of masks) accuracies.push(await this.evaluateHere(mask));
+        return accuracies;
+      }
+      return this.scorer.score(await this.scoringState(), masks);
+    });
   }
 
   /** Scores evaluateAll's masks with `scorer` from here on (undefined: in this thread). */

@@ -26,3 +26,12 @@ export function formatTable(header: string[], rows: (string | number)[][]): stri
 
 /** "412 MiB", "3.2 GiB": a byte count in binary units. */
 export const formatBytes = (bytes: number): string => (bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : `${(bytes / 1024 ** 2).toFixed(0)} MiB`);
+
+/** "42s", "12m03s", "3h07m": a duration as a person reads it. */
+export function formatDuration(seconds: number): string {
+  const whole = Math.round(seconds);
+  if (whole < 60) return `${whole}s`;
+  if (whole < 3600) return `${Math.floor(whole / 60)}m${String(whole % 60).padStart(2, '0')}s`;
+  const minutes = Math.round(whole / 60);
+  return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+}

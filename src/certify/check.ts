@@ -7,9 +7,14 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../data/datasets.js';
 import { modelCost } from '../prune/metrics.js';
-import { accuracyOf, correctness, evaluateAccuracy } from '../train/train.js';
+import { accuracyOf, correctness as modelCorrectness, evaluateAccuracy } from '../train/train.js';
+import { timed } from '../phases.js';
 import { type BoundedDrop, boundedDrop, dropUpperBound, type PairedCounts, pairedCounts } from './bound.js';
 import { type Certification, type CertificationCheck, describeCertification, type MeasuredDrop, packBits, type UncertifiedModel } from './certification.js';
+
+/** Which images of a split the model gets right: the reads every bound and certification make. */
+const correctness = (model: tf.LayersModel, split: Split, inputShape: [number, number, number]) =>
+  timed('bounds', () => modelCorrectness(model, split, inputShape));
 
 export interface BoundSettings {
   /** b: accuracy points the pruned model may lose. */

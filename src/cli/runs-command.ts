@@ -7,7 +7,8 @@ import { resumeRun } from '../run/prune-run.js';
 import { type Certification, certifiedCheck, describeCertification, finalCertified } from '../certify/certification.js';
 import { methodLabel, mostFlopsRemoved, statusText } from '../run/compare-results.js';
 import type { ModelTimes } from '../latency/side-by-side.js';
-import { formatBytes, formatTable, percent, plural } from '../text.js';
+import { formatBytes, formatDuration, formatTable, percent, plural } from '../text.js';
+import { addPhases, formatPhases } from '../phases.js';
 import { effectiveStatus, hasFailedMethods, modelShortName, RECORD_FILE, Run, type UnreadableRun } from '../run/records.js';
 import { baselineLabel } from '../run/baselines.js';
 import { type ListedRunRecord, listCheckedRuns, listedRecord } from '../run/results.js';
@@ -117,8 +118,10 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
   if (certification !== undefined) lines.push(describeCertification(certification));
   for (const g of groups)
     lines.push(
-      `  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size} (agent ${g.agentKept}${g.relaxed > 0 ? `, ${g.relaxed} count-search probes` : ''})`,
+      `  group ${g.groupId} (${g.producers.join(', ')}): kept ${g.kept.length}/${g.size} (agent ${g.agentKept}${g.relaxed > 0 ? `, ${g.relaxed} count-search probes` : ''})${g.seconds === undefined ? '' : `, ${formatDuration(g.seconds)}`}`,
     );
+  const time = timeByPhase(record);
+  if (time !== undefined) lines.push(time);
   const methods = record.command === 'compare' ? (record.result.rows ?? []) : [];
   for (const r of methods) {
     lines.push(
@@ -126,11 +129,22 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
         ? `  ${r.method}: ${statusText(r)}: ${r.error}`
         : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, ${timeText(r.latency)}validation ${percent(r.validationAccuracy)}, ${certifiedText(r.certification)}test ${percent(r.testAccuracy)}`,
     );
+    if (r.phases !== undefined) lines.push(`    ${formatDuration(r.seconds)}: ${formatPhases(r.phases)}`);
   }
   lines.push(...runFiles(record, dir));
   const next = nextStep(record);
   if (next !== undefined) lines.push(next);
   return lines.join('\n');
+}
+
+/** "time 1h02m by phase: fine-tunes ...": a prune run's (its groups' so far, if it has not finished) or a criterion run's. */
+function timeByPhase(record: ListedRunRecord): string | undefined {
+  if (record.command === 'criterion' && record.result.phases !== undefined) return `time by phase: ${formatPhases(record.result.phases)}`;
+  if (record.command !== 'prune') return undefined;
+  const { summary, groups = [] } = record.result;
+  const phases = summary?.phases ?? (groups.every((g) => g.phases !== undefined) && groups.length > 0 ? addPhases(...groups.map((g) => g.phases)) : undefined);
+  if (phases === undefined) return undefined;
+  return `time ${formatDuration(summary?.seconds ?? groups.reduce((sum, g) => sum + (g.seconds ?? 0), 0))}${summary === undefined ? ` in ${plural(groups.length, 'finished group')}` : ''}: ${formatPhases(phases)}`;
 }
 
 /** Where the run's outputs are: record, pruned model, checkpoints, report (those that exist). */

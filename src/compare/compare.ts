@@ -57,6 +57,7 @@ import {
 import { formatTable, percent, plural } from '../text.js';
 import { openRun } from '../run/results.js';
 import { NotApplicableError, RunError } from '../errors.js';
+import { addPhases, PhaseClock, withPhaseClock } from '../phases.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
@@ -279,13 +280,16 @@ async function runMethods(
             created: (agentRun) => run.update((r) => (r.result.agentRun = agentRun.dir)),
           }));
           log.line(`  ${pruning.plan(inputs)}`);
-          const search = await pruning.search(inputs);
+          const [searchClock, finishClock] = [new PhaseClock(), new PhaseClock()];
+          const search = await withPhaseClock(searchClock, () => pruning.search(inputs));
           const searched = performance.now();
-          const { report, modelPath, layers, certification, uncertified } = await finishMethod(search, inputs, {
-            ...finishSettings(config),
-            report: { before: unpruned },
-            save: (m, which) => saveModel(m, join(run.dir, 'models', which === 'certified' ? method : `${method}-uncertified`), config.weightsDtype),
-          });
+          const { report, modelPath, layers, certification, uncertified } = await withPhaseClock(finishClock, () =>
+            finishMethod(search, inputs, {
+              ...finishSettings(config),
+              report: { before: unpruned },
+              save: (m, which) => saveModel(m, join(run.dir, 'models', which === 'certified' ? method : `${method}-uncertified`), config.weightsDtype),
+            }),
+          );
           const seconds = (search.seconds ?? (searched - started) / 1000) + (performance.now() - searched) / 1000;
           return fromReport(method, report, seconds, {
             ...search.details,
@@ -293,6 +297,7 @@ async function runMethods(
             layers,
             certification,
             ...(uncertified && { uncertified }),
+            phases: addPhases(search.phases ?? searchClock.split(), finishClock.split()),
             peakMemory: peakResidentBytes(),
           });
         } catch (err) {

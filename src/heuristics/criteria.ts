@@ -17,6 +17,7 @@ import { layerType, outputKernel } from '../prune/layer-types.js';
 import { execute } from '../prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
 import { CriterionError, NotApplicableError } from '../errors.js';
+import { timedSync } from '../phases.js';
 
 /** The built-in criteria: weights only, then activations and gradients, then BatchNorm scales; random last (the control). This order is the agent's observation columns'. */
 export const CRITERIA = ['l1', 'l2', 'fpgm', 'apoz', 'mean-activation', 'taylor', 'bn-scale', 'random'] as const;
@@ -238,7 +239,7 @@ export function criterionOf(criterion: CriterionName | Criterion): Criterion {
 
 /** Scores every group in `groups` by the criterion. */
 export function scoreGroups(criterion: CriterionName | Criterion, ctx: ScoreContext, groups: ChannelGroup[]): GroupScores {
-  return criterionOf(criterion).score(ctx, groups);
+  return timedSync('criteria', () => criterionOf(criterion).score(ctx, groups));
 }
 
 /**

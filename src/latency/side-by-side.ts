@@ -6,6 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { LatencyTarget } from './target.js';
+import { timed } from '../phases.js';
 
 export interface MeasuredTime {
   batch: number;
@@ -26,7 +27,9 @@ export interface ModelTimes {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Times `unpruned` and `models` together at each batch size; returns the unpruned model's and each model's times. */
-export async function timeSideBySide(
+export const timeSideBySide = (...args: Parameters<typeof timeTogether>) => timed('latency', () => timeTogether(...args));
+
+async function timeTogether(
   unpruned: tf.LayersModel,
   models: tf.LayersModel[],
   target: LatencyTarget,

@@ -15,6 +15,7 @@ import { buildGraph, type ChannelRef, type DependencyGraph, type LayerNode } fro
 import { layerType } from '../prune/layer-types.js';
 import { type KeepPlan, pruneModel } from '../prune/surgery.js';
 import type { LatencyTarget } from './target.js';
+import { timed } from '../phases.js';
 
 /** A width as the kept counts make it: fixed + sum over groups of perGroup[g] x kept[g]. */
 export interface Width {
@@ -164,7 +165,9 @@ const CHUNK = 48;
  * Times every layer of `model` alone at the grid of its widths, and the
  * whole model, on `target` at `batch`. `rounds` alternated rounds per point.
  */
-export async function measureLatencyTable(
+export const measureLatencyTable = (...args: Parameters<typeof measureTable>) => timed('latency', () => measureTable(...args));
+
+async function measureTable(
   model: tf.LayersModel,
   target: LatencyTarget,
   { batch = 1, rounds = 3, onProgress }: { batch?: number; rounds?: number; onProgress?: (done: number, total: number) => void } = {},

@@ -15,6 +15,7 @@ import { readModelJson, weightFiles } from './model-json.js';
 import { quantizeWeights, storedWeightsDtype, type WeightsDtype } from './quantize.js';
 import { checkModelArgument, describeArgument } from '../arguments.js';
 import { ModelError } from '../errors.js';
+import { timed } from '../phases.js';
 
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
 
@@ -43,7 +44,10 @@ function specBytes(spec: tf.io.WeightsManifestEntry): number {
  * Saves `model` as `dir/model.json` + `dir/weights.bin`, its float32 weights
  * stored as `weightsDtype` (quantized: see quantize.ts); returns the model.json path.
  */
-export async function saveModel(model: tf.LayersModel, dir: string, weightsDtype: WeightsDtype = 'float32'): Promise<string> {
+export const saveModel = (model: tf.LayersModel, dir: string, weightsDtype: WeightsDtype = 'float32'): Promise<string> =>
+  timed('io', () => saveModelFiles(model, dir, weightsDtype));
+
+async function saveModelFiles(model: tf.LayersModel, dir: string, weightsDtype: WeightsDtype): Promise<string> {
   checkModelArgument(model, 'saveModel');
   if (typeof dir !== 'string' || dir === '') throw new ModelError(`saveModel: expected a folder path, got ${describeArgument(dir)}`);
   mkdirSync(dir, { recursive: true });
@@ -79,7 +83,9 @@ export function modelFilesBytes(path: string): number {
 }
 
 /** Reads model.json and its weight files, checking every size before TF.js sees them. */
-export async function loadModel(path: string): Promise<tf.LayersModel> {
+export const loadModel = (path: string): Promise<tf.LayersModel> => timed('io', () => loadModelFiles(path));
+
+async function loadModelFiles(path: string): Promise<tf.LayersModel> {
   if (typeof path !== 'string' || path === '')
     throw new ModelError(`loadModel: expected the path of a model.json or of its folder, got ${describeArgument(path)}`);
   // A file:// URL (as tfjs's own loaders take) names the same file.

@@ -12,6 +12,7 @@ import { type ChannelGroup, DependencyGraph } from './graph.js';
 import { type ChannelRef, type LayerNode, layerType } from './layer-types.js';
 import { describeArgument } from '../arguments.js';
 import { GraphError, PruneError } from '../errors.js';
+import { timed } from '../phases.js';
 
 /** Channels to keep per group id; groups not named keep all their channels. */
 export type KeepPlan = Map<number, number[]>;
@@ -99,7 +100,9 @@ function pruneLayer(graph: DependencyGraph, kept: Map<number, Set<number>>, node
  * Returns a new model with the channels outside `plan` removed from every
  * layer the graph couples to them.
  */
-export async function pruneModel(graph: DependencyGraph, plan: KeepPlan): Promise<tf.LayersModel> {
+export const pruneModel = (graph: DependencyGraph, plan: KeepPlan): Promise<tf.LayersModel> => timed('surgery', () => prunedModel(graph, plan));
+
+async function prunedModel(graph: DependencyGraph, plan: KeepPlan): Promise<tf.LayersModel> {
   if (!(graph instanceof DependencyGraph)) throw new PruneError(`pruneModel: expected a DependencyGraph (buildGraph(model)), got ${describeArgument(graph)}`);
   if (!(plan instanceof Map)) throw new PruneError(`pruneModel: the plan must be a Map from group id to the channels to keep, got ${describeArgument(plan)}`);
   const kept = validatePlan(graph, plan);

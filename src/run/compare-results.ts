@@ -11,6 +11,7 @@ import type { SensitivityCurve, SensitivityProbe } from '../heuristics/sensitivi
 import type { LayerWidth, PruneReport } from './report.js';
 import { type Certification, certifiedCheck, finalCertified, pairedDifference, type UncertifiedModel } from '../certify/certification.js';
 import { RunError } from '../errors.js';
+import type { PhaseSeconds } from '../phases.js';
 
 export const METHODS = ['rl', ...CRITERIA, 'sensitivity'] as const;
 export type Method = (typeof METHODS)[number];
@@ -83,6 +84,8 @@ export interface ResultRow {
   /** The test drop's two-sided interval (points; paired against the unpruned model). */
   testDropInterval?: [number, number];
   seconds: number;
+  /** Where they went: the search's phases and the finish's (absent in results from before 2026-12-07). */
+  phases?: PhaseSeconds;
   /** Peak resident memory (bytes) of the process that ran the method, when it finished (with --jobs, its own process). */
   peakMemory?: number;
   /** Measured on the compare's target at batch 1 and at its batch, side by side with the unpruned model and every other row. */

@@ -32,6 +32,7 @@ import { percent } from '../text.js';
 import { Certifier } from '../certify/check.js';
 import { describeCertification } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
+import { PhaseClock, withPhaseClock } from '../phases.js';
 
 export interface CriterionRunOptions extends ModelSourceOptions {
   heuristic: HeuristicConfig;
@@ -105,36 +106,39 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
     if (event.type === 'step-done' || event.type === 'probe-done') void run.update((r) => (r.result = { ...r.result, steps, probes }));
   };
   try {
-    return await guardRun(run, async () => {
-      // Announced once a stop signal is recorded: a signal after this line always leaves the run interrupted.
-      log.line(`run: ${run.dir}`);
-      const selectionData = { ...data, validation: holdout.selection };
-      const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
-      const save = (m: tf.LayersModel, which: 'certified' | 'uncertified') =>
-        saveModel(m, join(run.dir, which === 'certified' ? 'model' : 'uncertified'), weightsDtype);
-      const { ratio, finalSteps, modelPath, certification, uncertified, report } = options.search
-        ? await searchAndFinish(options, options.search, {
-            model,
-            data,
-            selectionData,
-            certification: holdout.certification,
-            log,
-            emit,
-            weightsDtype,
-            source,
-            save,
-          })
-        : await pruneAndFinish(options, options.ratio!, { model, selectionData, emit, weightsDtype, source, save });
-      await run.update((r) => {
-        r.result = { ...r.result, ratio, finalSteps, report, modelPath, certification, uncertified };
-      });
-      await run.finish('done');
-      log.line(`pruned ${(100 * ratio).toFixed(1)}% of the prunable channels`);
-      if (certification !== undefined) log.line(describeCertification(certification));
-      for (const line of formatReport(report)) log.line(line);
-      log.line(`saved ${modelPath}${uncertified === undefined ? '' : ` (the uncertified final model: ${uncertified.modelPath})`}`);
-      return run;
-    });
+    const clock = new PhaseClock();
+    return await guardRun(run, () =>
+      withPhaseClock(clock, async () => {
+        // Announced once a stop signal is recorded: a signal after this line always leaves the run interrupted.
+        log.line(`run: ${run.dir}`);
+        const selectionData = { ...data, validation: holdout.selection };
+        const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
+        const save = (m: tf.LayersModel, which: 'certified' | 'uncertified') =>
+          saveModel(m, join(run.dir, which === 'certified' ? 'model' : 'uncertified'), weightsDtype);
+        const { ratio, finalSteps, modelPath, certification, uncertified, report } = options.search
+          ? await searchAndFinish(options, options.search, {
+              model,
+              data,
+              selectionData,
+              certification: holdout.certification,
+              log,
+              emit,
+              weightsDtype,
+              source,
+              save,
+            })
+          : await pruneAndFinish(options, options.ratio!, { model, selectionData, emit, weightsDtype, source, save });
+        await run.update((r) => {
+          r.result = { ...r.result, ratio, finalSteps, report, modelPath, certification, uncertified, phases: clock.split() };
+        });
+        await run.finish('done');
+        log.line(`pruned ${(100 * ratio).toFixed(1)}% of the prunable channels`);
+        if (certification !== undefined) log.line(describeCertification(certification));
+        for (const line of formatReport(report)) log.line(line);
+        log.line(`saved ${modelPath}${uncertified === undefined ? '' : ` (the uncertified final model: ${uncertified.modelPath})`}`);
+        return run;
+      }),
+    );
   } finally {
     model.dispose();
   }

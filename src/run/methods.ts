@@ -39,6 +39,7 @@ import { pruneLoaded, type RunContext, resumeRun } from './prune-run.js';
 import type { Run } from './records.js';
 import { layerWidths, type ModelSummary } from './report.js';
 import { openRun } from './results.js';
+import type { PhaseSeconds } from '../phases.js';
 import { type GroupDecision, type PruneResult, pathModels, type RunEvent } from './try-and-learn.js';
 
 /** The settings every method of a comparison shares. */
@@ -81,6 +82,8 @@ export interface MethodSearch {
   details: Partial<ResultRow>;
   /** The search's seconds over every attempt, when it resumed an earlier one (the agent's run). */
   seconds?: number;
+  /** Where they went, when the search measured it in a run of its own (the agent's); else the caller's clock did. */
+  phases?: PhaseSeconds;
 }
 
 export interface PruningMethod {
@@ -356,6 +359,7 @@ export function agentMethod(options: AgentMethodOptions): PruningMethod {
         pruned,
         // A resumed agent's time is its run's over every attempt, not this one's.
         ...(earlier !== undefined && summary !== undefined && { seconds: summary.seconds }),
+        ...(summary?.phases !== undefined && { phases: summary.phases }),
         details: {
           runId: run.id,
           tradeOff: groups.map((g) => ({ flopsReduction: originalMacs / g.macs, validationAccuracy: g.validationAccuracy, label: `after group ${g.groupId}` })),

@@ -8,6 +8,7 @@ import { accuracyOf, correctness, evaluateAccuracy } from '../train/train.js';
 import { testDrop } from '../certify/certification.js';
 import { availableParallelism, loadavg } from 'node:os';
 import { measureLatency, measureSpeedup, modelCost, reduction, SPEEDUP_ROUNDS, sizeOnDisk } from '../prune/metrics.js';
+import { timed } from '../phases.js';
 
 export interface ModelSummary {
   params: number;
@@ -74,7 +75,10 @@ export interface PruneReportOptions {
   confidence?: number;
 }
 
-export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, options: PruneReportOptions = {}): Promise<PruneReport> {
+export const pruneReport = (original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, options: PruneReportOptions = {}): Promise<PruneReport> =>
+  timed('report', () => reportOf(original, pruned, data, options));
+
+async function reportOf(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, options: PruneReportOptions): Promise<PruneReport> {
   // Latency is timed below, the two models alternated.
   const before = options.before ?? (await summariseModel(original, data, { path: options.originalPath, weightsDtype: options.weightsDtype, latency: false }));
   const after = await summariseModel(pruned, data, { weightsDtype: options.weightsDtype, latency: false });
@@ -83,8 +87,11 @@ export async function pruneReport(original: tf.LayersModel, pruned: tf.LayersMod
   const test = testDrop(originalRight, prunedRight, options.confidence ?? 0.95);
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
   const loadAverage = loadavg()[0];
-  const timed = { inputShape: data.inputShape };
-  const [one, many] = [await measureSpeedup(original, pruned, 1, timed), await measureSpeedup(original, pruned, 256, timed)];
+  const shape = { inputShape: data.inputShape };
+  const [one, many] = await timed('latency', async () => [
+    await measureSpeedup(original, pruned, 1, shape),
+    await measureSpeedup(original, pruned, 256, shape),
+  ]);
   return {
     original: { ...before, latencyMs: { batch1: one.originalMs, batch256: many.originalMs } },
     pruned: { ...after, latencyMs: { batch1: one.prunedMs, batch256: many.prunedMs } },

@@ -15,6 +15,7 @@ import type { TrainResult } from './train-run.js';
 import type { PruneResult } from './try-and-learn.js';
 import { listRuns, Run, type RunRecord, type UnreadableRun } from './records.js';
 import { RunError } from '../errors.js';
+import type { PhaseSeconds } from '../phases.js';
 
 /** What a criterion's run (`autoprune criterion`) records. */
 export interface CriterionResult {
@@ -29,6 +30,8 @@ export interface CriterionResult {
   /** The final model certified on the certification split (half the validation images), or the fallback. */
   certification?: Certification;
   uncertified?: UncertifiedModel;
+  /** Where the run's time went (absent in records from before 2026-12-07). */
+  phases?: PhaseSeconds;
 }
 
 export interface RunResults {
@@ -141,17 +144,35 @@ const listedReport = z.looseObject({
   compressionRatio: z.number(),
   testDrop: z.number().nullable(),
 });
+const phases = z.record(z.string(), z.number());
 const LISTING_SCHEMAS = {
   train: z.looseObject({ testAccuracy: z.number().nullable().optional(), modelPath: z.string().optional() }),
   prune: z.looseObject({
     groups: z
-      .array(z.looseObject({ groupId: count, producers: z.array(z.string()), size: count, kept: z.array(count), agentKept: count, relaxed: count }))
+      .array(
+        z.looseObject({
+          groupId: count,
+          producers: z.array(z.string()),
+          size: count,
+          kept: z.array(count),
+          agentKept: count,
+          relaxed: count,
+          seconds: z.number().optional(),
+          phases: phases.optional(),
+        }),
+      )
       .optional(),
+    summary: z.looseObject({ seconds: z.number(), phases: phases.optional() }).optional(),
     report: listedReport.optional(),
     modelPath: z.string().optional(),
     certification: certification.optional(),
   }),
-  criterion: z.looseObject({ report: listedReport.optional(), modelPath: z.string().optional(), certification: certification.optional() }),
+  criterion: z.looseObject({
+    report: listedReport.optional(),
+    modelPath: z.string().optional(),
+    certification: certification.optional(),
+    phases: phases.optional(),
+  }),
   compare: z.looseObject({
     rows: z
       .array(
@@ -171,6 +192,8 @@ const LISTING_SCHEMAS = {
             })
             .optional(),
           certification: certification.optional(),
+          seconds: z.number(),
+          phases: phases.optional(),
         }),
       )
       .optional(),

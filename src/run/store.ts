@@ -9,6 +9,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { cloneModel, loadModel, saveModel } from '../models/io.js';
 import type { WeightsDtype } from '../models/quantize.js';
 import type { Run } from './records.js';
+import { timed } from '../phases.js';
 
 export interface RunStore<R extends object> {
   /** The run's name in events. */
@@ -36,7 +37,7 @@ export function folderStore<R extends object>(run: Run<R>): RunStore<R> {
     get result() {
       return run.record.result;
     },
-    record: (result) => run.update((r) => (r.result = result)),
+    record: (result) => timed('io', () => run.update((r) => (r.result = result))),
     saveModel: (model, name, weightsDtype) => saveModel(model, join(run.dir, name), weightsDtype),
     loadModel: (reference) => loadModel(reference),
     finish: () => run.finish('done'),

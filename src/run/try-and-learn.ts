@@ -48,6 +48,7 @@ import { type BatchProgress, trainModel } from '../train/train.js';
 import { CriterionError, InterruptedError } from '../errors.js';
 import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
+import { addPhases, PhaseClock, type PhaseSeconds, timed, withPhaseClock } from '../phases.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
 export interface GroupDecision {
@@ -89,11 +90,15 @@ export interface GroupDecision {
    */
   pathPoints?: { kept: number; checkpoint: string; source: 'accepted probe' | 'fallback' }[];
   seconds: number;
+  /** Where the group's seconds went (absent in records from before 2026-12-07). */
+  phases?: PhaseSeconds;
 }
 
 /** A run's time over every attempt, and the rate of its agent search. */
 export interface RunTotals {
   seconds: number;
+  /** Where they went: the groups' phases (of every attempt) and this attempt's setup and end. */
+  phases?: PhaseSeconds;
   /** Candidate networks scored per second of agent search, and images they ran. */
   evaluationsPerSecond: number;
   candidateImagesPerSecond: number;
@@ -194,7 +199,8 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
   return new Observable<RunEvent>((subscriber) => {
     let unsubscribed = false;
     const stop = () => unsubscribed || (input.shouldStop?.() ?? false);
-    run(input, (event) => subscriber.next(event), stop).then(
+    const clock = new PhaseClock();
+    withPhaseClock(clock, () => run(input, clock, (event) => subscriber.next(event), stop)).then(
       () => subscriber.complete(),
       (err: Error) => {
         subscriber.next({ type: 'error', message: err.message });
@@ -241,13 +247,17 @@ interface RunSetup {
   recoveries: RecoveryObservation[];
   /** Seconds the groups finished by earlier processes took: a resumed run reports its whole time. */
   earlierSeconds: number;
+  /** This attempt's phases; the groups of earlier ones keep theirs in the record. */
+  clock: PhaseClock;
+  /** Groups finished by earlier processes. */
+  resumed: number;
   env: PruningEnv;
 }
 
-async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
+async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
   const { baseline, data, config, store, backend } = input;
   const started = performance.now();
-  const setup = await setUpRun(input);
+  const setup = await timed('setup', () => setUpRun(input, clock));
   const { env, groups, done, allowedDrops } = setup;
   const originalCost = modelCost(baseline);
   emit({
@@ -271,6 +281,7 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
     for (const [index, group] of groups.entries()) {
       if (index < done.length) continue;
       const groupStarted = performance.now();
+      clock.lap();
       const allowedDrop = allowedDrops[index];
       emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop });
 
@@ -330,6 +341,7 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
         checkpoint,
         pathPoints,
         seconds: (performance.now() - groupStarted) / 1000,
+        phases: clock.lap(),
       };
       done.push(decision);
       await store.record({ ...store.result, groups: done });
@@ -347,7 +359,7 @@ async function run(input: TryAndLearnInput, emit: (e: RunEvent) => void, shouldS
 }
 
 /** The splits, the budgets, the selection check and the environment; a resumed run takes the unpruned model's numbers and its finished groups from the record. */
-async function setUpRun({ baseline, data, config, store, latency }: TryAndLearnInput): Promise<RunSetup> {
+async function setUpRun({ baseline, data, config, store, latency }: TryAndLearnInput, clock: PhaseClock): Promise<RunSetup> {
   checkHoldout(config, data.validation.count);
   const envConfig = envConfigOf(config, latency);
   // Every choice (fine-tuning's epoch, the count search) is made on the selection split; the claim on the certification split.
@@ -385,7 +397,21 @@ async function setUpRun({ baseline, data, config, store, latency }: TryAndLearnI
   }
   const guarded: Dataset = { ...data, validation: holdout.selection };
   const earlierSeconds = done.reduce((sum, d) => sum + d.seconds, 0);
-  return { envConfig, holdout, guarded, groups, selection, allowedDrops, baseValidationAccuracy, done, recoveries, earlierSeconds, env };
+  return {
+    envConfig,
+    holdout,
+    guarded,
+    groups,
+    selection,
+    allowedDrops,
+    baseValidationAccuracy,
+    done,
+    recoveries,
+    earlierSeconds,
+    clock,
+    resumed: done.length,
+    env,
+  };
 }
 
 /** What fine-tuning recovered at each probe: points lost before it against points lost after. */
@@ -583,12 +609,17 @@ async function finishRun(
 }
 
 /** The run's time over every attempt and its search rate over every group, those finished by earlier processes too. */
-function runTotals({ done, earlierSeconds }: RunSetup, { config, data }: Pick<TryAndLearnInput, 'config' | 'data'>, started: number): RunTotals {
+function runTotals(
+  { done, earlierSeconds, clock, resumed }: RunSetup,
+  { config, data }: Pick<TryAndLearnInput, 'config' | 'data'>,
+  started: number,
+): RunTotals {
   const searched = done.filter((d) => d.searchSeconds !== undefined);
   const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
   const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
   return {
     seconds: earlierSeconds + (performance.now() - started) / 1000,
+    phases: addPhases(...done.slice(0, resumed).map((d) => d.phases), clock.split()),
     evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
     candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * holdoutSizes(data.validation.count, holdoutOf(config)).reward) / searchSeconds : 0,
   };

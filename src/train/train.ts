@@ -14,6 +14,7 @@ import { execute } from '../prune/executor.js';
 import { buildGraph } from '../prune/graph.js';
 import { checkDataArgument, checkModelArgument } from '../arguments.js';
 import { InterruptedError } from '../errors.js';
+import { timed } from '../phases.js';
 
 export interface TrainConfig {
   /** Passes over the training split. */
@@ -188,7 +189,10 @@ export async function recalibrateBatchNorm(
 }
 
 /** Trains in place. The model is (re)compiled with a fresh Adam optimizer. */
-export async function trainModel(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainingOutcome> {
+export const trainModel = (model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainingOutcome> =>
+  timed('finetune', () => train(model, data, config, hooks));
+
+async function train(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks): Promise<TrainingOutcome> {
   checkModelArgument(model, 'trainModel');
   checkDataArgument(data, 'trainModel');
   if (config.batchNormImages) buildGraph(model); // a model recalibrateBatchNorm cannot trace fails now, not after an epoch

@@ -100,6 +100,9 @@ describe('autoprune compare', () => {
       / {2}rl: FLOPs [\d.]+x, params [\d.]+x, time [\d.]+x at batch 1, validation [\d.]+%, certified drop -?[\d.]+ \(<= -?[\d.]+\)( from a fallback \([^)]+\))?, test [\d.]+%/,
     );
     expect(show).toMatch(/ {2}bn-scale: not applicable: criterion bn-scale: no BatchNormalization/);
+    // Each row's time by phase: the agent's search phases come from its own run, the finish's from the row.
+    expect(show).toMatch(/\n {4}\d+m?\d*s?: [^\n]*candidate scoring [^\n]*bounds and certification/);
+    expect(show).toMatch(/\n {2}l1 \([a-z]+\): [^\n]*\n {4}\d+m?\d*s?: [^\n]*fine-tunes /);
     expect(show).not.toContain('resume with');
     // The report can be redrawn from results.json, elsewhere.
     const out = join(runsDir, 'again.html');
@@ -145,6 +148,8 @@ describe('autoprune compare', () => {
     expect(alone.probes.map(probe)).toEqual(inCompare.probes.map(probe));
     // The same end: where the compare took local ranking too, the same certification on the same images.
     if (row.ranking === 'local') expect(alone.certification).toEqual(row.certification);
+    expect(alone.phases.finetune).toBeGreaterThan(0);
+    expect(autoprune([...common, 'show', stdout.trim()]).stdout).toMatch(/\ntime by phase: [^\n]*fine-tunes \d/);
   });
 
   it('runs the methods in parallel processes with --jobs and gets the same results as one at a time', () => {

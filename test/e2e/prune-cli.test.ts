@@ -36,6 +36,20 @@ describe('autoprune prune / resume', () => {
     const lastGroup = r.result.groups[2];
     if (certifiedLabel === 'final') expect(r.result.report.pruned.params).toBe(lastGroup.params);
     else expect(r.result.report.pruned.params).toBeGreaterThan(lastGroup.params);
+    // Where the time went: every group's phases add up to its seconds; the run's to its whole time, and show prints them.
+    const sum = (phases: Record<string, number>) => Object.values(phases).reduce((a, b) => a + b, 0);
+    for (const g of r.result.groups) {
+      expect(g.phases.scoring).toBeGreaterThan(0);
+      expect(g.phases.finetune).toBeGreaterThan(0);
+      expect(sum(g.phases)).toBeCloseTo(g.seconds, 1);
+    }
+    const { phases, seconds } = r.result.summary;
+    expect(phases.bounds).toBeGreaterThan(0);
+    expect(phases.report).toBeGreaterThan(0);
+    expect(phases.io).toBeGreaterThan(0);
+    expect(sum(phases)).toBeGreaterThan(0.97 * seconds);
+    expect(sum(phases)).toBeLessThanOrEqual(seconds + 0.1);
+    expect(autoprune([...common, 'show', stdout.trim()]).stdout).toMatch(/\ntime \d+m?\d*s?: [^\n]*fine-tunes \d[^\n]*candidate scoring \d/);
 
     // Masks scored by two worker threads: the same search and decisions.
     const pooled = autoprune([...common, 'prune', '--config', configPath, '--seed', '4', '--workers', '2']);

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 /** From the bottom up: a file may import its own layer and those below, never one above. */
 const LAYERS = [
-  ['src/errors.ts', 'src/text.ts', 'src/arguments.ts', 'src/event-loop.ts', 'src/backend/', 'src/data/', 'src/models/'], // foundations
+  ['src/errors.ts', 'src/text.ts', 'src/arguments.ts', 'src/event-loop.ts', 'src/phases.ts', 'src/backend/', 'src/data/', 'src/models/'], // foundations
   ['src/prune/', 'src/latency/'], // what is coupled, how to prune, what it costs
   ['src/train/', 'src/certify/'], // training, evaluation, bounds
   ['src/heuristics/', 'env/', 'agent/'], // the policies: criteria, the environment, the agent
