@@ -88,6 +88,9 @@ export { describeConfig, parsePruneConfig, type PruneConfig, PruneConfigSchema }
 export { prune, type PruneHooks, type PruneOptions } from './run/prune.js';
 export { folderStore, MemoryStore, type RunStore } from './run/store.js';
 export { type GroupDecision, type PruneResult, type RunEvent, type RunSummary, tryAndLearn, type TryAndLearnInput } from './run/try-and-learn.js';
+// What a run will take (timed steps x its plan), and where a run's time went.
+export { estimateAgentRun, formatEstimate, type Range, type RunEstimate, type StepCosts, timeSteps } from './run/estimate.js';
+export { formatPhases, type Phase, PhaseClock, PHASES, type PhaseSeconds, timed, withPhaseClock } from './phases.js';
 // Run folders' records: each command's result type, checked against its schema when read.
 export { listRuns, type RecordedConfig, Run, type RunRecord } from './run/records.js';
 export { type CriterionResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './run/results.js';

@@ -144,7 +144,9 @@ function timeByPhase(record: ListedRunRecord): string | undefined {
   const { summary, groups = [] } = record.result;
   const phases = summary?.phases ?? (groups.every((g) => g.phases !== undefined) && groups.length > 0 ? addPhases(...groups.map((g) => g.phases)) : undefined);
   if (phases === undefined) return undefined;
-  return `time ${formatDuration(summary?.seconds ?? groups.reduce((sum, g) => sum + (g.seconds ?? 0), 0))}${summary === undefined ? ` in ${plural(groups.length, 'finished group')}` : ''}: ${formatPhases(phases)}`;
+  const estimate = record.result.estimate?.total;
+  const estimated = estimate === undefined ? '' : ` (estimated ${formatDuration(estimate[0])} to ${formatDuration(estimate[1])})`;
+  return `time ${formatDuration(summary?.seconds ?? groups.reduce((sum, g) => sum + (g.seconds ?? 0), 0))}${summary === undefined ? ` in ${plural(groups.length, 'finished group')}` : estimated}: ${formatPhases(phases)}`;
 }
 
 /** Where the run's outputs are: record, pruned model, checkpoints, report (those that exist). */

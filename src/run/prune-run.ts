@@ -23,6 +23,7 @@ import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from './c
 import { plural } from '../text.js';
 import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
+import { estimateAgentRun, formatEstimate, recordedEstimate, timeSteps } from './estimate.js';
 import { checkPrunable } from '../prune/graph.js';
 import { type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
 
@@ -134,12 +135,20 @@ export async function pruneLoaded(
   try {
     checkPrunable(model, source);
     checkHoldout(config, data.validation.count);
+    // What the run will take, from a few of its steps timed here: said before it starts, kept to set beside what it took.
+    const estimate = estimateAgentRun(model, data, config, await timeSteps(model, data, config), { searchOnly });
+    context.log.line(formatEstimate(estimate));
     run = await Run.create<PruneResult>(context.runsDir, {
       command: 'prune',
       label: `${modelShortName(config.model, data.name)}-${data.name}`,
       config,
       backend: context.backend.name,
-      result: { baseline: source, ...(data.classNames && { classNames: data.classNames }), ...(searchOnly && { searchOnly }) },
+      result: {
+        baseline: source,
+        ...(data.classNames && { classNames: data.classNames }),
+        ...(searchOnly && { searchOnly }),
+        estimate: recordedEstimate(estimate),
+      },
     });
     context.log.line(`run: ${run.dir}`);
     await created(run);

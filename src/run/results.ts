@@ -163,6 +163,7 @@ const LISTING_SCHEMAS = {
       )
       .optional(),
     summary: z.looseObject({ seconds: z.number(), phases: phases.optional() }).optional(),
+    estimate: z.looseObject({ total: z.tuple([z.number(), z.number()]) }).optional(),
     report: listedReport.optional(),
     modelPath: z.string().optional(),
     certification: certification.optional(),

@@ -48,6 +48,7 @@ import { type BatchProgress, trainModel } from '../train/train.js';
 import { CriterionError, InterruptedError } from '../errors.js';
 import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
+import type { RecordedEstimate } from './estimate.js';
 import { addPhases, PhaseClock, type PhaseSeconds, timed, withPhaseClock } from '../phases.js';
 
 /** What was decided for one group; the record keeps one per finished group. */
@@ -135,6 +136,8 @@ export interface PruneResult {
    * finishMethod). Set when the run is created; a resumed run keeps it.
    */
   searchOnly?: boolean;
+  /** What the run was estimated to take before it started (estimate.ts), to set beside what it took. */
+  estimate?: RecordedEstimate;
 }
 
 /** One fine-tuned probe of the count search. */

@@ -19,6 +19,8 @@ describe('autoprune prune / resume', () => {
     expect(stderr).toMatch(/try-and-learn on lenet5 \/ mnist: tolerance 2 points, seed 4, 3 groups/);
     expect(stderr).toMatch(/group 0: kept \d+\/20 \(agent \d+/);
     expect(stderr).toMatch(/candidate networks\/s/);
+    // The estimate before the run: from timed steps, kept in the record beside what the run took.
+    expect(stderr).toMatch(/estimated time \d+m?\d*s? to \d+m?\d*s? \(search [^)]+, fine-tunes [^)]+\), peak memory about \d+ MiB; from steps timed in/);
     expect(status).toBe(0);
     const r = record(runsDir, stdout.trim());
     expect(r.status).toBe('done');
@@ -44,12 +46,17 @@ describe('autoprune prune / resume', () => {
       expect(sum(g.phases)).toBeCloseTo(g.seconds, 1);
     }
     const { phases, seconds } = r.result.summary;
+    const { total, search, finetunes, steps } = r.result.estimate;
+    expect(total[0]).toBeGreaterThan(0);
+    expect(total[0]).toBeLessThan(total[1]);
+    expect(search[1] + finetunes[1]).toBeLessThanOrEqual(total[1]);
+    for (const cost of [steps.forwardPerImage, steps.trainBatch, steps.candidate.forwardPerImage]) expect(cost).toBeGreaterThan(0);
     expect(phases.bounds).toBeGreaterThan(0);
     expect(phases.report).toBeGreaterThan(0);
     expect(phases.io).toBeGreaterThan(0);
     expect(sum(phases)).toBeGreaterThan(0.97 * seconds);
     expect(sum(phases)).toBeLessThanOrEqual(seconds + 0.1);
-    expect(autoprune([...common, 'show', stdout.trim()]).stdout).toMatch(/\ntime \d+m?\d*s?: [^\n]*fine-tunes \d[^\n]*candidate scoring \d/);
+    expect(autoprune([...common, 'show', stdout.trim()]).stdout).toMatch(/\ntime \d+m?\d*s? \(estimated \d+m?\d*s? to \d+m?\d*s?\): [^\n]*fine-tunes \d[^\n]*candidate scoring \d/);
 
     // Masks scored by two worker threads: the same search and decisions.
     const pooled = autoprune([...common, 'prune', '--config', configPath, '--seed', '4', '--workers', '2']);

@@ -1,0 +1,238 @@
+/**
+ * What a run will take, said before it starts. A few real steps are timed on
+ * the baseline, in this process, with the run's own settings (a forward pass
+ * over evaluation batches, fine-tuning batches, one candidate of a middle
+ * group with its recovery), and the run's plan multiplies them out: the
+ * agent's candidates (between its least and most iterations), every
+ * fine-tune of the count search and the fall-back points, the checks on the
+ * selection split, the final fine-tune, certification and the report.
+ *
+ * The costs are those of the unpruned network; a pruned one runs faster, so
+ * a run that prunes much ends before the estimate's end. The range comes
+ * from what only the run decides: how many iterations the agent needs and
+ * how many probes the count search makes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { PruningEnv } from '../../env/pruning-env.js';
+import { defaultScoringWorkers } from '../backend/backend.js';
+import { holdoutSizes } from '../certify/holdout.js';
+import { type Dataset, floatImages, subsetSplit } from '../data/datasets.js';
+import { cloneModel } from '../models/io.js';
+import { PhaseClock, withPhaseClock } from '../phases.js';
+import { buildGraph, type ChannelGroup, type DependencyGraph } from '../prune/graph.js';
+import { layerMacs, SPEEDUP_ROUNDS } from '../prune/metrics.js';
+import { formatBytes, formatDuration } from '../text.js';
+import { trainModel } from '../train/train.js';
+import { envConfigOf } from './try-and-learn.js';
+import { finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
+
+/** What one step costs on this machine, timed on the unpruned network. */
+export interface StepCosts {
+  /** Seconds per image of the whole network's forward pass, in evaluation batches. */
+  forwardPerImage: number;
+  /** Seconds per fine-tuning batch (the step fine-tune's batch size). */
+  trainBatch: number;
+  /** One candidate of group `groupId` (the middle one): seconds per reward image of its forward pass (the part after the cached activations), and of its recovery. */
+  candidate: { groupId: number; forwardPerImage: number; recovery: number };
+  /** Seconds the timing itself took. */
+  seconds: number;
+}
+
+export type Range = [low: number, high: number];
+
+/** A run's time by part, low and high, in seconds; and its peak memory, in bytes. */
+export interface RunEstimate {
+  search: Range;
+  finetunes: Range;
+  /** Selection checks, certification of the path and the report on the test split. */
+  checks: Range;
+  total: Range;
+  peakMemory: number;
+  costs: StepCosts;
+}
+
+/** Times the steps a run of `config` repeats, on `baseline` (not modified) and `data`. */
+export async function timeSteps(baseline: tf.LayersModel, data: Dataset, config: PruneConfig): Promise<StepCosts> {
+  const started = performance.now();
+  const forwardPerImage = await timeForward(baseline, data, config.evalBatchSize);
+  // Without training images nothing is fine-tuned.
+  const trainBatch = data.train.count > 0 ? await timeTrainBatch(baseline, data, config.finetune) : 0;
+  const candidate = await timeCandidate(baseline, data, config);
+  return { forwardPerImage, trainBatch, candidate, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Median seconds per image of a forward pass over one evaluation batch (at most 256 images), after a warm-up pass. */
+async function timeForward(model: tf.LayersModel, data: Dataset, evalBatchSize: number): Promise<number> {
+  const count = Math.min(evalBatchSize, 256, data.validation.count);
+  const xs = tf.tensor4d(floatImages(data.validation, data.inputShape, 0, count), [count, ...data.inputShape]);
+  const times: number[] = [];
+  try {
+    for (let round = 0; round < 4; round++) {
+      const start = performance.now();
+      const y = model.predict(xs, { batchSize: count }) as tf.Tensor;
+      await y.data();
+      y.dispose();
+      if (round > 0) times.push((performance.now() - start) / 1000 / count);
+    }
+  } finally {
+    xs.dispose();
+  }
+  return median(times);
+}
+
+/** Median seconds of a fine-tuning batch, on a copy of the model: five batches, the first (compilation, warm-up) left out. */
+async function timeTrainBatch(model: tf.LayersModel, data: Dataset, finetune: PruneConfig['finetune']): Promise<number> {
+  const copy = await cloneModel(model);
+  const stamps: number[] = [];
+  try {
+    const tiny = { ...data, validation: subsetSplit(data.validation, [0], data.inputShape) };
+    await trainModel(
+      copy,
+      tiny,
+      { ...finetune, epochs: 1, imagesPerEpoch: 5 * finetune.batchSize, batchNormImages: 0, restoreBest: false, seed: 0 },
+      {
+        batchEvery: 1,
+        onBatch: () => stamps.push(performance.now()),
+      },
+    );
+  } finally {
+    copy.dispose();
+  }
+  return median(stamps.slice(1).map((t, i) => (t - stamps[i]) / 1000));
+}
+
+/** One half-pruned candidate of the middle group, recovered as the run recovers, on 64 reward images: seconds per image and of recovery. */
+async function timeCandidate(model: tf.LayersModel, data: Dataset, config: PruneConfig): Promise<StepCosts['candidate']> {
+  const images = Math.min(64, data.validation.count);
+  const groups = buildGraph(model).prunableGroups();
+  const group = groups[Math.floor(groups.length / 2)];
+  const env = await PruningEnv.create(await cloneModel(model), data, { ...envConfigOf(config), rewardSamples: images }, 1);
+  const clock = new PhaseClock();
+  try {
+    env.setGroup(group.id);
+    const mask = Array.from({ length: group.size }, (_, c) => (c % 2 === 0 ? 1 : 0));
+    await env.evaluate(mask); // warm-up
+    const rounds = 3;
+    const start = performance.now();
+    await withPhaseClock(clock, async () => {
+      for (let round = 0; round < rounds; round++) await env.evaluate(mask);
+    });
+    const recovery = (clock.seconds.recovery ?? 0) / rounds;
+    const total = (performance.now() - start) / 1000 / rounds;
+    return { groupId: group.id, forwardPerImage: Math.max(0, total - recovery) / images, recovery };
+  } finally {
+    env.model.dispose();
+    env.dispose();
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The share of the network's MACs a candidate of each group runs again: the group's members and everything after them. */
+function suffixShares(graph: DependencyGraph, groups: ChannelGroup[]): Map<number, number> {
+  const macsOf = (name: string) => layerMacs(graph.node(name).layer);
+  const total = graph.order.reduce((sum, name) => sum + macsOf(name), 0);
+  return new Map(
+    groups.map((group) => {
+      const members = [...new Set(group.members.map((m) => m.layer))];
+      const suffix = graph.downstreamOf(members).reduce((sum, name) => sum + macsOf(name), 0);
+      return [group.id, total > 0 ? suffix / total : 1];
+    }),
+  );
+}
+
+/** Scoring workers' speed-up: 0.8 of a worker per extra one (docs/results/scoring-pool.md measured 1.74-1.88x with two). */
+const poolSpeedup = (workers: number) => 1 + 0.8 * (workers - 1);
+
+/**
+ * The agent's run of `config` on `baseline`, from `costs`: its search (every
+ * group's candidates), its fine-tunes (count-search probes and fall-back
+ * points, and the final one unless the run only searches) and its checks.
+ */
+export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config: PruneConfig, costs: StepCosts, { searchOnly = false } = {}): RunEstimate {
+  const graph = buildGraph(baseline);
+  const groups = graph.prunableGroups();
+  const shares = suffixShares(graph, groups);
+  const middle = shares.get(costs.candidate.groupId) || 1;
+  const { reward, selection, certification } = holdoutSizes(data.validation.count, holdoutOf(config));
+  const workers = config.workers ?? defaultScoringWorkers();
+  const forward = (images: number) => images * costs.forwardPerImage;
+  const candidateOf = (group: ChannelGroup) => {
+    const share = (shares.get(group.id) ?? 1) / middle;
+    return share * (reward * costs.candidate.forwardPerImage + costs.candidate.recovery);
+  };
+  const perIteration = config.agent.samplesPerIteration / poolSpeedup(workers);
+  const search: Range = [0, 0];
+  for (const group of groups) {
+    const cache = forward(reward); // the activations before the group, once per group (at most a whole pass)
+    search[0] += cache + config.agent.minIterations * perIteration * candidateOf(group);
+    search[1] += cache + config.agent.maxIterations * perIteration * candidateOf(group);
+  }
+  // A fine-tune: its batches, the selection split after each epoch, the BatchNorm re-estimation.
+  const finetuneOf = (c: PruneConfig['finetune']) =>
+    c.epochs *
+    (Math.ceil(Math.min(c.imagesPerEpoch ?? data.train.count, data.train.count) / c.batchSize) * costs.trainBatch +
+      forward(selection + (c.batchNormImages ?? 0)));
+  const step = finetuneOf(config.finetune);
+  // Per group: the agent's own count, then up to relaxSteps more probes; fall-back points where it pruned.
+  const probes: Range = [1, config.relaxSteps + 1];
+  const finetunes: Range = [groups.length * (probes[0] + config.fallbackSteps) * step, groups.length * (probes[1] + config.fallbackSteps) * step];
+  const checks: Range = [groups.length * probes[0] * forward(selection), groups.length * probes[1] * forward(selection)];
+  if (!searchOnly) {
+    const final = finetuneOf(finalFinetuneOf(config));
+    finetunes[0] += final;
+    finetunes[1] += final;
+    // Certification walks the path (at least the final model, at most every point), the report reads the test split and times both models.
+    const pathHigh = groups.length * (config.relaxSteps + config.fallbackSteps) + 1;
+    const report = forward(2 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
+    checks[0] += forward(certification) + report;
+    checks[1] += forward(pathHigh * certification) + report;
+  }
+  const total: Range = [search[0] + finetunes[0] + checks[0], search[1] + finetunes[1] + checks[1]];
+  return { search, finetunes, checks, total, peakMemory: peakMemoryOf(baseline, graph, groups, reward, config, searchOnly), costs };
+}
+
+/**
+ * The run's peak memory: this process as it is (data and baseline loaded),
+ * the largest group's cached activations on the reward subset, the recovery
+ * images, and the models certification holds at once (the path).
+ */
+function peakMemoryOf(
+  baseline: tf.LayersModel,
+  graph: DependencyGraph,
+  groups: ChannelGroup[],
+  reward: number,
+  config: PruneConfig,
+  searchOnly: boolean,
+): number {
+  const floats = (shape: (number | null)[]) => shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
+  let cache = 0;
+  for (const group of groups) {
+    const members = [...new Set(group.members.map((m) => m.layer))];
+    const affected = new Set(graph.downstreamOf(members));
+    const frontier = new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))));
+    const perImage = [...frontier].reduce((sum, name) => sum + floats(graph.node(name).layer.outputShape as (number | null)[]), 0);
+    cache = Math.max(cache, 4 * reward * perImage);
+  }
+  const input = floats(baseline.inputs[0].shape);
+  const recovery = config.recovery.adaptiveBatchNorm || config.recovery.reconstruction ? 4 * config.recovery.samples * input : 0;
+  const modelBytes = 4 * baseline.countParams();
+  const models = searchOnly ? 3 : groups.length * (config.fallbackSteps + 1) + 3;
+  return process.memoryUsage().rss + cache + 4 * reward * input + recovery + models * modelBytes;
+}
+
+/** A run's estimate as its record keeps it: seconds by part (low, high), peak memory, the timed steps. */
+export type RecordedEstimate = Omit<RunEstimate, 'costs'> & { steps: StepCosts };
+
+export const recordedEstimate = ({ costs, ...parts }: RunEstimate): RecordedEstimate => ({ ...parts, steps: costs });
+
+/** "about 1h05m to 2h10m: search 40m-1h30m, fine-tunes 20m-35m, checks 5m; peak memory about 2.1 GiB (steps timed in 12s)". */
+export function formatEstimate(e: RunEstimate): string {
+  const range = ([low, high]: Range) => (high - low < 0.1 * high ? formatDuration(high) : `${formatDuration(low)} to ${formatDuration(high)}`);
+  const parts = [
+    e.search[1] > 0 ? `search ${range(e.search)}` : undefined,
+    `fine-tunes ${range(e.finetunes)}`,
+    `checks and certification ${range(e.checks)}`,
+  ].filter((p) => p !== undefined);
+  return `estimated time ${range(e.total)} (${parts.join(', ')}), peak memory about ${formatBytes(e.peakMemory)}; from steps timed in ${formatDuration(e.costs.seconds)} (a candidate ${(1000 * e.costs.candidate.forwardPerImage).toFixed(2)} ms per image + ${e.costs.candidate.recovery.toFixed(2)} s recovery, a fine-tuning batch ${e.costs.trainBatch.toFixed(2)} s)`;
+}
