@@ -30,7 +30,6 @@ export function numberIn(min: number, max: number, { minExclusive = false, maxEx
   };
 }
 
-/** "0.485,0.456,0.406": per-channel numbers. */
 /** A number flag of the config: the value as typed in the error when it is not a number (range checks are the config's). */
 export function numberArgument(value: string): number {
   const n = value.trim() === '' ? Number.NaN : Number(value);
@@ -38,6 +37,15 @@ export function numberArgument(value: string): number {
   return n;
 }
 
+/** "30m", "3h", "1h30m", "90s" or a number of seconds: a duration, in seconds. */
+export function durationArgument(value: string): number {
+  const match = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$/.exec(value.trim());
+  const seconds = match === null ? Number.NaN : 3600 * Number(match[1] ?? 0) + 60 * Number(match[2] ?? 0) + Number(match[3] ?? 0);
+  if (value.trim() === '' || !(seconds > 0)) throw new InvalidArgumentError(`expected a duration like 30m, 3h or 1h30m, got "${value}"`);
+  return seconds;
+}
+
+/** "0.485,0.456,0.406": per-channel numbers. */
 export function numberList(value: string): number[] {
   const numbers = value.split(',').map((v) => Number(v.trim()));
   if (value.trim() === '' || numbers.some((n) => !Number.isFinite(n)))
@@ -85,6 +93,12 @@ export const PRUNE_FLAGS: [string, string, (v: string) => unknown, string?][] = 
   ['--final-finetune-epochs <n>', 'finalFinetune.epochs', numberArgument],
   ['--validation-size <n>', 'validationSize', numberArgument],
   ['--train-epochs <n>', 'trainEpochs', numberArgument],
+  [
+    '--time-budget <duration>',
+    'timeBudget',
+    durationArgument,
+    "how long the run may take (30m, 3h, 1h30m): the search, the reward subset and the fine-tunes are scaled down to fit the estimate, or the run is refused (compare: the agent's run)",
+  ],
 ];
 
 const camel = (flag: string) =>

@@ -266,6 +266,13 @@ export const PruneConfigSchema = z
       .default(4)
       .describe("fine-tuned probes per group after the agent's own mask (count search); a group with no probe within its budget stays whole"),
     trainEpochs: z.number().int().min(1).default(6).describe('epochs when the baseline has to be trained first'),
+    timeBudget: z
+      .number()
+      .positive()
+      .optional()
+      .describe(
+        "seconds the run may take: before it starts, the search's iterations, the reward subset, the fine-tunes' images and the probes are scaled down until the estimate's high end fits (estimate.ts, fitToBudget), or the run is refused; absent: no limit",
+      ),
   })
   .strict()
   .refine((c) => c.rewardTolerance === undefined || !c.budget.calibrate, {

@@ -21,6 +21,7 @@ import { cloneModel } from '../models/io.js';
 import { PhaseClock, withPhaseClock } from '../phases.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../prune/graph.js';
 import { layerMacs, SPEEDUP_ROUNDS } from '../prune/metrics.js';
+import { ConfigError } from '../errors.js';
 import { formatBytes, formatDuration } from '../text.js';
 import { trainModel } from '../train/train.js';
 import { envConfigOf } from './try-and-learn.js';
@@ -182,9 +183,9 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
     const final = finetuneOf(finalFinetuneOf(config));
     finetunes[0] += final;
     finetunes[1] += final;
-    // Certification walks the path (at least the final model, at most every point), the report reads the test split and times both models.
+    // Certification walks the path (at least the final model, at most every point); the report reads the selection and test splits with both models, twice the test split, and times both.
     const pathHigh = groups.length * (config.relaxSteps + config.fallbackSteps) + 1;
-    const report = forward(2 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
+    const report = forward(2 * selection + 4 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
     checks[0] += forward(certification) + report;
     checks[1] += forward(pathHigh * certification) + report;
   }
@@ -219,6 +220,74 @@ function peakMemoryOf(
   const modelBytes = 4 * baseline.countParams();
   const models = searchOnly ? 3 : groups.length * (config.fallbackSteps + 1) + 3;
   return process.memoryUsage().rss + cache + 4 * reward * input + recovery + models * modelBytes;
+}
+
+/**
+ * The settings a run of `config` has to fit `budget` seconds: the estimate's
+ * high end at the settings as given, else at cheaper ones, one step at a
+ * time in this order until it fits:
+ *   1. the agent's iterations: its most, then its least and most together,
+ *      by a quarter per step, down to 10;
+ *   2. the reward subset, halved down to 256 images;
+ *   3. the fine-tunes' images per epoch (each group's and the final one),
+ *      halved down to 20 batches;
+ *   4. the count search's probes (relaxSteps) down to 2, the fall-back
+ *      points (fallbackSteps) down to 1.
+ * Refused (a ConfigError) when even the cheapest of them does not fit; the
+ * message says what would.
+ */
+export function fitToBudget(
+  estimateFor: (config: PruneConfig) => RunEstimate,
+  config: PruneConfig,
+  budget: number,
+  trainImages: number,
+): { config: PruneConfig; estimate: RunEstimate; changes: string[] } {
+  let fitted = config;
+  let estimate = estimateFor(fitted);
+  while (estimate.total[1] > budget) {
+    const cheaper = cheaperStep(fitted, trainImages);
+    if (cheaper === undefined)
+      throw new ConfigError(
+        `timeBudget ${formatDuration(budget)}: the cheapest run its rule allows (${describeChanges(config, fitted).join(', ')}) is ${formatEstimate(estimate)}; give at least ${formatDuration(estimate.total[1])}`,
+      );
+    fitted = cheaper;
+    estimate = estimateFor(fitted);
+  }
+  return { config: fitted, estimate, changes: describeChanges(config, fitted) };
+}
+
+/** The next cheaper settings of fitToBudget's order, or undefined at its end. */
+function cheaperStep(c: PruneConfig, trainImages: number): PruneConfig | undefined {
+  const { minIterations, maxIterations } = c.agent;
+  const quarterLess = (n: number) => Math.max(10, Math.floor(0.75 * n));
+  if (maxIterations > Math.max(minIterations, 10)) return { ...c, agent: { ...c.agent, maxIterations: Math.max(minIterations, quarterLess(maxIterations)) } };
+  if (minIterations > 10) return { ...c, agent: { ...c.agent, minIterations: quarterLess(minIterations), maxIterations: quarterLess(minIterations) } };
+  if (c.rewardSamples > 256) return { ...c, rewardSamples: Math.max(256, Math.floor(c.rewardSamples / 2)) };
+  const fewerImages = (f: PruneConfig['finetune']) => {
+    const images = Math.min(f.imagesPerEpoch ?? trainImages, trainImages);
+    const floor = 20 * f.batchSize;
+    return images > floor ? { ...f, imagesPerEpoch: Math.max(floor, Math.floor(images / 2)) } : f;
+  };
+  const [finetune, finalFinetune] = [fewerImages(c.finetune), fewerImages(c.finalFinetune)];
+  if (finetune !== c.finetune || finalFinetune !== c.finalFinetune) return { ...c, finetune, finalFinetune };
+  if (c.relaxSteps > 2) return { ...c, relaxSteps: c.relaxSteps - 1 };
+  if (c.fallbackSteps > 1) return { ...c, fallbackSteps: c.fallbackSteps - 1 };
+  return undefined;
+}
+
+/** "agent.maxIterations 250 -> 80, rewardSamples 1000 -> 500": the settings fitToBudget changed. */
+function describeChanges(from: PruneConfig, to: PruneConfig): string[] {
+  const fields: [string, (c: PruneConfig) => number | undefined][] = [
+    ['agent.minIterations', (c) => c.agent.minIterations],
+    ['agent.maxIterations', (c) => c.agent.maxIterations],
+    ['rewardSamples', (c) => c.rewardSamples],
+    ['finetune.imagesPerEpoch', (c) => c.finetune.imagesPerEpoch],
+    ['finalFinetune.imagesPerEpoch', (c) => c.finalFinetune.imagesPerEpoch],
+    ['relaxSteps', (c) => c.relaxSteps],
+    ['fallbackSteps', (c) => c.fallbackSteps],
+  ];
+  const changes = fields.filter(([, get]) => get(from) !== get(to)).map(([name, get]) => `${name} ${get(from) ?? 'all'} -> ${get(to)}`);
+  return changes.length > 0 ? changes : ['the settings as given'];
 }
 
 /** A run's estimate as its record keeps it: seconds by part (low, high), peak memory, the timed steps. */

@@ -20,10 +20,10 @@ import { boundAdvice } from '../certify/check.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { atDataSize, loadModelData, trainedModelAndData } from './baseline-source.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from './config.js';
-import { plural } from '../text.js';
+import { formatDuration, plural } from '../text.js';
 import type { RunLog } from './log.js';
 import { folderStore } from './store.js';
-import { estimateAgentRun, formatEstimate, recordedEstimate, timeSteps } from './estimate.js';
+import { estimateAgentRun, fitToBudget, formatEstimate, recordedEstimate, timeSteps } from './estimate.js';
 import { checkPrunable } from '../prune/graph.js';
 import { type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
 
@@ -124,7 +124,7 @@ export async function pruneRun(requested: PruneConfig, context: RunContext): Pro
  * `searchOnly` ends the run after its last group (PruneResult.searchOnly).
  */
 export async function pruneLoaded(
-  config: PruneConfig,
+  requested: PruneConfig,
   data: Dataset,
   model: tf.LayersModel,
   source: string,
@@ -132,11 +132,20 @@ export async function pruneLoaded(
   { created = async () => {}, searchOnly = false }: { created?: (run: Run<PruneResult>) => Promise<void>; searchOnly?: boolean } = {},
 ): Promise<Run<PruneResult>> {
   let run: Run<PruneResult> | undefined;
+  let config = requested;
   try {
     checkPrunable(model, source);
     checkHoldout(config, data.validation.count);
-    // What the run will take, from a few of its steps timed here: said before it starts, kept to set beside what it took.
-    const estimate = estimateAgentRun(model, data, config, await timeSteps(model, data, config), { searchOnly });
+    // What the run will take, from a few of its steps timed here: said before it starts, kept to set beside what it took; within timeBudget, if there is one.
+    const costs = await timeSteps(model, data, requested);
+    const estimateFor = (c: PruneConfig) => estimateAgentRun(model, data, c, costs, { searchOnly });
+    const fitted =
+      requested.timeBudget === undefined
+        ? { config: requested, estimate: estimateFor(requested), changes: [] }
+        : fitToBudget(estimateFor, requested, requested.timeBudget, data.train.count);
+    config = fitted.config;
+    if (fitted.changes.length > 0) context.log.line(`timeBudget ${formatDuration(requested.timeBudget!)}: ${fitted.changes.join(', ')}`);
+    const { estimate } = fitted;
     context.log.line(formatEstimate(estimate));
     run = await Run.create<PruneResult>(context.runsDir, {
       command: 'prune',

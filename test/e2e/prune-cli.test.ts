@@ -213,6 +213,12 @@ describe('autoprune prune / resume', () => {
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
     [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],
     [['resume', 'no-such-run'], /run "no-such-run" not found/],
+    [['prune', '--model', 'lenet5', '--time-budget', '1x'], /--time-budget <duration>' argument '1x' is invalid\. expected a duration like 30m, 3h or 1h30m/],
+    // Timed on the baseline before the run starts: no run folder for a run that cannot fit.
+    [
+      ['prune', '--model', 'lenet5', '--dataset', 'mnist', '--time-budget', '2s'],
+      /^(?![\s\S]*run: )[\s\S]*autoprune: timeBudget 2s: the cheapest run its rule allows \(agent\.minIterations \d+ -> 10, [^)]*\) is estimated time [^\n]*; give at least \d+m?\d*s?\n$/,
+    ],
     // Checked before a baseline is trained for the data (12 validation images here).
     [
       ['prune', '--model', 'vgg-small', '--dataset', 'mnist', '--data-dir', LARGER_IMAGES, '--reward-samples', '100'],
