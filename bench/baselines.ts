@@ -7,6 +7,10 @@
  *   npx tsx bench/baselines.ts accuracy     # trains lenet5/mnist and vgg-small/fashion-mnist (about 90 min)
  *   npx tsx bench/baselines.ts throughput   # images/s per model on wasm and PyTorch, 1 thread and one per core (a few minutes)
  *   npx tsx bench/baselines.ts throughput --with-cpu   # also tfjs's pure-JS cpu backend (slow: tens of minutes)
+ *   npx tsx bench/baselines.ts throughput --models mobilenetv2-0.35@96,mobilenetv2-0.35@224   # MODEL@SIZE: RGB images of SIZE x SIZE
+ *
+ * A model without @SIZE is timed on 28x28 gray images (the zoo's 28 px models); PyTorch runs the same
+ * architecture (torchvision's mobilenet_v2 with width_mult alpha for mobilenetv2-<alpha>).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -74,15 +78,16 @@ async function imagesPerSecond(images: number, step: () => Promise<void>, warmup
 }
 
 /** One model on one backend in this process (the wasm thread count is fixed per process). */
-async function tfjsThroughput(backend: string, model: string, threads: number) {
+async function tfjsThroughput(backend: string, spec: string, threads: number) {
   await selectBackend(backend, { threads });
-  const net = buildZooModel(model, { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+  const { model, inputShape } = parseSpec(spec);
+  const net = buildZooModel(model, { inputShape, numClasses: 10, seed: 0 });
   net.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
   const trainBatch = 64;
   const inferBatch = 256;
-  const xs = tf.randomUniform([trainBatch, 28, 28, 1]);
+  const xs = tf.randomUniform([trainBatch, ...inputShape]);
   const ys = tf.oneHot(tf.randomUniform([trainBatch], 0, 10, 'int32'), 10).toFloat();
-  const xsInfer = tf.randomUniform([inferBatch, 28, 28, 1]);
+  const xsInfer = tf.randomUniform([inferBatch, ...inputShape]);
   const slow = backend === 'cpu';
   const train = await imagesPerSecond(trainBatch, async () => void (await net.trainOnBatch(xs, ys)), 1, slow ? 2 : 5);
   const infer = await imagesPerSecond(
@@ -98,6 +103,12 @@ async function tfjsThroughput(backend: string, model: string, threads: number) {
   tf.dispose([xs, ys, xsInfer]);
   net.dispose();
   return { train, infer };
+}
+
+/** "mobilenetv2-0.35@96": the zoo model on 96x96 RGB images; without @SIZE, 28x28 gray. */
+function parseSpec(spec: string): { model: string; inputShape: [number, number, number] } {
+  const [model, size] = spec.split('@');
+  return { model, inputShape: size === undefined ? [28, 28, 1] : [Number(size), Number(size), 3] };
 }
 
 /** Runs `tfjsThroughput` in a child process. */
@@ -119,7 +130,7 @@ async function throughput(): Promise<void> {
   const cores = availableParallelism();
   console.log(
     `# throughput: images/s (train / infer), median of 5 timed steps after warm-up; training = Adam step at batch 64, ` +
-      `inference = forward at batch 256; random 28x28x1 inputs; each configuration in its own process, models in turn; ${cores} cores`,
+      `inference = forward at batch 256; random inputs (MODEL@SIZE: SIZExSIZEx3, else 28x28x1); each configuration in its own process, models in turn; ${cores} cores; ${new Date().toISOString()}`,
   );
   const python = pythonWithTorch();
   if (python === undefined) console.log('PyTorch: skipped (python3-torch is not installed: apt-get install python3-torch)');
@@ -128,7 +139,9 @@ async function throughput(): Promise<void> {
     `| model | wasm, 1 thread | wasm, ${cores} threads |${withCpu ? ' cpu |' : ''} PyTorch, 1 thread | PyTorch, ${cores} threads | wasm / PyTorch, 1 thread | wasm / PyTorch, ${cores} threads |`,
     `|---|---|---|${withCpu ? '---|' : ''}---|---|---|---|`,
   ];
-  for (const model of ZOO_NAMES) {
+  const flag = process.argv.indexOf('--models');
+  const models = flag > 0 ? process.argv[flag + 1].split(',') : ZOO_NAMES.filter((m) => m !== 'mobilenetv2');
+  for (const model of models) {
     const wasm1 = tfjsChild('wasm', model, 1);
     const wasmN = tfjsChild('wasm', model, cores);
     const cpuCell = withCpu ? ` ${fmt(tfjsChild('cpu', model, 1))} |` : '';

@@ -22,7 +22,7 @@ import { selectBackend } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { cloneModel, loadModel } from '../src/models/io.js';
 import { holdoutOf, parsePruneConfig } from '../src/run/config.js';
-import { envConfigOf } from '../src/run/try-and-learn.js';
+import { envConfigOf } from '../src/run/config.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
 
 const { values } = parseArgs({

@@ -23,7 +23,7 @@ import { selectBackend } from '../src/backend/backend.js';
 import { loadDataset } from '../src/data/datasets.js';
 import { loadModel } from '../src/models/io.js';
 import { parsePruneConfig } from '../src/run/config.js';
-import { envConfigOf } from '../src/run/try-and-learn.js';
+import { envConfigOf } from '../src/run/config.js';
 
 const { values } = parseArgs({
   options: {

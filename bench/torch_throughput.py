@@ -1,6 +1,7 @@
 """Times the autoprune zoo architectures in PyTorch (CPU, one thread), for scale.
 
 Usage: python3 bench/torch_throughput.py MODEL [THREADS]   (lenet5 | vgg-small | resnet-small | mobilenet-small; default 1 thread)
+       python3 bench/torch_throughput.py mobilenetv2-0.35@96 [THREADS]   (torchvision's mobilenet_v2, width_mult 0.35, 96x96 RGB)
 Prints one JSON line: {"train": images/s, "infer": images/s}, measured like
 bench/baselines.ts: Adam step at batch 64, forward at batch 256, median of 5
 timed repeats after warm-up.
@@ -93,9 +94,16 @@ def rate(images, step, warmup=2, repeats=5):
 
 def main():
     torch.set_num_threads(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
-    model = {"lenet5": lenet5, "vgg-small": vgg_small, "resnet-small": resnet_small, "mobilenet-small": mobilenet_small}[sys.argv[1]]()
+    name, _, size = sys.argv[1].partition("@")
+    shape = (3, int(size), int(size)) if size else (1, 28, 28)
+    if name.startswith("mobilenetv2"):
+        from torchvision.models import mobilenet_v2
+        alpha = float(name.split("-")[1]) if "-" in name else 1.0
+        model = mobilenet_v2(width_mult=alpha, num_classes=10)
+    else:
+        model = {"lenet5": lenet5, "vgg-small": vgg_small, "resnet-small": resnet_small, "mobilenet-small": mobilenet_small}[name]()
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    xs, ys = torch.rand(64, 1, 28, 28), torch.randint(0, 10, (64,))
+    xs, ys = torch.rand(64, *shape), torch.randint(0, 10, (64,))
 
     def train_step():
         optimizer.zero_grad()
@@ -105,7 +113,7 @@ def main():
     model.train()
     train = rate(64, train_step)
     model.eval()
-    xs_infer = torch.rand(256, 1, 28, 28)
+    xs_infer = torch.rand(256, *shape)
     with torch.no_grad():
         infer = rate(256, lambda: model(xs_infer))
     print(json.dumps({"train": train, "infer": infer}))

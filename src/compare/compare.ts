@@ -20,6 +20,8 @@ import { summariseModel } from '../run/report.js';
 import { type AgentView, finishMethod, finishSettings, type MethodInputs, methodOf, methodSettings } from '../run/methods.js';
 import { checkWritable, writeReport } from './report-html.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { compareTotal, estimateAgentRun, estimateMethodRow, fitToBudget, timeSteps } from '../run/estimate.js';
+import { criterionOf } from '../heuristics/criteria.js';
 import { Certifier } from '../certify/check.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
@@ -54,7 +56,7 @@ import {
   toCsv,
   verdict,
 } from '../run/compare-results.js';
-import { formatTable, percent, plural } from '../text.js';
+import { formatDuration, formatTable, percent, plural } from '../text.js';
 import { openRun } from '../run/results.js';
 import { NotApplicableError, RunError } from '../errors.js';
 import { addPhases, PhaseClock, withPhaseClock } from '../phases.js';
@@ -144,6 +146,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   checkPrunable(baseline, source);
   const advice = await holdoutAdvice(baseline, data, config);
   if (advice !== undefined) log.line(advice);
+  log.line(await estimateText(baseline, data, options));
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
@@ -153,6 +156,25 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   });
   log.line(`run: ${run.dir}`);
   return runMethods(run, options, { data, baseline, source }, context, []);
+}
+
+/**
+ * What the compare will take, row by row and in all, from steps timed on the
+ * baseline (estimate.ts); the agent's row fitted to the config's timeBudget
+ * as its run will fit it.
+ */
+async function estimateText(baseline: tf.LayersModel, data: Dataset, { config, methods, probes, jobs }: CompareOptions): Promise<string> {
+  const costs = await timeSteps(baseline, data, config);
+  const agentFor = (c: PruneConfig) => estimateAgentRun(baseline, data, c, costs);
+  const rows = methods.map((method) => {
+    if (method === 'rl')
+      return config.timeBudget === undefined ? agentFor(config) : fitToBudget(agentFor, config, config.timeBudget, data.train.count).estimate;
+    const kind = method === 'sensitivity' ? 'sensitivity' : criterionOf(method).needsData ? 'data criterion' : 'criterion';
+    return estimateMethodRow(kind, baseline, data, config, costs, probes);
+  });
+  const range = ([low, high]: [number, number]) => `${formatDuration(low)} to ${formatDuration(high)}`;
+  const total = compareTotal(rows, jobs);
+  return `estimated time ${range(total)}${jobs > 1 ? ` with ${jobs} jobs` : ''} (${methods.map((m, i) => `${m} ${range(rows[i].total)}`).join(', ')}); from steps timed in ${formatDuration(costs.seconds)}, a fine-tuning batch ${costs.trainBatch.toFixed(2)} s`;
 }
 
 /**

@@ -14,6 +14,8 @@ import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
 import { type HoldoutConfig, holdoutSizes, MIN_HOLDOUT_IMAGES } from '../certify/holdout.js';
 import { LATENCY_TARGETS } from '../latency/target.js';
 import { ConfigError } from '../errors.js';
+import type { EnvConfig } from '../../env/pruning-env.js';
+import type { LatencyTable } from '../latency/table.js';
 
 /** How pixel bytes become model inputs (see PixelScaling). */
 export const PIXEL_SCALING = z.union([
@@ -296,6 +298,23 @@ export const finalFinetuneOf = (config: Pick<PruneConfig, 'finalFinetune' | 'see
   seed: config.seed + 999,
   restoreBest: true,
 });
+
+/** The pruning environment's settings in a run of `config` (with the latency table phi: latency needs). */
+export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvConfig {
+  if (config.phi === 'latency' && latency === undefined) throw new Error('phi latency needs a latency table');
+  return {
+    ...(config.phi === 'latency' && { latency }),
+    tolerance: config.rewardTolerance ?? config.tolerance,
+    phi: config.phi,
+    rewardSamples: config.rewardSamples,
+    certificationSamples: config.certificationSamples,
+    evalBatchSize: config.evalBatchSize,
+    seed: config.seed,
+    recovery: config.recovery,
+    observationCriteria: config.observation.criteria,
+    criteriaSamples: config.observation.criteriaSamples,
+  };
+}
 
 /** How a run of `config` divides the validation split (see src/certify/holdout.ts). */
 export const holdoutOf = (config: Pick<PruneConfig, 'rewardSamples' | 'certificationSamples' | 'seed'>): HoldoutConfig => ({

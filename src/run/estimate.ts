@@ -22,10 +22,12 @@ import { PhaseClock, withPhaseClock } from '../phases.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../prune/graph.js';
 import { layerMacs, SPEEDUP_ROUNDS } from '../prune/metrics.js';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, searchResolution } from '../heuristics/pipeline.js';
+import { DEFAULT_SENSITIVITY_CONFIG } from '../heuristics/sensitivity.js';
 import { formatBytes, formatDuration } from '../text.js';
 import { trainModel } from '../train/train.js';
-import { envConfigOf } from './try-and-learn.js';
-import { finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
+
+import { envConfigOf, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
 
 /** What one step costs on this machine, timed on the unpruned network. */
 export interface StepCosts {
@@ -107,7 +109,7 @@ async function timeCandidate(model: tf.LayersModel, data: Dataset, config: Prune
   const images = Math.min(64, data.validation.count);
   const groups = buildGraph(model).prunableGroups();
   const group = groups[Math.floor(groups.length / 2)];
-  const env = await PruningEnv.create(await cloneModel(model), data, { ...envConfigOf(config), rewardSamples: images }, 1);
+  const env = await PruningEnv.create(await cloneModel(model), data, { ...envConfigOf({ ...config, phi: 'filters' }), rewardSamples: images }, 1);
   const clock = new PhaseClock();
   try {
     env.setGroup(group.id);
@@ -169,11 +171,7 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
     search[0] += cache + config.agent.minIterations * perIteration * candidateOf(group);
     search[1] += cache + config.agent.maxIterations * perIteration * candidateOf(group);
   }
-  // A fine-tune: its batches, the selection split after each epoch, the BatchNorm re-estimation.
-  const finetuneOf = (c: PruneConfig['finetune']) =>
-    c.epochs *
-    (Math.ceil(Math.min(c.imagesPerEpoch ?? data.train.count, data.train.count) / c.batchSize) * costs.trainBatch +
-      forward(selection + (c.batchNormImages ?? 0)));
+  const finetuneOf = (c: PruneConfig['finetune']) => finetuneSeconds(c, data, costs, selection);
   const step = finetuneOf(config.finetune);
   // Per group: the agent's own count, then up to relaxSteps more probes; fall-back points where it pruned.
   const probes: Range = [1, config.relaxSteps + 1];
@@ -191,6 +189,57 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
   }
   const total: Range = [search[0] + finetunes[0] + checks[0], search[1] + finetunes[1] + checks[1]];
   return { search, finetunes, checks, total, peakMemory: peakMemoryOf(baseline, graph, groups, reward, config, searchOnly), costs };
+}
+
+/**
+ * A compare row of a hand-made criterion (both rankings) or sensitivity
+ * analysis, from `costs`: its bisection's probes (each a one-shot prune, its
+ * fine-tune and a selection check; a data criterion's scores first), then
+ * the final fine-tune, certification of its accepted probes and the report.
+ * Sensitivity first measures each group at 19 ratios on the selection split.
+ */
+export function estimateMethodRow(
+  method: 'criterion' | 'data criterion' | 'sensitivity',
+  baseline: tf.LayersModel,
+  data: Dataset,
+  config: PruneConfig,
+  costs: StepCosts,
+  probes: number,
+): RunEstimate {
+  const groups = buildGraph(baseline).prunableGroups();
+  const { selection, certification } = holdoutSizes(data.validation.count, holdoutOf(config));
+  const forward = (images: number) => images * costs.forwardPerImage;
+  const finetune = finetuneSeconds(config.finetune, data, costs, selection);
+  // The bisection ends at its resolution (one channel of the largest group, at least FINEST_RESOLUTION) or at the probe cap.
+  const resolution = searchResolution(groups.map((g) => g.size));
+  const bisection = Math.min(probes, Math.ceil(Math.log2(DEFAULT_SEARCH.maxRatio / resolution)) + 1);
+  const searches = method === 'sensitivity' ? 1 : RANKINGS.length;
+  const scoring = method === 'data criterion' ? forward(DEFAULT_HEURISTIC_CONFIG.scoringSamples) : 0;
+  const curves = method === 'sensitivity' ? forward(groups.length * DEFAULT_SENSITIVITY_CONFIG.ratios.length * selection) : 0;
+  const perProbe = finetune + forward(selection) + scoring;
+  const search: Range = [curves + searches * Math.min(bisection, 2) * perProbe, curves + searches * bisection * perProbe];
+  const final = finetuneSeconds(finalFinetuneOf(config), data, costs, selection);
+  const report = forward(2 * selection + 4 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
+  const checks: Range = [forward(certification) + report, forward(bisection * certification) + report];
+  const total: Range = [search[0] + final + checks[0], search[1] + final + checks[1]];
+  return { search, finetunes: [final, final], checks, total, peakMemory: process.memoryUsage().rss + 4 * baseline.countParams() * (bisection + 3), costs };
+}
+
+/** A fine-tune: its batches, the selection split after each epoch, the BatchNorm re-estimation. */
+function finetuneSeconds(c: PruneConfig['finetune'], data: Dataset, costs: StepCosts, selection: number): number {
+  const batches = Math.ceil(Math.min(c.imagesPerEpoch ?? data.train.count, data.train.count) / c.batchSize);
+  return c.epochs * (batches * costs.trainBatch + (selection + (c.batchNormImages ?? 0)) * costs.forwardPerImage);
+}
+
+/**
+ * A compare's wall time from its rows': one after another, or with `jobs`
+ * at once, their sum over the jobs but at least the longest row.
+ */
+export function compareTotal(rows: RunEstimate[], jobs: number): Range {
+  const sum = (i: 0 | 1) => rows.reduce((t, r) => t + r.total[i], 0);
+  const longest = (i: 0 | 1) => Math.max(...rows.map((r) => r.total[i]));
+  const wall = (i: 0 | 1) => (jobs > 1 ? Math.max(sum(i) / Math.min(jobs, rows.length), longest(i)) : sum(i));
+  return [wall(0), wall(1)];
 }
 
 /**

@@ -46,7 +46,7 @@ import { finishPrunedModel } from './finish.js';
 import type { PruneReport } from './report.js';
 import { type BatchProgress, trainModel } from '../train/train.js';
 import { CriterionError, InterruptedError } from '../errors.js';
-import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
+import { checkHoldout, envConfigOf, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
 import type { RecordedEstimate } from './estimate.js';
 import { addPhases, PhaseClock, type PhaseSeconds, timed, withPhaseClock } from '../phases.js';
@@ -214,23 +214,6 @@ export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
       unsubscribed = true;
     };
   });
-}
-
-/** The pruning environment's settings in a run of `config` (with the latency table phi: latency needs). */
-export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvConfig {
-  if (config.phi === 'latency' && latency === undefined) throw new Error('phi latency needs a latency table');
-  return {
-    ...(config.phi === 'latency' && { latency }),
-    tolerance: config.rewardTolerance ?? config.tolerance,
-    phi: config.phi,
-    rewardSamples: config.rewardSamples,
-    certificationSamples: config.certificationSamples,
-    evalBatchSize: config.evalBatchSize,
-    seed: config.seed,
-    recovery: config.recovery,
-    observationCriteria: config.observation.criteria,
-    criteriaSamples: config.observation.criteriaSamples,
-  };
 }
 
 /** What a run sets up once (and a resumed run rebuilds from its record): the splits, the budgets, the environment. */

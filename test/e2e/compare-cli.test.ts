@@ -32,6 +32,8 @@ describe('autoprune compare', () => {
   it('compares the agent with hand-made criteria from the same baseline; a method that cannot prune the model is marked, the others finish', () => {
     const { status, stdout, stderr } = autoprune(compareArgs);
     expect(status).toBe(0);
+    // Before it starts: each row's time and the whole compare's, from steps timed on the baseline.
+    expect(stderr).toMatch(/estimated time \S+ to \S+ \(rl \S+ to \S+, l1 \S+ to \S+, bn-scale \S+ to \S+\); from steps timed in/);
     const dir = join(runsDir, stdout.trim());
     const results = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
     oneAtATime = results;

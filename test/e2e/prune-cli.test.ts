@@ -56,7 +56,9 @@ describe('autoprune prune / resume', () => {
     expect(phases.io).toBeGreaterThan(0);
     expect(sum(phases)).toBeGreaterThan(0.97 * seconds);
     expect(sum(phases)).toBeLessThanOrEqual(seconds + 0.1);
-    expect(autoprune([...common, 'show', stdout.trim()]).stdout).toMatch(/\ntime \d+m?\d*s? \(estimated \d+m?\d*s? to \d+m?\d*s?\): [^\n]*fine-tunes \d[^\n]*candidate scoring \d/);
+    expect(autoprune([...common, 'show', stdout.trim()]).stdout).toMatch(
+      /\ntime \d+m?\d*s? \(estimated \d+m?\d*s? to \d+m?\d*s?\): [^\n]*fine-tunes \d[^\n]*candidate scoring \d/,
+    );
 
     // Masks scored by two worker threads: the same search and decisions.
     const pooled = autoprune([...common, 'prune', '--config', configPath, '--seed', '4', '--workers', '2']);

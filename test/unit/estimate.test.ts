@@ -40,7 +40,7 @@ describe('fitToBudget', () => {
     expect(tight.config.finetune.imagesPerEpoch).toBeLessThan(60_000);
     expect(tight.estimate.total[1]).toBeLessThanOrEqual(150);
     expect(tight.changes[0]).toBe('agent.minIterations 50 -> 10');
-    expect(tight.changes).toContain('finetune.imagesPerEpoch all -> ' + tight.config.finetune.imagesPerEpoch);
+    expect(tight.changes).toContain(`finetune.imagesPerEpoch all -> ${tight.config.finetune.imagesPerEpoch}`);
   });
 
   it('refuses a budget even the cheapest settings miss, saying what would fit', () => {
