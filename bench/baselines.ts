@@ -8,6 +8,7 @@
  *   npx tsx bench/baselines.ts throughput   # images/s per model on wasm and PyTorch, 1 thread and one per core (a few minutes)
  *   npx tsx bench/baselines.ts throughput --with-cpu   # also tfjs's pure-JS cpu backend (slow: tens of minutes)
  *   npx tsx bench/baselines.ts throughput --models mobilenetv2-0.35@96,mobilenetv2-0.35@224   # MODEL@SIZE: RGB images of SIZE x SIZE
+ *   npx tsx bench/baselines.ts throughput --models mobilenetv2-0.35@224 --train-batch 32 --infer-batch 32   # batch sizes (default 64 and 256)
  *
  * A model without @SIZE is timed on 28x28 gray images (the zoo's 28 px models); PyTorch runs the same
  * architecture (torchvision's mobilenet_v2 with width_mult alpha for mobilenetv2-<alpha>).
@@ -78,13 +79,11 @@ async function imagesPerSecond(images: number, step: () => Promise<void>, warmup
 }
 
 /** One model on one backend in this process (the wasm thread count is fixed per process). */
-async function tfjsThroughput(backend: string, spec: string, threads: number) {
+async function tfjsThroughput(backend: string, spec: string, threads: number, trainBatch: number, inferBatch: number) {
   await selectBackend(backend, { threads });
   const { model, inputShape } = parseSpec(spec);
   const net = buildZooModel(model, { inputShape, numClasses: 10, seed: 0 });
   net.compile({ optimizer: tf.train.adam(1e-3), loss: 'categoricalCrossentropy' });
-  const trainBatch = 64;
-  const inferBatch = 256;
   const xs = tf.randomUniform([trainBatch, ...inputShape]);
   const ys = tf.oneHot(tf.randomUniform([trainBatch], 0, 10, 'int32'), 10).toFloat();
   const xsInfer = tf.randomUniform([inferBatch, ...inputShape]);
@@ -111,10 +110,13 @@ function parseSpec(spec: string): { model: string; inputShape: [number, number, 
   return { model, inputShape: size === undefined ? [28, 28, 1] : [Number(size), Number(size), 3] };
 }
 
-/** Runs `tfjsThroughput` in a child process. */
-function tfjsChild(backend: string, model: string, threads: number): { train: number; infer: number } {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', 'bench/baselines.ts', 'one', backend, model, String(threads)], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop()!);
+/** Runs `tfjsThroughput` in a child process; a process that fails (wasm's 4 GiB heap aborts a large batch) gives NaN and its first error line. */
+function tfjsChild(backend: string, model: string, threads: number): Rates {
+  const args = ['--import', 'tsx', 'bench/baselines.ts', 'one', backend, model, String(threads), String(BATCHES.train), String(BATCHES.infer)];
+  const child = spawnSync(process.execPath, args, { encoding: 'utf8' });
+  if (child.status === 0) return JSON.parse(child.stdout.trim().split('\n').pop()!);
+  const why = child.stderr.split('\n').find((line) => /Aborted|Error/.test(line)) ?? `exit ${child.status}`;
+  return { train: Number.NaN, infer: Number.NaN, error: why.slice(0, 120) };
 }
 
 /** Debian's python3-torch installs for the system python, which may not be the first python3 on PATH. */
@@ -122,15 +124,28 @@ function pythonWithTorch(): string | undefined {
   return ['/usr/bin/python3', 'python3'].find((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
-const fmt = (r: { train: number; infer: number }) => `${r.train.toFixed(0)} / ${r.infer.toFixed(0)}`;
+interface Rates {
+  train: number;
+  infer: number;
+  error?: string;
+}
+
+/** Batch sizes of the training step and of inference (flags --train-batch, --infer-batch). */
+const flagValue = (flag: string, fallback: number) => {
+  const at = process.argv.indexOf(flag);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+};
+const BATCHES = { train: flagValue('--train-batch', 64), infer: flagValue('--infer-batch', 256) };
+
+const fmt = (r: Rates) => (r.error !== undefined ? `failed (${r.error})` : `${r.train.toFixed(0)} / ${r.infer.toFixed(0)}`);
 const ratio = (a: { train: number; infer: number }, b: { train: number; infer: number }) =>
   `${(a.train / b.train).toFixed(2)}x / ${(a.infer / b.infer).toFixed(2)}x`;
 
 async function throughput(): Promise<void> {
   const cores = availableParallelism();
   console.log(
-    `# throughput: images/s (train / infer), median of 5 timed steps after warm-up; training = Adam step at batch 64, ` +
-      `inference = forward at batch 256; random inputs (MODEL@SIZE: SIZExSIZEx3, else 28x28x1); each configuration in its own process, models in turn; ${cores} cores; ${new Date().toISOString()}`,
+    `# throughput: images/s (train / infer), median of 5 timed steps after warm-up; training = Adam step at batch ${BATCHES.train}, ` +
+      `inference = forward at batch ${BATCHES.infer}; random inputs (MODEL@SIZE: SIZExSIZEx3, else 28x28x1); each configuration in its own process, models in turn; ${cores} cores; ${new Date().toISOString()}`,
   );
   const python = pythonWithTorch();
   if (python === undefined) console.log('PyTorch: skipped (python3-torch is not installed: apt-get install python3-torch)');
@@ -149,7 +164,7 @@ async function throughput(): Promise<void> {
     if (python !== undefined) {
       const torch = (threads: number) =>
         JSON.parse(
-          execFileSync(python, ['bench/torch_throughput.py', model, String(threads)], { encoding: 'utf8' })
+          execFileSync(python, ['bench/torch_throughput.py', model, String(threads), String(BATCHES.train), String(BATCHES.infer)], { encoding: 'utf8' })
             .trim()
             .split('\n')
             .pop()!,
@@ -168,8 +183,8 @@ const part = process.argv[2] ?? 'throughput';
 if (part === 'accuracy' || part === 'all') accuracy();
 if (part === 'throughput' || part === 'all') await throughput();
 if (part === 'one') {
-  const [backend, model, threads] = process.argv.slice(3);
-  console.log(JSON.stringify(await tfjsThroughput(backend, model, Number(threads))));
+  const [backend, model, threads, trainBatch, inferBatch] = process.argv.slice(3);
+  console.log(JSON.stringify(await tfjsThroughput(backend, model, Number(threads), Number(trainBatch), Number(inferBatch))));
 }
 if (!['accuracy', 'throughput', 'all', 'one'].includes(part)) {
   console.error(`unknown part "${part}"; use accuracy, throughput or all`);

@@ -1,7 +1,7 @@
 """Times the autoprune zoo architectures in PyTorch (CPU, one thread), for scale.
 
 Usage: python3 bench/torch_throughput.py MODEL [THREADS]   (lenet5 | vgg-small | resnet-small | mobilenet-small; default 1 thread)
-       python3 bench/torch_throughput.py mobilenetv2-0.35@96 [THREADS]   (torchvision's mobilenet_v2, width_mult 0.35, 96x96 RGB)
+       python3 bench/torch_throughput.py mobilenetv2-0.35@96 [THREADS [TRAIN_BATCH INFER_BATCH]]   (torchvision's mobilenet_v2, width_mult 0.35, 96x96 RGB)
 Prints one JSON line: {"train": images/s, "infer": images/s}, measured like
 bench/baselines.ts: Adam step at batch 64, forward at batch 256, median of 5
 timed repeats after warm-up.
@@ -103,7 +103,9 @@ def main():
     else:
         model = {"lenet5": lenet5, "vgg-small": vgg_small, "resnet-small": resnet_small, "mobilenet-small": mobilenet_small}[name]()
     optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    xs, ys = torch.rand(64, *shape), torch.randint(0, 10, (64,))
+    train_batch = int(sys.argv[3]) if len(sys.argv) > 3 else 64
+    infer_batch = int(sys.argv[4]) if len(sys.argv) > 4 else 256
+    xs, ys = torch.rand(train_batch, *shape), torch.randint(0, 10, (train_batch,))
 
     def train_step():
         optimizer.zero_grad()
@@ -111,11 +113,11 @@ def main():
         optimizer.step()
 
     model.train()
-    train = rate(64, train_step)
+    train = rate(train_batch, train_step)
     model.eval()
-    xs_infer = torch.rand(256, *shape)
+    xs_infer = torch.rand(infer_batch, *shape)
     with torch.no_grad():
-        infer = rate(256, lambda: model(xs_infer))
+        infer = rate(infer_batch, lambda: model(xs_infer))
     print(json.dumps({"train": train, "infer": infer}))
 
 

@@ -50,6 +50,14 @@ export interface EnvConfig extends RewardConfig {
   criteriaSamples: number;
   /** The target's latency table, for the latency reward (phi: latency). */
   latency?: LatencyTable;
+  /**
+   * What a candidate's score counts on the reward subset: images labelled
+   * right (accuracy, the default), or images answered as the unpruned model
+   * answers them (agreement: label-free, and it moves only where pruning
+   * changed an answer, not with the images the unpruned model already gets
+   * wrong).
+   */
+  rewardScore?: 'accuracy' | 'agreement';
 }
 
 /** The reward's accuracy budget for the current group: psi = (tolerance - 100 (reference - p_hat)) / tolerance. */
@@ -129,6 +137,21 @@ function shared<T extends Float32Array | Int32Array>(values: T): T {
   return copy;
 }
 
+/** The class `model` gives each reward image (argmax), in subset order. */
+async function answersOf(model: tf.LayersModel, { images, labels, inputShape }: RewardImages, batchSize: number): Promise<Int32Array> {
+  const answers = new Int32Array(labels.length);
+  const perImage = inputShape[0] * inputShape[1] * inputShape[2];
+  for (let start = 0; start < labels.length; start += batchSize) {
+    const end = Math.min(start + batchSize, labels.length);
+    const predicted = tf.tidy(() =>
+      (model.predict(tf.tensor4d(images.subarray(start * perImage, end * perImage), [end - start, ...inputShape])) as tf.Tensor).argMax(-1),
+    );
+    answers.set(await predicted.data(), start);
+    predicted.dispose();
+  }
+  return answers;
+}
+
 let environments = 0;
 
 export class PruningEnv {
@@ -170,8 +193,11 @@ export class PruningEnv {
    * @param baseAccuracy p, when already known (a resumed run keeps the original model's p);
    *   measured on the reward subset otherwise.
    */
-  static async create(model: tf.LayersModel, data: Dataset, config: EnvConfig, baseAccuracy?: number): Promise<PruningEnv> {
-    const env = new PruningEnv(model, config, rewardImages(data, config), data);
+  static async create(model: tf.LayersModel, data: Dataset, config: EnvConfig, baseAccuracy?: number, unpruned: tf.LayersModel = model): Promise<PruningEnv> {
+    const reward = rewardImages(data, config);
+    // Agreement scores against the unpruned model's answers: they take the labels' place (and reach scoring workers as the labels do).
+    if (config.rewardScore === 'agreement') reward.labels = await answersOf(unpruned, reward, config.evalBatchSize);
+    const env = new PruningEnv(model, config, reward, data);
     env.p = baseAccuracy ?? (await env.modelAccuracy(model));
     return env;
   }

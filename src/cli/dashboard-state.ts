@@ -23,6 +23,8 @@ export interface DashboardState {
   groups: { id: number; producers: string[]; size: number; kept?: number; status: GroupStatus; seconds?: number }[];
   /** When the current group started (ms). */
   groupStartedAt?: number;
+  /** The run's estimate before it started (seconds, low and high) and when the run started (ms): the time left until a group has been timed. */
+  estimate?: { seconds: [number, number]; at: number };
   /** The group being searched: the agent's latest iteration (at lastIterationAt, ms). accuracy, floor: the samples' mean and the reward budget's lowest (fractions, reward images, before fine-tuning). */
   search?: {
     groupId: number;
@@ -79,6 +81,7 @@ export function reduce(state: DashboardState, event: RunEvent, now = Date.now())
         baseValidation: event.baseValidationAccuracy,
         validation: event.validationAccuracy,
         groups: event.groups.map((g, i) => ({ ...g, status: i < event.resumedGroups ? 'done' : 'waiting' })),
+        ...(event.estimate !== undefined && { estimate: { seconds: event.estimate, at: now } }),
       };
     case 'group-start':
       return {
@@ -194,7 +197,10 @@ export interface TimeLeft {
  * has run or `minIterations` (the stop rule may end a search there), and
  * `maxIterations`, per group, fine-tuning not yet timed; once it fine-tunes,
  * its search's time for each group left (fine-tuning still not timed). The
- * final fine-tune is extrapolated from its progress.
+ * final fine-tune is extrapolated from its progress. Until a group has
+ * finished, a run estimated before it started (estimate.ts) counts down
+ * from its estimate instead, fine-tunes included; measured times take over
+ * as they come.
  */
 export function remainingSeconds(state: DashboardState, now = Date.now()): TimeLeft | undefined {
   const { finetune, search } = state;
@@ -209,6 +215,11 @@ export function remainingSeconds(state: DashboardState, now = Date.now()): TimeL
   const current = state.groups.find((g) => g.status === 'searching' || g.status === 'fine-tuning');
   const left = (perGroup: number) => (current ? Math.max(0, perGroup - inGroup) : 0) + perGroup * waiting;
   if (finished.length > 0) return { low: left(Math.min(...finished)), high: left(Math.max(...finished)), searchOnly: false };
+  if (state.estimate !== undefined) {
+    const elapsed = (now - state.estimate.at) / 1000;
+    const [low, high] = state.estimate.seconds;
+    return { low: Math.max(0, low - elapsed), high: Math.max(0, high - elapsed), searchOnly: false };
+  }
   if (search === undefined || search.iteration === 0 || state.groupStartedAt === undefined) return undefined;
   const perIteration = (search.lastIterationAt - state.groupStartedAt) / 1000 / search.iteration;
   if (current?.status === 'searching')

@@ -129,7 +129,9 @@ export function formatShow(record: ListedRunRecord, dir: string): string {
         ? `  ${r.method}: ${statusText(r)}: ${r.error}`
         : `  ${methodLabel(r)}: FLOPs ${r.theoreticalSpeedup!.toFixed(2)}x, params ${r.compressionRatio!.toFixed(2)}x, ${timeText(r.latency)}validation ${percent(r.validationAccuracy)}, ${certifiedText(r.certification)}test ${percent(r.testAccuracy)}`,
     );
-    if (r.phases !== undefined) lines.push(`    ${formatDuration(r.seconds)}: ${formatPhases(r.phases)}`);
+    const estimated = record.command === 'compare' ? record.result.estimate?.rows[r.method] : undefined;
+    const estimateText = estimated === undefined ? '' : ` (estimated ${formatDuration(estimated[0])} to ${formatDuration(estimated[1])})`;
+    if (r.phases !== undefined) lines.push(`    ${formatDuration(r.seconds)}${estimateText}: ${formatPhases(r.phases)}`);
   }
   lines.push(...runFiles(record, dir));
   const next = nextStep(record);

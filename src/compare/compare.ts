@@ -45,6 +45,7 @@ import { trainedModelAndData } from '../run/baseline-source.js';
 import { checkCertifiedVersion, holdoutAdvice, loadRecordedData, type RunContext, recordedBaseline, withFieldsOfItsVersion } from '../run/prune-run.js';
 import {
   type CompareResults,
+  type CompareEstimate,
   type CompareRunResult,
   fromReport,
   type Method,
@@ -146,13 +147,14 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   checkPrunable(baseline, source);
   const advice = await holdoutAdvice(baseline, data, config);
   if (advice !== undefined) log.line(advice);
-  log.line(await estimateText(baseline, data, options));
+  const estimate = await estimateCompareRun(baseline, data, options);
+  log.line(estimate.text);
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
     config: { ...config, methods, jobs: options.jobs, probes: options.probes },
     backend: backend.name,
-    result: { baseline: source, rows: [] },
+    result: { baseline: source, rows: [], estimate: estimate.estimate },
   });
   log.line(`run: ${run.dir}`);
   return runMethods(run, options, { data, baseline, source }, context, []);
@@ -163,7 +165,11 @@ export async function compare(requested: CompareOptions, context: RunContext): P
  * baseline (estimate.ts); the agent's row fitted to the config's timeBudget
  * as its run will fit it.
  */
-async function estimateText(baseline: tf.LayersModel, data: Dataset, { config, methods, probes, jobs }: CompareOptions): Promise<string> {
+async function estimateCompareRun(
+  baseline: tf.LayersModel,
+  data: Dataset,
+  { config, methods, probes, jobs }: CompareOptions,
+): Promise<{ text: string; estimate: CompareEstimate }> {
   const costs = await timeSteps(baseline, data, config);
   const agentFor = (c: PruneConfig) => estimateAgentRun(baseline, data, c, costs);
   const rows = methods.map((method) => {
@@ -174,7 +180,10 @@ async function estimateText(baseline: tf.LayersModel, data: Dataset, { config, m
   });
   const range = ([low, high]: [number, number]) => `${formatDuration(low)} to ${formatDuration(high)}`;
   const total = compareTotal(rows, jobs);
-  return `estimated time ${range(total)}${jobs > 1 ? ` with ${jobs} jobs` : ''} (${methods.map((m, i) => `${m} ${range(rows[i].total)}`).join(', ')}); from steps timed in ${formatDuration(costs.seconds)}, a fine-tuning batch ${costs.trainBatch.toFixed(2)} s`;
+  return {
+    text: `estimated time ${range(total)}${jobs > 1 ? ` with ${jobs} jobs` : ''} (${methods.map((m, i) => `${m} ${range(rows[i].total)}`).join(', ')}); from steps timed in ${formatDuration(costs.seconds)}, a fine-tuning batch ${costs.trainBatch.toFixed(2)} s`,
+    estimate: { total, rows: Object.fromEntries(methods.map((m, i) => [m, rows[i].total])) },
+  };
 }
 
 /**
@@ -278,6 +287,7 @@ async function runMethods(
         },
         holdout: { selection: holdout.selection.count, certification: holdout.certification.count, confidence: config.confidence },
         rows: [...finished],
+        ...(run.record.result.estimate && { estimate: run.record.result.estimate }),
       };
       // Rows in the order the methods were named, whatever order they finish in.
       const record = async (row: ResultRow) => {

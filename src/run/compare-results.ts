@@ -282,9 +282,16 @@ function certificationVerdict(agent: ResultRow, best: ResultRow, rows: ResultRow
 }
 
 /** What a compare run records (run.json's result) as its methods finish; results.json holds the whole table. */
+/** What a compare was estimated to take before it started (estimate.ts): in all, and each method's row; seconds, low and high. */
+export interface CompareEstimate {
+  total: [number, number];
+  rows: Record<string, [number, number]>;
+}
+
 export interface CompareRunResult {
   baseline?: string;
   rows?: ResultRow[];
+  estimate?: CompareEstimate;
   /** The agent's prune run folder, recorded when it starts: a resumed compare resumes it. */
   agentRun?: string;
 }
@@ -304,6 +311,8 @@ export interface CompareResults {
   /** Images of the selection and certification splits, and the confidence of every bound. */
   holdout?: { selection: number; certification: number; confidence: number };
   rows: ResultRow[];
+  /** Set beside each row's seconds: what the compare was estimated to take before it started. */
+  estimate?: CompareEstimate;
 }
 
 /**

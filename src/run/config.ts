@@ -149,6 +149,12 @@ export const PruneConfigSchema = z
       .default(1000)
       .describe("validation images the agent's candidates are scored on, drawn from the selection split (choice data both; the certification split is apart)"),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
+    rewardScore: z
+      .enum(['accuracy', 'agreement'])
+      .default('accuracy')
+      .describe(
+        "what a candidate scores on the reward subset: its accuracy, or its agreement with the unpruned model's answers (label-free; it moves only where pruning changed an answer)",
+      ),
     workers: z
       .number()
       .int()
@@ -309,6 +315,7 @@ export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvCon
     rewardSamples: config.rewardSamples,
     certificationSamples: config.certificationSamples,
     evalBatchSize: config.evalBatchSize,
+    rewardScore: config.rewardScore,
     seed: config.seed,
     recovery: config.recovery,
     observationCriteria: config.observation.criteria,

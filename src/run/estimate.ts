@@ -87,6 +87,7 @@ async function timeForward(model: tf.LayersModel, data: Dataset, evalBatchSize: 
 async function timeTrainBatch(model: tf.LayersModel, data: Dataset, finetune: PruneConfig['finetune']): Promise<number> {
   const copy = await cloneModel(model);
   const stamps: number[] = [];
+  const started = performance.now();
   try {
     const tiny = { ...data, validation: subsetSplit(data.validation, [0], data.inputShape) };
     await trainModel(
@@ -101,7 +102,9 @@ async function timeTrainBatch(model: tf.LayersModel, data: Dataset, finetune: Pr
   } finally {
     copy.dispose();
   }
-  return median(stamps.slice(1).map((t, i) => (t - stamps[i]) / 1000));
+  const steps = stamps.slice(1).map((t, i) => (t - stamps[i]) / 1000);
+  // Fewer than two batches of training images: one step, timed with its warm-up.
+  return steps.length > 0 ? median(steps) : (stamps[0] - started) / 1000;
 }
 
 /** One half-pruned candidate of the middle group, recovered as the run recovers, on 64 reward images: seconds per image and of recovery. */

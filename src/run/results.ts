@@ -198,6 +198,7 @@ const LISTING_SCHEMAS = {
         }),
       )
       .optional(),
+    estimate: z.looseObject({ rows: z.record(z.string(), z.tuple([z.number(), z.number()])) }).optional(),
   }),
 } satisfies Record<RunCommand, z.ZodType>;
 

@@ -166,6 +166,8 @@ export type RunEvent =
       baseValidationAccuracy: number;
       resumedGroups: number;
       validationAccuracy: number;
+      /** Seconds the run was estimated to take before it started (low, high; a fresh run's), the time left until a group has been timed. */
+      estimate?: [number, number];
     }
   /** allowedDrop: validation points the run may have lost once this group is decided (its share of the tolerance). */
   | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[]; allowedDrop: number }
@@ -258,6 +260,7 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
     baseValidationAccuracy: setup.baseValidationAccuracy,
     resumedGroups: done.length,
     validationAccuracy: done.at(-1)?.validationAccuracy ?? setup.baseValidationAccuracy,
+    ...(done.length === 0 && store.result.estimate !== undefined && { estimate: store.result.estimate.total }),
   });
   // The agent's sampled masks are scored in worker threads (a criterion's policy samples none).
   const workers = config.policy === 'agent' ? (config.workers ?? defaultScoringWorkers()) : 1;
@@ -376,7 +379,7 @@ async function setUpRun({ baseline, data, config, store, latency }: TryAndLearnI
   // Records from before accuracies were fractions throughout (2026-11-22) hold p in percent.
   const rewardBaseAccuracy =
     recorded.rewardBaseAccuracy !== undefined && recorded.rewardBaseAccuracy > 1 ? recorded.rewardBaseAccuracy / 100 : recorded.rewardBaseAccuracy;
-  const env = await PruningEnv.create(start, data, envConfig, rewardBaseAccuracy);
+  const env = await PruningEnv.create(start, data, envConfig, rewardBaseAccuracy, baseline);
   if (recorded.rewardBaseAccuracy === undefined) {
     // p must be the unpruned model's accuracy: measured on the baseline, not on a resumed checkpoint.
     await store.record({ ...store.result, baseValidationAccuracy, rewardBaseAccuracy: env.baseAccuracy, groups: done });

@@ -103,8 +103,9 @@ describe('autoprune compare', () => {
     );
     expect(show).toMatch(/ {2}bn-scale: not applicable: criterion bn-scale: no BatchNormalization/);
     // Each row's time by phase: the agent's search phases come from its own run, the finish's from the row.
-    expect(show).toMatch(/\n {4}\d+m?\d*s?: [^\n]*candidate scoring [^\n]*bounds and certification/);
-    expect(show).toMatch(/\n {2}l1 \([a-z]+\): [^\n]*\n {4}\d+m?\d*s?: [^\n]*fine-tunes /);
+    expect(show).toMatch(/\n {4}\d+m?\d*s? \(estimated \S+ to \S+\): [^\n]*candidate scoring [^\n]*bounds and certification/);
+    expect(show).toMatch(/\n {2}l1 \([a-z]+\): [^\n]*\n {4}\d+m?\d*s? \(estimated \S+ to \S+\): [^\n]*fine-tunes /);
+    expect(Object.keys(results.estimate.rows)).toEqual(['rl', 'l1', 'bn-scale']);
     expect(show).not.toContain('resume with');
     // The report can be redrawn from results.json, elsewhere.
     const out = join(runsDir, 'again.html');

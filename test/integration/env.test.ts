@@ -94,6 +94,33 @@ describe('pruning environment', () => {
     env.dispose();
   }, 120_000);
 
+  it("scores by agreement with the unpruned model's answers when asked: 1 for the unpruned network, the share of answers kept for a pruned one", async () => {
+    const model = buildZooModel('lenet5', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+    await trainModel(model, data, { epochs: 1, batchSize: 64, learningRate: 2e-3, seed: 0, restoreBest: false });
+    const env = await PruningEnv.create(await cloneModel(model), data, { ...config, rewardScore: 'agreement' });
+    const byAccuracy = await PruningEnv.create(await cloneModel(model), data, config);
+    expect(env.baseAccuracy).toBe(1);
+    expect(byAccuracy.baseAccuracy).toBeLessThan(1);
+    const group = env.graph.prunableGroups()[1];
+    env.setGroup(group.id);
+    const mask = Array.from({ length: group.size }, (_, c) => (c % 3 === 0 ? 1 : 0));
+    const agreement = await env.evaluate(mask);
+    // By hand: the pruned whole model's answers against the unpruned one's, on the same reward images.
+    const pruned = await env.prunedModel(mask.flatMap((m, c) => (m === 1 ? [c] : [])));
+    const { images, inputShape } = env.rewardData;
+    const answers = (m: tf.LayersModel) =>
+      tf.tidy(() => (m.predict(tf.tensor4d(images, [images.length / 784, ...inputShape])) as tf.Tensor).argMax(-1).dataSync());
+    const [before, after] = [answers(model), answers(pruned)];
+    expect(agreement).toBeCloseTo(before.filter((a, i) => a === after[i]).length / before.length, 10);
+    expect(agreement).toBeLessThan(1);
+    for (const e of [env, byAccuracy]) {
+      e.model.dispose();
+      e.dispose();
+    }
+    pruned.dispose();
+    model.dispose();
+  });
+
   it('handles residual groups and the FLOPs reward on resnet-small', async () => {
     const model = buildZooModel('resnet-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
     randomizeWeights(model, 3);

@@ -140,6 +140,16 @@ describe('dashboard state', () => {
     expect(remainingSeconds(s, 110_000)!.low).toBeCloseTo(80, 6);
   });
 
+  it("counts down from the run's estimate until a group has been timed, then follows the measured groups", () => {
+    let s = reduce(reduce(initialState(0), { ...start, estimate: [300, 600] } as RunEvent, 0), groupStart(0, 20, ['conv1'], 0.4), 0);
+    expect(remainingSeconds(s, 100_000)).toEqual({ low: 200, high: 500, searchOnly: false });
+    s = reduce(s, iteration(3, 0.1), 110_000);
+    expect(remainingSeconds(s, 110_000)).toEqual({ low: 190, high: 490, searchOnly: false });
+    // The first group took 60 s: one group left, 60 s, whatever the estimate said.
+    s = reduce(s, { type: 'group-done', decision: { ...decision, seconds: 60 }, originalMacs: 2_000_000, originalParams: 800_000 }, 120_000);
+    expect(remainingSeconds(s, 120_000)).toEqual({ low: 60, high: 60, searchOnly: false });
+  });
+
   it('spans the fastest to the slowest finished group for the groups left', () => {
     const three = { ...start, groups: [...(start as { groups: object[] }).groups, { id: 2, size: 500, producers: ['fc1'] }] } as RunEvent;
     let s = reduce(initialState(0), three, 0);
