@@ -30,6 +30,7 @@ export function addCompareCommands(program: Command): void {
       DEFAULT_SEARCH.maxProbes,
     )
     .option('--report <file>', 'where to write report.html (default: the run folder)')
+    .option('--no-estimate', 'start without timing a few steps to estimate the compare (a --jobs compare starts its jobs so: it has estimated them)')
     .option(
       '--jobs <n>',
       'methods run at once, each in its own process (cores / N wasm threads each); results are the same as one at a time',
@@ -40,7 +41,7 @@ export function addCompareCommands(program: Command): void {
     const methods = parseMethods(opts.methods);
     const config = configFromOptions(opts);
     await runCompare(command, (shown, context) =>
-      startCompare({ ...shown, config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs }, context),
+      startCompare({ ...shown, config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs, estimate: opts.estimate }, context),
     );
   });
 

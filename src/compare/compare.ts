@@ -104,6 +104,8 @@ export interface CompareOptions {
   runsDir: string;
   /** Cap on the bisection probes of each tolerance search (a criterion's per ranking, sensitivity's threshold); they stop earlier at their resolution. */
   probes: number;
+  /** Time a few steps and print (and keep) what the compare will take before it starts (default true). */
+  estimate?: boolean;
   /** Where report.html goes (default: the run folder). */
   reportPath?: string;
   /**
@@ -147,14 +149,14 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   checkPrunable(baseline, source);
   const advice = await holdoutAdvice(baseline, data, config);
   if (advice !== undefined) log.line(advice);
-  const estimate = await estimateCompareRun(baseline, data, options);
-  log.line(estimate.text);
+  const estimate = options.estimate === false ? undefined : await estimateCompareRun(baseline, data, options);
+  if (estimate !== undefined) log.line(estimate.text);
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
     config: { ...config, methods, jobs: options.jobs, probes: options.probes },
     backend: backend.name,
-    result: { baseline: source, rows: [], estimate: estimate.estimate },
+    result: { baseline: source, rows: [], ...(estimate && { estimate: estimate.estimate }) },
   });
   log.line(`run: ${run.dir}`);
   return runMethods(run, options, { data, baseline, source }, context, []);
@@ -448,7 +450,7 @@ async function runInJobs(
       const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir];
       if (earlier !== undefined) args.push('resume', earlier.id);
       else {
-        args.push('compare', '--config', configPath, '--methods', method, '--probes', String(options.probes));
+        args.push('compare', '--config', configPath, '--methods', method, '--probes', String(options.probes), '--no-estimate');
         // The cores are split between the jobs: the agent's scoring workers too.
         args.push('--workers', String(threads));
       }

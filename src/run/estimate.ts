@@ -70,7 +70,7 @@ async function timeForward(model: tf.LayersModel, data: Dataset, evalBatchSize: 
   const xs = tf.tensor4d(floatImages(data.validation, data.inputShape, 0, count), [count, ...data.inputShape]);
   const times: number[] = [];
   try {
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < 3; round++) {
       const start = performance.now();
       const y = model.predict(xs, { batchSize: count }) as tf.Tensor;
       await y.data();
@@ -83,7 +83,7 @@ async function timeForward(model: tf.LayersModel, data: Dataset, evalBatchSize: 
   return median(times);
 }
 
-/** Median seconds of a fine-tuning batch, on a copy of the model: five batches, the first (compilation, warm-up) left out. */
+/** Median seconds of a fine-tuning batch, on a copy of the model: four batches, the first (compilation, warm-up) left out. */
 async function timeTrainBatch(model: tf.LayersModel, data: Dataset, finetune: PruneConfig['finetune']): Promise<number> {
   const copy = await cloneModel(model);
   const stamps: number[] = [];
@@ -93,7 +93,7 @@ async function timeTrainBatch(model: tf.LayersModel, data: Dataset, finetune: Pr
     await trainModel(
       copy,
       tiny,
-      { ...finetune, epochs: 1, imagesPerEpoch: 5 * finetune.batchSize, batchNormImages: 0, restoreBest: false, seed: 0 },
+      { ...finetune, epochs: 1, imagesPerEpoch: 4 * finetune.batchSize, batchNormImages: 0, restoreBest: false, seed: 0 },
       {
         batchEvery: 1,
         onBatch: () => stamps.push(performance.now()),
@@ -118,7 +118,7 @@ async function timeCandidate(model: tf.LayersModel, data: Dataset, config: Prune
     env.setGroup(group.id);
     const mask = Array.from({ length: group.size }, (_, c) => (c % 2 === 0 ? 1 : 0));
     await env.evaluate(mask); // warm-up
-    const rounds = 3;
+    const rounds = 2;
     const start = performance.now();
     await withPhaseClock(clock, async () => {
       for (let round = 0; round < rounds; round++) await env.evaluate(mask);
