@@ -97,7 +97,7 @@ export const PRUNE_FLAGS: [string, string, (v: string) => unknown, string?][] = 
     '--time-budget <duration>',
     'timeBudget',
     durationArgument,
-    "how long the run may take (30m, 3h, 1h30m): the search, the reward subset and the fine-tunes are scaled down to fit the estimate, or the run is refused (compare: the agent's run)",
+    'how long a prune run may take (30m, 3h, 1h30m): the search, the reward subset and the fine-tunes are scaled down to fit the estimate, or the run is refused (not for compare: its methods share their fine-tunes)',
   ],
 ];
 

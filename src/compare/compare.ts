@@ -20,7 +20,7 @@ import { summariseModel } from '../run/report.js';
 import { type AgentView, finishMethod, finishSettings, type MethodInputs, methodOf, methodSettings } from '../run/methods.js';
 import { checkWritable, writeReport } from './report-html.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
-import { compareTotal, estimateAgentRun, estimateMethodRow, fitToBudget, timeSteps } from '../run/estimate.js';
+import { compareTotal, estimateAgentRun, estimateMethodRow, timeSteps } from '../run/estimate.js';
 import { criterionOf } from '../heuristics/criteria.js';
 import { Certifier } from '../certify/check.js';
 import { certifiedCheck, finalCertified } from '../certify/certification.js';
@@ -59,7 +59,7 @@ import {
 } from '../run/compare-results.js';
 import { formatDuration, formatTable, percent, plural } from '../text.js';
 import { openRun } from '../run/results.js';
-import { NotApplicableError, RunError } from '../errors.js';
+import { ConfigError, NotApplicableError, RunError } from '../errors.js';
 import { addPhases, PhaseClock, withPhaseClock } from '../phases.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
@@ -122,6 +122,11 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const { log, backend } = context;
   const reportPath = requested.reportPath;
   if (reportPath !== undefined) checkWritable(reportPath);
+  // Scaling the agent's run to a budget would change its fine-tunes and not the criteria's: every method must get the same.
+  if (requested.config.timeBudget !== undefined)
+    throw new ConfigError(
+      'timeBudget applies to prune runs; a compare gives every method the same fine-tunes, so set them (finetune.imagesPerEpoch, agent.maxIterations) from its estimate instead',
+    );
   const requestedConfig = withAbsolutePaths(requested.config);
   const {
     data,
@@ -164,8 +169,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
 
 /**
  * What the compare will take, row by row and in all, from steps timed on the
- * baseline (estimate.ts); the agent's row fitted to the config's timeBudget
- * as its run will fit it.
+ * baseline (estimate.ts).
  */
 async function estimateCompareRun(
   baseline: tf.LayersModel,
@@ -173,10 +177,8 @@ async function estimateCompareRun(
   { config, methods, probes, jobs }: CompareOptions,
 ): Promise<{ text: string; estimate: CompareEstimate }> {
   const costs = await timeSteps(baseline, data, config);
-  const agentFor = (c: PruneConfig) => estimateAgentRun(baseline, data, c, costs);
   const rows = methods.map((method) => {
-    if (method === 'rl')
-      return config.timeBudget === undefined ? agentFor(config) : fitToBudget(agentFor, config, config.timeBudget, data.train.count).estimate;
+    if (method === 'rl') return estimateAgentRun(baseline, data, config, costs);
     const kind = method === 'sensitivity' ? 'sensitivity' : criterionOf(method).needsData ? 'data criterion' : 'criterion';
     return estimateMethodRow(kind, baseline, data, config, costs, probes);
   });

@@ -215,6 +215,7 @@ describe('autoprune prune / resume', () => {
     [['prune', '--model', 'lenet5', '--dataset', 'mnist', '--tolerance', '100'], /tolerance: Too big: expected number to be <100/],
     [['prune', '--set', 'agent.hiden=3'], /unknown field agent\.hiden/],
     [['resume', 'no-such-run'], /run "no-such-run" not found/],
+    [['compare', '--methods', 'l1', '--time-budget', '1h'], /^autoprune: timeBudget applies to prune runs; a compare gives every method the same fine-tunes/m],
     [['prune', '--model', 'lenet5', '--time-budget', '1x'], /--time-budget <duration>' argument '1x' is invalid\. expected a duration like 30m, 3h or 1h30m/],
     // Timed on the baseline before the run starts: no run folder for a run that cannot fit.
     [
