@@ -55,13 +55,17 @@ const report = z.looseObject({
   validationDrop: z.number(),
   testDrop: z.number(),
 });
-const group = z.looseObject({
+/** What a group decision holds for listing, showing and resuming alike. */
+const groupDecided = {
   groupId: count,
   producers: z.array(z.string()),
   size: count,
   kept: z.array(count),
   agentKept: count,
   relaxed: count,
+};
+const group = z.looseObject({
+  ...groupDecided,
   probes: z.array(z.looseObject({ kept: count, lossBeforeFinetune: z.number(), validationAccuracy: z.number(), withinBudget: z.boolean() })),
   iterations: z.array(z.looseObject({ iteration: count, meanReward: z.number(), meanKept: z.number(), entropy: z.number() })),
   evaluations: count,
@@ -151,12 +155,7 @@ const LISTING_SCHEMAS = {
     groups: z
       .array(
         z.looseObject({
-          groupId: count,
-          producers: z.array(z.string()),
-          size: count,
-          kept: z.array(count),
-          agentKept: count,
-          relaxed: count,
+          ...groupDecided,
           seconds: z.number().optional(),
           phases: phases.optional(),
         }),
