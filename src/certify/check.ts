@@ -7,7 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../data/datasets.js';
 import { modelCost } from '../prune/metrics.js';
-import { accuracyOf, correctness as modelCorrectness, evaluateAccuracy } from '../train/train.js';
+import { accuracyOf, correctness as modelCorrectness, evaluateAccuracy, type SplitAnswers } from '../train/train.js';
 import { timed } from '../phases.js';
 import { type BoundedDrop, boundedDrop, dropUpperBound, type PairedCounts, pairedCounts } from './bound.js';
 import { type Certification, type CertificationCheck, describeCertification, type MeasuredDrop, packBits, type UncertifiedModel } from './certification.js';
@@ -69,9 +69,14 @@ export class SelectionCheck extends PairedReference {
     return new SelectionCheck(split, inputShape, await correctness(unpruned, split, inputShape), settings);
   }
 
-  /** The model's point drop on the selection split, with the bound the certification split would give it (`certificationBound`). */
-  async check(model: tf.LayersModel): Promise<MeasuredDrop> {
-    const right = await correctness(model, this.split, this.inputShape);
+  /**
+   * The model's point drop on the selection split, with the bound the
+   * certification split would give it (`certificationBound`). `known`: the
+   * model's answers as its fine-tune last read them; used when they were read
+   * on this split, saving a pass over it.
+   */
+  async check(model: tf.LayersModel, known?: SplitAnswers): Promise<MeasuredDrop> {
+    const right = known?.split === this.split ? known.right : await correctness(model, this.split, this.inputShape);
     const { certificationImages, confidence } = this.settings;
     return { accuracy: accuracyOf(right), ...certificationBound(pairedCounts(this.reference, right), certificationImages, confidence) };
   }

@@ -10,7 +10,7 @@ import { cloneModel } from '../models/io.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { pruneModel, type KeepPlan } from '../prune/surgery.js';
-import { DEFAULT_BATCHNORM_IMAGES, trainModel, type BatchProgress, type TrainConfig } from '../train/train.js';
+import { DEFAULT_BATCHNORM_IMAGES, trainModel, type BatchProgress, type SplitAnswers, type TrainConfig } from '../train/train.js';
 import type { PathModel } from '../certify/check.js';
 import { SelectionCheck } from '../certify/check.js';
 import { type Criterion, type CriterionName, criterionOf, type GroupScores, scoreGroups, topChannels } from './criteria.js';
@@ -213,21 +213,21 @@ export function prunableSizes(model: tf.LayersModel): number[] {
     .map((g) => g.size);
 }
 
-/** The fine-tuning after pruning step `step` (each step its own batch order); returns the validation accuracy. */
+/** The fine-tuning after pruning step `step` (each step its own batch order); returns the validation accuracy and the answers it was read from. */
 export async function finetuneStep(
   model: tf.LayersModel,
   data: Dataset,
   finetune: TrainConfig,
   step: number,
   emit: (event: FinetuneProgress) => void,
-): Promise<number> {
-  const { validationAccuracy } = await trainModel(
+): Promise<{ validationAccuracy: number; validationAnswers: SplitAnswers }> {
+  const { validationAccuracy, validationAnswers } = await trainModel(
     model,
     data,
     { ...finetune, seed: finetune.seed + step },
     { onBatch: (progress) => emit({ type: 'finetune-progress', progress }) },
   );
-  return validationAccuracy;
+  return { validationAccuracy, validationAnswers };
 }
 
 /** Prunes `ratio` of the prunable channels of `model` by the configured schedule; returns a new model. */
@@ -237,7 +237,7 @@ export async function pruneToRatio(
   config: HeuristicConfig,
   ratio: number,
   emit: EventSink = () => {},
-): Promise<{ model: tf.LayersModel; steps: StepRecord[] }> {
+): Promise<{ model: tf.LayersModel; steps: StepRecord[]; validationAnswers?: SplitAnswers }> {
   checkModelArgument(model, 'pruneToRatio');
   checkDataArgument(data, 'pruneToRatio');
   checkData(config, data);
@@ -249,6 +249,7 @@ export async function pruneToRatio(
   const steps = stepsOf(config);
   const records: StepRecord[] = [];
   let current = model;
+  let validationAnswers: SplitAnswers | undefined;
   for (let step = 1; step <= steps; step++) {
     const started = performance.now();
     const stepRatio = scheduledRatio(config.schedule, ratio, step, steps);
@@ -268,7 +269,9 @@ export async function pruneToRatio(
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();
     current = pruned;
-    const validationAccuracy = await finetuneStep(current, data, config.finetune, step, emit);
+    const tuned = await finetuneStep(current, data, config.finetune, step, emit);
+    validationAnswers = tuned.validationAnswers;
+    const validationAccuracy = tuned.validationAccuracy;
     const record = {
       step,
       ratio: stepRatio,
@@ -280,7 +283,7 @@ export async function pruneToRatio(
     records.push(record);
     emit({ type: 'step-done', record });
   }
-  return { model: current, steps: records };
+  return { model: current, steps: records, validationAnswers };
 }
 
 export interface ProbeRecord {
@@ -393,6 +396,8 @@ export async function bisectLargest({ low, high, maxProbes, next }: Bisection, f
 export interface Attempt {
   model: tf.LayersModel;
   validationAccuracy: number;
+  /** Its answers as its fine-tune last read them (the check reuses them when read on its split). */
+  validationAnswers?: SplitAnswers;
 }
 
 export interface AttemptOutcome<A extends Attempt> {
@@ -420,7 +425,7 @@ export async function largestWithinTolerance<A extends Attempt>(
   const accepted: { value: number; attempt: A }[] = [];
   await bisectLargest(bisection, async (value) => {
     const tried = await attempt(value);
-    const measured = await check.check(tried.model);
+    const measured = await check.check(tried.model, tried.validationAnswers);
     const withinTolerance = check.accepts(measured);
     onProbe({ value, attempt: tried, drop: measured.drop, upperBound: measured.upperBound, withinTolerance });
     if (withinTolerance) accepted.push({ value, attempt: tried });

@@ -6,7 +6,7 @@
  * a tolerance search bisects the threshold like the criteria bisect a ratio.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { Dataset } from '../data/datasets.js';
+import { type Dataset, subsetSplit } from '../data/datasets.js';
 import { cloneModel } from '../models/io.js';
 import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
@@ -36,6 +36,13 @@ export interface SensitivityConfig {
   finetune: TrainConfig;
   /** Kept counts rounded up to a multiple of this (the criteria's widthMultiple); 1: as the ratios leave them. */
   widthMultiple?: number;
+  /**
+   * Validation images each curve point is measured on: the split's first ones
+   * (all when absent). The curves cost groups x ratios passes over them, the
+   * bulk of the method on a deep network; their drops only rank the groups,
+   * and every probe is still checked on the whole split.
+   */
+  curveImages?: number;
 }
 
 export const DEFAULT_SENSITIVITY_CONFIG: SensitivityConfig = {
@@ -48,7 +55,7 @@ export interface SensitivityPoint {
   ratio: number;
   /** Channels the group keeps at this ratio. */
   kept: number;
-  /** With only this group pruned, before any fine-tuning. */
+  /** With only this group pruned, before any fine-tuning (on the curve images). */
   validationAccuracy: number;
   /** Validation accuracy points lost against the unpruned model. */
   drop: number;
@@ -141,10 +148,11 @@ export async function pruneBySensitivity(
   const scores = scoreGroups('l1', { graph, seed: 0 }, groups);
   const originalSize = new Map(groups.map((g) => [g.id, g.size]));
 
+  const { curveSplit, curveBase } = await curveImagesOf(model, data, config.curveImages, baseAccuracy);
   const curves: SensitivityCurve[] = [];
   for (const group of groups) {
     // Small groups round several ratios to the same channel count: each count is evaluated once.
-    const accuracyByKept = new Map([[group.size, baseAccuracy]]);
+    const accuracyByKept = new Map([[group.size, curveBase]]);
     const points: SensitivityPoint[] = [];
     for (const ratio of config.ratios) {
       const plan = roundPlanUp(
@@ -156,11 +164,11 @@ export async function pruneBySensitivity(
       const kept = plan.get(group.id)!.length;
       if (!accuracyByKept.has(kept)) {
         const pruned = await pruneModel(graph, plan);
-        accuracyByKept.set(kept, await evaluateAccuracy(pruned, data.validation, data.inputShape));
+        accuracyByKept.set(kept, await evaluateAccuracy(pruned, curveSplit, data.inputShape));
         pruned.dispose();
       }
       const validationAccuracy = accuracyByKept.get(kept)!;
-      points.push({ ratio, kept, validationAccuracy, drop: 100 * (baseAccuracy - validationAccuracy) });
+      points.push({ ratio, kept, validationAccuracy, drop: 100 * (curveBase - validationAccuracy) });
     }
     const curve = { groupId: group.id, producers: group.producers, size: group.size, points };
     curves.push(curve);
@@ -178,8 +186,8 @@ export async function pruneBySensitivity(
     );
     const pruned = await pruneModel(graph, plan);
     // Step 1: the batch order a criterion's one-shot probe fine-tunes with.
-    const validationAccuracy = await finetuneStep(pruned, data, config.finetune, 1, emit);
-    return { model: pruned, validationAccuracy, ratios, kept: keptCounts(plan), macs: modelCost(pruned).macs };
+    const { validationAccuracy, validationAnswers } = await finetuneStep(pruned, data, config.finetune, 1, emit);
+    return { model: pruned, validationAccuracy, validationAnswers, ratios, kept: keptCounts(plan), macs: modelCost(pruned).macs };
   };
   const probes: SensitivityProbe[] = [];
   const accepted = await largestWithinTolerance(
@@ -216,4 +224,15 @@ export async function pruneBySensitivity(
     };
   const { model: pruned, validationAccuracy, ratios } = best.attempt;
   return { baseAccuracy, curves, threshold: thresholds[best.value], ratios, model: pruned, validationAccuracy, probes, path };
+}
+
+/** The images the curves are measured on (the validation split's first `curveImages`, or all of it) and the unpruned model's accuracy there. */
+async function curveImagesOf(model: tf.LayersModel, data: Dataset, curveImages: number | undefined, baseAccuracy: number) {
+  if (curveImages === undefined || curveImages >= data.validation.count) return { curveSplit: data.validation, curveBase: baseAccuracy };
+  const curveSplit = subsetSplit(
+    data.validation,
+    Array.from({ length: curveImages }, (_, i) => i),
+    data.inputShape,
+  );
+  return { curveSplit, curveBase: await evaluateAccuracy(model, curveSplit, data.inputShape) };
 }

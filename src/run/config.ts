@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DEFAULT_AGENT_CONFIG as A } from '../../agent/reinforce.js';
 import { DATASET_NAMES } from '../data/datasets.js';
 import { CRITERIA } from '../heuristics/criteria.js';
+import { DEFAULT_SENSITIVITY_CONFIG } from '../heuristics/sensitivity.js';
 import { WEIGHTS_DTYPES } from '../models/quantize.js';
 import { DEFAULT_BATCHNORM_IMAGES } from '../train/train.js';
 import { type HoldoutConfig, holdoutSizes, MIN_HOLDOUT_IMAGES } from '../certify/holdout.js';
@@ -255,6 +256,25 @@ export const PruneConfigSchema = z
       .describe(
         "every method's kept counts rounded up to a multiple of N (or the whole group): on wasm a 3x3 convolution's time steps every 8 output channels, so the channels up to the next multiple cost nothing; 1: off",
       ),
+    sensitivity: z
+      .object({
+        ratios: z
+          .array(z.number().gt(0).lt(1))
+          .min(1)
+          .default(DEFAULT_SENSITIVITY_CONFIG.ratios)
+          .describe("shares of a group's channels removed, one group at a time, to measure its curve"),
+        curveImages: z
+          .number()
+          .int()
+          .min(MIN_HOLDOUT_IMAGES)
+          .optional()
+          .describe(
+            'selection images each curve point is measured on (the first ones; all when absent): the curves cost groups x ratios passes over them; every probe is still checked on the whole split',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe("the sensitivity method's curves (compare's sensitivity row, Li et al. 2017)"),
     finetune: finetune(1, 5e-4).prefault({}).describe('fine-tuning after each group is pruned'),
     finalFinetune: finetune(2, 5e-4).prefault({}).describe('fine-tuning after the last group'),
     fallbackSteps: z

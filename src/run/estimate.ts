@@ -23,7 +23,6 @@ import { buildGraph, type ChannelGroup, type DependencyGraph } from '../prune/gr
 import { layerMacs, SPEEDUP_ROUNDS } from '../prune/metrics.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, searchResolution } from '../heuristics/pipeline.js';
-import { DEFAULT_SENSITIVITY_CONFIG } from '../heuristics/sensitivity.js';
 import { formatBytes, formatDuration } from '../text.js';
 import { trainModel } from '../train/train.js';
 
@@ -179,7 +178,9 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
   // Per group: the agent's own count, then up to relaxSteps more probes; fall-back points where it pruned.
   const probes: Range = [1, config.relaxSteps + 1];
   const finetunes: Range = [groups.length * (probes[0] + config.fallbackSteps) * step, groups.length * (probes[1] + config.fallbackSteps) * step];
-  const checks: Range = [groups.length * probes[0] * forward(selection), groups.length * probes[1] * forward(selection)];
+  // A probe's check reuses its fine-tune's last read of the selection split; without fine-tuning it reads the split itself.
+  const check = config.finetune.epochs > 0 ? 0 : forward(selection);
+  const checks: Range = [groups.length * probes[0] * check, groups.length * probes[1] * check];
   if (!searchOnly) {
     const final = finetuneOf(finalFinetuneOf(config));
     finetunes[0] += final;
@@ -199,7 +200,7 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
  * analysis, from `costs`: its bisection's probes (each a one-shot prune, its
  * fine-tune and a selection check; a data criterion's scores first), then
  * the final fine-tune, certification of its accepted probes and the report.
- * Sensitivity first measures each group at 19 ratios on the selection split.
+ * Sensitivity first measures each group at its ratios on its curve images.
  */
 export function estimateMethodRow(
   method: 'criterion' | 'data criterion' | 'sensitivity',
@@ -218,8 +219,9 @@ export function estimateMethodRow(
   const bisection = Math.min(probes, Math.ceil(Math.log2(DEFAULT_SEARCH.maxRatio / resolution)) + 1);
   const searches = method === 'sensitivity' ? 1 : RANKINGS.length;
   const scoring = method === 'data criterion' ? forward(DEFAULT_HEURISTIC_CONFIG.scoringSamples) : 0;
-  const curves = method === 'sensitivity' ? forward(groups.length * DEFAULT_SENSITIVITY_CONFIG.ratios.length * selection) : 0;
-  const perProbe = finetune + forward(selection) + scoring;
+  const curveImages = Math.min(config.sensitivity.curveImages ?? selection, selection);
+  const curves = method === 'sensitivity' ? forward(groups.length * config.sensitivity.ratios.length * curveImages) : 0;
+  const perProbe = finetune + (config.finetune.epochs > 0 ? 0 : forward(selection)) + scoring;
   const search: Range = [curves + searches * Math.min(bisection, 2) * perProbe, curves + searches * bisection * perProbe];
   const final = finetuneSeconds(finalFinetuneOf(config), data, costs, selection);
   const report = forward(2 * selection + 4 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));

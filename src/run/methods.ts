@@ -25,7 +25,7 @@ import {
   searchResolution,
   type ToleranceResult,
 } from '../heuristics/pipeline.js';
-import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityEvent } from '../heuristics/sensitivity.js';
+import { DEFAULT_SENSITIVITY_CONFIG, pruneBySensitivity, type SensitivityConfig, type SensitivityEvent } from '../heuristics/sensitivity.js';
 import { channelCosts, type LatencyTable } from '../latency/table.js';
 import { cloneModel, loadModel } from '../models/io.js';
 import { RunError } from '../errors.js';
@@ -56,6 +56,8 @@ export interface MethodSettings {
   probes: number;
   /** Kept counts rounded up to a multiple of this; absent: any count. */
   widthMultiple?: number;
+  /** Sensitivity analysis's ratios and the images its curves are measured on (default DEFAULT_SENSITIVITY_CONFIG's). */
+  sensitivity?: Pick<SensitivityConfig, 'ratios' | 'curveImages'>;
 }
 
 /** What every method works from: the same baseline, data, splits and certifier. */
@@ -146,6 +148,7 @@ export const methodSettings = (config: PruneConfig, probes: number): MethodSetti
   finetune: { ...config.finetune, seed: config.seed, restoreBest: true },
   probes,
   widthMultiple: config.widthMultiple,
+  sensitivity: config.sensitivity,
 });
 
 /** The finishing settings of a run of `config`: its final fine-tune and weights' dtype. */
@@ -265,10 +268,13 @@ async function describeVariant(ranking: Ranking, found: ToleranceResult, { selec
 /** Li et al.'s sensitivity analysis: each group's drop pruned alone, then a tolerance search over the drop threshold. */
 export const sensitivityMethod: PruningMethod = {
   name: 'sensitivity',
-  plan: ({ settings }) =>
-    `sensitivity: each group pruned alone (L1) at ratios ${DEFAULT_SENSITIVITY_CONFIG.ratios[0]}..${DEFAULT_SENSITIVITY_CONFIG.ratios.at(-1)}, then a bisection over the drop threshold (at most ${settings.probes} probes)`,
+  plan: ({ settings }) => {
+    const { ratios, curveImages } = { ...DEFAULT_SENSITIVITY_CONFIG, ...settings.sensitivity };
+    const on = curveImages === undefined ? '' : ` on ${curveImages} selection images`;
+    return `sensitivity: each group pruned alone (L1) at ${ratios.length} ratios from ${ratios[0]} to ${ratios.at(-1)}${on}, then a bisection over the drop threshold (at most ${settings.probes} probes)`;
+  },
   async search({ settings, selectionData: data, baseline, unpruned, certifier, log }) {
-    const config = { ...DEFAULT_SENSITIVITY_CONFIG, finetune: settings.finetune, widthMultiple: settings.widthMultiple };
+    const config = { ...DEFAULT_SENSITIVITY_CONFIG, ...settings.sensitivity, finetune: settings.finetune, widthMultiple: settings.widthMultiple };
     const onEvent = (event: SensitivityEvent) => {
       if (event.type === 'finetune-progress') showFinetune('sensitivity', log)(event);
       if (event.type === 'group-measured') {

@@ -491,13 +491,13 @@ async function searchCount(
     const kept = keptAt(count);
     const model = await env.prunedModel(kept);
     const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
-    await finetuneModel(setup, config, model, group.id, groupSeed(config.seed, group.id), emit, shouldStop).catch((err: unknown) => {
+    const tuned = await finetuneModel(setup, config, model, group.id, groupSeed(config.seed, group.id), emit, shouldStop).catch((err: unknown) => {
       // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and those accepted so far.
       model.dispose();
       for (const a of accepted) a.model.dispose();
       throw err;
     });
-    const { accuracy: validationAccuracy, drop, upperBound, ...bound } = await selection.check(model);
+    const { accuracy: validationAccuracy, drop, upperBound, ...bound } = await selection.check(model, tuned.validationAnswers);
     const withinBudget = selection.accepts({ drop, upperBound, ...bound }, allowedDrop);
     probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, drop, upperBound, withinBudget });
     if (withinBudget) {

@@ -57,10 +57,18 @@ export interface EpochRecord {
   imagesPerSecond: number;
 }
 
+/** Which images of a split a model gets right (`correctness`), with the split they were read on. */
+export interface SplitAnswers {
+  split: Split;
+  right: Uint8Array;
+}
+
 export interface TrainingOutcome {
   epochs: EpochRecord[];
   bestEpoch: number;
   validationAccuracy: number;
+  /** The kept weights' answers on the validation split (read after their epoch): a check of the trained model on that split needs no second pass. */
+  validationAnswers: SplitAnswers;
   seconds: number;
 }
 
@@ -202,7 +210,8 @@ async function train(model: tf.LayersModel, data: Dataset, config: TrainConfig, 
   const batches = Math.ceil(perEpoch / config.batchSize);
   const totalSteps = config.epochs * batches;
   const records: EpochRecord[] = [];
-  let best: { epoch: number; accuracy: number; weights: tf.Tensor[] } | undefined;
+  let best: { epoch: number; accuracy: number; right: Uint8Array; weights: tf.Tensor[] } | undefined;
+  let lastRight: Uint8Array | undefined;
   const started = performance.now();
   let step = 0;
   for (let epoch = 1; epoch <= config.epochs; epoch++) {
@@ -238,27 +247,32 @@ async function train(model: tf.LayersModel, data: Dataset, config: TrainConfig, 
     }
     if (config.batchNormImages) await recalibrateBatchNorm(model, data.train, data.inputShape, config.batchNormImages, `${config.seed}-bn-${epoch}`);
     const seconds = (performance.now() - epochStart) / 1000;
-    const validationAccuracy = await evaluateAccuracy(model, data.validation, data.inputShape);
+    lastRight = await correctness(model, data.validation, data.inputShape);
+    const validationAccuracy = accuracyOf(lastRight);
     const record = { epoch, loss: lossSum / batches, validationAccuracy, seconds, imagesPerSecond: perEpoch / seconds };
     records.push(record);
     hooks.onEpoch?.(record);
     if (config.restoreBest && (best === undefined || validationAccuracy > best.accuracy)) {
       best?.weights.forEach((w) => w.dispose());
-      best = { epoch, accuracy: validationAccuracy, weights: model.getWeights().map((w) => w.clone()) };
+      best = { epoch, accuracy: validationAccuracy, right: lastRight, weights: model.getWeights().map((w) => w.clone()) };
     }
   }
   optimizer.dispose();
   let bestEpoch = records.length;
+  let right = lastRight;
   if (best !== undefined) {
     if (best.epoch !== records.length) model.setWeights(best.weights);
     best.weights.forEach((w) => w.dispose());
     bestEpoch = best.epoch;
+    right = best.right;
   }
+  // With 0 epochs (fine-tuning switched off) the model is unchanged: its answers as it is.
+  right ??= await correctness(model, data.validation, data.inputShape);
   return {
     epochs: records,
     bestEpoch,
-    // With 0 epochs (fine-tuning switched off) the model is unchanged: its accuracy as it is.
-    validationAccuracy: records.length > 0 ? records[bestEpoch - 1].validationAccuracy : await evaluateAccuracy(model, data.validation, data.inputShape),
+    validationAccuracy: accuracyOf(right),
+    validationAnswers: { split: data.validation, right },
     seconds: (performance.now() - started) / 1000,
   };
 }

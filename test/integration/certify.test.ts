@@ -129,6 +129,10 @@ describe('choices on the selection split and the certificate', () => {
     // The same choice data, a certification split of 50,000 images: the rates scale, the margin shrinks, the candidate passes.
     const many = await SelectionCheck.create(identity(), small, [1, 1, CLASSES], { tolerance: 1, confidence: 0.95, certificationImages: 50_000 });
     const projected = await many.check(swapped());
+    // A fine-tune's answers are taken as they are when read on this split (here: all right, no drop), and read again when they come from another split.
+    const allRight = new Uint8Array(small.count).fill(1);
+    expect(await many.check(swapped(), { split: small, right: allRight })).toMatchObject({ n10: 0, n01: 9, drop: -2.25 });
+    expect(await many.check(swapped(), { split: { ...small }, right: allRight })).toEqual(projected);
     expect(projected.drop).toBe(0.75);
     expect(projected.upperBound - projected.drop).toBeCloseTo(100 * dropUpperBound({ n: 50_000, n10: 1500, n01: 1125 }, 0.05) - 0.75, 10);
     expect(projected.upperBound).toBeLessThanOrEqual(1);

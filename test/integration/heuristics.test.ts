@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/backend.js';
-import { loadDataset } from '../../src/data/datasets.js';
+import { loadDataset, subsetSplit } from '../../src/data/datasets.js';
 import {
   bisectLargest,
   DEFAULT_HEURISTIC_CONFIG,
@@ -364,6 +364,34 @@ describe('pruning with fine-tuning', () => {
           .map((g) => g.size),
       ).toEqual(groups.map((g) => chosen.kept[g.id]));
     }
+    result.model.dispose();
+  });
+
+  it('sensitivity: measures its curves on the first curveImages of the split, against the unpruned accuracy there, and checks its probes on the whole split', async () => {
+    const curveImages = 100;
+    const ratios = [0.25, 0.5, 0.75];
+    const first = subsetSplit(
+      data.validation,
+      Array.from({ length: curveImages }, (_, i) => i),
+      data.inputShape,
+    );
+    const curveBase = await evaluateAccuracy(base, first, data.inputShape);
+    const result = await pruneBySensitivity(
+      base,
+      data,
+      { ...DEFAULT_SENSITIVITY_CONFIG, ratios, curveImages, finetune: config.finetune },
+      { tolerance: 3, maxProbes: 1 },
+    );
+    for (const c of result.curves)
+      for (const p of c.points) {
+        expect(p.validationAccuracy * curveImages).toBeCloseTo(Math.round(p.validationAccuracy * curveImages), 6); // a share of 100 images, not of 3,000
+        expect(p.drop).toBeCloseTo(100 * (curveBase - p.validationAccuracy), 10);
+      }
+    expect(result.curves.map((c) => c.points.map((p) => p.ratio))).toEqual(result.curves.map(() => ratios));
+    expect(result.baseAccuracy).toBe(await evaluateAccuracy(base, data.validation, data.inputShape));
+    expect(result.probes).toHaveLength(1);
+    for (const { model } of result.path) model.dispose();
+    if (result.threshold !== undefined) expect(result.validationAccuracy).toBe(await evaluateAccuracy(result.model, data.validation, data.inputShape));
     result.model.dispose();
   });
 

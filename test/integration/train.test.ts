@@ -4,7 +4,7 @@ import { selectBackend } from '../../src/backend/backend.js';
 import { floatImages, loadDataset, seededPermutation } from '../../src/data/datasets.js';
 import { buildZooModel } from '../../src/models/zoo.js';
 import { layerWeight } from '../../src/models/weights.js';
-import { evaluateAccuracy, recalibrateBatchNorm, trainModel } from '../../src/train/train.js';
+import { correctness, evaluateAccuracy, recalibrateBatchNorm, trainModel } from '../../src/train/train.js';
 
 const data = loadDataset('mnist', { seed: 0, validationSize: 500, trainLimit: 1024, testLimit: 500 });
 const config = { epochs: 2, batchSize: 64, learningRate: 2e-3, seed: 5, restoreBest: true };
@@ -34,6 +34,16 @@ describe('training on wasm', () => {
     [a, b, c].forEach(({ model }) => model.dispose());
     // Training leaves nothing behind but the models (disposed above) and the optimizer state (disposed by trainModel).
     expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+
+  it("returns the kept epoch's answers on the validation split, so a check of the trained model needs no second pass", async () => {
+    const model = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: 10, seed: 1 });
+    // A large learning rate, so that accuracy moves between epochs: whichever epoch restoreBest keeps, the answers are its.
+    const result = await trainModel(model, data, { ...config, epochs: 3, learningRate: 0.05 });
+    expect(result.validationAnswers.split).toBe(data.validation);
+    expect(result.validationAnswers.right).toEqual(await correctness(model, data.validation, data.inputShape));
+    expect(result.validationAccuracy).toBe(result.epochs[result.bestEpoch - 1].validationAccuracy);
+    model.dispose();
   });
 
   it('with 0 epochs leaves the model as it is and reports its validation accuracy, not NaN', async () => {

@@ -1,6 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import type * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../../src/backend/backend.js';
 import { parsePruneConfig, type PruneConfig } from '../../src/run/config.js';
-import { fitToBudget, type RunEstimate } from '../../src/run/estimate.js';
+import { estimateMethodRow, fitToBudget, type RunEstimate } from '../../src/run/estimate.js';
+import { loadDataset } from '../../src/data/datasets.js';
+import { buildZooModel } from '../../src/models/zoo.js';
+import { buildGraph } from '../../src/prune/graph.js';
 import { ConfigError } from '../../src/errors.js';
 
 /** A run whose time is linear in its settings: a second per candidate image, per fine-tuning image and per probe. */
@@ -48,5 +53,35 @@ describe('fitToBudget', () => {
     expect(() => fitToBudget(linearEstimate, config, 5, 60_000)).toThrow(
       /^timeBudget 5s: the cheapest run its rule allows \(agent\.minIterations 50 -> 10, .*fallbackSteps 2 -> 1\) is estimated time .*; give at least \d+s$/,
     );
+  });
+});
+
+describe('a compare row, estimated from timed steps', () => {
+  // Unit costs: a second per forward image and per training batch, so each part's seconds count passes and batches.
+  const costs = { forwardPerImage: 1, trainBatch: 1, candidate: { groupId: 0, forwardPerImage: 1, recovery: 0 }, seconds: 0 };
+  const data = loadDataset('mnist', { seed: 0, validationSize: 1000, trainLimit: 640, testLimit: 100 });
+  let baseline: tf.LayersModel;
+  let groups: number;
+  beforeAll(async () => {
+    await selectBackend('wasm');
+    baseline = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: 10, seed: 0 });
+    groups = buildGraph(baseline).prunableGroups().length;
+  });
+  const config = parsePruneConfig({ finetune: { epochs: 1, batchNormImages: 0 }, certificationSamples: 500 });
+
+  it("costs a probe its fine-tune only: the check takes the fine-tune's last read of the selection split", () => {
+    const row = estimateMethodRow('criterion', baseline, data, config, costs, 1);
+    const untuned = estimateMethodRow('criterion', baseline, data, { ...config, finetune: { ...config.finetune, epochs: 0 } }, costs, 1);
+    // A probe per ranking: 10 batches and one pass over the 500 selection images, or that pass alone without fine-tuning.
+    expect(row.search).toEqual([2 * (10 + 500), 2 * (10 + 500)]);
+    expect(untuned.search).toEqual([2 * 500, 2 * 500]);
+  });
+
+  it('costs sensitivity its curves on curveImages, groups x ratios passes', () => {
+    const curves = (sensitivity: PruneConfig['sensitivity']) =>
+      estimateMethodRow('sensitivity', baseline, data, { ...config, sensitivity }, costs, 1).search[0] -
+      estimateMethodRow('sensitivity', baseline, data, { ...config, sensitivity: { ratios: [] } }, costs, 1).search[0];
+    expect(curves({ ratios: [0.5] })).toBe(groups * 500);
+    expect(curves({ ratios: [0.25, 0.5, 0.75], curveImages: 100 })).toBe(groups * 3 * 100);
   });
 });
