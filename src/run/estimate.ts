@@ -185,9 +185,9 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
     const final = finetuneOf(finalFinetuneOf(config));
     finetunes[0] += final;
     finetunes[1] += final;
-    // Certification walks the path (at least the final model, at most every point); the report reads the selection and test splits with both models, twice the test split, and times both.
+    // Certification walks the path (at least the final model, at most every point); the report reads the selection and test splits with both models and times both.
     const pathHigh = groups.length * (config.relaxSteps + config.fallbackSteps) + 1;
-    const report = forward(2 * selection + 4 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
+    const report = forward(2 * selection + 2 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
     checks[0] += forward(certification) + report;
     checks[1] += forward(pathHigh * certification) + report;
   }
@@ -224,7 +224,7 @@ export function estimateMethodRow(
   const perProbe = finetune + (config.finetune.epochs > 0 ? 0 : forward(selection)) + scoring;
   const search: Range = [curves + searches * Math.min(bisection, 2) * perProbe, curves + searches * bisection * perProbe];
   const final = finetuneSeconds(finalFinetuneOf(config), data, costs, selection);
-  const report = forward(2 * selection + 4 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
+  const report = forward(2 * selection + 2 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
   const checks: Range = [forward(certification) + report, forward(bisection * certification) + report];
   const total: Range = [search[0] + final + checks[0], search[1] + final + checks[1]];
   return { search, finetunes: [final, final], checks, total, peakMemory: process.memoryUsage().rss + 4 * baseline.countParams() * (bisection + 3), costs };

@@ -46,8 +46,15 @@ export interface DiskSize {
 }
 
 export async function summariseModel(model: tf.LayersModel, data: Dataset, disk: DiskSize = {}): Promise<ModelSummary> {
+  return (await summaryAndTestAnswers(model, data, disk)).summary;
+}
+
+/** The summary, and which test images the model gets right (the report pairs them with the other model's). */
+async function summaryAndTestAnswers(model: tf.LayersModel, data: Dataset, disk: DiskSize): Promise<{ summary: ModelSummary; testRight: Uint8Array }> {
   const cost = modelCost(model);
-  return {
+  // The test split is read here, for the final report only.
+  const testRight = await correctness(model, data.test, data.inputShape);
+  const summary = {
     params: cost.params,
     macs: cost.macs,
     bytesOnDisk: disk.path !== undefined ? modelFilesBytes(disk.path) : await sizeOnDisk(model, disk.weightsDtype),
@@ -59,9 +66,9 @@ export async function summariseModel(model: tf.LayersModel, data: Dataset, disk:
             batch256: (await measureLatency(model, 256, { repeats: 5, inputShape: data.inputShape })).medianMs,
           },
     validationAccuracy: await evaluateAccuracy(model, data.validation, data.inputShape),
-    // The test split is read here, for the final report only.
-    testAccuracy: await evaluateAccuracy(model, data.test, data.inputShape),
+    testAccuracy: accuracyOf(testRight),
   };
+  return { summary, testRight };
 }
 
 export interface PruneReportOptions {
@@ -80,10 +87,12 @@ export const pruneReport = (original: tf.LayersModel, pruned: tf.LayersModel, da
 
 async function reportOf(original: tf.LayersModel, pruned: tf.LayersModel, data: Dataset, options: PruneReportOptions): Promise<PruneReport> {
   // Latency is timed below, the two models alternated.
-  const before = options.before ?? (await summariseModel(original, data, { path: options.originalPath, weightsDtype: options.weightsDtype, latency: false }));
-  const after = await summariseModel(pruned, data, { weightsDtype: options.weightsDtype, latency: false });
+  const { summary: before, testRight: originalRight } =
+    options.before === undefined
+      ? await summaryAndTestAnswers(original, data, { path: options.originalPath, weightsDtype: options.weightsDtype, latency: false })
+      : { summary: options.before, testRight: await correctness(original, data.test, data.inputShape) };
+  const { summary: after, testRight: prunedRight } = await summaryAndTestAnswers(pruned, data, { weightsDtype: options.weightsDtype, latency: false });
   // The test split, read for this report only: the drop with its interval, both models on the same images.
-  const [originalRight, prunedRight] = [await correctness(original, data.test, data.inputShape), await correctness(pruned, data.test, data.inputShape)];
   const test = testDrop(originalRight, prunedRight, options.confidence ?? 0.95);
   const { compressionRatio, theoreticalSpeedup } = reduction(before, after);
   const loadAverage = loadavg()[0];
