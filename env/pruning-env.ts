@@ -28,6 +28,7 @@ import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prun
 import { type LayerNode, layerType } from '../src/prune/layer-types.js';
 import { layerMacs, modelCost } from '../src/prune/metrics.js';
 import { disposeLayers, prunedLayers, pruneModel } from '../src/prune/surgery.js';
+import { CachedActivations, type CacheLimits, type CachePlace, DEFAULT_CACHE_LIMITS } from './activation-cache.js';
 import { GroupRecovery, type RecoveryConfig } from './recovery.js';
 import { type RewardConfig, reward } from './reward.js';
 import { CriterionError } from '../src/errors.js';
@@ -58,6 +59,14 @@ export interface EnvConfig extends RewardConfig {
    * wrong).
    */
   rewardScore?: 'accuracy' | 'agreement';
+  /**
+   * Bytes a group's cached activations may take: in the backend's memory
+   * (wasm's heap holds at most 4 GiB, the model and reward images included),
+   * else in this process's host memory (copied in per batch), else none is
+   * kept and each candidate runs the whole network. Scores are the same in
+   * every case; only time and memory differ. Default DEFAULT_CACHE_LIMITS.
+   */
+  cacheLimits?: CacheLimits;
 }
 
 /** The reward's accuracy budget for the current group: psi = (tolerance - 100 (reference - p_hat)) / tolerance. */
@@ -73,8 +82,7 @@ interface GroupCache {
   group: ChannelGroup;
   /** Layers whose pruned copies replace the originals (every group member). */
   members: string[];
-  /** Per batch: outputs of the unaffected layers that feed affected ones. */
-  batches: Map<string, tf.Tensor>[];
+  activations: CachedActivations;
   /** Built on first use (the agent's); a scoring worker never needs it. */
   observation?: { observation: tf.Tensor2D; blocks: number[] };
   recovery: GroupRecovery;
@@ -257,15 +265,10 @@ export class PruningEnv {
     // Affected: the members and everything downstream of them; cached: unaffected layers feeding affected ones.
     const affected = new Set(graph.downstreamOf(members));
     const frontier = [...new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))))];
-    const batches: Map<string, tf.Tensor>[] = [];
-    for (let start = 0; start < this.labels.length; start += this.config.evalBatchSize) {
-      const size = Math.min(this.config.evalBatchSize, this.labels.length - start);
-      const captured = tf.tidy(() => Object.fromEntries(execute(graph, this.images.slice(start, size), { capture: frontier }).captured));
-      batches.push(new Map(Object.entries(captured)));
-    }
+    const activations = CachedActivations.capture(graph, frontier, this.images, this.config.evalBatchSize, this.config.cacheLimits ?? DEFAULT_CACHE_LIMITS);
     const recovery = GroupRecovery.create(graph, group, affected, this.calibrationImages, frontier, this.config.recovery);
     this.budget = undefined;
-    this.cache = { group, members, batches, recovery, totalMacs: modelCost(this.currentModel).macs };
+    this.cache = { group, members, activations, recovery, totalMacs: modelCost(this.currentModel).macs };
     this.version++;
     return group;
   }
@@ -274,6 +277,12 @@ export class PruningEnv {
   setRewardBudget(budget: RewardBudget): void {
     this.current();
     this.budget = budget;
+  }
+
+  /** Where the current group's activations are kept, and their bytes. */
+  get activationCache(): { place: CachePlace; bytes: number } {
+    const { place, bytes } = this.current().activations;
+    return { place, bytes };
   }
 
   get rewardBudget(): RewardBudget {
@@ -402,12 +411,12 @@ export class PruningEnv {
   }
 
   private async evaluateHere(mask: ArrayLike<number>): Promise<number> {
-    const { batches } = this.current();
+    const { activations } = this.current();
     const kept = keptIndices(mask);
     if (kept.length === 0) return 1 / this.rewardData.numClasses; // an empty group is scored as chance level
     const layers = this.candidateLayers(kept);
     try {
-      return await this.accuracyOf((_, __, batch) => execute(this.graphOfModel, undefined, { given: batches[batch], replace: layers }).output);
+      return await this.accuracyOf((x, _, batch) => execute(this.graphOfModel, x, { given: activations.batch(batch), replace: layers }).output);
     } finally {
       disposeLayers(layers);
     }
@@ -519,7 +528,7 @@ export class PruningEnv {
 
   private clearCache(): void {
     if (this.cache === undefined) return;
-    for (const batch of this.cache.batches) tf.dispose([...batch.values()]);
+    this.cache.activations.dispose();
     this.cache.observation?.observation.dispose();
     this.cache.recovery.dispose();
     this.cache = undefined;

@@ -23,7 +23,7 @@ function logEvent(event: RunEvent, log: ProgressLog): void {
       break;
     case 'group-start':
       log.line(
-        `group ${event.groupId} (${event.producers.join(', ')}): ${event.size} channels, ${event.index + 1}/${event.count}: training the agent; validation may drop ${event.allowedDrop.toFixed(2)} points by the end of this group`,
+        `group ${event.groupId} (${event.producers.join(', ')}): ${event.size} channels, ${event.index + 1}/${event.count}: training the agent; validation may drop ${event.allowedDrop.toFixed(2)} points by the end of this group${cacheNote(event.activationCache)}`,
       );
       break;
     case 'iteration': {
@@ -104,4 +104,11 @@ export async function presenter({ json, dashboard }: { json: boolean; dashboard:
       await stop?.();
     },
   };
+}
+
+/** Said only when the activation cache is not in the backend: it is slower there, or absent. */
+function cacheNote({ place, bytes }: Extract<RunEvent, { type: 'group-start' }>['activationCache']): string {
+  if (place === 'host') return `; its activations (${formatBytes(bytes)}) are kept in host memory, over activationCache.backendMiB`;
+  if (place === 'none') return '; its activations exceed activationCache.hostMiB: no cache, each candidate runs the whole network';
+  return '';
 }

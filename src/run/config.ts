@@ -16,6 +16,7 @@ import { type HoldoutConfig, holdoutSizes, MIN_HOLDOUT_IMAGES } from '../certify
 import { LATENCY_TARGETS } from '../latency/target.js';
 import { ConfigError } from '../errors.js';
 import type { EnvConfig } from '../../env/pruning-env.js';
+import { type CacheLimits, DEFAULT_CACHE_LIMITS } from '../../env/activation-cache.js';
 import type { LatencyTable } from '../latency/table.js';
 
 /** How pixel bytes become model inputs (see PixelScaling). */
@@ -156,6 +157,24 @@ export const PruneConfigSchema = z
       .describe(
         "what a candidate scores on the reward subset: its accuracy, or its agreement with the unpruned model's answers (label-free; it moves only where pruning changed an answer)",
       ),
+    activationCache: z
+      .object({
+        backendMiB: z
+          .number()
+          .min(0)
+          .default(DEFAULT_CACHE_LIMITS.backend / 2 ** 20)
+          .describe("MiB a group's cached activations may take in the backend's memory (wasm's heap holds at most 4 GiB)"),
+        hostMiB: z
+          .number()
+          .min(0)
+          .default(DEFAULT_CACHE_LIMITS.host / 2 ** 20)
+          .describe(
+            'MiB they may take in host memory when the backend has no room (copied in per batch); beyond it no cache, each candidate runs the whole network',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('where the activations before the group being decided are kept for its candidates (the same scores either way; only time and memory differ)'),
     workers: z
       .number()
       .int()
@@ -336,12 +355,19 @@ export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvCon
     certificationSamples: config.certificationSamples,
     evalBatchSize: config.evalBatchSize,
     rewardScore: config.rewardScore,
+    cacheLimits: cacheLimitsOf(config),
     seed: config.seed,
     recovery: config.recovery,
     observationCriteria: config.observation.criteria,
     criteriaSamples: config.observation.criteriaSamples,
   };
 }
+
+/** The activation cache's limits of `config`, in bytes. */
+export const cacheLimitsOf = ({ activationCache }: Pick<PruneConfig, 'activationCache'>): CacheLimits => ({
+  backend: activationCache.backendMiB * 2 ** 20,
+  host: activationCache.hostMiB * 2 ** 20,
+});
 
 /** How a run of `config` divides the validation split (see src/certify/holdout.ts). */
 export const holdoutOf = (config: Pick<PruneConfig, 'rewardSamples' | 'certificationSamples' | 'seed'>): HoldoutConfig => ({

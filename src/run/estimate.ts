@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { PruningEnv } from '../../env/pruning-env.js';
+import { CachedActivations } from '../../env/activation-cache.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { holdoutSizes } from '../certify/holdout.js';
 import { type Dataset, floatImages, subsetSplit } from '../data/datasets.js';
@@ -26,7 +27,7 @@ import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, searchResolution } 
 import { formatBytes, formatDuration } from '../text.js';
 import { trainModel } from '../train/train.js';
 
-import { envConfigOf, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
+import { cacheLimitsOf, envConfigOf, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
 
 /** What one step costs on this machine, timed on the unpruned network. */
 export interface StepCosts {
@@ -146,6 +147,15 @@ function suffixShares(graph: DependencyGraph, groups: ChannelGroup[]): Map<numbe
   );
 }
 
+/** Bytes of `group`'s activation cache on `images` reward images; 0 when over the host limit (not kept: CachedActivations). */
+function cachedBytes(graph: DependencyGraph, group: ChannelGroup, images: number, config: PruneConfig): number {
+  const members = [...new Set(group.members.map((m) => m.layer))];
+  const affected = new Set(graph.downstreamOf(members));
+  const frontier = [...new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))))];
+  const bytes = CachedActivations.bytesOf(graph, frontier, images);
+  return bytes <= cacheLimitsOf(config).host ? bytes : 0;
+}
+
 /** Scoring workers' speed-up: 0.8 of a worker per extra one (docs/results/scoring-pool.md measured 1.74-1.88x with two). */
 const poolSpeedup = (workers: number) => 1 + 0.8 * (workers - 1);
 
@@ -163,7 +173,8 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
   const workers = config.workers ?? defaultScoringWorkers();
   const forward = (images: number) => images * costs.forwardPerImage;
   const candidateOf = (group: ChannelGroup) => {
-    const share = (shares.get(group.id) ?? 1) / middle;
+    // Without a cache a candidate runs the whole network.
+    const share = (cachedBytes(graph, group, reward, config) > 0 ? (shares.get(group.id) ?? 1) : 1) / middle;
     return share * (reward * costs.candidate.forwardPerImage + costs.candidate.recovery);
   };
   const perIteration = config.agent.samplesPerIteration / poolSpeedup(workers);
@@ -261,14 +272,7 @@ function peakMemoryOf(
   searchOnly: boolean,
 ): number {
   const floats = (shape: (number | null)[]) => shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
-  let cache = 0;
-  for (const group of groups) {
-    const members = [...new Set(group.members.map((m) => m.layer))];
-    const affected = new Set(graph.downstreamOf(members));
-    const frontier = new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))));
-    const perImage = [...frontier].reduce((sum, name) => sum + floats(graph.node(name).layer.outputShape as (number | null)[]), 0);
-    cache = Math.max(cache, 4 * reward * perImage);
-  }
+  const cache = Math.max(0, ...groups.map((group) => cachedBytes(graph, group, reward, config)));
   const input = floats(baseline.inputs[0].shape);
   const recovery = config.recovery.adaptiveBatchNorm || config.recovery.reconstruction ? 4 * config.recovery.samples * input : 0;
   const modelBytes = 4 * baseline.countParams();

@@ -170,7 +170,17 @@ export type RunEvent =
       estimate?: [number, number];
     }
   /** allowedDrop: validation points the run may have lost once this group is decided (its share of the tolerance). */
-  | { type: 'group-start'; groupId: number; index: number; count: number; size: number; producers: string[]; allowedDrop: number }
+  /** activationCache: where the activations before the group are kept for its candidates (see CachedActivations). */
+  | {
+      type: 'group-start';
+      groupId: number;
+      index: number;
+      count: number;
+      size: number;
+      producers: string[];
+      allowedDrop: number;
+      activationCache: PruningEnv['activationCache'];
+    }
   /** floor: the lowest accuracy (fraction, reward subset, before fine-tuning) the reward's budget accepts. */
   | { type: 'iteration'; groupId: number; record: IterationRecord; minIterations: number; maxIterations: number; floor: number }
   | { type: 'finetune-progress'; groupId: number | 'final'; progress: BatchProgress }
@@ -272,10 +282,10 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
       const groupStarted = performance.now();
       clock.lap();
       const allowedDrop = allowedDrops[index];
-      emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop });
-
-      // 1. The group's budgets, then a fresh agent trained on it.
+      // 1. The group's activations cached, its budgets, then a fresh agent trained on it.
       env.setGroup(group.id);
+      const { activationCache } = env;
+      emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop, activationCache });
       const accuracyBefore = index === 0 ? setup.baseValidationAccuracy : done[index - 1].validationAccuracy;
       const reference = await env.modelAccuracy(env.model);
       const rewardBudget = rewardBudgetOf(setup, config, { allowedDrop, accuracyBefore, reference });

@@ -68,6 +68,33 @@ describe('pruning environment', () => {
     env.dispose();
   });
 
+  it('keeps the activations in the backend, on the host or nowhere by the cache limits, with the same scores and no tensor left behind', async () => {
+    const model = buildZooModel('resnet-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+    randomizeWeights(model, 5);
+    const scores = new Map<string, number[]>();
+    for (const [place, cacheLimits] of [
+      ['backend', undefined],
+      ['host', { backend: 0, host: 2 ** 30 }],
+      ['none', { backend: 0, host: 0 }],
+    ] as const) {
+      const env = await PruningEnv.create(await cloneModel(model), data, { ...config, rewardSamples: 150, cacheLimits });
+      const tensors = tf.memory().numTensors;
+      const here: number[] = [];
+      for (const group of env.graph.prunableGroups()) {
+        env.setGroup(group.id);
+        expect(env.activationCache.place).toBe(place);
+        const mask = Array.from({ length: group.size }, (_, c) => (c % 3 === 0 ? 0 : 1));
+        here.push(await env.evaluate(mask));
+      }
+      scores.set(place, here);
+      env.dispose();
+      expect(tf.memory().numTensors).toBeLessThanOrEqual(tensors);
+    }
+    expect(scores.get('host')).toEqual(scores.get('backend'));
+    expect(scores.get('none')).toEqual(scores.get('backend'));
+    model.dispose();
+  });
+
   it('leaves no tensor or backend buffer behind over 1000 candidate evaluations with recovery (adaptive BN, least squares)', async () => {
     const input = tf.input({ shape: [28, 28, 1] });
     let x = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, name: 'c1' }).apply(input) as tf.SymbolicTensor;

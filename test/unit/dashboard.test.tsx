@@ -70,6 +70,7 @@ const groupStart = (groupId: number, size: number, producers: string[], allowedD
   size,
   producers,
   allowedDrop,
+  activationCache: { place: 'backend', bytes: 1e6 },
 });
 
 describe('dashboard state', () => {
@@ -211,7 +212,7 @@ describe('plain lines (not a terminal, or --no-tui)', () => {
     view.onEvent(start);
     view.onEvent(groupStart(0, 20, ['conv1'], 0.4));
     view.onEvent({ type: 'group-done', decision, originalMacs: 2_000_000, originalParams: 800_000 });
-    view.onEvent(groupStart(1, 50, ['conv2'], 1));
+    view.onEvent({ ...groupStart(1, 50, ['conv2'], 1), activationCache: { place: 'host', bytes: 1.5 * 2 ** 30 } } as RunEvent);
     view.onEvent({ type: 'group-done', decision: { ...decision, groupId: 1 }, originalMacs: 2_000_000, originalParams: 800_000 });
     await view.close();
     const lines = written.join('').split('\n');
@@ -219,5 +220,9 @@ describe('plain lines (not a terminal, or --no-tui)', () => {
     expect(groupLines).toHaveLength(2);
     expect(lines[groupLines[0] + 1]).toBe('  about 1m00s left (estimate)'); // the finished group took 60 s, one group is left
     expect(lines.filter((line) => line.includes('left (estimate'))).toHaveLength(1);
+    // Where the activations are kept is said only when it is not the backend.
+    expect(lines.filter((line) => line.includes('activations'))).toEqual([
+      expect.stringMatching(/^group 1 .*; its activations \(1\.50? GiB\) are kept in host memory/),
+    ]);
   });
 });
