@@ -10,6 +10,7 @@
  *   npx tsx bench/compare-seeds.ts --config configs/compare-lenet5-mnist.json --name lenet5-mnist-b1 --seeds 0,1,2
  *   npx tsx bench/compare-seeds.ts --name lenet5-mnist-b1 --seeds 0,1,2 --table   # the table from the committed files
  *   --jobs N runs each compare's methods N at a time (compare --jobs)
+ *   --probes N caps each tolerance search's bisection probes (compare --probes)
  *   --set key=value (repeatable) overrides a config field for every seed, as
  *     compare --set does (for example --set phi=latency)
  *   --methods a,b --merge runs only those methods and merges their rows into
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     methods: { type: 'string' },
     set: { type: 'string', multiple: true, default: [] },
     jobs: { type: 'string', default: '1' },
+    probes: { type: 'string' },
     table: { type: 'boolean', default: false },
     merge: { type: 'boolean', default: false },
     'runs-dir': { type: 'string', default: 'runs' },
@@ -59,6 +61,7 @@ if (!values.table) {
       '--jobs',
       values.jobs!,
       ...(values.methods ? ['--methods', values.methods] : []),
+      ...(values.probes ? ['--probes', values.probes] : []),
       ...values.set!.flatMap((field) => ['--set', field]),
     ];
     console.error(`$ node ${args.join(' ')}`);
