@@ -213,19 +213,21 @@ export function prunableSizes(model: tf.LayersModel): number[] {
     .map((g) => g.size);
 }
 
-/** The fine-tuning after pruning step `step` (each step its own batch order); returns the validation accuracy and the answers it was read from. */
+/** The fine-tuning after pruning step `step` (each step its own batch order; `unpruned` the teacher of distillation); returns the validation accuracy and the answers it was read from. */
 export async function finetuneStep(
   model: tf.LayersModel,
   data: Dataset,
   finetune: TrainConfig,
   step: number,
   emit: (event: FinetuneProgress) => void,
+  unpruned: tf.LayersModel,
 ): Promise<{ validationAccuracy: number; validationAnswers: SplitAnswers }> {
   const { validationAccuracy, validationAnswers } = await trainModel(
     model,
     data,
     { ...finetune, seed: finetune.seed + step },
     { onBatch: (progress) => emit({ type: 'finetune-progress', progress }) },
+    unpruned,
   );
   return { validationAccuracy, validationAnswers };
 }
@@ -269,7 +271,7 @@ export async function pruneToRatio(
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();
     current = pruned;
-    const tuned = await finetuneStep(current, data, config.finetune, step, emit);
+    const tuned = await finetuneStep(current, data, config.finetune, step, emit, model);
     validationAnswers = tuned.validationAnswers;
     const validationAccuracy = tuned.validationAccuracy;
     const record = {

@@ -186,7 +186,7 @@ export async function pruneBySensitivity(
     );
     const pruned = await pruneModel(graph, plan);
     // Step 1: the batch order a criterion's one-shot probe fine-tunes with.
-    const { validationAccuracy, validationAnswers } = await finetuneStep(pruned, data, config.finetune, 1, emit);
+    const { validationAccuracy, validationAnswers } = await finetuneStep(pruned, data, config.finetune, 1, emit, model);
     return { model: pruned, validationAccuracy, validationAnswers, ratios, kept: keptCounts(plan), macs: modelCost(pruned).macs };
   };
   const probes: SensitivityProbe[] = [];

@@ -40,6 +40,14 @@ const finetune = (epochs: number, learningRate: number) =>
         .describe(
           'training images the BatchNorm statistics are re-estimated on after each epoch (0: keep the moving averages, which a short fine-tune leaves stale)',
         ),
+      distillation: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(0)
+        .describe(
+          "knowledge distillation from the unpruned model: the share of each image's target taken from its answer, the rest from the label (every method's fine-tunes alike; 0: labels only)",
+        ),
       augment: z
         .object({
           flip: z.boolean().default(false).describe('mirror each training image left to right with probability 1/2'),

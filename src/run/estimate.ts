@@ -83,7 +83,7 @@ async function timeForward(model: tf.LayersModel, data: Dataset, evalBatchSize: 
   return median(times);
 }
 
-/** Median seconds of a fine-tuning batch, on a copy of the model: four batches, the first (compilation, warm-up) left out. */
+/** Median seconds of a fine-tuning batch, on a copy of the model (the model the teacher of distillation): four batches, the first (compilation, warm-up) left out. */
 async function timeTrainBatch(model: tf.LayersModel, data: Dataset, finetune: PruneConfig['finetune']): Promise<number> {
   const copy = await cloneModel(model);
   const stamps: number[] = [];
@@ -98,6 +98,7 @@ async function timeTrainBatch(model: tf.LayersModel, data: Dataset, finetune: Pr
         batchEvery: 1,
         onBatch: () => stamps.push(performance.now()),
       },
+      model,
     );
   } finally {
     copy.dispose();

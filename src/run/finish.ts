@@ -46,7 +46,7 @@ export interface FinishedModel {
 export async function finishPrunedModel(input: FinishInput): Promise<FinishedModel> {
   const { final, path, baseline, certifier, data, weightsDtype } = input;
   if (input.pruned && input.finalFinetune !== undefined && input.finalFinetune.config.epochs > 0)
-    await finetuneIfBetter(final, data, input.finalFinetune.config, input.finalFinetune.hooks);
+    await finetuneIfBetter(final, data, input.finalFinetune.config, baseline, input.finalFinetune.hooks);
   // Every model is certified and reported as it is saved: quantized where the weights will be.
   if (weightsDtype !== undefined) for (const m of [final, ...path.map((p) => p.model)]) roundTripWeights(m, weightsDtype);
   const certification = certifier && (await certifier.certify(input.pruned ? [...path, { label: 'final', model: final }] : []));
@@ -61,12 +61,12 @@ export async function finishPrunedModel(input: FinishInput): Promise<FinishedMod
   return { certified, modelPath, certification, uncertified, report };
 }
 
-/** Fine-tunes `model` in place, keeping the result only if its selection-split accuracy is at least what it was. */
-async function finetuneIfBetter(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks?: TrainHooks): Promise<void> {
+/** Fine-tunes `model` in place (`unpruned` the teacher of distillation), keeping the result only if its selection-split accuracy is at least what it was. */
+async function finetuneIfBetter(model: tf.LayersModel, data: Dataset, config: TrainConfig, unpruned: tf.LayersModel, hooks?: TrainHooks): Promise<void> {
   const before = await evaluateAccuracy(model, data.validation, data.inputShape);
   const weights = model.getWeights().map((w) => w.clone());
   try {
-    const tuned = await trainModel(model, data, { ...config, restoreBest: true }, hooks);
+    const tuned = await trainModel(model, data, { ...config, restoreBest: true }, hooks, unpruned);
     if (tuned.validationAccuracy < before) model.setWeights(weights);
   } finally {
     for (const w of weights) w.dispose();

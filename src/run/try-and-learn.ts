@@ -250,6 +250,8 @@ interface RunSetup {
   /** Groups finished by earlier processes. */
   resumed: number;
   env: PruningEnv;
+  /** The baseline: the teacher of the fine-tunes' distillation. */
+  unpruned: tf.LayersModel;
 }
 
 async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEvent) => void, shouldStop: () => boolean): Promise<void> {
@@ -410,6 +412,7 @@ async function setUpRun({ baseline, data, config, store, latency }: TryAndLearnI
     clock,
     resumed: done.length,
     env,
+    unpruned: baseline,
   };
 }
 
@@ -445,7 +448,7 @@ function rewardBudgetOf(
 
 /** Fine-tunes `model` on the selection-guarded data, reporting progress; the best epoch on the selection split is kept. */
 const finetuneModel = (
-  { guarded }: RunSetup,
+  { guarded, unpruned }: RunSetup,
   config: PruneConfig,
   model: tf.LayersModel,
   groupId: number | 'final',
@@ -458,6 +461,7 @@ const finetuneModel = (
     guarded,
     { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true },
     { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop },
+    unpruned,
   );
 
 /**

@@ -36,6 +36,14 @@ export interface TrainConfig {
   batchNormImages?: number;
   /** Random flips and crops of the training images, seeded by `seed` (none when absent). */
   augment?: Augmentation;
+  /**
+   * Knowledge distillation: the share w of each image's target taken from the
+   * teacher's answer (trainModel's `teacher`, the unpruned model), the rest
+   * from its label: target = (1 - w) onehot + w p_teacher. Cross-entropy to
+   * it is w KL(p_teacher || p) plus a constant added to the label's loss: Hinton
+   * et al.'s distillation at temperature 1. 0 or absent: labels only.
+   */
+  distillation?: number;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = { epochs: 5, batchSize: 64, learningRate: 1e-3, seed: 0, restoreBest: true };
@@ -196,13 +204,21 @@ export async function recalibrateBatchNorm(
   }
 }
 
-/** Trains in place. The model is (re)compiled with a fresh Adam optimizer. */
-export const trainModel = (model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainingOutcome> =>
-  timed('finetune', () => train(model, data, config, hooks));
+/** Trains in place. The model is (re)compiled with a fresh Adam optimizer. `teacher`: the model config.distillation learns from (not modified). */
+export const trainModel = (
+  model: tf.LayersModel,
+  data: Dataset,
+  config: TrainConfig,
+  hooks: TrainHooks = {},
+  teacher?: tf.LayersModel,
+): Promise<TrainingOutcome> => timed('finetune', () => train(model, data, config, hooks, teacher));
 
-async function train(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks): Promise<TrainingOutcome> {
+async function train(model: tf.LayersModel, data: Dataset, config: TrainConfig, hooks: TrainHooks, teacher?: tf.LayersModel): Promise<TrainingOutcome> {
   checkModelArgument(model, 'trainModel');
   checkDataArgument(data, 'trainModel');
+  const distillation = config.distillation ?? 0;
+  if (!(distillation >= 0 && distillation <= 1)) throw new RangeError(`trainModel: distillation must be within 0..1, got ${distillation}`);
+  if (distillation > 0 && teacher === undefined) throw new RangeError('trainModel: distillation needs a teacher model');
   if (config.batchNormImages) buildGraph(model); // a model recalibrateBatchNorm cannot trace fails now, not after an epoch
   const optimizer = tf.train.adam(config.learningRate);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
@@ -222,8 +238,19 @@ async function train(model: tf.LayersModel, data: Dataset, config: TrainConfig, 
       // Cosine decay: large steps early, fine adjustments at the end.
       (optimizer as unknown as { learningRate: number }).learningRate = 0.5 * config.learningRate * (1 + Math.cos((Math.PI * step) / totalSteps));
       const augment = augments(config.augment) ? { augmentation: config.augment, seed: `${config.seed}-augment-${epoch}-${b}` } : undefined;
-      const { xs, ys } = gatherBatch(data.train, order.subarray(b * config.batchSize, (b + 1) * config.batchSize), data.inputShape, data.numClasses, augment);
+      const { xs, ys: labels } = gatherBatch(
+        data.train,
+        order.subarray(b * config.batchSize, (b + 1) * config.batchSize),
+        data.inputShape,
+        data.numClasses,
+        augment,
+      );
+      const ys =
+        distillation > 0 && teacher !== undefined
+          ? tf.tidy(() => tf.add(tf.mul(labels, 1 - distillation), tf.mul(teacher.predict(xs) as tf.Tensor, distillation)))
+          : labels;
       const loss = (await model.trainOnBatch(xs, ys)) as number;
+      if (ys !== labels) labels.dispose();
       await yieldToEventLoop();
       tf.dispose([xs, ys]);
       if (hooks.shouldStop?.()) {

@@ -46,6 +46,39 @@ describe('training on wasm', () => {
     model.dispose();
   });
 
+  it('distils from a teacher: with the whole target taken from its answers the student learns them, not the labels; no tensor is left', async () => {
+    // A teacher that answers 3 to every image: its last layer's weights zero, its bias large at class 3.
+    const teacher = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: 10, seed: 1 });
+    const last = teacher.layers[teacher.layers.length - 1];
+    tf.tidy(() =>
+      last.setWeights([
+        tf.zerosLike(last.getWeights()[0]),
+        tf
+          .oneHot(tf.tensor1d([3], 'int32'), 10)
+          .reshape([10])
+          .mul(10),
+      ]),
+    );
+    const answersThree = async (distillation: number) => {
+      const student = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: 10, seed: 2 });
+      const tensors = tf.memory().numTensors;
+      await trainModel(student, data, { ...config, epochs: 1, restoreBest: false, distillation }, {}, teacher);
+      expect(tf.memory().numTensors).toBe(tensors);
+      const predicted = tf.tidy(() =>
+        (student.predict(tf.tensor4d(floatImages(data.validation, data.inputShape), [data.validation.count, ...data.inputShape])) as tf.Tensor).argMax(-1),
+      );
+      const share = Array.from(await predicted.data()).filter((c) => c === 3).length / data.validation.count;
+      predicted.dispose();
+      student.dispose();
+      return share;
+    };
+    expect(await answersThree(1)).toBeGreaterThan(0.95);
+    expect(await answersThree(0)).toBeLessThan(0.3);
+    await expect(trainModel(teacher, data, { ...config, distillation: 0.5 })).rejects.toThrow(/distillation needs a teacher model/);
+    await expect(trainModel(teacher, data, { ...config, distillation: 2 }, {}, teacher)).rejects.toThrow(/within 0\.\.1, got 2/);
+    teacher.dispose();
+  });
+
   it('with 0 epochs leaves the model as it is and reports its validation accuracy, not NaN', async () => {
     const model = buildZooModel('lenet5', { inputShape: data.inputShape, numClasses: 10, seed: 1 });
     const before = await Promise.all(model.getWeights().map((w) => w.data()));
