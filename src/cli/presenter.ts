@@ -47,8 +47,10 @@ function logEvent(event: RunEvent, log: ProgressLog): void {
         `group ${d.groupId}: kept ${d.kept.length}/${d.size} (agent ${d.agentKept} after ${d.iterations.length} iterations, ${d.converged ? 'converged' : 'not converged'}; ` +
           (d.probes.length === 0
             ? 'no probe: the group stays whole); '
-            : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over this group's budget (${d.allowedDrop.toFixed(2)} of the room the bound leaves); `) +
-          `validation ${percent(d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
+            : d.finetuned === false
+              ? `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = under the reward's floor ${percent(d.rewardBudget.reference - d.rewardBudget.tolerance / 100)}); `
+              : `count search ${d.probes.map((p) => `${p.kept}${p.withinBudget ? '' : '!'}`).join(' -> ')}, "!" = over this group's budget (${d.allowedDrop.toFixed(2)} of the room the bound leaves); `) +
+          `${d.finetuned === false ? 'reward subset before fine-tuning' : 'validation'} ${percent(d.validationAccuracy)}; FLOPs ${(event.originalMacs / d.macs).toFixed(2)}x, params ${(event.originalParams / d.params).toFixed(2)}x so far; ${d.seconds.toFixed(0)} s`,
       );
       break;
     }

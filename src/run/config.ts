@@ -320,6 +320,26 @@ export const PruneConfigSchema = z
       .max(20)
       .default(4)
       .describe("fine-tuned probes per group after the agent's own mask (count search); a group with no probe within its budget stays whole"),
+    onePass: z
+      .object({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe(
+            'decide every group on recovered scores with no fine-tune in between (the count search checks the reward subset, before fine-tuning), then one final fine-tune; fallbackSteps earlier points of the pass, each given the final fine-tune, are the path certification walks',
+          ),
+        drop: z
+          .number()
+          .gt(0)
+          .lt(100)
+          .optional()
+          .describe(
+            'points the reward subset may lose before any fine-tuning by the last group, shared over the groups as the tolerance is (default: 4 times the tolerance); the final fine-tune must win most of them back',
+          ),
+      })
+      .strict()
+      .prefault({})
+      .describe('the one-pass mode: no fine-tune between groups (off: each group is fine-tuned and checked on the selection split before the next)'),
     trainEpochs: z.number().int().min(1).default(6).describe('epochs when the baseline has to be trained first'),
     timeBudget: z
       .number()
@@ -351,6 +371,12 @@ export const finalFinetuneOf = (config: Pick<PruneConfig, 'finalFinetune' | 'see
   seed: config.seed + 999,
   restoreBest: true,
 });
+
+/** The group indexes after which a one-pass run keeps a fine-tuned point for its path: `points` of them, evenly spaced, the last group left out (the final model is its own). */
+export function onePassPoints(groups: number, points: number): number[] {
+  const indexes = Array.from({ length: points }, (_, j) => Math.round(((j + 1) * groups) / (points + 1)) - 1);
+  return [...new Set(indexes.filter((i) => i >= 0 && i < groups - 1))];
+}
 
 /** The pruning environment's settings in a run of `config` (with the latency table phi: latency needs). */
 export function envConfigOf(config: PruneConfig, latency?: LatencyTable): EnvConfig {

@@ -27,7 +27,7 @@ import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, searchResolution } 
 import { formatBytes, formatDuration } from '../text.js';
 import { trainModel } from '../train/train.js';
 
-import { cacheLimitsOf, envConfigOf, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
+import { cacheLimitsOf, envConfigOf, finalFinetuneOf, holdoutOf, onePassPoints, type PruneConfig } from './config.js';
 
 /** What one step costs on this machine, timed on the unpruned network. */
 export interface StepCosts {
@@ -193,12 +193,22 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
   // A probe's check reuses its fine-tune's last read of the selection split; without fine-tuning it reads the split itself.
   const check = config.finetune.epochs > 0 ? 0 : forward(selection);
   const checks: Range = [groups.length * probes[0] * check, groups.length * probes[1] * check];
+  if (config.onePass.enabled) {
+    // No fine-tune or check between groups: the count search's probes are candidates, and the pass's points get the final fine-tune.
+    const points = finetuneOf(finalFinetuneOf(config)) * onePassPoints(groups.length, config.fallbackSteps).length;
+    for (const group of groups) {
+      search[0] += probes[0] * candidateOf(group);
+      search[1] += probes[1] * candidateOf(group);
+    }
+    finetunes.splice(0, 2, points, points);
+    checks.splice(0, 2, 0, 0);
+  }
   if (!searchOnly) {
     const final = finetuneOf(finalFinetuneOf(config));
     finetunes[0] += final;
     finetunes[1] += final;
     // Certification walks the path (at least the final model, at most every point); the report reads the selection and test splits with both models and times both.
-    const pathHigh = groups.length * (config.relaxSteps + config.fallbackSteps) + 1;
+    const pathHigh = config.onePass.enabled ? config.fallbackSteps + 1 : groups.length * (config.relaxSteps + config.fallbackSteps) + 1;
     const report = forward(2 * selection + 2 * data.test.count) + forward(SPEEDUP_ROUNDS * 2 * (11 + 4 * 256));
     checks[0] += forward(certification) + report;
     checks[1] += forward(pathHigh * certification) + report;

@@ -368,7 +368,10 @@ export function agentMethod(options: AgentMethodOptions): PruningMethod {
         ...(summary?.phases !== undefined && { phases: summary.phases }),
         details: {
           runId: run.id,
-          tradeOff: groups.map((g) => ({ flopsReduction: originalMacs / g.macs, validationAccuracy: g.validationAccuracy, label: `after group ${g.groupId}` })),
+          // A one-pass run's groups were not fine-tuned: no point of the trade-off.
+          tradeOff: groups
+            .filter((g) => g.finetuned !== false)
+            .map((g) => ({ flopsReduction: originalMacs / g.macs, validationAccuracy: g.validationAccuracy, label: `after group ${g.groupId}` })),
           agent: agentHistory(groups),
         },
       };

@@ -15,6 +15,11 @@
  *       bisect the number of filters kept along the policy's ranking: more if
  *       the drop exceeds the budget, fewer if it is within (count search)
  *     checkpoint the model, record the decision
+ *   (one-pass, onePass.enabled: no fine-tune and no selection check between
+ *     groups; the reward's budget is a share of onePass.drop against the
+ *     unpruned model, the count search scores candidates on the reward
+ *     subset, and fallbackSteps points of the pass get the final fine-tune:
+ *     they are the path)
  *   fine-tune the final model; certify it on the certification split (or the
  *     last model of its path that certifies); report on the test split (a
  *     compare's agent run stops before this: finishMethod ends it, as it
@@ -44,9 +49,9 @@ import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { finishPrunedModel } from './finish.js';
 import type { PruneReport } from './report.js';
-import { type BatchProgress, trainModel } from '../train/train.js';
+import { type BatchProgress, type TrainConfig, trainModel } from '../train/train.js';
 import { CriterionError, InterruptedError } from '../errors.js';
-import { checkHoldout, envConfigOf, finalFinetuneOf, holdoutOf, type PruneConfig } from './config.js';
+import { checkHoldout, envConfigOf, finalFinetuneOf, holdoutOf, onePassPoints, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
 import type { RecordedEstimate } from './estimate.js';
 import { addPhases, PhaseClock, type PhaseSeconds, timed, withPhaseClock } from '../phases.js';
@@ -89,11 +94,20 @@ export interface GroupDecision {
    * search's probes within the budget before the one kept, and fallbackSteps
    * fine-tuned models between the group whole and `kept`.
    */
-  pathPoints?: { kept: number; checkpoint: string; source: 'accepted probe' | 'fallback' }[];
+  pathPoints?: { kept: number; checkpoint: string; source: PathPointSource }[];
+  /** False in a one-pass run: `checkpoint` was not fine-tuned (not on the path), and validationAccuracy and the probes' are the reward subset's before fine-tuning. Absent: true. */
+  finetuned?: boolean;
   seconds: number;
   /** Where the group's seconds went (absent in records from before 2026-12-07). */
   phases?: PhaseSeconds;
 }
+
+/**
+ * Where a path point comes from: an accepted count-search probe, a fall-back
+ * width between it and the group whole, or (one-pass) the pass so far, given
+ * the final fine-tune.
+ */
+export type PathPointSource = 'accepted probe' | 'fallback' | 'one-pass point';
 
 /** A run's time over every attempt, and the rate of its agent search. */
 export interface RunTotals {
@@ -290,7 +304,9 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
       emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop, activationCache });
       const accuracyBefore = index === 0 ? setup.baseValidationAccuracy : done[index - 1].validationAccuracy;
       const reference = await env.modelAccuracy(env.model);
-      const rewardBudget = rewardBudgetOf(setup, config, { allowedDrop, accuracyBefore, reference });
+      const rewardBudget = config.onePass.enabled
+        ? onePassBudget(setup, config, allowedDrop)
+        : rewardBudgetOf(setup, config, { allowedDrop, accuracyBefore, reference });
       env.setRewardBudget(rewardBudget);
       const floor = rewardBudget.reference - rewardBudget.tolerance / 100;
       const searchStarted = performance.now();
@@ -308,15 +324,28 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
       const searchSeconds = (performance.now() - searchStarted) / 1000;
       if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
 
-      // 2. Prune by its final mask, recover and fine-tune; then search the count along the policy's ranking.
-      const search = await searchCount(setup, input, group, agent, { allowedDrop, accuracyBefore, reference }, emit, shouldStop);
+      // 2. Prune by its final mask, recover and fine-tune; then search the count along the policy's ranking (one-pass: on the reward subset, with no fine-tune).
+      const search = config.onePass.enabled
+        ? await searchCountBeforeFinetune(setup, config, group, agent, { floor, reference }, shouldStop)
+        : await searchCount(setup, input, group, agent, { allowedDrop, accuracyBefore, reference }, emit, shouldStop);
       env.replaceModel(search.model);
-      setup.recoveries.push(...recoveriesOf(search.probes, accuracyBefore));
+      if (!config.onePass.enabled) setup.recoveries.push(...recoveriesOf(search.probes, accuracyBefore));
+      const prunedSoFar = search.kept.length < group.size || done.some((d) => d.kept.length < d.size);
+      if (config.onePass.enabled && prunedSoFar && onePassPoints(groups.length, config.fallbackSteps).includes(index)) {
+        // A point of the path: the pass so far, given the final fine-tune.
+        const point = await cloneModel(search.model);
+        await finetuneModel(setup, finalFinetuneOf(config), point, group.id, emit, shouldStop).catch((err: unknown) => {
+          point.dispose();
+          throw err;
+        });
+        search.pathPoints.push({ count: search.kept.length, model: point, source: 'one-pass point' });
+      }
 
       // 3. Checkpoints, then record (the record never names a checkpoint that is not on disk).
       const pathPoints: GroupDecision['pathPoints'] = [];
       for (const { count, model, source } of search.pathPoints) {
-        pathPoints.push({ kept: count, source, checkpoint: await store.saveModel(model, `checkpoints/group-${group.id}-kept-${count}`) });
+        const name = source === 'one-pass point' ? `checkpoints/group-${group.id}-finetuned` : `checkpoints/group-${group.id}-kept-${count}`;
+        pathPoints.push({ kept: count, source, checkpoint: await store.saveModel(model, name) });
         model.dispose();
       }
       const checkpoint = await store.saveModel(search.model, `checkpoints/group-${group.id}`);
@@ -341,6 +370,7 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
         params: cost.params,
         checkpoint,
         pathPoints,
+        ...(config.onePass.enabled && { finetuned: false }),
         seconds: (performance.now() - groupStarted) / 1000,
         phases: clock.lap(),
       };
@@ -446,23 +476,88 @@ function rewardBudgetOf(
   return { reference, tolerance: remaining * recovery, recovery };
 }
 
-/** Fine-tunes `model` on the selection-guarded data, reporting progress; the best epoch on the selection split is kept. */
+/** Fine-tunes `model` on the selection-guarded data (the unpruned model the teacher of distillation), reporting progress; the best epoch on the selection split is kept. */
 const finetuneModel = (
   { guarded, unpruned }: RunSetup,
-  config: PruneConfig,
+  finetune: TrainConfig,
   model: tf.LayersModel,
-  groupId: number | 'final',
-  seed: number,
+  groupId: number,
   emit: (e: RunEvent) => void,
   shouldStop: () => boolean,
 ) =>
   trainModel(
     model,
     guarded,
-    { ...(groupId === 'final' ? config.finalFinetune : config.finetune), seed, restoreBest: true },
+    { ...finetune, restoreBest: true },
     { onBatch: (progress) => emit({ type: 'finetune-progress', groupId, progress }), shouldStop },
     unpruned,
   );
+
+/** The group's fine-tune: the config's, seeded per group. */
+const groupFinetune = (config: PruneConfig, groupId: number): TrainConfig => ({ ...config.finetune, seed: groupSeed(config.seed, groupId), restoreBest: true });
+
+/**
+ * The one-pass reward budget: the reward subset may lose onePass.drop points
+ * before fine-tuning by the last group, against the unpruned model, shared
+ * over the groups as the tolerance is (allowedDrop / b of it by this group).
+ */
+function onePassBudget({ env }: RunSetup, config: PruneConfig, allowedDrop: number): GroupDecision['rewardBudget'] {
+  const drop = config.onePass.drop ?? 4 * config.tolerance;
+  return { reference: env.baseAccuracy, tolerance: (drop * allowedDrop) / config.tolerance };
+}
+
+/**
+ * The one-pass count search of one group: the agent's own count, then more or
+ * fewer filters along the policy's ranking (nextCount, up to relaxSteps more),
+ * each candidate recovered and scored on the reward subset with no
+ * fine-tune; within the budget when it keeps the reward's floor (the unpruned
+ * accuracy less this group's share of onePass.drop). Returns the smallest
+ * count within it (its recovered model), or the group whole.
+ */
+async function searchCountBeforeFinetune(
+  { env }: RunSetup,
+  config: PruneConfig,
+  group: ChannelGroup,
+  agent: AgentResult,
+  { floor, reference }: { floor: number; reference: number },
+  shouldStop: () => boolean,
+): Promise<Awaited<ReturnType<typeof searchCount>>> {
+  const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
+  const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
+  const maskOf = (kept: number[]) => Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0));
+  const probes: CountProbe[] = [];
+  const widths = widthsOf(group.size, config.widthMultiple);
+  const agentCount = roundedUpWidth(agent.kept.length, group.size, config.widthMultiple);
+  const agentKeepsAll = agentCount === group.size;
+  let [failing, passing] = [0, group.size];
+  let best: { count: number; accuracy: number } | undefined;
+  let count = agentKeepsAll
+    ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }, widths) ?? group.size)
+    : agentCount;
+  for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
+    const accuracy = await env.evaluate(maskOf(keptAt(count)));
+    const withinBudget = accuracy >= floor;
+    const drop = 100 * (env.baseAccuracy - accuracy);
+    probes.push({ kept: count, lossBeforeFinetune: 100 * (reference - accuracy), validationAccuracy: accuracy, drop, upperBound: drop, withinBudget });
+    if (withinBudget) {
+      best = { count, accuracy };
+      passing = count;
+    } else failing = count;
+    const next = nextCount(
+      config.countSearch,
+      config.tighten,
+      { failing, passing, size: group.size, agentPassed: agentKeepsAll || probes[0].withinBudget, lastPassed: withinBudget },
+      widths,
+    );
+    if (next === undefined) break;
+    count = next;
+  }
+  if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
+  const relaxed = agentKeepsAll ? probes.length : probes.length - 1;
+  const kept = best === undefined ? Array.from({ length: group.size }, (_, c) => c) : keptAt(best.count);
+  const model = best === undefined ? await cloneModel(env.model) : await env.prunedModel(kept);
+  return { model, kept, probes, validationAccuracy: best?.accuracy ?? reference, relaxed, pathPoints: [] };
+}
 
 /**
  * The count search of one group: prune to the agent's own count, recover and
@@ -485,7 +580,7 @@ async function searchCount(
   validationAccuracy: number;
   relaxed: number;
   /** Models with more filters than the one kept, most first (GroupDecision.pathPoints); the caller disposes them. */
-  pathPoints: { count: number; model: tf.LayersModel; source: 'accepted probe' | 'fallback' }[];
+  pathPoints: { count: number; model: tf.LayersModel; source: PathPointSource }[];
 }> {
   const { env, selection } = setup;
   const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
@@ -505,7 +600,7 @@ async function searchCount(
     const kept = keptAt(count);
     const model = await env.prunedModel(kept);
     const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
-    const tuned = await finetuneModel(setup, config, model, group.id, groupSeed(config.seed, group.id), emit, shouldStop).catch((err: unknown) => {
+    const tuned = await finetuneModel(setup, groupFinetune(config, group.id), model, group.id, emit, shouldStop).catch((err: unknown) => {
       // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and those accepted so far.
       model.dispose();
       for (const a of accepted) a.model.dispose();
@@ -560,7 +655,7 @@ async function searchCount(
     if (count <= best.count || count >= group.size || taken.has(count)) continue;
     taken.add(count);
     const model = await env.prunedModel(keptAt(count));
-    await finetuneModel(setup, config, model, group.id, groupSeed(config.seed, group.id), emit, shouldStop).catch((err: unknown) => {
+    await finetuneModel(setup, groupFinetune(config, group.id), model, group.id, emit, shouldStop).catch((err: unknown) => {
       model.dispose();
       for (const m of [best, ...accepted, ...fallbacks]) m.model.dispose();
       throw err;
@@ -655,15 +750,20 @@ async function recordSearch(setup: RunSetup, { config, data, store }: TryAndLear
  * group that pruned something, its path points (fall-back models and the
  * count search's earlier accepted probes, most filters first), then the model
  * after it; the last such model excepted (the final model is its fine-tuned
- * self). The caller disposes them.
+ * self). A one-pass run's groups were not fine-tuned: its path is the points
+ * of the pass it fine-tuned (onePassPoints). The caller disposes them.
  */
 export async function pathModels(done: GroupDecision[], store: Pick<RunStore<PruneResult>, 'loadModel'>): Promise<PathModel[]> {
   const path: PathModel[] = [];
-  const pruning = done.filter((d) => d.kept.length < d.size);
-  for (const [i, decision] of pruning.entries()) {
-    for (const { kept, checkpoint } of decision.pathPoints ?? [])
-      path.push({ label: `group ${decision.groupId} at ${kept} of ${decision.size}`, model: await store.loadModel(checkpoint) });
-    if (i < pruning.length - 1) path.push({ label: `after group ${decision.groupId}`, model: await store.loadModel(decision.checkpoint) });
+  const last = done.filter((d) => d.kept.length < d.size).at(-1);
+  for (const decision of done) {
+    const pruned = decision.kept.length < decision.size;
+    for (const { kept, checkpoint, source } of decision.pathPoints ?? []) {
+      if (source === 'one-pass point') path.push({ label: `after group ${decision.groupId}, fine-tuned`, model: await store.loadModel(checkpoint) });
+      else if (pruned) path.push({ label: `group ${decision.groupId} at ${kept} of ${decision.size}`, model: await store.loadModel(checkpoint) });
+    }
+    if (pruned && decision !== last && decision.finetuned !== false)
+      path.push({ label: `after group ${decision.groupId}`, model: await store.loadModel(decision.checkpoint) });
   }
   return path;
 }
