@@ -287,7 +287,8 @@ function peakMemoryOf(
   const input = floats(baseline.inputs[0].shape);
   const recovery = config.recovery.adaptiveBatchNorm || config.recovery.reconstruction ? 4 * config.recovery.samples * input : 0;
   const modelBytes = 4 * baseline.countParams();
-  const models = searchOnly ? 3 : groups.length * (config.fallbackSteps + 1) + 3;
+  const pathModels = config.onePass.enabled ? onePassPoints(groups.length, config.fallbackSteps).length : groups.length * (config.fallbackSteps + 1);
+  const models = searchOnly ? 3 : pathModels + 3;
   return process.memoryUsage().rss + cache + 4 * reward * input + recovery + models * modelBytes;
 }
 
