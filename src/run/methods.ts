@@ -32,7 +32,7 @@ import { RunError } from '../errors.js';
 import { modelCost, reduction } from '../prune/metrics.js';
 import { evaluateAccuracy, type TrainConfig, type TrainHooks } from '../train/train.js';
 import { type AgentGroupHistory, betterRanking, type Method, type RankingVariant, type ResultRow, searchEdge } from './compare-results.js';
-import { finalFinetuneOf, type PruneConfig } from './config.js';
+import { finalFinetuneOf, onePassPoints, type PruneConfig } from './config.js';
 import { type FinishedModel, finishPrunedModel } from './finish.js';
 import type { RunLog } from './log.js';
 import { pruneLoaded, type RunContext, resumeRun } from './prune-run.js';
@@ -343,7 +343,10 @@ export function agentMethod(options: AgentMethodOptions): PruningMethod {
     name: 'rl',
     plan: ({ baseline }) => {
       const groups = prunableSizes(baseline).length;
-      return `rl: a prune run deciding ${groups} groups one by one, ${config.agent.minIterations}-${config.agent.maxIterations} iterations of ${config.agent.samplesPerIteration} candidates each, then up to ${config.relaxSteps} more fine-tuned counts and ${config.fallbackSteps} fall-back models per pruned group`;
+      const then = config.onePass.enabled
+        ? `then up to ${config.relaxSteps} more counts scored before fine-tuning (one pass: no fine-tune between groups; ${onePassPoints(groups, config.fallbackSteps).length} points of the pass fine-tuned for the path)`
+        : `then up to ${config.relaxSteps} more fine-tuned counts and ${config.fallbackSteps} fall-back models per pruned group`;
+      return `rl: a prune run deciding ${groups} groups one by one, ${config.agent.minIterations}-${config.agent.maxIterations} iterations of ${config.agent.samplesPerIteration} candidates each, ${then}`;
     },
     async search({ baseline }) {
       const earlier = options.earlierRun;
