@@ -42,7 +42,7 @@ import {
   recordFailure,
 } from '../run/records.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
-import { checkCertifiedVersion, holdoutAdvice, loadRecordedData, type RunContext, recordedBaseline, withFieldsOfItsVersion } from '../run/prune-run.js';
+import { checkCertifiedVersion, holdoutAdvice, loadRecordedData, type RunContext, recordedBaseline } from '../run/prune-run.js';
 import {
   type CompareResults,
   type CompareEstimate,
@@ -213,7 +213,7 @@ export async function resumeCompare(
   // Records from before resume existed have neither: the probes decide how far the criteria search, so they must be known.
   if (!Number.isInteger(probes) || (probes as number) < 1)
     throw new RunError(`${file}: config.probes is not recorded (a compare from before resume existed); start the compare again`);
-  const config = parsePruneConfig(withFieldsOfItsVersion(recorded), `${file} config`);
+  const config = parsePruneConfig(recorded, `${file} config`);
   const source = recordedBaseline(runId, run.record.result.baseline);
   // A job of the earlier attempt may still be stopping (a --jobs compare's parent exits at once; its children finish their step).
   const jobsDir = join(run.dir, 'jobs');

@@ -176,23 +176,6 @@ export async function holdoutAdvice(baseline: tf.LayersModel, data: Dataset, con
   return boundAdvice(certification.count, errorRate, { tolerance: config.tolerance, confidence: config.confidence });
 }
 
-/**
- * A recorded config as the run that wrote it behaved: fields added since
- * take the value that matches the old behaviour, not today's default, so a
- * resumed run ends as it would have uninterrupted.
- */
-export function withFieldsOfItsVersion(config: Record<string, unknown>): Record<string, unknown> {
-  const withBatchNormImages = (group: unknown) => ({ batchNormImages: 0, ...(group as Record<string, unknown> | undefined) }); // before BN re-estimation (2026-11-22)
-  const budget = { boundRoom: false, ...(config.budget as Record<string, unknown> | undefined) }; // before the reward aimed at the bound's room
-  return {
-    fallbackSteps: 0, // before the path had fall-back points (2026-12-07)
-    ...config,
-    budget,
-    finetune: withBatchNormImages(config.finetune),
-    finalFinetune: withBatchNormImages(config.finalFinetune),
-  };
-}
-
 /** When choices began to aim at certification on today's splits (the selection split holding the reward subset, half of the images certifying). */
 export const CHOICE_DATA_SINCE = '2026-12-06T23:55:00Z';
 
@@ -216,7 +199,7 @@ export async function resumeRun(runId: string, context: RunContext): Promise<Run
   const run = await openRun(context.runsDir, runId, 'prune', 'can be resumed');
   checkResumable(run.record, context.backend.name);
   checkCertifiedVersion(run.record);
-  const config = parsePruneConfig(withFieldsOfItsVersion(run.record.config), `${run.dir}/run.json config`);
+  const config = parsePruneConfig(run.record.config, `${run.dir}/run.json config`);
   const result = run.record.result;
   const baselinePath = recordedBaseline(runId, result.baseline);
   for (const group of result.groups ?? []) {

@@ -24,6 +24,7 @@ import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { z } from 'zod';
 import { RunError } from '../errors.js';
+import { migrateRecord, RECORD_VERSION } from './migrations.js';
 
 export const RUN_STATUSES = ['running', 'done', 'failed', 'interrupted'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -47,6 +48,8 @@ export interface RecordedConfig {
  * results.ts for each command's, checked when read).
  */
 export interface RunRecord<R extends object = object> {
+  /** The layout it is written in (migrations.ts); older records are migrated as they are read. */
+  schemaVersion: number;
   id: string;
   /** The CLI command that created the run, e.g. "train". */
   command: string;
@@ -129,8 +132,8 @@ function heldByTheDead(lock: string): boolean {
 /** What a record must hold to be listed, shown or resumed (fields of other versions pass through). */
 const RunRecordSchema = z.looseObject({
   id: z.string(),
-  // `criterion` runs were recorded as `baseline` runs before the command had its name.
-  command: z.string().transform((command) => (command === 'baseline' ? 'criterion' : command)),
+  schemaVersion: z.number().int(),
+  command: z.string(),
   status: z.enum(RUN_STATUSES),
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -156,7 +159,8 @@ export function readRunRecord(file: string): RunRecord {
   } catch (err) {
     throw new RunError(`${file}: unreadable run record (${(err as Error).message})`);
   }
-  const checked = RunRecordSchema.safeParse(parsed);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new RunError(`${file}: not a run record (top level: expected an object)`);
+  const checked = RunRecordSchema.safeParse(migrateRecord(parsed as Record<string, unknown>, file));
   if (!checked.success) {
     const issue = checked.error.issues[0];
     throw new RunError(`${file}: not a run record (${issue.path.join('.') || 'top level'}: ${issue.message})`);
@@ -230,6 +234,7 @@ export class Run<R extends object = object> {
     }
     const now = new Date().toISOString();
     const record: RunRecord<R> = {
+      schemaVersion: RECORD_VERSION,
       id,
       command: init.command,
       status: 'running',

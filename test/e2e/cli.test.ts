@@ -87,6 +87,7 @@ describe('autoprune runs, in a narrow terminal', () => {
     const { listedRecord } = await import('../../src/run/results.js');
     const { METHODS } = await import('../../src/run/compare-results.js');
     const record = (id: string) => ({
+      schemaVersion: 1,
       id,
       command: 'compare',
       status: 'done' as const,

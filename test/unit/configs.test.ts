@@ -3,7 +3,6 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { withFieldsOfItsVersion } from '../../src/run/prune-run.js';
 import { describeConfig, describeField, fieldDefault, parsePruneConfig, PruneConfigSchema, readConfigFile, setPath } from '../../src/run/config.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -104,17 +103,5 @@ describe('run configs', () => {
       writeFileSync(file, text);
       expect(() => readConfigFile(file)).toThrow(new ConfigError(`${file}: expected a JSON object of config fields, got ${what}`));
     }
-  });
-});
-
-describe('a recorded config, resumed', () => {
-  it('keeps the behaviour of the version that wrote it: BatchNorm re-estimation stays off for runs recorded before it existed', () => {
-    const current = parsePruneConfig({});
-    const { batchNormImages: _, ...oldFinetune } = current.finetune;
-    const { batchNormImages: __, ...oldFinal } = current.finalFinetune;
-    const old = parsePruneConfig(withFieldsOfItsVersion({ ...current, finetune: oldFinetune, finalFinetune: oldFinal }));
-    expect([old.finetune.batchNormImages, old.finalFinetune.batchNormImages]).toEqual([0, 0]);
-    const recent = parsePruneConfig(withFieldsOfItsVersion(current as unknown as Record<string, unknown>));
-    expect([recent.finetune.batchNormImages, recent.finalFinetune.batchNormImages]).toEqual([1024, 1024]);
   });
 });

@@ -8,6 +8,7 @@ import { formatShow } from '../../src/cli/runs-command.js';
 import { checkedRecord, listedRecord } from '../../src/run/results.js';
 
 const running = (pid: number, pidStart?: string): RunRecord => ({
+  schemaVersion: 1,
   id: 'r',
   command: 'prune',
   status: 'running',
@@ -51,7 +52,8 @@ describe('records of earlier versions', () => {
     mkdirSync(join(dir, id));
     const file = join(dir, id, 'run.json');
     const report = { pruned: { testAccuracy: 0.99 }, theoreticalSpeedup: 2, compressionRatio: 2.5, testDrop: 0.1 };
-    writeFileSync(file, JSON.stringify({ ...running(1), id, command: 'baseline', status: 'done', result: { ratio: 0.5, report } }));
+    const { schemaVersion: _, ...unversioned } = running(1); // written before records carried a version
+    writeFileSync(file, JSON.stringify({ ...unversioned, id, command: 'baseline', status: 'done', result: { ratio: 0.5, report } }));
     const record = readRunRecord(file);
     expect(record.command).toBe('criterion');
     expect(listedRecord(record, file).command).toBe('criterion');
