@@ -23,7 +23,7 @@ import { PhaseClock, withPhaseClock } from '../phases.js';
 import { buildGraph, type ChannelGroup, type DependencyGraph } from '../prune/graph.js';
 import { layerMacs, SPEEDUP_ROUNDS } from '../prune/metrics.js';
 import { ConfigError } from '../errors.js';
-import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, searchResolution } from '../heuristics/pipeline.js';
+import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, searchResolution, widthsOf } from '../heuristics/pipeline.js';
 import { formatBytes, formatDuration } from '../text.js';
 import { trainModel } from '../train/train.js';
 
@@ -180,7 +180,9 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
   };
   const perIteration = config.agent.samplesPerIteration / poolSpeedup(workers);
   const search: Range = [0, 0];
-  for (const group of groups) {
+  // A group with no allowed width below its size is not searched.
+  const searched = groups.filter((g) => widthsOf(g.size, config.widthMultiple).length > 1);
+  for (const group of searched) {
     const cache = forward(reward); // the activations before the group, once per group (at most a whole pass)
     search[0] += cache + config.agent.minIterations * perIteration * candidateOf(group);
     search[1] += cache + config.agent.maxIterations * perIteration * candidateOf(group);
@@ -196,7 +198,7 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
   if (config.onePass.enabled) {
     // No fine-tune or check between groups: the count search's probes are candidates, and the pass's points get the final fine-tune.
     const points = finetuneOf(finalFinetuneOf(config)) * onePassPoints(groups.length, config.fallbackSteps).length;
-    for (const group of groups) {
+    for (const group of searched) {
       search[0] += probes[0] * candidateOf(group);
       search[1] += probes[1] * candidateOf(group);
     }

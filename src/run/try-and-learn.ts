@@ -311,8 +311,10 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
       const floor = rewardBudget.reference - rewardBudget.tolerance / 100;
       const searchStarted = performance.now();
       const { minIterations, maxIterations } = config.agent;
-      const agent =
-        config.policy === 'agent'
+      // A group with no allowed width below its size (widthMultiple) cannot shrink: no search.
+      const agent = cannotShrink(group, config)
+        ? keepsWhole(group)
+        : config.policy === 'agent'
           ? await trainAgent(
               env,
               config.agent,
@@ -767,6 +769,17 @@ export async function pathModels(done: GroupDecision[], store: Pick<RunStore<Pru
   }
   return path;
 }
+
+const cannotShrink = (group: ChannelGroup, config: PruneConfig) => widthsOf(group.size, config.widthMultiple).length === 1;
+
+/** The decision of a group that cannot shrink: every filter kept, no iteration. */
+const keepsWhole = (group: ChannelGroup): AgentResult => ({
+  probabilities: new Float32Array(group.size).fill(1),
+  kept: Array.from({ length: group.size }, (_, c) => c),
+  iterations: [],
+  evaluations: 0,
+  converged: false,
+});
 
 /**
  * A hand-made policy for the control runs: the criterion's scores as the

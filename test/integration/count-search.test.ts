@@ -58,6 +58,32 @@ describe('count search when the agent keeps a whole group', () => {
   }, 300_000);
 });
 
+describe('a group that cannot shrink', () => {
+  beforeAll(async () => {
+    await selectBackend('wasm');
+  });
+
+  it('is kept whole with no search when no allowed width is below its size (widthMultiple)', async () => {
+    const baseline = await loadModel('src/models/pretrained/lenet5-mnist/model.json');
+    const { model, summary } = await prune(baseline, data, {
+      rewardSamples: 300,
+      evalBatchSize: 300,
+      widthMultiple: 32,
+      relaxSteps: 1,
+      fallbackSteps: 0,
+      agent: { maxIterations: 1, minIterations: 0, samplesPerIteration: 2 },
+      finetune: { imagesPerEpoch: 128 },
+      finalFinetune: { epochs: 0 },
+    });
+    const [conv1, ...wider] = summary.groups;
+    expect(conv1.size).toBeLessThan(32); // 20 filters: the only width at a multiple of 32 is all of them
+    expect([conv1.iterations, conv1.evaluations, conv1.probes, conv1.kept.length]).toEqual([[], 0, [], conv1.size]);
+    for (const g of wider) expect(g.iterations.length).toBe(1);
+    model.dispose();
+    baseline.dispose();
+  }, 300_000);
+});
+
 describe('one pass', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
