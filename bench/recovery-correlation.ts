@@ -10,18 +10,28 @@
  * correlation of its scores with the accuracies after fine-tuning.
  *
  *   npx tsx bench/recovery-correlation.ts --config configs/compare-resnet-small-fashion-mnist.json --model src/models/pretrained/resnet-small-fashion-mnist/model.json --group 6 --candidates 12
+ *
+ * --scores compares what a candidate is scored by instead (issue 41, item 2):
+ * accuracy on the config's reward subset and on 256 images, and agreement
+ * with the unpruned model's answers on 256 (rewardScore: agreement), each
+ * with the config's recovery and with none. The data are the model's own
+ * (a shipped baseline's size and scaling), the validation split as
+ * --validation-size sets it (the shipped MobileNetV2 baseline's is 20,000):
+ *
+ *   npx tsx bench/recovery-correlation.ts --scores --config configs/compare-mobilenetv2-0.35-fashion-mnist.json --model src/models/pretrained/mobilenetv2-0.35-fashion-mnist/model.json --validation-size 20000 --group 12 --candidates 40
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { PruningEnv } from '../env/pruning-env.js';
+import { type EnvConfig, PruningEnv } from '../env/pruning-env.js';
 import { holdoutSplits } from '../src/certify/holdout.js';
 import type { RecoveryConfig } from '../env/recovery.js';
 import { selectBackend } from '../src/backend/backend.js';
-import { loadDataset } from '../src/data/datasets.js';
-import { cloneModel, loadModel } from '../src/models/io.js';
-import { holdoutOf, parsePruneConfig } from '../src/run/config.js';
+import { cloneModel } from '../src/models/io.js';
+import { holdoutOf, parsePruneConfig, type PruneConfig } from '../src/run/config.js';
+import { loadRecordedData } from '../src/run/prune-run.js';
+import { SILENT_LOG } from '../src/run/log.js';
 import { envConfigOf } from '../src/run/config.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
 
@@ -33,29 +43,42 @@ const { values } = parseArgs({
     group: { type: 'string', default: '0' },
     candidates: { type: 'string', default: '12' },
     seed: { type: 'string', default: '0' },
+    scores: { type: 'boolean', default: false },
+    'validation-size': { type: 'string' },
   },
 });
 if (values.config === undefined || values.model === undefined) throw new Error('give --config and --model');
 await selectBackend('wasm');
 const config = parsePruneConfig({ ...JSON.parse(readFileSync(values.config, 'utf8')), seed: Number(values.seed) }, values.config);
-const data = loadDataset(values.dataset!, { seed: 0 });
-const baseline = await loadModel(values.model);
+const validationSize = values['validation-size'] === undefined ? config.validationSize : Number(values['validation-size']);
+const { data, baseline } = await loadRecordedData({ ...config, dataset: values.dataset as PruneConfig['dataset'], validationSize, splitSeed: 0 }, values.model, SILENT_LOG);
 const envConfig = envConfigOf(config);
 const guarded = { ...data, validation: holdoutSplits(data.validation, holdoutOf(config), data.inputShape).selection };
 const off: RecoveryConfig = { ...config.recovery, adaptiveBatchNorm: false, reconstruction: false };
-const settings: [string, RecoveryConfig][] = [
-  ['none', off],
-  ['adaptive BN', { ...off, adaptiveBatchNorm: true }],
-  ['least squares', { ...off, reconstruction: true }],
-  ['both (config)', config.recovery],
-];
-const envs = await Promise.all(settings.map(async ([, recovery]) => PruningEnv.create(await cloneModel(baseline), data, { ...envConfig, recovery })));
+const settings: [string, Partial<EnvConfig>][] = values.scores
+  ? [
+      [`accuracy on ${config.rewardSamples}, recovered`, {}],
+      ['accuracy on 256, recovered', { rewardSamples: 256 }],
+      ['agreement on 256, recovered', { rewardSamples: 256, rewardScore: 'agreement' }],
+      [`accuracy on ${config.rewardSamples}, not recovered`, { recovery: off }],
+      ['accuracy on 256, not recovered', { rewardSamples: 256, recovery: off }],
+      ['agreement on 256, not recovered', { rewardSamples: 256, rewardScore: 'agreement', recovery: off }],
+    ]
+  : [
+      ['none', { recovery: off }],
+      ['adaptive BN', { recovery: { ...off, adaptiveBatchNorm: true } }],
+      ['least squares', { recovery: { ...off, reconstruction: true } }],
+      ['both (config)', {}],
+    ];
+const envs = await Promise.all(settings.map(async ([, change]) => PruningEnv.create(await cloneModel(baseline), data, { ...envConfig, ...change })));
+// The pruned model that is fine-tuned is recovered as the agent's loop recovers it: the config's recovery.
+const recovering = envs[settings.findIndex(([, change]) => change.recovery === undefined)];
 const groupId = Number(values.group);
 const group = envs.map((env) => env.setGroup(groupId))[0];
 const unprunedGuarantee = await evaluateAccuracy(baseline, guarded.validation, data.inputShape);
 console.log(
   `# ${values.model} / ${values.dataset}, group ${groupId} (${group.producers.join(', ')}, ${group.size} filters): ${values.candidates} seeded random masks keeping 50-95%; ` +
-    `scores on ${config.rewardSamples} reward images (unpruned ${(100 * envs[0].baseAccuracy).toFixed(2)}%); fine-tune ${config.finetune.imagesPerEpoch} images x ${config.finetune.epochs} at lr ${config.finetune.learningRate}, ` +
+    `scores on the reward subset (${config.rewardSamples} images unless the setting says; unpruned ${(100 * envs[0].baseAccuracy).toFixed(2)}%); fine-tune ${config.finetune.imagesPerEpoch} images x ${config.finetune.epochs} at lr ${config.finetune.learningRate}, ` +
     `BatchNorm statistics re-estimated on ${config.finetune.batchNormImages}; accuracy after it on the selection split (unpruned ${(100 * unprunedGuarantee).toFixed(2)}%); ${new Date().toISOString()}`,
 );
 console.log(`| candidate | kept | ${settings.map(([name]) => `score: ${name}`).join(' | ')} | after fine-tuning | seconds |`);
@@ -70,7 +93,7 @@ for (let i = 0; i < Number(values.candidates); i++) {
   const kept = mask.flatMap((m, c) => (m ? [c] : []));
   const started = performance.now();
   for (const [s, env] of envs.entries()) scores[s].push(await env.evaluate(mask));
-  const model = await envs[settings.length - 1].prunedModel(kept);
+  const model = await recovering.prunedModel(kept);
   const { validationAccuracy } = await trainModel(model, guarded, { ...config.finetune, seed: config.seed, restoreBest: true });
   model.dispose();
   after.push(validationAccuracy);
