@@ -51,7 +51,11 @@ if (values.config === undefined || values.model === undefined) throw new Error('
 await selectBackend('wasm');
 const config = parsePruneConfig({ ...JSON.parse(readFileSync(values.config, 'utf8')), seed: Number(values.seed) }, values.config);
 const validationSize = values['validation-size'] === undefined ? config.validationSize : Number(values['validation-size']);
-const { data, baseline } = await loadRecordedData({ ...config, dataset: values.dataset as PruneConfig['dataset'], validationSize, splitSeed: 0 }, values.model, SILENT_LOG);
+const { data, baseline } = await loadRecordedData(
+  { ...config, dataset: values.dataset as PruneConfig['dataset'], validationSize, splitSeed: 0 },
+  values.model,
+  SILENT_LOG,
+);
 const envConfig = envConfigOf(config);
 const guarded = { ...data, validation: holdoutSplits(data.validation, holdoutOf(config), data.inputShape).selection };
 const off: RecoveryConfig = { ...config.recovery, adaptiveBatchNorm: false, reconstruction: false };
