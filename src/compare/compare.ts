@@ -316,9 +316,11 @@ async function runMethods(
             created: (agentRun) => run.update((r) => (r.result.agentRun = agentRun.dir)),
           }));
           log.line(`  ${pruning.plan(inputs)}`);
-          const [searchClock, finishClock] = [new PhaseClock(), new PhaseClock()];
+          const searchClock = new PhaseClock();
           const search = await withPhaseClock(searchClock, () => pruning.search(inputs));
           const searched = performance.now();
+          // Started after the search: its wall time (and so its `other`) is the finish's alone.
+          const finishClock = new PhaseClock();
           const { report, modelPath, layers, certification, uncertified } = await withPhaseClock(finishClock, () =>
             finishMethod(search, inputs, {
               ...finishSettings(config),

@@ -102,7 +102,11 @@ describe('autoprune compare', () => {
       / {2}rl: FLOPs [\d.]+x, params [\d.]+x, time [\d.]+x at batch 1, validation [\d.]+%, certified drop -?[\d.]+ \(<= -?[\d.]+\)( from a fallback \([^)]+\))?, test [\d.]+%/,
     );
     expect(show).toMatch(/ {2}bn-scale: not applicable: criterion bn-scale: no BatchNormalization/);
-    // Each row's time by phase: the agent's search phases come from its own run, the finish's from the row.
+    // Each row's time by phase: the agent's search phases come from its own run, the finish's from the row; together they are the row's time, counted once.
+    for (const row of results.rows.filter((r: { phases?: unknown }) => r.phases !== undefined)) {
+      const total = Object.values(row.phases as Record<string, number>).reduce((a, b) => a + b, 0);
+      expect(total, row.method).toBeLessThanOrEqual(row.seconds + 2);
+    }
     expect(show).toMatch(/\n {4}\d+m?\d*s? \(estimated \S+ to \S+\): [^\n]*candidate scoring [^\n]*bounds and certification/);
     expect(show).toMatch(/\n {2}l1 \([a-z]+\): [^\n]*\n {4}\d+m?\d*s? \(estimated \S+ to \S+\): [^\n]*fine-tunes /);
     expect(Object.keys(results.estimate.rows)).toEqual(['rl', 'l1', 'bn-scale']);
