@@ -318,6 +318,7 @@ async function runMethods(
           log.line(`  ${pruning.plan(inputs)}`);
           const searchClock = new PhaseClock();
           const search = await withPhaseClock(searchClock, () => pruning.search(inputs));
+          const searchPhases = search.phases ?? searchClock.split();
           const searched = performance.now();
           // Started after the search: its wall time (and so its `other`) is the finish's alone.
           const finishClock = new PhaseClock();
@@ -335,7 +336,7 @@ async function runMethods(
             layers,
             certification,
             ...(uncertified && { uncertified }),
-            phases: addPhases(search.phases ?? searchClock.split(), finishClock.split()),
+            phases: addPhases(searchPhases, finishClock.split()),
             peakMemory: peakResidentBytes(),
           });
         } catch (err) {

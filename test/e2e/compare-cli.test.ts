@@ -105,7 +105,7 @@ describe('autoprune compare', () => {
     // Each row's time by phase: the agent's search phases come from its own run, the finish's from the row; together they are the row's time, counted once.
     for (const row of results.rows.filter((r: { phases?: unknown }) => r.phases !== undefined)) {
       const total = Object.values(row.phases as Record<string, number>).reduce((a, b) => a + b, 0);
-      expect(total, row.method).toBeLessThanOrEqual(row.seconds + 2);
+      expect(total, `${row.method} ${JSON.stringify(row.phases)} ${row.seconds}`).toBeLessThanOrEqual(row.seconds + 2);
     }
     expect(show).toMatch(/\n {4}\d+m?\d*s? \(estimated \S+ to \S+\): [^\n]*candidate scoring [^\n]*bounds and certification/);
     expect(show).toMatch(/\n {2}l1 \([a-z]+\): [^\n]*\n {4}\d+m?\d*s? \(estimated \S+ to \S+\): [^\n]*fine-tunes /);

@@ -72,7 +72,7 @@ describe('a group that cannot shrink', () => {
       relaxSteps: 1,
       fallbackSteps: 0,
       agent: { maxIterations: 1, minIterations: 0, samplesPerIteration: 2 },
-      finetune: { imagesPerEpoch: 128 },
+      finetune: { epochs: 0 },
       finalFinetune: { epochs: 0 },
     });
     const [conv1, ...wider] = summary.groups;

@@ -80,7 +80,9 @@ describe('pruning environment', () => {
       const env = await PruningEnv.create(await cloneModel(model), data, { ...config, rewardSamples: 150, cacheLimits });
       const tensors = tf.memory().numTensors;
       const here: number[] = [];
-      for (const group of env.graph.prunableGroups()) {
+      // The stem's group, a residual stage's and the last: the cache's frontier differs in each.
+      const groups = env.graph.prunableGroups();
+      for (const group of [groups[0], groups[3], groups[groups.length - 1]]) {
         env.setGroup(group.id);
         expect(env.activationCache.place).toBe(place);
         const mask = Array.from({ length: group.size }, (_, c) => (c % 3 === 0 ? 0 : 1));
