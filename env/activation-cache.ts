@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { execute } from '../src/prune/executor.js';
-import type { DependencyGraph } from '../src/prune/graph.js';
+import type { ChannelGroup, DependencyGraph } from '../src/prune/graph.js';
 
 export interface CacheLimits {
   backend: number;
@@ -20,6 +20,14 @@ export const DEFAULT_CACHE_LIMITS: CacheLimits = { backend: 2 ** 30, host: 6 * 2
 
 /** Where a group's activations are kept: as backend tensors, as host arrays copied in per batch, or not at all. */
 export type CachePlace = 'backend' | 'host' | 'none';
+
+/** A group's members, the layers its candidates change (the members and everything downstream of them), and the unaffected layers feeding those: the frontier, whose outputs are cached. */
+export function groupFrontier(graph: DependencyGraph, group: ChannelGroup): { members: string[]; affected: Set<string>; frontier: string[] } {
+  const members = [...new Set(group.members.map((m) => m.layer))];
+  const affected = new Set(graph.downstreamOf(members));
+  const frontier = [...new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))))];
+  return { members, affected, frontier };
+}
 
 type HostBatch = Map<string, { values: Float32Array; shape: number[] }>;
 

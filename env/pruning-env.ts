@@ -28,7 +28,7 @@ import { buildGraph, type ChannelGroup, type DependencyGraph } from '../src/prun
 import { type LayerNode, layerType } from '../src/prune/layer-types.js';
 import { layerMacs, modelCost } from '../src/prune/metrics.js';
 import { disposeLayers, prunedLayers, pruneModel } from '../src/prune/surgery.js';
-import { CachedActivations, type CacheLimits, type CachePlace, DEFAULT_CACHE_LIMITS } from './activation-cache.js';
+import { CachedActivations, type CacheLimits, type CachePlace, DEFAULT_CACHE_LIMITS, groupFrontier } from './activation-cache.js';
 import { GroupRecovery, type RecoveryConfig } from './recovery.js';
 import { type RewardConfig, reward } from './reward.js';
 import { CriterionError } from '../src/errors.js';
@@ -261,10 +261,7 @@ export class PruningEnv {
     const graph = this.graphOfModel;
     const group = graph.group(groupId);
     if (!group.prunable) throw new Error(`group ${groupId} cannot be pruned: ${group.reason}`);
-    const members = [...new Set(group.members.map((m) => m.layer))];
-    // Affected: the members and everything downstream of them; cached: unaffected layers feeding affected ones.
-    const affected = new Set(graph.downstreamOf(members));
-    const frontier = [...new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))))];
+    const { members, affected, frontier } = groupFrontier(graph, group);
     const activations = CachedActivations.capture(graph, frontier, this.images, this.config.evalBatchSize, this.config.cacheLimits ?? DEFAULT_CACHE_LIMITS);
     const recovery = GroupRecovery.create(graph, group, affected, this.calibrationImages, frontier, this.config.recovery);
     this.budget = undefined;

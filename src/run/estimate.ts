@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { PruningEnv } from '../../env/pruning-env.js';
-import { CachedActivations } from '../../env/activation-cache.js';
+import { CachedActivations, groupFrontier } from '../../env/activation-cache.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { holdoutSizes } from '../certify/holdout.js';
 import { type Dataset, floatImages, subsetSplit } from '../data/datasets.js';
@@ -141,8 +141,7 @@ function suffixShares(graph: DependencyGraph, groups: ChannelGroup[]): Map<numbe
   const total = graph.order.reduce((sum, name) => sum + macsOf(name), 0);
   return new Map(
     groups.map((group) => {
-      const members = [...new Set(group.members.map((m) => m.layer))];
-      const suffix = graph.downstreamOf(members).reduce((sum, name) => sum + macsOf(name), 0);
+      const suffix = [...groupFrontier(graph, group).affected].reduce((sum, name) => sum + macsOf(name), 0);
       return [group.id, total > 0 ? suffix / total : 1];
     }),
   );
@@ -150,10 +149,7 @@ function suffixShares(graph: DependencyGraph, groups: ChannelGroup[]): Map<numbe
 
 /** Bytes of `group`'s activation cache on `images` reward images; 0 when over the host limit (not kept: CachedActivations). */
 function cachedBytes(graph: DependencyGraph, group: ChannelGroup, images: number, config: PruneConfig): number {
-  const members = [...new Set(group.members.map((m) => m.layer))];
-  const affected = new Set(graph.downstreamOf(members));
-  const frontier = [...new Set([...affected].flatMap((name) => graph.node(name).inputs.filter((i) => !affected.has(i))))];
-  const bytes = CachedActivations.bytesOf(graph, frontier, images);
+  const bytes = CachedActivations.bytesOf(graph, groupFrontier(graph, group).frontier, images);
   return bytes <= cacheLimitsOf(config).host ? bytes : 0;
 }
 
