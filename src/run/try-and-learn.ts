@@ -509,6 +509,27 @@ function onePassBudget({ env }: RunSetup, config: PruneConfig, allowedDrop: numb
 }
 
 /**
+ * Where a count search starts: the policy's ranking (most probable first; a
+ * count keeps its first filters, in channel order), the allowed widths, and
+ * the first count: the agent's own, rounded up to a width. Keeping every
+ * filter is the model as it is: nothing to fine-tune or check (fine-tuning a
+ * converged model only costs time, and can cost accuracy); tightening then
+ * starts below it.
+ */
+function countSearchStart(config: PruneConfig, group: ChannelGroup, agent: AgentResult) {
+  const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
+  const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
+  const widths = widthsOf(group.size, config.widthMultiple);
+  const agentCount = roundedUpWidth(agent.kept.length, group.size, config.widthMultiple);
+  const agentKeepsAll = agentCount === group.size;
+  const first = agentKeepsAll
+    ? (nextCount(config.countSearch, config.tighten, { failing: 0, passing: group.size, size: group.size, agentPassed: true, lastPassed: true }, widths) ??
+      group.size)
+    : agentCount;
+  return { keptAt, widths, agentKeepsAll, first };
+}
+
+/**
  * The one-pass count search of one group: the agent's own count, then more or
  * fewer filters along the policy's ranking (nextCount, up to relaxSteps more),
  * each candidate recovered and scored on the reward subset with no
@@ -524,18 +545,12 @@ async function searchCountBeforeFinetune(
   { floor, reference }: { floor: number; reference: number },
   shouldStop: () => boolean,
 ): Promise<Awaited<ReturnType<typeof searchCount>>> {
-  const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
-  const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
+  const { keptAt, widths, agentKeepsAll, first } = countSearchStart(config, group, agent);
   const maskOf = (kept: number[]) => Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0));
   const probes: CountProbe[] = [];
-  const widths = widthsOf(group.size, config.widthMultiple);
-  const agentCount = roundedUpWidth(agent.kept.length, group.size, config.widthMultiple);
-  const agentKeepsAll = agentCount === group.size;
   let [failing, passing] = [0, group.size];
   let best: { count: number; accuracy: number } | undefined;
-  let count = agentKeepsAll
-    ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }, widths) ?? group.size)
-    : agentCount;
+  let count = first;
   for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
     const accuracy = await env.evaluate(maskOf(keptAt(count)));
     const withinBudget = accuracy >= floor;
@@ -585,19 +600,12 @@ async function searchCount(
   pathPoints: { count: number; model: tf.LayersModel; source: PathPointSource }[];
 }> {
   const { env, selection } = setup;
-  const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
-  const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
+  const { keptAt, widths, agentKeepsAll, first } = countSearchStart(config, group, agent);
   const probes: CountProbe[] = [];
   // Every probe within the budget, in the order accepted: each keeps fewer filters than the one before; the last is kept.
   const accepted: { count: number; model: tf.LayersModel; validationAccuracy: number }[] = [];
   let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
-  // Keeping every filter is the model as it is: nothing to fine-tune or check (fine-tuning a converged model only costs time, and can cost accuracy); tightening starts below it.
-  const widths = widthsOf(group.size, config.widthMultiple);
-  const agentCount = roundedUpWidth(agent.kept.length, group.size, config.widthMultiple);
-  const agentKeepsAll = agentCount === group.size;
-  let count = agentKeepsAll
-    ? (nextCount(config.countSearch, config.tighten, { failing, passing, size: group.size, agentPassed: true, lastPassed: true }, widths) ?? group.size)
-    : agentCount;
+  let count = first;
   for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
     const kept = keptAt(count);
     const model = await env.prunedModel(kept);
