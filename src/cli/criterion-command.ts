@@ -44,6 +44,7 @@ export function addCriterionCommand(program: Command): void {
       integerIn(1, 30),
       DEFAULT_SEARCH.maxProbes,
     )
+    .addOption(new Option('--search-start <where>', describeField('searchStart')).choices(['top', 'low']).default(fieldDefault('searchStart')))
     .option('--width-multiple <n>', describeField('widthMultiple'), integerIn(1, 64), fieldDefault('widthMultiple') as number)
     .option('--max-ratio <r>', 'largest ratio the tolerance search tries', numberIn(0, 0.99, { minExclusive: true }), DEFAULT_SEARCH.maxRatio)
     .option(
@@ -72,7 +73,8 @@ export function addCriterionCommand(program: Command): void {
         },
         weightsDtype: opts.weightsDtype,
         ratio: opts.ratio,
-        search: opts.tolerance === undefined ? undefined : { tolerance: opts.tolerance, maxProbes: opts.probes, maxRatio: opts.maxRatio },
+        search:
+          opts.tolerance === undefined ? undefined : { tolerance: opts.tolerance, maxProbes: opts.probes, maxRatio: opts.maxRatio, start: opts.searchStart },
         finalFinetune: { ...finetuneConfig(opts), epochs: opts.finalFinetuneEpochs, seed: opts.seed + 999 },
       },
       backend,

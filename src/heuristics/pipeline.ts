@@ -328,7 +328,18 @@ export interface ToleranceSearch {
   maxProbes: number;
   /** Stop once the bracket is narrower than this share of channels; default: searchResolution of the model's groups. */
   resolution?: number;
+  /** Where the search starts (default 'top'): see SearchStart. */
+  start?: SearchStart;
 }
+
+/**
+ * 'top': the first probe tries the most pruning (maxRatio), then halves: a
+ * model that tolerates much needs one probe. 'low': the first probe tries one
+ * resolution step, each one that fits doubles it until one does not, then
+ * bisection: a deep network that tolerates a few percent spends no probe far
+ * above it (halving from 0.95 to 0.06 takes four).
+ */
+export type SearchStart = 'top' | 'low';
 
 export const DEFAULT_SEARCH: ToleranceSearch = { tolerance: 1, confidence: 0.95, maxRatio: 0.95, maxProbes: 12 };
 
@@ -369,27 +380,37 @@ export function describeResolution(groupSizes: number[]): string {
 export interface Bisection {
   /** Known to fit, or the fallback when nothing does. */
   low: number;
-  /** The first value tried. */
+  /** The largest value tried; the first one unless `first` is given. */
   high: number;
+  /** The first value tried, below `high`: each value that fits doubles its distance from `low` (capped at `high`) until one does not, then bisection. */
+  first?: number;
   maxProbes: number;
   /** The next value inside the bracket (low fits, high does not), or undefined once the bracket is fine enough. */
   next: (low: number, high: number) => number | undefined;
 }
 
-/** Bisection of a continuous value: midpoints until the bracket is narrower than `resolution`. */
-export const halvingTo = (resolution: number) => (low: number, high: number) => (high - low < resolution ? undefined : (low + high) / 2);
+/** Bisection of a continuous value: midpoints until the bracket is no wider than `resolution` (up to rounding: a search started low brackets multiples of it). */
+export const halvingTo = (resolution: number) => (low: number, high: number) => (high - low <= resolution * (1 + 1e-9) ? undefined : (low + high) / 2);
 
 /**
  * Bisection for the largest value that fits, assuming every value below a
- * fitting one fits too. The first probe tries `high`: a model that tolerates
- * it needs no search. Returns the largest value that fitted (`low` if none).
+ * fitting one fits too. The first probe tries `high` (a model that tolerates
+ * it needs no search), or `first` and doubles up from there. Returns the
+ * largest value that fitted (`low` if none).
  */
-export async function bisectLargest({ low, high, maxProbes, next }: Bisection, fits: (value: number) => Promise<boolean>): Promise<number> {
-  let value = high > low ? high : undefined;
+export async function bisectLargest({ low, high, first, maxProbes, next }: Bisection, fits: (value: number) => Promise<boolean>): Promise<number> {
+  const origin = low;
+  const top = high;
+  let doubling = first !== undefined && first > low && first < high;
+  let value = high > low ? (doubling ? first : high) : undefined;
   for (let probe = 1; value !== undefined && probe <= maxProbes; probe++) {
     if (await fits(value)) low = value;
-    else high = value;
-    value = next(low, high);
+    else {
+      high = value;
+      doubling = false;
+    }
+    if (doubling) value = low < top ? Math.min(origin + 2 * (low - origin), top) : undefined;
+    else value = next(low, high);
   }
   return low;
 }
@@ -462,7 +483,7 @@ export async function pruneToTolerance(
   };
   const accepted = await largestWithinTolerance(
     check,
-    { low: 0, high: search.maxRatio, maxProbes: search.maxProbes, next: halvingTo(resolution) },
+    { low: 0, high: search.maxRatio, ...(search.start === 'low' && { first: resolution }), maxProbes: search.maxProbes, next: halvingTo(resolution) },
     attempt,
     ({ value: ratio, attempt: tried, drop, upperBound, withinTolerance }) => {
       const record = { probe: probes.length + 1, ratio, validationAccuracy: tried.validationAccuracy, drop, upperBound, withinTolerance, steps: tried.steps };

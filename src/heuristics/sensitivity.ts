@@ -136,7 +136,7 @@ export async function pruneBySensitivity(
   model: tf.LayersModel,
   data: Dataset,
   config: SensitivityConfig,
-  search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes' | 'confidence' | 'certificationImages'>,
+  search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes' | 'confidence' | 'certificationImages' | 'start'>,
   emit: (event: SensitivityEvent) => void = () => {},
 ): Promise<SensitivityResult> {
   checkModelArgument(model, 'pruneBySensitivity');
@@ -192,7 +192,7 @@ export async function pruneBySensitivity(
   const probes: SensitivityProbe[] = [];
   const accepted = await largestWithinTolerance(
     check,
-    { low: -1, high: thresholds.length - 1, maxProbes: search.maxProbes, next: halvingIndexes },
+    { low: -1, high: thresholds.length - 1, ...(search.start === 'low' && { first: 0 }), maxProbes: search.maxProbes, next: halvingIndexes },
     attempt,
     ({ value, attempt: tried, drop, upperBound, withinTolerance }) => {
       const probe = {

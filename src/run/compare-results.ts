@@ -6,7 +6,7 @@
  */
 import { CRITERIA } from '../heuristics/criteria.js';
 import { type ModelTimes, speedupAt } from '../latency/side-by-side.js';
-import type { ProbeRecord, Ranking } from '../heuristics/pipeline.js';
+import { DEFAULT_SEARCH, type ProbeRecord, type Ranking } from '../heuristics/pipeline.js';
 import type { SensitivityCurve, SensitivityProbe } from '../heuristics/sensitivity.js';
 import type { LayerWidth, PruneReport } from './report.js';
 import { type Certification, certifiedCheck, finalCertified, pairedDifference, type UncertifiedModel } from '../certify/certification.js';
@@ -186,15 +186,20 @@ export function betterRanking(variants: RankingVariant[]): RankingVariant {
 
 /**
  * The edge a criterion's search ended with: the largest ratio within the
- * tolerance and the smallest over it (the same when none was over), and
+ * tolerance and the smallest over it (the largest ratio searched when none
+ * was over), and
  * whether the probe cap stopped it before that bracket was narrower than its
  * resolution (a coarser baseline than the compare claims).
  */
-export function searchEdge(variant: Pick<RankingVariant, 'probes' | 'resolution'>): { low: number; high: number; cutShort: boolean } {
+export function searchEdge(
+  variant: Pick<RankingVariant, 'probes' | 'resolution'>,
+  maxRatio = DEFAULT_SEARCH.maxRatio,
+): { low: number; high: number; cutShort: boolean } {
   const within = variant.probes.filter((p) => p.withinTolerance).map((p) => p.ratio);
   const over = variant.probes.filter((p) => !p.withinTolerance).map((p) => p.ratio);
   const low = Math.max(0, ...within);
-  const high = over.length > 0 ? Math.min(...over) : low;
+  // With nothing over the tolerance, the edge is above the largest probe (a search started low can stop before maxRatio).
+  const high = over.length > 0 ? Math.min(...over) : Math.max(low, maxRatio);
   return { low, high, cutShort: high - low >= variant.resolution };
 }
 

@@ -273,6 +273,12 @@ export const PruneConfigSchema = z
       .describe(
         "how a decision over its budget keeps more filters, along the policy's ranking: bisection (the smallest fix found) or half of the remaining filters per step",
       ),
+    searchStart: z
+      .enum(['top', 'low'])
+      .default('top')
+      .describe(
+        "where the criteria's and sensitivity's tolerance searches start: 'top' tries the most pruning first and halves (one probe when the model tolerates it); 'low' tries one resolution step and doubles until a probe fails, then bisects (a deep network that tolerates a few percent: no probe spent far above it)",
+      ),
     tighten: z.boolean().default(true).describe("when the agent's mask is within its budget, bisect towards fewer filters along the policy's ranking"),
     widthMultiple: z
       .number()

@@ -81,7 +81,7 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
   // The splits a compare at this seed gives its criteria (they do not depend on the reward subset): the selection split takes the search's choices, the certification split the claim.
   const holdout = holdoutSplits(data.validation, { rewardSamples: 0, seed: options.heuristic.seed }, data.inputShape);
   const target = options.search
-    ? `tolerance ${options.search.tolerance} points, bisection to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
+    ? `tolerance ${options.search.tolerance} points, ${options.search.start === 'low' ? 'doubling from one resolution step, then bisection' : 'bisection'} to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
     : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
   const run = await Run.create<CriterionResult>(options.runsDir, {
@@ -175,6 +175,7 @@ async function searchAndFinish(
     finetune: heuristic.finetune,
     probes: search.maxProbes,
     widthMultiple: heuristic.widthMultiple,
+    searchStart: search.start,
   };
   const methodInputs = { settings, selectionData, baseline: model, unpruned: modelCost(model), certifier, log };
   const found = await criterionMethod(criterion, { rankings: [ranking], heuristic, maxRatio: search.maxRatio, onEvent: inputs.emit }).search(methodInputs);

@@ -234,9 +234,11 @@ export function estimateMethodRow(
   const { selection, certification } = holdoutSizes(data.validation.count, holdoutOf(config));
   const forward = (images: number) => images * costs.forwardPerImage;
   const finetune = finetuneSeconds(config.finetune, data, costs, selection);
-  // The bisection ends at its resolution (one channel of the largest group, at least FINEST_RESOLUTION) or at the probe cap.
+  // The bisection ends at its resolution (one channel of the largest group, at least FINEST_RESOLUTION) or at the probe cap;
+  // started low, it may first double all the way up, then bisect as many times.
   const resolution = searchResolution(groups.map((g) => g.size));
-  const bisection = Math.min(probes, Math.ceil(Math.log2(DEFAULT_SEARCH.maxRatio / resolution)) + 1);
+  const halvings = Math.ceil(Math.log2(DEFAULT_SEARCH.maxRatio / resolution)) + 1;
+  const bisection = Math.min(probes, config.searchStart === 'low' ? 2 * halvings - 1 : halvings);
   const searches = method === 'sensitivity' ? 1 : RANKINGS.length;
   const scoring = method === 'data criterion' ? forward(DEFAULT_HEURISTIC_CONFIG.scoringSamples) : 0;
   const curveImages = Math.min(config.sensitivity.curveImages ?? selection, selection);

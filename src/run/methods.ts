@@ -22,6 +22,7 @@ import {
   pruneToTolerance,
   type Ranking,
   RANKINGS,
+  type SearchStart,
   searchResolution,
   type ToleranceResult,
 } from '../heuristics/pipeline.js';
@@ -56,6 +57,8 @@ export interface MethodSettings {
   probes: number;
   /** Kept counts rounded up to a multiple of this; absent: any count. */
   widthMultiple?: number;
+  /** Where each tolerance search starts (default 'top'). */
+  searchStart?: SearchStart;
   /** Sensitivity analysis's ratios and the images its curves are measured on (default DEFAULT_SENSITIVITY_CONFIG's). */
   sensitivity?: Pick<SensitivityConfig, 'ratios' | 'curveImages'>;
 }
@@ -148,6 +151,7 @@ export const methodSettings = (config: PruneConfig, probes: number): MethodSetti
   finetune: { ...config.finetune, seed: config.seed, restoreBest: true },
   probes,
   widthMultiple: config.widthMultiple,
+  searchStart: config.searchStart,
   sensitivity: config.sensitivity,
 });
 
@@ -193,8 +197,8 @@ export function criterionMethod(criterion: CriterionName | Criterion, options: C
   });
   return {
     name,
-    plan: ({ baseline }) =>
-      `${name}: bisection to ${describeResolution(prunableSizes(baseline))}, with ${rankings.map((r) => `${r}`).join(' and with ')} ranking`,
+    plan: ({ baseline, settings }) =>
+      `${name}: ${settings.searchStart === 'low' ? 'doubling from one resolution step, then bisection' : 'bisection'} to ${describeResolution(prunableSizes(baseline))}, with ${rankings.map((r) => `${r}`).join(' and with ')} ranking`,
     async search(inputs) {
       const { settings, selectionData: data, baseline, unpruned, certifier, log } = inputs;
       const heuristic = heuristicOf(inputs);
@@ -205,6 +209,7 @@ export function criterionMethod(criterion: CriterionName | Criterion, options: C
         confidence: settings.confidence,
         certificationImages: certifier.split.count,
         maxProbes: settings.probes,
+        start: settings.searchStart,
         resolution: searchResolution(prunableSizes(baseline)),
         ...(options.maxRatio !== undefined && { maxRatio: options.maxRatio }),
       };
@@ -221,7 +226,7 @@ export function criterionMethod(criterion: CriterionName | Criterion, options: C
         searches.push({ found, variant: await describeVariant(ranking, found, inputs) });
       }
       for (const { variant } of searches) {
-        const edge = searchEdge(variant);
+        const edge = searchEdge(variant, search.maxRatio);
         if (edge.cutShort)
           log.line(
             `  ${name} (${variant.ranking}): the probe cap (${settings.probes}) stopped the search with the edge between ratios ${edge.low.toFixed(3)} and ${edge.high.toFixed(3)}, coarser than its resolution ${variant.resolution.toFixed(3)}; more --probes would search further`,
@@ -271,7 +276,7 @@ export const sensitivityMethod: PruningMethod = {
   plan: ({ settings }) => {
     const { ratios, curveImages } = { ...DEFAULT_SENSITIVITY_CONFIG, ...settings.sensitivity };
     const on = curveImages === undefined ? '' : ` on ${curveImages} selection images`;
-    return `sensitivity: each group pruned alone (L1) at ${ratios.length} ratios from ${ratios[0]} to ${ratios.at(-1)}${on}, then a bisection over the drop threshold (at most ${settings.probes} probes)`;
+    return `sensitivity: each group pruned alone (L1) at ${ratios.length} ratios from ${ratios[0]} to ${ratios.at(-1)}${on}, then a ${settings.searchStart === 'low' ? 'search up from the lowest drop threshold (doubling, then bisection)' : 'bisection over the drop threshold'} (at most ${settings.probes} probes)`;
   },
   async search({ settings, selectionData: data, baseline, unpruned, certifier, log }) {
     const config = { ...DEFAULT_SENSITIVITY_CONFIG, ...settings.sensitivity, finetune: settings.finetune, widthMultiple: settings.widthMultiple };
@@ -292,7 +297,13 @@ export const sensitivityMethod: PruningMethod = {
         );
       }
     };
-    const search = { tolerance: settings.tolerance, confidence: settings.confidence, certificationImages: certifier.split.count, maxProbes: settings.probes };
+    const search = {
+      tolerance: settings.tolerance,
+      confidence: settings.confidence,
+      certificationImages: certifier.split.count,
+      maxProbes: settings.probes,
+      start: settings.searchStart,
+    };
     const found = await pruneBySensitivity(baseline, data, config, search, onEvent);
     return {
       final: found.model,

@@ -63,7 +63,7 @@ describe('autoprune criterion', () => {
     expect(readdirSync(join(runsDir, stdout.trim(), 'model'))).toEqual(['model.json', 'weights.bin']);
   });
 
-  it('searches the tolerance with a data-driven criterion, global ranking and an AGP schedule, recording every probe', () => {
+  it('searches the tolerance up from one resolution step with a data-driven criterion, global ranking and an AGP schedule, recording every probe', () => {
     const { status, stdout, stderr } = autoprune([
       '--runs-dir',
       runsDir,
@@ -86,6 +86,8 @@ describe('autoprune criterion', () => {
       '3',
       '--probes',
       '3',
+      '--search-start',
+      'low',
       '--finetune-images',
       '256',
       '--scoring-samples',
@@ -94,8 +96,12 @@ describe('autoprune criterion', () => {
     expect(status).toBe(0);
     const r = record(runsDir, stdout.trim());
     expect(r.result.probes.length).toBeGreaterThanOrEqual(1);
-    expect(stderr).toMatch(/probe 1: ratio 95\.0% -> validation [\d.]+%, drop -?[\d.]+ points, bound if certified [\d.]+: (within|beyond) tolerance/);
+    expect(stderr).toMatch(/doubling from one resolution step, then bisection to a resolution of 0\.010/);
+    expect(stderr).toMatch(/probe 1: ratio 1\.0% -> validation [\d.]+%, drop -?[\d.]+ points, bound if certified -?[\d.]+: (within|beyond) tolerance/);
     for (const probe of r.result.probes) expect(probe.withinTolerance).toBe(probe.upperBound <= 3);
+    // Each probe that passes doubles the ratio until one fails.
+    const [first, second] = r.result.probes;
+    if (first.withinTolerance && second !== undefined) expect(second.ratio).toBeCloseTo(0.02, 12);
     // Certified on the other half of the validation images, which no probe read.
     expect(r.result.certification.images).toBe(250);
     expect(stderr).toMatch(/^(certified|not certified): .* on 250 images no choice has seen/m);

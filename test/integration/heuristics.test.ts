@@ -154,9 +154,9 @@ describe('tolerance search resolution', () => {
   });
 
   /** The bisection with a stubbed probe that fits up to `edge`: the values probed, in order. */
-  async function probed(edge: number, resolution: number, maxProbes = 12) {
+  async function probed(edge: number, resolution: number, maxProbes = 12, first?: number) {
     const values: number[] = [];
-    const found = await bisectLargest({ low: 0, high: 0.95, maxProbes, next: halvingTo(resolution) }, async (ratio) => {
+    const found = await bisectLargest({ low: 0, high: 0.95, first, maxProbes, next: halvingTo(resolution) }, async (ratio) => {
       values.push(ratio);
       return ratio <= edge;
     });
@@ -180,6 +180,19 @@ describe('tolerance search resolution', () => {
     // A model that tolerates the largest ratio needs one probe; one that tolerates nothing ends at 0.
     expect(await probed(1, 0.01)).toEqual({ values: [0.95], found: 0.95 });
     expect((await probed(-1, 0.05)).found).toBe(0);
+  });
+
+  it('started low, doubles until a probe fails, then bisects that bracket', async () => {
+    const low = await probed(0.07, 0.01, 12, 0.01);
+    expect(low.values.slice(0, 4)).toEqual([0.01, 0.02, 0.04, 0.08]);
+    expect(low.values.slice(4)).toEqual([0.06, 0.07]); // [0.04, 0.08] halved to the resolution
+    expect(low.found).toBe(0.07);
+    // Four probes reach 0.04 where halving from the top spends them all above the edge.
+    expect((await probed(0.07, 0.01, 4, 0.01)).found).toBe(0.04);
+    expect((await probed(0.07, 0.01, 4)).found).toBe(0);
+    // Doubling stops at the largest value; a model that tolerates nothing ends at 0 after one probe.
+    expect((await probed(1, 0.01, 12, 0.3)).values).toEqual([0.3, 0.6, 0.95]);
+    expect(await probed(-1, 0.01, 12, 0.01)).toEqual({ values: [0.01], found: 0 });
   });
 });
 

@@ -77,6 +77,13 @@ describe('a compare row, estimated from timed steps', () => {
     expect(untuned.search).toEqual([2 * 500, 2 * 500]);
   });
 
+  it('plans, started low, for doubling up to the top and bisecting as far: twice the probes of halving from it, less one', () => {
+    // The largest LeNet-5 group has 120 channels: resolution 0.01, 0.95 halved to it in 7 steps after the first probe.
+    const high = (searchStart: PruneConfig['searchStart']) => estimateMethodRow('criterion', baseline, data, { ...config, searchStart }, costs, 30).search[1];
+    expect(high('top')).toBe(2 * 8 * (10 + 500));
+    expect(high('low')).toBe(2 * 15 * (10 + 500));
+  });
+
   it('costs sensitivity its curves on curveImages, groups x ratios passes', () => {
     const curves = (sensitivity: PruneConfig['sensitivity']) =>
       estimateMethodRow('sensitivity', baseline, data, { ...config, sensitivity }, costs, 1).search[0] -

@@ -239,6 +239,10 @@ describe('report.html', () => {
     const narrowed = variant([probe(0.5, false), probe(0.25, true), probe(0.255, false)]);
     expect(searchEdge(narrowed).cutShort).toBe(false);
     expect(searchEdge(variant([probe(0.95, true)])).cutShort).toBe(false); // everything fitted: nothing left to search
+    // A search started low that the cap stopped while everything still fitted: the edge is above it, up to the largest ratio searched.
+    const doubling = variant([probe(0.01, true), probe(0.02, true), probe(0.04, true)]);
+    expect(searchEdge(doubling)).toEqual({ low: 0.04, high: 0.95, cutShort: true });
+    expect(searchEdge(doubling, 0.04).cutShort).toBe(false);
     expect(verdict([rl, { ...l1, variants: [narrowed] }])!.join('\n')).not.toMatch(/probe cap/);
     // A difference that rounds to zero is shown as +0.00, never -0.00.
     expect(verdict([rl, { ...l1, testAccuracy: rl.testAccuracy! + 0.00001 }])!.at(-1)).toMatch(/\(\+0\.00 points\)$/);
