@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { layerWeight } from '../src/models/weights.js';
 import { execute } from '../src/prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../src/prune/graph.js';
-import { layerType } from '../src/prune/layer-types.js';
+import { layerType, normalizationOf, writeMovingStatistics } from '../src/prune/layer-types.js';
 
 export interface RecoveryConfig {
   /** Re-estimate the statistics of the BatchNorms after the group's consumers on training images (EagleEye). */
@@ -75,7 +75,7 @@ export class GroupRecovery {
     if (calibrationImages === undefined) return new GroupRecovery(graph, [], [], new Map());
     const memberNames = new Set(group.members.map((m) => m.layer));
     const batchNorms = config.adaptiveBatchNorm
-      ? [...affected].filter((name) => !memberNames.has(name) && graph.node(name).className === 'BatchNormalization')
+      ? [...affected].filter((name) => !memberNames.has(name) && normalizationOf(graph.node(name).layer) !== undefined)
       : [];
     const consumers = config.reconstruction ? refittableConsumers(graph, group, config.maxReconstructionInputs) : [];
     if (batchNorms.length === 0 && consumers.length === 0) return new GroupRecovery(graph, [], [], new Map());
@@ -113,9 +113,7 @@ export class GroupRecovery {
         beforeLayer: (name, [x]) => {
           if (!adapt.has(name)) return;
           const { mean, variance } = tf.moments(x, x.shape.map((_, a) => a).slice(0, -1));
-          const bn = layers.get(name)!;
-          layerWeight(bn, 'moving_mean')!.write(mean);
-          layerWeight(bn, 'moving_variance')!.write(variance);
+          writeMovingStatistics(layers.get(name)!, mean, variance);
         },
       });
     });

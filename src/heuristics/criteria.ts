@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { floatImages, type Split } from '../data/datasets.js';
 import { layerWeight } from '../models/weights.js';
-import { layerType, outputKernel } from '../prune/layer-types.js';
+import { layerType, normalizationOf, outputKernel } from '../prune/layer-types.js';
 import { execute } from '../prune/executor.js';
 import type { ChannelGroup, DependencyGraph } from '../prune/graph.js';
 import { CriterionError, NotApplicableError } from '../errors.js';
@@ -82,8 +82,12 @@ function fpgm(graph: DependencyGraph, group: ChannelGroup): Float32Array {
 /** Network Slimming: |gamma| of the BatchNorm layers on the group; undefined for a group without BatchNorm. */
 function bnScale(graph: DependencyGraph, group: ChannelGroup): Float32Array | undefined {
   const gammas = group.members
-    .filter((m) => m.role === 'channel' && graph.node(m.layer).className === 'BatchNormalization')
-    .map((m) => layerWeight(graph.node(m.layer).layer, 'gamma'));
+    .filter((m) => m.role === 'channel')
+    .flatMap(({ layer: name }) => {
+      const { layer } = graph.node(name);
+      const normalization = normalizationOf(layer);
+      return normalization === undefined ? [] : [layerWeight(layer, normalization.scale)];
+    });
   if (gammas.length === 0 || gammas.some((g) => g === undefined)) return undefined;
   return toArray(tf.tidy(() => tf.addN(gammas.map((g) => tf.abs(g!.read())))));
 }

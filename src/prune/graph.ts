@@ -13,7 +13,7 @@
  * whose positions refer to it.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { type ChannelRef, type LayerKind, type LayerNode, layerType } from './layer-types.js';
+import { type ChannelRef, type LayerKind, type LayerNode, layerType, normalizationOf } from './layer-types.js';
 import { checkModelArgument } from '../arguments.js';
 import { GraphError } from '../errors.js';
 
@@ -193,12 +193,12 @@ export class DependencyGraph {
         return inputRefs[0].flatMap((ref) => Array.from({ length: multiplier }, () => ref));
       }
       case 'passthrough': {
-        if (className === 'BatchNormalization') {
+        if (normalizationOf(layer) !== undefined) {
           const axis = Array.isArray(config.axis) ? config.axis : [config.axis ?? -1];
           const rank = (layer.inputSpec?.[0]?.ndim ?? (layer.outputShape as tf.Shape).length) as number;
           if (axis.length !== 1 || (axis[0] !== -1 && axis[0] !== rank - 1)) {
             throw new GraphError(
-              `layer "${layer.name}" (BatchNormalization): only normalisation over the last axis is supported, got axis ${JSON.stringify(config.axis)}`,
+              `layer "${layer.name}" (${className}): only normalisation over the last axis is supported, got axis ${JSON.stringify(config.axis)}`,
             );
           }
         }

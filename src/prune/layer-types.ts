@@ -3,9 +3,11 @@
  * layer class. The dependency graph reads how channels pass through it
  * (`kind`), surgery which weight axes follow which channels (`rule`), the
  * metrics its cost (`macs`), the criteria where its output channels are
- * (`outputKernel`) and where to read its activations (`rearranges`), and
+ * (`outputKernel`) and where to read its activations (`rearranges`),
  * candidate recovery whether it can be refitted by least squares as a
- * consumer (`refit`). Adding a layer type is one entry
+ * consumer (`refit`), and the graph, the criteria, recovery and training
+ * whether it normalises each channel with moving statistics
+ * (`normalization`). Adding a layer type is one entry
  * here (or `registerLayerType`) and its coupling test.
  */
 import type * as tf from '@tensorflow/tfjs';
@@ -58,6 +60,20 @@ export interface LayerType {
   refit?: 'dense' | 'conv';
   /** It only moves or subsamples activations (pooling, flatten, dropout, padding): criteria that read a group's activations walk back through it. */
   rearranges?: boolean;
+  /** It normalises each channel (of the last axis) by moving statistics and scales it (a BatchNorm): see Normalization. */
+  normalization?: Normalization;
+}
+
+/**
+ * The weights of a per-channel normalisation, by name inside the layer.
+ * Candidate recovery and fine-tuning re-estimate its moving statistics on
+ * images (adaptive BatchNorm, `batchNormImages`), the bn-scale criterion
+ * reads |scale|, and the graph refuses one over any axis but the last.
+ */
+export interface Normalization {
+  scale: string;
+  movingMean: string;
+  movingVariance: string;
 }
 
 const product = (xs: (number | null)[]) => xs.reduce((a: number, b) => a * (b ?? 1), 1);
@@ -123,6 +139,7 @@ const LAYER_TYPES: Record<string, LayerType> = {
   BatchNormalization: {
     kind: 'passthrough',
     rule: ({ inputRefs: [input] }) => ({ axes: { gamma: { 0: input }, beta: { 0: input }, moving_mean: { 0: input }, moving_variance: { 0: input } } }),
+    normalization: { scale: 'gamma', movingMean: 'moving_mean', movingVariance: 'moving_variance' },
   },
   Activation: passthrough,
   ReLU: passthrough,
@@ -163,6 +180,19 @@ export function layerType(className: string): LayerType | undefined {
  */
 export function registerLayerType(className: string, type: LayerType): void {
   LAYER_TYPES[className] = type;
+}
+
+/** The layer's per-channel normalisation (a BatchNorm), or undefined. */
+export function normalizationOf(layer: tf.layers.Layer): Normalization | undefined {
+  return layerType(layer.getClassName())?.normalization;
+}
+
+/** Writes a normalisation layer's moving statistics (one value per channel). */
+export function writeMovingStatistics(layer: tf.layers.Layer, mean: tf.Tensor, variance: tf.Tensor): void {
+  const normalization = normalizationOf(layer);
+  if (normalization === undefined) throw new Error(`layer "${layer.name}" (${layer.getClassName()}) has no moving statistics`);
+  layerWeight(layer, normalization.movingMean)!.write(mean);
+  layerWeight(layer, normalization.movingVariance)!.write(variance);
 }
 
 /** The weight that holds a producer's output channels on its last axis. */

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Dataset, Split } from '../data/datasets.js';
 import { floatImages, seededPermutation, subsetSplit } from '../data/datasets.js';
 import { type Augmentation, augmentInPlace, augments } from './augment.js';
-import { layerWeight } from '../models/weights.js';
+import { normalizationOf, writeMovingStatistics } from '../prune/layer-types.js';
 import { execute } from '../prune/executor.js';
 import { buildGraph } from '../prune/graph.js';
 import { checkDataArgument, checkModelArgument } from '../arguments.js';
@@ -162,7 +162,7 @@ export async function recalibrateBatchNorm(
   images: number,
   seed: string | number,
 ): Promise<void> {
-  const batchNorms = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization');
+  const batchNorms = model.layers.filter((layer) => normalizationOf(layer) !== undefined);
   if (batchNorms.length === 0 || images <= 0) return;
   const graph = buildGraph(model);
   const count = Math.min(images, split.count);
@@ -177,10 +177,9 @@ export async function recalibrateBatchNorm(
       execute(graph, xs, {
         beforeLayer: (name, [x]) => {
           const layer = graph.node(name).layer;
-          if (layer.getClassName() !== 'BatchNormalization') return;
+          if (normalizationOf(layer) === undefined) return;
           const { mean, variance } = tf.moments(x, x.shape.map((_, a) => a).slice(0, -1));
-          layerWeight(layer, 'moving_mean')!.write(mean);
-          layerWeight(layer, 'moving_variance')!.write(variance);
+          writeMovingStatistics(layer, mean, variance);
           // Weighted by the chunk's share of the images: E[x] and E[x^2] over all of them.
           const weight = indices.length / count;
           const previous = sums.get(name);
@@ -196,10 +195,7 @@ export async function recalibrateBatchNorm(
   }
   for (const [name, { mean, square }] of sums) {
     const layer = graph.node(name).layer;
-    tf.tidy(() => {
-      layerWeight(layer, 'moving_mean')!.write(mean);
-      layerWeight(layer, 'moving_variance')!.write(tf.relu(tf.sub(square, tf.square(mean))));
-    });
+    tf.tidy(() => writeMovingStatistics(layer, mean, tf.relu(tf.sub(square, tf.square(mean)))));
     tf.dispose([mean, square]);
   }
 }
