@@ -31,6 +31,24 @@ export interface AgentConfig extends PolicyConfig {
   minIterations: number;
   /** Divide advantages by the batch's reward spread, so small late-stage reward differences still teach. */
   normalizeAdvantages: boolean;
+  /** Score each iteration's candidates on the first images, the better half on the rest (see RaceConfig). */
+  race: RaceConfig;
+}
+
+/**
+ * Racing (one round of successive halving): every candidate of an iteration
+ * is scored on the first `firstImages` reward images; the better half by
+ * reward there (ceil(M / 2), ties to the earlier sample) are scored on the
+ * rest, and the others keep their first score. Those are the candidates
+ * below the batch's middle, whose advantages are most likely negative
+ * anyway; what a full score would change is recorded when `audit` is on.
+ */
+export interface RaceConfig {
+  enabled: boolean;
+  /** Reward images every candidate is scored on, rounded up to whole evaluation batches; no race when that is the whole subset. */
+  firstImages: number;
+  /** Also score the dropped candidates on the rest, to record how many advantages would change sign (costs what racing saves; the update still uses the raced scores). */
+  audit: boolean;
 }
 
 export const DEFAULT_AGENT_CONFIG: AgentConfig = {
@@ -39,6 +57,7 @@ export const DEFAULT_AGENT_CONFIG: AgentConfig = {
   patience: 15,
   minIterations: 150,
   normalizeAdvantages: true,
+  race: { enabled: false, firstImages: 256, audit: false },
   hidden: 64,
   learningRate: 0.003,
   initialKeep: 0.9,
@@ -57,6 +76,10 @@ export interface IterationRecord {
   /** Channels the greedy mask keeps (p > 0.5). */
   greedyKept: number;
   entropy: number;
+  /** Reward images the iteration's candidates were scored on, summed (racing scores fewer; absent in records from before 2026-12-07). */
+  imagesScored?: number;
+  /** With racing's audit: advantages whose sign the full scores would have changed. */
+  raceSignFlips?: number;
   seconds: number;
 }
 
@@ -100,7 +123,7 @@ export async function trainAgent(
       const started = performance.now();
       const p = policy.probabilities(observation);
       const masks = Array.from({ length: config.samplesPerIteration }, () => Uint8Array.from(p, (q) => (rng() < q ? 1 : 0)));
-      const accuracies = await env.evaluateAll(masks);
+      const { accuracies, imagesScored, fullAccuracies } = await scoreCandidates(env, masks, config.race);
       evaluations += masks.length;
       const rewards = masks.map((mask, k) => env.reward(accuracies[k], mask));
       const meanReward = rewards.reduce((a, b) => a + b, 0) / rewards.length; // subtracted from each reward: the variance-reducing reference of REINFORCE
@@ -111,6 +134,12 @@ export async function trainAgent(
         masks,
         rewards.map((r) => (r - meanReward) * scale),
       );
+      const raceSignFlips =
+        fullAccuracies &&
+        signFlips(
+          rewards,
+          masks.map((mask, k) => env.reward(fullAccuracies[k], mask)),
+        );
       const updated = policy.probabilities(observation);
       const greedy = greedyKeep(updated);
       const key = greedy.join(',');
@@ -124,6 +153,8 @@ export async function trainAgent(
         meanKept: masks.reduce((sum, m) => sum + keptIndices(m).length, 0) / masks.length,
         greedyKept: greedy.length,
         entropy: meanEntropy(updated),
+        imagesScored,
+        ...(raceSignFlips !== undefined && { raceSignFlips }),
         seconds: (performance.now() - started) / 1000,
       };
       iterations.push(record);
@@ -139,4 +170,34 @@ export async function trainAgent(
   } finally {
     policy.dispose();
   }
+}
+
+/** The candidates' accuracies, raced when `race` is on (RaceConfig); with its audit, every candidate's full accuracy too. */
+export async function scoreCandidates(
+  env: PruningEnv,
+  masks: Uint8Array[],
+  race: RaceConfig,
+): Promise<{ accuracies: number[]; imagesScored: number; fullAccuracies?: number[] }> {
+  const total = env.rewardImageCount;
+  const first = Math.ceil(race.firstImages / env.evaluationBatchSize) * env.evaluationBatchSize;
+  if (!race.enabled || first >= total) return { accuracies: await env.evaluateAll(masks), imagesScored: masks.length * total };
+  const head = await env.evaluateAll(masks, { from: 0, to: first });
+  const byReward = masks.map((_, k) => k).sort((a, b) => env.reward(head[b], masks[b]) - env.reward(head[a], masks[a]) || a - b);
+  const finalists = new Set(byReward.slice(0, Math.ceil(masks.length / 2)));
+  const rest = masks.map((_, k) => k).filter((k) => race.audit || finalists.has(k));
+  const tail = await env.evaluateAll(
+    rest.map((k) => masks[k]),
+    { from: first, to: total },
+  );
+  const full = new Map(rest.map((k, i) => [k, (head[k] * first + tail[i] * (total - first)) / total]));
+  const accuracies = head.map((accuracy, k) => (finalists.has(k) ? full.get(k)! : accuracy));
+  const imagesScored = masks.length * first + rest.length * (total - first);
+  return { accuracies, imagesScored, ...(race.audit && { fullAccuracies: head.map((_, k) => full.get(k)!) }) };
+}
+
+/** Advantages (reward minus the batch's mean) whose sign differs between two scorings of the same candidates. */
+function signFlips(raced: number[], full: number[]): number {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const [m, f] = [mean(raced), mean(full)];
+  return raced.filter((r, k) => Math.sign(r - m) !== Math.sign(full[k] - f)).length;
 }

@@ -43,6 +43,17 @@ const VARIANTS: { name: string; what: string; set: string[] }[] = [
   // For configs that turn calibration off or enlarge the reward subset (the BatchNorm compare configs): each setting back on its own.
   { name: 'calibrated', what: 'reward tolerance calibrated by measured recovery (the library default)', set: ['budget.calibrate=true'] },
   { name: 'reward-250', what: '250 reward images (one image = 0.4 points)', set: ['rewardSamples=250'] },
+  // Additions, each on top of the config as given.
+  {
+    name: 'race',
+    what: 'racing: every candidate on the first 256 reward images (rounded up to whole batches), the better half on the rest',
+    set: ['agent.race.enabled=true'],
+  },
+  {
+    name: 'race-audit',
+    what: 'racing with its audit: the dropped candidates are scored on the rest too, to count the advantages a full score would flip',
+    set: ['agent.race.enabled=true', 'agent.race.audit=true'],
+  },
 ];
 
 interface Row {
@@ -60,6 +71,9 @@ interface Row {
   testDrop: number;
   searchMinutes: number;
   minutes: number;
+  /** Candidate images scored over every iteration, and (racing's audit) advantages a full score would have flipped, of how many. */
+  imagesScored?: number;
+  raceSignFlips?: { flipped: number; of: number };
 }
 
 const { values } = parseArgs({
@@ -76,12 +90,13 @@ const { values } = parseArgs({
 
 function printTable(rows: Row[]): void {
   console.log(
-    '| variant | what is off | kept per group (agent) | converged | fine-tuned probes | FLOPs reduction | compression | validation drop | test drop | search time | wall time |',
+    '| variant | what is off | kept per group (agent) | converged | fine-tuned probes | FLOPs reduction | compression | validation drop | test drop | search time | wall time | candidate images | advantages flipped by racing |',
   );
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
+    const flips = r.raceSignFlips === undefined ? '-' : `${r.raceSignFlips.flipped} of ${r.raceSignFlips.of}`;
     console.log(
-      `| ${r.name} | ${r.what} | ${r.kept} (${r.agentKept}) | ${r.converged} | ${r.probes} | ${r.flopsReduction.toFixed(2)}x | ${r.compression.toFixed(2)}x | ${r.validationDrop.toFixed(2)} | ${r.testDrop.toFixed(2)} | ${r.searchMinutes.toFixed(1)} min | ${r.minutes.toFixed(1)} min |`,
+      `| ${r.name} | ${r.what} | ${r.kept} (${r.agentKept}) | ${r.converged} | ${r.probes} | ${r.flopsReduction.toFixed(2)}x | ${r.compression.toFixed(2)}x | ${r.validationDrop.toFixed(2)} | ${r.testDrop.toFixed(2)} | ${r.searchMinutes.toFixed(1)} min | ${r.minutes.toFixed(1)} min | ${r.imagesScored || '-'} | ${flips} |`,
     );
   }
 }
@@ -119,6 +134,8 @@ if (values.table !== undefined) {
     const { groups, report, summary } = run.record.result;
     if (groups === undefined || report === undefined || summary === undefined) throw new Error(`run ${runId} has not finished`);
     const result = { groups, report, summary };
+    const iterations = groups.flatMap((g) => g.iterations);
+    const audited = iterations.filter((i) => i.raceSignFlips !== undefined);
     const row: Row = {
       name: variant.name,
       what: variant.what,
@@ -134,6 +151,13 @@ if (values.table !== undefined) {
       testDrop: result.report.testDrop,
       searchMinutes: result.groups.reduce((s, g) => s + g.iterations.reduce((t, i) => t + i.seconds, 0), 0) / 60,
       minutes: result.summary.seconds / 60,
+      imagesScored: iterations.reduce((n, i) => n + (i.imagesScored ?? 0), 0),
+      ...(audited.length > 0 && {
+        raceSignFlips: {
+          flipped: audited.reduce((n, i) => n + i.raceSignFlips!, 0),
+          of: audited.length * (run.record.config.agent as { samplesPerIteration: number }).samplesPerIteration,
+        },
+      }),
     };
     rows.push(row); // a variant run again gets a second row: every run is reported
     writeFileSync(values.out, `${JSON.stringify({ config: values.config, measured: new Date().toISOString(), rows }, null, 2)}\n`);

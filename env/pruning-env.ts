@@ -131,10 +131,16 @@ export interface ScoringState {
   groupId: number;
 }
 
+/** Reward images [from, to) of the subset, `from` at the start of an evaluation batch (the cache is kept per batch). */
+export interface ImageRange {
+  from: number;
+  to: number;
+}
+
 /** Scores masks elsewhere, given the environment's state (ScoringPool: worker threads). */
 export interface CandidateScorer {
-  /** The accuracy of each mask under `state`, in order. */
-  score(state: ScoringState, masks: ArrayLike<number>[]): Promise<number[]>;
+  /** The accuracy of each mask under `state` on `images` (default: all), in order. */
+  score(state: ScoringState, masks: ArrayLike<number>[], images?: ImageRange): Promise<number[]>;
 }
 
 /** A typed array's contents in a SharedArrayBuffer (workers read it without a copy). */
@@ -228,17 +234,32 @@ export class PruningEnv {
   }
 
   /** Accuracy (fraction) on the reward subset of `forward`, run in evaluation batches. */
-  private async accuracyOf(forward: (x: tf.Tensor4D, start: number, batch: number) => tf.Tensor): Promise<number> {
+  private async accuracyOf(
+    forward: (x: tf.Tensor4D, start: number, batch: number) => tf.Tensor,
+    { from, to }: ImageRange = { from: 0, to: this.labels.length },
+  ): Promise<number> {
+    const batchSize = this.config.evalBatchSize;
+    if (from % batchSize !== 0 || from >= to || to > this.labels.length)
+      throw new Error(`reward images [${from}, ${to}) do not start an evaluation batch of ${batchSize} within ${this.labels.length}`);
     let correct = 0;
-    const n = this.labels.length;
-    for (let start = 0, batch = 0; start < n; start += this.config.evalBatchSize, batch++) {
-      const end = Math.min(start + this.config.evalBatchSize, n);
+    for (let start = from, batch = from / batchSize; start < to; start += batchSize, batch++) {
+      const end = Math.min(start + batchSize, to);
       const predicted = tf.tidy(() => forward(this.images.slice(start, end - start) as tf.Tensor4D, start, batch).argMax(-1));
       const values = await predicted.data();
       predicted.dispose();
       for (let i = 0; i < values.length; i++) if (values[i] === this.labels[start + i]) correct++;
     }
-    return correct / n;
+    return correct / (to - from);
+  }
+
+  /** Images in the reward subset. */
+  get rewardImageCount(): number {
+    return this.labels.length;
+  }
+
+  /** Images per evaluation batch: an image range for evaluate starts at a multiple of it. */
+  get evaluationBatchSize(): number {
+    return this.config.evalBatchSize;
   }
 
   /** Accuracy (fraction) of a whole model on the reward subset (the slow path the fast one must match). */
@@ -402,36 +423,36 @@ export class PruningEnv {
     return layers;
   }
 
-  /** Accuracy (fraction, reward subset) of the network with the current group pruned to `mask` (and recovered). */
-  evaluate(mask: ArrayLike<number>): Promise<number> {
-    return timed('scoring', () => this.evaluateHere(mask));
+  /** Accuracy (fraction, reward subset or its `images`) of the network with the current group pruned to `mask` (and recovered). */
+  evaluate(mask: ArrayLike<number>, images?: ImageRange): Promise<number> {
+    return timed('scoring', () => this.evaluateHere(mask, images));
   }
 
-  private async evaluateHere(mask: ArrayLike<number>): Promise<number> {
+  private async evaluateHere(mask: ArrayLike<number>, images?: ImageRange): Promise<number> {
     const { activations } = this.current();
     const kept = keptIndices(mask);
     if (kept.length === 0) return 1 / this.rewardData.numClasses; // an empty group is scored as chance level
     const layers = this.candidateLayers(kept);
     try {
-      return await this.accuracyOf((x, _, batch) => execute(this.graphOfModel, x, { given: activations.batch(batch), replace: layers }).output);
+      return await this.accuracyOf((x, _, batch) => execute(this.graphOfModel, x, { given: activations.batch(batch), replace: layers }).output, images);
     } finally {
       disposeLayers(layers);
     }
   }
 
   /**
-   * The accuracy of each mask, in order: by the attached scorer (worker
-   * threads) when there is one, else one after another here. Both give the
-   * same numbers.
+   * The accuracy of each mask on the reward subset or its `images`, in order:
+   * by the attached scorer (worker threads) when there is one, else one after
+   * another here. Both give the same numbers.
    */
-  evaluateAll(masks: ArrayLike<number>[]): Promise<number[]> {
+  evaluateAll(masks: ArrayLike<number>[], images?: ImageRange): Promise<number[]> {
     return timed('scoring', async () => {
       if (this.scorer === undefined) {
         const accuracies: number[] = [];
-        for (const mask of masks) accuracies.push(await this.evaluateHere(mask));
+        for (const mask of masks) accuracies.push(await this.evaluateHere(mask, images));
         return accuracies;
       }
-      return this.scorer.score(await this.scoringState(), masks);
+      return this.scorer.score(await this.scoringState(), masks, images);
     });
   }
 

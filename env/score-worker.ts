@@ -21,7 +21,7 @@ async function environmentOf(state: ScoringState): Promise<PruningEnv> {
   return env;
 }
 
-export default async function score({ state, mask }: ScoreTask): Promise<number> {
+export default async function score({ state, mask, images }: ScoreTask): Promise<number> {
   backend ??= selectBackend(state.backend, { threads: 1 });
   await backend;
   if (held?.version !== state.version) {
@@ -30,7 +30,7 @@ export default async function score({ state, mask }: ScoreTask): Promise<number>
     held = undefined; // nothing held if the new one fails to build
     held = { version: state.version, env: await environmentOf(state) };
   }
-  return held.env.evaluate(mask);
+  return held.env.evaluate(mask, images);
 }
 
 export function memory(): { tensors: number; wasmHeapBytes: number } {

@@ -10,12 +10,13 @@
  * them the agent's decisions, do not depend on the number of workers.
  */
 import { Piscina } from 'piscina';
-import type { CandidateScorer, ScoringState } from './pruning-env.js';
+import type { CandidateScorer, ImageRange, ScoringState } from './pruning-env.js';
 import { ScoringError } from '../src/errors.js';
 
 export interface ScoreTask {
   state: ScoringState;
   mask: Uint8Array;
+  images?: ImageRange;
 }
 
 export class ScoringPool implements CandidateScorer {
@@ -48,11 +49,11 @@ export class ScoringPool implements CandidateScorer {
     return new ScoringPool(piscina, workers);
   }
 
-  /** The accuracy of each mask under `state`, in order. */
-  async score(state: ScoringState, masks: ArrayLike<number>[]): Promise<number[]> {
+  /** The accuracy of each mask under `state` on `images` (default: all), in order. */
+  async score(state: ScoringState, masks: ArrayLike<number>[], images?: ImageRange): Promise<number[]> {
     try {
       if (this.failure !== undefined) throw this.failure;
-      return await Promise.all(masks.map((mask) => this.piscina.run({ state, mask: Uint8Array.from(mask) } satisfies ScoreTask) as Promise<number>));
+      return await Promise.all(masks.map((mask) => this.piscina.run({ state, mask: Uint8Array.from(mask), images } satisfies ScoreTask) as Promise<number>));
     } catch (err) {
       const reason = (err as Error).message.split('\n')[0];
       throw new ScoringError(`a candidate-scoring worker failed: ${reason} (--workers 1 scores in the main thread)`);

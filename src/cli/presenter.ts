@@ -30,7 +30,8 @@ function logEvent(event: RunEvent, log: ProgressLog): void {
       const r = event.record;
       log.status(
         `  group ${event.groupId} iteration ${r.iteration}/${event.maxIterations}: mean reward ${r.meanReward.toFixed(3)}, best ${r.bestReward.toFixed(3)}, ` +
-          `samples' accuracy before fine-tuning ${percent(r.meanAccuracy)} (reward budget ${percent(event.floor)}), samples keep ${r.meanKept.toFixed(1)}, greedy mask ${r.greedyKept}, entropy ${r.entropy.toFixed(3)}`,
+          `samples' accuracy before fine-tuning ${percent(r.meanAccuracy)} (reward budget ${percent(event.floor)}), samples keep ${r.meanKept.toFixed(1)}, greedy mask ${r.greedyKept}, entropy ${r.entropy.toFixed(3)}` +
+          (r.raceSignFlips === undefined ? '' : `, advantages the race flipped ${r.raceSignFlips}`),
       );
       break;
     }

@@ -203,6 +203,30 @@ export const PruneConfigSchema = z
         initialKeep: z.number().gt(0).lt(1).default(A.initialKeep).describe('keep probability of every filter before training'),
         entropyBonus: z.number().min(0).default(A.entropyBonus).describe('weight of an entropy bonus in the policy objective'),
         normalizeAdvantages: z.boolean().default(A.normalizeAdvantages).describe("divide advantages by the batch's reward spread"),
+        race: z
+          .object({
+            enabled: z
+              .boolean()
+              .default(A.race.enabled)
+              .describe(
+                'score every candidate of an iteration on the first images, only the better half by reward on the rest (one round of successive halving); the others keep their first score',
+              ),
+            firstImages: z
+              .number()
+              .int()
+              .min(1)
+              .default(A.race.firstImages)
+              .describe('reward images every candidate is scored on, rounded up to whole evaluation batches (no race when that is the whole subset)'),
+            audit: z
+              .boolean()
+              .default(A.race.audit)
+              .describe(
+                'also score the dropped candidates on the rest, to record per iteration how many advantages the full scores would flip (raceSignFlips); costs what racing saves, the update still uses the raced scores',
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe("racing the agent's candidates"),
       })
       .strict()
       .prefault({}),

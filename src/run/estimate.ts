@@ -15,7 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { PruningEnv } from '../../env/pruning-env.js';
 import { CachedActivations, groupFrontier } from '../../env/activation-cache.js';
-import { defaultScoringWorkers } from '../backend/backend.js';
+import { defaultScoringWorkers, wasmHeapBytes } from '../backend/backend.js';
 import { holdoutSizes } from '../certify/holdout.js';
 import { type Dataset, floatImages, subsetSplit } from '../data/datasets.js';
 import { cloneModel } from '../models/io.js';
@@ -37,6 +37,8 @@ export interface StepCosts {
   trainBatch: number;
   /** One candidate of group `groupId` (the middle one): seconds per reward image of its forward pass (the part after the cached activations), and of its recovery. */
   candidate: { groupId: number; forwardPerImage: number; recovery: number };
+  /** Bytes of the backend's memory after a forward pass over an evaluation batch (wasm's heap, which only grows; 0 on other backends): the network and its working set, which each scoring worker holds again. */
+  forwardHeapBytes?: number;
   /** Seconds the timing itself took. */
   seconds: number;
 }
@@ -58,10 +60,11 @@ export interface RunEstimate {
 export async function timeSteps(baseline: tf.LayersModel, data: Dataset, config: PruneConfig): Promise<StepCosts> {
   const started = performance.now();
   const forwardPerImage = await timeForward(baseline, data, config.evalBatchSize);
+  const forwardHeapBytes = wasmHeapBytes();
   // Without training images nothing is fine-tuned.
   const trainBatch = data.train.count > 0 ? await timeTrainBatch(baseline, data, config.finetune) : 0;
   const candidate = await timeCandidate(baseline, data, config);
-  return { forwardPerImage, trainBatch, candidate, seconds: (performance.now() - started) / 1000 };
+  return { forwardPerImage, forwardHeapBytes, trainBatch, candidate, seconds: (performance.now() - started) / 1000 };
 }
 
 /** Median seconds per image of a forward pass over one evaluation batch (at most 256 images), after a warm-up pass. */
@@ -169,19 +172,26 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
   const { reward, selection, certification } = holdoutSizes(data.validation.count, holdoutOf(config));
   const workers = config.workers ?? defaultScoringWorkers();
   const forward = (images: number) => images * costs.forwardPerImage;
-  const candidateOf = (group: ChannelGroup) => {
+  const candidateOf = (group: ChannelGroup, images = reward) => {
     // Without a cache a candidate runs the whole network.
     const share = (cachedBytes(graph, group, reward, config) > 0 ? (shares.get(group.id) ?? 1) : 1) / middle;
-    return share * (reward * costs.candidate.forwardPerImage + costs.candidate.recovery);
+    return share * (images * costs.candidate.forwardPerImage + costs.candidate.recovery);
   };
-  const perIteration = config.agent.samplesPerIteration / poolSpeedup(workers);
+  // Racing: every candidate on the first images, the better half (every one with the audit) on the rest, each recovered again.
+  const { race, samplesPerIteration: samples } = config.agent;
+  const first = Math.ceil(race.firstImages / config.evalBatchSize) * config.evalBatchSize;
+  const raced = race.enabled && first < reward;
+  const iterationOf = (group: ChannelGroup) =>
+    (raced
+      ? samples * candidateOf(group, first) + (race.audit ? samples : Math.ceil(samples / 2)) * candidateOf(group, reward - first)
+      : samples * candidateOf(group)) / poolSpeedup(workers);
   const search: Range = [0, 0];
   // A group with no allowed width below its size is not searched.
   const searched = groups.filter((g) => widthsOf(g.size, config.widthMultiple).length > 1);
   for (const group of searched) {
     const cache = forward(reward); // the activations before the group, once per group (at most a whole pass)
-    search[0] += cache + config.agent.minIterations * perIteration * candidateOf(group);
-    search[1] += cache + config.agent.maxIterations * perIteration * candidateOf(group);
+    search[0] += cache + config.agent.minIterations * iterationOf(group);
+    search[1] += cache + config.agent.maxIterations * iterationOf(group);
   }
   const finetuneOf = (c: PruneConfig['finetune']) => finetuneSeconds(c, data, costs, selection);
   const step = finetuneOf(config.finetune);
@@ -212,7 +222,7 @@ export function estimateAgentRun(baseline: tf.LayersModel, data: Dataset, config
     checks[1] += forward(pathHigh * certification) + report;
   }
   const total: Range = [search[0] + finetunes[0] + checks[0], search[1] + finetunes[1] + checks[1]];
-  return { search, finetunes, checks, total, peakMemory: peakMemoryOf(baseline, graph, groups, reward, config, searchOnly), costs };
+  return { search, finetunes, checks, total, peakMemory: peakMemoryOf(baseline, graph, groups, reward, config, costs, searchOnly), costs };
 }
 
 /**
@@ -274,12 +284,20 @@ export function compareTotal(rows: RunEstimate[], jobs: number): Range {
  * the largest group's cached activations on the reward subset, the recovery
  * images, and the models certification holds at once (the path).
  */
+/**
+ * This process now (the data, the timed steps' heap), the largest group's
+ * activation cache, the reward images as floats, recovery's images, the
+ * path's models; and each scoring worker (more than one) again: its own
+ * heap with the network and an evaluation batch's working set (as the timed
+ * forward pass grew this one's), and its cache.
+ */
 function peakMemoryOf(
   baseline: tf.LayersModel,
   graph: DependencyGraph,
   groups: ChannelGroup[],
   reward: number,
   config: PruneConfig,
+  costs: StepCosts,
   searchOnly: boolean,
 ): number {
   const floats = (shape: (number | null)[]) => shape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
@@ -289,7 +307,10 @@ function peakMemoryOf(
   const modelBytes = 4 * baseline.countParams();
   const pathModels = config.onePass.enabled ? onePassPoints(groups.length, config.fallbackSteps).length : groups.length * (config.fallbackSteps + 1);
   const models = searchOnly ? 3 : pathModels + 3;
-  return process.memoryUsage().rss + cache + 4 * reward * input + recovery + models * modelBytes;
+  const workers = config.workers ?? defaultScoringWorkers();
+  // A worker's thread adds nothing measurable beside its heap (bench/worker-memory.ts: +1.9 GiB resident per worker, its heap 1.9 GiB).
+  const perWorker = (costs.forwardHeapBytes ?? 0) + cache;
+  return process.memoryUsage().rss + cache + 4 * reward * input + recovery + models * modelBytes + (workers > 1 ? workers * perWorker : 0);
 }
 
 /**

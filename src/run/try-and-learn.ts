@@ -725,11 +725,14 @@ function runTotals(
   const searched = done.filter((d) => d.searchSeconds !== undefined);
   const searchSeconds = searched.reduce((sum, d) => sum + d.searchSeconds!, 0);
   const evaluations = searched.reduce((sum, d) => sum + d.evaluations, 0);
+  // Racing scores some candidates on fewer images; records from before it count every candidate on the whole subset.
+  const reward = holdoutSizes(data.validation.count, holdoutOf(config)).reward;
+  const images = searched.reduce((sum, d) => sum + d.iterations.reduce((n, r) => n + (r.imagesScored ?? (d.evaluations / d.iterations.length) * reward), 0), 0);
   return {
     seconds: earlierSeconds + (performance.now() - started) / 1000,
     phases: addPhases(...done.slice(0, resumed).map((d) => d.phases), clock.split()),
     evaluationsPerSecond: searchSeconds > 0 ? evaluations / searchSeconds : 0,
-    candidateImagesPerSecond: searchSeconds > 0 ? (evaluations * holdoutSizes(data.validation.count, holdoutOf(config)).reward) / searchSeconds : 0,
+    candidateImagesPerSecond: searchSeconds > 0 ? images / searchSeconds : 0,
   };
 }
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_AGENT_CONFIG, trainAgent } from '../../agent/reinforce.js';
+import { DEFAULT_AGENT_CONFIG, scoreCandidates, trainAgent } from '../../agent/reinforce.js';
 import { type EnvConfig, PruningEnv } from '../../env/pruning-env.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
 import { selectBackend } from '../../src/backend/backend.js';
@@ -55,6 +55,34 @@ describe('candidate scoring in worker threads', () => {
     const there = await env.evaluateAll(masks);
     env.scoreWith(undefined);
     expect(there).toEqual(await env.evaluateAll(masks));
+    env.dispose();
+  });
+
+  it('races candidates: every one on the first batches, the better half by reward on the rest, the same in workers as here', async () => {
+    // Without recovery: ranges and racing do not touch it, and each candidate costs a fifth.
+    const env = await PruningEnv.create(await loadModel(SHIPPED_LENET), data, { ...config, ...NO_RECOVERY });
+    const group = env.setGroup(1);
+    const masks = masksOf(group.size, 5, 0.5);
+    const full = await env.evaluateAll(masks);
+    // 300 reward images: the first 128 (one batch of 128) and the other 172.
+    const head = await env.evaluateAll(masks, { from: 0, to: 128 });
+    const tail = await env.evaluateAll(masks, { from: 128, to: 300 });
+    for (const [k, accuracy] of full.entries()) expect((head[k] * 128 + tail[k] * 172) / 300).toBeCloseTo(accuracy, 12);
+    await expect(env.evaluateAll(masks, { from: 100, to: 300 })).rejects.toThrow(/do not start an evaluation batch of 128/);
+
+    const race = { enabled: true, firstImages: 100, audit: true };
+    const raced = await scoreCandidates(env, masks, race);
+    const byReward = [0, 1, 2, 3, 4].sort((a, b) => env.reward(head[b], masks[b]) - env.reward(head[a], masks[a]) || a - b);
+    for (const k of byReward.slice(0, 3)) expect(raced.accuracies[k]).toBeCloseTo(full[k], 12);
+    for (const k of byReward.slice(3)) expect(raced.accuracies[k]).toBe(head[k]);
+    expect(raced.fullAccuracies!.map((a, k) => a - full[k]).every((d) => Math.abs(d) < 1e-12)).toBe(true);
+    expect(raced.imagesScored).toBe(5 * 128 + 5 * 172); // the audit scores every candidate on the rest
+    expect((await scoreCandidates(env, masks, { ...race, audit: false })).imagesScored).toBe(5 * 128 + 3 * 172);
+    expect(await scoreCandidates(env, masks, { ...race, enabled: false })).toEqual({ accuracies: full, imagesScored: 5 * 300 });
+    expect((await scoreCandidates(env, masks, { ...race, firstImages: 300 })).imagesScored).toBe(5 * 300); // the whole subset: no race
+
+    env.scoreWith(pool);
+    expect(await scoreCandidates(env, masks, race)).toEqual(raced);
     env.dispose();
   });
 

@@ -29,7 +29,17 @@ const iteration = (i: number, meanReward: number): RunEvent => ({
   minIterations: 50,
   maxIterations: 250,
   floor: 0.983,
-  record: { iteration: i, meanReward, bestReward: meanReward + 0.1, meanAccuracy: 0.989, meanKept: 15, greedyKept: 14, entropy: 0.2, seconds: 0.5 },
+  record: {
+    iteration: i,
+    meanReward,
+    bestReward: meanReward + 0.1,
+    meanAccuracy: 0.989,
+    meanKept: 15,
+    greedyKept: 14,
+    entropy: 0.2,
+    imagesScored: 5000,
+    seconds: 0.5,
+  },
 });
 const decision = {
   groupId: 0,

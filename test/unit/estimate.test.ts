@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/backend/backend.js';
 import { parsePruneConfig, type PruneConfig } from '../../src/run/config.js';
-import { estimateMethodRow, fitToBudget, type RunEstimate } from '../../src/run/estimate.js';
+import { estimateAgentRun, estimateMethodRow, fitToBudget, type RunEstimate } from '../../src/run/estimate.js';
 import { loadDataset } from '../../src/data/datasets.js';
 import { buildZooModel } from '../../src/models/zoo.js';
 import { buildGraph } from '../../src/prune/graph.js';
@@ -82,6 +82,30 @@ describe('a compare row, estimated from timed steps', () => {
     const high = (searchStart: PruneConfig['searchStart']) => estimateMethodRow('criterion', baseline, data, { ...config, searchStart }, costs, 30).search[1];
     expect(high('top')).toBe(2 * 8 * (10 + 500));
     expect(high('low')).toBe(2 * 15 * (10 + 500));
+  });
+
+  it("counts each scoring worker's heap and cache in the peak memory when more than one scores", () => {
+    const heap = 300 * 2 ** 20;
+    const peak = (workers: number) => estimateAgentRun(baseline, data, { ...config, workers }, { ...costs, forwardHeapBytes: heap }).peakMemory;
+    const perWorker = (peak(3) - peak(1)) / 3;
+    // The heap, plus the group's cache: at most LeNet-5's first activations (24 x 24 x 20 floats) on the 500 reward images, 22 MiB.
+    expect(perWorker).toBeGreaterThan(heap);
+    expect(perWorker).toBeLessThan(heap + 23 * 2 ** 20);
+    expect(Math.abs(peak(2) - peak(1) - 2 * perWorker)).toBeLessThan(20 * 2 ** 20); // this process's own memory moves a little between calls
+  });
+
+  it('plans a raced search: every candidate on the first images, the better half on the rest', () => {
+    const search = (race: Partial<PruneConfig['agent']['race']>) =>
+      estimateAgentRun(
+        baseline,
+        data,
+        { ...config, workers: 1, evalBatchSize: 100, agent: { ...config.agent, race: { ...config.agent.race, ...race } } },
+        costs,
+      ).search[1];
+    const plain = search({ enabled: false });
+    expect(search({ enabled: true, firstImages: 100 })).toBeLessThan(plain);
+    expect(search({ enabled: true, firstImages: 100, audit: true })).toBeGreaterThanOrEqual(plain); // the audit scores every candidate on the rest too
+    expect(search({ enabled: true, firstImages: 100_000 })).toBe(plain); // no race when the first images are the whole subset
   });
 
   it('costs sensitivity its curves on curveImages, groups x ratios passes', () => {
