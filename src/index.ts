@@ -92,7 +92,7 @@ export { type GroupDecision, type PruneResult, type RunEvent, type RunSummary, t
 export { estimateAgentRun, formatEstimate, type Range, type RunEstimate, type StepCosts, timeSteps } from './run/estimate.js';
 export { formatPhases, type Phase, PhaseClock, PHASES, type PhaseSeconds, timed, withPhaseClock } from './phases.js';
 // Run folders' records: each command's result type, checked against its schema when read.
-export { listRuns, type RecordedConfig, Run, type RunRecord } from './run/records.js';
+export { listRuns, type RecordedConfig, Run, type RunRecord, type StopSignals } from './run/records.js';
 export { type CriterionResult, type CheckedRunRecord, checkedRecord, listCheckedRuns, openRun, type RunCommand, type RunResults } from './run/results.js';
 // The same in run folders (what the CLI's commands call): a baseline and its data, training, pruning, resuming.
 export { type ModelSourceOptions, trainedModelAndData } from './run/baseline-source.js';

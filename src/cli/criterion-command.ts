@@ -56,7 +56,7 @@ export function addCriterionCommand(program: Command): void {
     .addOption(new Option('--weights-dtype <dtype>', "how the pruned model's weights are saved (default: as the baseline's)").choices([...WEIGHTS_DTYPES]));
   addFinetuneOptions(criterion).action(async (opts, command: Command) => {
     if ((opts.ratio === undefined) === (opts.tolerance === undefined)) throw new UsageError('criterion: give exactly one of --ratio R and --tolerance POINTS');
-    const { global, log, backend } = await setUp(command);
+    const { global, log, backend, stops } = await setUp(command);
     const run = await criterionRun(
       {
         ...modelSource(opts, global),
@@ -79,6 +79,7 @@ export function addCriterionCommand(program: Command): void {
       },
       backend,
       log,
+      stops,
     );
     process.stdout.write(`${run.id}\n`);
   });

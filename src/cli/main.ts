@@ -11,7 +11,8 @@ import { integerIn } from './options.js';
 import { addPruneCommand } from './prune-command.js';
 import { addRunsCommands } from './runs-command.js';
 import { addTrainCommand } from './train-command.js';
-import { UserError } from '../errors.js';
+import { InterruptedError, UserError } from '../errors.js';
+import { stoppedExitCode } from './stop.js';
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -57,6 +58,8 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram().parseAsync(argv);
     return 0;
   } catch (err) {
+    // Stopped by Ctrl-C (or SIGTERM, SIGHUP): the run recorded how far it got and said how to go on.
+    if (err instanceof InterruptedError) return stoppedExitCode();
     // Failures a user can act on: one line, exit 1 (a worker that failed names the way round it).
     if (err instanceof UserError) {
       process.stderr.write(`autoprune: ${err.message}\n`);

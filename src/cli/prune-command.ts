@@ -16,9 +16,9 @@ export function addPruneCommand(program: Command): void {
   addPruneFlags(prune).addHelpText('after', `\nConfig fields (defaults):\n  ${describeConfig().join('\n  ')}`);
   prune.action(async (opts, command: Command) => {
     const config = configFromOptions(opts);
-    const { global, log, backend, present } = await setUp(command);
+    const { global, log, backend, present, stops } = await setUp(command);
     const view = await present(opts.json === true);
-    const run = await pruneRun(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
+    const run = await pruneRun(config, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent, ...stops }).finally(view.close);
     if (opts.json !== true) process.stdout.write(`${run.id}\n`);
   });
 }

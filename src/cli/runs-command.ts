@@ -184,9 +184,9 @@ export function addRunsCommands(program: Command): void {
         await runCompare(command, (options, context) => resumeCompare(runId, { ...options, reportPath: opts.report, jobs: opts.jobs }, context));
         return;
       }
-      const { log, backend, present } = await setUp(command);
+      const { log, backend, present, stops } = await setUp(command);
       const view = await present(opts.json === true);
-      const run = await resumeRun(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent }).finally(view.close);
+      const run = await resumeRun(runId, { runsDir: global.runsDir, backend, log, onEvent: view.onEvent, ...stops }).finally(view.close);
       if (opts.json !== true) process.stdout.write(`${run.id}\n`);
     });
 

@@ -5,7 +5,8 @@ import type { CompareOptions } from '../compare/compare.js';
 import type { CompareRunResult } from '../run/compare-results.js';
 import { plural } from '../text.js';
 import type { RunContext } from '../run/prune-run.js';
-import { checkRunsDir, type Run } from '../run/records.js';
+import { checkRunsDir, type Run, type StopSignals } from '../run/records.js';
+import { stopOnSignals } from './stop.js';
 import { ProgressLog } from './log.js';
 import { type Presenter, presenter } from './presenter.js';
 
@@ -21,6 +22,8 @@ export interface Session {
   global: GlobalOptions;
   log: ProgressLog;
   backend: BackendChoice;
+  /** Ctrl-C, SIGTERM and SIGHUP as the library's stop signals (stop.ts). */
+  stops: Required<StopSignals>;
   /** Where a try-and-learn run's events go: JSON lines, the dashboard on a terminal, or plain lines. */
   present: (json: boolean) => Promise<Presenter>;
 }
@@ -36,7 +39,8 @@ export async function setUp(command: Command): Promise<Session> {
   const skipped = backend.skipped.length > 0 ? `; skipped: ${backend.skipped.map((s) => s.why).join('; ')}` : '';
   const threads = backend.threads === undefined ? '' : `, ${plural(backend.threads, 'kernel thread')}`;
   log.line(`backend: ${backend.name} (${backend.reason}${threads}${skipped})`);
-  return { global, log, backend, present: (json) => presenter({ json, dashboard }, log) };
+  const stops = stopOnSignals((line) => log.line(line));
+  return { global, log, backend, stops, present: (json) => presenter({ json, dashboard }, log) };
 }
 
 /** A compare started (or resumed) by `start`, with the agent's run shown as prune shows it; prints the run id. */
@@ -44,7 +48,10 @@ export async function runCompare(
   command: Command,
   start: (options: Pick<CompareOptions, 'runsDir' | 'presentAgent'>, context: RunContext) => Promise<Run<CompareRunResult>>,
 ): Promise<void> {
-  const { global, log, backend, present } = await setUp(command);
-  const run = await start({ runsDir: global.runsDir, presentAgent: () => present(false) }, { runsDir: global.runsDir, backend, log, onEvent: () => {} });
+  const { global, log, backend, present, stops } = await setUp(command);
+  const run = await start(
+    { runsDir: global.runsDir, presentAgent: () => present(false) },
+    { runsDir: global.runsDir, backend, log, onEvent: () => {}, ...stops },
+  );
   process.stdout.write(`${run.id}\n`);
 }

@@ -36,7 +36,7 @@ export function addTrainCommand(program: Command): void {
     .option('--crop-padding <n>', 'augment: pad each side with N zero pixels, then crop a random window back (seeded)', integerIn(0, 64), 0)
     .action(async (opts, command: Command) => {
       const data = dataFromOptions(opts);
-      const { global, log, backend } = await setUp(command);
+      const { global, log, backend, stops } = await setUp(command);
       const run = await trainRun(
         {
           model: opts.model,
@@ -56,6 +56,7 @@ export function addTrainCommand(program: Command): void {
         },
         backend,
         log,
+        stops,
       );
       process.stdout.write(`${run.id}\n`);
     });

@@ -30,7 +30,6 @@ import { timeSideBySide } from '../latency/side-by-side.js';
 import { openTarget } from '../latency/target.js';
 import {
   checkResumable,
-  deferredStopSignal,
   effectiveStatus,
   guardRun,
   listRuns,
@@ -38,8 +37,8 @@ import {
   peakResidentBytes,
   Run,
   type RunRecord,
-  STOP_SIGNALS,
   recordFailure,
+  type StopSignals,
 } from '../run/records.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
 import { checkCertifiedVersion, holdoutAdvice, loadRecordedData, type RunContext, recordedBaseline } from '../run/prune-run.js';
@@ -59,7 +58,7 @@ import {
 } from '../run/compare-results.js';
 import { formatDuration, formatTable, percent, plural } from '../text.js';
 import { openRun } from '../run/results.js';
-import { ConfigError, NotApplicableError, RunError } from '../errors.js';
+import { ConfigError, InterruptedError, NotApplicableError, RunError } from '../errors.js';
 import { addPhases, PhaseClock, withPhaseClock } from '../phases.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
@@ -156,6 +155,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   if (advice !== undefined) log.line(advice);
   const estimate = options.estimate === false ? undefined : await estimateCompareRun(baseline, data, options);
   if (estimate !== undefined) log.line(estimate.text);
+  if (context.signal?.aborted) throw new InterruptedError('stopped before the run started');
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
@@ -253,9 +253,9 @@ async function runMethods(
   const { log, backend } = context;
   const { methods, reportPath } = requested;
   const pending = pendingMethods(methods, finished);
-  // From here on, a signal or an error is recorded in the run (guardRun).
+  // From here on, a stop or an error is recorded in the run (guardRun).
   try {
-    return await guardRun(run, async () => {
+    return await guardRun(run, context, async () => {
       // With phi latency, one latency table serves every method: the agent (here or as a job) reads it from the run folder, the criteria rank by it.
       const latencyPath = join(run.dir, 'latency.json');
       const latency =
@@ -305,7 +305,16 @@ async function runMethods(
         log.line(`== ${method}`);
         const started = performance.now();
         try {
-          const inputs: MethodInputs = { settings: methodSettings(config, options.probes), selectionData, baseline, unpruned, certifier, latency, log };
+          const inputs: MethodInputs = {
+            settings: methodSettings(config, options.probes),
+            selectionData,
+            baseline,
+            unpruned,
+            certifier,
+            latency,
+            log,
+            signal: context.signal,
+          };
           const pruning = methodOf(method, () => ({
             config,
             data,
@@ -340,26 +349,25 @@ async function runMethods(
             peakMemory: peakResidentBytes(),
           });
         } catch (err) {
+          if (err instanceof InterruptedError) throw err; // stopped: a method cut short is not a result
           const status = err instanceof NotApplicableError ? 'inapplicable' : 'failed';
           const row: ResultRow = { method, status, error: (err as Error).message, seconds: (performance.now() - started) / 1000 };
           log.line(`${method} ${statusText(row)}: ${row.error}`);
           return row;
         }
       };
-      if (options.jobs > 1) await runInJobs({ ...options, methods: pending }, { source, runDir: run.dir, backend: backend.name, log }, record);
-      else {
-        for (const method of pending) {
-          const row = await runMethod(method);
-          if (deferredStopSignal() !== undefined) break; // the agent stopped on a signal: its cut-short run is not a result
-          await record(row);
-        }
-        const signal = deferredStopSignal();
-        if (signal !== undefined) {
-          await run.finish('interrupted', `stopped by ${signal}`);
+      try {
+        if (options.jobs > 1)
+          await runInJobs({ ...options, methods: pending }, { source, runDir: run.dir, backend: backend.name, log, stops: context }, record);
+        else
+          for (const method of pending) {
+            await record(await runMethod(method));
+            if (context.signal?.aborted) throw new InterruptedError(`stopped after ${method}`);
+          }
+      } catch (err) {
+        if (err instanceof InterruptedError)
           log.line(`compare interrupted; the finished methods' rows are in ${join(run.dir, 'results.json')}; continue it with: autoprune resume ${run.id}`);
-          process.exitCode = STOP_SIGNALS[signal];
-          return run;
-        }
+        throw err;
       }
       await timeRows(results, baseline, config, log);
       writeFileAtomic(join(run.dir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -416,7 +424,7 @@ const PROGRESS_LINE = /fine-tuning epoch|iteration \d+\/|batch \d+\/\d+/;
  */
 async function runInJobs(
   options: CompareOptions,
-  { source, runDir, backend, log }: { source: string; runDir: string; backend: string; log: RunContext['log'] },
+  { source, runDir, backend, log, stops }: { source: string; runDir: string; backend: string; log: RunContext['log']; stops: StopSignals },
   record: (row: ResultRow) => Promise<void>,
 ): Promise<void> {
   const jobsDir = join(runDir, 'jobs');
@@ -426,23 +434,24 @@ async function runInJobs(
   const threads = wasmThreadsPerProcess(options.jobs);
   log.line(`${plural(options.methods.length, 'method')}, ${options.jobs} at a time, ${plural(threads, 'wasm thread')} each; their runs: ${jobsDir}`);
   // Children run in their own process groups, so a terminal's Ctrl-C reaches
-  // only this process, which passes one SIGINT to each (they keep what they
-  // finished) and starts no more.
+  // only this process. A stop passes the signal it names (SIGINT when none)
+  // to each child once (they keep what they finished and record themselves
+  // interrupted) and starts no more; a stop now passes it again (each child
+  // records itself and quits at once).
   const running = new Set<ChildProcess>();
   const signalled = new WeakSet<ChildProcess>();
-  let stopping = false;
-  // One signal per child: a second SIGINT would cut short its own clean stop.
-  const stopChildren = (signal: NodeJS.Signals = 'SIGINT') => {
-    stopping = true;
+  const stopping = () => stops.signal?.aborted === true;
+  const stopChildren = (signal: NodeJS.Signals, again: boolean) => {
     for (const child of running) {
-      if (signalled.has(child)) continue;
+      if (signalled.has(child) && !again) continue;
       signalled.add(child);
       child.kill(signal);
     }
   };
-  // SIGTERM and SIGHUP record the compare as interrupted and exit (guardRun): the jobs are stopped on the way out.
-  const onExit = () => stopChildren();
-  process.once('exit', onExit);
+  const onStop = () => stopChildren(signalNamed(stops.signal?.reason), false);
+  const onStopNow = () => stopChildren(signalNamed(stops.stopNow?.reason), true);
+  stops.signal?.addEventListener('abort', onStop, { once: true });
+  stops.stopNow?.addEventListener('abort', onStopNow, { once: true });
 
   const runOne = (method: Method) =>
     new Promise<ResultRow>((resolve) => {
@@ -461,6 +470,8 @@ async function runInJobs(
       }
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
       running.add(child);
+      // Stopped while it started: it gets the signal the others got.
+      if (stopping()) stopChildren(signalNamed(stops.signal?.reason), false);
       log.line(`== ${method} (pid ${child.pid})`);
       let stdout = '';
       let lastLine = '';
@@ -484,21 +495,26 @@ async function runInJobs(
 
   const queue = [...options.methods];
   const worker = async () => {
-    for (let method = queue.shift(); method !== undefined && !stopping; method = queue.shift()) {
+    for (let method = queue.shift(); method !== undefined && !stopping(); method = queue.shift()) {
       const row = await runOne(method);
-      if (stopping) return; // stopped: a method cut short is not a result
+      if (stopping()) return; // stopped: a method cut short is not a result
       if (row.status !== 'done') log.line(`${method} ${statusText(row)}: ${row.error}`);
       await record(row);
     }
   };
-  const onInterrupt = () => stopChildren();
-  process.prependOnceListener('SIGINT', onInterrupt);
   try {
     await Promise.all(Array.from({ length: Math.min(options.jobs, queue.length) }, worker));
   } finally {
-    process.off('exit', onExit);
-    process.off('SIGINT', onInterrupt);
+    stops.signal?.removeEventListener('abort', onStop);
+    stops.stopNow?.removeEventListener('abort', onStopNow);
   }
+  if (stopping()) throw new InterruptedError('stopped with its jobs');
+}
+
+/** The signal a stop's reason names ("SIGTERM", "a second SIGINT"), to pass on to the jobs; SIGINT when it names none. */
+function signalNamed(reason: unknown): NodeJS.Signals {
+  const named = typeof reason === 'string' ? /SIG[A-Z]+/.exec(reason)?.[0] : undefined;
+  return (named as NodeJS.Signals | undefined) ?? 'SIGINT';
 }
 
 /** The latest one-method compare of the agent under `jobsDir` whose agent run had started, if any (resume has checked that none is running). */

@@ -221,12 +221,13 @@ export async function finetuneStep(
   step: number,
   emit: (event: FinetuneProgress) => void,
   unpruned: tf.LayersModel,
+  signal?: AbortSignal,
 ): Promise<{ validationAccuracy: number; validationAnswers: SplitAnswers }> {
   const { validationAccuracy, validationAnswers } = await trainModel(
     model,
     data,
     { ...finetune, seed: finetune.seed + step },
-    { onBatch: (progress) => emit({ type: 'finetune-progress', progress }) },
+    { onBatch: (progress) => emit({ type: 'finetune-progress', progress }), shouldStop: () => signal?.aborted === true },
     unpruned,
   );
   return { validationAccuracy, validationAnswers };
@@ -239,6 +240,7 @@ export async function pruneToRatio(
   config: HeuristicConfig,
   ratio: number,
   emit: EventSink = () => {},
+  signal?: AbortSignal,
 ): Promise<{ model: tf.LayersModel; steps: StepRecord[]; validationAnswers?: SplitAnswers }> {
   checkModelArgument(model, 'pruneToRatio');
   checkDataArgument(data, 'pruneToRatio');
@@ -271,7 +273,7 @@ export async function pruneToRatio(
     const pruned = await pruneModel(graph, plan);
     if (current !== model) current.dispose();
     current = pruned;
-    const tuned = await finetuneStep(current, data, config.finetune, step, emit, model);
+    const tuned = await finetuneStep(current, data, config.finetune, step, emit, model, signal);
     validationAnswers = tuned.validationAnswers;
     const validationAccuracy = tuned.validationAccuracy;
     const record = {
@@ -469,6 +471,7 @@ export async function pruneToTolerance(
   config: HeuristicConfig,
   search: ToleranceSearch,
   emit: EventSink = () => {},
+  signal?: AbortSignal,
 ): Promise<ToleranceResult> {
   checkModelArgument(model, 'pruneToTolerance');
   checkDataArgument(data, 'pruneToTolerance');
@@ -478,7 +481,7 @@ export async function pruneToTolerance(
   const resolution = search.resolution ?? searchResolution(prunableSizes(model));
   const probes: ProbeRecord[] = [];
   const attempt = async (ratio: number) => {
-    const result = await pruneToRatio(model, data, config, ratio, emit);
+    const result = await pruneToRatio(model, data, config, ratio, emit, signal);
     return { ...result, validationAccuracy: result.steps[result.steps.length - 1].validationAccuracy };
   };
   const accepted = await largestWithinTolerance(

@@ -12,6 +12,7 @@ import { buildGraph } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { pruneModel } from '../prune/surgery.js';
 import { evaluateAccuracy, type TrainConfig } from '../train/train.js';
+import { InterruptedError } from '../errors.js';
 import type { PathModel } from '../certify/check.js';
 import { scoreGroups } from './criteria.js';
 import {
@@ -138,6 +139,7 @@ export async function pruneBySensitivity(
   config: SensitivityConfig,
   search: Pick<ToleranceSearch, 'tolerance' | 'maxProbes' | 'confidence' | 'certificationImages' | 'start'>,
   emit: (event: SensitivityEvent) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<SensitivityResult> {
   checkModelArgument(model, 'pruneBySensitivity');
   checkDataArgument(data, 'pruneBySensitivity');
@@ -151,6 +153,7 @@ export async function pruneBySensitivity(
   const { curveSplit, curveBase } = await curveImagesOf(model, data, config.curveImages, baseAccuracy);
   const curves: SensitivityCurve[] = [];
   for (const group of groups) {
+    if (signal?.aborted) throw new InterruptedError(`stopped while measuring the sensitivity curves, at group ${group.id}`);
     // Small groups round several ratios to the same channel count: each count is evaluated once.
     const accuracyByKept = new Map([[group.size, curveBase]]);
     const points: SensitivityPoint[] = [];
@@ -186,7 +189,7 @@ export async function pruneBySensitivity(
     );
     const pruned = await pruneModel(graph, plan);
     // Step 1: the batch order a criterion's one-shot probe fine-tunes with.
-    const { validationAccuracy, validationAnswers } = await finetuneStep(pruned, data, config.finetune, 1, emit, model);
+    const { validationAccuracy, validationAnswers } = await finetuneStep(pruned, data, config.finetune, 1, emit, model, signal);
     return { model: pruned, validationAccuracy, validationAnswers, ratios, kept: keptCounts(plan), macs: modelCost(pruned).macs };
   };
   const probes: SensitivityProbe[] = [];

@@ -25,7 +25,8 @@ import { finishPrunedModel } from './finish.js';
 import type { BatchProgress, TrainConfig } from '../train/train.js';
 import { formatReport } from './report.js';
 import { type ModelSourceOptions, trainedModelAndData } from './baseline-source.js';
-import { guardRun, modelShortName, Run } from './records.js';
+import { guardRun, modelShortName, Run, type StopSignals } from './records.js';
+import { InterruptedError } from '../errors.js';
 import type { CriterionResult } from './results.js';
 import type { RunLog } from './log.js';
 import { percent } from '../text.js';
@@ -74,7 +75,7 @@ function describeEvent(event: HeuristicEvent, log: RunLog): void {
 const showFinalFinetune = (log: RunLog) => (p: BatchProgress) =>
   log.status(`  final fine-tune epoch ${p.epoch}/${p.epochs} batch ${p.batch}/${p.batches} loss ${p.loss.toFixed(4)} ${p.imagesPerSecond.toFixed(0)} img/s`);
 
-export async function criterionRun(options: CriterionRunOptions, backend: BackendChoice, log: RunLog): Promise<Run> {
+export async function criterionRun(options: CriterionRunOptions, backend: BackendChoice, log: RunLog, stops: StopSignals = {}): Promise<Run> {
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);
@@ -84,6 +85,7 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
     ? `tolerance ${options.search.tolerance} points, ${options.search.start === 'low' ? 'doubling from one resolution step, then bisection' : 'bisection'} to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
     : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
+  if (stops.signal?.aborted) throw new InterruptedError('stopped before the run started');
   const run = await Run.create<CriterionResult>(options.runsDir, {
     command: 'criterion',
     label: `${criterionOf(options.heuristic.criterion).name}-${modelShortName(options.model, data.name)}-${data.name}`,
@@ -107,9 +109,8 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
   };
   try {
     const clock = new PhaseClock();
-    return await guardRun(run, () =>
+    return await guardRun(run, stops, () =>
       withPhaseClock(clock, async () => {
-        // Announced once a stop signal is recorded: a signal after this line always leaves the run interrupted.
         log.line(`run: ${run.dir}`);
         const selectionData = { ...data, validation: holdout.selection };
         const weightsDtype = options.weightsDtype ?? weightsDtypeOf(source);
@@ -123,11 +124,12 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
               certification: holdout.certification,
               log,
               emit,
+              signal: stops.signal,
               weightsDtype,
               source,
               save,
             })
-          : await pruneAndFinish(options, options.ratio!, { model, selectionData, emit, weightsDtype, source, save });
+          : await pruneAndFinish(options, options.ratio!, { model, selectionData, emit, signal: stops.signal, weightsDtype, source, save });
         await run.update((r) => {
           r.result = { ...r.result, ratio, finalSteps, report, modelPath, certification, uncertified, phases: clock.split() };
         });
@@ -159,6 +161,7 @@ async function searchAndFinish(
     certification: Split;
     log: RunLog;
     emit: (event: HeuristicEvent) => void;
+    signal?: AbortSignal;
     weightsDtype: WeightsDtype;
     source: string;
     save: FinishOptions['save'];
@@ -177,7 +180,7 @@ async function searchAndFinish(
     widthMultiple: heuristic.widthMultiple,
     searchStart: search.start,
   };
-  const methodInputs = { settings, selectionData, baseline: model, unpruned: modelCost(model), certifier, log };
+  const methodInputs = { settings, selectionData, baseline: model, unpruned: modelCost(model), certifier, log, signal: inputs.signal };
   const found = await criterionMethod(criterion, { rankings: [ranking], heuristic, maxRatio: search.maxRatio, onEvent: inputs.emit }).search(methodInputs);
   // The one ranking's search: its accepted ratio, and the steps of the probe that pruned to it.
   const { ratio, probes } = found.details.variants![0];
@@ -200,13 +203,14 @@ async function pruneAndFinish(
     model: tf.LayersModel;
     selectionData: Dataset;
     emit: (event: HeuristicEvent) => void;
+    signal?: AbortSignal;
     weightsDtype: WeightsDtype;
     source: string;
     save: FinishOptions['save'];
   },
 ) {
   const { model, selectionData } = inputs;
-  const outcome = await pruneToRatio(model, selectionData, options.heuristic, ratio, inputs.emit);
+  const outcome = await pruneToRatio(model, selectionData, options.heuristic, ratio, inputs.emit, inputs.signal);
   try {
     const finished = await finishPrunedModel({
       final: outcome.model,

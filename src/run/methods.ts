@@ -76,6 +76,8 @@ export interface MethodInputs {
   /** The target's latency table (phi: latency): global ranking weighs each channel by the time it saves. */
   latency?: LatencyTable;
   log: RunLog;
+  /** The caller's stop: the method ends after its current batch or step with an InterruptedError. */
+  signal?: AbortSignal;
 }
 
 /** A method's search: its final model, the path certification walks (least pruned first; the final model follows it), the row's details. */
@@ -119,13 +121,13 @@ export interface FinishOptions {
  */
 export async function finishMethod(
   { final, path, pruned }: MethodSearch,
-  { baseline, certifier, selectionData, settings }: MethodInputs,
+  { baseline, certifier, selectionData, settings, signal }: MethodInputs,
   options: FinishOptions,
 ): Promise<Omit<FinishedModel, 'certified'> & { layers: ReturnType<typeof layerWidths> }> {
   try {
     const { certified, ...finished } = await finishPrunedModel({
       final,
-      finalFinetune: { config: options.finalFinetune, hooks: options.hooks },
+      finalFinetune: { config: options.finalFinetune, hooks: { ...options.hooks, shouldStop: () => signal?.aborted === true } },
       path,
       pruned,
       baseline,
@@ -222,7 +224,7 @@ export function criterionMethod(criterion: CriterionName | Criterion, options: C
             if (event.type === 'finetune-progress') showFinetune(label, log)(event);
             if (event.type === 'probe-done') log.line(`  ${label} probe ${event.probe.probe}: ratio ${event.probe.ratio.toFixed(3)}, ${dropText(event.probe)}`);
           });
-        const found = await pruneToTolerance(baseline, data, { ...heuristic, ranking }, search, onEvent);
+        const found = await pruneToTolerance(baseline, data, { ...heuristic, ranking }, search, onEvent, inputs.signal);
         searches.push({ found, variant: await describeVariant(ranking, found, inputs) });
       }
       for (const { variant } of searches) {
@@ -278,7 +280,7 @@ export const sensitivityMethod: PruningMethod = {
     const on = curveImages === undefined ? '' : ` on ${curveImages} selection images`;
     return `sensitivity: each group pruned alone (L1) at ${ratios.length} ratios from ${ratios[0]} to ${ratios.at(-1)}${on}, then a ${settings.searchStart === 'low' ? 'search up from the lowest drop threshold (doubling, then bisection)' : 'bisection over the drop threshold'} (at most ${settings.probes} probes)`;
   },
-  async search({ settings, selectionData: data, baseline, unpruned, certifier, log }) {
+  async search({ settings, selectionData: data, baseline, unpruned, certifier, log, signal }) {
     const config = { ...DEFAULT_SENSITIVITY_CONFIG, ...settings.sensitivity, finetune: settings.finetune, widthMultiple: settings.widthMultiple };
     const onEvent = (event: SensitivityEvent) => {
       if (event.type === 'finetune-progress') showFinetune('sensitivity', log)(event);
@@ -304,7 +306,7 @@ export const sensitivityMethod: PruningMethod = {
       maxProbes: settings.probes,
       start: settings.searchStart,
     };
-    const found = await pruneBySensitivity(baseline, data, config, search, onEvent);
+    const found = await pruneBySensitivity(baseline, data, config, search, onEvent, signal);
     return {
       final: found.model,
       path: found.path,

@@ -12,7 +12,7 @@ import type { BackendChoice } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, weightsDtypeOf } from '../models/io.js';
-import { checkResumable, modelShortName, onStopSignals, recordFailure, Run, type RunRecord, STOP_SIGNALS, type StopSignal } from './records.js';
+import { checkResumable, modelShortName, onStopNow, recordFailure, Run, type RunRecord, type StopSignals, stopRequested } from './records.js';
 import { openRun } from './results.js';
 import { evaluateAccuracy } from '../train/train.js';
 import { InterruptedError, RunError } from '../errors.js';
@@ -27,7 +27,7 @@ import { estimateAgentRun, fitToBudget, formatEstimate, recordedEstimate, timeSt
 import { checkPrunable } from '../prune/graph.js';
 import { type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
 
-export interface RunContext {
+export interface RunContext extends StopSignals {
   runsDir: string;
   backend: BackendChoice;
   log: RunLog;
@@ -37,30 +37,19 @@ export interface RunContext {
 
 /**
  * Runs the loop for an open run on its data and baseline (which it disposes);
- * marks the run interrupted on Ctrl-C, SIGTERM or SIGHUP (resumable) or failed on error.
+ * marks the run interrupted when the caller stops it (`signal`: after the
+ * current batch or candidate, then an InterruptedError; `stopNow`: at once;
+ * either way resumable from its finished groups) or failed on error.
  */
 async function execute(
   run: Run<PruneResult>,
   config: PruneConfig,
   data: Dataset,
   baseline: tf.LayersModel,
-  { backend, log, onEvent }: RunContext,
+  { backend, log, onEvent, signal, stopNow }: RunContext,
 ): Promise<Run<PruneResult>> {
-  let stoppedBy: StopSignal | undefined;
-  const removeHandlers = onStopSignals(
-    (signal) => {
-      if (stoppedBy !== undefined) {
-        // A second signal: quit now. The record stays consistent (finished groups, their checkpoints); resume redoes the group in progress.
-        run.finishNow('interrupted', `stopped by a second ${signal}`);
-        process.exit(STOP_SIGNALS[signal]);
-      }
-      stoppedBy = signal;
-      log.line(
-        `interrupted (${signal}): stopping after the current batch or candidate; finished groups are kept (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once)`,
-      );
-    },
-    { stopsCleanly: true },
-  );
+  // The record stays consistent at any moment (finished groups, their checkpoints): a stop now leaves it resumable; resume redoes the group in progress.
+  const removeListener = onStopNow(run, stopNow);
   try {
     // The latency table the decisions use is kept in the run folder: a resumed run decides with the same one.
     const latency =
@@ -74,7 +63,7 @@ async function execute(
         config,
         store: folderStore(run),
         backend: backend.name,
-        shouldStop: () => stoppedBy !== undefined,
+        shouldStop: stopRequested(signal),
         baselinePath: run.record.result.baseline,
         latency,
       }).pipe(tap(onEvent)),
@@ -85,13 +74,10 @@ async function execute(
     if (err instanceof InterruptedError) {
       await run.finish('interrupted', err.message);
       log.line(`run ${run.id} interrupted; continue it with: autoprune resume ${run.id}`);
-      process.exitCode = STOP_SIGNALS[stoppedBy ?? 'SIGINT'];
-      return run;
-    }
-    await recordFailure(run, err);
+    } else await recordFailure(run, err);
     throw err;
   } finally {
-    removeHandlers();
+    removeListener();
     baseline.dispose();
   }
 }
@@ -147,6 +133,7 @@ export async function pruneLoaded(
     if (fitted.changes.length > 0) context.log.line(`timeBudget ${formatDuration(requested.timeBudget!)}: ${fitted.changes.join(', ')}`);
     const { estimate } = fitted;
     context.log.line(formatEstimate(estimate));
+    if (context.signal?.aborted) throw new InterruptedError('stopped before the run started');
     run = await Run.create<PruneResult>(context.runsDir, {
       command: 'prune',
       label: `${modelShortName(config.model, data.name)}-${data.name}`,

@@ -20,8 +20,8 @@ export type PruneOptions = { [K in keyof PruneConfig]?: PruneConfig[K] extends o
 export interface PruneHooks {
   /** Every event of the run, as the CLI's dashboard gets them. */
   onEvent?: (event: RunEvent) => void;
-  /** Asked after every agent iteration and fine-tuning batch; true stops the run (an InterruptedError). */
-  shouldStop?: () => boolean;
+  /** Aborted, the run stops after the current agent iteration or fine-tuning batch (an InterruptedError). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -43,7 +43,7 @@ export async function prune(
   try {
     let summary: RunSummary | undefined;
     const latency = config.phi === 'latency' ? (await latencyTableFor(baseline, config.latency)).table : undefined;
-    const events = tryAndLearn({ baseline, data, config, store, backend: tf.getBackend(), shouldStop: hooks.shouldStop, latency }).pipe(
+    const events = tryAndLearn({ baseline, data, config, store, backend: tf.getBackend(), shouldStop: () => hooks.signal?.aborted === true, latency }).pipe(
       tap((event) => {
         hooks.onEvent?.(event);
         if (event.type === 'run-done') summary = event.summary;

@@ -23,7 +23,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { Low } from 'lowdb';
 import { JSONFile } from 'lowdb/node';
 import { z } from 'zod';
-import { RunError } from '../errors.js';
+import { InterruptedError, RunError } from '../errors.js';
 import { migrateRecord, RECORD_VERSION } from './migrations.js';
 
 export const RUN_STATUSES = ['running', 'done', 'failed', 'interrupted'] as const;
@@ -333,31 +333,35 @@ export class Run<R extends object = object> {
   }
 }
 
-/** Signals that stop a run the way Ctrl-C does, with the exit code each gives. */
-export const STOP_SIGNALS = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const satisfies Partial<Record<NodeJS.Signals, number>>;
-export type StopSignal = keyof typeof STOP_SIGNALS;
-
-/** Inner runs (a compare's agent) that stop cleanly at their next step on a signal, and record it themselves. */
-let cleanStoppers = 0;
-/** The signal an outer guardRun deferred to a clean stopper, if any. */
-let deferredStop: StopSignal | undefined;
-
-/** The stop signal received while an inner run was stopping itself cleanly: the caller stops after that run returns. */
-export const deferredStopSignal = (): StopSignal | undefined => deferredStop;
-
 /**
- * Calls `handler` on any stop signal until the returned function removes it.
- * `stopsCleanly`: the handler stops its work at the next step rather than
- * exiting, so an outer guardRun waits for it instead of exiting first.
+ * How a caller stops a run. `signal`: stop after the current batch, candidate
+ * or probe; the run is recorded interrupted (resumable where its command
+ * resumes) and its function throws an InterruptedError. `stopNow`: the caller
+ * is about to end the process at once; the run is recorded interrupted
+ * synchronously, with what it finished. Each abort's reason, when a string,
+ * names the cause in the record ("stopped by SIGINT"). The library installs
+ * no signal handler; the CLI maps SIGINT, SIGTERM and SIGHUP to these.
  */
-export function onStopSignals(handler: (signal: StopSignal) => void, { stopsCleanly = false } = {}): () => void {
-  const signals = Object.keys(STOP_SIGNALS) as StopSignal[];
-  for (const signal of signals) process.on(signal, handler);
-  if (stopsCleanly) cleanStoppers++;
-  return () => {
-    signals.forEach((signal) => process.off(signal, handler));
-    if (stopsCleanly) cleanStoppers--;
-  };
+export interface StopSignals {
+  signal?: AbortSignal;
+  stopNow?: AbortSignal;
+}
+
+/** What stopped a run, for its record: the abort's reason when it is a string (the CLI's signal name), else "the caller". */
+export function stopReason(signal: AbortSignal | undefined): string {
+  return typeof signal?.reason === 'string' ? signal.reason : 'the caller';
+}
+
+/** A check for the loops to ask between steps: true once `signal` is aborted. */
+export const stopRequested = (signal: AbortSignal | undefined) => () => signal?.aborted === true;
+
+/** Records `run` interrupted synchronously when `stopNow` is aborted, until the returned function removes the listener. */
+export function onStopNow(run: Run, stopNow: AbortSignal | undefined): () => void {
+  if (stopNow === undefined) return () => {};
+  const record = () => run.finishNow('interrupted', `stopped by ${stopReason(stopNow)}`);
+  if (stopNow.aborted) record();
+  stopNow.addEventListener('abort', record, { once: true });
+  return () => stopNow.removeEventListener('abort', record);
 }
 
 /** A run id is a plain folder name under the runs folder: `show ../../etc` or an absolute path must not reach outside it. */
@@ -404,37 +408,21 @@ export async function recordFailure(run: Run, err: unknown): Promise<void> {
 }
 
 /**
- * Runs `body` for a run that cannot stop half-way: Ctrl-C (or SIGTERM,
- * SIGHUP) marks the run interrupted and exits (130, 143, 129); an error
- * marks it failed with the message. While an inner run that stops cleanly
- * is active (a compare's agent), the signal is left to it: the body checks
- * deferredStopSignal() when it returns.
+ * Runs `body` for `run` and records how it ends: a stop the caller asked for
+ * (an InterruptedError once `stops.signal` is aborted) as interrupted,
+ * "stopped by <reason>", an error as failed with its message; both are
+ * thrown on. `stops.stopNow` records it interrupted at once.
  */
-export async function guardRun<T>(run: Run, body: () => Promise<T>): Promise<T> {
-  let stopping = false;
-  const removeHandlers = onStopSignals((signal) => {
-    if (stopping) {
-      // A second signal while an inner run stops cleanly: it quits at once; record this run too.
-      if (deferredStop !== undefined) run.finishNow('interrupted', `stopped by a second ${signal}`);
-      return;
-    }
-    stopping = true;
-    if (cleanStoppers > 0) {
-      deferredStop = signal; // the body sees deferredStopSignal() once the inner run has stopped
-      return;
-    }
-    // Written synchronously: an asynchronous write would race the body's own writes, and exit would cut one short (its temporary file left).
-    run.finishNow('interrupted', `stopped by ${signal}`);
-    process.exit(STOP_SIGNALS[signal]);
-  });
+export async function guardRun<T>(run: Run, stops: StopSignals, body: () => Promise<T>): Promise<T> {
+  const removeListener = onStopNow(run, stops.stopNow);
   try {
     return await body();
   } catch (err) {
-    await recordFailure(run, err);
+    if (err instanceof InterruptedError) await run.finish('interrupted', `stopped by ${stopReason(stops.signal)}`);
+    else await recordFailure(run, err);
     throw err;
   } finally {
-    removeHandlers();
-    deferredStop = undefined; // the body has seen it; a later run in this process (a resume) starts unstopped
+    removeListener();
   }
 }
 

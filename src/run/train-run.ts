@@ -5,7 +5,8 @@ import type { Dataset, PixelScaling } from '../data/datasets.js';
 import { type DataSource, loadData, withAbsolutePaths } from '../data/load.js';
 import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
-import { guardRun, Run } from './records.js';
+import { guardRun, Run, type StopSignals, stopRequested } from './records.js';
+import { InterruptedError } from '../errors.js';
 import { type EpochRecord, evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
 import { decodeProgress, type RunLog } from './log.js';
 import { percent } from '../text.js';
@@ -38,7 +39,7 @@ export interface TrainResult {
   classNames?: string[];
 }
 
-export async function trainRun(requested: TrainOptions, backend: BackendChoice, log: RunLog): Promise<Run<TrainResult>> {
+export async function trainRun(requested: TrainOptions, backend: BackendChoice, log: RunLog, stops: StopSignals = {}): Promise<Run<TrainResult>> {
   const options = withAbsolutePaths(requested);
   // Everything that can be rejected is checked before the run folder exists.
   const data = await loadData(options, {
@@ -58,6 +59,7 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
   const { checkData: _, ...recorded } = options;
   // The validation size the split has (the default's too), so that pruning can refuse a larger one: its extra images were trained on.
   const config = { ...recorded, validationSize: data.validation.count, dataSource: data.source, inputShape: data.inputShape };
+  if (stops.signal?.aborted) throw new InterruptedError('stopped before the run started');
   const run = await Run.create<TrainResult>(options.runsDir, {
     command: 'train',
     label: `${options.model}-${data.name}`,
@@ -66,10 +68,10 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
     result: {},
   });
   try {
-    return await guardRun(run, async () => {
-      // Announced once a stop signal is recorded: a signal after this line always leaves the run interrupted.
+    return await guardRun(run, stops, async () => {
       log.line(`run: ${run.dir}`);
       const result = await trainModel(model, data, options, {
+        shouldStop: stopRequested(stops.signal),
         onBatch: (p) =>
           log.status(`epoch ${p.epoch}/${p.epochs}  batch ${p.batch}/${p.batches}  loss ${p.loss.toFixed(4)}  ${p.imagesPerSecond.toFixed(0)} img/s`),
         onEpoch: (e) =>
