@@ -9,35 +9,21 @@
  *   npx tsx bench/finetune-drift.ts --config configs/compare-mobilenetv2-0.35-fashion-mnist.json \
  *     --model src/models/pretrained/mobilenetv2-0.35-fashion-mnist/model.json --validation-size 20000 --rates 3e-4,1e-4,3e-5 --distillation 0,0.5
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { selectBackend } from '../src/backend/backend.js';
 import { holdoutSplits } from '../src/certify/holdout.js';
 import { cloneModel } from '../src/models/io.js';
-import { holdoutOf, parsePruneConfig, type PruneConfig } from '../src/run/config.js';
-import { SILENT_LOG } from '../src/run/log.js';
-import { loadRecordedData } from '../src/run/prune-run.js';
+import { holdoutOf } from '../src/run/config.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
+import { BASELINE_OPTIONS, loadRecordedBaseline } from './recorded-baseline.js';
 
 const { values } = parseArgs({
   options: {
-    config: { type: 'string' },
-    model: { type: 'string' },
-    dataset: { type: 'string', default: 'fashion-mnist' },
+    ...BASELINE_OPTIONS,
     rates: { type: 'string', default: '3e-4,1e-4,3e-5' },
     distillation: { type: 'string', default: '0' },
-    'validation-size': { type: 'string' },
   },
 });
-if (values.config === undefined || values.model === undefined) throw new Error('give --config and --model');
-await selectBackend('wasm');
-const config = parsePruneConfig(JSON.parse(readFileSync(values.config, 'utf8')), values.config);
-const validationSize = values['validation-size'] === undefined ? config.validationSize : Number(values['validation-size']);
-const { data, baseline } = await loadRecordedData(
-  { ...config, dataset: values.dataset as PruneConfig['dataset'], validationSize, splitSeed: 0 },
-  values.model,
-  SILENT_LOG,
-);
+const { config, data, baseline } = await loadRecordedBaseline(values);
 const selection = { ...data, validation: holdoutSplits(data.validation, holdoutOf(config), data.inputShape).selection };
 const unpruned = await evaluateAccuracy(baseline, selection.validation, data.inputShape);
 const f = config.finetune;

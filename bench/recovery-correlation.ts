@@ -21,41 +21,27 @@
  *   npx tsx bench/recovery-correlation.ts --scores --config configs/compare-mobilenetv2-0.35-fashion-mnist.json --model src/models/pretrained/mobilenetv2-0.35-fashion-mnist/model.json --validation-size 20000 --group 12 --candidates 40
  */
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { type EnvConfig, PruningEnv } from '../env/pruning-env.js';
 import { holdoutSplits } from '../src/certify/holdout.js';
 import type { RecoveryConfig } from '../env/recovery.js';
-import { selectBackend } from '../src/backend/backend.js';
 import { cloneModel } from '../src/models/io.js';
-import { holdoutOf, parsePruneConfig, type PruneConfig } from '../src/run/config.js';
-import { loadRecordedData } from '../src/run/prune-run.js';
-import { SILENT_LOG } from '../src/run/log.js';
+import { holdoutOf } from '../src/run/config.js';
 import { envConfigOf } from '../src/run/config.js';
 import { evaluateAccuracy, trainModel } from '../src/train/train.js';
+import { BASELINE_OPTIONS, loadRecordedBaseline } from './recorded-baseline.js';
 
 const { values } = parseArgs({
   options: {
-    config: { type: 'string' },
-    model: { type: 'string' },
-    dataset: { type: 'string', default: 'fashion-mnist' },
+    ...BASELINE_OPTIONS,
     group: { type: 'string', default: '0' },
     candidates: { type: 'string', default: '12' },
     seed: { type: 'string', default: '0' },
     scores: { type: 'boolean', default: false },
-    'validation-size': { type: 'string' },
   },
 });
-if (values.config === undefined || values.model === undefined) throw new Error('give --config and --model');
-await selectBackend('wasm');
-const config = parsePruneConfig({ ...JSON.parse(readFileSync(values.config, 'utf8')), seed: Number(values.seed) }, values.config);
-const validationSize = values['validation-size'] === undefined ? config.validationSize : Number(values['validation-size']);
-const { data, baseline } = await loadRecordedData(
-  { ...config, dataset: values.dataset as PruneConfig['dataset'], validationSize, splitSeed: 0 },
-  values.model,
-  SILENT_LOG,
-);
+const { config, data, baseline } = await loadRecordedBaseline(values, { seed: Number(values.seed) });
 const envConfig = envConfigOf(config);
 const guarded = { ...data, validation: holdoutSplits(data.validation, holdoutOf(config), data.inputShape).selection };
 const off: RecoveryConfig = { ...config.recovery, adaptiveBatchNorm: false, reconstruction: false };

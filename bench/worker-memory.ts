@@ -9,36 +9,23 @@
  *   npx tsx bench/worker-memory.ts --config configs/compare-mobilenetv2-0.35-fashion-mnist.json \
  *     --model src/models/pretrained/mobilenetv2-0.35-fashion-mnist/model.json --validation-size 20000 --group 3
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PruningEnv } from '../env/pruning-env.js';
 import { ScoringPool } from '../env/scoring-pool.js';
-import { selectBackend, wasmHeapBytes } from '../src/backend/backend.js';
+import { wasmHeapBytes } from '../src/backend/backend.js';
 import { cloneModel } from '../src/models/io.js';
-import { envConfigOf, parsePruneConfig, type PruneConfig } from '../src/run/config.js';
-import { SILENT_LOG } from '../src/run/log.js';
-import { loadRecordedData } from '../src/run/prune-run.js';
+import { envConfigOf } from '../src/run/config.js';
 import { formatBytes } from '../src/text.js';
+import { BASELINE_OPTIONS, loadRecordedBaseline } from './recorded-baseline.js';
 
 const { values } = parseArgs({
   options: {
-    config: { type: 'string' },
-    model: { type: 'string' },
-    dataset: { type: 'string', default: 'fashion-mnist' },
+    ...BASELINE_OPTIONS,
     group: { type: 'string', default: '0' },
     workers: { type: 'string', default: '2' },
-    'validation-size': { type: 'string' },
   },
 });
-if (values.config === undefined || values.model === undefined) throw new Error('give --config and --model');
-await selectBackend('wasm');
-const config = parsePruneConfig(JSON.parse(readFileSync(values.config, 'utf8')), values.config);
-const validationSize = values['validation-size'] === undefined ? config.validationSize : Number(values['validation-size']);
-const { data, baseline } = await loadRecordedData(
-  { ...config, dataset: values.dataset as PruneConfig['dataset'], validationSize, splitSeed: 0 },
-  values.model,
-  SILENT_LOG,
-);
+const { config, data, baseline } = await loadRecordedBaseline(values);
 const workers = Number(values.workers);
 const env = await PruningEnv.create(await cloneModel(baseline), data, envConfigOf(config));
 const group = env.setGroup(Number(values.group));
