@@ -31,7 +31,17 @@ describe('autoprune prune / resume', () => {
     expect(r.result.groups.map((g: { groupId: number }) => g.groupId)).toEqual([0, 1, 2]);
     for (const g of r.result.groups) {
       expect(g.iterations.length).toBeGreaterThanOrEqual(3);
-      expect(Object.keys(g.iterations[0])).toEqual(['iteration', 'meanReward', 'bestReward', 'meanAccuracy', 'meanKept', 'greedyKept', 'entropy', 'imagesScored', 'seconds']);
+      expect(Object.keys(g.iterations[0])).toEqual([
+        'iteration',
+        'meanReward',
+        'bestReward',
+        'meanAccuracy',
+        'meanKept',
+        'greedyKept',
+        'entropy',
+        'imagesScored',
+        'seconds',
+      ]);
       expect(g.iterations[0].imagesScored).toBe(3 * 200); // no racing: every candidate on the whole reward subset
     }
     // The tolerance guarantee, on the validation split.
