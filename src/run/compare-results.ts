@@ -200,7 +200,8 @@ export function searchEdge(
   const low = Math.max(0, ...within);
   // With nothing over the tolerance, the edge is above the largest probe (a search started low can stop before maxRatio).
   const high = over.length > 0 ? Math.min(...over) : Math.max(low, maxRatio);
-  return { low, high, cutShort: high - low >= variant.resolution };
+  // Up to rounding, as the bisection stops (halvingTo): a search started low brackets exact multiples of its resolution.
+  return { low, high, cutShort: high - low > variant.resolution * (1 + 1e-9) };
 }
 
 /** Criteria searches (method and ranking) that the probe cap stopped before their resolution. */

@@ -243,6 +243,8 @@ describe('report.html', () => {
     const doubling = variant([probe(0.01, true), probe(0.02, true), probe(0.04, true)]);
     expect(searchEdge(doubling)).toEqual({ low: 0.04, high: 0.95, cutShort: true });
     expect(searchEdge(doubling, 0.04).cutShort).toBe(false);
+    // Doubled, then bisected down to one resolution step: finished, whatever the rounding of 0.04 - 0.03.
+    expect(searchEdge(variant([probe(0.01, true), probe(0.02, true), probe(0.04, false), probe(0.03, true)])).cutShort).toBe(false);
     expect(verdict([rl, { ...l1, variants: [narrowed] }])!.join('\n')).not.toMatch(/probe cap/);
     // A difference that rounds to zero is shown as +0.00, never -0.00.
     expect(verdict([rl, { ...l1, testAccuracy: rl.testAccuracy! + 0.00001 }])!.at(-1)).toMatch(/\(\+0\.00 points\)$/);
