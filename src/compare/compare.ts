@@ -27,6 +27,7 @@ import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { latencyTableFor } from '../latency/for-run.js';
 import { timeSideBySide } from '../latency/side-by-side.js';
+import { stopRequested } from '../train/train.js';
 import { openTarget } from '../latency/target.js';
 import {
   checkResumable,
@@ -440,7 +441,7 @@ async function runInJobs(
   // records itself and quits at once).
   const running = new Set<ChildProcess>();
   const signalled = new WeakSet<ChildProcess>();
-  const stopping = () => stops.signal?.aborted === true;
+  const stopping = stopRequested(stops.signal);
   const stopChildren = (signal: NodeJS.Signals, again: boolean) => {
     for (const child of running) {
       if (signalled.has(child) && !again) continue;

@@ -10,7 +10,7 @@ import { cloneModel } from '../models/io.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { pruneModel, type KeepPlan } from '../prune/surgery.js';
-import { DEFAULT_BATCHNORM_IMAGES, trainModel, type BatchProgress, type SplitAnswers, type TrainConfig } from '../train/train.js';
+import { DEFAULT_BATCHNORM_IMAGES, stopRequested, trainModel, type BatchProgress, type SplitAnswers, type TrainConfig } from '../train/train.js';
 import type { PathModel } from '../certify/check.js';
 import { SelectionCheck } from '../certify/check.js';
 import { type Criterion, type CriterionName, criterionOf, type GroupScores, scoreGroups, topChannels } from './criteria.js';
@@ -227,7 +227,7 @@ export async function finetuneStep(
     model,
     data,
     { ...finetune, seed: finetune.seed + step },
-    { onBatch: (progress) => emit({ type: 'finetune-progress', progress }), shouldStop: () => signal?.aborted === true },
+    { onBatch: (progress) => emit({ type: 'finetune-progress', progress }), shouldStop: stopRequested(signal) },
     unpruned,
   );
   return { validationAccuracy, validationAnswers };
@@ -368,6 +368,11 @@ export function searchResolution(groupSizes: number[]): number {
   return Math.max(1 / Math.max(...groupSizes), FINEST_RESOLUTION);
 }
 
+/** How a tolerance search of `start` proceeds, to its resolution, for logs and plans. */
+export function describeSearch(start: SearchStart | undefined, groupSizes: number[]): string {
+  return `${start === 'low' ? 'doubling from one resolution step, then bisection' : 'bisection'} to ${describeResolution(groupSizes)}`;
+}
+
 /** The resolution and where it comes from, for logs. */
 export function describeResolution(groupSizes: number[]): string {
   const largest = Math.max(...groupSizes);
@@ -391,8 +396,11 @@ export interface Bisection {
   next: (low: number, high: number) => number | undefined;
 }
 
-/** Bisection of a continuous value: midpoints until the bracket is no wider than `resolution` (up to rounding: a search started low brackets multiples of it). */
-export const halvingTo = (resolution: number) => (low: number, high: number) => (high - low <= resolution * (1 + 1e-9) ? undefined : (low + high) / 2);
+/** Whether a bracket `width` wide is as fine as `resolution`, up to rounding (a search started low brackets exact multiples of it). */
+export const atResolution = (width: number, resolution: number) => width <= resolution * (1 + 1e-9);
+
+/** Bisection of a continuous value: midpoints until the bracket is no wider than `resolution`. */
+export const halvingTo = (resolution: number) => (low: number, high: number) => (atResolution(high - low, resolution) ? undefined : (low + high) / 2);
 
 /**
  * Bisection for the largest value that fits, assuming every value below a

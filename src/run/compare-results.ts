@@ -6,7 +6,7 @@
  */
 import { CRITERIA } from '../heuristics/criteria.js';
 import { type ModelTimes, speedupAt } from '../latency/side-by-side.js';
-import { DEFAULT_SEARCH, type ProbeRecord, type Ranking } from '../heuristics/pipeline.js';
+import { atResolution, DEFAULT_SEARCH, type ProbeRecord, type Ranking } from '../heuristics/pipeline.js';
 import type { SensitivityCurve, SensitivityProbe } from '../heuristics/sensitivity.js';
 import type { LayerWidth, PruneReport } from './report.js';
 import { type Certification, certifiedCheck, finalCertified, pairedDifference, type UncertifiedModel } from '../certify/certification.js';
@@ -200,8 +200,7 @@ export function searchEdge(
   const low = Math.max(0, ...within);
   // With nothing over the tolerance, the edge is above the largest probe (a search started low can stop before maxRatio).
   const high = over.length > 0 ? Math.min(...over) : Math.max(low, maxRatio);
-  // Up to rounding, as the bisection stops (halvingTo): a search started low brackets exact multiples of its resolution.
-  return { low, high, cutShort: high - low > variant.resolution * (1 + 1e-9) };
+  return { low, high, cutShort: !atResolution(high - low, variant.resolution) };
 }
 
 /** Criteria searches (method and ranking) that the probe cap stopped before their resolution. */

@@ -8,7 +8,7 @@ import type { BackendChoice } from '../backend/backend.js';
 import { criterionOf } from '../heuristics/criteria.js';
 import {
   checkCriterion,
-  describeResolution,
+  describeSearch,
   type HeuristicConfig,
   type HeuristicEvent,
   type ProbeRecord,
@@ -82,7 +82,7 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
   // The splits a compare at this seed gives its criteria (they do not depend on the reward subset): the selection split takes the search's choices, the certification split the claim.
   const holdout = holdoutSplits(data.validation, { rewardSamples: 0, seed: options.heuristic.seed }, data.inputShape);
   const target = options.search
-    ? `tolerance ${options.search.tolerance} points, ${options.search.start === 'low' ? 'doubling from one resolution step, then bisection' : 'bisection'} to ${describeResolution(prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
+    ? `tolerance ${options.search.tolerance} points, ${describeSearch(options.search.start, prunableSizes(model))} (at most ${options.search.maxProbes} probes)`
     : `ratio ${options.ratio}`;
   const config = { ...options, baseline: source, dataSource: data.source };
   if (stops.signal?.aborted) throw new InterruptedError('stopped before the run started');

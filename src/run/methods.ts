@@ -15,7 +15,7 @@ import {
   checkCriterion,
   DEFAULT_HEURISTIC_CONFIG,
   DEFAULT_SEARCH,
-  describeResolution,
+  describeSearch,
   type HeuristicConfig,
   type HeuristicEvent,
   prunableSizes,
@@ -31,7 +31,7 @@ import { channelCosts, type LatencyTable } from '../latency/table.js';
 import { cloneModel, loadModel } from '../models/io.js';
 import { RunError } from '../errors.js';
 import { modelCost, reduction } from '../prune/metrics.js';
-import { evaluateAccuracy, type TrainConfig, type TrainHooks } from '../train/train.js';
+import { evaluateAccuracy, stopRequested, type TrainConfig, type TrainHooks } from '../train/train.js';
 import { type AgentGroupHistory, betterRanking, type Method, type RankingVariant, type ResultRow, searchEdge } from './compare-results.js';
 import { finalFinetuneOf, onePassPoints, type PruneConfig } from './config.js';
 import { type FinishedModel, finishPrunedModel } from './finish.js';
@@ -127,7 +127,7 @@ export async function finishMethod(
   try {
     const { certified, ...finished } = await finishPrunedModel({
       final,
-      finalFinetune: { config: options.finalFinetune, hooks: { ...options.hooks, shouldStop: () => signal?.aborted === true } },
+      finalFinetune: { config: options.finalFinetune, hooks: { ...options.hooks, shouldStop: stopRequested(signal) } },
       path,
       pruned,
       baseline,
@@ -200,7 +200,7 @@ export function criterionMethod(criterion: CriterionName | Criterion, options: C
   return {
     name,
     plan: ({ baseline, settings }) =>
-      `${name}: ${settings.searchStart === 'low' ? 'doubling from one resolution step, then bisection' : 'bisection'} to ${describeResolution(prunableSizes(baseline))}, with ${rankings.map((r) => `${r}`).join(' and with ')} ranking`,
+      `${name}: ${describeSearch(settings.searchStart, prunableSizes(baseline))}, with ${rankings.map((r) => `${r}`).join(' and with ')} ranking`,
     async search(inputs) {
       const { settings, selectionData: data, baseline, unpruned, certifier, log } = inputs;
       const heuristic = heuristicOf(inputs);

@@ -10,6 +10,7 @@ import type { Dataset } from '../data/datasets.js';
 import { latencyTableFor } from '../latency/for-run.js';
 import { checkPrunable } from '../prune/graph.js';
 import { parsePruneConfig, type PruneConfig } from './config.js';
+import { stopRequested } from '../train/train.js';
 import { MemoryStore } from './store.js';
 import { type PruneResult, type RunEvent, type RunSummary, tryAndLearn } from './try-and-learn.js';
 import { checkDataArgument, checkModelArgument } from '../arguments.js';
@@ -43,7 +44,7 @@ export async function prune(
   try {
     let summary: RunSummary | undefined;
     const latency = config.phi === 'latency' ? (await latencyTableFor(baseline, config.latency)).table : undefined;
-    const events = tryAndLearn({ baseline, data, config, store, backend: tf.getBackend(), shouldStop: () => hooks.signal?.aborted === true, latency }).pipe(
+    const events = tryAndLearn({ baseline, data, config, store, backend: tf.getBackend(), shouldStop: stopRequested(hooks.signal), latency }).pipe(
       tap((event) => {
         hooks.onEvent?.(event);
         if (event.type === 'run-done') summary = event.summary;

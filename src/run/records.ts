@@ -352,9 +352,6 @@ export function stopReason(signal: AbortSignal | undefined): string {
   return typeof signal?.reason === 'string' ? signal.reason : 'the caller';
 }
 
-/** A check for the loops to ask between steps: true once `signal` is aborted. */
-export const stopRequested = (signal: AbortSignal | undefined) => () => signal?.aborted === true;
-
 /** Records `run` interrupted synchronously when `stopNow` is aborted, until the returned function removes the listener. */
 export function onStopNow(run: Run, stopNow: AbortSignal | undefined): () => void {
   if (stopNow === undefined) return () => {};

@@ -5,9 +5,9 @@ import type { Dataset, PixelScaling } from '../data/datasets.js';
 import { type DataSource, loadData, withAbsolutePaths } from '../data/load.js';
 import { saveModel } from '../models/io.js';
 import { buildZooModel } from '../models/zoo.js';
-import { guardRun, Run, type StopSignals, stopRequested } from './records.js';
+import { guardRun, Run, type StopSignals } from './records.js';
 import { InterruptedError } from '../errors.js';
-import { type EpochRecord, evaluateAccuracy, trainModel, type TrainConfig } from '../train/train.js';
+import { type EpochRecord, evaluateAccuracy, stopRequested, trainModel, type TrainConfig } from '../train/train.js';
 import { decodeProgress, type RunLog } from './log.js';
 import { percent } from '../text.js';
 

@@ -46,6 +46,9 @@ export interface TrainConfig {
   distillation?: number;
 }
 
+/** A shouldStop for a caller's AbortSignal: true once it is aborted. */
+export const stopRequested = (signal: AbortSignal | undefined) => () => signal?.aborted === true;
+
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = { epochs: 5, batchSize: 64, learningRate: 1e-3, seed: 0, restoreBest: true };
 
 export interface BatchProgress {
