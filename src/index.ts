@@ -98,6 +98,7 @@ export { type CriterionResult, type CheckedRunRecord, checkedRecord, listChecked
 export { type ModelSourceOptions, trainedModelAndData } from './run/baseline-source.js';
 export { type CriterionRunOptions, criterionRun } from './run/criterion-run.js';
 export { type RunLog, SILENT_LOG } from './run/log.js';
+export { lineView } from './run/event-lines.js';
 export { pruneRun, resumeRun, type RunContext } from './run/prune-run.js';
 export { type TrainOptions, type TrainResult, trainRun } from './run/train-run.js';
 
@@ -131,3 +132,6 @@ export {
   verdict,
 } from './run/compare-results.js';
 export { renderReport, writeReport } from './compare/report-html.js';
+// A compare's method as a job (what compare --jobs hands each worker process, plain JSON): run it here, or in a process of your own with startJobProcess.
+export { type CompareJob, type JobCommand, type JobEvent, type JobsOptions, runInJobs, startJobProcess } from './compare/jobs.js';
+export { runJob } from './compare/job-runner.js';

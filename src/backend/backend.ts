@@ -15,6 +15,7 @@ import { registerFusedRelu6 } from './relu6.js';
 import { registerWasmTrainingKernels } from './wasm-kernels.js';
 import { MAX_WASM_THREADS, withWasmThreads } from './wasm-threads.js';
 import { BackendError } from '../errors.js';
+import { plural } from '../text.js';
 
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -42,6 +43,12 @@ export interface BackendOptions {
    * a process. Default: $AUTOPRUNE_WASM_THREADS, else one per core.
    */
   threads?: number;
+}
+
+/** The chosen backend in a line: its name, why, its kernel threads, and what was skipped. */
+export function describeBackend({ name, reason, threads, skipped }: BackendChoice): string {
+  const skippedText = skipped.length > 0 ? `; skipped: ${skipped.map((s) => s.why).join('; ')}` : '';
+  return `${name} (${reason}${threads === undefined ? '' : `, ${plural(threads, 'kernel thread')}`}${skippedText})`;
 }
 
 /** Wasm threads for each of `processes` processes sharing this machine: its cores split evenly, 1 to 8. */

@@ -9,7 +9,7 @@ import type { Observable } from 'rxjs';
 import type { RunEvent } from '../run/try-and-learn.js';
 import { percent } from '../text.js';
 import { modelShortName } from '../run/records.js';
-import { bar, type DashboardState, finetuneDone, initialState, minutes, reduce, remainingSeconds, sparkline, timeLeftText } from './dashboard-state.js';
+import { bar, type DashboardState, finetuneDone, initialState, minutes, reduce, remainingSeconds, sparkline, timeLeftText } from '../run/progress-state.js';
 
 const STATUS_COLOR = { waiting: 'gray', searching: 'yellow', 'fine-tuning': 'cyan', done: 'green' } as const;
 

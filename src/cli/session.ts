@@ -1,9 +1,8 @@
 /** What every working command starts with: the global options, the progress log, the backend, and how a run's events are shown. */
 import type { Command } from 'commander';
-import { type BackendChoice, selectBackend } from '../backend/backend.js';
+import { type BackendChoice, describeBackend, selectBackend } from '../backend/backend.js';
 import type { CompareOptions } from '../compare/compare.js';
 import type { CompareRunResult } from '../run/compare-results.js';
-import { plural } from '../text.js';
 import type { RunContext } from '../run/prune-run.js';
 import { checkRunsDir, type Run, type StopSignals } from '../run/records.js';
 import { stopOnSignals } from './stop.js';
@@ -36,9 +35,7 @@ export async function setUp(command: Command): Promise<Session> {
   const dashboard = process.stderr.isTTY === true && global.tui;
   const log = new ProgressLog(process.stderr, dashboard);
   const backend = await selectBackend(global.backend, { threads: global.threads });
-  const skipped = backend.skipped.length > 0 ? `; skipped: ${backend.skipped.map((s) => s.why).join('; ')}` : '';
-  const threads = backend.threads === undefined ? '' : `, ${plural(backend.threads, 'kernel thread')}`;
-  log.line(`backend: ${backend.name} (${backend.reason}${threads}${skipped})`);
+  log.line(`backend: ${describeBackend(backend)}`);
   const stops = stopOnSignals((line) => log.line(line));
   return { global, log, backend, stops, present: (json) => presenter({ json, dashboard }, log) };
 }

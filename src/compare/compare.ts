@@ -5,13 +5,9 @@
  * the others still run, and each finished row is recorded before the next
  * method starts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import type * as tf from '@tensorflow/tfjs';
-import { wasmThreadsPerProcess } from '../backend/backend.js';
 import type { Dataset } from '../data/datasets.js';
 import { withAbsolutePaths } from '../data/load.js';
 import { loadModel, saveModel, weightsDtypeOf, writeFileAtomic } from '../models/io.js';
@@ -19,6 +15,7 @@ import { checkPrunable } from '../prune/graph.js';
 import { summariseModel } from '../run/report.js';
 import { type AgentView, finishMethod, finishSettings, type MethodInputs, methodOf, methodSettings } from '../run/methods.js';
 import { checkWritable, writeReport } from './report-html.js';
+import { runInJobs } from './jobs.js';
 import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { compareTotal, estimateAgentRun, estimateMethodRow, timeSteps } from '../run/estimate.js';
 import { criterionOf } from '../heuristics/criteria.js';
@@ -27,20 +24,8 @@ import { certifiedCheck, finalCertified } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { latencyTableFor } from '../latency/for-run.js';
 import { timeSideBySide } from '../latency/side-by-side.js';
-import { stopRequested } from '../train/train.js';
 import { openTarget } from '../latency/target.js';
-import {
-  checkResumable,
-  effectiveStatus,
-  guardRun,
-  listRuns,
-  modelShortName,
-  peakResidentBytes,
-  Run,
-  type RunRecord,
-  recordFailure,
-  type StopSignals,
-} from '../run/records.js';
+import { checkResumable, effectiveStatus, guardRun, listRuns, modelShortName, peakResidentBytes, Run, recordFailure } from '../run/records.js';
 import { trainedModelAndData } from '../run/baseline-source.js';
 import { checkCertifiedVersion, holdoutAdvice, loadRecordedData, type RunContext, recordedBaseline } from '../run/prune-run.js';
 import {
@@ -358,8 +343,7 @@ async function runMethods(
         }
       };
       try {
-        if (options.jobs > 1)
-          await runInJobs({ ...options, methods: pending }, { source, runDir: run.dir, backend: backend.name, log, stops: context }, record);
+        if (options.jobs > 1) await runInJobs({ ...options, methods: pending, source, runDir: run.dir, backend: backend.name, log, stops: context }, record);
         else
           for (const method of pending) {
             await record(await runMethod(method));
@@ -408,129 +392,6 @@ async function timeRows(results: CompareResults, baseline: tf.LayersModel, confi
     for (const m of models) m.dispose();
     await target.close();
   }
-}
-
-/** The CLI the jobs run: bin/ at the package root, from src/compare/ or from the built dist/src/compare/. */
-const CLI = ['../../bin/autoprune.mjs', '../../../bin/autoprune.mjs'].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) => existsSync(p))!;
-
-/** Progress lines a job repeats often: shown as status, not kept. */
-const PROGRESS_LINE = /fine-tuning epoch|iteration \d+\/|batch \d+\/\d+/;
-
-/**
- * Runs each method as a one-method `autoprune compare` in a child process,
- * `jobs` at a time, from the same resolved config and baseline file. Their
- * runs live in <run>/jobs/; each finished row is recorded as it arrives. A
- * child that crashes gives a failed row; on exit (Ctrl-C included) the
- * children still running are stopped.
- */
-async function runInJobs(
-  options: CompareOptions,
-  { source, runDir, backend, log, stops }: { source: string; runDir: string; backend: string; log: RunContext['log']; stops: StopSignals },
-  record: (row: ResultRow) => Promise<void>,
-): Promise<void> {
-  const jobsDir = join(runDir, 'jobs');
-  mkdirSync(jobsDir, { recursive: true });
-  const configPath = join(runDir, 'config.json');
-  writeFileAtomic(configPath, `${JSON.stringify({ ...options.config, model: source }, null, 2)}\n`);
-  const threads = wasmThreadsPerProcess(options.jobs);
-  log.line(`${plural(options.methods.length, 'method')}, ${options.jobs} at a time, ${plural(threads, 'wasm thread')} each; their runs: ${jobsDir}`);
-  // Children run in their own process groups, so a terminal's Ctrl-C reaches
-  // only this process. A stop passes the signal it names (SIGINT when none)
-  // to each child once (they keep what they finished and record themselves
-  // interrupted) and starts no more; a stop now passes it again (each child
-  // records itself and quits at once).
-  const running = new Set<ChildProcess>();
-  const signalled = new WeakSet<ChildProcess>();
-  const stopping = stopRequested(stops.signal);
-  const stopChildren = (signal: NodeJS.Signals, again: boolean) => {
-    for (const child of running) {
-      if (signalled.has(child) && !again) continue;
-      signalled.add(child);
-      child.kill(signal);
-    }
-  };
-  const onStop = () => stopChildren(signalNamed(stops.signal?.reason), false);
-  const onStopNow = () => stopChildren(signalNamed(stops.stopNow?.reason), true);
-  stops.signal?.addEventListener('abort', onStop, { once: true });
-  stops.stopNow?.addEventListener('abort', onStopNow, { once: true });
-
-  const runOne = (method: Method) =>
-    new Promise<ResultRow>((resolve) => {
-      const started = performance.now();
-      // The agent's job of an earlier attempt: its row if it finished, else it continues where it stopped.
-      const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
-      const earlierRow = earlier?.status === 'done' ? jobRow(jobsDir, earlier.id, method) : undefined;
-      // A finished agent job is its row; one whose agent failed is resumed like an interrupted one.
-      if (earlierRow !== undefined && earlierRow.status !== 'failed') return resolve(earlierRow);
-      const args = [CLI, '--no-tui', '--backend', backend, '--threads', String(threads), '--runs-dir', jobsDir];
-      if (earlier !== undefined) args.push('resume', earlier.id);
-      else {
-        args.push('compare', '--config', configPath, '--methods', method, '--probes', String(options.probes), '--no-estimate');
-        // The cores are split between the jobs: the agent's scoring workers too.
-        args.push('--workers', String(threads));
-      }
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      running.add(child);
-      // Stopped while it started: it gets the signal the others got.
-      if (stopping()) stopChildren(signalNamed(stops.signal?.reason), false);
-      log.line(`== ${method} (pid ${child.pid})`);
-      let stdout = '';
-      let lastLine = '';
-      child.stdout!.on('data', (chunk) => (stdout += chunk));
-      createInterface({ input: child.stderr! }).on('line', (line) => {
-        lastLine = line.trim() || lastLine;
-        if (PROGRESS_LINE.test(line)) log.status(`[${method}] ${line.trim()}`);
-        else log.line(`[${method}] ${line}`);
-      });
-      child.on('error', (err) => (lastLine = err.message));
-      child.on('close', (code, signal) => {
-        running.delete(child);
-        const seconds = (performance.now() - started) / 1000;
-        const childRun = stdout.trim().split('\n').pop() ?? '';
-        const row = code === 0 && childRun !== '' ? jobRow(jobsDir, childRun, method) : undefined;
-        if (row !== undefined) return resolve(row);
-        const why = signal !== null ? `stopped by ${signal}` : `exit ${code}`;
-        resolve({ method, status: 'failed', error: `its process ended (${why}): ${lastLine}`, seconds });
-      });
-    });
-
-  const queue = [...options.methods];
-  const worker = async () => {
-    for (let method = queue.shift(); method !== undefined && !stopping(); method = queue.shift()) {
-      const row = await runOne(method);
-      if (stopping()) return; // stopped: a method cut short is not a result
-      if (row.status !== 'done') log.line(`${method} ${statusText(row)}: ${row.error}`);
-      await record(row);
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.min(options.jobs, queue.length) }, worker));
-  } finally {
-    stops.signal?.removeEventListener('abort', onStop);
-    stops.stopNow?.removeEventListener('abort', onStopNow);
-  }
-  if (stopping()) throw new InterruptedError('stopped with its jobs');
-}
-
-/** The signal a stop's reason names ("SIGTERM", "a second SIGINT"), to pass on to the jobs; SIGINT when it names none. */
-function signalNamed(reason: unknown): NodeJS.Signals {
-  const named = typeof reason === 'string' ? /SIG[A-Z]+/.exec(reason)?.[0] : undefined;
-  return (named as NodeJS.Signals | undefined) ?? 'SIGINT';
-}
-
-/** The latest one-method compare of the agent under `jobsDir` whose agent run had started, if any (resume has checked that none is running). */
-function earlierAgentJob(jobsDir: string): RunRecord | undefined {
-  return listRuns(jobsDir)
-    .records.filter((r) => r.command === 'compare' && JSON.stringify(r.config.methods) === '["rl"]' && (r.result as CompareRunResult).agentRun !== undefined)
-    .sort((a, b) => a.id.localeCompare(b.id))
-    .pop();
-}
-
-/** A one-method job's row, from its results.json. */
-function jobRow(jobsDir: string, jobId: string, method: Method): ResultRow | undefined {
-  const resultsPath = join(jobsDir, jobId, 'results.json');
-  if (!existsSync(resultsPath)) return undefined;
-  return (JSON.parse(readFileSync(resultsPath, 'utf8')) as CompareResults).rows.find((r) => r.method === method);
 }
 
 /** Redraws report.html from the results.json of one compare run, or of several merged (then `out` is needed); returns the path written. */

@@ -1,9 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { autoprune, record, runUntil, trainTinyBaseline } from '../cli-helpers.js';
 import { tempDir } from '../helpers.js';
+import { type CompareJob, type JobEvent, jobRow, startJobProcess } from '../../src/compare/jobs.js';
+import { parsePruneConfig, readConfigFile } from '../../src/run/config.js';
 
 describe('autoprune compare', () => {
   const runsDir = tempDir();
@@ -26,7 +28,18 @@ describe('autoprune compare', () => {
     '--set',
     'agent.minIterations=0',
   ];
-  let oneAtATime: { rows: Record<string, unknown>[] } | undefined;
+  let oneAtATime: { baseline: string; rows: Record<string, unknown>[] } | undefined;
+  /** What a row decided and measured, without its times. */
+  const outcome = ({ method, status, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }: Record<string, unknown>) => ({
+    method,
+    status,
+    theoreticalSpeedup,
+    compressionRatio,
+    validationAccuracy,
+    testAccuracy,
+    layers,
+    error,
+  });
   let resumedAgent: Record<string, unknown> | undefined;
 
   it('compares the agent with hand-made criteria from the same baseline; a method that cannot prune the model is marked, the others finish', () => {
@@ -166,21 +179,38 @@ describe('autoprune compare', () => {
     expect(stderr).toMatch(new RegExp(`3 methods, 2 at a time, ${threadsEach} wasm threads? each`));
     expect(stderr).toMatch(/\[l1\] /);
     const results = JSON.parse(readFileSync(join(runsDir, stdout.trim(), 'results.json'), 'utf8'));
-    const outcome = (rows: Record<string, unknown>[]) =>
-      rows.map(({ method, status: s, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }) => ({
-        method,
-        s,
-        theoreticalSpeedup,
-        compressionRatio,
-        validationAccuracy,
-        testAccuracy,
-        layers,
-        error,
-      }));
-    expect(outcome(results.rows)).toEqual(outcome(oneAtATime!.rows));
+    expect(results.rows.map(outcome)).toEqual(oneAtATime!.rows.map(outcome));
     // The agent's learning is the same too, group by group.
     const curves = (rows: Record<string, unknown>[]) => (rows[0].agent as { iterations: unknown[] }[]).map((g) => g.iterations);
     expect(curves(results.rows)).toEqual(curves(oneAtATime!.rows));
+  });
+
+  it('runs a method as a typed job in a worker process, as --jobs does: line events, then its row; a job with a bad config fails once, in one line', async () => {
+    const config = parsePruneConfig({ ...readConfigFile(configPath), model: oneAtATime!.baseline }, configPath);
+    const jobsDir = tempDir();
+    const inProcess = (job: CompareJob) =>
+      new Promise<{ events: JobEvent[]; code: number | null }>((resolve) => {
+        const events: JobEvent[] = [];
+        const child = startJobProcess(
+          job,
+          (event) => events.push(event),
+          () => {},
+        );
+        child.on('close', (code) => resolve({ events, code }));
+      });
+    const place = { runsDir: jobsDir, backend: 'wasm', threads: 1 };
+    const done = await inProcess({ kind: 'method', method: 'l1', config, probes: 4, ...place });
+    expect(done.code).toBe(0);
+    expect(done.events[0]).toEqual({ type: 'line', text: expect.stringMatching(/^backend: wasm \(forced.*1 kernel thread\)/) });
+    const finished = done.events.at(-1) as Extract<JobEvent, { type: 'finished' }>;
+    expect(finished.type).toBe('finished');
+    expect(finished.row).toEqual(jobRow(jobsDir, finished.runId, 'l1'));
+    // The compare's own l1 row, one at a time with two kernel threads: the job decides the same on one.
+    expect(outcome(finished.row as unknown as Record<string, unknown>)).toEqual(outcome(oneAtATime!.rows[1]));
+    const bad = await inProcess({ kind: 'method', method: 'l1', config: { ...config, tolerance: -1 }, probes: 4, ...place });
+    expect(bad.code).toBe(1);
+    expect(bad.events).toEqual([expect.objectContaining({ type: 'line' }), { type: 'failed', error: expect.stringMatching(/tolerance/) }]);
+    expect(readdirSync(jobsDir)).toEqual([finished.runId]); // no run folder for the bad job
   });
 
   it('compares with the sensitivity method: every group measured alone, a threshold search, its model saved', () => {

@@ -32,6 +32,16 @@ describe('architecture', () => {
     expect(commandToCommand).toEqual([]);
   }, 60_000);
 
+  it('acts on the process only in its entry points: the CLI and the worker process of a compare job', () => {
+    const files = ['src', 'env', 'agent'].flatMap((dir) =>
+      (readdirSync(dir, { recursive: true }) as string[]).filter((f) => /\.tsx?$/.test(f)).map((f) => join(dir, f)),
+    );
+    const entryPoint = (file: string) => file.startsWith('src/cli/') || file === 'src/compare/job-process.ts';
+    const acting = files.filter((file) => /process\.(exit|on|once)\(/.test(readFileSync(file, 'utf8')));
+    expect(acting.filter((file) => !entryPoint(file))).toEqual([]);
+    expect(acting).toContain('src/compare/job-process.ts'); // the check reads what it should
+  });
+
   it('defines every error class in src/errors.ts, where every error a user can act on is a UserError', async () => {
     const files = ['src', 'env', 'agent'].flatMap((dir) =>
       (readdirSync(dir, { recursive: true }) as string[]).filter((f) => /\.tsx?$/.test(f)).map((f) => join(dir, f)),

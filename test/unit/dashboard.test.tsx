@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Dashboard } from '../../src/cli/dashboard.js';
 import { ProgressLog } from '../../src/cli/log.js';
 import { presenter } from '../../src/cli/presenter.js';
-import { initialState, reduce, remainingSeconds, sparkline, timeLeftText } from '../../src/cli/dashboard-state.js';
+import { initialState, reduce, remainingSeconds, sparkline, timeLeftText } from '../../src/run/progress-state.js';
 import type { RunEvent } from '../../src/run/try-and-learn.js';
 
 const start: RunEvent = {

@@ -4,7 +4,7 @@
  */
 import { describeCertification } from '../certify/certification.js';
 import { percent, plural } from '../text.js';
-import type { RunEvent } from '../run/try-and-learn.js';
+import type { RunEvent } from './try-and-learn.js';
 
 export type GroupStatus = 'waiting' | 'searching' | 'fine-tuning' | 'done';
 
