@@ -9,11 +9,12 @@
  *     its budget: the drop allowed after it (a share of b by the MACs the
  *       groups so far touch), and the reward's tolerance (what is left of that
  *       budget x the recovery by fine-tuning measured on earlier decisions)
- *     train a fresh agent on it (REINFORCE against the pruning reward, each
- *       candidate recovered by adaptive BatchNorm / least squares first)
- *     prune by the agent's final mask (p > 0.5), recover, fine-tune; then
- *       bisect the number of filters kept along the policy's ranking: more if
- *       the drop exceeds the budget, fewer if it is within (count search)
+ *     decide it (agent/decide-group.ts): train a fresh agent on it
+ *       (REINFORCE against the pruning reward, each candidate recovered by
+ *       adaptive BatchNorm / least squares first); prune by the agent's final
+ *       mask (p > 0.5), recover, fine-tune; then bisect the number of filters
+ *       kept along the policy's ranking: more if the drop exceeds the budget,
+ *       fewer if it is within (count search)
  *     checkpoint the model, record the decision
  *   (one-pass, onePass.enabled: no fine-tune and no selection check between
  *     groups; the reward's budget is a share of onePass.drop against the
@@ -32,7 +33,8 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { Observable } from 'rxjs';
-import { type AgentResult, type IterationRecord, trainAgent } from '../../agent/reinforce.js';
+import type { IterationRecord } from '../../agent/reinforce.js';
+import { type CountProbe, decideGroup, groupSeed, type PathPointSource } from '../../agent/decide-group.js';
 import { costShares, cumulativeBudgets, estimateRecovery, type RecoveryObservation } from '../../env/budget.js';
 import { type EnvConfig, PruningEnv, type RewardBudget } from '../../env/pruning-env.js';
 import { boundMargin, Certifier, expectedDisagreement, type PathModel, SelectionCheck } from '../certify/check.js';
@@ -42,15 +44,12 @@ import { type LatencyTable, latencyShares } from '../latency/table.js';
 import { defaultScoringWorkers } from '../backend/backend.js';
 import { ScoringPool } from '../../env/scoring-pool.js';
 import type { Dataset } from '../data/datasets.js';
-import { topChannels } from '../heuristics/criteria.js';
-import { roundedUpWidth, widthsOf } from '../heuristics/pipeline.js';
 import { cloneModel } from '../models/io.js';
 import { buildGraph, type ChannelGroup } from '../prune/graph.js';
 import { modelCost } from '../prune/metrics.js';
 import { finishPrunedModel } from './finish.js';
 import type { PruneReport } from './report.js';
 import { type BatchProgress, type TrainConfig, trainModel } from '../train/train.js';
-import { CriterionError, InterruptedError } from '../errors.js';
 import { checkHoldout, envConfigOf, finalFinetuneOf, holdoutOf, onePassPoints, type PruneConfig } from './config.js';
 import type { RunStore } from './store.js';
 import type { RecordedEstimate } from './estimate.js';
@@ -102,13 +101,6 @@ export interface GroupDecision {
   phases?: PhaseSeconds;
 }
 
-/**
- * Where a path point comes from: an accepted count-search probe, a fall-back
- * width between it and the group whole, or (one-pass) the pass so far, given
- * the final fine-tune.
- */
-export type PathPointSource = 'accepted probe' | 'fallback' | 'one-pass point';
-
 /** A run's time over every attempt, and the rate of its agent search. */
 export interface RunTotals {
   seconds: number;
@@ -152,19 +144,6 @@ export interface PruneResult {
   searchOnly?: boolean;
   /** What the run was estimated to take before it started (estimate.ts), to set beside what it took. */
   estimate?: RecordedEstimate;
-}
-
-/** One fine-tuned probe of the count search. */
-export interface CountProbe {
-  kept: number;
-  /** Points lost on the reward subset before fine-tuning (after recovery), against the model before this group. */
-  lossBeforeFinetune: number;
-  /** Selection-split accuracy after fine-tuning, fraction. */
-  validationAccuracy: number;
-  /** Points lost on the selection split against the unpruned model, and that drop plus the margin certification would add to it (`certificationBound`). */
-  drop: number;
-  upperBound: number;
-  withinBudget: boolean;
 }
 
 export type RunEvent =
@@ -220,9 +199,6 @@ export interface TryAndLearnInput {
   /** The target's latency table (phi: latency): the reward's time and the budget's shares come from it. */
   latency?: LatencyTable;
 }
-
-/** Seeds derived per group, so a resumed run draws exactly what an uninterrupted one would. */
-const groupSeed = (seed: number, groupId: number) => seed * 1000 + groupId + 1;
 
 export function tryAndLearn(input: TryAndLearnInput): Observable<RunEvent> {
   return new Observable<RunEvent>((subscriber) => {
@@ -298,7 +274,7 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
       const groupStarted = performance.now();
       clock.lap();
       const allowedDrop = allowedDrops[index];
-      // 1. The group's activations cached, its budgets, then a fresh agent trained on it.
+      // 1. The group's activations cached, its budgets, then its decision: a fresh agent trained on it, and the count search along its ranking.
       env.setGroup(group.id);
       const { activationCache } = env;
       emit({ type: 'group-start', groupId: group.id, index, count: groups.length, size: group.size, producers: group.producers, allowedDrop, activationCache });
@@ -309,27 +285,21 @@ async function run(input: TryAndLearnInput, clock: PhaseClock, emit: (e: RunEven
         : rewardBudgetOf(setup, config, { allowedDrop, accuracyBefore, reference });
       env.setRewardBudget(rewardBudget);
       const floor = rewardBudget.reference - rewardBudget.tolerance / 100;
-      const searchStarted = performance.now();
       const { minIterations, maxIterations } = config.agent;
-      // A group with no allowed width below its size (widthMultiple) cannot shrink: no search.
-      const agent = cannotShrink(group, config)
-        ? keepsWhole(group)
-        : config.policy === 'agent'
-          ? await trainAgent(
-              env,
-              config.agent,
-              groupSeed(config.seed, group.id),
-              (record) => emit({ type: 'iteration', groupId: group.id, record, minIterations, maxIterations, floor }),
-              shouldStop,
-            )
-          : criterionPolicy(config.policy, env.criterionScores(config.policy), group);
-      const searchSeconds = (performance.now() - searchStarted) / 1000;
-      if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
+      const { agent, search, searchSeconds } = await decideGroup(
+        {
+          env,
+          selection: setup.selection,
+          finetune: (model) => finetuneModel(setup, groupFinetune(config, group.id), model, group.id, emit, shouldStop),
+          onIteration: (record) => emit({ type: 'iteration', groupId: group.id, record, minIterations, maxIterations, floor }),
+          shouldStop,
+        },
+        config,
+        group,
+        { allowedDrop, accuracyBefore, reference, floor },
+      );
 
-      // 2. Prune by its final mask, recover and fine-tune; then search the count along the policy's ranking (one-pass: on the reward subset, with no fine-tune).
-      const search = config.onePass.enabled
-        ? await searchCountBeforeFinetune(setup, config, group, agent, { floor, reference }, shouldStop)
-        : await searchCount(setup, input, group, agent, { allowedDrop, accuracyBefore, reference }, emit, shouldStop);
+      // 2. The count kept becomes the network the next group is decided on; what fine-tuning recovered informs the next budgets.
       env.replaceModel(search.model);
       if (!config.onePass.enabled) setup.recoveries.push(...recoveriesOf(search.probes, accuracyBefore));
       const prunedSoFar = search.kept.length < group.size || done.some((d) => d.kept.length < d.size);
@@ -508,180 +478,6 @@ function onePassBudget({ env }: RunSetup, config: PruneConfig, allowedDrop: numb
   return { reference: env.baseAccuracy, tolerance: (drop * allowedDrop) / config.tolerance };
 }
 
-/**
- * Where a count search starts: the policy's ranking (most probable first; a
- * count keeps its first filters, in channel order), the allowed widths, and
- * the first count: the agent's own, rounded up to a width. Keeping every
- * filter is the model as it is: nothing to fine-tune or check (fine-tuning a
- * converged model only costs time, and can cost accuracy); tightening then
- * starts below it.
- */
-function countSearchStart(config: PruneConfig, group: ChannelGroup, agent: AgentResult) {
-  const ranking = Array.from(agent.probabilities, (_, c) => c).sort((a, b) => agent.probabilities[b] - agent.probabilities[a] || a - b);
-  const keptAt = (count: number) => ranking.slice(0, count).sort((a, b) => a - b);
-  const widths = widthsOf(group.size, config.widthMultiple);
-  const agentCount = roundedUpWidth(agent.kept.length, group.size, config.widthMultiple);
-  const agentKeepsAll = agentCount === group.size;
-  const first = agentKeepsAll
-    ? (nextCount(config.countSearch, config.tighten, { failing: 0, passing: group.size, size: group.size, agentPassed: true, lastPassed: true }, widths) ??
-      group.size)
-    : agentCount;
-  return { keptAt, widths, agentKeepsAll, first };
-}
-
-/**
- * The one-pass count search of one group: the agent's own count, then more or
- * fewer filters along the policy's ranking (nextCount, up to relaxSteps more),
- * each candidate recovered and scored on the reward subset with no
- * fine-tune; within the budget when it keeps the reward's floor (the unpruned
- * accuracy less this group's share of onePass.drop). Returns the smallest
- * count within it (its recovered model), or the group whole.
- */
-async function searchCountBeforeFinetune(
-  { env }: RunSetup,
-  config: PruneConfig,
-  group: ChannelGroup,
-  agent: AgentResult,
-  { floor, reference }: { floor: number; reference: number },
-  shouldStop: () => boolean,
-): Promise<Awaited<ReturnType<typeof searchCount>>> {
-  const { keptAt, widths, agentKeepsAll, first } = countSearchStart(config, group, agent);
-  const maskOf = (kept: number[]) => Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0));
-  const probes: CountProbe[] = [];
-  let [failing, passing] = [0, group.size];
-  let best: { count: number; accuracy: number } | undefined;
-  let count = first;
-  for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
-    const accuracy = await env.evaluate(maskOf(keptAt(count)));
-    const withinBudget = accuracy >= floor;
-    const drop = 100 * (env.baseAccuracy - accuracy);
-    probes.push({ kept: count, lossBeforeFinetune: 100 * (reference - accuracy), validationAccuracy: accuracy, drop, upperBound: drop, withinBudget });
-    if (withinBudget) {
-      best = { count, accuracy };
-      passing = count;
-    } else failing = count;
-    const next = nextCount(
-      config.countSearch,
-      config.tighten,
-      { failing, passing, size: group.size, agentPassed: agentKeepsAll || probes[0].withinBudget, lastPassed: withinBudget },
-      widths,
-    );
-    if (next === undefined) break;
-    count = next;
-  }
-  if (shouldStop()) throw new InterruptedError(`stopped during group ${group.id}`);
-  const relaxed = agentKeepsAll ? probes.length : probes.length - 1;
-  const kept = best === undefined ? Array.from({ length: group.size }, (_, c) => c) : keptAt(best.count);
-  const model = best === undefined ? await cloneModel(env.model) : await env.prunedModel(kept);
-  return { model, kept, probes, validationAccuracy: best?.accuracy ?? reference, relaxed, pathPoints: [] };
-}
-
-/**
- * The count search of one group: prune to the agent's own count, recover and
- * fine-tune, check on the selection split; then more or fewer filters along
- * the policy's ranking (nextCount), up to relaxSteps more probes. Returns the
- * smallest count within the budget (its model), or the group whole.
- */
-async function searchCount(
-  setup: RunSetup,
-  { config }: TryAndLearnInput,
-  group: ChannelGroup,
-  agent: AgentResult,
-  { allowedDrop, accuracyBefore, reference }: { allowedDrop: number; accuracyBefore: number; reference: number },
-  emit: (e: RunEvent) => void,
-  shouldStop: () => boolean,
-): Promise<{
-  model: tf.LayersModel;
-  kept: number[];
-  probes: CountProbe[];
-  validationAccuracy: number;
-  relaxed: number;
-  /** Models with more filters than the one kept, most first (GroupDecision.pathPoints); the caller disposes them. */
-  pathPoints: { count: number; model: tf.LayersModel; source: PathPointSource }[];
-}> {
-  const { env, selection } = setup;
-  const { keptAt, widths, agentKeepsAll, first } = countSearchStart(config, group, agent);
-  const probes: CountProbe[] = [];
-  // Every probe within the budget, in the order accepted: each keeps fewer filters than the one before; the last is kept.
-  const accepted: { count: number; model: tf.LayersModel; validationAccuracy: number }[] = [];
-  let [failing, passing] = [0, group.size]; // the largest count known over budget, the smallest known within (all: the group stays whole)
-  let count = first;
-  for (let step = 0; step <= config.relaxSteps && count < group.size && !shouldStop(); step++) {
-    const kept = keptAt(count);
-    const model = await env.prunedModel(kept);
-    const lossBeforeFinetune = 100 * (reference - (await env.evaluate(Array.from({ length: group.size }, (_, c) => (kept.includes(c) ? 1 : 0)))));
-    const tuned = await finetuneModel(setup, groupFinetune(config, group.id), model, group.id, emit, shouldStop).catch((err: unknown) => {
-      // Stopped (Ctrl-C) or failed mid-fine-tune: free this probe's model and those accepted so far.
-      model.dispose();
-      for (const a of accepted) a.model.dispose();
-      throw err;
-    });
-    const { accuracy: validationAccuracy, drop, upperBound, ...bound } = await selection.check(model, tuned.validationAnswers);
-    const withinBudget = selection.accepts({ drop, upperBound, ...bound }, allowedDrop);
-    probes.push({ kept: count, lossBeforeFinetune, validationAccuracy, drop, upperBound, withinBudget });
-    if (withinBudget) {
-      accepted.push({ count, model, validationAccuracy });
-      passing = count;
-    } else {
-      model.dispose();
-      failing = count;
-    }
-    const next = nextCount(
-      config.countSearch,
-      config.tighten,
-      {
-        failing,
-        passing,
-        size: group.size,
-        agentPassed: agentKeepsAll || probes[0].withinBudget,
-        lastPassed: withinBudget,
-      },
-      widths,
-    );
-    if (next === undefined) break;
-    count = next;
-  }
-  if (shouldStop()) {
-    for (const a of accepted) a.model.dispose();
-    throw new InterruptedError(`stopped during group ${group.id}`);
-  }
-  const relaxed = agentKeepsAll ? probes.length : probes.length - 1;
-  const best = accepted.pop();
-  // No probe within its budget: the group stays whole.
-  if (best === undefined)
-    return {
-      model: await cloneModel(env.model),
-      kept: Array.from({ length: group.size }, (_, c) => c),
-      probes,
-      validationAccuracy: accuracyBefore,
-      relaxed,
-      pathPoints: [],
-    };
-  // Fall-back points: evenly spaced widths between the kept count and the group whole, pruned, recovered and fine-tuned as a probe is.
-  const fallbacks: { count: number; model: tf.LayersModel; source: 'fallback' }[] = [];
-  const taken = new Set(accepted.map((a) => a.count));
-  for (let step = config.fallbackSteps; step >= 1 && !shouldStop(); step--) {
-    const count = roundedUpWidth(best.count + Math.round(((group.size - best.count) * step) / (config.fallbackSteps + 1)), group.size, config.widthMultiple);
-    if (count <= best.count || count >= group.size || taken.has(count)) continue;
-    taken.add(count);
-    const model = await env.prunedModel(keptAt(count));
-    await finetuneModel(setup, groupFinetune(config, group.id), model, group.id, emit, shouldStop).catch((err: unknown) => {
-      model.dispose();
-      for (const m of [best, ...accepted, ...fallbacks]) m.model.dispose();
-      throw err;
-    });
-    fallbacks.push({ count, model, source: 'fallback' });
-  }
-  if (shouldStop()) {
-    for (const m of [best, ...accepted, ...fallbacks]) m.model.dispose();
-    throw new InterruptedError(`stopped during group ${group.id}`);
-  }
-  const pathPoints = [...fallbacks, ...accepted.map(({ count, model }) => ({ count, model, source: 'accepted probe' as const }))].sort(
-    (a, b) => b.count - a.count,
-  );
-  return { model: best.model, kept: keptAt(best.count), probes, validationAccuracy: best.validationAccuracy, relaxed, pathPoints };
-}
-
 /** The final fine-tune (kept only if it helps on the selection split), certification along the run's path, the report, the saved models and the record's summary. */
 async function finishRun(
   setup: RunSetup,
@@ -779,57 +575,4 @@ export async function pathModels(done: GroupDecision[], store: Pick<RunStore<Pru
       path.push({ label: `after group ${decision.groupId}`, model: await store.loadModel(decision.checkpoint) });
   }
   return path;
-}
-
-const cannotShrink = (group: ChannelGroup, config: PruneConfig) => widthsOf(group.size, config.widthMultiple).length === 1;
-
-/** The decision of a group that cannot shrink: every filter kept, no iteration. */
-const keepsWhole = (group: ChannelGroup): AgentResult => ({
-  probabilities: new Float32Array(group.size).fill(1),
-  kept: Array.from({ length: group.size }, (_, c) => c),
-  iterations: [],
-  evaluations: 0,
-  converged: false,
-});
-
-/**
- * A hand-made policy for the control runs: the criterion's scores as the
- * ranking, and half of the group as the count search's first probe.
- */
-function criterionPolicy(criterion: string, scores: Float32Array | undefined, group: { id: number; size: number; producers: string[] }): AgentResult {
-  if (scores === undefined)
-    throw new CriterionError(`policy ${criterion} cannot rank group ${group.id} (${group.producers.join(', ')}): use a criterion that scores every group`);
-  return {
-    probabilities: scores,
-    kept: topChannels(scores, Math.ceil(group.size / 2)),
-    iterations: [],
-    evaluations: 0,
-    converged: false,
-  };
-}
-
-/**
- * The next count of the search along the policy's ranking, or undefined when
- * it is done; counts are taken from `widths` (ascending, ending at the
- * group's size; every count by default). bisect: the middle width of the
- * bracket between the largest count known over the budget and the smallest
- * known within it (towards fewer filters only when tightening). halve: keep
- * half of the remaining filters more per step, stop at the first count
- * within the budget (the original relaxation).
- */
-export function nextCount(
-  mode: 'bisect' | 'halve',
-  tighten: boolean,
-  s: { failing: number; passing: number; size: number; agentPassed: boolean; lastPassed: boolean },
-  widths: number[] = widthsOf(s.size, 1),
-): number | undefined {
-  if (mode === 'halve') {
-    if (s.lastPassed) return undefined;
-    const next = widths.find((w) => w >= s.failing + Math.ceil((s.size - s.failing) / 2))!;
-    return next >= s.size ? undefined : next;
-  }
-  if (s.agentPassed && !tighten) return undefined;
-  const inside = widths.filter((w) => w > s.failing && w < s.passing);
-  // With every count allowed this is ceil((failing + passing) / 2).
-  return inside.length === 0 ? undefined : inside[Math.floor(inside.length / 2)];
 }

@@ -19,7 +19,7 @@ import { buildZooModel } from '../../src/models/zoo.js';
 import { execute } from '../../src/prune/executor.js';
 import { buildGraph } from '../../src/prune/graph.js';
 import { layerMacs } from '../../src/prune/metrics.js';
-import { nextCount } from '../../src/run/try-and-learn.js';
+import { nextCount } from '../../agent/decide-group.js';
 import { widthsOf } from '../../src/heuristics/pipeline.js';
 import { NO_RECOVERY } from '../agent-helpers.js';
 import { randomizeWeights } from '../prune-helpers.js';
