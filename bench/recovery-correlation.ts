@@ -13,8 +13,9 @@
  *
  * --scores compares what a candidate is scored by instead (issue 41, item 2):
  * accuracy on the config's reward subset and on 256 images, and agreement
- * with the unpruned model's answers on 256 (rewardScore: agreement), each
- * with the config's recovery and with none. The data are the model's own
+ * with the unpruned model's answers on 256 (rewardScore: agreement), and
+ * kl fitness on 256 (rewardScore: kl: the mean of exp(-KL) from the unpruned
+ * model's probabilities), each with the config's recovery and with none. The data are the model's own
  * (a shipped baseline's size and scaling), the validation split as
  * --validation-size sets it (the shipped MobileNetV2 baseline's is 20,000):
  *
@@ -50,9 +51,11 @@ const settings: [string, Partial<EnvConfig>][] = values.scores
       [`accuracy on ${config.rewardSamples}, recovered`, {}],
       ['accuracy on 256, recovered', { rewardSamples: 256 }],
       ['agreement on 256, recovered', { rewardSamples: 256, rewardScore: 'agreement' }],
+      ['kl fitness on 256, recovered', { rewardSamples: 256, rewardScore: 'kl' }],
       [`accuracy on ${config.rewardSamples}, not recovered`, { recovery: off }],
       ['accuracy on 256, not recovered', { rewardSamples: 256, recovery: off }],
       ['agreement on 256, not recovered', { rewardSamples: 256, rewardScore: 'agreement', recovery: off }],
+      ['kl fitness on 256, not recovered', { rewardSamples: 256, rewardScore: 'kl', recovery: off }],
     ]
   : [
       ['none', { recovery: off }],

@@ -56,9 +56,12 @@ export interface EnvConfig extends RewardConfig {
    * right (accuracy, the default), or images answered as the unpruned model
    * answers them (agreement: label-free, and it moves only where pruning
    * changed an answer, not with the images the unpruned model already gets
-   * wrong).
+   * wrong), or each image's exp(-KL) of its class probabilities from the
+   * unpruned model's (kl: label-free and graded, EvoPress's fitness made a
+   * fraction: 1 for the unpruned model, about 1 - the mean KL in nats when
+   * it is small; the reward reads 1 - it as it reads an accuracy drop).
    */
-  rewardScore?: 'accuracy' | 'agreement';
+  rewardScore?: 'accuracy' | 'agreement' | 'kl';
   /**
    * Bytes a group's cached activations may take: in the backend's memory
    * (wasm's heap holds at most 4 GiB, the model and reward images included),
@@ -99,6 +102,8 @@ export interface RewardImages {
   labels: Int32Array;
   /** Training images for candidate recovery (when recovery is on and there are training images). */
   calibration?: Float32Array;
+  /** rewardScore kl: the unpruned model's class probabilities on each image (numClasses each), and whether its outputs need a softmax to be probabilities. */
+  reference?: { probabilities: Float32Array; softmax: boolean };
 }
 
 /** The reward subset and recovery images of `data` for `config` (seeded). */
@@ -166,6 +171,38 @@ async function answersOf(model: tf.LayersModel, { images, labels, inputShape }: 
   return answers;
 }
 
+/** The unpruned model's class probabilities on the reward images; a softmax is applied when its outputs are not already probabilities (logits). */
+async function referenceOf(model: tf.LayersModel, { images, labels, inputShape }: RewardImages, batchSize: number): Promise<RewardImages['reference']> {
+  const perImage = inputShape[0] * inputShape[1] * inputShape[2];
+  const batches: Float32Array[] = [];
+  for (let start = 0; start < labels.length; start += batchSize) {
+    const end = Math.min(start + batchSize, labels.length);
+    const outputs = tf.tidy(() => model.predict(tf.tensor4d(images.subarray(start * perImage, end * perImage), [end - start, ...inputShape])) as tf.Tensor);
+    batches.push((await outputs.data()) as Float32Array);
+    outputs.dispose();
+  }
+  const outputs = Float32Array.from(batches.flatMap((b) => Array.from(b)));
+  const classes = outputs.length / labels.length;
+  let probabilities = true;
+  for (let i = 0; i < labels.length && probabilities; i++) {
+    const row = outputs.subarray(i * classes, (i + 1) * classes);
+    probabilities = row.every((v) => v >= 0) && Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-3;
+  }
+  if (probabilities) return { probabilities: outputs, softmax: false };
+  const softened = tf.tidy(() => tf.softmax(tf.tensor2d(outputs, [labels.length, classes])));
+  const values = (await softened.data()) as Float32Array;
+  softened.dispose();
+  return { probabilities: values, softmax: true };
+}
+
+/** Each image's exp(-KL(reference || candidate)) from a batch's outputs (tidy'd by the caller). */
+function klFitness(outputs: tf.Tensor, reference: Float32Array, softmax: boolean): tf.Tensor {
+  const floor = 1e-7;
+  const q = (softmax ? tf.softmax(outputs) : outputs).clipByValue(floor, 1);
+  const r = tf.tensor2d(reference, q.shape as [number, number]).clipByValue(floor, 1);
+  return tf.exp(r.mul(r.log().sub(q.log())).sum(-1).neg());
+}
+
 let environments = 0;
 
 export class PruningEnv {
@@ -211,6 +248,7 @@ export class PruningEnv {
     const reward = rewardImages(data, config);
     // Agreement scores against the unpruned model's answers: they take the labels' place (and reach scoring workers as the labels do).
     if (config.rewardScore === 'agreement') reward.labels = await answersOf(unpruned, reward, config.evalBatchSize);
+    if (config.rewardScore === 'kl') reward.reference = await referenceOf(unpruned, reward, config.evalBatchSize);
     const env = new PruningEnv(model, config, reward, data);
     env.p = baseAccuracy ?? (await env.modelAccuracy(model));
     return env;
@@ -233,7 +271,7 @@ export class PruningEnv {
     return this.graphOfModel;
   }
 
-  /** Accuracy (fraction) on the reward subset of `forward`, run in evaluation batches. */
+  /** The score (a fraction: accuracy, agreement, or kl fitness) on the reward subset of `forward`, run in evaluation batches. */
   private async accuracyOf(
     forward: (x: tf.Tensor4D, start: number, batch: number) => tf.Tensor,
     { from, to }: ImageRange = { from: 0, to: this.labels.length },
@@ -241,10 +279,21 @@ export class PruningEnv {
     const batchSize = this.config.evalBatchSize;
     if (from % batchSize !== 0 || from >= to || to > this.labels.length)
       throw new Error(`reward images [${from}, ${to}) do not start an evaluation batch of ${batchSize} within ${this.labels.length}`);
+    const { reference } = this.rewardData;
     let correct = 0;
     for (let start = from, batch = from / batchSize; start < to; start += batchSize, batch++) {
       const end = Math.min(start + batchSize, to);
-      const predicted = tf.tidy(() => forward(this.images.slice(start, end - start) as tf.Tensor4D, start, batch).argMax(-1));
+      const x = () => this.images.slice(start, end - start) as tf.Tensor4D;
+      if (reference !== undefined) {
+        // kl: each image counts its fitness, a fraction, where accuracy counts 0 or 1.
+        const classes = reference.probabilities.length / this.labels.length;
+        const rows = reference.probabilities.subarray(start * classes, end * classes);
+        const fitness = tf.tidy(() => klFitness(forward(x(), start, batch), rows, reference.softmax));
+        for (const f of (await fitness.data()) as Float32Array) correct += f;
+        fitness.dispose();
+        continue;
+      }
+      const predicted = tf.tidy(() => forward(x(), start, batch).argMax(-1));
       const values = await predicted.data();
       predicted.dispose();
       for (let i = 0; i < values.length; i++) if (values[i] === this.labels[start + i]) correct++;
@@ -465,12 +514,13 @@ export class PruningEnv {
     const { group } = this.current();
     const version = `${this.id}.${this.version}`;
     if (this.sharedState?.version === version) return this.sharedState;
-    const { images, labels, calibration } = this.rewardData;
+    const { images, labels, calibration, reference } = this.rewardData;
     const reward = this.sharedState?.reward ?? {
       ...this.rewardData,
       images: shared(images),
       labels: shared(labels),
       ...(calibration !== undefined && { calibration: shared(calibration) }),
+      ...(reference !== undefined && { reference: { ...reference, probabilities: shared(reference.probabilities) } }),
     };
     const weights = await Promise.all(
       this.currentModel.getWeights().map(async (w) => ({ shape: w.shape, dtype: w.dtype, values: shared((await w.data()) as Float32Array | Int32Array) })),

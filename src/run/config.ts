@@ -160,10 +160,10 @@ export const PruneConfigSchema = z
       .describe("validation images the agent's candidates are scored on, drawn from the selection split (choice data both; the certification split is apart)"),
     evalBatchSize: z.number().int().min(1).default(500).describe('images per forward pass when scoring candidates'),
     rewardScore: z
-      .enum(['accuracy', 'agreement'])
+      .enum(['accuracy', 'agreement', 'kl'])
       .default('accuracy')
       .describe(
-        "what a candidate scores on the reward subset: its accuracy, or its agreement with the unpruned model's answers (label-free; it moves only where pruning changed an answer)",
+        "what a candidate scores on the reward subset: its accuracy, its agreement with the unpruned model's answers (label-free; it moves only where pruning changed an answer), or kl: each image's exp(-KL) of its class probabilities from the unpruned model's (label-free and graded; 1 - it is read as points, about the mean KL in nats)",
       ),
     activationCache: z
       .object({

@@ -199,14 +199,14 @@ describe('autoprune compare', () => {
         child.on('close', (code) => resolve({ events, code }));
       });
     const place = { runsDir: jobsDir, backend: 'wasm', threads: 1 };
-    const done = await inProcess({ kind: 'method', method: 'l1', config, probes: 4, ...place });
+    const done = await inProcess({ kind: 'method', method: 'bn-scale', config, probes: 4, ...place });
     expect(done.code).toBe(0);
     expect(done.events[0]).toEqual({ type: 'line', text: expect.stringMatching(/^backend: wasm \(forced.*1 kernel thread\)/) });
     const finished = done.events.at(-1) as Extract<JobEvent, { type: 'finished' }>;
     expect(finished.type).toBe('finished');
-    expect(finished.row).toEqual(jobRow(jobsDir, finished.runId, 'l1'));
-    // The compare's own l1 row, one at a time with two kernel threads: the job decides the same on one.
-    expect(outcome(finished.row as unknown as Record<string, unknown>)).toEqual(outcome(oneAtATime!.rows[1]));
+    expect(finished.row).toEqual(jobRow(jobsDir, finished.runId, 'bn-scale'));
+    // The compare's own row (this model has no BatchNorm: the quickest job there is; --jobs above runs the others as jobs).
+    expect(outcome(finished.row as unknown as Record<string, unknown>)).toEqual(outcome(oneAtATime!.rows[2]));
     const bad = await inProcess({ kind: 'method', method: 'l1', config: { ...config, tolerance: -1 }, probes: 4, ...place });
     expect(bad.code).toBe(1);
     expect(bad.events).toEqual([expect.objectContaining({ type: 'line' }), { type: 'failed', error: expect.stringMatching(/tolerance/) }]);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { PruningEnv } from '../../env/pruning-env.js';
+import { ScoringPool } from '../../env/scoring-pool.js';
 import { phi, psi, reward } from '../../env/reward.js';
 import { selectBackend } from '../../src/backend/backend.js';
 import { loadDataset } from '../../src/data/datasets.js';
@@ -149,6 +150,40 @@ describe('pruning environment', () => {
     pruned.dispose();
     model.dispose();
   });
+
+  it('scores by kl fitness when asked: 1 for the unpruned network, the mean of exp(-KL) from its probabilities for a pruned one; in ranges and in a worker alike', async () => {
+    const model = buildZooModel('lenet5', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
+    await trainModel(model, data, { epochs: 1, batchSize: 64, learningRate: 2e-3, seed: 0, restoreBest: false });
+    const env = await PruningEnv.create(await cloneModel(model), data, { ...config, rewardScore: 'kl' });
+    expect(env.baseAccuracy).toBe(1);
+    const group = env.graph.prunableGroups()[1];
+    env.setGroup(group.id);
+    const mask = Array.from({ length: group.size }, (_, c) => (c % 3 === 0 ? 1 : 0));
+    const fitness = await env.evaluate(mask);
+    // By hand: KL(unpruned || pruned) per image from the two whole models' probabilities.
+    const pruned = await env.prunedModel(mask.flatMap((m, c) => (m === 1 ? [c] : [])));
+    const { images, inputShape } = env.rewardData;
+    const probabilities = (m: tf.LayersModel) =>
+      tf.tidy(() => (m.predict(tf.tensor4d(images, [images.length / 784, ...inputShape])) as tf.Tensor).arraySync() as number[][]);
+    const [r, q] = [probabilities(model), probabilities(pruned)];
+    const clip = (v: number) => Math.min(1, Math.max(1e-7, v));
+    const byHand = r.map((row, i) => Math.exp(-row.reduce((kl, p, c) => kl + clip(p) * (Math.log(clip(p)) - Math.log(clip(q[i][c]))), 0)));
+    expect(fitness).toBeCloseTo(byHand.reduce((a, b) => a + b, 0) / byHand.length, 4);
+    expect(fitness).toBeLessThan(1);
+    // Ranges add up to the whole (racing), and a scoring worker gets the reference probabilities too.
+    const count = env.rewardImageCount;
+    const first = await env.evaluate(mask, { from: 0, to: 128 });
+    const rest = await env.evaluate(mask, { from: 128, to: count });
+    expect((128 * first + (count - 128) * rest) / count).toBeCloseTo(fitness, 10);
+    const pool = ScoringPool.start(1);
+    env.scoreWith(pool);
+    expect(await env.evaluate(mask)).toBeCloseTo(fitness, 10);
+    await pool.destroy();
+    env.model.dispose();
+    env.dispose();
+    pruned.dispose();
+    model.dispose();
+  }, 120_000);
 
   it('handles residual groups and the FLOPs reward on resnet-small', async () => {
     const model = buildZooModel('resnet-small', { inputShape: [28, 28, 1], numClasses: 10, seed: 0 });
