@@ -16,7 +16,7 @@ import { summariseModel } from '../run/report.js';
 import { type AgentView, finishMethod, finishSettings, type MethodInputs, methodOf, methodSettings } from '../run/methods.js';
 import { checkWritable, writeReport } from './report-html.js';
 import { runInJobs } from './jobs.js';
-import { checkHoldout, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
+import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { compareTotal, estimateAgentRun, estimateMethodRow, timeSteps } from '../run/estimate.js';
 import { criterionOf } from '../heuristics/criteria.js';
 import { Certifier } from '../certify/check.js';
@@ -276,6 +276,7 @@ async function runMethods(
           params: unpruned.params,
         },
         holdout: { selection: holdout.selection.count, certification: holdout.certification.count, confidence: config.confidence },
+        finetunes: { finetune: config.finetune, finalFinetune: finalFinetuneOf(config) },
         rows: [...finished],
         ...(run.record.result.estimate && { estimate: run.record.result.estimate }),
       };

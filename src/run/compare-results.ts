@@ -12,6 +12,10 @@ import type { LayerWidth, PruneReport } from './report.js';
 import { type Certification, certifiedCheck, finalCertified, pairedDifference, type UncertifiedModel } from '../certify/certification.js';
 import { RunError } from '../errors.js';
 import type { PhaseSeconds } from '../phases.js';
+import type { PruneConfig } from './config.js';
+
+/** A fine-tune's settings, as a config holds them. */
+type FinetuneSettings = PruneConfig['finetune'];
 
 export const METHODS = ['rl', ...CRITERIA, 'sensitivity'] as const;
 export type Method = (typeof METHODS)[number];
@@ -315,6 +319,8 @@ export interface CompareResults {
   unpruned: { validationAccuracy: number; certificationAccuracy?: number; testAccuracy: number; macs: number; params: number; latency?: ModelTimes };
   /** Images of the selection and certification splits, and the confidence of every bound. */
   holdout?: { selection: number; certification: number; confidence: number };
+  /** What every method got alike: each probe's or group's fine-tune, and the final one (absent in results from before 2026-12-07). */
+  finetunes?: { finetune: FinetuneSettings; finalFinetune: FinetuneSettings };
   rows: ResultRow[];
   /** Set beside each row's seconds: what the compare was estimated to take before it started. */
   estimate?: CompareEstimate;
@@ -333,6 +339,14 @@ export function mergeResults(parts: { runId: string; results: CompareResults }[]
       if (results[field] !== first.results[field])
         throw new RunError(
           `run "${runId}" has ${field} ${results[field]}, run "${first.runId}" has ${field} ${first.results[field]}: only runs of the same comparison can be merged`,
+        );
+    }
+    // Rows fine-tuned or certified differently are not one comparison either (where both runs say how).
+    for (const field of ['holdout', 'finetunes'] as const) {
+      const [mine, theirs] = [results[field], first.results[field]].map((v) => JSON.stringify(v));
+      if (mine !== undefined && theirs !== undefined && mine !== theirs)
+        throw new RunError(
+          `run "${runId}" has other ${field} than run "${first.runId}" (${mine} against ${theirs}): only runs of the same comparison can be merged`,
         );
     }
     for (const row of results.rows) {

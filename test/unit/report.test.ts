@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { parsePruneConfig } from '../../src/run/config.js';
 import { betterRanking, type CompareResults, mergeResults, type RankingVariant, type ResultRow, searchEdge, verdict } from '../../src/run/compare-results.js';
 import { checkWritable, renderReport, writeReport } from '../../src/compare/report-html.js';
 import { baselineLabel } from '../../src/run/baselines.js';
@@ -275,6 +276,8 @@ describe('report.html', () => {
     expect(await renderReport(older)).toContain('<td>0: conv1</td><td>20</td><td>-</td><td>-</td><td>11</td><td>150</td><td>-</td><td>-</td>');
   });
 
+  const FINETUNE = parsePruneConfig({ model: 'm', dataset: 'mnist' }, 'test').finetune;
+
   it('merges compare runs of the same comparison (a method run again replaces its row), and refuses others', () => {
     const [rl, l1, failed] = RESULTS.rows;
     const merged = mergeResults([
@@ -289,6 +292,20 @@ describe('report.html', () => {
         { runId: 'b', results: { ...RESULTS, tolerance: 2, rows: [] } },
       ]),
     ).toThrow('run "b" has tolerance 2, run "a" has tolerance 1: only runs of the same comparison can be merged');
+    // Fine-tuned differently: not one comparison, where both runs record their fine-tunes; a run from before they were recorded merges.
+    const tuned = (learningRate: number) => ({ ...RESULTS, finetunes: { finetune: { ...FINETUNE, learningRate }, finalFinetune: FINETUNE } });
+    expect(() =>
+      mergeResults([
+        { runId: 'a', results: tuned(3e-4) },
+        { runId: 'b', results: { ...tuned(1e-4), rows: [] } },
+      ]),
+    ).toThrow(/^run "b" has other finetunes than run "a" \(.*"learningRate":0.0001.*\): only runs of the same comparison can be merged$/);
+    expect(
+      mergeResults([
+        { runId: 'a', results: tuned(3e-4) },
+        { runId: 'b', results: { ...RESULTS, rows: [] } },
+      ]).rows,
+    ).toHaveLength(3);
     const redone = { ...failed, status: 'done', theoreticalSpeedup: 1.5 } as ResultRow;
     expect(
       mergeResults([
