@@ -6,7 +6,7 @@ import { type Method, METHODS } from '../run/compare-results.js';
 import { DEFAULT_SEARCH } from '../heuristics/pipeline.js';
 import { parsePruneConfig, readConfigFile } from '../run/config.js';
 import { shippedBaseline } from '../run/baselines.js';
-import { addPruneFlags, configFromOptions, integerIn } from './options.js';
+import { addPruneFlags, configFromOptions, integerIn, queueAddress } from './options.js';
 import { globalOptions, runCompare } from './session.js';
 import { UsageError } from '../errors.js';
 
@@ -36,12 +36,20 @@ export function addCompareCommands(program: Command): void {
       'methods run at once, each in its own process (cores / N wasm threads each); results are the same as one at a time',
       integerIn(1, 64),
       1,
+    )
+    .option(
+      '--queue <redis-url>',
+      'run the methods as jobs on a BullMQ queue in Redis (redis://HOST:PORT) for `autoprune worker`s on machines that see the runs folder at the same path; results are the same as here',
+      queueAddress,
     );
   addPruneFlags(compare).action(async (opts, command: Command) => {
     const methods = parseMethods(opts.methods);
     const config = configFromOptions(opts);
     await runCompare(command, (shown, context) =>
-      startCompare({ ...shown, config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs, estimate: opts.estimate }, context),
+      startCompare(
+        { ...shown, config, methods, probes: opts.probes, reportPath: opts.report, jobs: opts.jobs, queue: opts.queue, estimate: opts.estimate },
+        context,
+      ),
     );
   });
 

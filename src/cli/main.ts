@@ -11,6 +11,7 @@ import { integerIn } from './options.js';
 import { addPruneCommand } from './prune-command.js';
 import { addRunsCommands } from './runs-command.js';
 import { addTrainCommand } from './train-command.js';
+import { addWorkerCommand } from './worker-command.js';
 import { InterruptedError, UserError } from '../errors.js';
 import { stoppedExitCode } from './stop.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   addCriterionCommand(program);
   addPruneCommand(program);
   addCompareCommands(program);
+  addWorkerCommand(program);
   addRunsCommands(program);
   addInspectCommand(program);
   return program;

@@ -9,6 +9,7 @@ import { DEFAULT_HEURISTIC_CONFIG } from '../heuristics/pipeline.js';
 import { describeField, fieldDefault, parsePruneConfig, type PruneConfig, readConfigFile, setPath } from '../run/config.js';
 import type { GlobalOptions } from './session.js';
 import { ModelError, UsageError } from '../errors.js';
+import { redisConnection } from '../compare/queue.js';
 
 export function integerIn(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -216,4 +217,10 @@ export function dataFromOptions(opts: Record<string, unknown>): { dataset: strin
     dataDir: opts.dataDir as string | undefined,
     scaling,
   };
+}
+
+/** --queue's Redis address, refused in one line before anything starts when it is not redis://HOST:PORT. */
+export function queueAddress(value: string): string {
+  redisConnection(value);
+  return value;
 }

@@ -16,6 +16,7 @@ import { summariseModel } from '../run/report.js';
 import { type AgentView, finishMethod, finishSettings, type MethodInputs, methodOf, methodSettings } from '../run/methods.js';
 import { checkWritable, writeReport } from './report-html.js';
 import { runInJobs } from './jobs.js';
+import { redisConnection, runInQueue } from './queue.js';
 import { checkHoldout, finalFinetuneOf, holdoutOf, type PruneConfig, parsePruneConfig } from '../run/config.js';
 import { compareTotal, estimateAgentRun, estimateMethodRow, timeSteps } from '../run/estimate.js';
 import { criterionOf } from '../heuristics/criteria.js';
@@ -99,6 +100,8 @@ export interface CompareOptions {
    * result is the same either way.
    */
   jobs: number;
+  /** A BullMQ queue's Redis (redis://HOST:PORT): each method a job for `autoprune worker`s, on any machine that sees this run's folder at the same path; instead of `jobs`. */
+  queue?: string;
   /** Shows the agent's run (the dashboard, or the line log); closed when the agent is done. */
   presentAgent: () => Promise<AgentView>;
 }
@@ -107,6 +110,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const { log, backend } = context;
   const reportPath = requested.reportPath;
   if (reportPath !== undefined) checkWritable(reportPath);
+  if (requested.queue !== undefined) redisConnection(requested.queue); // a bad address is said before anything runs
   // Scaling the agent's run to a budget would change its fine-tunes and not the criteria's: every method must get the same.
   if (requested.config.timeBudget !== undefined)
     throw new ConfigError(
@@ -145,7 +149,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const run = await Run.create<CompareRunResult>(options.runsDir, {
     command: 'compare',
     label: `${modelShortName(config.model, data.name)}-${data.name}`,
-    config: { ...config, methods, jobs: options.jobs, probes: options.probes },
+    config: { ...config, methods, jobs: options.jobs, probes: options.probes, ...(options.queue !== undefined && { queue: options.queue }) },
     backend: backend.name,
     result: { baseline: source, rows: [], ...(estimate && { estimate: estimate.estimate }) },
   });
@@ -192,7 +196,7 @@ export async function resumeCompare(
   const run = await openRun(context.runsDir, runId, 'compare', 'can be resumed');
   checkResumable(run.record, context.backend.name);
   checkCertifiedVersion(run.record);
-  const { methods, jobs: recordedJobs, probes, ...recorded } = run.record.config;
+  const { methods, jobs: recordedJobs, probes, queue, ...recorded } = run.record.config;
   const file = `${run.dir}/run.json`;
   if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => !(METHODS as readonly unknown[]).includes(m)))
     throw new RunError(`${file}: config.methods is not a list of methods (${METHODS.join(', ')})`);
@@ -219,7 +223,16 @@ export async function resumeCompare(
     await recordFailure(run, err);
     throw err;
   });
-  const options: CompareOptions = { config, methods: methods as Method[], jobs, probes: probes as number, runsDir: context.runsDir, reportPath, presentAgent };
+  const options: CompareOptions = {
+    config,
+    methods: methods as Method[],
+    jobs,
+    probes: probes as number,
+    ...(typeof queue === 'string' && { queue }),
+    runsDir: context.runsDir,
+    reportPath,
+    presentAgent,
+  };
   return runMethods(run, options, { data, baseline, source }, context, finished);
 }
 
@@ -344,7 +357,9 @@ async function runMethods(
         }
       };
       try {
-        if (options.jobs > 1) await runInJobs({ ...options, methods: pending, source, runDir: run.dir, backend: backend.name, log, stops: context }, record);
+        const jobs = { ...options, methods: pending, source, runDir: run.dir, backend: backend.name, log, stops: context };
+        if (options.queue !== undefined) await runInQueue(options.queue, jobs, record);
+        else if (options.jobs > 1) await runInJobs(jobs, record);
         else
           for (const method of pending) {
             await record(await runMethod(method));

@@ -186,7 +186,7 @@ export async function runInJobs(
 const reasonOf = (signal: AbortSignal | undefined) => (typeof signal?.reason === 'string' ? signal.reason : 'the compare');
 
 /** The latest one-method compare of the agent under `jobsDir` whose agent run had started, if any (resume has checked that none is running). */
-function earlierAgentJob(jobsDir: string): RunRecord | undefined {
+export function earlierAgentJob(jobsDir: string): RunRecord | undefined {
   return listRuns(jobsDir)
     .records.filter((r) => r.command === 'compare' && JSON.stringify(r.config.methods) === '["rl"]' && (r.result as CompareRunResult).agentRun !== undefined)
     .sort((a, b) => a.id.localeCompare(b.id))

@@ -1,0 +1,21 @@
+/** `autoprune worker`: takes a compare's jobs from a BullMQ queue in Redis and runs them (the queue itself is src/compare/queue.ts). */
+import type { Command } from 'commander';
+import { runQueueWorker } from '../compare/queue.js';
+import { ProgressLog } from './log.js';
+import { integerIn, queueAddress } from './options.js';
+import { stopOnSignals } from './stop.js';
+
+/** worker: the options, then the worker until Ctrl-C. */
+export function addWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'run the jobs of compares started with --queue on this machine, until stopped (Ctrl-C: the running jobs stop after their step and are retried elsewhere)',
+    )
+    .requiredOption('--queue <redis-url>', "the queue's Redis, redis://HOST:PORT (every worker and compare names the same one)", queueAddress)
+    .option('--concurrency <n>', 'jobs at once, each in its own process with cores / N wasm threads', integerIn(1, 64), 1)
+    .action(async (opts: { queue: string; concurrency: number }) => {
+      const log = new ProgressLog(process.stderr, false);
+      await runQueueWorker(opts.queue, { concurrency: opts.concurrency, log, stops: stopOnSignals((line) => log.line(line)) });
+    });
+}

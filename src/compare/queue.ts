@@ -1,0 +1,273 @@
+/**
+ * A compare's jobs on a BullMQ queue in Redis, for workers on several
+ * machines: `compare --queue` enqueues one CompareJob per method and waits
+ * for the rows; `autoprune worker --queue` takes jobs and runs each in a
+ * worker process, as `compare --jobs` does (startJobProcess). The job's run
+ * folder is the compare's <run>/jobs: a folder every machine sees at the
+ * same path. BullMQ hands a job whose worker died (its lock expired) to
+ * another worker; an agent job retried so continues its earlier attempt's
+ * run from the last finished group. A bad input fails its job once.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { wasmThreadsPerProcess } from '../backend/backend.js';
+import type { Method, ResultRow } from '../run/compare-results.js';
+import type { RunLog } from '../run/log.js';
+import type { StopSignals } from '../run/records.js';
+import { stopRequested } from '../train/train.js';
+import { InterruptedError, UsageError } from '../errors.js';
+import { plural } from '../text.js';
+import { type CompareJob, earlierAgentJob, type JobCommand, type JobEvent, type JobsOptions, startJobProcess } from './jobs.js';
+
+/** The queue every compare and worker on one Redis shares. */
+export const QUEUE_NAME = 'autoprune-compare';
+
+/** Attempts a job gets when its worker dies (a bad input fails at once). */
+const ATTEMPTS = 3;
+
+/** A job as the queue carries it: without its threads, which each worker sets from its own cores. */
+type QueuedCompareJob = CompareJob extends infer J ? (J extends CompareJob ? Omit<J, 'threads'> : never) : never;
+
+/** What a queued job carries: the job, and the method and compare it is for (shown in each worker's log). */
+export interface QueuedJob {
+  job: QueuedCompareJob;
+  method: Method;
+  compare: string;
+}
+
+/** A progress event a worker relays from its job: a line or a status, for the compare to show. */
+type QueuedProgress = Extract<JobEvent, { type: 'line' | 'status' }>;
+
+/** Where Redis is, as BullMQ and ioredis take it. */
+export interface RedisAddress {
+  host: string;
+  port: number;
+  db?: number;
+  password?: string;
+  maxRetriesPerRequest: null;
+}
+
+/** Redis's address from `redis://[:password@]host[:port][/db]`; a one-line error for anything else. */
+export function redisConnection(url: string): RedisAddress {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(`--queue: "${url}" is not a URL; give redis://HOST:PORT`);
+  }
+  if (parsed.protocol !== 'redis:' || parsed.hostname === '') throw new UsageError(`--queue: "${url}" is not a redis://HOST:PORT address`);
+  const db = parsed.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d+$/.test(db)) throw new UsageError(`--queue: "${url}": the database after the port must be a number`);
+  return {
+    host: parsed.hostname,
+    port: parsed.port === '' ? 6379 : Number(parsed.port),
+    ...(db !== '' && { db: Number(db) }),
+    ...(parsed.password !== '' && { password: decodeURIComponent(parsed.password) }),
+    // BullMQ's workers block on Redis: they must not give up on a command.
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** Connects once to Redis at `url`, or says in one line that it cannot (a wrong host or port would otherwise retry for ever). */
+export async function checkReachable(url: string): Promise<void> {
+  const client = new Redis({ ...redisConnection(url), lazyConnect: true, connectTimeout: 5000, retryStrategy: () => null });
+  let cause: NodeJS.ErrnoException | undefined;
+  client.on('error', (err: NodeJS.ErrnoException) => (cause ??= err)); // reported below
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (err) {
+    const why = cause ?? (err as NodeJS.ErrnoException);
+    throw new UsageError(`--queue: cannot reach Redis at ${url} (${why.code ?? why.message})`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Enqueues each method as a job and records each row as it arrives; the
+ * jobs' lines come through prefixed with the method. A stop removes the
+ * jobs not yet taken and tells the running ones to stop after their step.
+ */
+export async function runInQueue(
+  url: string,
+  { methods, probes, config, source, runDir, backend, log, stops }: JobsOptions,
+  record: (row: ResultRow) => Promise<void>,
+): Promise<void> {
+  const connection = redisConnection(url);
+  await checkReachable(url);
+  const jobsDir = join(runDir, 'jobs');
+  mkdirSync(jobsDir, { recursive: true });
+  const queue = new Queue<QueuedJob, ResultRow>(QUEUE_NAME, { connection });
+  const events = new QueueEvents(QUEUE_NAME, { connection });
+  const compare = runDir.split('/').pop()!;
+  const stopping = stopRequested(stops.signal);
+  try {
+    await events.waitUntilReady();
+    const enqueued = new Map<string, Method>();
+    events.on('progress', ({ jobId, data }) => {
+      const method = enqueued.get(jobId);
+      const progress = data as QueuedProgress;
+      if (method === undefined || typeof progress !== 'object' || progress === null) return;
+      if (progress.type === 'line') log.line(`[${method}] ${progress.text}`);
+      else if (progress.type === 'status') log.status(`[${method}] ${progress.text}`);
+    });
+    const jobs: Job<QueuedJob, ResultRow>[] = [];
+    for (const method of methods) {
+      const place = { runsDir: jobsDir, backend };
+      const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
+      const job: QueuedCompareJob =
+        earlier !== undefined
+          ? { kind: 'resume', runId: earlier.id, ...place }
+          : { kind: 'method', method, config: { ...config, model: source }, probes, ...place };
+      const added = await queue.add(method, { job, method, compare }, { attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
+      enqueued.set(added.id!, method);
+      jobs.push(added);
+      log.line(`== ${method} (job ${added.id} on ${url})`);
+    }
+    const onStop = () => void cancelJobs(queue, jobs, connection, stops.signal?.reason);
+    stops.signal?.addEventListener('abort', onStop, { once: true });
+    try {
+      await Promise.all(
+        jobs.map(async (job) => {
+          const method = job.data.method;
+          const started = performance.now();
+          const row = await job.waitUntilFinished(events).then(
+            (value: ResultRow) => value,
+            (err: Error): ResultRow => ({ method, status: 'failed', error: err.message, seconds: (performance.now() - started) / 1000 }),
+          );
+          if (stopping()) return;
+          if (row.status === 'failed') log.line(`${method} failed: ${row.error}`);
+          await record(row);
+        }),
+      );
+    } finally {
+      stops.signal?.removeEventListener('abort', onStop);
+    }
+  } finally {
+    await events.close();
+    await queue.close();
+  }
+  if (stopping()) throw new InterruptedError('stopped with its queued jobs');
+}
+
+/** The compare stopped: its jobs not yet taken leave the queue, the running ones are told to stop (a custom event every worker hears). */
+async function cancelJobs(queue: Queue<QueuedJob, ResultRow>, jobs: Job<QueuedJob, ResultRow>[], connection: RedisAddress, reason: unknown): Promise<void> {
+  for (const job of jobs) {
+    const state = await queue.getJobState(job.id!);
+    if (state === 'waiting' || state === 'delayed' || state === 'prioritized') await job.remove().catch(() => {});
+  }
+  const client = new Redis(connection);
+  await client.publish(STOP_CHANNEL, JSON.stringify({ ids: jobs.map((j) => j.id), reason: typeof reason === 'string' ? reason : 'the compare' }));
+  client.disconnect();
+}
+
+/** The Redis channel on which a compare tells workers to stop its running jobs. */
+const STOP_CHANNEL = `${QUEUE_NAME}:stop`;
+
+export interface WorkerOptions {
+  /** Jobs this worker runs at once, each in its own process with cores / concurrency wasm threads. */
+  concurrency: number;
+  log: RunLog;
+  /** Stops taking jobs and stops the running ones after their step (they are left to be retried or resumed). */
+  stops: StopSignals;
+}
+
+/**
+ * Takes jobs from the queue at `url` until stopped, each run in a worker
+ * process as `compare --jobs` runs it; its lines are relayed to the compare
+ * as progress, its row returned as the job's result.
+ */
+export async function runQueueWorker(url: string, { concurrency, log, stops }: WorkerOptions): Promise<void> {
+  const connection = redisConnection(url);
+  await checkReachable(url);
+  const threads = wasmThreadsPerProcess(concurrency);
+  const running = new Map<string, ChildProcess>();
+  /** Jobs their compare stopped: not to be retried. */
+  const cancelled = new Set<string>();
+  const tell = (child: ChildProcess, command: JobCommand) => child.connected && child.send(command);
+  const worker = new Worker<QueuedJob, ResultRow>(
+    QUEUE_NAME,
+    (job) =>
+      new Promise<ResultRow>((resolve, reject) => {
+        const { method, compare } = job.data;
+        // A job retried after its worker died: an agent's continues its earlier attempt's run.
+        const earlier = job.data.job.kind === 'method' && method === 'rl' ? earlierAgentJob(job.data.job.runsDir) : undefined;
+        const queued = job.data.job;
+        const planned: CompareJob =
+          earlier !== undefined
+            ? { kind: 'resume', runId: earlier.id, runsDir: queued.runsDir, backend: queued.backend, threads }
+            : queued.kind === 'method'
+              ? { ...queued, threads, config: { ...queued.config, workers: threads } }
+              : { ...queued, threads };
+        log.line(`${compare}: ${method} (job ${job.id}, attempt ${job.attemptsMade + 1})${earlier !== undefined ? `, continuing ${earlier.id}` : ''}`);
+        let finished: ResultRow | undefined;
+        let failure: string | undefined;
+        let lastLine = '';
+        let lastStatusAt = 0;
+        const child = startJobProcess(
+          planned,
+          (event) => {
+            if (event.type === 'line') {
+              lastLine = event.text;
+              void job.updateProgress(event);
+            } else if (event.type === 'status' && performance.now() - lastStatusAt > 5000) {
+              lastStatusAt = performance.now();
+              void job.updateProgress(event);
+            } else if (event.type === 'finished') finished = event.row;
+            else if (event.type === 'failed') failure = event.error;
+          },
+          (line) => {
+            lastLine = line.trim() || lastLine;
+            void job.updateProgress({ type: 'line', text: line });
+          },
+        );
+        running.set(job.id!, child);
+        child.on('close', (code, signal) => {
+          running.delete(job.id!);
+          log.line(
+            `${compare}: ${method} (job ${job.id}) ${finished !== undefined ? 'finished' : failure !== undefined ? `failed: ${failure}` : `ended (${signal ?? `exit ${code}`})`}`,
+          );
+          if (finished !== undefined) return resolve(finished);
+          // A bad input (or a fault the job reported) fails once: running it again would fail again; so does a job its compare stopped.
+          if (failure !== undefined) return reject(new UnrecoverableError(failure));
+          if (cancelled.delete(job.id!)) return reject(new UnrecoverableError('stopped by its compare'));
+          // Anything else (the worker stopping, a crash) is left to be retried, by this worker or another.
+          reject(new Error(`its process ended (${signal !== null ? `stopped by ${signal}` : `exit ${code}`}): ${lastLine}`));
+        });
+      }),
+    { connection, concurrency, autorun: false },
+  );
+  // A compare that stops tells its running jobs here.
+  const subscriber = new Redis(connection);
+  await subscriber.subscribe(STOP_CHANNEL);
+  subscriber.on('message', (_channel: string, message: string) => {
+    const { ids, reason } = JSON.parse(message) as { ids: string[]; reason: string };
+    for (const id of ids) {
+      const child = running.get(id);
+      if (child === undefined) continue;
+      cancelled.add(id);
+      tell(child, { type: 'stop', reason });
+    }
+  });
+  worker.on('error', (err) => log.line(`queue: ${err.message}`));
+  log.line(`worker on ${url}: up to ${plural(concurrency, 'job')} at once, ${plural(threads, 'wasm thread')} each`);
+  const stopped = new Promise<void>((resolve) => {
+    const stop = () => {
+      for (const child of running.values())
+        tell(child, { type: 'stop', reason: typeof stops.signal?.reason === 'string' ? stops.signal.reason : 'the worker' });
+      resolve();
+    };
+    if (stops.signal?.aborted) stop();
+    else stops.signal?.addEventListener('abort', stop, { once: true });
+  });
+  const working = worker.run();
+  await stopped;
+  // Waits for the running jobs to stop after their step; they are recorded interrupted, and BullMQ retries them elsewhere.
+  await worker.close();
+  await working;
+  subscriber.disconnect();
+}

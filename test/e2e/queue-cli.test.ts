@@ -1,0 +1,107 @@
+/** compare --queue and autoprune worker on a real redis-server (Debian's), two worker processes: the rows a local compare gets; a bad job fails once. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Queue, QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type QueuedJob, QUEUE_NAME, redisConnection } from '../../src/compare/queue.js';
+import { parsePruneConfig, readConfigFile } from '../../src/run/config.js';
+import type { ResultRow } from '../../src/run/compare-results.js';
+import { autoprune, trainTinyBaseline } from '../cli-helpers.js';
+import { tempDir } from '../helpers.js';
+
+/** A port nothing listens on. */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+/** The CLI run without blocking the test (workers log meanwhile); resolves with its output. */
+const autopruneAsync = (args: string[]) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn('node', ['bin/autoprune.mjs', '--no-tui', ...args]);
+    let [stdout, stderr] = ['', ''];
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+
+describe('autoprune compare --queue with autoprune worker', () => {
+  const runsDir = tempDir();
+  const configPath = join(runsDir, 'tiny.json');
+  const common = ['--runs-dir', runsDir];
+  let redis: ChildProcess;
+  let url = '';
+  const workers: { process: ChildProcess; log: string }[] = [];
+
+  beforeAll(async () => {
+    trainTinyBaseline(runsDir, configPath);
+    const port = await freePort();
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+    await new Promise<void>((ready) => redis.stdout!.on('data', (d) => /Ready to accept connections/.test(String(d)) && ready()));
+    url = `redis://127.0.0.1:${port}`;
+    for (let i = 0; i < 2; i++) {
+      const worker = { process: spawn('node', ['bin/autoprune.mjs', '--no-tui', 'worker', '--queue', url]), log: '' };
+      worker.process.stderr!.on('data', (d) => (worker.log += d));
+      workers.push(worker);
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const { process: worker } of workers) worker.kill('SIGKILL');
+    redis?.kill('SIGKILL');
+  });
+
+  const outcome = ({ method, status, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }: ResultRow) => ({
+    method,
+    status,
+    theoreticalSpeedup,
+    compressionRatio,
+    validationAccuracy,
+    testAccuracy,
+    layers,
+    error,
+  });
+
+  it("runs a compare's methods as jobs on two workers and gets the rows a compare on this machine gets", async () => {
+    const args = [...common, 'compare', '--config', configPath, '--methods', 'l1,random', '--probes', '2', '--no-estimate'];
+    const queued = await autopruneAsync([...args, '--queue', url]);
+    expect(queued.code, queued.stderr).toBe(0);
+    expect(queued.stderr).toMatch(/== l1 \(job \d+ on redis:\/\/127\.0\.0\.1:\d+\)/);
+    expect(queued.stderr).toMatch(/\[random\] .*probe 1/); // the jobs' lines reach the compare
+    const here = autoprune(args);
+    expect(here.status, here.stderr).toBe(0);
+    const rows = (id: string) => (JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows as ResultRow[]).map(outcome);
+    expect(rows(queued.stdout.trim())).toEqual(rows(here.stdout.trim()));
+    expect(rows(queued.stdout.trim()).map((r) => r.status)).toEqual(['done', 'done']);
+    // Both jobs were taken by the workers, each finished once.
+    const taken = workers.flatMap(({ log }) => [...log.matchAll(/: (l1|random) \(job \d+\) finished/g)].map((m) => m[1]));
+    expect(taken.sort()).toEqual(['l1', 'random']);
+  }, 600_000);
+
+  it('fails a job with a bad input once, in one line, and refuses a bad queue address before anything runs', async () => {
+    const connection = redisConnection(url);
+    const queue = new Queue<QueuedJob, ResultRow>(QUEUE_NAME, { connection });
+    const events = new QueueEvents(QUEUE_NAME, { connection });
+    await events.waitUntilReady();
+    const config = parsePruneConfig({ ...readConfigFile(configPath), model: join(runsDir, 'no-such-model', 'model.json') }, configPath);
+    const job = await queue.add(
+      'l1',
+      { job: { kind: 'method', method: 'l1', config, probes: 2, runsDir: tempDir(), backend: 'wasm' }, method: 'l1', compare: 'test' },
+      { attempts: 3 },
+    );
+    await expect(job.waitUntilFinished(events)).rejects.toThrow(/no-such-model/);
+    const failed = await queue.getJob(job.id!);
+    expect(failed!.attemptsMade).toBe(1);
+    expect(failed!.failedReason.split('\n')).toHaveLength(1);
+    await events.close();
+    await queue.close();
+    const refused = autoprune([...common, 'compare', '--config', configPath, '--methods', 'l1', '--queue', 'http://127.0.0.1:1']);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe('autoprune: --queue: "http://127.0.0.1:1" is not a redis://HOST:PORT address\n');
+  }, 300_000);
+});
