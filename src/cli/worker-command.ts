@@ -14,8 +14,10 @@ export function addWorkerCommand(program: Command): void {
     )
     .requiredOption('--queue <redis-url>', "the queue's Redis, redis://HOST:PORT (every worker and compare names the same one)", queueAddress)
     .option('--concurrency <n>', 'jobs at once, each in its own process with cores / N wasm threads', integerIn(1, 64), 1)
-    .action(async (opts: { queue: string; concurrency: number }) => {
+    .option('--lock-seconds <n>', "seconds after which a job whose worker stopped answering goes to another worker (BullMQ's lock)", integerIn(1, 3600), 30)
+    .action(async (opts: { queue: string; concurrency: number; lockSeconds: number }) => {
       const log = new ProgressLog(process.stderr, false);
-      await runQueueWorker(opts.queue, { concurrency: opts.concurrency, log, stops: stopOnSignals((line) => log.line(line)) });
+      const stops = stopOnSignals((line) => log.line(line));
+      await runQueueWorker(opts.queue, { concurrency: opts.concurrency, lockSeconds: opts.lockSeconds, log, stops });
     });
 }

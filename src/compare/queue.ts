@@ -25,7 +25,7 @@ import { type CompareJob, earlierAgentJob, type JobCommand, type JobEvent, type 
 /** The queue every compare and worker on one Redis shares. */
 export const QUEUE_NAME = 'autoprune-compare';
 
-/** Attempts a job gets when its worker dies (a bad input fails at once). */
+/** Attempts a job gets when it fails, and times it may be taken again after its worker died (a bad input fails at once). */
 const ATTEMPTS = 3;
 
 /** A job as the queue carries it: without its threads, which each worker sets from its own cores. */
@@ -135,11 +135,10 @@ export async function runInQueue(
         jobs.map(async (job) => {
           const method = job.data.method;
           const started = performance.now();
-          const row = await job.waitUntilFinished(events).then(
-            (value: ResultRow) => value,
+          const row = await outcomeOf(queue, job.id!, stopping).catch(
             (err: Error): ResultRow => ({ method, status: 'failed', error: err.message, seconds: (performance.now() - started) / 1000 }),
           );
-          if (stopping()) return;
+          if (row === undefined || stopping()) return;
           if (row.status === 'failed') log.line(`${method} failed: ${row.error}`);
           await record(row);
         }),
@@ -152,6 +151,25 @@ export async function runInQueue(
     await queue.close();
   }
   if (stopping()) throw new InterruptedError('stopped with its queued jobs');
+}
+
+/** How often the compare asks Redis how its jobs stand. */
+const POLL_MS = 2000;
+
+/**
+ * A job's row once it is done, asked of Redis every few seconds rather than
+ * heard as an event: a Redis that restarts (its data kept) loses no finished
+ * result, and the compare goes on where it was. Undefined when stopped first.
+ */
+async function outcomeOf(queue: Queue<QueuedJob, ResultRow>, id: string, stopping: () => boolean): Promise<ResultRow | undefined> {
+  for (;;) {
+    if (stopping()) return undefined;
+    const state = await queue.getJobState(id);
+    if (state === 'completed') return (await queue.getJob(id))!.returnvalue;
+    if (state === 'failed') throw new Error((await queue.getJob(id))!.failedReason);
+    if (state === 'unknown') throw new Error(`job ${id} is no longer in the queue (a Redis that restarted without its data?)`);
+    await new Promise((wait) => setTimeout(wait, POLL_MS));
+  }
 }
 
 /** The compare stopped: its jobs not yet taken leave the queue, the running ones are told to stop (a custom event every worker hears). */
@@ -171,6 +189,8 @@ const STOP_CHANNEL = `${QUEUE_NAME}:stop`;
 export interface WorkerOptions {
   /** Jobs this worker runs at once, each in its own process with cores / concurrency wasm threads. */
   concurrency: number;
+  /** Seconds after which a job whose worker stopped answering (killed, cut off) is handed to another worker (BullMQ's lock; default 30). */
+  lockSeconds?: number;
   log: RunLog;
   /** Stops taking jobs and stops the running ones after their step (they are left to be retried or resumed). */
   stops: StopSignals;
@@ -181,7 +201,7 @@ export interface WorkerOptions {
  * process as `compare --jobs` runs it; its lines are relayed to the compare
  * as progress, its row returned as the job's result.
  */
-export async function runQueueWorker(url: string, { concurrency, log, stops }: WorkerOptions): Promise<void> {
+export async function runQueueWorker(url: string, { concurrency, lockSeconds = 30, log, stops }: WorkerOptions): Promise<void> {
   const connection = redisConnection(url);
   await checkReachable(url);
   const threads = wasmThreadsPerProcess(concurrency);
@@ -203,7 +223,7 @@ export async function runQueueWorker(url: string, { concurrency, log, stops }: W
             : queued.kind === 'method'
               ? { ...queued, threads, config: { ...queued.config, workers: threads } }
               : { ...queued, threads };
-        log.line(`${compare}: ${method} (job ${job.id}, attempt ${job.attemptsMade + 1})${earlier !== undefined ? `, continuing ${earlier.id}` : ''}`);
+        log.line(`${compare}: ${method} (job ${job.id}, attempt ${job.attemptsStarted})${earlier !== undefined ? `, continuing ${earlier.id}` : ''}`);
         let finished: ResultRow | undefined;
         let failure: string | undefined;
         let lastLine = '';
@@ -239,7 +259,8 @@ export async function runQueueWorker(url: string, { concurrency, log, stops }: W
           reject(new Error(`its process ended (${signal !== null ? `stopped by ${signal}` : `exit ${code}`}): ${lastLine}`));
         });
       }),
-    { connection, concurrency, autorun: false },
+    // The lock is renewed every lockDuration / 2 while the worker lives; one that expires marks the job stalled, and it goes back to the queue.
+    { connection, concurrency, autorun: false, lockDuration: lockSeconds * 1000, stalledInterval: lockSeconds * 1000, maxStalledCount: ATTEMPTS - 1 },
   );
   // A compare that stops tells its running jobs here.
   const subscriber = new Redis(connection);

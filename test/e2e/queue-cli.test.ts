@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type QueuedJob, QUEUE_NAME, redisConnection } from '../../src/compare/queue.js';
 import { parsePruneConfig, readConfigFile } from '../../src/run/config.js';
 import type { ResultRow } from '../../src/run/compare-results.js';
-import { autoprune, trainTinyBaseline } from '../cli-helpers.js';
+import { autoprune, runUntil, trainTinyBaseline } from '../cli-helpers.js';
 import { tempDir } from '../helpers.js';
 
 /** A port nothing listens on. */
@@ -45,7 +45,8 @@ describe('autoprune compare --queue with autoprune worker', () => {
     await new Promise<void>((ready) => redis.stdout!.on('data', (d) => /Ready to accept connections/.test(String(d)) && ready()));
     url = `redis://127.0.0.1:${port}`;
     for (let i = 0; i < 2; i++) {
-      const worker = { process: spawn('node', ['bin/autoprune.mjs', '--no-tui', 'worker', '--queue', url]), log: '' };
+      // A short lock: a killed worker's job goes to the other within seconds.
+      const worker = { process: spawn('node', ['bin/autoprune.mjs', '--no-tui', 'worker', '--queue', url, '--lock-seconds', '5']), log: '' };
       worker.process.stderr!.on('data', (d) => (worker.log += d));
       workers.push(worker);
     }
@@ -81,6 +82,26 @@ describe('autoprune compare --queue with autoprune worker', () => {
     // Both jobs were taken by the workers, each finished once.
     const taken = workers.flatMap(({ log }) => [...log.matchAll(/: (l1|random) \(job \d+\) finished/g)].map((m) => m[1]));
     expect(taken.sort()).toEqual(['l1', 'random']);
+  }, 600_000);
+
+  it("hands the job of a worker killed mid-run (SIGKILL) to the other, whose agent continues the killed one's run from its last finished group", async () => {
+    const killTaker = () => {
+      const taker = workers.find(({ log }) => /: rl \(job \d+, attempt 1\)/.test(log))!;
+      taker.process.kill('SIGKILL');
+    };
+    const run = await runUntil(
+      [...common, 'compare', '--config', configPath, '--methods', 'rl', '--no-estimate', '--queue', url],
+      /\[rl\] group 1 \(conv2\)/,
+      [],
+      killTaker,
+    );
+    expect(run.code, run.stderr).toBe(0);
+    const agentRun = /\[rl\] run: .*\/([^/\s]+prune[^/\s]+)\n/.exec(run.stderr)![1];
+    const other = workers.find(({ process: worker }) => worker.exitCode === null && worker.signalCode === null)!;
+    expect(other.log).toMatch(/: rl \(job \d+, attempt 2\), continuing \S+/);
+    expect(run.stderr).toMatch(/\[rl\] resuming .*\(1 group finished\)/);
+    const [row] = JSON.parse(readFileSync(join(runsDir, run.stdout.trim(), 'results.json'), 'utf8')).rows;
+    expect([row.method, row.status, row.runId]).toEqual(['rl', 'done', agentRun]);
   }, 600_000);
 
   it('fails a job with a bad input once, in one line, and refuses a bad queue address before anything runs', async () => {
