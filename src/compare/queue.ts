@@ -9,11 +9,12 @@
  * run from the last finished group. A bad input fails its job once.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
+import { modelDigest } from '../models/io.js';
 import type { Method, ResultRow } from '../run/compare-results.js';
 import type { RunLog } from '../run/log.js';
 import type { StopSignals } from '../run/records.js';
@@ -31,11 +32,13 @@ const ATTEMPTS = 3;
 /** A job as the queue carries it: without its threads, which each worker sets from its own cores. */
 type QueuedCompareJob = CompareJob extends infer J ? (J extends CompareJob ? Omit<J, 'threads'> : never) : never;
 
-/** What a queued job carries: the job, and the method and compare it is for (shown in each worker's log). */
+/** What a queued job carries: the job, the method and compare it is for (shown in each worker's log), and its baseline's digest. */
 export interface QueuedJob {
   job: QueuedCompareJob;
   method: Method;
   compare: string;
+  /** The baseline the job's config names (its model.json) and its SHA-256 (modelDigest): a worker whose copy differs, or that has none, refuses the job. */
+  baseline: { path: string; sha256: string };
 }
 
 /** A progress event a worker relays from its job: a line or a status, for the compare to show. */
@@ -116,6 +119,7 @@ export async function runInQueue(
       else if (progress.type === 'status') log.status(`[${method}] ${progress.text}`);
     });
     const jobs: Job<QueuedJob, ResultRow>[] = [];
+    const baseline = { path: source, sha256: modelDigest(source) };
     for (const method of methods) {
       const place = { runsDir: jobsDir, backend };
       const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
@@ -123,7 +127,7 @@ export async function runInQueue(
         earlier !== undefined
           ? { kind: 'resume', runId: earlier.id, ...place }
           : { kind: 'method', method, config: { ...config, model: source }, probes, ...place };
-      const added = await queue.add(method, { job, method, compare }, { attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
+      const added = await queue.add(method, { job, method, compare, baseline }, { attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
       enqueued.set(added.id!, method);
       jobs.push(added);
       log.line(`== ${method} (job ${added.id} on ${url})`);
@@ -213,7 +217,17 @@ export async function runQueueWorker(url: string, { concurrency, lockSeconds = 3
     QUEUE_NAME,
     (job) =>
       new Promise<ResultRow>((resolve, reject) => {
-        const { method, compare } = job.data;
+        const { method, compare, baseline } = job.data;
+        // The baseline is found by path on a shared folder: another file there (or none) would give other rows.
+        const here = existsSync(baseline.path) ? modelDigest(baseline.path) : undefined;
+        if (here !== baseline.sha256) {
+          const why =
+            here === undefined
+              ? `this machine has no ${baseline.path}: every worker must see the compare's baseline at the same path (a shared folder)`
+              : `this machine's ${baseline.path} is not the compare's baseline (its SHA-256 differs)`;
+          log.line(`${compare}: ${method} (job ${job.id}) refused: ${why}`);
+          return reject(new UnrecoverableError(why));
+        }
         // A job retried after its worker died: an agent's continues its earlier attempt's run.
         const earlier = job.data.job.kind === 'method' && method === 'rl' ? earlierAgentJob(job.data.job.runsDir) : undefined;
         const queued = job.data.job;

@@ -5,6 +5,7 @@
  * Plain @tensorflow/tfjs has no file:// handler (that lives in tfjs-node), so
  * this reads and writes the documented layers-model format itself.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
@@ -80,6 +81,13 @@ export function weightsDtypeOf(path: string): WeightsDtype {
 export function modelFilesBytes(path: string): number {
   const files = weightFiles(path, readModelJson(path)).flat();
   return [path, ...files].reduce((sum, file) => sum + statSync(file).size, 0);
+}
+
+/** SHA-256 of a saved model: its model.json and every weight file it lists, in order (the same model saved anywhere has the same digest). */
+export function modelDigest(path: string): string {
+  const hash = createHash('sha256');
+  for (const file of [path, ...weightFiles(path, readModelJson(path)).flat()]) hash.update(readFileSync(file));
+  return hash.digest('hex');
 }
 
 /** Reads model.json and its weight files, checking every size before TF.js sees them. */

@@ -7,6 +7,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type QueuedJob, QUEUE_NAME, redisConnection } from '../../src/compare/queue.js';
 import { parsePruneConfig, readConfigFile } from '../../src/run/config.js';
+import { modelDigest } from '../../src/models/io.js';
 import type { ResultRow } from '../../src/run/compare-results.js';
 import { autoprune, runUntil, trainTinyBaseline } from '../cli-helpers.js';
 import { tempDir } from '../helpers.js';
@@ -104,21 +105,42 @@ describe('autoprune compare --queue with autoprune worker', () => {
     expect([row.method, row.status, row.runId]).toEqual(['rl', 'done', agentRun]);
   }, 600_000);
 
-  it('fails a job with a bad input once, in one line, and refuses a bad queue address before anything runs', async () => {
+  it('fails a job with a bad input (a baseline missing or not the same, a bad config) once, in one line, and refuses a bad queue address before anything runs', async () => {
     const connection = redisConnection(url);
     const queue = new Queue<QueuedJob, ResultRow>(QUEUE_NAME, { connection });
     const events = new QueueEvents(QUEUE_NAME, { connection });
     await events.waitUntilReady();
-    const config = parsePruneConfig({ ...readConfigFile(configPath), model: join(runsDir, 'no-such-model', 'model.json') }, configPath);
-    const job = await queue.add(
-      'l1',
-      { job: { kind: 'method', method: 'l1', config, probes: 2, runsDir: tempDir(), backend: 'wasm' }, method: 'l1', compare: 'test' },
-      { attempts: 3 },
-    );
-    await expect(job.waitUntilFinished(events)).rejects.toThrow(/no-such-model/);
-    const failed = await queue.getJob(job.id!);
-    expect(failed!.attemptsMade).toBe(1);
-    expect(failed!.failedReason.split('\n')).toHaveLength(1);
+    // A baseline no worker has, one whose copy differs from the compare's, and a config the job refuses: each fails once, in one line.
+    const model = join(runsDir, 'no-such-model', 'model.json');
+    const config = parsePruneConfig({ ...readConfigFile(configPath), model }, configPath);
+    const job = { kind: 'method' as const, method: 'l1' as const, config, probes: 2, runsDir: tempDir(), backend: 'wasm' };
+    const shipped = 'src/models/pretrained/lenet5-mnist/model.json';
+    const cases: [QueuedJob, RegExp][] = [
+      [
+        { job, method: 'l1', compare: 'test', baseline: { path: model, sha256: 'a'.repeat(64) } },
+        /^this machine has no .*no-such-model\/model\.json: every worker must see/,
+      ],
+      [
+        { job, method: 'l1', compare: 'test', baseline: { path: shipped, sha256: 'a'.repeat(64) } },
+        /^this machine's .*lenet5-mnist\/model\.json is not the compare's baseline/,
+      ],
+      [
+        {
+          job: { ...job, config: { ...config, model: shipped, tolerance: -1 } },
+          method: 'l1',
+          compare: 'test',
+          baseline: { path: shipped, sha256: modelDigest(shipped) },
+        },
+        /tolerance: Too small/,
+      ],
+    ];
+    for (const [data, reason] of cases) {
+      const added = await queue.add('l1', data, { attempts: 3 });
+      await expect(added.waitUntilFinished(events)).rejects.toThrow(reason);
+      const failed = await queue.getJob(added.id!);
+      expect(failed!.attemptsMade).toBe(1);
+      expect(failed!.failedReason.split('\n')).toHaveLength(1);
+    }
     await events.close();
     await queue.close();
     const refused = autoprune([...common, 'compare', '--config', configPath, '--methods', 'l1', '--queue', 'http://127.0.0.1:1']);
