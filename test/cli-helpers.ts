@@ -57,3 +57,9 @@ export function trainTinyBaseline(runsDir: string, configPath: string): void {
   };
   writeFileSync(configPath, JSON.stringify(tiny));
 }
+
+/** What a compare row decided and measured, without its times: equal for the same method, config and seed wherever it ran. */
+export function rowOutcome(row: object) {
+  const { method, status, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error } = row as Record<string, unknown>;
+  return { method, status, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error };
+}

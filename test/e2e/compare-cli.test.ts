@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { autoprune, record, runUntil, trainTinyBaseline } from '../cli-helpers.js';
+import { autoprune, record, rowOutcome, runUntil, trainTinyBaseline } from '../cli-helpers.js';
 import { tempDir } from '../helpers.js';
 import { type CompareJob, type JobEvent, jobRow, startJobProcess } from '../../src/compare/jobs.js';
 import { parsePruneConfig, readConfigFile } from '../../src/run/config.js';
@@ -29,17 +29,6 @@ describe('autoprune compare', () => {
     'agent.minIterations=0',
   ];
   let oneAtATime: { baseline: string; rows: Record<string, unknown>[] } | undefined;
-  /** What a row decided and measured, without its times. */
-  const outcome = ({ method, status, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }: Record<string, unknown>) => ({
-    method,
-    status,
-    theoreticalSpeedup,
-    compressionRatio,
-    validationAccuracy,
-    testAccuracy,
-    layers,
-    error,
-  });
   let resumedAgent: Record<string, unknown> | undefined;
 
   it('compares the agent with hand-made criteria from the same baseline; a method that cannot prune the model is marked, the others finish', () => {
@@ -179,7 +168,7 @@ describe('autoprune compare', () => {
     expect(stderr).toMatch(new RegExp(`3 methods, 2 at a time, ${threadsEach} wasm threads? each`));
     expect(stderr).toMatch(/\[l1\] /);
     const results = JSON.parse(readFileSync(join(runsDir, stdout.trim(), 'results.json'), 'utf8'));
-    expect(results.rows.map(outcome)).toEqual(oneAtATime!.rows.map(outcome));
+    expect(results.rows.map(rowOutcome)).toEqual(oneAtATime!.rows.map(rowOutcome));
     // The agent's learning is the same too, group by group.
     const curves = (rows: Record<string, unknown>[]) => (rows[0].agent as { iterations: unknown[] }[]).map((g) => g.iterations);
     expect(curves(results.rows)).toEqual(curves(oneAtATime!.rows));
@@ -206,7 +195,7 @@ describe('autoprune compare', () => {
     expect(finished.type).toBe('finished');
     expect(finished.row).toEqual(jobRow(jobsDir, finished.runId, 'bn-scale'));
     // The compare's own row (this model has no BatchNorm: the quickest job there is; --jobs above runs the others as jobs).
-    expect(outcome(finished.row as unknown as Record<string, unknown>)).toEqual(outcome(oneAtATime!.rows[2]));
+    expect(rowOutcome(finished.row)).toEqual(rowOutcome(oneAtATime!.rows[2]));
     const bad = await inProcess({ kind: 'method', method: 'l1', config: { ...config, tolerance: -1 }, probes: 4, ...place });
     expect(bad.code).toBe(1);
     expect(bad.events).toEqual([expect.objectContaining({ type: 'line' }), { type: 'failed', error: expect.stringMatching(/tolerance/) }]);

@@ -9,7 +9,7 @@ import { type QueuedJob, QUEUE_NAME, redisConnection } from '../../src/compare/q
 import { parsePruneConfig, readConfigFile } from '../../src/run/config.js';
 import { modelDigest } from '../../src/models/io.js';
 import type { ResultRow } from '../../src/run/compare-results.js';
-import { autoprune, runUntil, trainTinyBaseline } from '../cli-helpers.js';
+import { autoprune, rowOutcome, runUntil, trainTinyBaseline } from '../cli-helpers.js';
 import { tempDir } from '../helpers.js';
 
 /** A port nothing listens on. */
@@ -58,17 +58,6 @@ describe('autoprune compare --queue with autoprune worker', () => {
     redis?.kill('SIGKILL');
   });
 
-  const outcome = ({ method, status, theoreticalSpeedup, compressionRatio, validationAccuracy, testAccuracy, layers, error }: ResultRow) => ({
-    method,
-    status,
-    theoreticalSpeedup,
-    compressionRatio,
-    validationAccuracy,
-    testAccuracy,
-    layers,
-    error,
-  });
-
   it("runs a compare's methods as jobs on two workers and gets the rows a compare on this machine gets", async () => {
     const args = [...common, 'compare', '--config', configPath, '--methods', 'l1,random', '--probes', '2', '--no-estimate'];
     const queued = await autopruneAsync([...args, '--queue', url]);
@@ -77,7 +66,7 @@ describe('autoprune compare --queue with autoprune worker', () => {
     expect(queued.stderr).toMatch(/\[random\] .*probe 1/); // the jobs' lines reach the compare
     const here = autoprune(args);
     expect(here.status, here.stderr).toBe(0);
-    const rows = (id: string) => (JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows as ResultRow[]).map(outcome);
+    const rows = (id: string) => (JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows as ResultRow[]).map(rowOutcome);
     expect(rows(queued.stdout.trim())).toEqual(rows(here.stdout.trim()));
     expect(rows(queued.stdout.trim()).map((r) => r.status)).toEqual(['done', 'done']);
     // Both jobs were taken by the workers, each finished once.
