@@ -132,7 +132,12 @@ export async function runInQueue(
       jobs.push(added);
       log.line(`== ${method} (job ${added.id} on ${url})`);
     }
-    const onStop = () => void cancelJobs(queue, jobs, connection, stops.signal?.reason);
+    // Cancelling is finished before the queue's connection closes.
+    let cancelling: Promise<void> | undefined;
+    const onStop = () => {
+      cancelling = cancelJobs(queue, jobs, connection, stops.signal?.reason);
+    };
+    if (stops.signal?.aborted) onStop();
     stops.signal?.addEventListener('abort', onStop, { once: true });
     try {
       await Promise.all(
@@ -149,6 +154,7 @@ export async function runInQueue(
       );
     } finally {
       stops.signal?.removeEventListener('abort', onStop);
+      await cancelling;
     }
   } finally {
     await events.close();

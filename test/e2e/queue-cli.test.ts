@@ -59,7 +59,7 @@ describe('autoprune compare --queue with autoprune worker', () => {
   });
 
   it("runs a compare's methods as jobs on two workers and gets the rows a compare on this machine gets", async () => {
-    const args = [...common, 'compare', '--config', configPath, '--methods', 'l1,random', '--probes', '2', '--no-estimate'];
+    const args = [...common, 'compare', '--config', configPath, '--methods', 'l1,random', '--probes', '1', '--no-estimate'];
     const queued = await autopruneAsync([...args, '--queue', url]);
     expect(queued.code, queued.stderr).toBe(0);
     expect(queued.stderr).toMatch(/== l1 \(job \d+ on redis:\/\/127\.0\.0\.1:\d+\)/);
@@ -93,6 +93,31 @@ describe('autoprune compare --queue with autoprune worker', () => {
     const [row] = JSON.parse(readFileSync(join(runsDir, run.stdout.trim(), 'results.json'), 'utf8')).rows;
     expect([row.method, row.status, row.runId]).toEqual(['rl', 'done', agentRun]);
   }, 600_000);
+
+  it('Ctrl-C on a queued compare removes the jobs no worker took and stops the running one, which is not retried', async () => {
+    // Three methods, more than the workers left: at least one waits.
+    const run = await runUntil(
+      [...common, 'compare', '--config', configPath, '--methods', 'l1,l2,random', '--probes', '2', '--no-estimate', '--queue', url],
+      /\[(l1|l2|random)\] .*probe 1/,
+      'SIGINT',
+    );
+    expect(run.code, run.stderr).toBe(130);
+    const ids = [...run.stderr.matchAll(/== \S+ \(job (\d+) on/g)].map((m) => m[1]);
+    expect(ids).toHaveLength(3);
+    const queue = new Queue<QueuedJob, ResultRow>(QUEUE_NAME, { connection: redisConnection(url) });
+    const states = async () => Promise.all(ids.map((id) => queue.getJobState(id)));
+    for (let waited = 0; waited < 120_000 && (await states()).includes('active'); waited += 1000) await new Promise((done) => setTimeout(done, 1000));
+    // Each job was removed before a worker took it, or stopped where it ran and not retried.
+    const final = await states();
+    expect(final.every((state) => state === 'unknown' || state === 'failed')).toBe(true);
+    expect(final.filter((state) => state === 'unknown').length).toBeGreaterThanOrEqual(1);
+    for (const [i, id] of ids.entries()) {
+      if (final[i] !== 'failed') continue;
+      const stopped = await queue.getJob(id);
+      expect([stopped!.failedReason, stopped!.attemptsMade]).toEqual(['stopped by its compare', 1]);
+    }
+    await queue.close();
+  }, 300_000);
 
   it('fails a job with a bad input (a baseline missing or not the same, a bad config) once, in one line, and refuses a bad queue address before anything runs', async () => {
     const connection = redisConnection(url);
