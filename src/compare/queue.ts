@@ -182,7 +182,7 @@ async function outcomeOf(queue: Queue<QueuedJob, ResultRow>, id: string, stoppin
   }
 }
 
-/** The compare stopped: its jobs not yet taken leave the queue, the running ones are told to stop (a custom event every worker hears). */
+/** The compare stopped: its jobs not yet taken leave the queue, the running ones are told to stop (a message on a Redis channel every worker listens to). */
 async function cancelJobs(queue: Queue<QueuedJob, ResultRow>, jobs: Job<QueuedJob, ResultRow>[], connection: RedisAddress, reason: unknown): Promise<void> {
   for (const job of jobs) {
     const state = await queue.getJobState(job.id!);
