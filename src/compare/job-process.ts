@@ -37,7 +37,12 @@ async function start(job: CompareJob): Promise<void> {
     process.exitCode = 1;
     if (err instanceof InterruptedError) send({ type: 'stopped', message: err.message });
     else if (err instanceof UserError) send({ type: 'failed', error: err.message });
-    else send({ type: 'failed', error: describeWriteFault(err) ?? `unexpected error: ${(err as Error).stack ?? String(err)}` });
+    else {
+      const fault = describeWriteFault(err);
+      // A bug, not bad input: its stack goes to the log, the row gets one line.
+      if (fault === undefined) send({ type: 'line', text: `unexpected error: ${(err as Error).stack ?? String(err)}` });
+      send({ type: 'failed', error: fault ?? `unexpected error: ${String((err as Error).message ?? err).split('\n')[0]}` });
+    }
   }
   if (process.connected) process.disconnect();
 }
