@@ -266,6 +266,7 @@ export async function runQueueWorker(url: string, { concurrency, lockSeconds = 3
           },
         );
         running.set(job.id!, child);
+        child.on('error', (err) => (lastLine = err.message));
         child.on('close', (code, signal) => {
           running.delete(job.id!);
           log.line(
