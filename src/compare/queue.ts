@@ -248,21 +248,23 @@ export async function runQueueWorker(url: string, { concurrency, lockSeconds = 3
         let failure: string | undefined;
         let lastLine = '';
         let lastStatusAt = 0;
+        // A line may arrive after the job has ended (its process's last words): relaying it then fails, and must not end the worker.
+        const relay = (progress: QueuedProgress) => job.updateProgress(progress).catch(() => {});
         const child = startJobProcess(
           planned,
           (event) => {
             if (event.type === 'line') {
               lastLine = event.text;
-              void job.updateProgress(event);
+              relay(event);
             } else if (event.type === 'status' && performance.now() - lastStatusAt > 5000) {
               lastStatusAt = performance.now();
-              void job.updateProgress(event);
+              relay(event);
             } else if (event.type === 'finished') finished = event.row;
             else if (event.type === 'failed') failure = event.error;
           },
           (line) => {
             lastLine = line.trim() || lastLine;
-            void job.updateProgress({ type: 'line', text: line });
+            relay({ type: 'line', text: line });
           },
         );
         running.set(job.id!, child);
