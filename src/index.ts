@@ -34,7 +34,7 @@ export { BACKEND_NAMES, type BackendChoice, type BackendName, type BackendOption
 // Data: the bundled IDX data sets, folders of labelled images, CIFAR-10, split into train / validation / test.
 export { DATASET_NAMES, type Dataset, type LoadOptions, loadDataset, type PixelScaling, seededPermutation, type Split, subsetSplit } from './data/datasets.js';
 export { type ImageFolderOptions, loadImageFolder } from './data/image-folder.js';
-export { type DataSource, loadData } from './data/load.js';
+export { type DataSource, dataDigest, dataFiles, loadData } from './data/load.js';
 
 // Models: the zoo, loading and saving TF.js layers models.
 export { cloneModel, loadModel, modelFilesBytes, saveModel, weightsDtypeOf } from './models/io.js';
@@ -132,6 +132,15 @@ export {
   verdict,
 } from './run/compare-results.js';
 export { renderReport, writeReport } from './compare/report-html.js';
-// A compare's method as a job (what compare --jobs hands each worker process, plain JSON): run it here, or in a process of your own with startJobProcess.
-export { type CompareJob, type JobCommand, type JobEvent, type JobsOptions, runInJobs, startJobProcess } from './compare/jobs.js';
+// A compare's method as a job (what compare --jobs hands each worker process, plain JSON): run it here, or in a process of your own with runJobProcess (startJobProcess for its raw events).
+export {
+  type CompareJob,
+  type JobCommand,
+  type JobEnding,
+  type JobEvent,
+  type JobsOptions,
+  runInJobs,
+  runJobProcess,
+  startJobProcess,
+} from './compare/jobs.js';
 export { runJob } from './compare/job-runner.js';

@@ -70,6 +70,48 @@ export function startJobProcess(job: CompareJob, onEvent: (event: JobEvent) => v
   return child;
 }
 
+/** How a job's process ended: with its row, with a failure it reported, or neither (how the process ended, and the last line it printed). */
+export type JobEnding = { kind: 'finished'; row: ResultRow } | { kind: 'failed'; error: string } | { kind: 'ended'; why: string; lastLine: string };
+
+/**
+ * Starts `job` in a worker process (startJobProcess): the lines it reports or
+ * prints go to `onLine`, its statuses to `onStatus`; `ending` resolves once
+ * the process has closed. What `compare --jobs` and a queue worker both run.
+ */
+export function runJobProcess(
+  job: CompareJob,
+  onLine: (text: string) => void,
+  onStatus: (text: string) => void,
+): { child: ChildProcess; ending: Promise<JobEnding> } {
+  let finished: ResultRow | undefined;
+  let failure: string | undefined;
+  let lastLine = '';
+  const child = startJobProcess(
+    job,
+    (event) => {
+      if (event.type === 'line') {
+        lastLine = event.text;
+        onLine(event.text);
+      } else if (event.type === 'status') onStatus(event.text);
+      else if (event.type === 'finished') finished = event.row;
+      else if (event.type === 'failed') failure = event.error;
+    },
+    (line) => {
+      lastLine = line.trim() || lastLine;
+      onLine(line);
+    },
+  );
+  child.on('error', (err) => (lastLine = err.message));
+  const ending = new Promise<JobEnding>((resolve) =>
+    child.on('close', (code, signal) => {
+      if (finished !== undefined) resolve({ kind: 'finished', row: finished });
+      else if (failure !== undefined) resolve({ kind: 'failed', error: failure });
+      else resolve({ kind: 'ended', why: signal !== null ? `stopped by ${signal}` : `exit ${code}`, lastLine });
+    }),
+  );
+  return { child, ending };
+}
+
 export interface JobsOptions {
   methods: Method[];
   jobs: number;
@@ -117,52 +159,34 @@ export async function runInJobs(
   stops.signal?.addEventListener('abort', onStop, { once: true });
   stops.stopNow?.addEventListener('abort', onStopNow, { once: true });
 
-  const runOne = (method: Method) =>
-    new Promise<ResultRow>((resolve) => {
-      const started = performance.now();
-      // The agent's job of an earlier attempt: its row if it finished, else it continues where it stopped.
-      const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
-      const earlierRow = earlier?.status === 'done' ? jobRow(jobsDir, earlier.id, method) : undefined;
-      // A finished agent job is its row; one whose agent failed is resumed like an interrupted one.
-      if (earlierRow !== undefined && earlierRow.status !== 'failed') return resolve(earlierRow);
-      const place = { runsDir: jobsDir, backend, threads };
-      // The cores are split between the jobs: the agent's scoring workers too.
-      const job: CompareJob =
-        earlier !== undefined
-          ? { kind: 'resume', runId: earlier.id, ...place }
-          : { kind: 'method', method, config: { ...config, model: source, workers: threads }, probes, ...place };
-      let finished: ResultRow | undefined;
-      let failure: string | undefined;
-      let lastLine = '';
-      const child = startJobProcess(
-        job,
-        (event) => {
-          if (event.type === 'line') {
-            lastLine = event.text;
-            log.line(`[${method}] ${event.text}`);
-          } else if (event.type === 'status') log.status(`[${method}] ${event.text}`);
-          else if (event.type === 'finished') finished = event.row;
-          else if (event.type === 'failed') failure = event.error;
-        },
-        (line) => {
-          lastLine = line.trim() || lastLine;
-          log.line(`[${method}] ${line}`);
-        },
-      );
-      running.add(child);
-      // Stopped while it started: it is told as the others were.
-      if (stopping()) onStop();
-      log.line(`== ${method} (pid ${child.pid})`);
-      child.on('error', (err) => (lastLine = err.message));
-      child.on('close', (code, signal) => {
-        running.delete(child);
-        if (finished !== undefined) return resolve(finished);
-        const seconds = (performance.now() - started) / 1000;
-        if (failure !== undefined) return resolve({ method, status: 'failed', error: failure, seconds });
-        const why = signal !== null ? `stopped by ${signal}` : `exit ${code}`;
-        resolve({ method, status: 'failed', error: `its process ended (${why}): ${lastLine}`, seconds });
-      });
-    });
+  const runOne = async (method: Method): Promise<ResultRow> => {
+    const started = performance.now();
+    // The agent's job of an earlier attempt: its row if it finished, else it continues where it stopped.
+    const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
+    const earlierRow = earlier?.status === 'done' ? jobRow(jobsDir, earlier.id, method) : undefined;
+    // A finished agent job is its row; one whose agent failed is resumed like an interrupted one.
+    if (earlierRow !== undefined && earlierRow.status !== 'failed') return earlierRow;
+    const place = { runsDir: jobsDir, backend, threads };
+    // The cores are split between the jobs: the agent's scoring workers too.
+    const job: CompareJob =
+      earlier !== undefined
+        ? { kind: 'resume', runId: earlier.id, ...place }
+        : { kind: 'method', method, config: { ...config, model: source, workers: threads }, probes, ...place };
+    const { child, ending } = runJobProcess(
+      job,
+      (text) => log.line(`[${method}] ${text}`),
+      (text) => log.status(`[${method}] ${text}`),
+    );
+    running.add(child);
+    // Stopped while it started: it is told as the others were.
+    if (stopping()) onStop();
+    log.line(`== ${method} (pid ${child.pid})`);
+    const end = await ending;
+    running.delete(child);
+    if (end.kind === 'finished') return end.row;
+    const seconds = (performance.now() - started) / 1000;
+    return { method, status: 'failed', error: end.kind === 'failed' ? end.error : `its process ended (${end.why}): ${end.lastLine}`, seconds };
+  };
 
   const queue = [...methods];
   const worker = async () => {

@@ -2,7 +2,7 @@
  * A compare's jobs on a BullMQ queue in Redis, for workers on several
  * machines: `compare --queue` enqueues one CompareJob per method and waits
  * for the rows; `autoprune worker --queue` takes jobs and runs each in a
- * worker process, as `compare --jobs` does (startJobProcess). The job's run
+ * worker process, as `compare --jobs` does (runJobProcess). The job's run
  * folder is the compare's <run>/jobs: a folder every machine sees at the
  * same path. BullMQ hands a job whose worker died (its lock expired) to
  * another worker; an agent job retried so continues its earlier attempt's
@@ -10,18 +10,20 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Queue, QueueEvents, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { wasmThreadsPerProcess } from '../backend/backend.js';
+import { type DataSource, dataDigest, dataLabel } from '../data/load.js';
 import { modelDigest } from '../models/io.js';
 import type { Method, ResultRow } from '../run/compare-results.js';
 import type { RunLog } from '../run/log.js';
 import type { StopSignals } from '../run/records.js';
 import { stopRequested } from '../train/train.js';
-import { InterruptedError, UsageError } from '../errors.js';
+import { DataError, InterruptedError, UsageError } from '../errors.js';
 import { plural } from '../text.js';
-import { type CompareJob, earlierAgentJob, type JobCommand, type JobEvent, type JobsOptions, startJobProcess } from './jobs.js';
+import { type CompareJob, earlierAgentJob, type JobCommand, type JobEvent, type JobsOptions, runJobProcess } from './jobs.js';
 
 /** The queue every compare and worker on one Redis shares. */
 export const QUEUE_NAME = 'autoprune-compare';
@@ -39,6 +41,29 @@ export interface QueuedJob {
   compare: string;
   /** The baseline the job's config names (its model.json) and its SHA-256 (modelDigest): a worker whose copy differs, or that has none, refuses the job. */
   baseline: { path: string; sha256: string };
+  /** The data the job's config names and its SHA-256 (dataDigest), checked the same way. */
+  dataset: { source: DataSource; sha256: string };
+}
+
+/**
+ * Why this machine cannot run `queued`, if it cannot: the baseline and the
+ * data are found by path (a shared folder, or a copy at the same path), and
+ * other files there (or none) would give other rows.
+ */
+function refusal({ baseline, dataset }: QueuedJob): string | undefined {
+  const machine = hostname();
+  const model = existsSync(baseline.path) ? modelDigest(baseline.path) : undefined;
+  if (model === undefined) return `${machine} has no ${baseline.path}: every worker must see the compare's baseline at the same path (a shared folder)`;
+  if (model !== baseline.sha256) return `${machine}'s ${baseline.path} is not the compare's baseline (its SHA-256 differs)`;
+  let data: string;
+  try {
+    data = dataDigest(dataset.source);
+  } catch (err) {
+    if (err instanceof DataError) return `${machine} lacks the compare's data: ${err.message}`;
+    throw err;
+  }
+  if (data !== dataset.sha256) return `${machine}'s copy of ${dataLabel(dataset.source)} is not the compare's data (its SHA-256 differs)`;
+  return undefined;
 }
 
 /** A progress event a worker relays from its job: a line or a status, for the compare to show. */
@@ -120,6 +145,12 @@ export async function runInQueue(
     });
     const jobs: Job<QueuedJob, ResultRow>[] = [];
     const baseline = { path: source, sha256: modelDigest(source) };
+    const data: DataSource = {
+      dataset: config.dataset,
+      ...(config.data !== undefined && { data: config.data }),
+      ...(config.dataDir !== undefined && { dataDir: config.dataDir }),
+    };
+    const dataset = { source: data, sha256: dataDigest(data) };
     for (const method of methods) {
       const place = { runsDir: jobsDir, backend };
       const earlier = method === 'rl' ? earlierAgentJob(jobsDir) : undefined;
@@ -127,7 +158,7 @@ export async function runInQueue(
         earlier !== undefined
           ? { kind: 'resume', runId: earlier.id, ...place }
           : { kind: 'method', method, config: { ...config, model: source }, probes, ...place };
-      const added = await queue.add(method, { job, method, compare, baseline }, { attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
+      const added = await queue.add(method, { job, method, compare, baseline, dataset }, { attempts: ATTEMPTS, removeOnComplete: false, removeOnFail: false });
       enqueued.set(added.id!, method);
       jobs.push(added);
       log.line(`== ${method} (job ${added.id} on ${url})`);
@@ -221,67 +252,48 @@ export async function runQueueWorker(url: string, { concurrency, lockSeconds = 3
   const tell = (child: ChildProcess, command: JobCommand) => child.connected && child.send(command);
   const worker = new Worker<QueuedJob, ResultRow>(
     QUEUE_NAME,
-    (job) =>
-      new Promise<ResultRow>((resolve, reject) => {
-        const { method, compare, baseline } = job.data;
-        // The baseline is found by path on a shared folder: another file there (or none) would give other rows.
-        const here = existsSync(baseline.path) ? modelDigest(baseline.path) : undefined;
-        if (here !== baseline.sha256) {
-          const why =
-            here === undefined
-              ? `this machine has no ${baseline.path}: every worker must see the compare's baseline at the same path (a shared folder)`
-              : `this machine's ${baseline.path} is not the compare's baseline (its SHA-256 differs)`;
-          log.line(`${compare}: ${method} (job ${job.id}) refused: ${why}`);
-          return reject(new UnrecoverableError(why));
-        }
-        // A job retried after its worker died: an agent's continues its earlier attempt's run.
-        const earlier = job.data.job.kind === 'method' && method === 'rl' ? earlierAgentJob(job.data.job.runsDir) : undefined;
-        const queued = job.data.job;
-        const planned: CompareJob =
-          earlier !== undefined
-            ? { kind: 'resume', runId: earlier.id, runsDir: queued.runsDir, backend: queued.backend, threads }
-            : queued.kind === 'method'
-              ? { ...queued, threads, config: { ...queued.config, workers: threads } }
-              : { ...queued, threads };
-        log.line(`${compare}: ${method} (job ${job.id}, attempt ${job.attemptsStarted})${earlier !== undefined ? `, continuing ${earlier.id}` : ''}`);
-        let finished: ResultRow | undefined;
-        let failure: string | undefined;
-        let lastLine = '';
-        let lastStatusAt = 0;
-        // A line may arrive after the job has ended (its process's last words): relaying it then fails, and must not end the worker.
-        const relay = (progress: QueuedProgress) => job.updateProgress(progress).catch(() => {});
-        const child = startJobProcess(
-          planned,
-          (event) => {
-            if (event.type === 'line') {
-              lastLine = event.text;
-              relay(event);
-            } else if (event.type === 'status' && performance.now() - lastStatusAt > 5000) {
-              lastStatusAt = performance.now();
-              relay(event);
-            } else if (event.type === 'finished') finished = event.row;
-            else if (event.type === 'failed') failure = event.error;
-          },
-          (line) => {
-            lastLine = line.trim() || lastLine;
-            relay({ type: 'line', text: line });
-          },
-        );
-        running.set(job.id!, child);
-        child.on('error', (err) => (lastLine = err.message));
-        child.on('close', (code, signal) => {
-          running.delete(job.id!);
-          log.line(
-            `${compare}: ${method} (job ${job.id}) ${finished !== undefined ? 'finished' : failure !== undefined ? `failed: ${failure}` : `ended (${signal ?? `exit ${code}`})`}`,
-          );
-          if (finished !== undefined) return resolve(finished);
-          // A bad input (or a fault the job reported) fails once: running it again would fail again; so does a job its compare stopped.
-          if (failure !== undefined) return reject(new UnrecoverableError(failure));
-          if (cancelled.delete(job.id!)) return reject(new UnrecoverableError('stopped by its compare'));
-          // Anything else (the worker stopping, a crash) is left to be retried, by this worker or another.
-          reject(new Error(`its process ended (${signal !== null ? `stopped by ${signal}` : `exit ${code}`}): ${lastLine}`));
-        });
-      }),
+    async (job) => {
+      const { method, compare } = job.data;
+      const why = refusal(job.data);
+      if (why !== undefined) {
+        log.line(`${compare}: ${method} (job ${job.id}) refused: ${why}`);
+        throw new UnrecoverableError(why);
+      }
+      // A job retried after its worker died: an agent's continues its earlier attempt's run.
+      const earlier = job.data.job.kind === 'method' && method === 'rl' ? earlierAgentJob(job.data.job.runsDir) : undefined;
+      const queued = job.data.job;
+      const planned: CompareJob =
+        earlier !== undefined
+          ? { kind: 'resume', runId: earlier.id, runsDir: queued.runsDir, backend: queued.backend, threads }
+          : queued.kind === 'method'
+            ? { ...queued, threads, config: { ...queued.config, workers: threads } }
+            : { ...queued, threads };
+      log.line(`${compare}: ${method} (job ${job.id}, attempt ${job.attemptsStarted})${earlier !== undefined ? `, continuing ${earlier.id}` : ''}`);
+      // A line may arrive after the job has ended (its process's last words): relaying it then fails, and must not end the worker.
+      const relay = (progress: QueuedProgress) => job.updateProgress(progress).catch(() => {});
+      let lastStatusAt = 0;
+      const { child, ending } = runJobProcess(
+        planned,
+        (text) => relay({ type: 'line', text }),
+        (text) => {
+          if (performance.now() - lastStatusAt < 5000) return;
+          lastStatusAt = performance.now();
+          relay({ type: 'status', text });
+        },
+      );
+      running.set(job.id!, child);
+      const end = await ending;
+      running.delete(job.id!);
+      log.line(
+        `${compare}: ${method} (job ${job.id}) ${end.kind === 'finished' ? 'finished' : end.kind === 'failed' ? `failed: ${end.error}` : `ended (${end.why})`}`,
+      );
+      if (end.kind === 'finished') return end.row;
+      // A bad input (or a fault the job reported) fails once: running it again would fail again; so does a job its compare stopped.
+      if (end.kind === 'failed') throw new UnrecoverableError(end.error);
+      if (cancelled.delete(job.id!)) throw new UnrecoverableError('stopped by its compare');
+      // Anything else (the worker stopping, a crash) is left to be retried, by this worker or another.
+      throw new Error(`its process ended (${end.why}): ${end.lastLine}`);
+    },
     // The lock is renewed every lockDuration / 2 while the worker lives; one that expires marks the job stalled, and it goes back to the queue.
     { connection, concurrency, autorun: false, lockDuration: lockSeconds * 1000, stalledInterval: lockSeconds * 1000, maxStalledCount: ATTEMPTS - 1 },
   );

@@ -47,6 +47,11 @@ function readBatches(dir: string, files: string[]): LabelledPixels {
   return { pixels, labels, count };
 }
 
+/** The binary batch files of a CIFAR-10 folder, in the order they are read. */
+export function cifar10Files(dir: string): string[] {
+  return [...TRAIN_FILES, TEST_FILE].map((file) => join(dir, file));
+}
+
 export function readCifar10(dir: string): {
   train: LabelledPixels;
   test: LabelledPixels;
@@ -67,6 +72,6 @@ export function readCifar10(dir: string): {
     test: readBatches(dir, [TEST_FILE]),
     classNames: names.length === CLASSES ? names : Array.from({ length: CLASSES }, (_, i) => String(i)),
     inputShape: [SIDE, SIDE, 3],
-    files: [...TRAIN_FILES, TEST_FILE].map((file) => join(dir, file)),
+    files: cifar10Files(dir),
   };
 }

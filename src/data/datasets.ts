@@ -320,6 +320,11 @@ export function loadIdxFolder(name: string, dir: string, options: LoadOptions): 
   return carveSplits(meta, { train, test }, options);
 }
 
+/** The four IDX files of the data set `name` in `dir` (plain or .gz), in the order they are read; a DataError names a missing one. */
+export function idxFiles(name: string, dir: string): string[] {
+  return [IDX_FILES.trainImages, IDX_FILES.trainLabels, IDX_FILES.testImages, IDX_FILES.testLabels].map((base) => requireIdxFile(dir, base, name));
+}
+
 /** The training and test images of an IDX folder, before splitting, and the files they came from. */
 export function readIdxFolder(
   name: string,
@@ -331,7 +336,7 @@ export function readIdxFolder(
   files: string[];
 } {
   const numClasses = 10;
-  const files = [IDX_FILES.trainImages, IDX_FILES.trainLabels, IDX_FILES.testImages, IDX_FILES.testLabels].map((base) => requireIdxFile(dir, base, name));
+  const files = idxFiles(name, dir);
   const train = readImagesAndLabels(files[0], files[1], numClasses);
   const test = readImagesAndLabels(files[2], files[3], numClasses);
   const [, height, width] = train.images.dims;

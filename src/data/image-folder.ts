@@ -112,6 +112,12 @@ function scanFolder(dir: string): { train: LabelledFiles; validation?: LabelledF
   return { train, validation: other(SPLIT_FOLDERS.validation), test: other(SPLIT_FOLDERS.test) };
 }
 
+/** Every image file of the folder, train's first, then validation's and test's (the order they are decoded in). */
+export function imageFolderFiles(dir: string): string[] {
+  const { train, validation, test } = scanFolder(dir);
+  return [train, validation, test].flatMap((s) => s?.files ?? []);
+}
+
 type Sharp = typeof import('sharp')['default'];
 
 async function loadSharp(): Promise<Sharp> {

@@ -3,10 +3,12 @@
  * (`data`) of labelled images, of the four IDX files, or of CIFAR-10's
  * binary batches, told apart by what the folder holds.
  */
-import { basename, resolve } from 'node:path';
-import { cifar10Folder, readCifar10 } from './cifar10.js';
-import { carveSplits, type Dataset, datasetDir, isIdxFolder, readIdxFolder } from './datasets.js';
-import { type ImageFolderOptions, loadImageFolder } from './image-folder.js';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { cifar10Files, cifar10Folder, readCifar10 } from './cifar10.js';
+import { carveSplits, type Dataset, datasetDir, idxFiles, isIdxFolder, readIdxFolder } from './datasets.js';
+import { type ImageFolderOptions, imageFolderFiles, loadImageFolder } from './image-folder.js';
 import { resizeSets } from './resize.js';
 
 export interface DataSource {
@@ -66,6 +68,35 @@ export async function loadData(source: DataSource, options: ImageFolderOptions =
     onCacheWrite: options.onCacheWrite,
   });
   return carveSplits({ ...read.meta, inputShape: target }, { train, test }, options);
+}
+
+/** The folder the data is read from and every file of it that loadData reads, in order; a DataError when the data is missing. */
+export function dataFiles(source: DataSource): { root: string; files: string[] } {
+  if (source.data === undefined) {
+    const root = datasetDir(source.dataset, source.dataDir);
+    return { root, files: idxFiles(source.dataset, root) };
+  }
+  const root = resolve(source.data);
+  if (isIdxFolder(root)) return { root, files: idxFiles(basename(root), root) };
+  const cifar = cifar10Folder(root);
+  if (cifar === undefined) return { root, files: imageFolderFiles(root) };
+  const names = join(cifar, 'batches.meta.txt'); // the class names
+  return { root, files: [...cifar10Files(cifar), ...(existsSync(names) ? [names] : [])] };
+}
+
+/**
+ * SHA-256 of the data: each file's path under the data's folder (which
+ * names its class and split) and its bytes, in the order they are read.
+ * The same files give the same digest on any machine, wherever the folder is.
+ */
+export function dataDigest(source: DataSource): string {
+  const { root, files } = dataFiles(source);
+  const hash = createHash('sha256');
+  for (const file of files) {
+    const bytes = readFileSync(file);
+    hash.update(`${relative(root, file)}\0${bytes.length}\0`).update(bytes);
+  }
+  return hash.digest('hex');
 }
 
 /** CIFAR-10's binary batches in `dir`, before splitting. */

@@ -1,5 +1,6 @@
 /** compare --queue and autoprune worker on a real redis-server (Debian's), two worker processes: the rows a local compare gets; a bad job fails once. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -7,6 +8,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type QueuedJob, QUEUE_NAME, redisConnection } from '../../src/compare/queue.js';
 import { parsePruneConfig, readConfigFile } from '../../src/run/config.js';
+import { dataDigest } from '../../src/data/load.js';
 import { modelDigest } from '../../src/models/io.js';
 import type { ResultRow } from '../../src/run/compare-results.js';
 import { autoprune, rowOutcome, runUntil, trainTinyBaseline } from '../cli-helpers.js';
@@ -36,14 +38,37 @@ describe('autoprune compare --queue with autoprune worker', () => {
   const configPath = join(runsDir, 'tiny.json');
   const common = ['--runs-dir', runsDir];
   let redis: ChildProcess;
+  let port = 0;
   let url = '';
+  /** Rows of the l1 and random compare on this machine, which every queued one must give. */
+  let localRows: ReturnType<typeof rowOutcome>[] = [];
+  // Redis keeps its data in an append-only file, written before each command returns: a restarted Redis has every job as it was.
+  const redisDir = tempDir();
+  const startRedis = async () => {
+    const server = spawn('redis-server', [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      redisDir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+    ]);
+    await new Promise<void>((ready) => server.stdout!.on('data', (d) => /Ready to accept connections/.test(String(d)) && ready()));
+    return server;
+  };
+  const rows = (id: string) => (JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows as ResultRow[]).map(rowOutcome);
   const workers: { process: ChildProcess; log: string }[] = [];
 
   beforeAll(async () => {
     trainTinyBaseline(runsDir, configPath);
-    const port = await freePort();
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-    await new Promise<void>((ready) => redis.stdout!.on('data', (d) => /Ready to accept connections/.test(String(d)) && ready()));
+    port = await freePort();
+    redis = await startRedis();
     url = `redis://127.0.0.1:${port}`;
     for (let i = 0; i < 2; i++) {
       // A short lock: a killed worker's job goes to the other within seconds.
@@ -66,8 +91,8 @@ describe('autoprune compare --queue with autoprune worker', () => {
     expect(queued.stderr).toMatch(/\[random\] .*probe 1/); // the jobs' lines reach the compare
     const here = autoprune(args);
     expect(here.status, here.stderr).toBe(0);
-    const rows = (id: string) => (JSON.parse(readFileSync(join(runsDir, id, 'results.json'), 'utf8')).rows as ResultRow[]).map(rowOutcome);
-    expect(rows(queued.stdout.trim())).toEqual(rows(here.stdout.trim()));
+    localRows = rows(here.stdout.trim());
+    expect(rows(queued.stdout.trim())).toEqual(localRows);
     expect(rows(queued.stdout.trim()).map((r) => r.status)).toEqual(['done', 'done']);
     // Both jobs were taken by the workers, each finished once.
     const taken = workers.flatMap(({ log }) => [...log.matchAll(/: (l1|random) \(job \d+\) finished/g)].map((m) => m[1]));
@@ -119,7 +144,7 @@ describe('autoprune compare --queue with autoprune worker', () => {
     await queue.close();
   }, 300_000);
 
-  it('fails a job with a bad input (a baseline missing or not the same, a bad config) once, in one line, and refuses a bad queue address before anything runs', async () => {
+  it('fails a job with a bad input (a baseline or data set missing or not the same, a bad config) once, in one line, and refuses a bad queue address before anything runs', async () => {
     const connection = redisConnection(url);
     const queue = new Queue<QueuedJob, ResultRow>(QUEUE_NAME, { connection });
     const events = new QueueEvents(QUEUE_NAME, { connection });
@@ -129,22 +154,34 @@ describe('autoprune compare --queue with autoprune worker', () => {
     const config = parsePruneConfig({ ...readConfigFile(configPath), model }, configPath);
     const job = { kind: 'method' as const, method: 'l1' as const, config, probes: 2, runsDir: tempDir(), backend: 'wasm' };
     const shipped = 'src/models/pretrained/lenet5-mnist/model.json';
+    const mnist = { source: { dataset: config.dataset }, sha256: dataDigest({ dataset: config.dataset }) };
+    const right = { path: shipped, sha256: modelDigest(shipped) };
+    const shippedJob = { ...job, config: { ...config, model: shipped } };
     const cases: [QueuedJob, RegExp][] = [
       [
-        { job, method: 'l1', compare: 'test', baseline: { path: model, sha256: 'a'.repeat(64) } },
-        /^this machine has no .*no-such-model\/model\.json: every worker must see/,
+        { job, method: 'l1', compare: 'test', baseline: { path: model, sha256: 'a'.repeat(64) }, dataset: mnist },
+        /^\S+ has no .*no-such-model\/model\.json: every worker must see/,
       ],
       [
-        { job, method: 'l1', compare: 'test', baseline: { path: shipped, sha256: 'a'.repeat(64) } },
-        /^this machine's .*lenet5-mnist\/model\.json is not the compare's baseline/,
+        { job, method: 'l1', compare: 'test', baseline: { path: shipped, sha256: 'a'.repeat(64) }, dataset: mnist },
+        /^\S+'s .*lenet5-mnist\/model\.json is not the compare's baseline/,
       ],
       [
         {
-          job: { ...job, config: { ...config, model: shipped, tolerance: -1 } },
+          job: shippedJob,
           method: 'l1',
           compare: 'test',
-          baseline: { path: shipped, sha256: modelDigest(shipped) },
+          baseline: right,
+          dataset: { source: { dataset: 'mnist', dataDir: '/no/such/dir' }, sha256: mnist.sha256 },
         },
+        /^\S+ lacks the compare's data: mnist: data folder \/no\/such\/dir does not exist$/,
+      ],
+      [
+        { job: shippedJob, method: 'l1', compare: 'test', baseline: right, dataset: { ...mnist, sha256: 'a'.repeat(64) } },
+        /^\S+'s copy of mnist is not the compare's data \(its SHA-256 differs\)$/,
+      ],
+      [
+        { job: { ...job, config: { ...config, model: shipped, tolerance: -1 } }, method: 'l1', compare: 'test', baseline: right, dataset: mnist },
         /tolerance: Too small/,
       ],
     ];
@@ -161,4 +198,24 @@ describe('autoprune compare --queue with autoprune worker', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toBe('autoprune: --queue: "http://127.0.0.1:1" is not a redis://HOST:PORT address\n');
   }, 300_000);
+
+  it('loses no finished result when Redis restarts mid-compare with its data: the compare and the worker reconnect, and every row arrives', async () => {
+    // One worker is left (the other was killed): l1 has finished once random's lines arrive; Redis restarts while random runs.
+    let restarted: Promise<void> | undefined;
+    const run = await runUntil(
+      [...common, 'compare', '--config', configPath, '--methods', 'l1,random', '--probes', '1', '--no-estimate', '--queue', url],
+      /\[random\] /,
+      [],
+      () => {
+        restarted = (async () => {
+          redis.kill('SIGTERM');
+          await once(redis, 'exit');
+          redis = await startRedis();
+        })();
+      },
+    );
+    await restarted;
+    expect(run.code, run.stderr).toBe(0);
+    expect(rows(run.stdout.trim())).toEqual(localRows);
+  }, 600_000);
 });

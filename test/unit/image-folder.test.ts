@@ -1,9 +1,9 @@
-import { mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, renameSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { floatImages, loadDataset, type Split } from '../../src/data/datasets.js';
-import { loadData } from '../../src/data/load.js';
+import { dataDigest, dataFiles, loadData } from '../../src/data/load.js';
 import { tempDir, writeIdxDataset } from '../helpers.js';
 import { DataError } from '../../src/errors.js';
 
@@ -207,5 +207,32 @@ describe('other folders given as data', () => {
     expect(Array.from(data.test.images.subarray(3 * 1023, 3 * 1024))).toEqual([1, 2, 3]);
     writeFileSync(join(dir, 'test_batch.bin'), Buffer.alloc(100));
     await expect(loadData({ dataset: 'mnist', data: dir })).rejects.toThrow(/test_batch\.bin: 100 bytes is not a whole number of 3,073-byte CIFAR-10 records/);
+  });
+
+  it('digests the data by its files: the same wherever the folder is, another when an image, its class or a file of an IDX set changes', async () => {
+    const dir = join(tempDir(), 'photos');
+    await writeClasses(dir, { red: 2, green: 2 }, COLOURS);
+    expect(dataFiles({ dataset: 'mnist', data: dir }).files.map((f) => f.slice(dir.length + 1))).toEqual([
+      'green/0.png',
+      'green/1.png',
+      'red/0.png',
+      'red/1.png',
+    ]);
+    const digest = dataDigest({ dataset: 'mnist', data: dir });
+    const copy = join(tempDir(), 'elsewhere');
+    cpSync(dir, copy, { recursive: true });
+    expect(dataDigest({ dataset: 'mnist', data: copy })).toBe(digest);
+    renameSync(join(copy, 'red', '1.png'), join(copy, 'green', '2.png')); // the same bytes, another class
+    expect(dataDigest({ dataset: 'mnist', data: copy })).not.toBe(digest);
+    await writeImage(join(dir, 'red', '0.png'), [0, 0, 0]);
+    expect(dataDigest({ dataset: 'mnist', data: dir })).not.toBe(digest);
+
+    const idx = tempDir();
+    writeIdxDataset(idx, { train: 20, test: 5 });
+    const idxDigest = dataDigest({ dataset: 'mnist', dataDir: idx });
+    expect(dataDigest({ dataset: 'mnist', data: idx })).toBe(idxDigest);
+    writeIdxDataset(idx, { train: 20, test: 6 });
+    expect(dataDigest({ dataset: 'mnist', dataDir: idx })).not.toBe(idxDigest);
+    expect(() => dataDigest({ dataset: 'mnist', dataDir: join(idx, 'missing') })).toThrow(DataError);
   });
 });
