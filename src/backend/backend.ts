@@ -12,7 +12,8 @@ import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { registerBroadcastingBatchNormGradient } from './batchnorm-gradient.js';
 import { registerFusedBatchNormTraining } from './batchnorm-training.js';
 import { registerFusedRelu6 } from './relu6.js';
-import { registerWasmTrainingKernels } from './wasm-kernels.js';
+import { startHeapPool } from './heap-pool.js';
+import { registerWasmTrainingKernels, type WasmBackendLike } from './wasm-kernels.js';
 import { MAX_WASM_THREADS, withWasmThreads } from './wasm-threads.js';
 import { BackendError } from '../errors.js';
 import { plural } from '../text.js';
@@ -105,6 +106,9 @@ async function activate(name: BackendName, options: BackendOptions): Promise<str
     const ok = threads !== undefined ? await withWasmThreads(threads, initialise) : await initialise();
     if (!ok) return `backend ${name} failed to initialise`;
     if (name === 'wasm') wasmInitialised = true;
+    // The project's JS kernels get the other threads too (the threaded build's heap is shared).
+    const memory = (tf.backend() as unknown as WasmBackendLike).wasm?.wasmMemory;
+    if (threads !== undefined && threads > 1 && memory !== undefined) await startHeapPool(memory, threads - 1);
     return undefined;
   } catch (err) {
     return `backend ${name} failed to initialise: ${(err as Error).message}`;

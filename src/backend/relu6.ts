@@ -7,13 +7,15 @@
  * mobilenet-small training step. The ReLU layer with `maxValue: 6` (what
  * Keras MobileNets convert to) computes clipByValue(relu(x), 0, 6), as many.
  * Here the forward pass is the backend's Relu6 kernel (the same values) and
- * the backward pass one loop on the wasm heap, dx = dy times the mask each
+ * the backward pass one loop on the wasm heap (in blocks the heap pool spreads over the wasm threads), dx = dy times the mask each
  * form's gradient has: 0 < x < 6 for minimum, 0 < x <= 6 for clipByValue.
  * So training gives the same weights as before (a NaN activation, where
  * training has diverged anyway, gives 0 here and 6 or NaN there).
  */
 import * as tf from '@tensorflow/tfjs';
-import { heapFloats, type KernelArgs, type WasmBackendLike } from './wasm-kernels.js';
+import { BLOCK_KERNEL, blocksFor } from './heap-blocks.js';
+import { runBlocks } from './heap-pool.js';
+import { heapBuffer, heapOffset, type KernelArgs, type WasmBackendLike } from './wasm-kernels.js';
 
 const BACKWARD = 'AutopruneRelu6Grad';
 
@@ -22,14 +24,9 @@ function backwardKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
   const { upperInclusive } = attrs as unknown as { upperInclusive: boolean };
   const dx = heap.makeOutput(x.shape, 'float32');
-  const [dys, xs, dxs] = [dy, x, dx].map((t) => heapFloats(heap, t));
-  // A multiply by the 0/1 mask, not a branch: activations straddle 0 at random, and a
-  // mispredicted branch per element made this loop 4x slower. dy * 0 is NaN for a NaN dy, as in tfjs.
-  if (upperInclusive) {
-    for (let i = 0; i < xs.length; i++) dxs[i] = dys[i] * (Number(xs[i] > 0) & Number(xs[i] <= 6));
-  } else {
-    for (let i = 0; i < xs.length; i++) dxs[i] = dys[i] * (Number(xs[i] > 0) & Number(xs[i] < 6));
-  }
+  const elements = tf.util.sizeFromShape(x.shape);
+  const [dyAt, xAt, dxAt] = [dy, x, dx].map((t) => heapOffset(heap, t));
+  runBlocks(heapBuffer(heap), BLOCK_KERNEL.relu6Grad, [dyAt, xAt, dxAt, elements, Number(upperInclusive)], blocksFor(elements));
   return dx;
 }
 

@@ -19,7 +19,8 @@
  * their gradients reduce NHWC over N, H, W) transpose the whole tensor first,
  * and the stock MaxPoolGrad scans every window for every input element. Both
  * are single passes over memory, written here in JS on the wasm heap
- * (float64 accumulators for the sums): 10x or more faster.
+ * (float64 accumulators for the sums), in blocks that the heap pool spreads
+ * over the wasm threads (heap-blocks.ts): 10x or more faster.
  *
  * The depthwise gradients (MobileNet-style models) are missing from the wasm
  * backend altogether. With one filter per channel (multiplier 1, as in
@@ -28,6 +29,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { backend_util } from '@tensorflow/tfjs';
+import { BLOCK_KERNEL, blocksFor } from './heap-blocks.js';
+import { runBlocks } from './heap-pool.js';
 
 type TensorInfo = tf.TensorInfo;
 type Pads = [[number, number], [number, number], [number, number], [number, number]];
@@ -36,6 +39,7 @@ export interface WasmBackendLike extends tf.KernelBackend {
   disposeData(dataId: object, force?: boolean): boolean;
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): backend_util.TypedArray;
+  wasm: { HEAPU8: Uint8Array; wasmMemory?: WebAssembly.Memory };
 }
 
 export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBackend; attrs?: tf.NamedAttrMap };
@@ -46,6 +50,21 @@ export type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: tf.KernelBack
  */
 export function heapFloats(backend: tf.KernelBackend, info: TensorInfo): Float32Array {
   return (backend as WasmBackendLike).typedArrayFromHeap(info) as Float32Array;
+}
+
+/** Where a tensor's values start on the wasm heap, in bytes. */
+export function heapOffset(backend: tf.KernelBackend, info: TensorInfo): number {
+  return heapFloats(backend, info).byteOffset;
+}
+
+/** The wasm heap as it is now: it may grow at every makeOutput, so take it after them. */
+export function heapBuffer(backend: tf.KernelBackend): ArrayBufferLike {
+  return (backend as WasmBackendLike).wasm.HEAPU8.buffer;
+}
+
+/** Room on the heap for `count` float64 values (partial sums, coefficients); free it with backend.disposeData(info.dataId). */
+export function heapScratch(backend: tf.KernelBackend, count: number): TensorInfo {
+  return (backend as WasmBackendLike).makeOutput([2 * count], 'float32');
 }
 
 const BACKEND = 'wasm';
@@ -292,14 +311,19 @@ function leadingAxesReduction(stock: tf.KernelFunc, isMean: boolean) {
     const inner = product(x.shape.slice(reduced));
     const outShape = keepDims ? x.shape.map((d, i) => (i < reduced ? 1 : d)) : x.shape.slice(reduced);
     const out = backend.makeOutput(outShape, 'float32');
-    const values = heapFloats(backend, x);
+    const blocks = blocksFor(outer * inner, outer);
+    const partials = heapScratch(backend, inner * blocks);
+    const partialsAt = heapOffset(backend, partials);
+    runBlocks(heapBuffer(backend), BLOCK_KERNEL.leadingSums, [heapOffset(backend, x), outer, inner, partialsAt], blocks);
+    const blockSums = new Float64Array(heapBuffer(backend), partialsAt, inner * blocks);
     const sums = new Float64Array(inner);
-    for (let o = 0, offset = 0; o < outer; o++, offset += inner) {
-      for (let i = 0; i < inner; i++) sums[i] += values[offset + i];
+    for (let block = 0; block < blocks; block++) {
+      for (let i = 0; i < inner; i++) sums[i] += blockSums[block * inner + i];
     }
     const result = heapFloats(backend, out);
     const scale = isMean ? 1 / outer : 1;
     for (let i = 0; i < inner; i++) result[i] = sums[i] * scale;
+    backend.disposeData(partials.dataId);
     return out;
   };
 }
@@ -329,44 +353,9 @@ function maxPoolGrad(args: KernelArgs): TensorInfo {
   const { filterHeight, filterWidth } = info;
   const { top, left } = info.padInfo;
   const dx = backend.makeOutput(input.shape, 'float32');
-  const x = heapFloats(backend, input);
-  const gradient = heapFloats(backend, dy);
-  const result = heapFloats(backend, dx);
-  result.fill(0);
-  const rowStride = inWidth * channels;
-  // Per channel of the current window: its best value so far and where it is.
-  const best = new Float32Array(channels);
-  const bestAt = new Int32Array(channels);
-  for (let b = 0; b < batchSize; b++) {
-    const image = b * inHeight * rowStride;
-    for (let oh = 0; oh < outHeight; oh++) {
-      const rowStart = oh * strideHeight - top;
-      const rowFrom = Math.max(0, rowStart);
-      const rowTo = Math.min(inHeight, rowStart + filterHeight);
-      for (let ow = 0; ow < outWidth; ow++) {
-        const colStart = ow * strideWidth - left;
-        const colFrom = Math.max(0, colStart);
-        const colTo = Math.min(inWidth, colStart + filterWidth);
-        best.fill(-Infinity);
-        bestAt.fill(-1);
-        for (let r = rowFrom; r < rowTo; r++) {
-          for (let q = colFrom; q < colTo; q++) {
-            const pixel = image + r * rowStride + q * channels;
-            for (let c = 0; c < channels; c++) {
-              if (x[pixel + c] > best[c]) {
-                best[c] = x[pixel + c];
-                bestAt[c] = pixel + c;
-              }
-            }
-          }
-        }
-        const dyOffset = ((b * outHeight + oh) * outWidth + ow) * channels;
-        for (let c = 0; c < channels; c++) {
-          if (bestAt[c] >= 0) result[bestAt[c]] += gradient[dyOffset + c];
-        }
-      }
-    }
-  }
+  const [xAt, dyAt, dxAt] = [input, dy, dx].map((t) => heapOffset(backend, t));
+  const shape = [batchSize, inHeight, inWidth, channels, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth, top, left];
+  runBlocks(heapBuffer(backend), BLOCK_KERNEL.maxPoolGrad, [xAt, dyAt, dxAt, ...shape], blocksFor(tf.util.sizeFromShape(input.shape), batchSize));
   return dx;
 }
 

@@ -286,20 +286,22 @@ describe('a conv layer trains on wasm', () => {
   });
 });
 
-const poolCases: { k: number; stride: number; pad: Pad; size: number }[] = [];
+const poolCases: { k: number; stride: number; pad: Pad; size: number; batch: number }[] = [];
 for (const k of [2, 3])
-  for (const stride of [1, 2, 3]) for (const pad of ['same', 'valid'] as const) for (const size of [6, 7]) poolCases.push({ k, stride, pad, size });
+  for (const stride of [1, 2, 3]) for (const pad of ['same', 'valid'] as const) for (const size of [6, 7]) poolCases.push({ k, stride, pad, size, batch: 2 });
+// Seven images in 5 blocks of uneven size (heap-blocks.ts).
+poolCases.push({ k: 2, stride: 2, pad: 'same', size: 63, batch: 7 });
 
 describe('wasm MaxPoolGrad matches the cpu backend', () => {
   beforeAll(async () => {
     await selectBackend('wasm');
   });
 
-  it.each(poolCases)('k=$k stride=$stride pad=$pad input=$size', async ({ k, stride, pad, size }) => {
+  it.each(poolCases)('k=$k stride=$stride pad=$pad input=$size batch=$batch', async ({ k, stride, pad, size, batch }) => {
     const rng = seedrandom(`pool-${k}-${stride}-${pad}-${size}`);
-    const xShape: Shape4 = [2, size, size + 1, 3];
+    const xShape: Shape4 = [batch, size, size + 1, 3];
     const info = tf.backend_util.computePool2DInfo(xShape, [k, k], [stride, stride], 1, pad);
-    const dyShape: Shape4 = [2, info.outHeight, info.outWidth, 3];
+    const dyShape: Shape4 = [batch, info.outHeight, info.outWidth, 3];
     const input = {
       shape: xShape,
       values: randomArray(
@@ -334,10 +336,10 @@ describe('wasm Sum and Mean over leading axes match the cpu backend', () => {
     { kernel: 'Mean', axis: [0, 1, 2], keepDims: true },
     { kernel: 'Mean', axis: [0, 1], keepDims: false },
     { kernel: 'Sum', axis: [1, 2], keepDims: false }, // not leading: the stock kernel
+    { kernel: 'Sum', axis: [0, 1, 2], keepDims: false, shape: [9, 31, 29, 17] as Shape4 }, // in 8 blocks (heap-blocks.ts)
   ];
-  it.each(reductions)('$kernel over $axis keepDims=$keepDims', async ({ kernel, axis, keepDims }) => {
+  it.each(reductions)('$kernel over $axis keepDims=$keepDims', async ({ kernel, axis, keepDims, shape = [5, 6, 7, 3] as Shape4 }) => {
     const rng = seedrandom(`${kernel}-${axis.join()}`);
-    const shape: Shape4 = [5, 6, 7, 3];
     const x = {
       shape,
       values: randomArray(
@@ -383,5 +385,17 @@ describe('the relu6 activation on wasm', () => {
       expect(await valueAndGrad((input) => layer.apply(input) as tf.Tensor)).toEqual(await valueAndGrad(stock));
     }
     tf.dispose([x, dy]);
+  });
+
+  it('gives the stock gradient on a tensor large enough to be cut into blocks (heap-blocks.ts)', async () => {
+    const rng = seedrandom('relu6-blocks');
+    const size = 70_001;
+    const x = tf.tensor1d(Float32Array.from({ length: size }, () => rng() * 10 - 2));
+    const dy = tf.tensor1d(Float32Array.from({ length: size }, () => rng() * 2 - 1));
+    const gradOf = (activation: (input: tf.Tensor) => tf.Tensor) => tf.grad((input: tf.Tensor) => tf.sum(tf.mul(activation(input), dy)))(x);
+    const fused = gradOf((input) => tf.layers.activation({ activation: 'relu6' }).apply(input) as tf.Tensor);
+    const stock = gradOf((input) => tf.minimum(6, tf.relu(input)));
+    expect(Array.from(await fused.data(), (g) => g + 0)).toEqual(Array.from(await stock.data(), (g) => g + 0));
+    tf.dispose([x, dy, fused, stock]);
   });
 });
