@@ -230,6 +230,8 @@ const STOP_CHANNEL = `${QUEUE_NAME}:stop`;
 export interface WorkerOptions {
   /** Jobs this worker runs at once, each in its own process with cores / concurrency wasm threads. */
   concurrency: number;
+  /** Each job's wasm threads instead (a machine this worker shares with others). */
+  threads?: number;
   /** Seconds after which a job whose worker stopped answering (killed, cut off) is handed to another worker (BullMQ's lock; default 30). */
   lockSeconds?: number;
   log: RunLog;
@@ -242,10 +244,10 @@ export interface WorkerOptions {
  * process as `compare --jobs` runs it; its lines are relayed to the compare
  * as progress, its row returned as the job's result.
  */
-export async function runQueueWorker(url: string, { concurrency, lockSeconds = 30, log, stops }: WorkerOptions): Promise<void> {
+export async function runQueueWorker(url: string, { concurrency, threads: jobThreads, lockSeconds = 30, log, stops }: WorkerOptions): Promise<void> {
   const connection = redisConnection(url);
   await checkReachable(url);
-  const threads = wasmThreadsPerProcess(concurrency);
+  const threads = jobThreads ?? wasmThreadsPerProcess(concurrency);
   const running = new Map<string, ChildProcess>();
   /** Jobs their compare stopped: not to be retried. */
   const cancelled = new Set<string>();
