@@ -33,6 +33,7 @@ import { GroupRecovery, type RecoveryConfig } from './recovery.js';
 import { type RewardConfig, reward } from './reward.js';
 import { CriterionError } from '../src/errors.js';
 import { timed, timedSync } from '../src/phases.js';
+import { inferenceBatch } from '../src/train/heap-fit.js';
 
 export interface EnvConfig extends RewardConfig {
   /** Validation images the reward is measured on (a seeded subset of the selection split). */
@@ -244,7 +245,15 @@ export class PruningEnv {
    * @param baseAccuracy p, when already known (a resumed run keeps the original model's p);
    *   measured on the reward subset otherwise.
    */
-  static async create(model: tf.LayersModel, data: Dataset, config: EnvConfig, baseAccuracy?: number, unpruned: tf.LayersModel = model): Promise<PruningEnv> {
+  static async create(
+    model: tf.LayersModel,
+    data: Dataset,
+    requested: EnvConfig,
+    baseAccuracy?: number,
+    unpruned: tf.LayersModel = model,
+  ): Promise<PruningEnv> {
+    // Scores do not depend on the batch: one the wasm heap cannot hold is cut to one it can (scoring workers get this config).
+    const config = { ...requested, evalBatchSize: inferenceBatch(model, requested.evalBatchSize) };
     const reward = rewardImages(data, config);
     // Agreement scores against the unpruned model's answers: they take the labels' place (and reach scoring workers as the labels do).
     if (config.rewardScore === 'agreement') reward.labels = await answersOf(unpruned, reward, config.evalBatchSize);

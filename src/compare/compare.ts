@@ -47,6 +47,7 @@ import { formatDuration, formatTable, percent, plural } from '../text.js';
 import { openRun } from '../run/results.js';
 import { ConfigError, InterruptedError, NotApplicableError, RunError } from '../errors.js';
 import { addPhases, PhaseClock, withPhaseClock } from '../phases.js';
+import { checkTrainingBatch } from '../train/heap-fit.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
@@ -141,6 +142,13 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   };
   const { config, methods } = options;
   checkPrunable(baseline, source);
+  try {
+    checkTrainingBatch(baseline, config.finetune.batchSize, 'finetune.batchSize');
+    checkTrainingBatch(baseline, config.finalFinetune.batchSize, 'finalFinetune.batchSize');
+  } catch (err) {
+    baseline.dispose();
+    throw err;
+  }
   const advice = await holdoutAdvice(baseline, data, config);
   if (advice !== undefined) log.line(advice);
   const estimate = options.estimate === false ? undefined : await estimateCompareRun(baseline, data, options);

@@ -25,6 +25,7 @@ import { layerMacs, SPEEDUP_ROUNDS } from '../prune/metrics.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_HEURISTIC_CONFIG, DEFAULT_SEARCH, RANKINGS, searchResolution, widthsOf } from '../heuristics/pipeline.js';
 import { formatBytes, formatDuration } from '../text.js';
+import { inferenceBatch } from '../train/heap-fit.js';
 import { trainModel } from '../train/train.js';
 
 import { cacheLimitsOf, envConfigOf, finalFinetuneOf, holdoutOf, onePassPoints, type PruneConfig } from './config.js';
@@ -69,7 +70,7 @@ export async function timeSteps(baseline: tf.LayersModel, data: Dataset, config:
 
 /** Median seconds per image of a forward pass over one evaluation batch (at most 256 images), after a warm-up pass. */
 async function timeForward(model: tf.LayersModel, data: Dataset, evalBatchSize: number): Promise<number> {
-  const count = Math.min(evalBatchSize, 256, data.validation.count);
+  const count = Math.min(inferenceBatch(model, evalBatchSize), 256, data.validation.count);
   const xs = tf.tensor4d(floatImages(data.validation, data.inputShape, 0, count), [count, ...data.inputShape]);
   const times: number[] = [];
   try {

@@ -10,6 +10,7 @@ import { InterruptedError } from '../errors.js';
 import { type EpochRecord, evaluateAccuracy, stopRequested, trainModel, type TrainConfig } from '../train/train.js';
 import { decodeProgress, type RunLog } from './log.js';
 import { percent } from '../text.js';
+import { checkTrainingBatch } from '../train/heap-fit.js';
 
 export interface TrainOptions extends TrainConfig, DataSource {
   model: string;
@@ -55,6 +56,7 @@ export async function trainRun(requested: TrainOptions, backend: BackendChoice, 
   const model = buildZooModel(options.model, { inputShape: data.inputShape, numClasses: data.numClasses, seed: options.seed });
   log.line(`data: ${describeData(data)}`);
   log.line(`model: ${options.model}, ${model.countParams()} parameters`);
+  checkTrainingBatch(model, options.batchSize, 'batchSize (--batch-size)');
 
   const { checkData: _, ...recorded } = options;
   // The validation size the split has (the default's too), so that pruning can refuse a larger one: its extra images were trained on.

@@ -14,6 +14,7 @@ import { execute } from '../prune/executor.js';
 import { buildGraph } from '../prune/graph.js';
 import { checkDataArgument, checkModelArgument } from '../arguments.js';
 import { InterruptedError } from '../errors.js';
+import { checkTrainingBatch, inferenceBatch } from './heap-fit.js';
 import { timed } from '../phases.js';
 
 export interface TrainConfig {
@@ -117,8 +118,9 @@ function gatherBatch(
 /** Whether the model classifies each image of a split right (1) or wrong (0), in split order. */
 export async function correctness(model: tf.LayersModel, split: Split, inputShape: [number, number, number], batchSize = 256): Promise<Uint8Array> {
   const right = new Uint8Array(split.count);
-  for (let start = 0; start < split.count; start += batchSize) {
-    const end = Math.min(start + batchSize, split.count);
+  const size = inferenceBatch(model, batchSize);
+  for (let start = 0; start < split.count; start += size) {
+    const end = Math.min(start + size, split.count);
     const predicted = tf.tidy(() => {
       const xs = tf.tensor4d(floatImages(split, inputShape, start, end), [end - start, ...inputShape]);
       return (model.predict(xs) as tf.Tensor).argMax(-1);
@@ -219,6 +221,7 @@ async function train(model: tf.LayersModel, data: Dataset, config: TrainConfig, 
   if (!(distillation >= 0 && distillation <= 1)) throw new RangeError(`trainModel: distillation must be within 0..1, got ${distillation}`);
   if (distillation > 0 && teacher === undefined) throw new RangeError('trainModel: distillation needs a teacher model');
   if (config.batchNormImages) buildGraph(model); // a model recalibrateBatchNorm cannot trace fails now, not after an epoch
+  checkTrainingBatch(model, config.batchSize, 'batchSize');
   const optimizer = tf.train.adam(config.learningRate);
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const perEpoch = Math.min(config.imagesPerEpoch ?? data.train.count, data.train.count);

@@ -64,6 +64,22 @@ describe('autoprune train', () => {
     expect(readdirSync(runsDir)).toEqual([]);
   });
 
+  it('refuses a training batch the wasm heap cannot hold (MobileNetV2 at 224 px, batch 64) before any run folder, and trains at the batch it names', () => {
+    const dir = writeIdxDataset(tempDir(), { train: 20, test: 4 });
+    const runsDir = tempDir();
+    const args = ['--runs-dir', runsDir, 'train', '--model', 'mobilenetv2', '--dataset', 'mnist', '--data-dir', dir, '--image-size', '224x224'];
+    const refused = autoprune(args);
+    expect(refused.status).toBe(1);
+    const largest = /give batchSize \(--batch-size\) at most (\d+)\n$/.exec(refused.stderr)?.[1];
+    expect(refused.stderr).toMatch(
+      /autoprune: batchSize \(--batch-size\): a training batch of 64 at 224x224x1 needs about [\d.]+ GiB of the wasm backend's heap, which holds 4 GiB/,
+    );
+    expect(readdirSync(runsDir)).toEqual([]);
+    // Without the check this run aborts the wasm process; at the batch named it trains.
+    const trained = autoprune([...args, '--batch-size', largest!, '--epochs', '1']);
+    expect(trained.status, trained.stderr).toBe(0);
+  });
+
   it('names the truncated file in a data folder', () => {
     const dir = writeIdxDataset(tempDir(), { train: 40, test: 10 });
     writeFileSync(join(dir, 't10k-images-idx3-ubyte'), readFileSync(join(dir, 't10k-images-idx3-ubyte')).subarray(0, 100));

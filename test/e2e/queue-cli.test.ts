@@ -72,7 +72,8 @@ describe('autoprune compare --queue with autoprune worker', () => {
     url = `redis://127.0.0.1:${port}`;
     for (let i = 0; i < 2; i++) {
       // A short lock: a killed worker's job goes to the other within seconds.
-      const worker = { process: spawn('node', ['bin/autoprune.mjs', '--no-tui', 'worker', '--queue', url, '--lock-seconds', '5']), log: '' };
+      // One wasm thread per job: the two workers share this machine's cores.
+      const worker = { process: spawn('node', ['bin/autoprune.mjs', '--no-tui', '--threads', '1', 'worker', '--queue', url, '--lock-seconds', '5']), log: '' };
       worker.process.stderr!.on('data', (d) => (worker.log += d));
       workers.push(worker);
     }
@@ -97,6 +98,8 @@ describe('autoprune compare --queue with autoprune worker', () => {
     // Both jobs were taken by the workers, each finished once.
     const taken = workers.flatMap(({ log }) => [...log.matchAll(/: (l1|random) \(job \d+\) finished/g)].map((m) => m[1]));
     expect(taken.sort()).toEqual(['l1', 'random']);
+    for (const { log } of workers) expect(log).toMatch(/up to 1 job at once, 1 wasm thread each/);
+    expect(queued.stderr).toMatch(/\[(l1|random)\] backend: wasm \(.*1 kernel thread\)/);
   }, 600_000);
 
   it("hands the job of a worker killed mid-run (SIGKILL) to the other, whose agent continues the killed one's run from its last finished group", async () => {
