@@ -58,7 +58,7 @@ export class CachedActivations {
     if (place === 'none') return new CachedActivations(place, 0, backend, host);
     for (let start = 0; start < count; start += batchSize) {
       const size = Math.min(batchSize, count - start);
-      const captured = tf.tidy(() => Object.fromEntries(execute(graph, images.slice(start, size), { capture: frontier }).captured));
+      const captured = tf.tidy(() => Object.fromEntries(execute(graph, images.slice(start, size), { capture: frontier, release: true }).captured));
       if (place === 'backend') backend.push(new Map(Object.entries(captured)));
       else {
         host.push(new Map(Object.entries(captured).map(([name, t]) => [name, { values: t.dataSync() as Float32Array, shape: t.shape }])));

@@ -492,7 +492,10 @@ export class PruningEnv {
     if (kept.length === 0) return 1 / this.rewardData.numClasses; // an empty group is scored as chance level
     const layers = this.candidateLayers(kept);
     try {
-      return await this.accuracyOf((x, _, batch) => execute(this.graphOfModel, x, { given: activations.batch(batch), replace: layers }).output, images);
+      return await this.accuracyOf(
+        (x, _, batch) => execute(this.graphOfModel, x, { given: activations.batch(batch), replace: layers, release: true }).output,
+        images,
+      );
     } finally {
       disposeLayers(layers);
     }

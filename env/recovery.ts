@@ -82,7 +82,9 @@ export class GroupRecovery {
     const consumerInputs = consumers.map((name) => graph.node(name).inputs[0]);
     // A clone: when the frontier is the model input, execute hands the input itself back, and the group's cache must own what it frees.
     const captured = new Map(
-      Object.entries(tf.tidy(() => Object.fromEntries(execute(graph, calibrationImages.clone(), { capture: [...frontier, ...consumerInputs] }).captured))),
+      Object.entries(
+        tf.tidy(() => Object.fromEntries(execute(graph, calibrationImages.clone(), { capture: [...frontier, ...consumerInputs], release: true }).captured)),
+      ),
     );
     const refits = consumers.map((name) => buildRefit(graph, group, name, captured.get(graph.node(name).inputs[0])!));
     const calibration = new Map(frontier.map((name) => [name, captured.get(name)!]));
@@ -110,6 +112,7 @@ export class GroupRecovery {
       execute(this.graph, undefined, {
         given: this.calibration,
         replace: layers,
+        release: true,
         beforeLayer: (name, [x]) => {
           if (!adapt.has(name)) return;
           const { mean, variance } = tf.moments(x, x.shape.map((_, a) => a).slice(0, -1));

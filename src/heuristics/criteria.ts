@@ -130,7 +130,7 @@ function activationScores(ctx: ScoreContext, groups: ChannelGroup[], stat: Activ
     const batchStats = tf.tidy(() => {
       const x = tf.tensor4d(floatImages(data.split, data.inputShape, start, end), [end - start, ...data.inputShape]);
       if (stat !== 'taylor') {
-        const { captured } = execute(graph, x, { capture: layers });
+        const { captured } = execute(graph, x, { capture: layers, release: true });
         return layers.map((name) => {
           const a = captured.get(name)!;
           const perPosition = stat === 'apoz' ? tf.lessEqual(a, 0).toFloat() : a;
