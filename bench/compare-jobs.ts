@@ -8,12 +8,11 @@
  *
  *   npx tsx bench/compare-jobs.ts --config configs/compare-lenet5-mnist.json --methods l1,l2,fpgm,taylor --rounds 2
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type CompareResults, methodLabel } from '../src/run/compare-results.js';
+import { median, timedCompare } from './compare-wall.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,36 +25,15 @@ const { values } = parseArgs({
 const runsDir = mkdtempSync(join(tmpdir(), 'compare-jobs-'));
 const jobCounts = [1, 2];
 
-/** One compare; its wall time (s) and each method's row, reduced to what must not depend on the job count. */
-function runCompare(jobs: number): { seconds: number; rows: Map<string, string> } {
-  const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', runsDir, 'compare'];
-  args.push('--config', values.config!, '--methods', values.methods!, '--seed', values.seed!, '--jobs', String(jobs));
-  console.error(`$ node ${args.join(' ')}`);
-  const started = performance.now();
-  const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  const seconds = (performance.now() - started) / 1000;
-  if (child.status !== 0) throw new Error(`compare --jobs ${jobs} failed (exit ${child.status})`);
-  const results = JSON.parse(readFileSync(join(runsDir, child.stdout.trim(), 'results.json'), 'utf8')) as CompareResults;
-  const rows = new Map(
-    results.rows.map((r) => [
-      r.method,
-      r.status === 'done'
-        ? `${methodLabel(r)}: ${r.theoreticalSpeedup?.toFixed(4)}x FLOPs, ${r.compressionRatio?.toFixed(4)}x params, validation ${r.validationAccuracy}, test ${r.testAccuracy}`
-        : `failed: ${r.error}`,
-    ]),
-  );
-  return { seconds, rows };
-}
+/** One compare at `jobs`: its wall time and rows. */
+const runCompare = (jobs: number) =>
+  timedCompare(runsDir, ['--config', values.config!, '--methods', values.methods!, '--seed', values.seed!, '--jobs', String(jobs)], `--jobs ${jobs}`);
 
 const runs: { round: number; jobs: number; seconds: number; rows: Map<string, string> }[] = [];
 for (let round = 0; round < Number(values.rounds); round++) {
   for (const jobs of round % 2 === 0 ? jobCounts : [...jobCounts].reverse()) runs.push({ round, jobs, ...runCompare(jobs) });
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const medians = new Map(jobCounts.map((j) => [j, median(runs.filter((r) => r.jobs === j).map((r) => r.seconds))]));
 console.log(
   `# compare ${values.config} --methods ${values.methods} --seed ${values.seed}, ${values.rounds} rounds alternating the order; ${new Date().toISOString()}`,

@@ -9,13 +9,13 @@
  *
  *   npx tsx bench/compare-queue.ts --config configs/compare-lenet5-mnist.json --methods l1,fpgm,taylor,random --rounds 2
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type CompareResults, methodLabel } from '../src/run/compare-results.js';
+import { median, timedCompare } from './compare-wall.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,27 +42,13 @@ const workers: ChildProcess[] = Array.from({ length: 2 }, () =>
 
 type Way = 'jobs 2' | 'queue, 2 workers';
 
-/** One compare; its wall time (s) and each method's row, reduced to what must not depend on how it ran. */
-function runCompare(way: Way): { seconds: number; rows: Map<string, string> } {
-  const args = ['bin/autoprune.mjs', '--no-tui', '--runs-dir', runsDir, 'compare'];
-  args.push('--config', values.config!, '--methods', values.methods!, '--seed', values.seed!);
-  args.push(...(way === 'jobs 2' ? ['--jobs', '2'] : ['--queue', url]));
-  console.error(`$ node ${args.join(' ')}`);
-  const started = performance.now();
-  const child = spawnSync('node', args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
-  const seconds = (performance.now() - started) / 1000;
-  if (child.status !== 0) throw new Error(`compare (${way}) failed (exit ${child.status})`);
-  const results = JSON.parse(readFileSync(join(runsDir, child.stdout.trim(), 'results.json'), 'utf8')) as CompareResults;
-  const rows = new Map(
-    results.rows.map((r) => [
-      r.method,
-      r.status === 'done'
-        ? `${methodLabel(r)}: ${r.theoreticalSpeedup?.toFixed(4)}x FLOPs, ${r.compressionRatio?.toFixed(4)}x params, validation ${r.validationAccuracy}, test ${r.testAccuracy}`
-        : `failed: ${r.error}`,
-    ]),
+/** One compare, one way: its wall time and rows. */
+const runCompare = (way: Way) =>
+  timedCompare(
+    runsDir,
+    ['--config', values.config!, '--methods', values.methods!, '--seed', values.seed!, ...(way === 'jobs 2' ? ['--jobs', '2'] : ['--queue', url])],
+    way,
   );
-  return { seconds, rows };
-}
 
 const ways: Way[] = ['jobs 2', 'queue, 2 workers'];
 const runs: { round: number; way: Way; seconds: number; rows: Map<string, string> }[] = [];
@@ -75,10 +61,6 @@ try {
   redis.kill('SIGTERM');
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 const medians = new Map(ways.map((w) => [w, median(runs.filter((r) => r.way === w).map((r) => r.seconds))]));
 console.log(
   `# compare ${values.methods} (${values.config}, seed ${values.seed}): --jobs 2 against --queue with two workers on this machine (redis-server on loopback, each job 1 wasm thread), ${values.rounds} rounds alternating`,
