@@ -17,7 +17,7 @@
  * exactly as tfjs-layers does.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BLOCK_KERNEL, blocksFor } from './heap-blocks.js';
+import { BLOCK_KERNEL, blocksFor, blockTotals } from './heap-blocks.js';
 import { runBlocks } from './heap-pool.js';
 import { heapBuffer, heapFloats, heapOffset, heapScratch, type KernelArgs, type WasmBackendLike } from './wasm-kernels.js';
 
@@ -43,15 +43,8 @@ function forwardKernel({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const coefficients = heapScratch(heap, 2 * channels);
   const [xAt, yAt, partialsAt, coefficientsAt] = [x, y, partials, coefficients].map((t) => heapOffset(heap, t));
   runBlocks(heapBuffer(heap), BLOCK_KERNEL.batchNormSums, [xAt, elements, channels, partialsAt], blocks);
-  const sums = new Float64Array(channels);
-  const squares = new Float64Array(channels);
-  const blockSums = new Float64Array(heapBuffer(heap), partialsAt, 2 * channels * blocks);
-  for (let block = 0; block < blocks; block++) {
-    for (let c = 0; c < channels; c++) {
-      sums[c] += blockSums[block * 2 * channels + c];
-      squares[c] += blockSums[block * 2 * channels + channels + c];
-    }
-  }
+  const totals = blockTotals(heapBuffer(heap), partialsAt, 2 * channels, blocks);
+  const [sums, squares] = [totals.subarray(0, channels), totals.subarray(channels)];
   const [means, variances, invStds, gammas, betas] = [mean, variance, invStd, gamma, beta].map((t) => heapFloats(heap, t));
   const scaleShift = new Float64Array(heapBuffer(heap), coefficientsAt, 2 * channels);
   for (let c = 0; c < channels; c++) {
@@ -84,15 +77,8 @@ function backwardKernel({ inputs, backend }: KernelArgs): TensorInfo[] {
   const coefficients = heapScratch(heap, 3 * channels);
   const [dyAt, xAt, dxAt, meanAt, invStdAt, partialsAt, coefficientsAt] = [dy, x, dx, mean, invStd, partials, coefficients].map((t) => heapOffset(heap, t));
   runBlocks(heapBuffer(heap), BLOCK_KERNEL.batchNormGradSums, [dyAt, xAt, elements, channels, meanAt, invStdAt, partialsAt], blocks);
-  const sumDy = new Float64Array(channels);
-  const sumDyXhat = new Float64Array(channels);
-  const blockSums = new Float64Array(heapBuffer(heap), partialsAt, 2 * channels * blocks);
-  for (let block = 0; block < blocks; block++) {
-    for (let c = 0; c < channels; c++) {
-      sumDy[c] += blockSums[block * 2 * channels + c];
-      sumDyXhat[c] += blockSums[block * 2 * channels + channels + c];
-    }
-  }
+  const totals = blockTotals(heapBuffer(heap), partialsAt, 2 * channels, blocks);
+  const [sumDy, sumDyXhat] = [totals.subarray(0, channels), totals.subarray(channels)];
   const [dgammas, dbetas, gammas, invStds] = [dgamma, dbeta, gamma, invStd].map((t) => heapFloats(heap, t));
   // factor, mean dy, mean dy xhat per channel
   const terms = new Float64Array(heapBuffer(heap), coefficientsAt, 3 * channels);

@@ -28,6 +28,16 @@ export function blocksFor(elements: number, rows = elements): number {
   return Math.max(1, Math.min(MAX_BLOCKS, rows, Math.floor(elements / BLOCK_VALUES)));
 }
 
+/** The per-block partial sums at `partialsAt` (`width` float64 values per block) added up in block order: the same totals for any thread count. */
+export function blockTotals(heap: ArrayBufferLike, partialsAt: number, width: number, blocks: number): Float64Array {
+  const partials = new Float64Array(heap, partialsAt, width * blocks);
+  const totals = new Float64Array(width);
+  for (let block = 0; block < blocks; block++) {
+    for (let i = 0; i < width; i++) totals[i] += partials[block * width + i];
+  }
+  return totals;
+}
+
 const floats = (heap: ArrayBufferLike, offset: number, length: number) => new Float32Array(heap, offset, length);
 const doubles = (heap: ArrayBufferLike, offset: number, length: number) => new Float64Array(heap, offset, length);
 

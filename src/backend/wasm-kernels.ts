@@ -29,7 +29,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { backend_util } from '@tensorflow/tfjs';
-import { BLOCK_KERNEL, blocksFor } from './heap-blocks.js';
+import { BLOCK_KERNEL, blocksFor, blockTotals } from './heap-blocks.js';
 import { runBlocks } from './heap-pool.js';
 
 type TensorInfo = tf.TensorInfo;
@@ -315,11 +315,7 @@ function leadingAxesReduction(stock: tf.KernelFunc, isMean: boolean) {
     const partials = heapScratch(backend, inner * blocks);
     const partialsAt = heapOffset(backend, partials);
     runBlocks(heapBuffer(backend), BLOCK_KERNEL.leadingSums, [heapOffset(backend, x), outer, inner, partialsAt], blocks);
-    const blockSums = new Float64Array(heapBuffer(backend), partialsAt, inner * blocks);
-    const sums = new Float64Array(inner);
-    for (let block = 0; block < blocks; block++) {
-      for (let i = 0; i < inner; i++) sums[i] += blockSums[block * inner + i];
-    }
+    const sums = blockTotals(heapBuffer(backend), partialsAt, inner, blocks);
     const result = heapFloats(backend, out);
     const scale = isMean ? 1 / outer : 1;
     for (let i = 0; i < inner; i++) result[i] = sums[i] * scale;

@@ -47,7 +47,7 @@ import { formatDuration, formatTable, percent, plural } from '../text.js';
 import { openRun } from '../run/results.js';
 import { ConfigError, InterruptedError, NotApplicableError, RunError } from '../errors.js';
 import { addPhases, PhaseClock, withPhaseClock } from '../phases.js';
-import { checkTrainingBatch } from '../train/heap-fit.js';
+import { checkFinetuneBatches } from '../train/heap-fit.js';
 
 export function formatResults(rows: ResultRow[], base: { validation: number; test: number }): string {
   const times = (x?: number) => (x === undefined ? '-' : `${x.toFixed(2)}x`);
@@ -143,8 +143,7 @@ export async function compare(requested: CompareOptions, context: RunContext): P
   const { config, methods } = options;
   checkPrunable(baseline, source);
   try {
-    checkTrainingBatch(baseline, config.finetune.batchSize, 'finetune.batchSize');
-    checkTrainingBatch(baseline, config.finalFinetune.batchSize, 'finalFinetune.batchSize');
+    checkFinetuneBatches(baseline, config);
   } catch (err) {
     baseline.dispose();
     throw err;

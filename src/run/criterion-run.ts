@@ -34,7 +34,7 @@ import { Certifier } from '../certify/check.js';
 import { describeCertification } from '../certify/certification.js';
 import { holdoutSplits } from '../certify/holdout.js';
 import { PhaseClock, withPhaseClock } from '../phases.js';
-import { checkTrainingBatch } from '../train/heap-fit.js';
+import { checkFinetuneBatches } from '../train/heap-fit.js';
 
 export interface CriterionRunOptions extends ModelSourceOptions {
   heuristic: HeuristicConfig;
@@ -80,8 +80,7 @@ export async function criterionRun(options: CriterionRunOptions, backend: Backen
   const { data, model, source } = await trainedModelAndData(options, backend, log);
   checkPrunable(model, source);
   checkCriterion(model, options.heuristic, data);
-  checkTrainingBatch(model, options.heuristic.finetune.batchSize, 'finetune.batchSize');
-  if (options.finalFinetune !== undefined) checkTrainingBatch(model, options.finalFinetune.batchSize, 'finalFinetune.batchSize');
+  checkFinetuneBatches(model, { finetune: options.heuristic.finetune, finalFinetune: options.finalFinetune });
   // The splits a compare at this seed gives its criteria (they do not depend on the reward subset): the selection split takes the search's choices, the certification split the claim.
   const holdout = holdoutSplits(data.validation, { rewardSamples: 0, seed: options.heuristic.seed }, data.inputShape);
   const target = options.search

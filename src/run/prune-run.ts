@@ -26,7 +26,7 @@ import { folderStore } from './store.js';
 import { estimateAgentRun, fitToBudget, formatEstimate, recordedEstimate, timeSteps } from './estimate.js';
 import { checkPrunable } from '../prune/graph.js';
 import { type PruneResult, type RunEvent, tryAndLearn } from './try-and-learn.js';
-import { checkTrainingBatch } from '../train/heap-fit.js';
+import { checkFinetuneBatches } from '../train/heap-fit.js';
 
 export interface RunContext extends StopSignals {
   runsDir: string;
@@ -123,8 +123,7 @@ export async function pruneLoaded(
   try {
     checkPrunable(model, source);
     checkHoldout(config, data.validation.count);
-    checkTrainingBatch(model, config.finetune.batchSize, 'finetune.batchSize');
-    checkTrainingBatch(model, config.finalFinetune.batchSize, 'finalFinetune.batchSize');
+    checkFinetuneBatches(model, config);
     // What the run will take, from a few of its steps timed here: said before it starts, kept to set beside what it took; within timeBudget, if there is one.
     const costs = await timeSteps(model, data, requested);
     const estimateFor = (c: PruneConfig) => estimateAgentRun(model, data, c, costs, { searchOnly });

@@ -43,11 +43,12 @@ function activationValues(model: tf.LayersModel): { total: number; largest: numb
 
 const onWasm = () => tf.getBackend() === 'wasm';
 
+const trainingBytesPerImage = (model: tf.LayersModel) => 4 * TRAINING_PER_OUTPUTS * activationValues(model).total;
+
 /** The largest training batch of `model` that fits the wasm heap (Infinity on other backends). */
 export function largestTrainingBatch(model: tf.LayersModel): number {
   if (!onWasm()) return Number.POSITIVE_INFINITY;
-  const perImage = 4 * TRAINING_PER_OUTPUTS * activationValues(model).total;
-  return Math.max(1, Math.floor((USABLE_BYTES - 4 * TRAINING_COPIES * model.countParams()) / perImage));
+  return Math.max(1, Math.floor((USABLE_BYTES - 4 * TRAINING_COPIES * model.countParams()) / trainingBytesPerImage(model)));
 }
 
 /** `wanted` images per inference batch, or fewer where the wasm heap would not hold them. */
@@ -61,9 +62,14 @@ export function inferenceBatch(model: tf.LayersModel, wanted: number): number {
 export function checkTrainingBatch(model: tf.LayersModel, batchSize: number, field: string): void {
   const largest = largestTrainingBatch(model);
   if (batchSize <= largest) return;
-  const perImage = 4 * TRAINING_PER_OUTPUTS * activationValues(model).total;
   const [, ...input] = model.inputs[0].shape;
   throw new ConfigError(
-    `${field}: a training batch of ${batchSize} at ${input.join('x')} needs about ${formatBytes(batchSize * perImage)} of the wasm backend's heap, which holds 4 GiB; give ${field} at most ${largest}`,
+    `${field}: a training batch of ${batchSize} at ${input.join('x')} needs about ${formatBytes(batchSize * trainingBytesPerImage(model))} of the wasm backend's heap, which holds 4 GiB; give ${field} at most ${largest}`,
   );
+}
+
+/** Refuses the fine-tunes' batches (the searches' and the final one) that the wasm heap would not hold, naming the config field. */
+export function checkFinetuneBatches(model: tf.LayersModel, config: { finetune: { batchSize: number }; finalFinetune?: { batchSize: number } }): void {
+  checkTrainingBatch(model, config.finetune.batchSize, 'finetune.batchSize');
+  if (config.finalFinetune !== undefined) checkTrainingBatch(model, config.finalFinetune.batchSize, 'finalFinetune.batchSize');
 }
